@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Paths } from '../config/paths.js';
+import { LocalError } from './errors.js';
+
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'entry.js');
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readPidFile(paths: Paths): number | null {
+  try {
+    const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A socket that refuses connections and whose daemon pid is dead is stale (kill -9). Remove it, but
+ * only if it is still the same file we found: a new daemon may have just bound a fresh one.
+ */
+export function removeStaleSocket(paths: Paths): boolean {
+  let before;
+  try {
+    before = lstatSync(paths.socket);
+  } catch {
+    return false;
+  }
+  const pid = readPidFile(paths);
+  if (pid !== null && pidAlive(pid)) return false;
+  try {
+    const now = lstatSync(paths.socket);
+    if (now.ino !== before.ino) return false;
+    unlinkSync(paths.socket);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type SpawnOutcome = { kind: 'ready'; pid: number } | { kind: 'already'; pid: number | null };
+
+/**
+ * Starts a detached daemon and waits for its one-line report. Startup errors (bad config, socket
+ * dir refused) come back as a LocalError carrying the daemon's own message.
+ */
+export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<SpawnOutcome> {
+  mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
+  const errFd = openSync(join(paths.logDir, 'daemon.stderr'), 'a', 0o600);
+  const child = spawn(process.execPath, [ENTRY], { detached: true, stdio: ['ignore', 'pipe', errFd], env, cwd: '/' });
+  closeSync(errFd);
+  return new Promise<SpawnOutcome>((resolve, reject) => {
+    let buf = '';
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      child.stdout?.destroy();
+      child.unref();
+      fn();
+    };
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl === -1) return;
+      let msg: { ready?: number; already?: number | null; error?: string };
+      try {
+        msg = JSON.parse(buf.slice(0, nl));
+      } catch {
+        settle(() => reject(new LocalError(`the daemon printed something unexpected at start: ${buf.slice(0, 200)}`)));
+        return;
+      }
+      if (typeof msg.ready === 'number') settle(() => resolve({ kind: 'ready', pid: msg.ready as number }));
+      else if ('already' in msg) settle(() => resolve({ kind: 'already', pid: msg.already ?? null }));
+      else settle(() => reject(new LocalError(msg.error ?? 'the daemon failed to start', { exitCode: 1 })));
+    });
+    child.on('error', (err) => settle(() => reject(new LocalError(`could not start the daemon: ${err.message}`))));
+    child.on('exit', (code) => settle(() => reject(new LocalError(`the daemon exited (code ${code}) before it was ready; see ${join(paths.logDir, 'daemon.stderr')}`))));
+  });
+}
+
+/** Waits until something accepts on the socket (another CLI's daemon may still be starting). */
+export async function waitForSocket(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(path);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new LocalError(`the daemon did not open ${path} within ${timeoutMs / 1000}s`, { retryable: true });
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}

@@ -1,0 +1,177 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { parseDuration } from './duration.js';
+import type { Paths } from './paths.js';
+import { ConfigSchema, McpServerConfig, type RawConfig } from './schema.js';
+
+export interface ConfigProblem {
+  file: string;
+  /** Dotted YAML/JSON path, e.g. `mcpServers.memory.command`. Empty for the whole file. */
+  path: string;
+  line: number | null;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface CompiledMcpServer extends McpServerConfig {
+  name: string;
+  timeoutMs: number;
+  cacheMs: number | null;
+  /** Where it was configured, for error messages. */
+  source: string;
+}
+
+/** Config after validation, defaults and derived values: compiled once, read everywhere. */
+export interface CompiledConfig {
+  raw: RawConfig;
+  files: string[];
+  mcpServers: Record<string, CompiledMcpServer>;
+  llm: NonNullable<RawConfig['llm']> | null;
+  slack: NonNullable<RawConfig['slack']> | null;
+  ops: RawConfig['ops'];
+  log: RawConfig['log'] & { maxBytes: number };
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces ${NAME} (and ${NAME:-default}) in every scalar string, recording unset names as problems. */
+function interpolate(doc: Document, file: string, lines: LineCounter, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): void {
+  const visit = (node: unknown, path: (string | number)[]): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        visit(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => visit(item, [...path, i]));
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
+      node.value = node.value.replace(ENV_REF, (_all, name: string, fallback: string | undefined) => {
+        const v = env[name];
+        if (v !== undefined && v !== '') return v;
+        if (fallback !== undefined) return fallback;
+        problems.push({ file, path: path.join('.'), line: lineOf(node, lines), message: `environment variable ${name} is not set (write \${${name}:-} to allow it to be empty)` });
+        return '';
+      });
+    }
+  };
+  visit(doc.contents, []);
+}
+
+function lineOf(node: unknown, lines: LineCounter): number | null {
+  const range = (node as Node | undefined)?.range;
+  return range ? lines.linePos(range[0]).line : null;
+}
+
+/** The line of the deepest node that exists along a zod issue path. */
+function lineForPath(doc: Document, lines: LineCounter, path: PropertyKey[]): number | null {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as (string | number)[], true);
+    const line = lineOf(node, lines);
+    if (line !== null) return line;
+  }
+  return null;
+}
+
+export function zodProblems(error: z.ZodError, file: string, locate: (path: PropertyKey[]) => number | null, prefix: PropertyKey[] = []): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    const path = [...prefix, ...issue.path];
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return { file, path: path.map(String).join('.'), line: locate(path), message };
+  });
+}
+
+interface ParsedFile {
+  value: unknown;
+  locate: (path: PropertyKey[]) => number | null;
+}
+
+/** Parses YAML (JSON is YAML too), interpolates env vars, and keeps a way back from paths to lines. */
+function parseFile(file: string, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): ParsedFile | null {
+  const text = readFileSync(file, 'utf8');
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) problems.push({ file, path: '', line: e.linePos?.[0]?.line ?? null, message: e.message.split('\n')[0] });
+    return null;
+  }
+  interpolate(doc, file, lines, env, problems);
+  return { value: doc.toJS() ?? {}, locate: (path) => lineForPath(doc, lines, path) };
+}
+
+/**
+ * Loads config.yaml and mcp.json (Claude Desktop format) from the config dir. A missing file is
+ * fine: everything has a default. Every problem found is reported at once, with file and line.
+ */
+export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): CompiledConfig {
+  const problems: ConfigProblem[] = [];
+  const files: string[] = [];
+  let raw: RawConfig = ConfigSchema.parse({});
+  let sources: Record<string, string> = {};
+
+  if (existsSync(paths.configFile)) {
+    files.push(paths.configFile);
+    const parsed = parseFile(paths.configFile, env, problems);
+    if (parsed) {
+      const result = ConfigSchema.safeParse(parsed.value);
+      if (result.success) {
+        raw = result.data;
+        sources = Object.fromEntries(Object.keys(raw.mcpServers).map((k) => [k, paths.configFile]));
+      } else problems.push(...zodProblems(result.error, paths.configFile, parsed.locate));
+    }
+  }
+
+  if (existsSync(paths.mcpFile)) {
+    files.push(paths.mcpFile);
+    const parsed = parseFile(paths.mcpFile, env, problems);
+    if (parsed) {
+      const v = parsed.value as { mcpServers?: unknown };
+      if (typeof v !== 'object' || v === null || typeof v.mcpServers !== 'object' || v.mcpServers === null) {
+        problems.push({ file: paths.mcpFile, path: '', line: 1, message: 'expected an object with an "mcpServers" object, as in Claude Desktop\'s config' });
+      } else {
+        for (const [name, server] of Object.entries(v.mcpServers as Record<string, unknown>)) {
+          const result = McpServerConfig.safeParse(server);
+          if (!result.success) {
+            problems.push(...zodProblems(result.error, paths.mcpFile, parsed.locate, ['mcpServers', name]));
+          } else if (raw.mcpServers[name]) {
+            problems.push({ file: paths.mcpFile, path: `mcpServers.${name}`, line: parsed.locate(['mcpServers', name]), message: `server "${name}" is also defined in ${paths.configFile}; keep one` });
+          } else {
+            raw.mcpServers[name] = result.data;
+            sources[name] = paths.mcpFile;
+          }
+        }
+      }
+    }
+  }
+
+  const mcpServers: Record<string, CompiledMcpServer> = {};
+  for (const [name, s] of Object.entries(raw.mcpServers)) {
+    if (name === 'ops') {
+      problems.push({ file: sources[name], path: `mcpServers.${name}`, line: null, message: 'the name "ops" is reserved for the built-in ops server' });
+      continue;
+    }
+    mcpServers[name] = { ...s, name, timeoutMs: parseDuration(s.timeout) ?? 30_000, cacheMs: s.cache ? parseDuration(s.cache) : null, source: sources[name] };
+  }
+  const maxBytes = parseSize(raw.log.max_size);
+  if (maxBytes === null) problems.push({ file: paths.configFile, path: 'log.max_size', line: null, message: 'expected a size such as 10m or 500k' });
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { raw, files, mcpServers, llm: raw.llm ?? null, slack: raw.slack ?? null, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
+}
+
+function parseSize(s: string): number | null {
+  const m = /^\s*(\d+)\s*([kmg]?)b?\s*$/i.exec(s);
+  if (!m) return null;
+  return Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
+}

@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../config/load.js';
+import type { Paths } from '../config/paths.js';
+import type { RunStatus } from '../protocol/index.js';
+import type { Bus } from './bus.js';
+import type { Store } from './store/store.js';
+
+/**
+ * A long-lived part of the daemon (tool pool, engine, notifier). Started in order after the store
+ * opens, stopped in reverse order before it closes.
+ */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What every handler and service can reach. Services add themselves as typed fields. */
+export interface DaemonContext {
+  readonly paths: Paths;
+  readonly config: CompiledConfig;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly bus: Bus;
+  readonly startedAt: Date;
+  /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
+  runCounts(): Promise<Record<RunStatus, number>>;
+  /** Asks the daemon to stop after the current reply is written. */
+  requestShutdown(reason: string): void;
+}

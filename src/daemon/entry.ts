@@ -1,0 +1,44 @@
+/**
+ * The detached daemon process. The CLI that spawned it reads exactly one JSON line from stdout:
+ * {"ready":pid} | {"already":pid|null} | {"error":"..."}; after that the daemon never touches
+ * stdout again (the reader is gone), and stderr goes to a file the CLI chose.
+ */
+import { startDaemon } from './main.js';
+
+process.title = 'opstream-daemon';
+
+function report(msg: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdout.on('error', () => undefined);
+    process.stdout.write(`${JSON.stringify(msg)}\n`, () => resolve());
+  });
+}
+
+async function main(): Promise<void> {
+  let outcome;
+  try {
+    outcome = await startDaemon(process.env);
+  } catch (e) {
+    await report({ error: (e as Error).message });
+    process.exit(1);
+  }
+  if (outcome.kind === 'already-running') {
+    await report({ already: outcome.pid });
+    process.exit(0);
+  }
+  const daemon = outcome.daemon;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon.stop(`signal ${sig}`));
+  // Detached from the terminal: a closed terminal must not stop long runs.
+  process.on('SIGHUP', () => daemon.ctx.log.info('ignoring SIGHUP'));
+  process.on('uncaughtException', (err) => {
+    daemon.ctx.log.fatal({ err }, 'uncaught exception; stopping');
+    void daemon.stop('uncaught exception').finally(() => process.exit(1));
+  });
+  process.on('unhandledRejection', (err) => daemon.ctx.log.error({ err }, 'unhandled rejection'));
+  await report({ ready: process.pid });
+  process.stdout.end();
+  await daemon.stopped;
+  process.exit(0);
+}
+
+void main();

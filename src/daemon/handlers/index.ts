@@ -1,0 +1,8 @@
+import type { MethodName } from '../../protocol/index.js';
+import { daemonHandlers } from './daemon.js';
+import type { Handler } from './types.js';
+
+/** One handler per protocol method; the compiler checks none is missing. */
+export const handlers: { [M in MethodName]: Handler<M> } = {
+  ...daemonHandlers,
+};

@@ -1,0 +1,131 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { loadConfig, type CompiledConfig } from '../config/load.js';
+import { resolvePaths, type Paths } from '../config/paths.js';
+import { PACKAGE_VERSION, RunStatus } from '../protocol/index.js';
+import { Bus } from './bus.js';
+import type { DaemonContext, Service } from './context.js';
+import { createLogger } from './logger.js';
+import { checkSocketPath, ensurePrivateDir } from './secure-dir.js';
+import { SocketServer } from './server.js';
+import { createServices } from './services.js';
+import { Store, StoreLockedError } from './store/store.js';
+
+export interface RunningDaemon {
+  ctx: DaemonContext;
+  /** Resolves once the daemon has fully stopped (by `stop`, a signal or `daemon.shutdown`). */
+  stopped: Promise<void>;
+  stop(reason?: string): Promise<void>;
+}
+
+export type StartOutcome = { kind: 'started'; daemon: RunningDaemon } | { kind: 'already-running'; pid: number | null };
+
+export function readPid(paths: Paths): number | null {
+  try {
+    const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Brings a daemon up for one OPSTREAM_HOME. Exclusivity comes from LevelDB's own lock: whoever
+ * opens the store is the daemon, so any socket file found afterwards is stale and is replaced.
+ * Throws ConfigError / SetupError with a message meant for the user.
+ */
+export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise<StartOutcome> {
+  const paths = resolvePaths(env);
+  const config = loadConfig(paths, env);
+  checkSocketPath(paths.socket);
+  ensurePrivateDir(paths.runDir);
+  mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+
+  let store: Store;
+  try {
+    store = await Store.open(paths.dbDir);
+  } catch (e) {
+    if (e instanceof StoreLockedError) return { kind: 'already-running', pid: readPid(paths) };
+    throw e;
+  }
+
+  let log: Logger | undefined;
+  try {
+    log = await createLogger(paths.logDir, { level: config.log.level, maxBytes: config.log.maxBytes, files: config.log.files });
+    writeFileAtomic(paths.pidFile, `${process.pid}\n`);
+    if (existsSync(paths.socket)) {
+      log.warn({ socket: paths.socket }, 'removing stale socket left by a previous daemon');
+      unlinkSync(paths.socket);
+    }
+    const daemon = await assemble(paths, config, store, log);
+    log.info({ version: PACKAGE_VERSION, socket: paths.socket }, 'daemon started');
+    return { kind: 'started', daemon };
+  } catch (e) {
+    log?.error({ err: e }, 'daemon failed to start');
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function assemble(paths: Paths, config: CompiledConfig, store: Store, log: Logger): Promise<RunningDaemon> {
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | null = null;
+
+  const ctx: DaemonContext = {
+    paths,
+    config,
+    store,
+    log,
+    bus: new Bus(),
+    startedAt: new Date(),
+    runCounts: () => scanRunCounts(store),
+    requestShutdown: (reason) => {
+      // after the reply that asked for it has been flushed
+      setImmediate(() => void stop(reason));
+    },
+  };
+  const services: Service[] = createServices(ctx);
+  const server = new SocketServer(ctx);
+  const started: Service[] = [];
+
+  const stop = (reason = 'stop requested'): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ reason }, 'daemon stopping');
+      await server.close().catch((err) => log.error({ err }, 'closing socket server'));
+      for (const s of [...started].reverse()) await s.stop().catch((err) => log.error({ err, service: s.name }, 'stopping service'));
+      await store.close().catch((err) => log.error({ err }, 'closing store'));
+      rmSync(paths.socket, { force: true });
+      if (readPid(paths) === process.pid) rmSync(paths.pidFile, { force: true });
+      log.info('daemon stopped');
+      log.flush?.();
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  try {
+    for (const s of services) {
+      await s.start();
+      started.push(s);
+    }
+    await server.listen(paths.socket);
+  } catch (e) {
+    await stop('start failed');
+    throw e;
+  }
+  return { ctx, stopped, stop };
+}
+
+
+async function scanRunCounts(store: Store): Promise<Record<RunStatus, number>> {
+  const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
+  for (const [, run] of await store.entries<{ status: RunStatus }>('runs')) counts[run.status] = (counts[run.status] ?? 0) + 1;
+  return counts;
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}

@@ -1,0 +1,179 @@
+import { chmodSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { userInfo } from 'node:os';
+import {
+  encodeFrame,
+  isMethodName,
+  isWireError,
+  LineDecoder,
+  MAX_FRAME_BYTES,
+  methods,
+  RequestEnvelope,
+  WireError,
+  type MethodName,
+  type RequestId,
+} from '../protocol/index.js';
+import type { DaemonContext } from './context.js';
+import { handlers } from './handlers/index.js';
+import type { Handler, RequestScope } from './handlers/types.js';
+
+let connSeq = 0;
+
+/** One client connection: frames in, replies and subscription events out, on the same socket. */
+class Connection {
+  private readonly decoder = new LineDecoder();
+  private readonly subs = new Map<string, () => void>();
+  private subSeq = 0;
+  private greeted = false;
+  private actor: string;
+  readonly id = ++connSeq;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: DaemonContext,
+  ) {
+    // The socket is 0600 in a 0700 dir, so the peer is this user; the hello says through which client.
+    this.actor = `cli:${userInfo().username}`;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A peer that vanishes mid-request is normal: drop its subscriptions, keep serving the others.
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.dispose());
+  }
+
+  private onData(chunk: Buffer): void {
+    for (const frame of this.decoder.push(chunk)) {
+      if (frame.kind === 'oversize') {
+        this.send({ id: null, error: new WireError('frame_too_large', `frame of ${frame.bytes}+ bytes is over the ${MAX_FRAME_BYTES} byte limit`).toJSON() });
+        continue;
+      }
+      void this.onLine(frame.line);
+    }
+  }
+
+  private async onLine(line: string): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      this.send({ id: null, error: new WireError('bad_json', 'frame is not valid JSON').toJSON() });
+      return;
+    }
+    const env = RequestEnvelope.safeParse(json);
+    if (!env.success) {
+      const id = typeof (json as { id?: unknown })?.id === 'string' || typeof (json as { id?: unknown })?.id === 'number' ? (json as { id: RequestId }).id : null;
+      this.send({ id, error: new WireError('invalid_request', `not a request: ${env.error.issues[0]?.message ?? 'bad shape'} (need {id, method, params})`).toJSON() });
+      return;
+    }
+    const { id, method } = env.data;
+    try {
+      const result = await this.dispatch(method, env.data.params);
+      this.send({ id, result });
+    } catch (e) {
+      this.send({ id, error: toWire(e, this.ctx, method).toJSON() });
+    }
+  }
+
+  private async dispatch(method: string, rawParams: unknown): Promise<unknown> {
+    if (!isMethodName(method)) throw new WireError('unknown_method', `unknown method "${method}"`);
+    if (!this.greeted && method !== 'hello') throw new WireError('invalid_request', 'send hello first');
+    const spec = methods[method];
+    const parsed = spec.params.safeParse(rawParams ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new WireError('invalid_params', `${method}: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+    }
+    if (method === 'hello') {
+      this.greeted = true;
+      const client = (parsed.data as { client: string }).client;
+      this.actor = `${client}:${userInfo().username}`;
+    }
+    const handler = handlers[method] as Handler<MethodName>;
+    return handler(parsed.data as never, this.scope());
+  }
+
+  private scope(): RequestScope {
+    return {
+      ctx: this.ctx,
+      actor: this.actor,
+      subscribe: (topic, filter) => {
+        const sub = `s${this.id}.${++this.subSeq}`;
+        this.subs.set(sub, this.ctx.bus.subscribe(topic, filter, (event, data) => this.send({ event, sub, data })));
+        return sub;
+      },
+      unsubscribe: (sub) => {
+        const off = this.subs.get(sub);
+        if (!off) return false;
+        off();
+        this.subs.delete(sub);
+        return true;
+      },
+    };
+  }
+
+  send(msg: unknown): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(encodeFrame(msg));
+  }
+
+  dispose(): void {
+    for (const off of this.subs.values()) off();
+    this.subs.clear();
+  }
+
+  close(): void {
+    this.dispose();
+    this.socket.end();
+    this.socket.destroySoon?.();
+  }
+}
+
+function toWire(e: unknown, ctx: DaemonContext, method: string): WireError {
+  if (isWireError(e)) return e instanceof WireError ? e : WireError.fromJSON(e as never);
+  ctx.log.error({ err: e, method }, 'request failed');
+  return new WireError('internal', `internal error in ${method}: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/** The protocol edge: every frame is parsed here and nowhere else. */
+export class SocketServer {
+  private server: Server | null = null;
+  private readonly conns = new Set<Connection>();
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async listen(path: string): Promise<void> {
+    const server = createServer((socket) => {
+      const conn = new Connection(socket, this.ctx);
+      this.conns.add(conn);
+      socket.on('close', () => this.conns.delete(conn));
+    });
+    // umask covers the window between bind and chmod: the socket is never more open than 0600.
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(old);
+    }
+    chmodSync(path, 0o600);
+    server.on('error', (err) => this.ctx.log.error({ err }, 'socket server error'));
+    this.server = server;
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of this.conns) c.close();
+    await closed;
+  }
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { defineMethod } from '../messages.js';
+
+export const ClientKind = z.enum(['cli', 'tui', 'slack', 'bench', 'test']);
+
+export const HelloParams = z.object({
+  protocol: z.number().int(),
+  version: z.string(),
+  client: ClientKind.default('cli'),
+});
+export const HelloResult = z.object({
+  protocol: z.number().int(),
+  version: z.string(),
+  pid: z.number().int(),
+  started_at: z.string(),
+  active_runs: z.number().int(),
+});
+export type HelloResult = z.infer<typeof HelloResult>;
+
+export const RunStatus = z.enum(['queued', 'running', 'waiting', 'paused', 'succeeded', 'failed', 'cancelled']);
+export type RunStatus = z.infer<typeof RunStatus>;
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'paused'];
+
+export const DaemonStatus = z.object({
+  pid: z.number().int(),
+  version: z.string(),
+  protocol: z.number().int(),
+  started_at: z.string(),
+  uptime_ms: z.number(),
+  socket: z.string(),
+  data_dir: z.string(),
+  log_file: z.string(),
+  config_file: z.string().nullable(),
+  runs: z.record(RunStatus, z.number().int()),
+});
+export type DaemonStatus = z.infer<typeof DaemonStatus>;
+
+const Empty = z.object({}).strict().default({});
+
+export const MemoryKey = z.string().min(1).max(512);
+
+export const daemonMethods = {
+  hello: defineMethod(HelloParams, HelloResult),
+  ping: defineMethod(Empty, z.object({ t: z.number() })),
+  'daemon.status': defineMethod(Empty, DaemonStatus),
+  'daemon.shutdown': defineMethod(z.object({ reason: z.string().max(200).optional() }).default({}), z.object({ stopping: z.literal(true) }), { mutates: true }),
+  subscribe: defineMethod(
+    z.object({ topic: z.string().min(1).max(100), filter: z.record(z.string(), z.string()).optional() }),
+    z.object({ sub: z.string() }),
+  ),
+  unsubscribe: defineMethod(z.object({ sub: z.string() }), z.object({ ok: z.literal(true) })),
+  'memory.get': defineMethod(z.object({ key: MemoryKey }), z.object({ key: z.string(), value: z.unknown().nullable(), updated_at: z.string().nullable() })),
+  'memory.set': defineMethod(z.object({ key: MemoryKey, value: z.unknown() }), z.object({ key: z.string(), updated_at: z.string() }), { mutates: true }),
+  'memory.delete': defineMethod(z.object({ key: MemoryKey }), z.object({ deleted: z.boolean() }), { mutates: true }),
+  'memory.list': defineMethod(
+    z.object({ prefix: z.string().max(512).default(''), limit: z.number().int().min(1).max(1000).default(100) }).default({ prefix: '', limit: 100 }),
+    z.object({ items: z.array(z.object({ key: z.string(), value: z.unknown(), updated_at: z.string() })) }),
+  ),
+  'audit.list': defineMethod(
+    z.object({ limit: z.number().int().min(1).max(1000).default(50) }).default({ limit: 50 }),
+    z.object({ items: z.array(z.object({ at: z.string(), actor: z.string(), action: z.string(), target: z.string() })) }),
+  ),
+} as const;

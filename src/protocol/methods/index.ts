@@ -1,0 +1,18 @@
+import type { z } from 'zod';
+import type { MethodSpec } from '../messages.js';
+import { daemonMethods } from './daemon.js';
+
+/** Every method the daemon serves. Each domain owns one file in this folder. */
+export const methods = {
+  ...daemonMethods,
+} as const satisfies Record<string, MethodSpec>;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type ParamsIn<M extends MethodName> = z.input<Methods[M]['params']>;
+export type Params<M extends MethodName> = z.output<Methods[M]['params']>;
+export type Result<M extends MethodName> = z.output<Methods[M]['result']>;
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(methods, name);
+}
