@@ -1,0 +1,33 @@
+import type { z } from 'zod';
+
+/** What an ops tool may use besides its arguments. */
+export interface OpsToolContext {
+  /** Commands `ops.run_command` may run (exact strings or /regex/), from the daemon's config. */
+  allowedCommands: string[];
+  signal: AbortSignal;
+}
+
+/**
+ * One built-in ops tool: a zod input schema (checked before `run`), a zod output schema (returned
+ * as MCP structured content), and MCP annotations. Each tool lives in its own file in tools/.
+ */
+export interface OpsTool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  annotations: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  run(args: z.output<I>, ctx: OpsToolContext): Promise<z.output<O>>;
+}
+
+/** A failure the tool reports as an MCP `isError` result (data for the caller), not a crash. */
+export class OpsToolError extends Error {
+  constructor(
+    message: string,
+    readonly retryable = false,
+  ) {
+    super(message);
+    this.name = 'OpsToolError';
+  }
+}
