@@ -45,7 +45,9 @@ export abstract class BaseCommand extends Command {
       message = err.message;
       exit = err.opts.exitCode ?? 1;
     } else if (err.oclif?.exit !== undefined) {
-      // oclif parse errors (unknown flag, missing arg): usage problems
+      // oclif parse errors (unknown flag, missing arg): usage problems. The command did call
+      // parse; marking it keeps oclif from adding a misleading "did not parse" warning.
+      this.parsed = true;
       exit = err.oclif.exit === 0 ? 0 : 2;
       message = err.message.split('\n')[0];
     } else {

@@ -3,10 +3,12 @@ import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } f
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConfigProblem } from '../config/load.js';
 import type { Paths } from '../config/paths.js';
 import { LocalError } from './errors.js';
 
-const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'entry.js');
+// Always the compiled entry (also when this module runs from src/ under vitest or tsx).
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'daemon', 'entry.js');
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -74,7 +76,7 @@ export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<Spawn
       buf += d.toString('utf8');
       const nl = buf.indexOf('\n');
       if (nl === -1) return;
-      let msg: { ready?: number; already?: number | null; error?: string };
+      let msg: { ready?: number; already?: number | null; error?: string; problems?: ConfigProblem[] };
       try {
         msg = JSON.parse(buf.slice(0, nl));
       } catch {
@@ -83,7 +85,11 @@ export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<Spawn
       }
       if (typeof msg.ready === 'number') settle(() => resolve({ kind: 'ready', pid: msg.ready as number }));
       else if ('already' in msg) settle(() => resolve({ kind: 'already', pid: msg.already ?? null }));
-      else settle(() => reject(new LocalError(msg.error ?? 'the daemon failed to start', { exitCode: 1 })));
+      else if (msg.problems) {
+        const problems = msg.problems;
+        // loaded only on this path: the config module is not needed for a normal CLI call
+        settle(() => void import('../config/load.js').then((m) => reject(new m.ConfigError(problems))));
+      } else settle(() => reject(new LocalError(msg.error ?? 'the daemon failed to start', { exitCode: 1 })));
     });
     child.on('error', (err) => settle(() => reject(new LocalError(`could not start the daemon: ${err.message}`))));
     child.on('exit', (code) => settle(() => reject(new LocalError(`the daemon exited (code ${code}) before it was ready; see ${join(paths.logDir, 'daemon.stderr')}`))));

@@ -84,11 +84,11 @@ function lineForPath(doc: Document, lines: LineCounter, path: PropertyKey[]): nu
 }
 
 export function zodProblems(error: z.ZodError, file: string, locate: (path: PropertyKey[]) => number | null, prefix: PropertyKey[] = []): ConfigProblem[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    return { file, path: path.map(String).join('.'), line: locate(path), message };
+    // one problem per unknown key, located at the key itself rather than at its parent map
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => ({ file, path: [...path, k].map(String).join('.'), line: locate([...path, k]), message: `unknown key "${k}"` }));
+    return [{ file, path: path.map(String).join('.'), line: locate(path), message: issue.message }];
   });
 }
 
@@ -101,7 +101,7 @@ interface ParsedFile {
 function parseFile(file: string, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): ParsedFile | null {
   const text = readFileSync(file, 'utf8');
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) problems.push({ file, path: '', line: e.linePos?.[0]?.line ?? null, message: e.message.split('\n')[0] });
     return null;
@@ -166,7 +166,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   const maxBytes = parseSize(raw.log.max_size);
   if (maxBytes === null) problems.push({ file: paths.configFile, path: 'log.max_size', line: null, message: 'expected a size such as 10m or 500k' });
 
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
   return { raw, files, mcpServers, llm: raw.llm ?? null, slack: raw.slack ?? null, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The detached daemon process. The CLI that spawned it reads exactly one JSON line from stdout:
- * {"ready":pid} | {"already":pid|null} | {"error":"..."}; after that the daemon never touches
+ * {"ready":pid} | {"already":pid|null} | {"error":"...", "problems"?: ConfigProblem[]}; after that the daemon never touches
  * stdout again (the reader is gone), and stderr goes to a file the CLI chose.
  */
 import { startDaemon } from './main.js';
@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   try {
     outcome = await startDaemon(process.env);
   } catch (e) {
-    await report({ error: (e as Error).message });
+    const problems = (e as { problems?: unknown }).problems;
+    await report({ error: (e as Error).message, ...(Array.isArray(problems) ? { problems } : {}) });
     process.exit(1);
   }
   if (outcome.kind === 'already-running') {

@@ -18,7 +18,10 @@ export function tempHome(prefix = 'ops-'): TempHome {
   // short paths: the socket must fit in 107 bytes
   const home = mkdtempSync(join(tmpdir(), prefix));
   const env: NodeJS.ProcessEnv = { ...process.env, OPSTREAM_HOME: home, CI: 'true', NO_COLOR: '1' };
+  // a user's shell: no XDG runtime dir override, and not vitest's NODE_ENV=test
   delete env.XDG_RUNTIME_DIR;
+  delete env.NODE_ENV;
+  delete env.VITEST;
   return {
     home,
     env,

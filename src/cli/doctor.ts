@@ -1,0 +1,88 @@
+import { DaemonClient } from '../client/client.js';
+import { LocalError } from '../client/errors.js';
+import { ConfigError, formatProblem, loadConfig, type CompiledConfig } from '../config/load.js';
+import { resolvePaths } from '../config/paths.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+}
+
+const MIN_NODE: [number, number] = [20, 19];
+
+function checkNode(): Check {
+  const [maj, min] = process.versions.node.split('.').map(Number);
+  const ok = maj > MIN_NODE[0] || (maj === MIN_NODE[0] && min >= MIN_NODE[1]);
+  return { name: 'node', status: ok ? 'ok' : 'fail', detail: ok ? `v${process.versions.node}` : `v${process.versions.node}; OpStream needs >= ${MIN_NODE.join('.')}` };
+}
+
+/** Slack tokens: optional, but when given they must be of the right kind (a swapped pair is a classic mistake). */
+export function checkSlack(config: CompiledConfig): Check[] {
+  const s = config.slack;
+  if (!s || (!s.app_token && !s.bot_token)) return [{ name: 'slack', status: 'skip', detail: 'not configured (optional): notifications go to the terminal' }];
+  const out: Check[] = [];
+  const kind = (t: string | undefined, prefix: string, what: string, name: string): void => {
+    if (!t) out.push({ name, status: 'fail', detail: `${what} is missing` });
+    else if (!t.startsWith(prefix)) out.push({ name, status: 'fail', detail: `${what} should start with ${prefix} (got ${t.slice(0, 5)}...)` });
+    else out.push({ name, status: 'ok', detail: `${what} present (${prefix}...)` });
+  };
+  kind(s.app_token, 'xapp-', 'app-level token for Socket Mode', 'slack app_token');
+  kind(s.bot_token, 'xoxb-', 'bot token for the Web API', 'slack bot_token');
+  return out;
+}
+
+export async function checkOllama(config: CompiledConfig, timeoutMs = 2000): Promise<Check> {
+  if (!config.llm) return { name: 'ollama', status: 'skip', detail: 'no llm configured (optional): workflows use deterministic analysis' };
+  const { host, model } = config.llm;
+  try {
+    const res = await fetch(new URL('/api/tags', host), { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return { name: 'ollama', status: 'fail', detail: `${host}/api/tags answered HTTP ${res.status}` };
+    const body = (await res.json()) as { models?: { name?: string; model?: string }[] };
+    const names = (body.models ?? []).map((m) => m.name ?? m.model ?? '');
+    const has = names.some((n) => n === model || n === `${model}:latest` || n.split(':')[0] === model);
+    return has
+      ? { name: 'ollama', status: 'ok', detail: `${host} reachable, model ${model} present` }
+      : { name: 'ollama', status: 'warn', detail: `${host} reachable but model ${model} is not pulled (have: ${names.join(', ') || 'none'}); run: ollama pull ${model}` };
+  } catch (e) {
+    return { name: 'ollama', status: 'fail', detail: `${host} not reachable: ${(e as Error).message}` };
+  }
+}
+
+async function checkDaemon(): Promise<Check> {
+  try {
+    const c = await DaemonClient.connect({ autoStart: false, allowMismatch: true });
+    const h = c.hello;
+    c.close();
+    return { name: 'daemon', status: 'ok', detail: `running (pid ${h.pid}, v${h.version}, ${h.active_runs} active run(s))` };
+  } catch (e) {
+    if (e instanceof LocalError && /not running/.test(e.message)) return { name: 'daemon', status: 'warn', detail: 'not running; any command starts it (or: opstream daemon start)' };
+    return { name: 'daemon', status: 'fail', detail: (e as Error).message };
+  }
+}
+
+type Prober = (config: CompiledConfig) => Promise<Check[]>;
+
+/** Runs every check; MCP servers are probed by the tool layer's prober when it is given. */
+export async function runDoctor(probeMcp?: Prober): Promise<Check[]> {
+  const checks: Check[] = [checkNode()];
+  const paths = resolvePaths();
+  let config: CompiledConfig | null = null;
+  try {
+    config = loadConfig(paths);
+    checks.push({ name: 'config', status: 'ok', detail: config.files.length ? config.files.join(', ') : `none (embedded defaults; would read ${paths.configFile})` });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const p of e.problems) checks.push({ name: 'config', status: 'fail', detail: formatProblem(p) });
+  }
+  checks.push(await checkDaemon());
+  if (config) {
+    checks.push(...checkSlack(config));
+    checks.push(await checkOllama(config));
+    if (probeMcp) checks.push(...(await probeMcp(config)));
+  } else {
+    checks.push({ name: 'slack, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
+  }
+  return checks;
+}

@@ -1,0 +1,52 @@
+import { parseDuration } from '../../config/duration.js';
+import type { Step, Workflow } from '../../workflows/schema.js';
+
+/**
+ * Step paths name a step occurrence in a run: `report` (top level), `sample[3].probe` (a child of a
+ * repeat in iteration 3), `checks.disk` (a parallel branch). Ids never contain `.` or `[`.
+ */
+export function childPath(parent: string, child: string, iteration?: number): string {
+  return iteration === undefined ? `${parent}.${child}` : `${parent}[${iteration}].${child}`;
+}
+
+/** The definition of the step at `path`, or undefined. */
+export function stepAt(def: Workflow, path: string): Step | undefined {
+  const ids = path.replace(/\[\d+\]/g, '').split('.');
+  let list: Step[] | undefined = def.steps;
+  let found: Step | undefined;
+  for (const id of ids) {
+    found = list?.find((s) => s.id === id);
+    if (!found) return undefined;
+    list = found.steps ?? found.parallel;
+  }
+  return found;
+}
+
+export function topLevel(path: string): string {
+  return path.split(/[.[]/)[0];
+}
+
+/** Milliseconds of a literal duration; templates (resolved in the worker) fall back to `fallback`. */
+export function durationMs(v: string | number | undefined, fallback: number | null = null): number | null {
+  if (v === undefined) return fallback;
+  const ms = parseDuration(v);
+  return ms === null ? fallback : ms;
+}
+
+/**
+ * When the next attempt of a failed step may start, or null when it must not be retried.
+ * `attempt` is the attempt that just failed (1-based); `retry.attempts` counts all attempts.
+ */
+export function retryAt(step: Step | undefined, attempt: number, now: number, retryable = true): string | null {
+  const r = step?.retry;
+  if (!r || !retryable || attempt >= r.attempts) return null;
+  const base = durationMs(r.delay, 1000) ?? 1000;
+  let delay = r.backoff === 'exponential' ? base * 2 ** (attempt - 1) : base;
+  const cap = durationMs(r.max_delay, null);
+  if (cap !== null) delay = Math.min(delay, cap);
+  return new Date(now + delay).toISOString();
+}
+
+export function stepKey(runId: string, path: string, attempt: number): string {
+  return `${runId}:${path}:${attempt}`;
+}

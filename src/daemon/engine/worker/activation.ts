@@ -1,0 +1,365 @@
+/**
+ * One activation of one run, in a Bree worker thread. It walks the workflow from the state the
+ * main thread recorded, runs steps that are not finished yet, and asks the main thread for every
+ * side effect and every durable write. It never sleeps: a wait, approval, input, retry delay or
+ * repeat interval ends the activation, and the main thread starts a new one when it is due.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { parseDuration } from '../../../config/duration.js';
+import { stepKind, type Step, type Workflow } from '../../../workflows/schema.js';
+import { evaluate, evaluateCondition, isTruthy, render } from '../../../workflows/template.js';
+import { childPath, retryAt, stepKey } from '../step-paths.js';
+import type { ActivationData, Directive, ErrorData, MainMessage, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
+
+const data = workerData as ActivationData & { job: unknown };
+const port = parentPort!;
+const def: Workflow = data.def;
+const runId = data.runId;
+const states: Record<string, StepState> = data.run.steps;
+
+/** Thrown to unwind the activation without recording anything more (wait, pause, cancel). */
+class Suspend extends Error {}
+
+/** A step failure, with whether a retry may help. */
+class StepFailure extends Error {
+  constructor(
+    message: string,
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
+
+let nextId = 1;
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: ErrorData) => void }>();
+let stopping = false;
+
+port.on('message', (msg: MainMessage | string) => {
+  if (typeof msg === 'string') return; // Bree's 'cancel'; the main thread terminates us instead
+  const p = pending.get(msg.id);
+  if (!p) return;
+  pending.delete(msg.id);
+  if (msg.ok) p.resolve(msg.value);
+  else p.reject(msg.error);
+});
+
+function request<T>(msg: Omit<Extract<WorkerMessage, { id: number }>, 'id'>): Promise<T> {
+  const id = nextId++;
+  return new Promise<T>((resolve, reject) => {
+    pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    port.postMessage({ ...msg, id } as WorkerMessage);
+  });
+}
+
+/** Records events durably; resolves once they are fsynced. A `stop` directive unwinds the activation. */
+async function record(events: WorkerEvent[], notify?: { text: string; level: string; channel?: string }): Promise<void> {
+  for (const e of events) applyLocal(e);
+  const { directive } = await request<{ directive: Directive }>({ type: 'transition', events, notify });
+  if (directive === 'stop') stopping = true;
+}
+
+/** Mirrors what the main thread's reducer does to step states, for this activation's own reads. */
+function applyLocal(e: WorkerEvent): void {
+  const now = new Date().toISOString();
+  if (e.type === 'step.started') {
+    const prev = states[e.step];
+    states[e.step] = { ...prev, status: 'running', attempts: e.attempt, started_at: prev?.started_at ?? now, ended_at: null, output: prev?.output ?? null, error: null, retry_at: null };
+    if (e.for_ms !== undefined) Object.assign(states[e.step], { for_ms: e.for_ms, every_ms: e.every_ms, repeat_started_at: prev?.repeat_started_at ?? now, iteration: prev?.iteration ?? 0, outputs: prev?.outputs ?? [] });
+  } else if (e.type === 'step.succeeded') Object.assign(states[e.step], { status: 'succeeded', output: e.output, ended_at: now });
+  else if (e.type === 'step.skipped') states[e.step] = { status: 'skipped', attempts: 0, started_at: null, ended_at: now, output: null, error: null };
+  else if (e.type === 'step.failed') Object.assign(states[e.step], { status: e.retry_at ? 'retrying' : 'failed', error: e.error, retry_at: e.retry_at, ended_at: now });
+  else if (e.type === 'repeat.iteration') {
+    const st = states[e.step];
+    st.outputs = [...(st.outputs ?? []), e.output];
+    st.iteration = e.index + 1;
+    st.next_at = e.next_at;
+    const prefix = `${e.step}[${e.index}].`;
+    for (const k of Object.keys(states)) if (k.startsWith(prefix)) delete states[k];
+  }
+}
+
+interface Scope {
+  params: Record<string, unknown>;
+  steps: Record<string, { output: unknown; status: string }>;
+  run: { id: string; workflow: string; step_key: string | null };
+  iteration?: number;
+}
+
+function scopeFor(parentScope: Scope | null): Scope {
+  if (parentScope) return { ...parentScope, steps: { ...parentScope.steps } };
+  return { params: data.run.params, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && typeof (e as ErrorData).message === 'string') return (e as ErrorData).message;
+  return String(e);
+}
+
+/**
+ * Runs a list of steps under `prefix`. Returns normally when all are done; throws Suspend when the
+ * activation must end, StepFailure when a step failed for good and on_error says fail.
+ */
+async function runList(steps: Step[], scope: Scope, pathOf: (s: Step) => string): Promise<void> {
+  for (const step of steps) {
+    if (stopping) throw new Suspend();
+    const path = pathOf(step);
+    const out = await runStep(step, path, scope);
+    scope.steps[step.id] = out;
+  }
+}
+
+async function runStep(step: Step, path: string, scope: Scope): Promise<{ output: unknown; status: string }> {
+  const st = states[path];
+  if (st?.status === 'succeeded' || st?.status === 'skipped') return { output: st.output, status: st.status };
+  if (st?.status === 'failed') {
+    if (step.on_error === 'continue') return { output: null, status: 'failed' };
+    throw new StepFailure(`step ${path} failed: ${st.error}`);
+  }
+  if (st?.status === 'waiting' || (st?.status === 'retrying' && st.retry_at)) throw new Suspend();
+
+  let attempt: number;
+  let rerun = false;
+  if (st === undefined) {
+    let run: boolean;
+    try {
+      run = evaluateCondition(step.when, { ...scope, run: { ...scope.run, step_key: stepKey(runId, path, 1) } });
+    } catch (e) {
+      // a `when` that cannot be evaluated fails this step (retry does not help a bad expression)
+      await record([{ type: 'step.started', step: path, attempt: 1, key: stepKey(runId, path, 1) }]);
+      return failStep(step, path, 1, errorText(e), scope, false);
+    }
+    if (!run) {
+      await record([{ type: 'step.skipped', step: path }]);
+      return { output: null, status: 'skipped' };
+    }
+    attempt = 1;
+  } else if (st.status === 'retrying') attempt = st.attempts + 1;
+  else {
+    // in flight when the last activation ended (crash, kill -9, timeout): run it again, same key
+    attempt = Math.max(1, st.attempts);
+    rerun = true;
+  }
+  const key = stepKey(runId, path, attempt);
+  const stepScope: Scope = { ...scope, run: { ...scope.run, step_key: key } };
+  const kind = stepKind(step);
+
+  if (kind !== 'repeat' && !(rerun && st?.status === 'running')) {
+    await record([{ type: 'step.started', step: path, attempt, key }]);
+  } else if (kind !== 'repeat') {
+    await record([{ type: 'step.started', step: path, attempt, key, rerun: true }]);
+  }
+
+  try {
+    const output = await execute(step, kind, path, attempt, key, stepScope, rerun);
+    if (output === SUSPENDED) throw new Suspend();
+    return { output, status: 'succeeded' };
+  } catch (e) {
+    if (e instanceof Suspend) throw e;
+    return failStep(step, path, attempt, errorText(e), scope, !(e instanceof StepFailure) || e.retryable);
+  }
+}
+
+const SUSPENDED = Symbol('suspended');
+
+async function failStep(step: Step, path: string, attempt: number, error: string, _scope: Scope, retryable: boolean): Promise<{ output: unknown; status: string }> {
+  const at = retryAt(step, attempt, Date.now(), retryable);
+  await record([{ type: 'step.failed', step: path, attempt, error, retry_at: at }]);
+  if (at) throw new Suspend();
+  if (step.on_error === 'continue') return { output: null, status: 'failed' };
+  throw new StepFailure(`step ${path} failed: ${error}`, false);
+}
+
+async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
+  switch (kind) {
+    case 'tool':
+      return runTool(step, path, key, scope);
+    case 'notify': {
+      const n = step.notify!;
+      const text = String(render(n.text, scope));
+      const output = { delivered_to: [n.channel ?? 'terminal'] };
+      await record([{ type: 'step.succeeded', step: path, output }], { text, level: n.level, channel: n.channel });
+      return output;
+    }
+    case 'agent':
+      await request({ type: 'llm', step: path });
+      throw new StepFailure('no LLM configured', false);
+    case 'wait': {
+      const w = step.wait!;
+      let until: number;
+      if (typeof w === 'object' && 'until' in w) {
+        until = Date.parse(String(render(w.until, scope)));
+        if (Number.isNaN(until)) throw new StepFailure(`wait.until is not a time: ${w.until}`, false);
+      } else until = Date.now() + renderDuration(w, scope, 'wait');
+      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: new Date(until).toISOString() } }]);
+      return SUSPENDED;
+    }
+    case 'approval': {
+      const a = step.approval!;
+      const timeout = a.timeout === undefined ? null : renderDuration(a.timeout, scope, 'approval.timeout');
+      const waiting_for: WaitingFor = {
+        kind: 'approval',
+        step: path,
+        prompt: String(render(a.prompt, scope)),
+        until: timeout === null ? null : new Date(Date.now() + timeout).toISOString(),
+        approvers: a.approvers ?? [],
+        resolve: a.resolve,
+        on_timeout: a.on_timeout,
+      };
+      await record([{ type: 'step.waiting', step: path, waiting_for }]);
+      return SUSPENDED;
+    }
+    case 'input': {
+      const i = step.input!;
+      const timeout = i.timeout === undefined ? null : renderDuration(i.timeout, scope, 'input.timeout');
+      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'input', step: path, prompt: String(render(i.prompt, scope)), until: timeout === null ? null : new Date(Date.now() + timeout).toISOString() } }]);
+      return SUSPENDED;
+    }
+    case 'parallel': {
+      const children = step.parallel!;
+      const branchScope = scopeFor(scope);
+      const results = await Promise.allSettled(
+        children.map(async (c) => {
+          try {
+            return await runStep(c, childPath(path, c.id), branchScope);
+          } catch (e) {
+            if (e instanceof Suspend && !stopping) {
+              throw new StepFailure(`step ${c.id} cannot wait inside a parallel step`, false);
+            }
+            throw e;
+          }
+        }),
+      );
+      if (stopping || results.some((r) => r.status === 'rejected' && r.reason instanceof Suspend)) throw new Suspend();
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const output: Record<string, unknown> = {};
+      children.forEach((c, i) => (output[c.id] = (results[i] as PromiseFulfilledResult<{ output: unknown }>).value.output));
+      await record([{ type: 'step.succeeded', step: path, output }]);
+      return output;
+    }
+    case 'repeat':
+      return runRepeat(step, path, attempt, key, scope, rerun);
+  }
+}
+
+function renderDuration(v: string | number, scope: Scope, what: string): number {
+  const text = typeof v === 'string' ? render(v, scope) : v;
+  const ms = typeof text === 'number' ? text * 1000 : parseDuration(String(text));
+  if (ms === null) throw new StepFailure(`${what}: "${String(text)}" is not a duration`, false);
+  return ms;
+}
+
+async function runTool(step: Step, path: string, key: string, scope: Scope): Promise<unknown> {
+  const args = (render(step.with ?? {}, scope) ?? {}) as Record<string, unknown>;
+  if (data.faults && step.tool!.startsWith('engine_test.')) return runFault(step.tool!, path, args);
+  const timeoutMs = step.timeout === undefined ? undefined : renderDuration(step.timeout, scope, 'timeout');
+  const cacheTtlMs = step.cache === undefined ? undefined : renderDuration(step.cache, scope, 'cache');
+  let result: { isError: boolean; structured?: unknown; text?: string };
+  try {
+    result = await request({ type: 'tool', step: path, tool: step.tool!, args, key, timeoutMs, cacheTtlMs });
+  } catch (e) {
+    const err = e as ErrorData;
+    if (err.code === 'stopped') throw new Suspend();
+    throw new StepFailure(errorText(e), err.retryable !== false);
+  }
+  if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`);
+  const output = result.structured ?? result.text ?? null;
+  await record([{ type: 'step.succeeded', step: path, output }]);
+  return output;
+}
+
+/** Test-only faults: prove that a crash, an out-of-memory worker or a throw fails only its step. */
+async function runFault(tool: string, path: string, args: Record<string, unknown>): Promise<unknown> {
+  switch (tool) {
+    case 'engine_test.noop': {
+      const output = args.value ?? null;
+      await record([{ type: 'step.succeeded', step: path, output }]);
+      return output;
+    }
+    case 'engine_test.throw':
+      throw new StepFailure(String(args.message ?? 'step threw'));
+    case 'engine_test.crash':
+      setImmediate(() => {
+        throw new Error(String(args.message ?? 'worker crashed'));
+      });
+      return new Promise(() => undefined);
+    case 'engine_test.oom': {
+      const hog: unknown[] = [];
+      for (;;) hog.push(new Array(1e6).fill(hog.length));
+    }
+    case 'engine_test.hang':
+      return new Promise(() => undefined);
+    default:
+      throw new StepFailure(`unknown fault ${tool}`, false);
+  }
+}
+
+async function runRepeat(step: Step, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
+  const r = step.repeat!;
+  let st = states[path];
+  if (!st || st.status !== 'running' || !rerun) {
+    const every = renderDuration(r.every, scope, 'repeat.every');
+    const forMs = r.for === undefined ? null : renderDuration(r.for, scope, 'repeat.for');
+    await record([{ type: 'step.started', step: path, attempt, key, for_ms: forMs, every_ms: every }]);
+    st = states[path];
+  }
+  const children = step.steps!;
+  for (;;) {
+    if (stopping) throw new Suspend();
+    if (st.next_at) {
+      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: st.next_at } }]);
+      throw new Suspend();
+    }
+    const index = st.iteration ?? 0;
+    const iterStarted = Date.now();
+    const iterScope = scopeFor(scope);
+    iterScope.iteration = index;
+    await runList(children, iterScope, (c) => childPath(path, c.id, index));
+    const output: Record<string, unknown> = {};
+    for (const c of children) output[c.id] = iterScope.steps[c.id]?.output ?? null;
+    const elapsed = Date.now() - Date.parse(st.repeat_started_at ?? new Date().toISOString());
+    let done = false;
+    if (r.until !== undefined) {
+      const untilScope = { ...iterScope, steps: { ...iterScope.steps, [step.id]: { output: [...(st.outputs ?? []), output], status: 'running' } } };
+      done = isTruthy(r.until.includes('{{') ? render(r.until, untilScope) : evaluate(r.until, untilScope));
+    }
+    if (st.for_ms !== null && st.for_ms !== undefined && elapsed + (st.every_ms ?? 0) > st.for_ms) done = true;
+    if (r.max_iterations !== undefined && index + 1 >= r.max_iterations) done = true;
+    const nextAt = done ? null : new Date(Math.max(Date.now(), iterStarted + (st.every_ms ?? 0))).toISOString();
+    // an interval that has already passed starts the next iteration in this activation
+    const due = nextAt !== null && Date.parse(nextAt) <= Date.now() + 5;
+    await record([{ type: 'repeat.iteration', step: path, index, output, next_at: due ? null : nextAt }]);
+    if (done) {
+      const outputs = states[path].outputs ?? [];
+      await record([{ type: 'step.succeeded', step: path, output: outputs }]);
+      return outputs;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let reason: 'done' | 'suspended' | 'stopped' = 'done';
+  try {
+    const scope = scopeFor(null);
+    await record([{ type: 'run.started' }]);
+    try {
+      await runList(def.steps, scope, (s) => s.id);
+      await record([{ type: 'run.succeeded' }]);
+    } catch (e) {
+      if (e instanceof Suspend) reason = stopping ? 'stopped' : 'suspended';
+      else {
+        const failedStep = Object.entries(states).filter(([, s]) => s.status === 'failed').map(([p]) => p).pop() ?? null;
+        await record([{ type: 'run.failed', step: failedStep, error: errorText(e) }]);
+      }
+    }
+  } catch (e) {
+    // a transition the main thread refused (the run was cancelled or ended meanwhile)
+    reason = 'stopped';
+    void e;
+  }
+  port.postMessage({ type: 'end', reason } satisfies WorkerMessage);
+  port.postMessage('done');
+}
+
+void main();

@@ -1,0 +1,83 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli, daemonPid, tempHome, type TempHome } from '../support/home.js';
+
+let h: TempHome;
+afterEach(async () => h?.cleanup());
+
+describe('the daemon refuses unsafe or broken setups with a clear error', () => {
+  it('refuses a pre-existing socket directory that others can write to', async () => {
+    h = tempHome();
+    mkdirSync(join(h.home, 'run'));
+    chmodSync(join(h.home, 'run'), 0o777);
+    const r = await cli(['daemon', 'start'], h.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/writable by others \(mode 777\); run: chmod 700/);
+    expect(daemonPid(h.home)).toBeNull();
+  });
+
+  it('refuses a socket path longer than the OS limit', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'ops-'));
+    const deep = join(base, 'x'.repeat(60), 'y'.repeat(40));
+    h = { home: deep, env: { ...process.env, OPSTREAM_HOME: deep }, cleanup: async () => rmSync(base, { recursive: true, force: true }) };
+    const r = await cli(['status'], h.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/socket path .* is \d+ bytes, over this OS's limit of 107; set OPSTREAM_HOME/);
+  });
+
+  it('an invalid config stops `daemon start` with file, path and line of each problem', async () => {
+    h = tempHome();
+    writeFileSync(
+      join(h.home, 'config.yaml'),
+      ['mcpServers:', '  memory:', '    args: 3', 'llm:', '  host: not-a-url', 'slack:', '  bot_token: "${OPSTREAM_TEST_UNSET_VAR}"', 'bogus: 1', ''].join('\n'),
+    );
+    const r = await cli(['daemon', 'start'], h.env);
+    expect(r.code).toBe(1);
+    const file = join(h.home, 'config.yaml');
+    expect(r.stderr).toContain(`${file}:3: mcpServers.memory.args:`);
+    expect(r.stderr).toContain(`${file}:5: llm.host:`);
+    expect(r.stderr).toContain(`${file}:7: slack.bot_token: environment variable OPSTREAM_TEST_UNSET_VAR is not set`);
+    expect(r.stderr).toContain(`${file}:8: bogus: unknown key "bogus"`);
+    expect(daemonPid(h.home)).toBeNull();
+
+    const doc = await cli(['doctor'], h.env);
+    expect(doc.code).toBe(1);
+    expect(doc.stdout).toContain(`${file}:5: llm.host:`);
+  });
+
+  it('broken YAML is reported with its line', async () => {
+    h = tempHome();
+    writeFileSync(join(h.home, 'config.yaml'), 'llm:\n  host: [unclosed\n');
+    const r = await cli(['daemon', 'start'], h.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config\.yaml:\d+: /);
+  });
+
+  it('interpolates ${ENV} and doctor checks token kinds', async () => {
+    h = tempHome();
+    writeFileSync(join(h.home, 'config.yaml'), 'slack:\n  app_token: "${T_APP}"\n  bot_token: "${T_BOT}"\n');
+    const swapped = await cli(['doctor', '--json'], { ...h.env, T_APP: 'xoxb-1', T_BOT: 'xapp-2' });
+    expect(swapped.code).toBe(1);
+    const checks = JSON.parse(swapped.stdout).checks as { name: string; status: string; detail: string }[];
+    expect(checks.find((c) => c.name === 'slack app_token')).toMatchObject({ status: 'fail', detail: expect.stringContaining('should start with xapp-') });
+    expect(JSON.stringify(checks)).not.toContain('xoxb-1');
+    const right = await cli(['doctor', '--json'], { ...h.env, T_APP: 'xapp-secret-1', T_BOT: 'xoxb-secret-2' });
+    const ok = JSON.parse(right.stdout).checks as { name: string; status: string }[];
+    expect(ok.filter((c) => c.name.startsWith('slack')).map((c) => c.status)).toEqual(['ok', 'ok']);
+    expect(right.stdout).not.toContain('secret');
+  });
+
+  it('unknown commands and flags get one line on stderr and a non-zero exit', async () => {
+    h = tempHome();
+    const cmd = await cli(['stauts'], h.env);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toBe('opstream: unknown command "stauts"; did you mean "status"? (opstream help lists all)\n');
+    const flag = await cli(['daemon', 'status', '--frobnicate'], h.env);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr.trim().split('\n')).toHaveLength(1);
+    expect(flag.stderr).toMatch(/^opstream: .*--frobnicate/);
+    expect(daemonPid(h.home)).toBeNull();
+  });
+});
