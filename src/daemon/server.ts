@@ -65,11 +65,15 @@ class Connection {
       return;
     }
     const { id, method } = env.data;
+    // params are never logged: they may carry secrets
+    if (this.ctx.log.isLevelEnabled('debug')) this.ctx.log.debug({ conn: this.id, method }, 'request');
     try {
       const result = await this.dispatch(method, env.data.params);
       this.send({ id, result });
     } catch (e) {
-      this.send({ id, error: toWire(e, this.ctx, method).toJSON() });
+      const err = toWire(e, this.ctx, method);
+      this.ctx.log.debug({ conn: this.id, method, code: err.code }, 'request failed');
+      this.send({ id, error: err.toJSON() });
     }
   }
 

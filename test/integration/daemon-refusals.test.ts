@@ -81,3 +81,32 @@ describe('the daemon refuses unsafe or broken setups with a clear error', () => 
     expect(daemonPid(h.home)).toBeNull();
   });
 });
+
+describe('daemon housekeeping', () => {
+  it('caps and rotates its log file by size', async () => {
+    h = tempHome();
+    writeFileSync(join(h.home, 'config.yaml'), 'log:\n  level: debug\n  max_size: 2k\n  files: 2\n');
+    const { DaemonClient } = await import('../../src/client/client.js');
+    const c = await DaemonClient.connect({ env: h.env });
+    for (let i = 0; i < 300; i++) await c.request('ping', {});
+    await c.request('memory.set', { key: 'flush', value: 1 });
+    c.close();
+    const { readdirSync, statSync } = await import('node:fs');
+    const logs = readdirSync(join(h.home, 'data', 'logs')).filter((f) => /^daemon\.\d+\.log$/.test(f));
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs.length).toBeLessThanOrEqual(3);
+    for (const f of logs) expect(statSync(join(h.home, 'data', 'logs', f)).size).toBeLessThan(2048 + 1024);
+  });
+
+  it('daemon install writes a user service that runs the daemon in the foreground', async () => {
+    h = tempHome();
+    const r = await cli(['daemon', 'install', '--json'], { ...h.env, XDG_CONFIG_HOME: join(h.home, 'xdg') });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.file).toBe(join(h.home, 'xdg', 'systemd', 'user', 'opstream.service'));
+    const { readFileSync } = await import('node:fs');
+    const unit = readFileSync(out.file, 'utf8');
+    expect(unit).toContain('daemon start --foreground');
+    expect(unit).toContain(`Environment=OPSTREAM_HOME=${h.home}`);
+  });
+});

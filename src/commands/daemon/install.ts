@@ -1,0 +1,73 @@
+import { Flags } from '@oclif/core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BaseCommand } from '../../cli/base-command.js';
+import { LocalError } from '../../client/errors.js';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'run.js');
+
+function systemdUnit(env: NodeJS.ProcessEnv): string {
+  const home = env.OPSTREAM_HOME ? `Environment=OPSTREAM_HOME=${env.OPSTREAM_HOME}\n` : '';
+  return `[Unit]
+Description=OpStream daemon (durable background workflows)
+
+[Service]
+Type=simple
+ExecStart=${process.execPath} ${BIN} daemon start --foreground
+${home}Restart=on-failure
+RestartSec=2
+# SIGTERM lets the daemon close its store and remove its socket
+KillSignal=SIGTERM
+
+[Install]
+WantedBy=default.target
+`;
+}
+
+function launchdPlist(env: NodeJS.ProcessEnv): string {
+  const home = env.OPSTREAM_HOME ? `<key>EnvironmentVariables</key><dict><key>OPSTREAM_HOME</key><string>${env.OPSTREAM_HOME}</string></dict>` : '';
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>Label</key><string>dev.opstream.daemon</string>
+<key>ProgramArguments</key><array><string>${process.execPath}</string><string>${BIN}</string><string>daemon</string><string>start</string><string>--foreground</string></array>
+${home}<key>RunAtLoad</key><true/>
+<key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
+</dict></plist>
+`;
+}
+
+export default class DaemonInstall extends BaseCommand {
+  static override description = 'Install a per-user service (systemd user unit or launchd agent) that starts the daemon at login.';
+  static override flags = {
+    print: Flags.boolean({ description: 'Print the unit file instead of writing it.' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(DaemonInstall);
+    const env = process.env;
+    let file: string;
+    let text: string;
+    let enable: string;
+    if (process.platform === 'linux') {
+      file = join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'systemd', 'user', 'opstream.service');
+      text = systemdUnit(env);
+      enable = 'systemctl --user daemon-reload && systemctl --user enable --now opstream.service';
+    } else if (process.platform === 'darwin') {
+      file = join(env.HOME || homedir(), 'Library', 'LaunchAgents', 'dev.opstream.daemon.plist');
+      text = launchdPlist(env);
+      enable = `launchctl load -w ${file}`;
+    } else {
+      throw new LocalError(`daemon install supports Linux (systemd) and macOS (launchd), not ${process.platform}`);
+    }
+    if (flags.print) {
+      this.emit({ file, content: text }, () => text);
+      return;
+    }
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text, { mode: 0o644 });
+    this.emit({ file, enable }, () => `wrote ${file}\nenable it with: ${enable}`);
+  }
+}
