@@ -150,7 +150,7 @@ export function coerceParam(name: string, spec: ParamSpec, value: unknown): unkn
     case 'list': {
       if (Array.isArray(value)) return value;
       if (text === null) throw typeError(name, spec, value);
-      if (text.startsWith('[')) {
+      if (text.startsWith('[') || text.startsWith('{')) {
         const v = parseJson(text);
         if (!Array.isArray(v)) throw typeError(name, spec, value, ' (that JSON is not an array)');
         return v;

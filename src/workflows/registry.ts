@@ -21,6 +21,8 @@ export interface LoadedWorkflow {
   workflow: Workflow;
   file: string;
   source: WorkflowSource;
+  /** For a user file: the shipped file with the same id that it replaces. */
+  overrides?: string;
 }
 
 /** A file that failed validation: listed with its problems, never run. */
@@ -104,7 +106,11 @@ export function loadWorkflows(dirs: { shipped: string; user: string }): Workflow
 
   const workflows = new Map<string, LoadedWorkflow>();
   for (const w of bySource.shipped) workflows.set(w.workflow.id, w);
-  for (const w of bySource.user) workflows.set(w.workflow.id, w); // a user's file overrides a shipped one
+  for (const w of bySource.user) {
+    // a user's file overrides a shipped one
+    const shipped = workflows.get(w.workflow.id);
+    workflows.set(w.workflow.id, shipped ? { ...w, overrides: shipped.file } : w);
+  }
 
   // Verbs: the first holder (user files first, then shipped, each sorted by file) keeps the verb.
   const commands = new Map<string, LoadedWorkflow>();
@@ -164,7 +170,7 @@ export function validateWorkflowText(text: string, file = '<text>'): ValidationR
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return { problems: doc.errors.map((e) => ({ file, path: '', line: e.linePos?.[0]?.line ?? null, message: `invalid YAML: ${e.message.split('\n')[0]}` })) };
+    return { problems: doc.errors.map((e) => ({ file, path: '', line: e.linePos?.[0]?.line ?? (e.pos ? lines.linePos(e.pos[0]).line : null), message: `invalid YAML: ${e.message.split('\n')[0]}` })) };
   }
   const locate = (path: PropertyKey[]): number | null => lineForPath(doc, lines, path);
   const value: unknown = doc.toJS();

@@ -96,23 +96,23 @@ export const STEP_KINDS = ['tool', 'agent', 'wait', 'repeat', 'parallel', 'appro
 export type StepKind = (typeof STEP_KINDS)[number];
 
 const StepBase = z.object({
-  id: Identifier,
+  id: Identifier.describe('Unique in the workflow; later steps read this step as steps.<id>.output.'),
   name: z.string().optional(),
-  when: z.union([z.string(), z.boolean()]).optional(),
-  retry: Retry.optional(),
+  when: z.union([z.string(), z.boolean()]).optional().describe('Skip the step when false: "{{ steps.a.output.count > 3 }}" or a bare expression.'),
+  retry: Retry.optional().describe('Retry a failing step: { attempts, backoff: fixed|exponential, delay, max_delay }.'),
   timeout: DurationText.optional(),
-  on_error: z.enum(['fail', 'continue']).default('fail'),
-  milestone: z.string().optional(),
+  on_error: z.enum(['fail', 'continue']).default('fail').describe('fail: the run fails with this step; continue: record the error and go on.'),
+  milestone: z.string().optional().describe('Text of a milestone notification sent after the step succeeds.'),
 
-  tool: ToolName.optional(),
-  with: z.record(z.string(), z.unknown()).optional(),
-  cache: DurationText.optional(),
-  agent: Agent.optional(),
-  wait: Wait.optional(),
-  repeat: Repeat.optional(),
-  approval: Approval.optional(),
-  input: Input.optional(),
-  notify: Notify.optional(),
+  tool: ToolName.optional().describe('Call an MCP tool ("server.tool"); its result is the output.'),
+  with: z.record(z.string(), z.unknown()).optional().describe('Arguments of a tool step; strings may hold {{ templates }}.'),
+  cache: DurationText.optional().describe('Reuse an identical tool call result for this long.'),
+  agent: Agent.optional().describe('Let the LLM work with the listed tools until it answers.'),
+  wait: Wait.optional().describe('Sleep durably: 5m, or { until: "<ISO time>" }.'),
+  repeat: Repeat.optional().describe('Durable loop over `steps`: { every, for, until }.'),
+  approval: Approval.optional().describe('Wait for a person to approve or reject.'),
+  input: Input.optional().describe('Wait for a person to answer with text.'),
+  notify: Notify.optional().describe('Send a notification: { text, level, channel }.'),
   /** Children of a `repeat`. */
   get steps(): z.ZodOptional<z.ZodArray<typeof Step>> {
     return z.array(Step).optional();
@@ -160,14 +160,14 @@ export const NotificationKind = z.enum(['start', 'milestones', 'completion', 'er
 export const Workflow = z
   .object({
     $schema: z.string().optional(),
-    id: Identifier,
+    id: Identifier.describe('Unique workflow id; a user file with a shipped id overrides the shipped one.'),
     name: z.string().optional(),
     description: z.string().optional(),
-    command: z.string().regex(/^[a-z][a-z0-9-]*$/, 'a command is one lowercase word').optional(),
-    usage: z.string().optional(),
+    command: z.string().regex(/^[a-z][a-z0-9-]*$/, 'a command is one lowercase word').optional().describe('Verb for `opstream start VERB ...` and `/opstream VERB ...`.'),
+    usage: z.string().optional().describe('How the words after the verb map to params, e.g. "<service> [for <duration>]".'),
     params: z.record(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'param names use lowercase letters, digits and _'), ParamSpec).default({}),
-    tools: z.array(ToolName).default([]),
-    schedule: Schedule.optional(),
+    tools: z.array(ToolName).default([]).describe('"server.tool" names this workflow uses; agent steps may use only these.'),
+    schedule: Schedule.optional().describe('Cron text, or { cron, catch_up, overlap, params, ... }.'),
     notifications: z.array(NotificationKind).default(['completion', 'errors', 'approvals']),
     auto_resolve: z.boolean().default(false),
     concurrency: z.number().int().min(1).optional(),

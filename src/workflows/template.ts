@@ -9,7 +9,8 @@ import { parseDuration } from '../config/duration.js';
  * Scope names: `params`, `steps.<id>.output`, `steps.<id>.status`, `run.id`, `run.workflow`,
  * `run.step_key`. A path through something missing gives undefined, never a crash.
  */
-export type TemplateScope = Record<string, unknown>;
+/** Any object: the engine passes its own scope interface (params, steps, run, ...). */
+export type TemplateScope = object;
 
 export class TemplateError extends Error {
   constructor(
@@ -101,7 +102,7 @@ function findForbidden(node: unknown): string | null {
 export function evaluate(expr: string, scope: TemplateScope): unknown {
   const compiled = compile(expr);
   try {
-    return compiled.evalSync(scope);
+    return compiled.evalSync(scope as Record<string, unknown>);
   } catch (e) {
     throw new TemplateError(expr, e instanceof Error ? e.message : String(e));
   }
