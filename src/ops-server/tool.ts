@@ -5,6 +5,8 @@ export interface OpsToolContext {
   /** Commands `ops.run_command` may run (exact strings or /regex/), from the daemon's config. */
   allowedCommands: string[];
   signal: AbortSignal;
+  /** The caller's idempotency key (OpStream sends run id + step id + attempt in `_meta`), if any. */
+  idempotencyKey?: string;
 }
 
 /**

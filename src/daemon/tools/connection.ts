@@ -113,7 +113,8 @@ export class ServerConnection {
   private async connect(): Promise<void> {
     const gen = ++this.gen;
     const { spec, log } = { spec: this.spec, log: this.opts.log };
-    this.setState('starting');
+    // a retry after a failure stays `failed` (with its reason) until it succeeds: callers fail fast meanwhile
+    if (this.state !== 'failed') this.setState('starting', this.reason);
     this.noise = 0;
     const transport =
       spec.transport === 'stdio'
@@ -193,7 +194,8 @@ export class ServerConnection {
     this.failures++;
     this.opts.log.warn({ server: this.spec.name, reason: why, failures: this.failures }, 'mcp server went down');
     if (this.failures === 1) {
-      this.reason = why;
+      // first fall after running well: restart at once, so waiting callers see a short blip
+      this.setState('idle', why);
       void this.start();
     } else this.scheduleRestart(why);
   }

@@ -1,0 +1,76 @@
+// Issue 3 figures: tool-call overhead of the daemon's pool vs the raw MCP SDK client calling the
+// same server in the same run, the same through the daemon socket, and spawns per server over
+// 1,000 calls from 50 concurrent callers.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { DaemonClient } from '../dist/client/client.js';
+import { ToolPool } from '../dist/daemon/tools/pool.js';
+import { opsSpec } from '../dist/daemon/tools/server-specs.js';
+import { ROOT, benchHome, percentile, sample } from './support.js';
+
+const SERVER = join(ROOT, 'test', 'support', 'mcp-fault-server.mjs');
+const N = 3000;
+const us = (sorted, p) => percentile(sorted, p) / 1000;
+
+async function rawSdk() {
+  const client = new Client({ name: 'bench', version: '0' });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [SERVER], stderr: 'ignore' }));
+  const t = await sample(N, (i) => client.callTool({ name: 'echo', arguments: { text: `m${i}` } }));
+  await client.close();
+  return t;
+}
+
+async function pooled() {
+  const spec = { ...opsSpec([]), name: 'fault', builtin: false, command: process.execPath, args: [SERVER], env: {}, timeoutMs: 30_000 };
+  const pool = new ToolPool([spec], { log: pino({ level: 'silent' }) });
+  const t = await sample(N, async (i) => {
+    const r = await pool.call({ tool: 'fault.echo', args: { text: `m${i}` } });
+    if (!r.ok) throw new Error(r.error?.message ?? r.text);
+  });
+  await pool.stop();
+  return t;
+}
+
+async function viaDaemon() {
+  const h = benchHome();
+  writeFileSync(join(h.home, 'config.yaml'), `mcpServers:\n  fault:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(SERVER)}]\n`);
+  try {
+    const client = await DaemonClient.connect({ env: h.env, client: 'bench' });
+    const t = await sample(N, (i) => client.request('tools.call', { tool: 'fault.echo', args: { text: `m${i}` } }));
+    // 50 concurrent callers (as 50 runs would), 1,000 calls in all, each on its own connection
+    const callers = await Promise.all(Array.from({ length: 50 }, () => DaemonClient.connect({ env: h.env, client: 'bench' })));
+    await Promise.all(callers.map(async (c, k) => {
+      for (let i = 0; i < 20; i++) await c.request('tools.call', { tool: 'fault.echo', args: { text: `${k}:${i}` } });
+    }));
+    const stats = await client.request('tools.stats', {});
+    for (const c of callers) c.close();
+    client.close();
+    return { t, spawns: stats.servers };
+  } finally {
+    h.cleanup();
+  }
+}
+
+export async function run() {
+  const raw = await rawSdk();
+  const pool = await pooled();
+  const { t: daemon, spawns } = await viaDaemon();
+  const fault = spawns.find((s) => s.name === 'fault');
+  const ops = spawns.find((s) => s.name === 'ops');
+  return [
+    { name: 'raw SDK client call p50', value: us(raw, 50), unit: 'ms' },
+    { name: 'raw SDK client call p99', value: us(raw, 99), unit: 'ms' },
+    { name: 'pool call p50', value: us(pool, 50), unit: 'ms' },
+    { name: 'pool call p99', value: us(pool, 99), unit: 'ms' },
+    { name: 'pool extra over raw p50', value: us(pool, 50) - us(raw, 50), unit: 'ms' },
+    { name: 'pool extra over raw p99', value: us(pool, 99) - us(raw, 99), unit: 'ms', goal: '< 2 ms' },
+    { name: 'CLI socket -> daemon pool call p50', value: us(daemon, 50), unit: 'ms', note: 'includes the socket round trip' },
+    { name: 'CLI socket -> daemon pool call p99', value: us(daemon, 99), unit: 'ms' },
+    { name: 'daemon extra over raw p99', value: us(daemon, 99) - us(raw, 99), unit: 'ms' },
+    { name: 'spawns of fault server, 1,000 calls / 50 callers', value: fault.spawns, unit: 'spawns', goal: 'exactly 1', note: `${N + 1000} calls in all` },
+    { name: 'spawns of ops server (idle)', value: ops.spawns, unit: 'spawns', goal: 'exactly 1' },
+  ];
+}

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import type { Store } from '../store/store.js';
+import type { ResultCache } from './pool.js';
+import type { ToolCallResult } from './types.js';
+
+/** JSON with object keys sorted at every level, so `{a,b}` and `{b,a}` are the same arguments. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+export function cacheKey(server: string, tool: string, args: Record<string, unknown>): string {
+  return `tool:${server}:${tool}:${createHash('sha256').update(canonicalJson(args)).digest('hex')}`;
+}
+
+interface Entry {
+  stored_at: number;
+  expires_at: number;
+  result: ToolCallResult;
+}
+
+/**
+ * Tool results in the store's `cache` sublevel. Writes are loose (not fsynced): losing a cache
+ * entry in a crash only costs a call. Expired entries are deleted when read.
+ */
+export class ToolResultCache implements ResultCache {
+  readonly counts = { hits: 0, misses: 0, writes: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(server: string, tool: string, args: Record<string, unknown>): Promise<ToolCallResult | undefined> {
+    const key = cacheKey(server, tool, args);
+    const e = await this.store.get<Entry>('cache', key);
+    if (e && e.expires_at > this.now()) {
+      this.counts.hits++;
+      return e.result;
+    }
+    this.counts.misses++;
+    if (e) await this.store.sub('cache').del(key).catch(() => undefined);
+    return undefined;
+  }
+
+  async put(server: string, tool: string, args: Record<string, unknown>, result: ToolCallResult, ttlMs: number): Promise<void> {
+    const t = this.now();
+    await this.store.putLoose('cache', cacheKey(server, tool, args), { stored_at: t, expires_at: t + ttlMs, result } satisfies Entry);
+    this.counts.writes++;
+  }
+}

@@ -1,0 +1,76 @@
+import type { DaemonContext, Service } from '../context.js';
+import { ToolResultCache } from './cache.js';
+import { ToolPool } from './pool.js';
+import { serverSpecs } from './server-specs.js';
+import { CallStats, type ToolStat } from './stats.js';
+import type { CallRecord, ServerInfo, ToolCallRequest, ToolCallResult, ToolInfo, ToolsApi } from './types.js';
+
+const STATS_KEY = 'tools.stats';
+
+/**
+ * `ctx.tools`: the MCP tool layer as a daemon service. See ToolsApi (types.ts) for the contract the
+ * engine relies on. Servers are started in the background when the daemon starts, so the daemon
+ * answers at once; the first call to a server still starting waits for it (bounded by its timeout).
+ * Publishes on the bus topic `tools`: `tool.call` (a CallRecord) and `server.state` (a ServerInfo).
+ */
+export class ToolService implements Service, ToolsApi {
+  readonly name = 'tools';
+  pool!: ToolPool;
+  cache!: ToolResultCache;
+  readonly stats = new CallStats();
+  private saveTimer: NodeJS.Timeout | null = null;
+  private dirty = false;
+  private ctx!: DaemonContext;
+
+  /** Takes the context lazily: main.ts builds it in one literal that includes this service. */
+  constructor(private readonly ctxOf: () => DaemonContext) {}
+
+  async start(): Promise<void> {
+    const ctx = (this.ctx = this.ctxOf());
+    this.cache = new ToolResultCache(ctx.store);
+    this.pool = new ToolPool(serverSpecs(ctx.config), {
+      log: ctx.log.child({ svc: 'tools' }),
+      cache: this.cache,
+      onCall: (r: CallRecord) => {
+        this.stats.add(r);
+        this.dirty = true;
+        ctx.bus.publish('tools', 'tool.call', { ...r });
+      },
+      onServerState: (s: ServerInfo) => ctx.bus.publish('tools', 'server.state', { ...s }),
+      onToolsChanged: (server) => ctx.bus.publish('tools', 'tools.changed', { server }),
+    });
+    this.stats.load(await this.ctx.store.get<ToolStat[]>('meta', STATS_KEY));
+    this.pool.startAll();
+    this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
+    this.saveTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    if (!this.pool) return;
+    await this.pool.stop();
+    await this.saveStats();
+  }
+
+  private async saveStats(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    await this.ctx.store.putLoose('meta', STATS_KEY, this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
+  }
+
+  call(req: ToolCallRequest): Promise<ToolCallResult> {
+    return this.pool.call(req);
+  }
+
+  list(): Promise<ToolInfo[]> {
+    return this.pool.list(10_000); // a server still starting after this shows as `starting`
+  }
+
+  get(name: string): ToolInfo | undefined {
+    return this.pool.get(name);
+  }
+
+  servers(): ServerInfo[] {
+    return this.pool.servers();
+  }
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { allPids, readProc, requireProc, round, sampleProcs } from '../proc.js';
+import { OpsToolError, type OpsTool } from '../tool.js';
+
+const Input = z
+  .object({
+    pid: z.number().int().positive().optional().describe('process id'),
+    name: z.string().min(1).max(200).optional().describe('process name (exact comm) or a substring of its command line'),
+    sample_ms: z.number().int().min(50).max(10_000).default(500).describe('CPU % is measured over this window'),
+    limit: z.number().int().min(1).max(200).default(20).describe('at most this many matching processes'),
+  })
+  .strict()
+  .refine((a) => (a.pid === undefined) !== (a.name === undefined), { message: 'give exactly one of pid or name' });
+
+const Proc = z.object({
+  pid: z.number(),
+  name: z.string(),
+  cmdline: z.string(),
+  state: z.string(),
+  cpu_percent: z.number(),
+  rss_bytes: z.number(),
+  vms_bytes: z.number(),
+  threads: z.number(),
+  open_fds: z.number().nullable(),
+  uptime_s: z.number(),
+  started_at: z.string(),
+});
+
+const Output = z.object({
+  sampled_at: z.string(),
+  sample_ms: z.number(),
+  query: z.string(),
+  /** The first process, or the sum over all matches for cpu_percent, rss_bytes, threads and open_fds. */
+  pid: z.number(),
+  name: z.string(),
+  count: z.number(),
+  cpu_percent: z.number(),
+  rss_bytes: z.number(),
+  threads: z.number(),
+  open_fds: z.number().nullable(),
+  uptime_s: z.number(),
+  processes: z.array(Proc),
+});
+
+const tool: OpsTool<typeof Input, typeof Output> = {
+  name: 'process_stats',
+  title: 'Process stats',
+  description:
+    'CPU %, RSS, threads, open file descriptors and uptime of a process by pid, or of every process matching a name (Linux /proc). ' +
+    'With several matches the top-level figures are their sum.',
+  input: Input,
+  output: Output,
+  annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
+  async run(args, ctx) {
+    requireProc('ops.process_stats');
+    let pids: number[];
+    let query: string;
+    if (args.pid !== undefined) {
+      query = `pid ${args.pid}`;
+      if (!readProc(args.pid)) throw new OpsToolError(`no process with pid ${args.pid}`);
+      pids = [args.pid];
+    } else {
+      const name = args.name!;
+      query = `name ${name}`;
+      const self = process.pid;
+      pids = allPids().filter((pid) => {
+        if (pid === self) return false;
+        const p = readProc(pid);
+        return p !== null && (p.name === name || p.cmdline.includes(name));
+      });
+      if (pids.length === 0) throw new OpsToolError(`no process named "${name}" (matched against the process name and command line)`);
+      pids = pids.slice(0, args.limit);
+    }
+    const procs = await sampleProcs(pids, args.sample_ms, ctx.signal);
+    if (procs.length === 0) throw new OpsToolError(`the process (${query}) exited while it was being sampled`);
+    const fds = procs.map((p) => p.open_fds).filter((n): n is number => n !== null);
+    return {
+      sampled_at: new Date().toISOString(),
+      sample_ms: args.sample_ms,
+      query,
+      pid: procs[0].pid,
+      name: procs[0].name,
+      count: procs.length,
+      cpu_percent: round(procs.reduce((a, p) => a + p.cpu_percent, 0)),
+      rss_bytes: procs.reduce((a, p) => a + p.rss_bytes, 0),
+      threads: procs.reduce((a, p) => a + p.threads, 0),
+      open_fds: fds.length ? fds.reduce((a, n) => a + n, 0) : null,
+      uptime_s: procs[0].uptime_s,
+      processes: procs,
+    };
+  },
+};
+
+export default tool;
