@@ -1,6 +1,6 @@
 import { DaemonClient } from '../client/client.js';
 import { LocalError } from '../client/errors.js';
-import { ConfigError, formatProblem, loadConfig, type CompiledConfig } from '../config/load.js';
+import { ConfigError, formatProblem, loadConfig, type CompiledConfig, type CompiledMcpServer } from '../config/load.js';
 import { resolvePaths } from '../config/paths.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -62,10 +62,33 @@ async function checkDaemon(): Promise<Check> {
   }
 }
 
-type Prober = (config: CompiledConfig) => Promise<Check[]>;
+/**
+ * Starts every MCP server (the built-in `ops` one and each configured one) the way the daemon
+ * would, lists its tools and stops it again. Disabled servers are reported, not started.
+ */
+export async function checkMcpServers(config: CompiledConfig, timeoutMs = 15_000): Promise<Check[]> {
+  // loaded here only: the MCP SDK is not needed by any other CLI command path
+  const { probeServer } = await import('../daemon/tools/probe.js');
+  const { opsServerEntry } = await import('../daemon/tools/server-specs.js');
+  const ops: CompiledMcpServer = {
+    name: 'ops', command: process.execPath, args: [opsServerEntry()], env: {}, headers: {}, timeout: '30s', timeoutMs: 30_000,
+    trust: 'trusted', cacheMs: null, destructive: false, disabled: false, source: '(built in)',
+  };
+  const servers = [ops, ...Object.values(config.mcpServers)];
+  return Promise.all(
+    servers.map(async (s): Promise<Check> => {
+      const name = `mcp ${s.name}`;
+      if (s.disabled) return { name, status: 'skip', detail: 'disabled in config' };
+      const r = await probeServer(s, Math.min(timeoutMs, s.timeoutMs));
+      return r.ok
+        ? { name, status: 'ok', detail: `started in ${Math.round(r.durationMs)} ms, ${r.tools.length} tool(s)` }
+        : { name, status: 'fail', detail: `${r.error ?? 'did not start'} (${s.source})` };
+    }),
+  );
+}
 
-/** Runs every check; MCP servers are probed by the tool layer's prober when it is given. */
-export async function runDoctor(probeMcp?: Prober): Promise<Check[]> {
+/** Runs every check. */
+export async function runDoctor(): Promise<Check[]> {
   const checks: Check[] = [checkNode()];
   const paths = resolvePaths();
   let config: CompiledConfig | null = null;
@@ -80,7 +103,7 @@ export async function runDoctor(probeMcp?: Prober): Promise<Check[]> {
   if (config) {
     checks.push(...checkSlack(config));
     checks.push(await checkOllama(config));
-    if (probeMcp) checks.push(...(await probeMcp(config)));
+    checks.push(...(await checkMcpServers(config)));
   } else {
     checks.push({ name: 'slack, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
   }
