@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { flush, run } from '@oclif/core';
+// oclif comes through dist/cli/oclif.js (one bundled file when the build made it, see
+// scripts/bundle-oclif.mjs), never through `@oclif/core`'s index: a cold start is mostly module loading.
+import { flush, run } from '../dist/cli/oclif.js';
 
 try {
   await run(process.argv.slice(2), import.meta.url);

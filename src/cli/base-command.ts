@@ -1,8 +1,18 @@
-import { Command, Flags } from '@oclif/core';
+// Nothing here may import zod or yaml (see DaemonClient's `validateResults`) nor `@oclif/core`'s
+// index (see ./oclif.ts): this module is on the path of every CLI call.
 import { DaemonClient, type ConnectOptions } from '../client/client.js';
 import { LocalError } from '../client/errors.js';
-import { ConfigError } from '../config/load.js';
-import { isWireError } from '../protocol/index.js';
+import type { ConfigError } from '../config/load.js';
+import { isWireError } from '../protocol/wire-error.js';
+import { Command, Flags } from './oclif.js';
+
+/**
+ * By name, not instanceof: importing config/load.js (yaml + zod) only to recognise its error would
+ * cost every command that import. ConfigError sets `name` and carries `problems`.
+ */
+function isConfigError(e: unknown): e is ConfigError {
+  return e instanceof Error && e.name === 'ConfigError' && Array.isArray((e as { problems?: unknown }).problems);
+}
 
 /**
  * Every command: a `--json` flag, a lazily opened daemon connection, and failures reported as one
@@ -36,7 +46,7 @@ export abstract class BaseCommand extends Command {
   protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<void> {
     let exit = 1;
     let message: string;
-    if (err instanceof ConfigError) {
+    if (isConfigError(err)) {
       message = `config has ${err.problems.length} problem(s):\n${err.message}`;
     } else if (isWireError(err)) {
       message = err.message;
@@ -53,7 +63,7 @@ export abstract class BaseCommand extends Command {
     } else {
       message = err.message;
     }
-    if (exit !== 0) process.stderr.write(`opstream: ${err instanceof ConfigError ? message : message.split('\n')[0]}\n`);
+    if (exit !== 0) process.stderr.write(`opstream: ${isConfigError(err) ? message : message.split('\n')[0]}\n`);
     process.exitCode = exit;
   }
 

@@ -1,21 +1,14 @@
 import { connect, type Socket } from 'node:net';
 import { resolvePaths, type Paths } from '../config/paths.js';
-import {
-  encodeFrame,
-  LineDecoder,
-  methods,
-  PACKAGE_VERSION,
-  PROTOCOL_VERSION,
-  ServerFrame,
-  WireError,
-  type ClientKind,
-  type HelloResult,
-  type MethodName,
-  type ParamsIn,
-  type Result,
-} from '../protocol/index.js';
+// Only zod-free protocol modules at run time: this file is on every CLI call's path. The zod
+// schemas (protocol/index.js) are imported as types, or loaded lazily when replies are validated.
+import { encodeFrame, LineDecoder } from '../protocol/framing.js';
+import { PACKAGE_VERSION, PROTOCOL_VERSION } from '../protocol/version.js';
+import { WireError } from '../protocol/wire-error.js';
+import type { ClientKind, HelloResult, MethodName, methods, ParamsIn, Result } from '../protocol/index.js';
 import type { z } from 'zod';
 import { LocalError } from './errors.js';
+import { readFrame, readHello } from './frames.js';
 import { pidAlive, removeStaleSocket, spawnDaemon, waitForSocket } from './spawn-daemon.js';
 
 export interface ConnectOptions {
@@ -26,7 +19,20 @@ export interface ConnectOptions {
   /** Accept a daemon of another version (used by `daemon stop` and `daemon status`). */
   allowMismatch?: boolean;
   startTimeoutMs?: number;
+  /**
+   * Check every result against its method's zod schema. Default: on for long-lived clients (TUI,
+   * Slack, tests, bench), off for the CLI (`client: 'cli'`, the default kind). Deliberate trade-off:
+   * a CLI call lives for one or two requests and talks only to a daemon of exactly its own package
+   * version (hello checks it), so that daemon's handlers were typed against the very same schemas;
+   * loading zod to re-check them would cost more than the rest of the call (`opstream status` has
+   * a budget of 2x `node -e 0`). Frames and the hello reply are still checked by hand
+   * (./frames.ts), and validation switches on by itself when a daemon of another version is accepted
+   * (`allowMismatch`). The daemon's own edge parses every incoming frame with zod regardless.
+   */
+  validateResults?: boolean;
 }
+
+type ResultSchemas = typeof methods;
 
 type EventHandler = (event: string, data: unknown) => void;
 
@@ -56,6 +62,8 @@ export class DaemonClient {
   private readonly early = new Map<string, [string, unknown][]>();
   private seq = 0;
   private closedError: LocalError | null = null;
+  /** Set when results are validated; loaded lazily so that the CLI never imports zod. */
+  private schemas: ResultSchemas | null = null;
   hello!: HelloResult;
 
   private constructor(
@@ -73,6 +81,7 @@ export class DaemonClient {
     const paths = resolvePaths(env);
     const autoStart = opts.autoStart ?? true;
     const timeout = opts.startTimeoutMs ?? 20_000;
+    const schemas = (opts.validateResults ?? (opts.client ?? 'cli') !== 'cli') ? await loadSchemas() : null;
     for (let attempt = 0; ; attempt++) {
       let socket: Socket;
       try {
@@ -88,8 +97,15 @@ export class DaemonClient {
         continue;
       }
       const client = new DaemonClient(socket, paths);
+      client.schemas = schemas;
       client.hello = await client.request('hello', { protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, client: opts.client ?? 'cli' });
-      if (opts.allowMismatch || (client.hello.protocol === PROTOCOL_VERSION && client.hello.version === PACKAGE_VERSION)) return client;
+      const matches = client.hello.protocol === PROTOCOL_VERSION && client.hello.version === PACKAGE_VERSION;
+      if (matches) return client;
+      if (opts.allowMismatch) {
+        // Another version's replies are not ours by construction: check them.
+        client.schemas ??= await loadSchemas();
+        return client;
+      }
       await client.replaceMismatchedDaemon();
       if (!autoStart) throw new LocalError('the daemon was restarted for a version change; run the command again', { retryable: true });
     }
@@ -136,13 +152,14 @@ export class DaemonClient {
   private onData(chunk: Buffer): void {
     for (const frame of this.decoder.push(chunk)) {
       if (frame.kind === 'oversize') continue;
-      let msg: ServerFrame;
+      let msg;
       try {
-        msg = ServerFrame.parse(JSON.parse(frame.line));
+        msg = readFrame(JSON.parse(frame.line));
       } catch {
         continue;
       }
-      if ('event' in msg) {
+      if (!msg) continue;
+      if (msg.kind === 'event') {
         const handler = this.subs.get(msg.sub);
         if (handler) handler(msg.event, msg.data);
         else {
@@ -156,14 +173,21 @@ export class DaemonClient {
       const p = this.pending.get(String(msg.id));
       if (!p) continue;
       this.pending.delete(String(msg.id));
-      if ('error' in msg) {
+      if (msg.kind === 'error') {
         p.reject(WireError.fromJSON(msg.error));
         continue;
       }
-      // The client is an edge too: what the daemon sent is checked against the method's schema.
-      const parsed = methods[p.method].result.safeParse(msg.result);
-      if (parsed.success) p.resolve(parsed.data);
-      else p.reject(new LocalError(`the daemon's reply to ${p.method} did not match the protocol: ${parsed.error.issues[0]?.message}`));
+      // The client is an edge too: what the daemon sent is checked against the method's schema
+      // (or, for a CLI call to a daemon of its own version, only by hand: see `validateResults`).
+      if (this.schemas) {
+        const parsed = this.schemas[p.method].result.safeParse(msg.result);
+        if (parsed.success) p.resolve(parsed.data);
+        else p.reject(new LocalError(`the daemon's reply to ${p.method} did not match the protocol: ${parsed.error.issues[0]?.message}`));
+      } else if (p.method === 'hello') {
+        const hello = readHello(msg.result);
+        if (hello) p.resolve(hello);
+        else p.reject(new LocalError(`the daemon's reply to hello did not match the protocol`));
+      } else p.resolve(msg.result);
     }
   }
 
@@ -190,6 +214,11 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     delay = Math.min(delay * 2, 100);
   }
   return true;
+}
+
+/** The zod schemas of every method's result (and zod itself): only for clients that validate. */
+async function loadSchemas(): Promise<ResultSchemas> {
+  return (await import('../protocol/methods/index.js')).methods;
 }
 
 export { resolvePaths };

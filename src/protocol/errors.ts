@@ -1,25 +1,13 @@
 import { z } from 'zod';
+import { ERROR_CODES, type WireErrorData } from './wire-error.js';
 
-/**
- * Stable error codes on the wire. Clients branch on these, never on messages.
- * `retryable` tells the caller whether the same request may succeed later unchanged.
- */
-export const ErrorCode = z.enum([
-  'bad_json',
-  'frame_too_large',
-  'invalid_request',
-  'unknown_method',
-  'invalid_params',
-  'not_found',
-  'conflict',
-  'invalid_state',
-  'version_mismatch',
-  'unavailable',
-  'timeout',
-  'tool_error',
-  'workflow_invalid',
-  'internal',
-]);
+// The class and the codes live in the zod-free wire-error.ts (the CLI's hot path imports that
+// directly); this module adds the schemas the daemon edge parses with, and re-exports the rest so
+// `protocol/errors.js` and `protocol/index.js` keep offering everything under the same names.
+export { ERROR_CODES, WireError, isWireError, type WireErrorData } from './wire-error.js';
+
+/** Stable error codes on the wire, as a schema. */
+export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const WireErrorSchema = z.object({
@@ -27,35 +15,4 @@ export const WireErrorSchema = z.object({
   message: z.string(),
   retryable: z.boolean().default(false),
   data: z.unknown().optional(),
-});
-export type WireErrorData = z.infer<typeof WireErrorSchema>;
-
-const RETRYABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set(['unavailable', 'timeout']);
-
-/** An error that is meant to cross the socket. Anything else becomes `internal`. */
-export class WireError extends Error {
-  readonly code: ErrorCode;
-  readonly retryable: boolean;
-  readonly data?: unknown;
-
-  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; data?: unknown } = {}) {
-    super(message);
-    this.name = 'WireError';
-    this.code = code;
-    this.retryable = opts.retryable ?? RETRYABLE_BY_DEFAULT.has(code);
-    this.data = opts.data;
-  }
-
-  toJSON(): WireErrorData {
-    return { code: this.code, message: this.message, retryable: this.retryable, ...(this.data === undefined ? {} : { data: this.data }) };
-  }
-
-  static fromJSON(e: WireErrorData): WireError {
-    return new WireError(e.code, e.message, { retryable: e.retryable, data: e.data });
-  }
-}
-
-/** Duck-typed so errors that crossed a thread boundary as plain data still count. */
-export function isWireError(e: unknown): e is WireError {
-  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'WireError' && typeof (e as { code?: unknown }).code === 'string';
-}
+}) satisfies z.ZodType<WireErrorData, unknown>;

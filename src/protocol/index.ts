@@ -4,3 +4,6 @@ export * from './framing.js';
 export * from './messages.js';
 export * from './methods/index.js';
 export * from './methods/daemon.js';
+export * from './methods/runs.js';
+export * from './methods/tools.js';
+export * from './methods/workflows.js';

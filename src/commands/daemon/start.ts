@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../../cli/oclif.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { DaemonClient } from '../../client/client.js';
 import { LocalError } from '../../client/errors.js';

@@ -1,6 +1,6 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { DaemonClient } from '../../client/client.js';
-import { PACKAGE_VERSION } from '../../protocol/index.js';
+import { PACKAGE_VERSION } from '../../protocol/version.js';
 import { formatDuration } from '../../ui/format.js';
 
 export default class DaemonStatusCommand extends BaseCommand {

@@ -1,5 +1,4 @@
-import * as Args from '@oclif/core/args';
-import * as Flags from '@oclif/core/flags';
+import { Args, Flags } from '../../cli/oclif.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { LocalError } from '../../client/errors.js';
 import { parseDuration } from '../../config/duration.js';

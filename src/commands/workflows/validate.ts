@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../../cli/oclif.js';
 import { resolve } from 'node:path';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatWorkflowProblem, validateWorkflowFile } from '../../workflows/registry.js';
