@@ -124,3 +124,44 @@ describe('durability and audit', () => {
     c.close();
   });
 });
+
+describe('version mismatch with active runs', () => {
+  it('leaves a busy daemon of another version alone and says exactly what to run; the run survives the switch', async () => {
+    expect((await cli(['daemon', 'stop'], h.env)).code).toBe(0);
+    const oldEnv = { ...h.env, OPSTREAM_TEST_PACKAGE_VERSION: '0.0.1-old' };
+    expect((await cli(['daemon', 'start'], oldEnv)).code).toBe(0);
+    const started = await cli(['start', 'hello', 'to=mismatch', 'pause=1h', '--json'], oldEnv);
+    expect(started.code, started.stderr).toBe(0);
+    const id = JSON.parse(started.stdout).id as string;
+
+    const refused = await cli(['status'], h.env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/running daemon is version 0\.0\.1-old .* has 1 active run\(s\).*run `opstream daemon stop` and then repeat this command/);
+    // nothing was stopped: the old daemon still serves its run
+    const still = await cli(['status', id, '--json'], oldEnv);
+    expect(JSON.parse(still.stdout).status).toBe('waiting');
+
+    expect((await cli(['daemon', 'stop'], h.env)).code).toBe(0);
+    const after = await cli(['status', id, '--json'], h.env);
+    expect(after.code, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout)).toMatchObject({ id, status: 'waiting', current_step: 'pause' });
+    const daemon = await cli(['daemon', 'status', '--json'], h.env);
+    expect(JSON.parse(daemon.stdout).version).not.toBe('0.0.1-old');
+  });
+
+  it('an unknown run id is a one-line not-found error that changes nothing', async () => {
+    const r = await cli(['status', 'r_nope99'], h.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^opstream: .*r_nope99/);
+    for (const verb of ['pause', 'resume', 'cancel', 'approve']) {
+      const x = await cli([verb, 'r_nope99'], h.env);
+      expect(x.code).toBe(1);
+      expect(x.stderr).toMatch(/r_nope99/);
+    }
+    const c = await DaemonClient.connect({ env: h.env });
+    expect((await c.request('audit.list', {})).items).toEqual([]);
+    c.close();
+  });
+});
