@@ -1,6 +1,7 @@
-import { Args } from '@oclif/core';
+import { Args } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
 import { formatDuration } from '../ui/format.js';
+import { runsTable, runText } from '../ui/runs.js';
 
 export default class Status extends BaseCommand {
   static override description = 'Show one run, or without ID the daemon and its active runs.';
@@ -10,13 +11,16 @@ export default class Status extends BaseCommand {
     const { args } = await this.parse(Status);
     const client = await this.client();
     if (args.id) {
-      // filled in by the engine: runs.get
-      throw new Error(`runs are not available yet (asked for ${args.id})`);
+      const run = await client.request('runs.get', { id: args.id });
+      this.emit(run, () => runText(run));
+      return;
     }
     const s = await client.request('daemon.status', {});
-    this.emit({ daemon: s }, () => {
+    const { runs } = await client.request('runs.list', { all: false, limit: 200 });
+    this.emit({ daemon: s, runs }, () => {
       const active = (s.runs.queued ?? 0) + (s.runs.running ?? 0) + (s.runs.waiting ?? 0) + (s.runs.paused ?? 0);
-      return `daemon running (pid ${s.pid}, up ${formatDuration(s.uptime_ms)}, v${s.version}); ${active} active run(s)`;
+      const head = `daemon running (pid ${s.pid}, up ${formatDuration(s.uptime_ms)}, v${s.version}); ${active} active run(s)`;
+      return runs.length ? `${head}\n\n${runsTable(runs)}` : head;
     });
   }
 }

@@ -3,7 +3,10 @@ import type { CompiledConfig } from '../config/load.js';
 import type { Paths } from '../config/paths.js';
 import type { RunStatus } from '../protocol/index.js';
 import type { Bus } from './bus.js';
+import type { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
+import type { ToolService } from './tools/service.js';
+import type { WorkflowCatalog } from './workflows/catalog.js';
 
 /**
  * A long-lived part of the daemon (tool pool, engine, notifier). Started in order after the store
@@ -23,6 +26,12 @@ export interface DaemonContext {
   readonly log: Logger;
   readonly bus: Bus;
   readonly startedAt: Date;
+  /** The loaded workflows: `current()` is the set in force, `reload()` rereads the files. */
+  readonly workflows: WorkflowCatalog;
+  /** MCP tool pool: `call`, `list`, `get`, `servers` (contract in tools/types.ts ToolsApi). */
+  readonly tools: ToolService;
+  /** The durable workflow engine: runs, timers, schedules (engine/engine.ts). */
+  readonly engine: Engine;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
   runCounts(): Promise<Record<RunStatus, number>>;
   /** Asks the daemon to stop after the current reply is written. */

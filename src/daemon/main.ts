@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, wr
 import type { Logger } from 'pino';
 import { loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
-import { PACKAGE_VERSION, RunStatus } from '../protocol/index.js';
+import { PACKAGE_VERSION } from '../protocol/index.js';
 import { Bus } from './bus.js';
 import type { DaemonContext, Service } from './context.js';
 import { createLogger } from './logger.js';
@@ -10,6 +10,10 @@ import { checkSocketPath, ensurePrivateDir } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
 import { Store, StoreLockedError } from './store/store.js';
+import { ToolService } from './tools/service.js';
+import { Engine } from './engine/engine.js';
+import { WorkflowCatalog } from './workflows/catalog.js';
+import { shippedWorkflowsDir } from '../workflows/registry.js';
 
 export interface RunningDaemon {
   ctx: DaemonContext;
@@ -79,7 +83,11 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     log,
     bus: new Bus(),
     startedAt: new Date(),
-    runCounts: () => scanRunCounts(store),
+    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log),
+    tools: new ToolService(() => ctx),
+    engine: new Engine(() => ctx),
+    // the engine's in-memory index (it is started before the socket accepts requests)
+    runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {
       // after the reply that asked for it has been flushed
       setImmediate(() => void stop(reason));
@@ -117,12 +125,6 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
   return { ctx, stopped, stop };
 }
 
-
-async function scanRunCounts(store: Store): Promise<Record<RunStatus, number>> {
-  const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
-  for (const [, run] of await store.entries<{ status: RunStatus }>('runs')) counts[run.status] = (counts[run.status] ?? 0) + 1;
-  return counts;
-}
 
 function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;

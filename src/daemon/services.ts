@@ -1,6 +1,10 @@
 import type { DaemonContext, Service } from './context.js';
 
 /** The daemon's services, in start order. Each domain adds its own here. */
-export function createServices(_ctx: DaemonContext): Service[] {
-  return [];
+export function createServices(ctx: DaemonContext): Service[] {
+  return [
+    ctx.workflows, // first: the engine reads the workflow set when it starts
+    ctx.tools, // before the engine: runs call tools as soon as they resume
+    ctx.engine, // resumes runs, re-arms timers and schedules
+  ];
 }

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../config/duration.js';
-import type { Step, Workflow } from '../../workflows/schema.js';
+import type { Step, StepKind, Workflow } from '../../workflows/schema.js';
 
 /**
  * Step paths name a step occurrence in a run: `report` (top level), `sample[3].probe` (a child of a
@@ -49,4 +49,19 @@ export function retryAt(step: Step | undefined, attempt: number, now: number, re
 
 export function stepKey(runId: string, path: string, attempt: number): string {
   return `${runId}:${path}:${attempt}`;
+}
+
+/** Drops the states of a step's children (a parent's new attempt starts them afresh). */
+export function clearChildren(states: Record<string, unknown>, path: string): void {
+  for (const k of Object.keys(states)) if (k.startsWith(`${path}.`) || k.startsWith(`${path}[`)) delete states[k];
+}
+
+// Kept here rather than imported from schema.ts: that module loads zod, which would cost every
+// worker thread tens of milliseconds at start.
+const KINDS: readonly StepKind[] = ['tool', 'agent', 'wait', 'repeat', 'parallel', 'approval', 'input', 'notify'];
+
+/** The one kind a validated step has. */
+export function stepKind(step: Step): StepKind {
+  for (const k of KINDS) if (step[k] !== undefined) return k;
+  throw new Error(`step ${step.id} has no kind`);
 }

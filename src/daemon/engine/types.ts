@@ -71,6 +71,7 @@ export interface RunRecord {
   timeout_at: string | null;
   /** Set for scheduled runs: the fire time this run belongs to. */
   scheduled_for?: string | null;
+  catch_up?: boolean;
 }
 
 export interface RunEvent {
@@ -103,7 +104,6 @@ export type Directive = 'continue' | 'stop';
 
 /** Events a worker may ask to record. The main thread adds seq/at/run_id. */
 export type WorkerEvent =
-  | { type: 'run.started' }
   | { type: 'step.started'; step: string; attempt: number; key: string; rerun?: boolean; for_ms?: number | null; every_ms?: number }
   | { type: 'step.succeeded'; step: string; output: unknown }
   | { type: 'step.skipped'; step: string }

@@ -1,8 +1,14 @@
 import type { MethodName } from '../../protocol/index.js';
 import { daemonHandlers } from './daemon.js';
+import { runsHandlers } from './runs.js';
+import { toolsHandlers } from './tools.js';
+import { workflowsHandlers } from './workflows.js';
 import type { Handler } from './types.js';
 
 /** One handler per protocol method; the compiler checks none is missing. */
 export const handlers: { [M in MethodName]: Handler<M> } = {
   ...daemonHandlers,
+  ...runsHandlers,
+  ...toolsHandlers,
+  ...workflowsHandlers,
 };

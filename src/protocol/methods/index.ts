@@ -1,10 +1,16 @@
 import type { z } from 'zod';
 import type { MethodSpec } from '../messages.js';
 import { daemonMethods } from './daemon.js';
+import { runsMethods } from './runs.js';
+import { toolsMethods } from './tools.js';
+import { workflowsMethods } from './workflows.js';
 
 /** Every method the daemon serves. Each domain owns one file in this folder. */
 export const methods = {
   ...daemonMethods,
+  ...runsMethods,
+  ...toolsMethods,
+  ...workflowsMethods,
 } as const satisfies Record<string, MethodSpec>;
 
 export type Methods = typeof methods;

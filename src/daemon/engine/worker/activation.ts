@@ -6,16 +6,18 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseDuration } from '../../../config/duration.js';
-import { stepKind, type Step, type Workflow } from '../../../workflows/schema.js';
+import type { Step, Workflow } from '../../../workflows/schema.js';
 import { evaluate, evaluateCondition, isTruthy, render } from '../../../workflows/template.js';
-import { childPath, retryAt, stepKey } from '../step-paths.js';
-import type { ActivationData, Directive, ErrorData, MainMessage, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
+import { applyEvent, type AnyEvent } from '../reducer.js';
+import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
+import type { ActivationData, Directive, ErrorData, MainMessage, RunRecord, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
 
 const data = workerData as ActivationData & { job: unknown };
 const port = parentPort!;
 const def: Workflow = data.def;
 const runId = data.runId;
-const states: Record<string, StepState> = data.run.steps;
+const local = { ...data.run, status: 'running', waiting_for: null, usage: { prompt_tokens: 0, completion_tokens: 0, tool_calls: 0 } } as unknown as RunRecord;
+const states: Record<string, StepState> = local.steps;
 
 /** Thrown to unwind the activation without recording anything more (wait, pause, cancel). */
 class Suspend extends Error {}
@@ -43,7 +45,10 @@ port.on('message', (msg: MainMessage | string) => {
   else p.reject(msg.error);
 });
 
-function request<T>(msg: Omit<Extract<WorkerMessage, { id: number }>, 'id'>): Promise<T> {
+type RequestMessage = Extract<WorkerMessage, { id: number }>;
+type DistributiveOmitId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+function request<T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> {
   const id = nextId++;
   return new Promise<T>((resolve, reject) => {
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -51,31 +56,30 @@ function request<T>(msg: Omit<Extract<WorkerMessage, { id: number }>, 'id'>): Pr
   });
 }
 
+/**
+ * A finished step's result rides with the next transition (the next step's start, a wait, the
+ * run's end): still durable before the next step does anything, at half the fsyncs. A crash in
+ * between re-runs that step, which at-least-once allows.
+ */
+let deferred: WorkerEvent[] = [];
+
+function recordLater(events: WorkerEvent[]): void {
+  for (const e of events) applyLocal(e);
+  deferred.push(...events);
+}
+
 /** Records events durably; resolves once they are fsynced. A `stop` directive unwinds the activation. */
 async function record(events: WorkerEvent[], notify?: { text: string; level: string; channel?: string }): Promise<void> {
   for (const e of events) applyLocal(e);
-  const { directive } = await request<{ directive: Directive }>({ type: 'transition', events, notify });
+  const all = deferred.length ? [...deferred, ...events] : events;
+  deferred = [];
+  const { directive } = await request<{ directive: Directive }>({ type: 'transition', events: all, notify });
   if (directive === 'stop') stopping = true;
 }
 
-/** Mirrors what the main thread's reducer does to step states, for this activation's own reads. */
+/** The same reducer the main thread runs, on this activation's copy, so both sides agree. */
 function applyLocal(e: WorkerEvent): void {
-  const now = new Date().toISOString();
-  if (e.type === 'step.started') {
-    const prev = states[e.step];
-    states[e.step] = { ...prev, status: 'running', attempts: e.attempt, started_at: prev?.started_at ?? now, ended_at: null, output: prev?.output ?? null, error: null, retry_at: null };
-    if (e.for_ms !== undefined) Object.assign(states[e.step], { for_ms: e.for_ms, every_ms: e.every_ms, repeat_started_at: prev?.repeat_started_at ?? now, iteration: prev?.iteration ?? 0, outputs: prev?.outputs ?? [] });
-  } else if (e.type === 'step.succeeded') Object.assign(states[e.step], { status: 'succeeded', output: e.output, ended_at: now });
-  else if (e.type === 'step.skipped') states[e.step] = { status: 'skipped', attempts: 0, started_at: null, ended_at: now, output: null, error: null };
-  else if (e.type === 'step.failed') Object.assign(states[e.step], { status: e.retry_at ? 'retrying' : 'failed', error: e.error, retry_at: e.retry_at, ended_at: now });
-  else if (e.type === 'repeat.iteration') {
-    const st = states[e.step];
-    st.outputs = [...(st.outputs ?? []), e.output];
-    st.iteration = e.index + 1;
-    st.next_at = e.next_at;
-    const prefix = `${e.step}[${e.index}].`;
-    for (const k of Object.keys(states)) if (k.startsWith(prefix)) delete states[k];
-  }
+  applyEvent(local, { ...e, at: new Date().toISOString() } as AnyEvent);
 }
 
 interface Scope {
@@ -100,14 +104,20 @@ function errorText(e: unknown): string {
  * Runs a list of steps under `prefix`. Returns normally when all are done; throws Suspend when the
  * activation must end, StepFailure when a step failed for good and on_error says fail.
  */
-async function runList(steps: Step[], scope: Scope, pathOf: (s: Step) => string): Promise<void> {
+async function runList(steps: Step[], scope: Scope, pathOf: (s: Step) => string, top = false): Promise<void> {
   for (const step of steps) {
     if (stopping) throw new Suspend();
     const path = pathOf(step);
-    const out = await runStep(step, path, scope);
-    scope.steps[step.id] = out;
+    try {
+      scope.steps[step.id] = await runStep(step, path, scope);
+    } catch (e) {
+      if (top && e instanceof StepFailure) failedTop = path;
+      throw e;
+    }
   }
 }
+
+let failedTop: string | null = null;
 
 async function runStep(step: Step, path: string, scope: Scope): Promise<{ output: unknown; status: string }> {
   const st = states[path];
@@ -144,11 +154,8 @@ async function runStep(step: Step, path: string, scope: Scope): Promise<{ output
   const stepScope: Scope = { ...scope, run: { ...scope.run, step_key: key } };
   const kind = stepKind(step);
 
-  if (kind !== 'repeat' && !(rerun && st?.status === 'running')) {
-    await record([{ type: 'step.started', step: path, attempt, key }]);
-  } else if (kind !== 'repeat') {
-    await record([{ type: 'step.started', step: path, attempt, key, rerun: true }]);
-  }
+  // a repeat records its own start (with its rendered interval); a re-run is marked as such
+  if (kind !== 'repeat') await record([{ type: 'step.started', step: path, attempt, key, ...(rerun ? { rerun: true } : {}) }]);
 
   try {
     const output = await execute(step, kind, path, attempt, key, stepScope, rerun);
@@ -265,7 +272,7 @@ async function runTool(step: Step, path: string, key: string, scope: Scope): Pro
   }
   if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`);
   const output = result.structured ?? result.text ?? null;
-  await record([{ type: 'step.succeeded', step: path, output }]);
+  recordLater([{ type: 'step.succeeded', step: path, output }]);
   return output;
 }
 
@@ -274,7 +281,7 @@ async function runFault(tool: string, path: string, args: Record<string, unknown
   switch (tool) {
     case 'engine_test.noop': {
       const output = args.value ?? null;
-      await record([{ type: 'step.succeeded', step: path, output }]);
+      recordLater([{ type: 'step.succeeded', step: path, output }]);
       return output;
     }
     case 'engine_test.throw':
@@ -324,7 +331,7 @@ async function runRepeat(step: Step, path: string, attempt: number, key: string,
       const untilScope = { ...iterScope, steps: { ...iterScope.steps, [step.id]: { output: [...(st.outputs ?? []), output], status: 'running' } } };
       done = isTruthy(r.until.includes('{{') ? render(r.until, untilScope) : evaluate(r.until, untilScope));
     }
-    if (st.for_ms !== null && st.for_ms !== undefined && elapsed + (st.every_ms ?? 0) > st.for_ms) done = true;
+    if (st.for_ms !== null && st.for_ms !== undefined && elapsed + (st.every_ms ?? 0) >= st.for_ms) done = true;
     if (r.max_iterations !== undefined && index + 1 >= r.max_iterations) done = true;
     const nextAt = done ? null : new Date(Math.max(Date.now(), iterStarted + (st.every_ms ?? 0))).toISOString();
     // an interval that has already passed starts the next iteration in this activation
@@ -342,15 +349,13 @@ async function main(): Promise<void> {
   let reason: 'done' | 'suspended' | 'stopped' = 'done';
   try {
     const scope = scopeFor(null);
-    await record([{ type: 'run.started' }]);
     try {
-      await runList(def.steps, scope, (s) => s.id);
+      await runList(def.steps, scope, (s) => s.id, true);
       await record([{ type: 'run.succeeded' }]);
     } catch (e) {
       if (e instanceof Suspend) reason = stopping ? 'stopped' : 'suspended';
       else {
-        const failedStep = Object.entries(states).filter(([, s]) => s.status === 'failed').map(([p]) => p).pop() ?? null;
-        await record([{ type: 'run.failed', step: failedStep, error: errorText(e) }]);
+        await record([{ type: 'run.failed', step: failedTop, error: errorText(e) }]);
       }
     }
   } catch (e) {
@@ -358,6 +363,8 @@ async function main(): Promise<void> {
     reason = 'stopped';
     void e;
   }
+  // results still riding along (the activation stopped before another transition) are written now
+  if (deferred.length) await record([]).catch(() => undefined);
   port.postMessage({ type: 'end', reason } satisfies WorkerMessage);
   port.postMessage('done');
 }

@@ -1,0 +1,58 @@
+import { Args, Flags } from '../cli/oclif.js';
+import { BaseCommand } from '../cli/base-command.js';
+import type { RunEventJson } from '../protocol/index.js';
+import { eventText, notificationText, TERMINAL_RUN } from '../ui/runs.js';
+
+export default class Logs extends BaseCommand {
+  static override description = "Show a run's events; --follow keeps streaming them (and its notifications) until the run ends.";
+  static override args = { id: Args.string({ description: 'run id', required: true }) };
+  static override flags = { follow: Flags.boolean({ char: 'f', description: 'Stream new events until the run ends.' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Logs);
+    const client = await this.client();
+    if (!flags.follow) {
+      const events: RunEventJson[] = [];
+      for (let after = 0; ; ) {
+        const page = await client.request('runs.events', { id: args.id, after, limit: 1000 });
+        events.push(...page.events);
+        if (page.events.length < 1000) break;
+        after = page.events[page.events.length - 1].seq;
+      }
+      this.emit(events, () => events.map(eventText).join('\n') || 'no events');
+      return;
+    }
+    // follow: NDJSON under --json, one line per event or notification
+    const line = (kind: 'event' | 'notification', data: Record<string, unknown>): void => {
+      if (this.jsonMode) process.stdout.write(`${JSON.stringify(kind === 'event' ? data : { notification: data })}\n`);
+      else process.stdout.write(`${kind === 'event' ? eventText(data as RunEventJson) : notificationText(data)}\n`);
+    };
+    let last = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const buffered: RunEventJson[] = [];
+    let replaying = true;
+    const onEvent = (e: RunEventJson & { status?: string }): void => {
+      if (e.seq <= last) return;
+      last = e.seq;
+      line('event', e);
+      if (TERMINAL_RUN.has(String(e.status)) && /^run\.(succeeded|failed|cancelled)$/.test(e.type)) done();
+    };
+    await client.subscribe('runs', { run_id: args.id }, (_ev, data) => {
+      if (replaying) buffered.push(data as RunEventJson);
+      else onEvent(data as RunEventJson);
+    });
+    await client.subscribe('notifications', { run_id: args.id }, (_ev, data) => line('notification', data as Record<string, unknown>));
+    let status = '';
+    for (;;) {
+      const page = await client.request('runs.events', { id: args.id, after: last, limit: 1000 });
+      status = page.status;
+      for (const e of page.events) onEvent(e);
+      if (page.events.length < 1000) break;
+    }
+    replaying = false;
+    for (const e of buffered.sort((a, b) => a.seq - b.seq)) onEvent(e);
+    if (TERMINAL_RUN.has(status)) return;
+    await Promise.race([finished, client.closed]);
+  }
+}

@@ -1,0 +1,15 @@
+import { Args } from '../../cli/oclif.js';
+import { BaseCommand } from '../../cli/base-command.js';
+import { schedulesTable } from '../../ui/runs.js';
+
+export default class SchedulesPause extends BaseCommand {
+  static override description = 'Pause the schedule of a workflow.';
+  static override args = { workflow: Args.string({ description: 'workflow id', required: true }) };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(SchedulesPause);
+    const client = await this.client();
+    const s = await client.request('schedules.pause', { workflow: args.workflow });
+    this.emit(s, () => schedulesTable([s]));
+  }
+}

@@ -1,0 +1,644 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatDuration } from '../../config/duration.js';
+import { RunStatus, WireError } from '../../protocol/index.js';
+import type { RunEventJson, RunJson } from '../../protocol/methods/runs.js';
+import type { LoadedWorkflow } from '../../workflows/registry.js';
+import type { Workflow } from '../../workflows/schema.js';
+import type { DaemonContext, Service } from '../context.js';
+import type { StoreOp } from '../store/store.js';
+import { ActivationPool, type Activation } from './activations.js';
+import { applyEvent, type AnyEvent } from './reducer.js';
+import { DurationStats, toRunJson } from './run-json.js';
+import { Scheduler } from './scheduler.js';
+import { durationMs, retryAt, stepAt } from './step-paths.js';
+import { Alarms } from './timers.js';
+import { TERMINAL, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
+
+/** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
+export function activationJobPath(): string {
+  const here = fileURLToPath(new URL('./worker/activation.js', import.meta.url));
+  if (existsSync(here)) return here;
+  return here.replace(/\/src\/daemon\/engine\//, '/dist/daemon/engine/');
+}
+
+const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running', 'waiting', 'paused']);
+
+interface TimerEntry {
+  run_id: string;
+  kind: 'step' | 'run_timeout';
+  at: string;
+  step?: string;
+}
+
+export interface StartRunOptions {
+  workflow: LoadedWorkflow;
+  params: Record<string, unknown>;
+  trigger: string;
+  actor: string;
+  scheduledFor?: string;
+  catchUp?: boolean;
+  /** Ops committed in the same batch as the run's creation (e.g. a schedule's last fire time). */
+  extraOps?: StoreOp[];
+}
+
+export interface EngineOptions {
+  /** Activations (worker threads) at once. */
+  maxActivations?: number;
+  workerMemoryMb?: number;
+}
+
+function eventKey(runId: string, seq: number): string {
+  return `${runId}:${seq.toString().padStart(9, '0')}`;
+}
+
+/**
+ * The durable workflow engine. The main thread owns every run record: workers send events, which
+ * are applied here and committed (event + record + timers + outbox, one fsynced batch) before the
+ * worker is told to go on. Runs that wait hold only a record and a timer.
+ */
+export class Engine implements Service {
+  readonly name = 'engine';
+  /** Every non-terminal run. Terminal runs live only in the store. */
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
+  private readonly defs = new Map<string, Workflow>();
+  /** Started, non-terminal runs per workflow (concurrency). */
+  private readonly activeByWf = new Map<string, Set<string>>();
+  /** Queued runs per workflow in arrival order. */
+  private readonly queuedByWf = new Map<string, string[]>();
+  private readonly timers = new Map<string, TimerEntry>();
+  private readonly alarms: Alarms;
+  private readonly answering = new Set<string>();
+  readonly stats = new DurationStats();
+  private pool!: ActivationPool;
+  private scheduler!: Scheduler;
+  private stopping = false;
+  private readonly faults: boolean;
+  /** Figures for benchmarks. */
+  readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0 };
+
+  constructor(
+    private readonly getCtx: () => DaemonContext,
+    private readonly opts: EngineOptions = {},
+  ) {
+    this.alarms = new Alarms((key) => void this.onAlarm(key));
+    this.faults = process.env.OPSTREAM_ENGINE_FAULTS === '1';
+  }
+
+  private get ctx(): DaemonContext {
+    return this.getCtx();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    const ctx = this.ctx;
+    const max = this.opts.maxActivations ?? Number(process.env.OPSTREAM_MAX_ACTIVATIONS ?? 32);
+    this.pool = new ActivationPool(activationJobPath(), max, {
+      dataFor: (id, n) => this.activationData(id, n),
+      onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => ctx.log.error({ err, run: act.runId }, 'worker message failed')),
+      onExit: (act) => void this.onActivationExit(act).catch((err) => ctx.log.error({ err, run: act.runId }, 'activation exit handling failed')),
+    }, ctx.log, this.opts.workerMemoryMb ?? 128);
+    await this.recover();
+    this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
+    await this.scheduler.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.scheduler?.stop();
+    this.alarms.clearAll();
+    // runs in flight stay `running` in the store and resume on the next start
+    await this.pool?.close();
+  }
+
+  /** Loads active runs, resumes running ones, re-arms timers and re-issues pending approvals. */
+  private async recover(): Promise<void> {
+    const t0 = Date.now();
+    const store = this.ctx.store;
+    const ops: StoreOp[] = [];
+    const toActivate: RunRecord[] = [];
+    const queued: RunRecord[] = [];
+    const at = new Date().toISOString();
+    for (const [, run] of await store.entries<RunRecord>('runs')) {
+      this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
+      if (!ACTIVE.has(run.status)) {
+        if (run.status === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
+        continue;
+      }
+      this.runs.set(run.id, run);
+      if (run.started_at) this.addActive(run);
+      if (run.status === 'queued') queued.push(run);
+      else if (run.status === 'running') {
+        const ev = { type: 'run.recovered', at, seq: ++run.seq, run_id: run.id, step: run.current_step ?? undefined } as RunEvent;
+        ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: run });
+        toActivate.push(run);
+      } else if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
+        // re-issue: whoever follows notifications sees the question again
+        this.ctx.bus.publish('notifications', 'notification', { run_id: run.id, workflow: run.workflow, kind: 'approvals', level: 'info', text: `${run.id} (${run.workflow}) waits for ${run.waiting_for.kind}: ${run.waiting_for.prompt ?? ''}`, reissued: true, at });
+      }
+    }
+    queued.sort((a, b) => a.created_at.localeCompare(b.created_at));
+    for (const r of queued) this.queueList(r.workflow).push(r.id);
+    const defHashes = new Set([...this.runs.values()].map((r) => r.def_hash));
+    for (const h of defHashes) {
+      const def = await store.get<Workflow>('meta', `wfdef:${h}`);
+      if (def) this.defs.set(h, def);
+    }
+    if (ops.length) await store.commit(ops);
+    for (const [key, t] of await store.entries<TimerEntry>('timers')) {
+      const run = this.runs.get(t.run_id);
+      if (!run) {
+        await store.commit([{ type: 'del', sub: 'timers', key }]);
+        continue;
+      }
+      this.timers.set(key, t);
+      this.alarms.set(key, Date.parse(t.at));
+    }
+    for (const run of toActivate) {
+      if (run.pause_requested) await this.commitRun(run, [{ type: 'run.paused', reason: run.pause_reason ?? 'paused', step: run.current_step }]);
+      else this.pool.request(run.id);
+    }
+    for (const wf of this.queuedByWf.keys()) await this.admitQueued(wf);
+    this.figures.recovered = toActivate.length;
+    this.figures.recoveredAt = Date.now() - t0;
+    this.ctx.log.info({ active: this.runs.size, resumed: toActivate.length, timers: this.timers.size, ms: this.figures.recoveredAt }, 'engine recovered runs');
+  }
+
+  // ---------------------------------------------------------------- indexes
+
+  runCounts(): Record<RunStatus, number> {
+    return { ...this.counts };
+  }
+
+  private addActive(run: RunRecord): void {
+    let s = this.activeByWf.get(run.workflow);
+    if (!s) this.activeByWf.set(run.workflow, (s = new Set()));
+    s.add(run.id);
+  }
+
+  private queueList(wf: string): string[] {
+    let q = this.queuedByWf.get(wf);
+    if (!q) this.queuedByWf.set(wf, (q = []));
+    return q;
+  }
+
+  defOf(run: RunRecord): Workflow | undefined {
+    return this.defs.get(run.def_hash);
+  }
+
+  /** Whether a run of this workflow (by schedule or not) is active. */
+  activeRunsOf(workflow: string): RunRecord[] {
+    return [...this.runs.values()].filter((r) => r.workflow === workflow);
+  }
+
+  // ---------------------------------------------------------------- the one write path
+
+  /**
+   * Applies events to the run and commits them with the record, the timers the new state needs,
+   * outbox entries and `extra` in ONE batch; publishes on the bus after it is durable.
+   */
+  private async commitRun(run: RunRecord, events: Omit<AnyEvent, 'at'>[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: { text: string; level: string; channel?: string }): Promise<RunEvent[]> {
+    const at = new Date().toISOString();
+    const before = run.status;
+    const wasStarted = run.started_at !== null;
+    const def = this.defOf(run);
+    const evs: RunEvent[] = [];
+    const outbox: Record<string, unknown>[] = [];
+    for (const e of events) {
+      const ev = { ...e, at, seq: ++run.seq, run_id: run.id } as RunEvent;
+      applyEvent(run, ev as AnyEvent);
+      evs.push(ev);
+      const n = this.notificationFor(run, def, ev);
+      if (n) outbox.push(n);
+    }
+    if (notify) outbox.push({ kind: 'notify', level: notify.level, text: notify.text, channel: notify.channel ?? null });
+    if (!wasStarted && run.started_at && def?.timeout) {
+      const ms = durationMs(def.timeout);
+      if (ms !== null) run.timeout_at = new Date(Date.parse(run.started_at) + ms).toISOString();
+    }
+    const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
+    ops.push({ type: 'put', sub: 'runs', key: run.id, value: run });
+    const timerChanges = this.timerOps(run, ops);
+    const outboxEntries = outbox.map((n, i) => {
+      const entry = { ...n, id: `${Date.now().toString().padStart(15, '0')}-${run.id}-${run.seq}-${i}`, at, run_id: run.id, workflow: run.workflow, delivered: { terminal: at } };
+      ops.push({ type: 'put', sub: 'outbox', key: entry.id, value: entry });
+      return entry;
+    });
+    ops.push(...extra);
+    // in-memory indexes change before the await so concurrent admissions see them
+    const after = run.status;
+    if (before !== after) {
+      this.counts[before] -= 1;
+      this.counts[after] = (this.counts[after] ?? 0) + 1;
+    }
+    if (!wasStarted && run.started_at) this.addActive(run);
+    const terminal = TERMINAL.has(after);
+    if (terminal) {
+      this.runs.delete(run.id);
+      this.activeByWf.get(run.workflow)?.delete(run.id);
+      const q = this.queuedByWf.get(run.workflow);
+      if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
+      if (after === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
+    }
+    await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+    this.figures.transitions += evs.length;
+    for (const [key, t] of timerChanges) {
+      if (t) this.alarms.set(key, Date.parse(t.at));
+      else this.alarms.clear(key);
+    }
+    for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
+    for (const entry of outboxEntries) this.ctx.bus.publish('notifications', 'notification', entry);
+    if (terminal) void this.admitQueued(run.workflow);
+    return evs;
+  }
+
+  /** Timers follow the record: what the run waits for (with an `until`) and its run timeout. */
+  private timerOps(run: RunRecord, ops: StoreOp[]): [string, TimerEntry | null][] {
+    const changes: [string, TimerEntry | null][] = [];
+    const active = !TERMINAL.has(run.status);
+    const want = (key: string, t: TimerEntry | null): void => {
+      const cur = this.timers.get(key);
+      if (!t && !cur) return;
+      if (t && cur && cur.at === t.at && cur.step === t.step) return;
+      if (t) {
+        this.timers.set(key, t);
+        ops.push({ type: 'put', sub: 'timers', key, value: t });
+      } else {
+        this.timers.delete(key);
+        ops.push({ type: 'del', sub: 'timers', key });
+      }
+      changes.push([key, t]);
+    };
+    const w = run.waiting_for;
+    want(`${run.id}:step`, active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
+    want(`${run.id}:run_timeout`, active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
+    return changes;
+  }
+
+  private notificationFor(run: RunRecord, def: Workflow | undefined, ev: RunEvent): Record<string, unknown> | null {
+    const wants = new Set(def?.notifications ?? []);
+    const name = `${run.workflow} ${run.id}`;
+    switch (ev.type) {
+      case 'run.started':
+        return wants.has('start') && run.seq <= 3 ? { kind: 'start', level: 'info', text: `${name} started` } : null;
+      case 'step.succeeded': {
+        const m = ev.step && def ? stepAt(def, ev.step)?.milestone : undefined;
+        return m && wants.has('milestones') ? { kind: 'milestone', level: 'info', text: `${name}: ${m}`, step: ev.step } : null;
+      }
+      case 'run.succeeded':
+        return wants.has('completion') ? { kind: 'completion', level: 'info', text: `${name} succeeded` } : null;
+      case 'run.failed':
+        return wants.has('errors') ? { kind: 'error', level: 'critical', text: `${name} failed${ev.step ? ` in step ${ev.step as string}` : ''}: ${ev.error as string}` } : null;
+      case 'step.waiting': {
+        const w = run.waiting_for;
+        if (!w || (w.kind !== 'approval' && w.kind !== 'input') || !wants.has('approvals')) return null;
+        const how = w.kind === 'approval' ? `opstream approve ${run.id} / opstream reject ${run.id}` : `opstream respond ${run.id} TEXT`;
+        return { kind: 'approval', level: 'warning', text: `${name} waits for ${w.kind}: ${w.prompt ?? ''} (${how})`, step: ev.step };
+      }
+      case 'run.paused':
+        return ev.reason && String(ev.reason).startsWith('budget') ? { kind: 'error', level: 'warning', text: `${name} paused: ${ev.reason as string} (opstream resume ${run.id} to continue)` } : null;
+      default:
+        return null;
+    }
+  }
+
+  // ---------------------------------------------------------------- starting runs
+
+  private newId(): string {
+    for (;;) {
+      const id = `r_${randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8)}`;
+      if (!this.runs.has(id)) return id;
+    }
+  }
+
+  private canAdmit(run: RunRecord, def: Workflow): boolean {
+    const active = this.activeByWf.get(run.workflow)?.size ?? 0;
+    if (def.concurrency !== undefined && active >= def.concurrency) return false;
+    if (run.trigger === 'schedule' && typeof def.schedule === 'object' && def.schedule.overlap === 'queue') {
+      for (const id of this.activeByWf.get(run.workflow) ?? []) if (this.runs.get(id)?.trigger === 'schedule') return false;
+    }
+    return true;
+  }
+
+  async startRun(o: StartRunOptions): Promise<RunRecord> {
+    const def = o.workflow.workflow;
+    const hash = createHash('sha256').update(JSON.stringify(def)).digest('hex').slice(0, 16);
+    const ops: StoreOp[] = [...(o.extraOps ?? [])];
+    if (!this.defs.has(hash)) {
+      this.defs.set(hash, def);
+      ops.push({ type: 'put', sub: 'meta', key: `wfdef:${hash}`, value: def });
+    }
+    const now = new Date().toISOString();
+    const run: RunRecord = {
+      id: this.newId(),
+      workflow: def.id,
+      def_hash: hash,
+      status: 'queued',
+      params: o.params,
+      created_at: now,
+      started_at: null,
+      ended_at: null,
+      current_step: null,
+      waiting_for: null,
+      steps: {},
+      usage: { prompt_tokens: 0, completion_tokens: 0, tool_calls: 0 },
+      error: null,
+      trigger: o.trigger,
+      actor: o.actor,
+      seq: 0,
+      pause_requested: false,
+      pause_reason: null,
+      budget_grants: 0,
+      timeout_at: null,
+      scheduled_for: o.scheduledFor ?? null,
+      catch_up: o.catchUp ?? false,
+    };
+    this.runs.set(run.id, run);
+    this.counts.queued += 1;
+    const admit = this.canAdmit(run, def);
+    if (!admit) this.queueList(def.id).push(run.id);
+    await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
+    if (admit) this.pool.request(run.id);
+    return run;
+  }
+
+  private async admitQueued(workflow: string): Promise<void> {
+    const q = this.queuedByWf.get(workflow);
+    if (!q) return;
+    while (q.length > 0) {
+      const run = this.runs.get(q[0]);
+      if (!run || run.status !== 'queued') {
+        q.shift();
+        continue;
+      }
+      const def = this.defOf(run);
+      if (!def || !this.canAdmit(run, def)) return;
+      q.shift();
+      await this.commitRun(run, [{ type: 'run.started' }]);
+      this.pool.request(run.id);
+    }
+  }
+
+  // ---------------------------------------------------------------- activations
+
+  private activationData(runId: string, activation: number): ActivationData | null {
+    const run = this.runs.get(runId);
+    if (!run || run.status !== 'running') return null;
+    const def = this.defOf(run);
+    if (!def) {
+      void this.commitRun(run, [{ type: 'run.failed', step: run.current_step, error: 'the workflow definition of this run is missing from the store' }]);
+      return null;
+    }
+    this.figures.activations++;
+    const act = this.pool.active.get(runId);
+    if (act) act.startSeq = run.seq;
+    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults };
+  }
+
+  private reply(act: Activation, id: number, value: unknown): void {
+    this.pool.post(act, { type: 'reply', id, ok: true, value });
+  }
+
+  private replyError(act: Activation, id: number, message: string, code?: string, retryable?: boolean): void {
+    this.pool.post(act, { type: 'reply', id, ok: false, error: { message, code, retryable } });
+  }
+
+  private async onWorkerMessage(act: Activation, msg: WorkerMessage): Promise<void> {
+    if (msg.type === 'end') return;
+    const run = this.runs.get(act.runId);
+    if (!run || act.killed || this.stopping) {
+      this.replyError(act, msg.id, 'the run is no longer active', 'stopped');
+      return;
+    }
+    if (msg.type === 'transition') return this.onTransition(act, run, msg);
+    if (msg.type === 'llm') return this.replyError(act, msg.id, 'no LLM configured (agent steps need the llm section in config.yaml)', 'unavailable', false);
+    if (msg.type === 'tool') return this.onTool(act, run, msg);
+  }
+
+  private async onTransition(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'transition' }>): Promise<void> {
+    const def = this.defOf(run)!;
+    const events: Omit<AnyEvent, 'at'>[] = [...msg.events];
+    let audit: { actor: string; action: string } | undefined;
+    for (const e of msg.events) {
+      if (e.type === 'step.started') {
+        act.inflight.push(e.step);
+        const step = stepAt(def, e.step);
+        const ms = step && step.tool !== undefined || step?.agent !== undefined || step?.notify !== undefined || step?.parallel !== undefined ? durationMs(step?.timeout) : null;
+        if (ms !== null && ms !== undefined) {
+          clearTimeout(act.stepTimers.get(e.step));
+          act.stepTimers.set(e.step, setTimeout(() => this.pool.fail(act, `step ${e.step} timed out after ${formatDuration(ms)}`, e.step), ms));
+        }
+      } else if ('step' in e && e.step) {
+        act.inflight = act.inflight.filter((p) => p !== e.step);
+        clearTimeout(act.stepTimers.get(e.step));
+        act.stepTimers.delete(e.step);
+      }
+      if (e.type === 'step.waiting' && e.waiting_for.kind === 'approval' && e.waiting_for.resolve && def.auto_resolve) {
+        // policy grants it; the audit entry says so
+        events.push({ type: 'approval.answered', step: e.step, decision: 'approved', by: 'policy:auto_resolve', policy: true });
+        audit = { actor: 'policy:auto_resolve', action: 'runs.approve' };
+      }
+    }
+    await this.commitRun(run, events, [], audit, msg.notify);
+    const directive = run.status === 'running' && !run.pause_requested ? 'continue' : 'stop';
+    this.reply(act, msg.id, { directive });
+  }
+
+  private async onTool(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'tool' }>): Promise<void> {
+    const def = this.defOf(run)!;
+    const limit = def.budget?.tool_calls;
+    if (limit !== undefined && run.usage.tool_calls >= limit * (1 + run.budget_grants)) {
+      await this.commitRun(run, [{ type: 'run.pause_requested', reason: `budget exceeded: ${run.usage.tool_calls} of ${limit * (1 + run.budget_grants)} tool calls used` }]);
+      return this.replyError(act, msg.id, 'budget exceeded', 'stopped');
+    }
+    run.usage.tool_calls += 1;
+    const r = await this.ctx.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key });
+    if (r.error) return this.replyError(act, msg.id, r.error.message, r.error.code, r.error.retryable);
+    this.reply(act, msg.id, { isError: r.isError, structured: r.structured ?? undefined, text: r.text });
+  }
+
+  private async onActivationExit(act: Activation): Promise<void> {
+    if (this.stopping) return;
+    const run = this.runs.get(act.runId);
+    if (!run) return;
+    if (act.failure && !act.killed) {
+      // a crash, an out-of-memory worker or a step timeout fails the step in flight (with retry)
+      const path = act.failure.path ?? act.inflight[act.inflight.length - 1];
+      const def = this.defOf(run);
+      if (path && run.steps[path]?.status === 'running') {
+        const attempt = run.steps[path].attempts || 1;
+        await this.commitRun(run, [{ type: 'step.failed', step: path, attempt, error: act.failure.message, retry_at: retryAt(def && stepAt(def, path), attempt, Date.now()) }]);
+      } else if (run.status === 'running') {
+        await this.commitRun(run, [{ type: 'run.failed', step: run.current_step, error: act.failure.message }]);
+        return;
+      }
+    }
+    if (run.status !== 'running') return;
+    if (run.pause_requested) {
+      await this.commitRun(run, [{ type: 'run.paused', reason: run.pause_reason ?? 'paused', step: run.current_step }]);
+      return;
+    }
+    if (!act.failure && !act.again && run.seq === act.startSeq) {
+      await this.commitRun(run, [{ type: 'run.failed', step: run.current_step, error: 'the run made no progress in its activation (engine bug); stopped to avoid a loop' }]);
+      return;
+    }
+    this.pool.request(run.id);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private async onAlarm(key: string): Promise<void> {
+    const t = this.timers.get(key);
+    if (!t) return;
+    const run = this.runs.get(t.run_id);
+    if (!run) return;
+    try {
+      if (t.kind === 'run_timeout') {
+        this.pool.terminate(run.id);
+        const def = this.defOf(run);
+        await this.commitRun(run, [{ type: 'run.failed', step: run.current_step, error: `timed out after ${def?.timeout ?? '?'}${run.current_step ? ` in step ${run.current_step}` : ''}` }]);
+        return;
+      }
+      const w = run.waiting_for;
+      if (!w || w.until !== t.at) return;
+      if (w.kind === 'timer' || w.kind === 'retry') {
+        await this.commitRun(run, [{ type: 'timer.fired', step: w.step, kind: w.kind }]);
+      } else if (w.kind === 'approval') {
+        const how = w.on_timeout ?? 'reject';
+        if (how === 'fail') await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no decision before ${w.until}` }]);
+        else await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: how === 'approve' ? 'approved' : 'rejected', by: 'timeout', fail_on_reject: how === 'reject' }], [], { actor: 'policy:timeout', action: how === 'approve' ? 'runs.approve' : 'runs.reject' });
+      } else if (w.kind === 'input') {
+        await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no answer before ${w.until}` }]);
+      }
+      if (run.status === 'running') this.pool.request(run.id);
+    } catch (err) {
+      this.ctx.log.error({ err, key }, 'timer handling failed');
+    }
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private async lookup(id: string): Promise<RunRecord> {
+    const live = this.runs.get(id);
+    if (live) return live;
+    const stored = await this.ctx.store.get<RunRecord>('runs', id);
+    if (!stored) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
+    return stored;
+  }
+
+  private activeRun(id: string, run: RunRecord, what: string): RunRecord {
+    if (TERMINAL.has(run.status) || !this.runs.has(id)) throw new WireError('invalid_state', `cannot ${what} run ${id}: it is ${run.status}`);
+    return run;
+  }
+
+  async get(id: string): Promise<RunJson> {
+    const run = await this.lookup(id);
+    return this.json(run);
+  }
+
+  json(run: RunRecord): RunJson {
+    return toRunJson(run, this.defOf(run), this.stats);
+  }
+
+  async list(o: { all: boolean; workflow?: string; limit: number }): Promise<{ runs: RunJson[]; total: number }> {
+    let runs: RunRecord[];
+    if (o.all) runs = (await this.ctx.store.entries<RunRecord>('runs')).map(([, r]) => this.runs.get(r.id) ?? r);
+    else runs = [...this.runs.values()];
+    if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
+    runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length };
+  }
+
+  async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus }> {
+    const run = await this.lookup(id);
+    const rows = await this.ctx.store.entries<RunEventJson>('events', { gt: eventKey(id, after), lt: `${id}:~`, limit } as never);
+    return { events: rows.map(([, e]) => e), status: run.status };
+  }
+
+  async pause(id: string, actor: string): Promise<RunJson> {
+    const run = this.activeRun(id, await this.lookup(id), 'pause');
+    if (run.status === 'paused') throw new WireError('invalid_state', `run ${id} is already paused`);
+    if (run.pause_requested) throw new WireError('invalid_state', `run ${id} is already pausing (at the next step boundary)`);
+    const audit = { actor, action: 'runs.pause' };
+    const reason = `paused by ${actor}`;
+    if (run.status === 'running' && this.pool.active.has(id)) {
+      await this.commitRun(run, [{ type: 'run.pause_requested', reason }], [], audit);
+    } else {
+      this.pool.dequeue(id);
+      if (run.status === 'queued') this.queuedByWf.set(run.workflow, this.queueList(run.workflow).filter((x) => x !== id));
+      await this.commitRun(run, [{ type: 'run.pause_requested', reason }, { type: 'run.paused', reason, step: run.current_step }], [], audit);
+    }
+    return this.json(run);
+  }
+
+  async resume(id: string, actor: string): Promise<RunJson> {
+    const run = this.activeRun(id, await this.lookup(id), 'resume');
+    const audit = { actor, action: 'runs.resume' };
+    if (run.status === 'running' && run.pause_requested) {
+      await this.commitRun(run, [{ type: 'run.resumed', to: 'running', by: actor }], [], audit);
+      return this.json(run);
+    }
+    if (run.status !== 'paused') throw new WireError('invalid_state', `run ${id} is not paused (it is ${run.status})`);
+    const budget = (run.pause_reason ?? '').startsWith('budget');
+    if (!run.started_at) {
+      const def = this.defOf(run)!;
+      const admit = this.canAdmit(run, def);
+      if (!admit) this.queueList(run.workflow).push(run.id);
+      await this.commitRun(run, [{ type: 'run.resumed', to: 'queued', by: actor }, ...(admit ? [{ type: 'run.started' }] : [])], [], audit);
+      if (admit) this.pool.request(id);
+      return this.json(run);
+    }
+    const to = run.waiting_for ? 'waiting' : 'running';
+    await this.commitRun(run, [{ type: 'run.resumed', to, by: actor, ...(budget ? { budget_grant: true } : {}) }], [], audit);
+    if (to === 'running') this.pool.request(id);
+    return this.json(run);
+  }
+
+  async cancel(id: string, actor: string): Promise<RunJson> {
+    const run = this.activeRun(id, await this.lookup(id), 'cancel');
+    this.pool.terminate(id);
+    await this.commitRun(run, [{ type: 'run.cancelled', step: run.current_step, by: actor }], [], { actor, action: 'runs.cancel' });
+    return this.json(run);
+  }
+
+  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }): Promise<RunJson> {
+    const run = await this.lookup(id);
+    const w = this.runs.has(id) ? run.waiting_for : null;
+    const what = a.kind === 'approval' ? 'an approval' : 'input';
+    if (!w || w.kind !== a.kind) {
+      const now = TERMINAL.has(run.status) ? run.status : w ? `waiting for ${w.kind === 'timer' || w.kind === 'retry' ? 'a timer' : w.kind}` : run.status;
+      throw new WireError('invalid_state', `run ${id} is not waiting for ${what} (it is ${now}); nothing was recorded`);
+    }
+    if (this.answering.has(id)) throw new WireError('invalid_state', `run ${id} is already being answered; nothing was recorded`);
+    if (a.kind === 'approval' && w.approvers?.length) {
+      const user = actor.split(':').slice(1).join(':');
+      if (!w.approvers.includes(actor) && !w.approvers.includes(user)) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
+    }
+    this.answering.add(id);
+    try {
+      const def = this.defOf(run);
+      const step = def ? stepAt(def, w.step) : undefined;
+      if (a.kind === 'approval') {
+        await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: a.decision, by: actor, comment: a.comment, fail_on_reject: step?.on_error !== 'continue' }], [], { actor, action: a.decision === 'approved' ? 'runs.approve' : 'runs.reject' });
+      } else {
+        await this.commitRun(run, [{ type: 'input.answered', step: w.step, text: a.text, by: actor }], [], { actor, action: 'runs.respond' });
+      }
+    } finally {
+      this.answering.delete(id);
+    }
+    if (run.status === 'running') this.pool.request(id);
+    return this.json(run);
+  }
+
+  /** For `status` without an id and for benchmarks. */
+  get activationFigures(): { active: number; waiting: number; timers: number; runs: number } {
+    return { active: this.pool.size, waiting: this.pool.waiting, timers: this.alarms.size, runs: this.runs.size };
+  }
+
+  get schedules(): Scheduler {
+    return this.scheduler;
+  }
+}

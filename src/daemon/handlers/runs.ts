@@ -1,0 +1,24 @@
+import type { runsMethods } from '../../protocol/methods/runs.js';
+import { resolveStart } from '../../workflows/params.js';
+import type { HandlersFor } from './types.js';
+
+/** Thin: parse happened at the edge, the engine does the work (and writes the audit entries). */
+export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
+  async 'runs.start'(p, { ctx, actor }) {
+    const { workflow, params } = resolveStart(ctx.workflows.current(), [p.workflow, ...p.args]);
+    const run = await ctx.engine.startRun({ workflow, params, trigger: actor.split(':')[0] ?? 'cli', actor });
+    return ctx.engine.json(run);
+  },
+  'runs.get': (p, { ctx }) => ctx.engine.get(p.id),
+  'runs.list': (p, { ctx }) => ctx.engine.list(p),
+  'runs.pause': (p, { ctx, actor }) => ctx.engine.pause(p.id, actor),
+  'runs.resume': (p, { ctx, actor }) => ctx.engine.resume(p.id, actor),
+  'runs.cancel': (p, { ctx, actor }) => ctx.engine.cancel(p.id, actor),
+  'runs.events': (p, { ctx }) => ctx.engine.events(p.id, p.after, p.limit),
+  'runs.approve': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'approval', decision: 'approved', comment: p.comment }),
+  'runs.reject': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'approval', decision: 'rejected', comment: p.comment }),
+  'runs.respond': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'input', text: p.text }),
+  'schedules.list': (_p, { ctx }) => ({ schedules: ctx.engine.schedules.list() }),
+  'schedules.pause': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(p.workflow, true, actor),
+  'schedules.resume': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(p.workflow, false, actor),
+};

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { defineMethod } from '../messages.js';
+import { RunStatus } from './daemon.js';
+
+/** A run as `opstream status ID --json` prints it (WORKFLOWS.md "Runs"). */
+export const RunStepJson = z.object({
+  id: z.string(),
+  status: z.string(),
+  attempts: z.number().int(),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  output: z.unknown(),
+  error: z.string().nullable(),
+});
+
+export const RunJson = z.object({
+  id: z.string(),
+  workflow: z.string(),
+  status: RunStatus,
+  params: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  current_step: z.string().nullable(),
+  waiting_for: z
+    .object({ kind: z.string(), step: z.string(), prompt: z.string().optional(), until: z.string().nullable().optional() })
+    .passthrough()
+    .nullable(),
+  steps: z.array(RunStepJson),
+  progress: z.object({ fraction: z.number().nullable(), eta: z.string().nullable(), elapsed_ms: z.number().optional(), total_ms: z.number().optional() }),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number() }),
+  error: z.string().nullable(),
+  trigger: z.string().optional(),
+  /** Scheduled runs: the fire time they belong to, and whether they were started by catch-up. */
+  scheduled_for: z.string().nullable().optional(),
+  catch_up: z.boolean().optional(),
+  pause_requested: z.boolean().optional(),
+  pause_reason: z.string().nullable().optional(),
+});
+export type RunJson = z.infer<typeof RunJson>;
+
+export const RunEventJson = z.object({ seq: z.number().int(), at: z.string(), run_id: z.string(), type: z.string(), step: z.string().optional() }).passthrough();
+export type RunEventJson = z.infer<typeof RunEventJson>;
+
+export const RunId = z.string().regex(/^r_[a-z0-9]{4,16}$/, 'a run id looks like r_8f3k2m');
+
+export const ScheduleJson = z.object({
+  workflow: z.string(),
+  cron: z.string(),
+  timezone: z.string().nullable(),
+  overlap: z.enum(['skip', 'queue', 'allow']),
+  catch_up: z.enum(['none', 'latest', 'all']),
+  paused: z.boolean(),
+  last_fire: z.string().nullable(),
+  next_fire: z.string().nullable(),
+});
+export type ScheduleJson = z.infer<typeof ScheduleJson>;
+
+const ById = z.object({ id: RunId });
+const Comment = z.string().max(2000).optional();
+
+export const runsMethods = {
+  /** `workflow` is an id or a `command` verb; `args` are the words and key=value pairs after it. */
+  'runs.start': defineMethod(
+    z.object({ workflow: z.string().min(1).max(200), args: z.array(z.string().max(10_000)).max(200).default([]) }),
+    RunJson,
+    { mutates: true },
+  ),
+  'runs.get': defineMethod(ById, RunJson),
+  'runs.list': defineMethod(
+    z.object({ all: z.boolean().default(false), workflow: z.string().optional(), limit: z.number().int().min(1).max(10_000).default(200) }).default({ all: false, limit: 200 }),
+    z.object({ runs: z.array(RunJson), total: z.number().int() }),
+  ),
+  'runs.pause': defineMethod(ById, RunJson, { mutates: true }),
+  'runs.resume': defineMethod(ById, RunJson, { mutates: true }),
+  'runs.cancel': defineMethod(ById, RunJson, { mutates: true }),
+  'runs.events': defineMethod(
+    z.object({ id: RunId, after: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(1000) }),
+    z.object({ events: z.array(RunEventJson), status: RunStatus }),
+  ),
+  'runs.approve': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),
+  'runs.reject': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),
+  'runs.respond': defineMethod(z.object({ id: RunId, text: z.string().min(1).max(100_000) }), RunJson, { mutates: true }),
+  'schedules.list': defineMethod(z.object({}).strict().default({}), z.object({ schedules: z.array(ScheduleJson) })),
+  'schedules.pause': defineMethod(z.object({ workflow: z.string().min(1) }), ScheduleJson, { mutates: true }),
+  'schedules.resume': defineMethod(z.object({ workflow: z.string().min(1) }), ScheduleJson, { mutates: true }),
+} as const;

@@ -1,0 +1,74 @@
+import type { RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
+import { ago, formatDuration, table } from './format.js';
+
+export const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
+
+function waitingText(w: RunJson['waiting_for']): string {
+  if (!w) return '';
+  const until = w.until ? `, until ${w.until}` : '';
+  if (w.kind === 'approval') return `approval at ${w.step}: ${w.prompt ?? ''}${until}`;
+  if (w.kind === 'input') return `input at ${w.step}: ${w.prompt ?? ''}${until}`;
+  if (w.kind === 'retry') return `retry of ${w.step}${until}`;
+  return `timer at ${w.step}${until}`;
+}
+
+export function progressText(p: RunJson['progress']): string {
+  if (p.fraction === null) return '-';
+  const pct = `${Math.round(p.fraction * 100)}%`;
+  if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${p.eta ? `, eta ${ago(p.eta)}` : ''}`;
+  return p.eta ? `${pct}, eta ${ago(p.eta)}` : pct;
+}
+
+function statusText(r: RunJson): string {
+  if (r.pause_requested && r.status === 'running') return 'running (pausing at the next step)';
+  if (r.status === 'paused' && r.pause_reason) return `paused (${r.pause_reason})`;
+  return r.status;
+}
+
+/** One run for humans: header, what it waits for, steps, progress, error. */
+export function runText(r: RunJson): string {
+  const lines = [`${r.id}  ${r.workflow}  ${statusText(r)}`];
+  if (r.waiting_for) lines.push(`waiting for ${waitingText(r.waiting_for)}`);
+  if (Object.keys(r.params).length) lines.push(`params: ${Object.entries(r.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
+  lines.push(`created ${ago(r.created_at)}${r.ended_at ? `, ended ${ago(r.ended_at)}` : ''}; progress ${progressText(r.progress)}; tool calls ${r.usage.tool_calls}`);
+  if (r.steps.length) {
+    lines.push('');
+    lines.push(
+      table(
+        ['STEP', 'STATUS', 'ATTEMPTS', 'TOOK', 'ERROR'],
+        r.steps.map((s) => [s.id, s.status, s.attempts, s.started_at && s.ended_at ? formatDuration(Date.parse(s.ended_at) - Date.parse(s.started_at)) : null, s.error ? s.error.slice(0, 120) : null]),
+      ),
+    );
+  }
+  if (r.error) lines.push('', `error: ${r.error}`);
+  return lines.join('\n');
+}
+
+export function runsTable(runs: RunJson[]): string {
+  if (runs.length === 0) return 'no runs';
+  return table(
+    ['ID', 'WORKFLOW', 'STATUS', 'STEP', 'PROGRESS', 'CREATED'],
+    runs.map((r) => [r.id, r.workflow, statusText(r), r.current_step, progressText(r.progress), ago(r.created_at)]),
+  );
+}
+
+export function eventText(e: RunEventJson): string {
+  const skip = new Set(['seq', 'at', 'run_id', 'type', 'step', 'status', 'workflow']);
+  const rest = Object.entries(e)
+    .filter(([k, v]) => !skip.has(k) && v !== undefined && v !== null)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${e.at}  #${e.seq}  ${e.type}${e.step ? `  ${e.step}` : ''}${rest ? `  ${rest.slice(0, 300)}` : ''}`;
+}
+
+export function notificationText(n: Record<string, unknown>): string {
+  return `${String(n.at ?? '')}  !${String(n.level ?? 'info')}  ${String(n.text ?? '')}`;
+}
+
+export function schedulesTable(list: ScheduleJson[]): string {
+  if (list.length === 0) return 'no schedules';
+  return table(
+    ['WORKFLOW', 'CRON', 'STATE', 'NEXT', 'LAST', 'OVERLAP', 'CATCH-UP'],
+    list.map((s) => [s.workflow, s.cron, s.paused ? 'paused' : 'active', s.next_fire ? `${s.next_fire} (${ago(s.next_fire)})` : null, s.last_fire ? ago(s.last_fire) : null, s.overlap, s.catch_up]),
+  );
+}
