@@ -33,21 +33,6 @@ function homeWith(files) {
   return home;
 }
 
-function waitRuns(ctx, ids, pred) {
-  const left = new Set(ids);
-  return new Promise((resolve) => {
-    const off = ctx.bus.subscribe('runs', undefined, (_e, data) => {
-      if (left.has(data.run_id) && pred(data)) {
-        left.delete(data.run_id);
-        if (left.size === 0) {
-          off();
-          resolve();
-        }
-      }
-    });
-  });
-}
-
 async function start(d, wf) {
   const loaded = d.ctx.workflows.current().workflows.get(wf);
   return d.ctx.engine.startRun({ workflow: loaded, params: {}, trigger: 'bench', actor: 'bench' });

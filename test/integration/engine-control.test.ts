@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installWorkflows, runJson, startRun, waitStatus, writeEverythingConfig } from '../support/engine-fixtures.js';
+import { installWorkflows, runJson, type Run, startRun, waitStatus, writeEverythingConfig } from '../support/engine-fixtures.js';
 import { cli, daemonPid, tempHome, type TempHome } from '../support/home.js';
 
 // One real daemon for this file (CLI auto-start), real Bree workers; engine_test.* steps are the
@@ -65,7 +65,7 @@ describe('engine: control, people, limits and faults through the CLI', () => {
     await waitStatus(h, id, (r) => (r.steps.find((s: { id: string }) => s.id === 'loop')?.output?.length ?? 0) >= 1, 'an iteration');
     expect((await cli(['pause', id], h.env)).code).toBe(0);
     const paused = await waitStatus(h, id, (r) => r.status === 'paused', 'the pause');
-    const iterations = (run: Record<string, any>): number => run.steps.find((s: { id: string }) => s.id === 'loop').output.length;
+    const iterations = (run: Run): number => run.steps.find((s: { id: string }) => s.id === 'loop').output.length;
     const atPause = iterations(paused);
     expect(paused.progress.total_ms).toBe(60_000);
 
@@ -122,7 +122,7 @@ describe('engine: control, people, limits and faults through the CLI', () => {
 
     const fails = (await eventsOf(id)).filter((e) => e.type === 'step.failed' && e.step === 'retried');
     expect(fails.map((e) => Boolean(e.retry_at))).toEqual([true, true, false]);
-    const gap = (e: { at: unknown; retry_at?: unknown }): number => Date.parse(String(e.retry_at)) - Date.parse(String(e.at));
+    const gap = (e: { [k: string]: unknown }): number => Date.parse(String(e.retry_at)) - Date.parse(String(e.at));
     expect(gap(fails[1])).toBeGreaterThan(gap(fails[0])); // exponential: 200ms then 400ms
 
     // the daemon and the other run are untouched

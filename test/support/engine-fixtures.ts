@@ -2,6 +2,9 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely in tests
+export type Run = Record<string, any>;
+
 import { cli, daemonPid, ROOT, waitFor, type TempHome } from './home.js';
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'engine');
@@ -69,7 +72,7 @@ export class HitCounter {
   }
 }
 
-export async function runJson(h: TempHome, id: string): Promise<Record<string, any>> {
+export async function runJson(h: TempHome, id: string): Promise<Run> {
   const r = await cli(['status', id, '--json'], h.env);
   if (r.code !== 0) throw new Error(`status ${id} failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -81,7 +84,7 @@ export async function startRun(h: TempHome, args: string[]): Promise<string> {
   return JSON.parse(r.stdout).id;
 }
 
-export async function waitStatus(h: TempHome, id: string, pred: (run: Record<string, any>) => boolean, what: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+export async function waitStatus(h: TempHome, id: string, pred: (run: Run) => boolean, what: string, timeoutMs = 60_000): Promise<Run> {
   return waitFor(async () => {
     const run = await runJson(h, id);
     return pred(run) ? run : null;
