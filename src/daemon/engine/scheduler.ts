@@ -23,7 +23,7 @@ interface ScheduleState {
   skipped?: number;
 }
 
-interface Compiled {
+export interface Compiled {
   workflow: string;
   cron: string;
   hasSeconds: boolean;
@@ -34,6 +34,76 @@ interface Compiled {
   params: Record<string, unknown>;
   enabled: boolean;
   job: string;
+}
+
+/** Whole-second cron time (later keeps the milliseconds of the date it starts from). */
+function wholeSecond(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+function scheduleOf(c: Compiled): ReturnType<typeof later.schedule> {
+  return later.schedule(later.parse.cron(c.cron, c.hasSeconds));
+}
+
+/** Milliseconds the zone is behind UTC at `at` (the sign of Date#getTimezoneOffset). */
+function zoneOffsetMs(at: Date, timeZone: string): number {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(at).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  return wholeSecond(at).getTime() - wall;
+}
+
+/**
+ * later computes cron times in the daemon's local time; Bree runs a job with a `timezone` by
+ * shifting "now" into that zone and the result back (later.setTimeout). Our own computations
+ * (fire time of a tick, next fire, missed times) shift the same way, or they disagree with Bree.
+ */
+function shiftMs(c: Compiled, at: Date): number {
+  if (!c.timezone || c.timezone === 'local' || c.timezone === 'system') return 0;
+  return at.getTimezoneOffset() * 60_000 - zoneOffsetMs(at, c.timezone);
+}
+
+/**
+ * The cron time a tick belongs to: the latest one at or before the tick. The tick is taken when
+ * Bree creates the worker, which on a busy machine is after the fire time (rounding to the nearest
+ * second named the wrong time); the small slack covers a timer that fires a little early.
+ */
+export function fireTimeOf(c: Compiled, tickAt: number): Date | null {
+  const shift = shiftMs(c, new Date(tickAt));
+  const p = scheduleOf(c).prev(1, new Date(tickAt + 250 + shift)) as Date | 0;
+  return p ? wholeSecond(new Date(p.getTime() - shift)) : null;
+}
+
+/** The first cron time strictly after `after`. */
+export function nextFireAfter(c: Compiled, after: Date): Date | null {
+  const shift = shiftMs(c, after);
+  const n = scheduleOf(c).next(1, new Date(wholeSecond(after).getTime() + 1000 + shift)) as Date | 0;
+  return n ? wholeSecond(new Date(n.getTime() - shift)) : null;
+}
+
+/**
+ * Cron times in (since, until], oldest first, at most `max` of the most recent. Walks backwards
+ * from `until`, so a seconds cron down for a month costs `max` steps, not millions.
+ */
+export function missedFires(c: Compiled, since: Date, until: Date, max: number): Date[] {
+  if (until <= since) return [];
+  const shift = shiftMs(c, until);
+  const found = scheduleOf(c).prev(max, new Date(until.getTime() + shift), new Date(wholeSecond(since).getTime() + 1000 + shift)) as Date[] | Date | 0;
+  const list = Array.isArray(found) ? found : found ? [found] : [];
+  return list
+    .map((d) => wholeSecond(new Date(d.getTime() - shift)))
+    .filter((t) => t > since && t <= until)
+    .sort((a, b) => a.getTime() - b.getTime());
+}
+
+/** A timezone name Intl (and so Bree) accepts. */
+function validZone(tz: string | null): boolean {
+  if (!tz || tz === 'local' || tz === 'system') return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function compile(w: LoadedWorkflow): Compiled | null {
@@ -74,15 +144,44 @@ export class Scheduler {
   ) {
     bree.on('worker created', (name: string) => {
       if (!name.startsWith('schedule-')) return;
+      // Bree creates the worker at the fire time; the worker's own clock is later by its boot time
+      const createdAt = Date.now();
       bree.workers.get(name)?.on('message', (msg: { type?: string; workflow?: string; at?: number }) => {
-        if (typeof msg === 'object' && msg?.type === 'tick' && msg.workflow) this.serial(() => this.fire(msg.workflow!, new Date(Math.round((msg.at ?? Date.now()) / 1000) * 1000), false));
+        if (typeof msg !== 'object' || msg?.type !== 'tick' || !msg.workflow) return;
+        const wf = msg.workflow;
+        const at = Math.min(createdAt, msg.at ?? createdAt);
+        this.serial(() => this.onTick(wf, at));
       });
     });
   }
 
   /** Fires are handled one at a time, so overlap checks see the runs earlier fires started. */
   private serial(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn).catch((err) => this.ctx.log.error({ err }, 'schedule fire failed'));
+    this.exclusive(fn).catch((err) => this.ctx.log.error({ err }, 'schedule fire failed'));
+  }
+
+  /** Runs `fn` after every fire, reload and pause/resume before it; its result goes to the caller. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    return p;
+  }
+
+  /**
+   * Adds and starts the schedule's Bree job. Pausing removes the job rather than stopping it:
+   * the pool's Bree has `removeCompleted`, so a stopped job vanishes when its last tick ends and
+   * could not be started again.
+   */
+  private async arm(c: Compiled): Promise<void> {
+    await this.bree.add({ name: c.job, path: tickJobPath(), cron: c.cron, hasSeconds: c.hasSeconds, ...(c.timezone ? { timezone: c.timezone } : {}), worker: { workerData: { workflow: c.workflow } } });
+    await this.bree.start(c.job);
+  }
+
+  private async disarm(c: Compiled): Promise<void> {
+    await this.bree.remove(c.job).catch(() => undefined);
   }
 
   async start(): Promise<void> {
@@ -93,7 +192,7 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    for (const c of this.compiled.values()) await this.bree.remove(c.job).catch(() => undefined);
+    for (const c of this.compiled.values()) await this.disarm(c);
     this.compiled.clear();
     await this.chain;
   }
@@ -108,7 +207,7 @@ export class Scheduler {
     for (const [wf, c] of this.compiled) {
       const n = want.get(wf);
       if (!n || n.cron !== c.cron || n.timezone !== c.timezone) {
-        await this.bree.remove(c.job).catch(() => undefined);
+        await this.disarm(c);
         this.compiled.delete(wf);
       }
     }
@@ -117,11 +216,13 @@ export class Scheduler {
         this.compiled.set(wf, c);
         continue;
       }
-      try {
-        later.parse.cron(c.cron, c.hasSeconds);
-        await this.bree.add({ name: c.job, path: tickJobPath(), cron: c.cron, hasSeconds: c.hasSeconds, ...(c.timezone ? { timezone: c.timezone } : {}), worker: { workerData: { workflow: wf } } });
-      } catch (err) {
-        this.ctx.log.error({ err, workflow: wf, cron: c.cron }, 'schedule rejected');
+      // Bree validates the cron text when the job is added (arm below); this catches one that never fires
+      if (!validZone(c.timezone)) {
+        this.ctx.log.error({ workflow: wf, timezone: c.timezone }, 'schedule rejected: unknown timezone');
+        continue;
+      }
+      if (nextFireAfter(c, new Date()) === null) {
+        this.ctx.log.error({ workflow: wf, cron: c.cron }, 'schedule rejected: the cron never fires');
         continue;
       }
       this.compiled.set(wf, c);
@@ -132,28 +233,42 @@ export class Scheduler {
         this.state.set(wf, st);
         await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
       } else if (atStart && !st.paused) await this.catchUp(c, st);
-      if (!st.paused) await this.bree.start(c.job);
+      else if (!st.paused) {
+        // (re)enabled or re-timed by a reload: the time it was off or on another cron was not missed
+        st.last_fire = new Date().toISOString();
+        await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
+      }
+      if (st.paused) continue;
+      try {
+        await this.arm(c);
+      } catch (err) {
+        this.compiled.delete(wf);
+        await this.disarm(c);
+        this.ctx.log.error({ err, workflow: wf, cron: c.cron }, 'schedule rejected');
+      }
     }
   }
 
   private missed(c: Compiled, since: Date, until: Date): Date[] {
-    const sched = later.schedule(later.parse.cron(c.cron, c.hasSeconds));
-    const out: Date[] = [];
-    let from = new Date(since.getTime() + 1000);
-    // bounded walk: at most max_catch_up + 1 recent times are kept
-    for (let guard = 0; guard < 100_000 && from <= until; guard++) {
-      const next = sched.next(200, from, until) as Date[] | Date | 0;
-      const list = Array.isArray(next) ? next : next ? [next] : [];
-      if (list.length === 0) break;
-      for (const d of list) {
-        const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
-        if (t > since && t <= until) out.push(t);
-        if (out.length > c.maxCatchUp + 1) out.shift();
-      }
-      if (list.length < 200) break;
-      from = new Date(list[list.length - 1].getTime() + 1000);
+    return missedFires(c, since, until, c.maxCatchUp);
+  }
+
+  /**
+   * A Bree tick. When fire times between the last one and this one never ticked (the machine
+   * slept, or the daemon was stopped with SIGSTOP / starved), `catch_up: all` starts a run for
+   * each of them (bounded) before this one; none and latest just fire this, the latest, time.
+   */
+  private async onTick(wf: string, tickAt: number): Promise<void> {
+    const c = this.compiled.get(wf);
+    const st = this.state.get(wf);
+    const t = c ? fireTimeOf(c, tickAt) : null;
+    if (!c || !st || !t || st.paused) return;
+    if (c.catchUp === 'all' && st.last_fire) {
+      const gap = this.missed(c, new Date(st.last_fire), new Date(t.getTime() - 1000)).slice(-c.maxCatchUp);
+      if (gap.length > 0) this.ctx.log.info({ workflow: wf, missed: gap.length }, 'schedule missed fire times while the daemon was running (sleep?)');
+      for (const at of gap) await this.fire(wf, at, true);
     }
-    return out;
+    await this.fire(wf, t, false);
   }
 
   private async catchUp(c: Compiled, st: ScheduleState): Promise<void> {
@@ -201,8 +316,7 @@ export class Scheduler {
     const st = this.state.get(c.workflow);
     let next: string | null = null;
     if (!st?.paused) {
-      const n = later.schedule(later.parse.cron(c.cron, c.hasSeconds)).next(1, new Date()) as Date | 0;
-      next = n ? new Date(Math.floor(n.getTime() / 1000) * 1000 + (n.getMilliseconds() ? 1000 : 0)).toISOString() : null;
+      next = nextFireAfter(c, new Date())?.toISOString() ?? null;
     }
     return { workflow: c.workflow, cron: c.cron, timezone: c.timezone, overlap: c.overlap, catch_up: c.catchUp, paused: st?.paused ?? false, last_fire: st?.last_fire ?? null, next_fire: next };
   }
@@ -211,7 +325,11 @@ export class Scheduler {
     return [...this.compiled.values()].sort((a, b) => a.workflow.localeCompare(b.workflow)).map((c) => this.json(c));
   }
 
-  async setPaused(wf: string, paused: boolean, actor: string): Promise<ScheduleJson> {
+  setPaused(wf: string, paused: boolean, actor: string): Promise<ScheduleJson> {
+    return this.exclusive(() => this.doSetPaused(wf, paused, actor));
+  }
+
+  private async doSetPaused(wf: string, paused: boolean, actor: string): Promise<ScheduleJson> {
     const c = this.compiled.get(wf);
     if (!c) {
       const names = [...this.compiled.keys()];
@@ -219,13 +337,19 @@ export class Scheduler {
     }
     const st = this.state.get(wf) ?? { last_fire: null, paused: false };
     if (st.paused === paused) throw new WireError('invalid_state', `the schedule of ${wf} is already ${paused ? 'paused' : 'running'}`);
-    st.paused = paused;
     // resuming does not catch up on the paused time: that was the point of pausing
-    if (!paused) st.last_fire = new Date().toISOString();
-    this.state.set(wf, st);
-    await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
-    if (paused) await this.bree.stop(c.job);
-    else await this.bree.start(c.job);
+    const next: ScheduleState = { ...st, paused, ...(paused ? {} : { last_fire: new Date().toISOString() }) };
+    if (paused) await this.disarm(c);
+    else await this.arm(c);
+    try {
+      await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: next }], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
+    } catch (err) {
+      // not recorded: put the job back the way the store says it is
+      if (paused) await this.arm(c).catch(() => undefined);
+      else await this.disarm(c);
+      throw err;
+    }
+    this.state.set(wf, next);
     return this.json(c);
   }
 }
