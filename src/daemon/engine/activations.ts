@@ -21,6 +21,8 @@ export interface Activation {
   /** Another activation was asked for while this one ran. */
   again: boolean;
   stepTimers: Map<string, NodeJS.Timeout>;
+  /** Set by close(): called once the activation is finished (its worker gone). */
+  onFinish?: () => void;
 }
 
 export interface PoolHooks {
@@ -146,6 +148,10 @@ export class ActivationPool {
         // --input-type and --eval flags of the parent make no sense for a job file (and fail the worker)
         worker: { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.maxOldGenerationSizeMb }, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval')) },
       });
+      if (this.closed) {
+        this.finish(act);
+        return;
+      }
       await this.bree.run(act.name);
       if (!act.worker) throw new Error('Bree did not start a worker');
     } catch (err) {
@@ -160,6 +166,8 @@ export class ActivationPool {
     const worker = this.bree.workers.get(name);
     if (!act || !worker) return;
     act.worker = worker;
+    // started while the pool was closing: it must not run
+    if (this.closed) void worker.terminate();
     worker.on('message', (msg: WorkerMessage | string) => {
       if (typeof msg === 'string') return; // 'done' is Bree's; it terminates the worker
       if (msg.type === 'end') act.ended = msg.reason;
@@ -181,6 +189,7 @@ export class ActivationPool {
     act.stepTimers.clear();
     if (!act.ended && !act.killed) act.failure ??= { message: 'the worker exited unexpectedly' };
     if (!this.closed) this.hooks.onExit(act);
+    act.onFinish?.();
     this.pump();
   }
 
@@ -188,11 +197,20 @@ export class ActivationPool {
   async close(): Promise<void> {
     this.closed = true;
     this.queue.clear();
-    const workers = [...this.active.values()].map((a) => {
+    // Not `await worker.terminate()`: when the worker's own 'done' reaches Bree meanwhile, Bree
+    // removes every 'exit' listener of that worker, terminate()'s among them, and the promise never
+    // settles (a daemon stop hung whenever an activation was just ending). Bree always emits
+    // 'worker deleted', which finishes the activation.
+    const finished = [...this.active.values()].map((a) => {
       a.killed = true;
-      return a.worker?.terminate();
+      const done = new Promise<void>((resolve) => (a.onFinish = resolve));
+      a.worker?.terminate().catch(() => undefined);
+      return done;
     });
-    await Promise.allSettled(workers);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
+    await Promise.race([Promise.all(finished), bound]);
+    clearTimeout(timer);
   }
 
   /** Bree, for the scheduler's cron jobs (one Bree instance per daemon). */

@@ -12,6 +12,7 @@ import { ActivationPool, type Activation } from './activations.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
+import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import { TERMINAL, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
@@ -71,6 +72,10 @@ export class Engine implements Service {
   private readonly timers = new Map<string, TimerEntry>();
   private readonly alarms: Alarms;
   private readonly answering = new Set<string>();
+  /** Which store row holds which step of each live run. */
+  private readonly rows = new StepRows();
+  /** Live runs whose stored header still carries all steps (written before step rows): rewritten as rows on their next commit. */
+  private readonly legacy = new Set<string>();
   readonly stats = new DurationStats();
   private pool!: ActivationPool;
   private scheduler!: Scheduler;
@@ -122,18 +127,22 @@ export class Engine implements Service {
     const toActivate: RunRecord[] = [];
     const queued: RunRecord[] = [];
     const at = new Date().toISOString();
-    for (const [, run] of await store.entries<RunRecord>('runs')) {
-      this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
-      if (!ACTIVE.has(run.status)) {
-        if (run.status === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
+    for (const [, g] of groupRuns(await store.entries('runs'))) {
+      const header = g.header;
+      if (!header) continue;
+      this.counts[header.status] = (this.counts[header.status] ?? 0) + 1;
+      if (!ACTIVE.has(header.status)) {
+        if (header.status === 'succeeded' && header.started_at && header.ended_at) this.stats.add(header.workflow, Date.parse(header.ended_at) - Date.parse(header.started_at));
         continue;
       }
+      const { run, legacy } = this.rows.load(header, g.rows, true);
+      if (legacy) this.legacy.add(run.id);
       this.runs.set(run.id, run);
       if (run.started_at) this.addActive(run);
       if (run.status === 'queued') queued.push(run);
       else if (run.status === 'running') {
         const ev = { type: 'run.recovered', at, seq: ++run.seq, run_id: run.id, step: run.current_step ?? undefined } as RunEvent;
-        ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: run });
+        ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: this.legacy.has(run.id) ? run : headerOf(run) });
         toActivate.push(run);
       } else if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
         // re-issue: whoever follows notifications sees the question again
@@ -207,9 +216,18 @@ export class Engine implements Service {
     const def = this.defOf(run);
     const evs: RunEvent[] = [];
     const outbox: Record<string, unknown>[] = [];
+    const stepOps: StoreOp[] = [];
+    // a run stored before step rows existed: all its steps become rows now, in their order
+    if (this.legacy.delete(run.id)) this.rows.write(run, Object.keys(run.steps), stepOps);
+    const touched = new Set<string>();
     for (const e of events) {
       const ev = { ...e, at, seq: ++run.seq, run_id: run.id } as RunEvent;
+      const path = typeof ev.step === 'string' ? ev.step : undefined;
+      // these may delete other steps' states (a parent's new attempt, a repeat iteration)
+      const mayDrop = ev.type === 'repeat.iteration' || (ev.type === 'step.started' && path !== undefined && path in run.steps);
       applyEvent(run, ev as AnyEvent);
+      this.rows.observe(run, path, mayDrop, stepOps);
+      if (path !== undefined) touched.add(path);
       evs.push(ev);
       const n = this.notificationFor(run, def, ev);
       if (n) outbox.push(n);
@@ -220,7 +238,8 @@ export class Engine implements Service {
       if (ms !== null) run.timeout_at = new Date(Date.parse(run.started_at) + ms).toISOString();
     }
     const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
-    ops.push({ type: 'put', sub: 'runs', key: run.id, value: run });
+    this.rows.write(run, touched, stepOps);
+    ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
     const timerChanges = this.timerOps(run, ops);
     const outboxEntries = outbox.map((n, i) => {
       const entry = { ...n, id: `${Date.now().toString().padStart(15, '0')}-${run.id}-${run.seq}-${i}`, at, run_id: run.id, workflow: run.workflow, delivered: { terminal: at } };
@@ -238,6 +257,7 @@ export class Engine implements Service {
     const terminal = TERMINAL.has(after);
     if (terminal) {
       this.runs.delete(run.id);
+      this.rows.forget(run.id);
       this.activeByWf.get(run.workflow)?.delete(run.id);
       const q = this.queuedByWf.get(run.workflow);
       if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
@@ -278,8 +298,17 @@ export class Engine implements Service {
     return changes;
   }
 
+  private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
+
+  private wantsOf(def: Workflow | undefined): ReadonlySet<string> {
+    if (!def) return new Set();
+    let w = this.wants.get(def);
+    if (!w) this.wants.set(def, (w = new Set(def.notifications ?? [])));
+    return w;
+  }
+
   private notificationFor(run: RunRecord, def: Workflow | undefined, ev: RunEvent): Record<string, unknown> | null {
-    const wants = new Set(def?.notifications ?? []);
+    const wants = this.wantsOf(def);
     const name = `${run.workflow} ${run.id}`;
     switch (ev.type) {
       case 'run.started':
@@ -524,9 +553,10 @@ export class Engine implements Service {
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
     if (live) return live;
-    const stored = await this.ctx.store.get<RunRecord>('runs', id);
-    if (!stored) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
-    return stored;
+    const header = await this.ctx.store.get<RunHeader>('runs', id);
+    if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
+    const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
+    return this.rows.load(header, rows, false).run;
   }
 
   private activeRun(id: string, run: RunRecord, what: string): RunRecord {
@@ -545,7 +575,14 @@ export class Engine implements Service {
 
   async list(o: { all: boolean; workflow?: string; limit: number }): Promise<{ runs: RunJson[]; total: number }> {
     let runs: RunRecord[];
-    if (o.all) runs = (await this.ctx.store.entries<RunRecord>('runs')).map(([, r]) => this.runs.get(r.id) ?? r);
+    if (o.all) {
+      runs = [];
+      for (const [id, g] of groupRuns(await this.ctx.store.entries('runs'))) {
+        const live = this.runs.get(id);
+        if (live) runs.push(live);
+        else if (g.header) runs.push(this.rows.load(g.header, g.rows, false).run);
+      }
+    }
     else runs = [...this.runs.values()];
     if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
     runs.sort((a, b) => b.created_at.localeCompare(a.created_at));

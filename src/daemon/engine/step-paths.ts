@@ -9,9 +9,22 @@ export function childPath(parent: string, child: string, iteration?: number): st
   return iteration === undefined ? `${parent}.${child}` : `${parent}[${iteration}].${child}`;
 }
 
+/** Lookups by path per definition: the engine asks on every transition, a linear search would cost O(steps). */
+const stepIndex = new WeakMap<Workflow, Map<string, Step | undefined>>();
+
 /** The definition of the step at `path`, or undefined. */
 export function stepAt(def: Workflow, path: string): Step | undefined {
-  const ids = path.replace(/\[\d+\]/g, '').split('.');
+  let index = stepIndex.get(def);
+  if (!index) stepIndex.set(def, (index = new Map()));
+  const key = path.includes('[') ? path.replace(/\[\d+\]/g, '') : path;
+  if (index.has(key)) return index.get(key);
+  const found = findStep(def, key);
+  index.set(key, found);
+  return found;
+}
+
+function findStep(def: Workflow, path: string): Step | undefined {
+  const ids = path.split('.');
   let list: Step[] | undefined = def.steps;
   let found: Step | undefined;
   for (const id of ids) {

@@ -7,7 +7,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseDuration } from '../../../config/duration.js';
 import type { Step, Workflow } from '../../../workflows/schema.js';
-import { evaluate, evaluateCondition, isTruthy, render } from '../../../workflows/template.js';
 import { applyEvent, type AnyEvent } from '../reducer.js';
 import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
 import type { ActivationData, Directive, ErrorData, MainMessage, RunRecord, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
@@ -18,6 +17,34 @@ const def: Workflow = data.def;
 const runId = data.runId;
 const local = { ...data.run, status: 'running', waiting_for: null, usage: { prompt_tokens: 0, completion_tokens: 0, tool_calls: 0 } } as unknown as RunRecord;
 const states: Record<string, StepState> = local.steps;
+
+/**
+ * Templates and expressions need jexl, whose loading is a third of a worker's start-up cost; a
+ * workflow with no `{{ }}` and no expression (`when`, `repeat.until`) runs without it. Without
+ * templates, rendering leaves every value as it is (the same result template.ts gives).
+ */
+type Templates = Pick<typeof import('../../../workflows/template.js'), 'render' | 'evaluate' | 'evaluateCondition' | 'isTruthy'>;
+let templates: Templates = {
+  render: (value) => value,
+  evaluateCondition: (when) => when === undefined || when === true || when === false ? when !== false : true,
+  evaluate: () => {
+    throw new Error('expressions are not loaded in this activation (engine bug)');
+  },
+  isTruthy: (value) => Boolean(value),
+};
+
+function needsTemplates(d: Workflow): boolean {
+  if (JSON.stringify(d).includes('{{')) return true;
+  const walk = (steps: Step[] | undefined): boolean => (steps ?? []).some((st) => typeof st.when === 'string' || typeof st.repeat?.until === 'string' || walk(st.steps) || walk(st.parallel));
+  return walk(d.steps);
+}
+
+const { render, evaluate, evaluateCondition, isTruthy } = {
+  render: (v: unknown, sc: object) => templates.render(v, sc),
+  evaluate: (e: string, sc: object) => templates.evaluate(e, sc),
+  evaluateCondition: (w: string | boolean | undefined, sc: object) => templates.evaluateCondition(w, sc),
+  isTruthy: (v: unknown) => templates.isTruthy(v),
+};
 
 /** Thrown to unwind the activation without recording anything more (wait, pause, cancel). */
 class Suspend extends Error {}
@@ -347,6 +374,7 @@ async function runRepeat(step: Step, path: string, attempt: number, key: string,
 
 async function main(): Promise<void> {
   let reason: 'done' | 'suspended' | 'stopped' = 'done';
+  if (needsTemplates(def)) templates = await import('../../../workflows/template.js');
   try {
     const scope = scopeFor(null);
     try {

@@ -1,0 +1,132 @@
+import type { StoreOp } from '../store/store.js';
+import type { RunRecord, StepState } from './types.js';
+
+/**
+ * The runs sublevel holds a run as a small header (`<run_id>`, the record without `steps`) plus one
+ * row per step (`<run_id>/step/<ordinal>` -> { path, state }). A transition then writes only the
+ * header and the steps it changed, not the whole record, whose size grows with the step count.
+ * Ordinals follow the order in which paths were added to `run.steps`, so a record read back lists
+ * its steps in the same order as the live one (run JSON is identical before and after a restart).
+ */
+export interface StepRow {
+  path: string;
+  state: StepState;
+}
+
+export type RunHeader = Omit<RunRecord, 'steps'> & { steps?: Record<string, StepState> };
+
+const SEP = '/step/';
+
+export function stepRowKey(runId: string, ord: number): string {
+  return `${runId}${SEP}${ord.toString(36).padStart(6, '0')}`;
+}
+
+/** Range of a run's step rows in the runs sublevel. */
+export function stepRange(runId: string): { gte: string; lt: string } {
+  return { gte: `${runId}${SEP}`, lt: `${runId}/step0` };
+}
+
+export function isStepKey(key: string): boolean {
+  return key.includes(SEP);
+}
+
+export function runIdOfKey(key: string): string {
+  const i = key.indexOf(SEP);
+  return i < 0 ? key : key.slice(0, i);
+}
+
+export function headerOf(run: RunRecord): RunHeader {
+  const { steps: _steps, ...header } = run;
+  return header;
+}
+
+interface Ords {
+  next: number;
+  byPath: Map<string, number>;
+}
+
+/** Per live run: which row holds which step path. */
+export class StepRows {
+  private readonly ords = new Map<string, Ords>();
+
+  private of(runId: string): Ords {
+    let o = this.ords.get(runId);
+    if (!o) this.ords.set(runId, (o = { next: 0, byPath: new Map() }));
+    return o;
+  }
+
+  /**
+   * Called after each event is applied: drops rows of paths the event removed (a parent's new
+   * attempt, a finished repeat iteration; only when `mayDrop`) and gives a new path its row.
+   */
+  observe(run: RunRecord, path: string | undefined, mayDrop: boolean, ops: StoreOp[]): void {
+    const o = this.of(run.id);
+    if (mayDrop) {
+      for (const [p, n] of o.byPath) {
+        if (!(p in run.steps)) {
+          o.byPath.delete(p);
+          ops.push({ type: 'del', sub: 'runs', key: stepRowKey(run.id, n) });
+        }
+      }
+    }
+    if (path === undefined) return;
+    if (path in run.steps) {
+      if (!o.byPath.has(path)) o.byPath.set(path, o.next++);
+    } else {
+      const n = o.byPath.get(path);
+      if (n !== undefined) {
+        o.byPath.delete(path);
+        ops.push({ type: 'del', sub: 'runs', key: stepRowKey(run.id, n) });
+      }
+    }
+  }
+
+  /** Puts the rows of `paths` (those still present) as they are now. */
+  write(run: RunRecord, paths: Iterable<string>, ops: StoreOp[]): void {
+    const o = this.of(run.id);
+    for (const p of paths) {
+      const state = run.steps[p];
+      if (!state) continue;
+      let n = o.byPath.get(p);
+      if (n === undefined) o.byPath.set(p, (n = o.next++));
+      ops.push({ type: 'put', sub: 'runs', key: stepRowKey(run.id, n), value: { path: p, state } satisfies StepRow });
+    }
+  }
+
+  forget(runId: string): void {
+    this.ords.delete(runId);
+  }
+
+  /**
+   * Rebuilds `steps` from a run's rows (in key order). A header written before rows existed keeps
+   * its `steps`; `legacy` says so, and the caller rewrites all of them as rows on the next commit.
+   */
+  load(header: RunHeader, rows: [string, StepRow][], track: boolean): { run: RunRecord; legacy: boolean } {
+    const legacy = header.steps !== undefined && rows.length === 0;
+    const steps: Record<string, StepState> = legacy ? header.steps! : {};
+    const o: Ords = { next: 0, byPath: new Map() };
+    if (!legacy) {
+      for (const [key, row] of rows) {
+        const n = parseInt(key.slice(key.lastIndexOf('/') + 1), 36);
+        steps[row.path] = row.state;
+        o.byPath.set(row.path, n);
+        if (n >= o.next) o.next = n + 1;
+      }
+    }
+    if (track && !legacy) this.ords.set(header.id, o);
+    return { run: { ...header, steps } as RunRecord, legacy };
+  }
+}
+
+/** Groups the runs sublevel's entries (key order) into headers with their step rows. */
+export function groupRuns(entries: [string, unknown][]): Map<string, { header?: RunHeader; rows: [string, StepRow][] }> {
+  const out = new Map<string, { header?: RunHeader; rows: [string, StepRow][] }>();
+  for (const [key, value] of entries) {
+    const id = runIdOfKey(key);
+    let g = out.get(id);
+    if (!g) out.set(id, (g = { rows: [] }));
+    if (key === id) g.header = value as RunHeader;
+    else g.rows.push([key, value as StepRow]);
+  }
+  return out;
+}
