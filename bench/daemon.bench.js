@@ -64,6 +64,8 @@ export async function run() {
   const b = benchHome();
   try {
     const client = await DaemonClient.connect({ env: b.env, client: 'bench' });
+    // steady state: the daemon spawns its MCP servers in the background at start; let that finish
+    await client.request('tools.list', {});
     const inProc = await rawEcho(join(b.home, 'echo1.sock'), 'in-process');
     const floor = await rawEcho(join(b.home, 'echo2.sock'), 'child');
     const rt = await sample(N, () => client.request('ping', {}));
