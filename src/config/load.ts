@@ -37,10 +37,26 @@ export interface CompiledConfig {
   raw: RawConfig;
   files: string[];
   mcpServers: Record<string, CompiledMcpServer>;
-  llm: NonNullable<RawConfig['llm']> | null;
+  llm: CompiledLlm | null;
   slack: NonNullable<RawConfig['slack']> | null;
+  notify: CompiledNotify;
   ops: RawConfig['ops'];
   log: RawConfig['log'] & { maxBytes: number };
+}
+
+export interface CompiledLlm extends NonNullable<RawConfig['llm']> {
+  keepAliveMs: number;
+  timeoutMs: number;
+  /** `llm.redact` compiled (each checked when the config loads). */
+  redactPatterns: RegExp[];
+}
+
+export type CompiledWebhook = RawConfig['notify']['webhooks'][number] & { timeoutMs: number };
+
+export interface CompiledNotify {
+  desktop: 'auto' | 'on' | 'off';
+  webhooks: CompiledWebhook[];
+  retentionMs: number;
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -166,8 +182,34 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   const maxBytes = parseSize(raw.log.max_size);
   if (maxBytes === null) problems.push({ file: paths.configFile, path: 'log.max_size', line: null, message: 'expected a size such as 10m or 500k' });
 
+  let llm: CompiledLlm | null = null;
+  if (raw.llm) {
+    const l = raw.llm;
+    const redactPatterns: RegExp[] = [];
+    l.redact.forEach((src, i) => {
+      try {
+        redactPatterns.push(new RegExp(src, 'g'));
+      } catch (e) {
+        problems.push({ file: paths.configFile, path: `llm.redact.${i}`, line: null, message: `not a regular expression: ${(e as Error).message}` });
+      }
+    });
+    if (l.provider === 'openai-compatible' && !l.base_url) problems.push({ file: paths.configFile, path: 'llm.base_url', line: null, message: 'provider openai-compatible needs base_url (e.g. http://127.0.0.1:1234/v1)' });
+    llm = { ...l, keepAliveMs: parseDuration(l.keep_alive) ?? 30 * 60_000, timeoutMs: parseDuration(l.timeout) ?? 5 * 60_000, redactPatterns };
+  }
+  const seen = new Set<string>();
+  for (const w of raw.notify.webhooks) {
+    if (seen.has(w.name)) problems.push({ file: paths.configFile, path: 'notify.webhooks', line: null, message: `webhook name "${w.name}" is used twice` });
+    if (['terminal', 'desktop', 'slack'].includes(w.name)) problems.push({ file: paths.configFile, path: 'notify.webhooks', line: null, message: `webhook name "${w.name}" is reserved for a built-in channel` });
+    seen.add(w.name);
+  }
+  const notify: CompiledNotify = {
+    desktop: raw.notify.desktop,
+    webhooks: raw.notify.webhooks.map((w) => ({ ...w, timeoutMs: parseDuration(w.timeout) ?? 10_000 })),
+    retentionMs: parseDuration(raw.notify.retention) ?? 30 * 86_400_000,
+  };
+
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm: raw.llm ?? null, slack: raw.slack ?? null, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
+  return { raw, files, mcpServers, llm, slack: raw.slack ?? null, notify, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
 }
 
 function parseSize(s: string): number | null {

@@ -32,9 +32,26 @@ export const ConfigSchema = z
     mcpServers: z.record(ServerName, McpServerConfig).default({}),
     llm: z
       .object({
-        provider: z.literal('ollama').default('ollama'),
+        /** `openai-compatible`: LM Studio, vLLM, llama.cpp's server (POST {base_url}/chat/completions). */
+        provider: z.enum(['ollama', 'openai-compatible']).default('ollama'),
         host: z.url().default('http://127.0.0.1:11434'),
+        base_url: z.url().optional(),
+        /** Only for openai-compatible; write it as "${OPENAI_API_KEY}", never inline. */
+        api_key: z.string().optional(),
         model: z.string().min(1).default('qwen2.5:7b'),
+        embed_model: z.string().min(1).optional(),
+        /** Sent on every request; default: the model's context length from /api/show. */
+        num_ctx: z.number().int().min(512).max(1_048_576).optional(),
+        /** Extra patterns (regular expressions) masked before anything reaches a model. */
+        redact: z.array(z.string()).default([]),
+        /** Model calls at once per model (Ollama serves one at a time by default). */
+        concurrency: z.number().int().min(1).max(16).default(1),
+        /** How long the server keeps the model loaded between turns. */
+        keep_alive: Duration.default('30m'),
+        /** Per model call; a hang past it is retried like an unreachable server. */
+        timeout: Duration.default('5m'),
+        /** Share of the context window one tool result may take before it is cut (with a marker). */
+        tool_output_share: z.number().gt(0).max(1).default(0.25),
       })
       .strict()
       .optional(),
@@ -57,6 +74,35 @@ export const ConfigSchema = z
       })
       .strict()
       .optional(),
+    notify: z
+      .object({
+        /** OS notifications: auto = on when a desktop session is present. */
+        desktop: z.enum(['auto', 'on', 'off']).default('auto'),
+        webhooks: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'webhook names may use letters, digits, _ and - only'),
+                url: z.url(),
+                /** HMAC-SHA256 key for the X-OpStream-Signature header. */
+                secret: z.string().optional(),
+                /** Levels it receives; approvals and input requests count as critical. Default: all. */
+                levels: z.array(z.enum(['info', 'warning', 'critical'])).optional(),
+                format: z.enum(['json', 'pagerduty']).default('json'),
+                /** PagerDuty Events API v2 integration key (format: pagerduty). */
+                routing_key: z.string().optional(),
+                timeout: Duration.default('10s'),
+                headers: z.record(z.string(), z.string()).default({}),
+              })
+              .strict()
+              .refine((w) => w.format !== 'pagerduty' || Boolean(w.routing_key), { message: 'format: pagerduty needs routing_key' }),
+          )
+          .default([]),
+        /** Notifications older than this are removed (with their delivery state). */
+        retention: Duration.default('30d'),
+      })
+      .strict()
+      .default({ desktop: 'auto', webhooks: [], retention: '30d' }),
     ops: z
       .object({
         /** Commands `ops.run_command` may run: exact strings or /regex/ patterns. Empty means none. */
