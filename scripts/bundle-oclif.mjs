@@ -27,6 +27,7 @@ await build({
       "exports.Command = require('@oclif/core/command').Command;",
       "exports.Flags = require('@oclif/core/flags');",
       "exports.Args = require('@oclif/core/args');",
+      "exports.loadHelpClass = require('@oclif/core/help').loadHelpClass;",
       "exports.version = require('@oclif/core/package.json').version;",
     ].join('\n'),
     resolveDir: root,

@@ -70,7 +70,9 @@ describe('e2e: SLO monitoring of the demo service', () => {
   async function watch(id: string): Promise<Note[]> {
     const notes: Note[] = [];
     client = await DaemonClient.connect({ env: h.env, client: 'test' });
-    await client.subscribe('notifications', { run_id: id }, (_e, data) => notes.push(data as Note));
+    await client.subscribe('notifications', { run_id: id }, (e, data) => {
+      if (e === 'notification') notes.push(data as Note);
+    });
     return notes;
   }
 

@@ -55,16 +55,29 @@ export abstract class BaseCommand extends Command {
       message = err.message;
       exit = err.opts.exitCode ?? 1;
     } else if (err.oclif?.exit !== undefined) {
-      // oclif parse errors (unknown flag, missing arg): usage problems. The command did call
-      // parse; marking it keeps oclif from adding a misleading "did not parse" warning.
+      // oclif parse errors (unknown flag, missing arg): usage problems, shown whole with the usage
+      // line. The command did call parse; marking it keeps oclif from adding a "did not parse" warning.
       this.parsed = true;
       exit = err.oclif.exit === 0 ? 0 : 2;
+      if (exit !== 0) {
+        process.stderr.write(`opstream: ${err.message.trim()}\nUsage: ${this.usageLine()}\n`);
+        process.exitCode = exit;
+        return;
+      }
       message = err.message.split('\n')[0];
     } else {
       message = err.message;
     }
     if (exit !== 0) process.stderr.write(`opstream: ${isConfigError(err) ? message : message.split('\n')[0]}\n`);
     process.exitCode = exit;
+  }
+
+  /** `opstream status [ID] [--json]`, from the command's own args and flags. */
+  private usageLine(): string {
+    const ctor = this.constructor as typeof BaseCommand & { args?: Record<string, { required?: boolean }>; flags?: Record<string, unknown> };
+    const args = Object.entries(ctor.args ?? {}).map(([name, a]) => (a.required ? name.toUpperCase() : `[${name.toUpperCase()}]`));
+    const flags = Object.keys(ctor.flags ?? {}).length ? ' [FLAGS]' : '';
+    return `opstream ${(this.id ?? '').replaceAll(':', ' ')} ${args.join(' ')}${flags} [--json]`.replace(/\s+/g, ' ').trim();
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {

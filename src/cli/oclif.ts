@@ -7,6 +7,7 @@ import type * as ArgsModule from '@oclif/core/args';
 import type * as CommandModule from '@oclif/core/command';
 import type * as FlagsModule from '@oclif/core/flags';
 import type * as FlushModule from '@oclif/core/flush';
+import type * as HelpModule from '@oclif/core/help';
 import type * as RunModule from '@oclif/core/run';
 
 /**
@@ -25,6 +26,7 @@ interface Oclif {
   Command: typeof CommandModule.Command;
   Flags: typeof FlagsModule;
   Args: typeof ArgsModule;
+  loadHelpClass: typeof HelpModule.loadHelpClass;
 }
 
 const require = createRequire(import.meta.url);
@@ -68,8 +70,9 @@ function load(): Oclif {
     Command: (require('@oclif/core/command') as typeof CommandModule).Command,
     Flags: require('@oclif/core/flags') as typeof FlagsModule,
     Args: require('@oclif/core/args') as typeof ArgsModule,
+    loadHelpClass: (require('@oclif/core/help') as typeof HelpModule).loadHelpClass,
   };
 }
 
 const oclif = load();
-export const { run, flush, Command, Flags, Args } = oclif;
+export const { run, flush, Command, Flags, Args, loadHelpClass } = oclif;

@@ -5,7 +5,7 @@ import { resolvePaths, type Paths } from '../config/paths.js';
 import { encodeFrame, LineDecoder } from '../protocol/framing.js';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '../protocol/version.js';
 import { WireError } from '../protocol/wire-error.js';
-import type { ClientKind, HelloResult, MethodName, methods, ParamsIn, Result } from '../protocol/index.js';
+import type { ClientKind, EventTopic, HelloResult, MethodName, methods, ParamsIn, Result, WatchItem } from '../protocol/index.js';
 import type { z } from 'zod';
 import { LocalError } from './errors.js';
 import { readFrame, readHello } from './frames.js';
@@ -134,12 +134,31 @@ export class DaemonClient {
   }
 
   /** Subscribes to a bus topic; events for it are handed to `onEvent` until `unsubscribe` or close. */
-  async subscribe(topic: string, filter: Record<string, string> | undefined, onEvent: EventHandler): Promise<string> {
+  async subscribe(topic: EventTopic, filter: Record<string, string> | undefined, onEvent: EventHandler): Promise<string> {
     const { sub } = await this.request('subscribe', { topic, filter });
     this.subs.set(sub, onEvent);
     for (const [event, data] of this.early.get(sub) ?? []) onEvent(event, data);
     this.early.delete(sub);
     return sub;
+  }
+
+  /**
+   * `runs.watch`: the active runs and a cursor, then every feed item after it to `onItem`, in order.
+   * Pass the last cursor seen to resume after a reconnect (no gap, no repeat).
+   */
+  async watch(opts: { cursor?: number; snapshot?: boolean }, onItem: (item: WatchItem) => void, onDropped?: (reason: string, cursor: number) => void): Promise<Result<'runs.watch'>> {
+    let sub: string | null = null;
+    const handler: EventHandler = (event, data) => {
+      if (event === 'watch') onItem(data as WatchItem);
+      else if (event === 'watch.dropped') onDropped?.((data as { reason: string }).reason, (data as { cursor: number }).cursor);
+    };
+    // frames of a replay arrive before the reply: the early-event buffer holds them by sub id
+    const res = await this.request('runs.watch', opts);
+    sub = res.sub;
+    this.subs.set(sub, handler);
+    for (const [event, data] of this.early.get(sub) ?? []) handler(event, data);
+    this.early.delete(sub);
+    return res;
   }
 
   // Order matters: `closed` must be initialised after `onClosed` so it can replace it.

@@ -1,7 +1,9 @@
 import { Args, Flags } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
 import type { RunEventJson } from '../protocol/index.js';
-import { eventText, notificationText, TERMINAL_RUN } from '../ui/runs.js';
+import type { Notification } from '../protocol/index.js';
+import { notificationLine } from '../ui/notifications.js';
+import { eventText, TERMINAL_RUN } from '../ui/runs.js';
 
 export default class Logs extends BaseCommand {
   static override description = "Show a run's events; --follow keeps streaming them (and its notifications) until the run ends.";
@@ -19,13 +21,18 @@ export default class Logs extends BaseCommand {
         if (page.events.length < 1000) break;
         after = page.events[page.events.length - 1].seq;
       }
-      this.emit(events, () => events.map(eventText).join('\n') || 'no events');
+      const { items } = await client.request('notifications.list', { run: args.id, limit: 1000 });
+      // --json keeps the raw events; people get the notifications in time order among them
+      this.emit(events, () => {
+        const lines: [string, string][] = [...events.map((e): [string, string] => [e.at, eventText(e)]), ...items.map((n): [string, string] => [n.at, notificationLine(n)])];
+        return lines.sort((a, b) => a[0].localeCompare(b[0])).map(([, l]) => l).join('\n') || 'no events';
+      });
       return;
     }
     // follow: NDJSON under --json, one line per event or notification
     const line = (kind: 'event' | 'notification', data: Record<string, unknown>): void => {
       if (this.jsonMode) process.stdout.write(`${JSON.stringify(kind === 'event' ? data : { notification: data })}\n`);
-      else process.stdout.write(`${kind === 'event' ? eventText(data as RunEventJson) : notificationText(data)}\n`);
+      else process.stdout.write(`${kind === 'event' ? eventText(data as RunEventJson) : notificationLine(data as Notification)}\n`);
     };
     let last = 0;
     let done!: () => void;
@@ -42,7 +49,18 @@ export default class Logs extends BaseCommand {
       if (replaying) buffered.push(data as RunEventJson);
       else onEvent(data as RunEventJson);
     });
-    await client.subscribe('notifications', { run_id: args.id }, (_ev, data) => line('notification', data as Record<string, unknown>));
+    const shown = new Set<string>();
+    await client.subscribe('notifications', { run_id: args.id }, (ev, data) => {
+      const n = data as Notification;
+      if (ev !== 'notification' || shown.has(n.id)) return;
+      shown.add(n.id);
+      line('notification', n);
+    });
+    for (const n of (await client.request('notifications.list', { run: args.id, limit: 1000 })).items) {
+      if (shown.has(n.id)) continue;
+      shown.add(n.id);
+      line('notification', n);
+    }
     let status = '';
     for (;;) {
       const page = await client.request('runs.events', { id: args.id, after: last, limit: 1000 });

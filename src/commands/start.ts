@@ -1,6 +1,7 @@
 import { Args, Flags } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
-import type { RunJson } from '../protocol/index.js';
+import type { Notification, RunJson } from '../protocol/index.js';
+import { notificationLine } from '../ui/notifications.js';
 import { runText, TERMINAL_RUN } from '../ui/runs.js';
 
 export default class Start extends BaseCommand {
@@ -16,6 +17,14 @@ export default class Start extends BaseCommand {
     const client = await this.client();
     let run: RunJson = await client.request('runs.start', { workflow, args });
     if (flags.wait) {
+      // notifications as they arrive go to stderr: stdout stays the run (text, or JSON under --json)
+      const shown = new Set<string>();
+      await client.subscribe('notifications', { run_id: run.id }, (ev, data) => {
+        const n = data as Notification;
+        if (ev !== 'notification' || shown.has(n.id)) return;
+        shown.add(n.id);
+        if (!this.jsonMode) process.stderr.write(`${notificationLine(n)}\n`);
+      });
       const ended = new Promise<void>((resolve) => {
         void client.subscribe('runs', { run_id: run.id }, (_e, data) => {
           if (TERMINAL_RUN.has(String((data as { status?: string }).status))) resolve();

@@ -217,3 +217,11 @@ function parseSize(s: string): number | null {
   if (!m) return null;
   return Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
 }
+
+/** The names a notify step's `channel` may use with this config (workflows/registry.ts ChannelNames). */
+export function channelNames(config: CompiledConfig): { targets: ReadonlySet<string>; slack: ReadonlySet<string> | null } {
+  const targets = new Set(['terminal', 'desktop', ...config.notify.webhooks.map((w) => w.name)]);
+  const s = config.slack;
+  const slack = s && s.app_token && s.bot_token ? new Set(['default', 'critical', 'dm', ...Object.keys(s.channels ?? {})]) : null;
+  return { targets, slack };
+}

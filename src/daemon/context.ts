@@ -4,6 +4,8 @@ import type { Paths } from '../config/paths.js';
 import type { RunStatus } from '../protocol/index.js';
 import type { Bus } from './bus.js';
 import type { Engine } from './engine/engine.js';
+import type { Feed } from './feed.js';
+import type { Notifier } from './notify/notifier.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
@@ -32,6 +34,10 @@ export interface DaemonContext {
   readonly tools: ToolService;
   /** The durable workflow engine: runs, timers, schedules (engine/engine.ts). */
   readonly engine: Engine;
+  /** The daemon-wide ordered event feed behind `runs.watch` (feed.ts). */
+  readonly feed: Feed;
+  /** Notifications: the durable outbox and its delivery channels (notify/notifier.ts). */
+  readonly notifier: Notifier;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
   runCounts(): Promise<Record<RunStatus, number>>;
   /** Asks the daemon to stop after the current reply is written. */

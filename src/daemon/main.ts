@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { loadConfig, type CompiledConfig } from '../config/load.js';
+import { channelNames, loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
 import { PACKAGE_VERSION } from '../protocol/index.js';
 import { Bus } from './bus.js';
@@ -12,6 +12,8 @@ import { createServices } from './services.js';
 import { Store, StoreLockedError } from './store/store.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
+import { Feed } from './feed.js';
+import { Notifier } from './notify/notifier.js';
 import { WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
 
@@ -83,9 +85,11 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     log,
     bus: new Bus(),
     startedAt: new Date(),
-    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log),
+    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, channelNames(config)),
     tools: new ToolService(() => ctx),
     engine: new Engine(() => ctx),
+    feed: new Feed(store),
+    notifier: new Notifier(() => ctx),
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {

@@ -12,12 +12,19 @@ import {
   WireError,
   type MethodName,
   type RequestId,
+  type WatchItem,
 } from '../protocol/index.js';
 import type { DaemonContext } from './context.js';
 import { handlers } from './handlers/index.js';
 import type { Handler, RequestScope } from './handlers/types.js';
 
 let connSeq = 0;
+
+/**
+ * A subscriber that stops reading must not grow the daemon: once this much is queued on its socket,
+ * its subscriptions are dropped with a clear event (a watcher reconnects with its last cursor).
+ */
+export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 /** One client connection: frames in, replies and subscription events out, on the same socket. */
 class Connection {
@@ -84,7 +91,7 @@ class Connection {
     const parsed = spec.params.safeParse(rawParams ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new WireError('invalid_params', `${method}: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+      throw new WireError('invalid_params', `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
     }
     if (method === 'hello') {
       this.greeted = true;
@@ -101,9 +108,10 @@ class Connection {
       actor: this.actor,
       subscribe: (topic, filter) => {
         const sub = `s${this.id}.${++this.subSeq}`;
-        this.subs.set(sub, this.ctx.bus.subscribe(topic, filter, (event, data) => this.send({ event, sub, data })));
+        this.subs.set(sub, this.ctx.bus.subscribe(topic, filter, (event, data) => this.push(sub, event, data)));
         return sub;
       },
+      watch: (cursor) => this.watch(cursor),
       unsubscribe: (sub) => {
         const off = this.subs.get(sub);
         if (!off) return false;
@@ -112,6 +120,47 @@ class Connection {
         return true;
       },
     };
+  }
+
+  /** A subscription frame, unless the peer has stopped reading (then the subscription ends). */
+  private push(sub: string, event: string, data: unknown, cursor?: number): boolean {
+    if (!this.subs.has(sub)) return false;
+    if (this.socket.writableLength > MAX_QUEUED_BYTES) {
+      this.subs.get(sub)?.();
+      this.subs.delete(sub);
+      const reason = `slow_consumer: over ${MAX_QUEUED_BYTES >> 20} MiB of events waited unread on this connection; the subscription was ended`;
+      this.ctx.log.warn({ conn: this.id, sub }, 'dropped a subscription whose client stopped reading');
+      this.send({ event: cursor === undefined ? 'subscription.dropped' : 'watch.dropped', sub, data: { reason, cursor: cursor ?? 0 } });
+      return false;
+    }
+    this.send({ event, sub, data });
+    return true;
+  }
+
+  private async watch(from: number | undefined): Promise<{ sub: string; cursor: number }> {
+    const feed = this.ctx.feed;
+    if (from !== undefined && from > feed.head) throw new WireError('invalid_params', `cursor ${from} is ahead of this daemon's feed (at ${feed.head}): its data was reset; watch again without a cursor`);
+    if (from !== undefined && from + 1 < feed.oldest) throw new WireError('cursor_expired', `cursor ${from} is older than the retained feed (from ${feed.oldest}); watch again without a cursor for a fresh snapshot`);
+    const sub = `s${this.id}.${++this.subSeq}`;
+    let last = from ?? feed.head;
+    let replaying = from !== undefined;
+    const buffered: WatchItem[] = [];
+    const emit = (item: WatchItem): void => {
+      if (item.cursor <= last) return; // already sent (replayed, then published)
+      if (this.push(sub, 'watch', item, last)) last = item.cursor;
+    };
+    this.subs.set(
+      sub,
+      feed.onPublish((item) => (replaying ? buffered.push(item) : emit(item))),
+    );
+    while (replaying && this.subs.has(sub)) {
+      const page = await feed.replay(last, 500);
+      for (const item of page) emit(item);
+      if (page.length < 500) break;
+    }
+    replaying = false;
+    for (const item of buffered) emit(item);
+    return { sub, cursor: from === undefined ? last : last };
   }
 
   send(msg: unknown): void {
@@ -134,7 +183,7 @@ class Connection {
 function toWire(e: unknown, ctx: DaemonContext, method: string): WireError {
   if (isWireError(e)) return e instanceof WireError ? e : WireError.fromJSON(e as never);
   ctx.log.error({ err: e, method }, 'request failed');
-  return new WireError('internal', `internal error in ${method}: ${(e as Error)?.message ?? String(e)}`);
+  return new WireError('internal', `internal error: ${(e as Error)?.message ?? String(e)} (details in the daemon log)`);
 }
 
 /** The protocol edge: every frame is parsed here and nowhere else. */

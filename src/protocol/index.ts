@@ -7,3 +7,5 @@ export * from './methods/daemon.js';
 export * from './methods/runs.js';
 export * from './methods/tools.js';
 export * from './methods/workflows.js';
+export * from './methods/notify.js';
+export * from './events.js';

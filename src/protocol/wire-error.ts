@@ -19,6 +19,10 @@ export const ERROR_CODES = [
   'timeout',
   'tool_error',
   'workflow_invalid',
+  /** runs.watch: the cursor is older than the retained feed; take a new snapshot. */
+  'cursor_expired',
+  /** A subscriber that stopped reading was dropped to keep the daemon's memory bounded. */
+  'slow_consumer',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

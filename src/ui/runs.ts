@@ -1,5 +1,6 @@
 import type { RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
 import { ago, formatDuration, table } from './format.js';
+import { deliveryText, notificationLine } from './notifications.js';
 
 export const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -41,6 +42,10 @@ export function runText(r: RunJson): string {
     );
   }
   if (r.error) lines.push('', `error: ${r.error}`);
+  if (r.notifications?.length) {
+    lines.push('', 'notifications:');
+    for (const n of r.notifications) lines.push(`  ${notificationLine(n).split('\n').join('\n  ')}`, `      delivery: ${deliveryText(n)}`);
+  }
   return lines.join('\n');
 }
 
@@ -59,10 +64,6 @@ export function eventText(e: RunEventJson): string {
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   return `${e.at}  #${e.seq}  ${e.type}${e.step ? `  ${e.step}` : ''}${rest ? `  ${rest.slice(0, 300)}` : ''}`;
-}
-
-export function notificationText(n: Record<string, unknown>): string {
-  return `${String(n.at ?? '')}  !${String(n.level ?? 'info')}  ${String(n.text ?? '')}`;
 }
 
 export function schedulesTable(list: ScheduleJson[]): string {

@@ -34,6 +34,15 @@ export interface InvalidWorkflowFile {
   problems: WorkflowProblem[];
 }
 
+/**
+ * The notification targets config defines, for checking notify steps' `channel`: built-in and
+ * webhook names, and Slack's routes when Slack is configured (null: not configured).
+ */
+export interface ChannelNames {
+  targets: ReadonlySet<string>;
+  slack: ReadonlySet<string> | null;
+}
+
 export interface WorkflowSet {
   /** Runnable workflows by id (a user's file overrides a shipped one with the same id). */
   workflows: Map<string, LoadedWorkflow>;
@@ -41,6 +50,8 @@ export interface WorkflowSet {
   problems: WorkflowProblem[];
   /** Files that failed validation (also counted in `problems`). */
   invalid: InvalidWorkflowFile[];
+  /** Things that work but not as written (a Slack channel while Slack is not configured). */
+  warnings: WorkflowProblem[];
   /** The workflow whose `command` is this verb. */
   byCommand(verb: string): LoadedWorkflow | undefined;
 }
@@ -78,15 +89,17 @@ function listWorkflowFiles(dir: string): string[] {
  * Loads shipped and user workflows. Never throws for bad files: every problem is collected, the
  * file is left out, and the rest still load.
  */
-export function loadWorkflows(dirs: { shipped: string; user: string }): WorkflowSet {
+export function loadWorkflows(dirs: { shipped: string; user: string }, channels?: ChannelNames): WorkflowSet {
   const problems: WorkflowProblem[] = [];
+  const warnings: WorkflowProblem[] = [];
   const invalid: InvalidWorkflowFile[] = [];
   const bySource: Record<WorkflowSource, LoadedWorkflow[]> = { shipped: [], user: [] };
 
   for (const source of ['shipped', 'user'] as const) {
     const seen = new Map<string, string>();
     for (const file of listWorkflowFiles(dirs[source])) {
-      const r = validateWorkflowFile(file);
+      const r = validateWorkflowFile(file, channels);
+      warnings.push(...(r.warnings ?? []));
       if (r.workflow && r.problems.length === 0) {
         const first = seen.get(r.workflow.id);
         if (first !== undefined) {
@@ -133,7 +146,7 @@ export function loadWorkflows(dirs: { shipped: string; user: string }): Workflow
     workflows.delete(w.workflow.id);
   }
 
-  return { workflows, problems, invalid, byCommand: (verb) => commands.get(verb) };
+  return { workflows, problems, invalid, warnings, byCommand: (verb) => commands.get(verb) };
 }
 
 function lineOfKey(file: string, key: string): number | null {
@@ -149,12 +162,13 @@ function lineOfKey(file: string, key: string): number | null {
 export interface ValidationResult {
   workflow?: Workflow;
   problems: WorkflowProblem[];
+  warnings?: WorkflowProblem[];
   /** The `id` written in the file, even when the file is invalid (for listings). */
   id?: string;
   idLine?: number | null;
 }
 
-export function validateWorkflowFile(file: string): ValidationResult {
+export function validateWorkflowFile(file: string, channels?: ChannelNames): ValidationResult {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -162,11 +176,11 @@ export function validateWorkflowFile(file: string): ValidationResult {
     const code = (e as NodeJS.ErrnoException).code;
     return { problems: [{ file, path: '', line: null, message: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a workflow file' : `cannot read: ${(e as Error).message}` }] };
   }
-  return validateWorkflowText(text, file);
+  return validateWorkflowText(text, file, channels);
 }
 
 /** Validates YAML (or JSON) text; `file` is only used to name where problems are. */
-export function validateWorkflowText(text: string, file = '<text>'): ValidationResult {
+export function validateWorkflowText(text: string, file = '<text>', channels?: ChannelNames): ValidationResult {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -181,8 +195,33 @@ export function validateWorkflowText(text: string, file = '<text>'): ValidationR
 
   const parsed = Workflow.safeParse(value);
   if (!parsed.success) return { id: rawId, idLine, problems: zodProblems(parsed.error, file, locate) };
-  const problems = checkWorkflow(parsed.data, (path, message) => ({ file, path: path.map(String).join('.'), line: locate(path), message }));
-  return { workflow: parsed.data, problems, id: rawId, idLine };
+  const make: MakeProblem = (path, message) => ({ file, path: path.map(String).join('.'), line: locate(path), message });
+  const problems = checkWorkflow(parsed.data, make);
+  const warnings: WorkflowProblem[] = [];
+  if (channels) checkChannels(parsed.data, channels, make, problems, warnings);
+  return { workflow: parsed.data, problems, warnings, id: rawId, idLine };
+}
+
+const SLACK_LIKE = /^(#[a-z0-9_.-]+|[CGD][A-Z0-9]{6,}|@?U[A-Z0-9]{6,})$/;
+
+/** A notify step's `channel` must name something config defines; a Slack one without Slack only warns. */
+function checkChannels(w: Workflow, channels: ChannelNames, make: MakeProblem, problems: WorkflowProblem[], warnings: WorkflowProblem[]): void {
+  const visit = (steps: Step[] | undefined, base: (string | number)[]): void => {
+    (steps ?? []).forEach((step, i) => {
+      const path = [...base, i];
+      visit(step.steps, [...path, 'steps']);
+      visit(step.parallel, [...path, 'parallel']);
+      const ch = step.notify?.channel;
+      if (ch === undefined || ch.includes('{{') || ch === 'default' || channels.targets.has(ch)) return;
+      if (channels.slack?.has(ch) || (channels.slack && SLACK_LIKE.test(ch))) return;
+      if (SLACK_LIKE.test(ch) || ch === 'critical') {
+        warnings.push(make([...path, 'notify', 'channel'], `"${ch}" is a Slack channel but Slack is not configured; this notification goes to the default route (the inbox, desktop and webhooks)`));
+        return;
+      }
+      problems.push(make([...path, 'notify', 'channel'], `no notification channel "${ch}": use terminal, desktop, a webhook named under notify.webhooks in config.yaml (${[...channels.targets].filter((t) => t !== 'terminal' && t !== 'desktop').join(', ') || 'none configured'}), or a Slack channel (#name)`));
+    });
+  };
+  visit(w.steps, ['steps']);
 }
 
 type MakeProblem = (path: (string | number)[], message: string) => WorkflowProblem;

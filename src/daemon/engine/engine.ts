@@ -15,6 +15,7 @@ import { Scheduler } from './scheduler.js';
 import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
+import type { Draft } from '../notify/types.js';
 import { TERMINAL, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
@@ -48,6 +49,11 @@ export interface EngineOptions {
   /** Activations (worker threads) at once. */
   maxActivations?: number;
   workerMemoryMb?: number;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0];
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }
 
 function eventKey(runId: string, seq: number): string {
@@ -144,10 +150,9 @@ export class Engine implements Service {
         const ev = { type: 'run.recovered', at, seq: ++run.seq, run_id: run.id, step: run.current_step ?? undefined } as RunEvent;
         ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: this.legacy.has(run.id) ? run : headerOf(run) });
         toActivate.push(run);
-      } else if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
-        // re-issue: whoever follows notifications sees the question again
-        this.ctx.bus.publish('notifications', 'notification', { run_id: run.id, workflow: run.workflow, kind: 'approvals', level: 'info', text: `${run.id} (${run.workflow}) waits for ${run.waiting_for.kind}: ${run.waiting_for.prompt ?? ''}`, reissued: true, at });
       }
+      // a run waiting for an approval or input needs nothing here: its request was written to the
+      // outbox in the commit that made it wait, and the notifier delivers whatever is still pending
     }
     queued.sort((a, b) => a.created_at.localeCompare(b.created_at));
     for (const r of queued) this.queueList(r.workflow).push(r.id);
@@ -209,13 +214,12 @@ export class Engine implements Service {
    * Applies events to the run and commits them with the record, the timers the new state needs,
    * outbox entries and `extra` in ONE batch; publishes on the bus after it is durable.
    */
-  private async commitRun(run: RunRecord, events: Omit<AnyEvent, 'at'>[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: { text: string; level: string; channel?: string }): Promise<RunEvent[]> {
+  private async commitRun(run: RunRecord, events: Omit<AnyEvent, 'at'>[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
     const at = new Date().toISOString();
     const before = run.status;
     const wasStarted = run.started_at !== null;
     const def = this.defOf(run);
     const evs: RunEvent[] = [];
-    const outbox: Record<string, unknown>[] = [];
     const stepOps: StoreOp[] = [];
     // a run stored before step rows existed: all its steps become rows now, in their order
     if (this.legacy.delete(run.id)) this.rows.write(run, Object.keys(run.steps), stepOps);
@@ -229,24 +233,31 @@ export class Engine implements Service {
       this.rows.observe(run, path, mayDrop, stepOps);
       if (path !== undefined) touched.add(path);
       evs.push(ev);
-      const n = this.notificationFor(run, def, ev);
-      if (n) outbox.push(n);
     }
-    if (notify) outbox.push({ kind: 'notify', level: notify.level, text: notify.text, channel: notify.channel ?? null });
     if (!wasStarted && run.started_at && def?.timeout) {
       const ms = durationMs(def.timeout);
       if (ms !== null) run.timeout_at = new Date(Date.parse(run.started_at) + ms).toISOString();
+    }
+    // what to tell whom is the notifier's call; its entries go in this same batch
+    const notes = this.ctx.notifier.prepare(run, def, evs, notify ? [notify] : []);
+    if (notify?.step && notes.routed[0]) {
+      // a notify step's output says where its notification was queued, never more
+      const output = { delivered_to: notes.routed[0] };
+      for (const ev of evs) if (ev.type === 'step.succeeded' && ev.step === notify.step) ev.output = output;
+      const st = run.steps[notify.step];
+      if (st) st.output = output;
     }
     const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
     this.rows.write(run, touched, stepOps);
     ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
     const timerChanges = this.timerOps(run, ops);
-    const outboxEntries = outbox.map((n, i) => {
-      const entry = { ...n, id: `${Date.now().toString().padStart(15, '0')}-${run.id}-${run.seq}-${i}`, at, run_id: run.id, workflow: run.workflow, delivered: { terminal: at } };
-      ops.push({ type: 'put', sub: 'outbox', key: entry.id, value: entry });
-      return entry;
+    const feed = evs.map((ev) => {
+      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } });
+      ops.push(f.op);
+      return { cursor: f.cursor, item: f.item };
     });
-    ops.push(...extra);
+    ops.push(...notes.ops, ...extra);
+    feed.push(...notes.feed);
     // in-memory indexes change before the await so concurrent admissions see them
     const after = run.status;
     if (before !== after) {
@@ -263,14 +274,20 @@ export class Engine implements Service {
       if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
       if (after === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
     }
-    await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+    try {
+      await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+    } catch (e) {
+      this.ctx.feed.settle(feed, false);
+      throw e;
+    }
+    this.ctx.feed.settle(feed, true);
     this.figures.transitions += evs.length;
     for (const [key, t] of timerChanges) {
       if (t) this.alarms.set(key, Date.parse(t.at));
       else this.alarms.clear(key);
     }
     for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
-    for (const entry of outboxEntries) this.ctx.bus.publish('notifications', 'notification', entry);
+    this.ctx.notifier.committed(notes);
     if (terminal) void this.admitQueued(run.workflow);
     return evs;
   }
@@ -296,42 +313,6 @@ export class Engine implements Service {
     want(`${run.id}:step`, active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
     want(`${run.id}:run_timeout`, active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
     return changes;
-  }
-
-  private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
-
-  private wantsOf(def: Workflow | undefined): ReadonlySet<string> {
-    if (!def) return new Set();
-    let w = this.wants.get(def);
-    if (!w) this.wants.set(def, (w = new Set(def.notifications ?? [])));
-    return w;
-  }
-
-  private notificationFor(run: RunRecord, def: Workflow | undefined, ev: RunEvent): Record<string, unknown> | null {
-    const wants = this.wantsOf(def);
-    const name = `${run.workflow} ${run.id}`;
-    switch (ev.type) {
-      case 'run.started':
-        return wants.has('start') && run.seq <= 3 ? { kind: 'start', level: 'info', text: `${name} started` } : null;
-      case 'step.succeeded': {
-        const m = ev.step && def ? stepAt(def, ev.step)?.milestone : undefined;
-        return m && wants.has('milestones') ? { kind: 'milestone', level: 'info', text: `${name}: ${m}`, step: ev.step } : null;
-      }
-      case 'run.succeeded':
-        return wants.has('completion') ? { kind: 'completion', level: 'info', text: `${name} succeeded` } : null;
-      case 'run.failed':
-        return wants.has('errors') ? { kind: 'error', level: 'critical', text: `${name} failed${ev.step ? ` in step ${ev.step as string}` : ''}: ${ev.error as string}` } : null;
-      case 'step.waiting': {
-        const w = run.waiting_for;
-        if (!w || (w.kind !== 'approval' && w.kind !== 'input') || !wants.has('approvals')) return null;
-        const how = w.kind === 'approval' ? `opstream approve ${run.id} / opstream reject ${run.id}` : `opstream respond ${run.id} TEXT`;
-        return { kind: 'approval', level: 'warning', text: `${name} waits for ${w.kind}: ${w.prompt ?? ''} (${how})`, step: ev.step };
-      }
-      case 'run.paused':
-        return ev.reason && String(ev.reason).startsWith('budget') ? { kind: 'error', level: 'warning', text: `${name} paused: ${ev.reason as string} (opstream resume ${run.id} to continue)` } : null;
-      default:
-        return null;
-    }
   }
 
   // ---------------------------------------------------------------- starting runs
@@ -471,9 +452,14 @@ export class Engine implements Service {
         audit = { actor: 'policy:auto_resolve', action: 'runs.approve' };
       }
     }
-    await this.commitRun(run, events, [], audit, msg.notify);
+    const n = msg.notify;
+    const draft: Draft | undefined = n
+      ? { kind: 'notify', level: n.level, title: `${run.workflow} ${run.id}: ${firstLine(n.text)}`, text: n.text, step: n.step, channel: n.channel ?? null }
+      : undefined;
+    await this.commitRun(run, events, [], audit, draft);
     const directive = run.status === 'running' && !run.pause_requested ? 'continue' : 'stop';
-    this.reply(act, msg.id, { directive });
+    const delivered_to = n ? (run.steps[n.step]?.output as { delivered_to?: string[] } | undefined)?.delivered_to : undefined;
+    this.reply(act, msg.id, { directive, delivered_to });
   }
 
   private async onTool(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'tool' }>): Promise<void> {
@@ -566,7 +552,13 @@ export class Engine implements Service {
 
   async get(id: string): Promise<RunJson> {
     const run = await this.lookup(id);
-    return this.json(run);
+    const { items } = await this.ctx.notifier.list({ run: id, limit: 1000 });
+    return { ...this.json(run), notifications: items };
+  }
+
+  /** Active runs as JSON (the `runs.watch` snapshot). */
+  activeJson(): RunJson[] {
+    return [...this.runs.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
   }
 
   json(run: RunRecord): RunJson {

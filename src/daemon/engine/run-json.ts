@@ -80,5 +80,6 @@ export function toRunJson(run: RunRecord, def: Workflow | undefined, stats: Dura
     catch_up: run.catch_up ?? false,
     pause_requested: run.pause_requested,
     pause_reason: run.pause_reason,
+    seq: run.seq,
   };
 }

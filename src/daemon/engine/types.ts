@@ -92,7 +92,7 @@ export interface ErrorData {
 
 /** Worker -> main, tagged by `type`. Requests carry an `id` the reply echoes. */
 export type WorkerMessage =
-  | { type: 'transition'; id: number; events: WorkerEvent[]; notify?: { text: string; level: string; channel?: string } }
+  | { type: 'transition'; id: number; events: WorkerEvent[]; notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string } }
   | { type: 'tool'; id: number; step: string; tool: string; args: Record<string, unknown>; key: string; timeoutMs?: number; cacheTtlMs?: number }
   | { type: 'llm'; id: number; step: string }
   | { type: 'end'; reason: 'done' | 'suspended' | 'stopped' };

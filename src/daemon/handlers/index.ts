@@ -1,5 +1,6 @@
 import type { MethodName } from '../../protocol/index.js';
 import { daemonHandlers } from './daemon.js';
+import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
@@ -8,6 +9,7 @@ import type { Handler } from './types.js';
 /** One handler per protocol method; the compiler checks none is missing. */
 export const handlers: { [M in MethodName]: Handler<M> } = {
   ...daemonHandlers,
+  ...notifyHandlers,
   ...runsHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,

@@ -1,5 +1,6 @@
 import type { runsMethods } from '../../protocol/methods/runs.js';
 import { resolveStart } from '../../workflows/params.js';
+import { buildReport } from '../reports/report.js';
 import type { HandlersFor } from './types.js';
 
 /** Thin: parse happened at the edge, the engine does the work (and writes the audit entries). */
@@ -11,6 +12,14 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   },
   'runs.get': (p, { ctx }) => ctx.engine.get(p.id),
   'runs.list': (p, { ctx }) => ctx.engine.list(p),
+  async 'runs.watch'(p, scope) {
+    // the snapshot is taken at the cursor it returns; events after it may already show in it, and
+    // each run's `seq` lets the client skip those when they arrive
+    const runs = p.snapshot ? scope.ctx.engine.activeJson() : [];
+    const { sub, cursor } = await scope.watch(p.cursor);
+    return { sub, cursor, runs };
+  },
+  'runs.report': async (p, { ctx }) => buildReport(await ctx.engine.get(p.id)),
   'runs.pause': (p, { ctx, actor }) => ctx.engine.pause(p.id, actor),
   'runs.resume': (p, { ctx, actor }) => ctx.engine.resume(p.id, actor),
   'runs.cancel': (p, { ctx, actor }) => ctx.engine.cancel(p.id, actor),

@@ -9,6 +9,8 @@ export interface RequestScope {
   /** Starts pushing bus events on this connection; returns the subscription id. */
   subscribe(topic: string, filter: Record<string, string> | undefined): string;
   unsubscribe(sub: string): boolean;
+  /** `runs.watch`: replays the feed after `cursor` (when given), then streams it live on this connection. */
+  watch(cursor: number | undefined): Promise<{ sub: string; cursor: number }>;
 }
 
 export type Handler<M extends MethodName> = (params: Params<M>, scope: RequestScope) => Promise<Result<M>> | Result<M>;

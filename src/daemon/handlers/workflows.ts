@@ -1,3 +1,4 @@
+import { channelNames } from '../../config/load.js';
 import { WireError, type workflowsMethods } from '../../protocol/index.js';
 import { describeWorkflows } from '../../workflows/describe.js';
 import { validateWorkflowFile, validateWorkflowText } from '../../workflows/registry.js';
@@ -8,10 +9,11 @@ export const workflowsHandlers: HandlersFor<keyof typeof workflowsMethods> = {
     return describeWorkflows(ctx.workflows.current());
   },
 
-  'workflows.validate'(p) {
-    const r = p.file !== undefined ? validateWorkflowFile(p.file) : validateWorkflowText(p.text ?? '', p.name ?? '<text>');
+  'workflows.validate'(p, { ctx }) {
+    const channels = channelNames(ctx.config);
+    const r = p.file !== undefined ? validateWorkflowFile(p.file, channels) : validateWorkflowText(p.text ?? '', p.name ?? '<text>', channels);
     if (p.file !== undefined && r.problems.length === 1 && r.problems[0].message === 'no such file') throw new WireError('not_found', `${p.file}: no such file`);
-    return { ok: r.problems.length === 0, id: r.workflow?.id ?? r.id ?? null, problems: r.problems };
+    return { ok: r.problems.length === 0, id: r.workflow?.id ?? r.id ?? null, problems: r.problems, warnings: r.warnings ?? [] };
   },
 
   async 'workflows.reload'(_p, { ctx, actor }) {

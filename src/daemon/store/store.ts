@@ -2,7 +2,8 @@ import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
-export const SUBLEVELS = ['runs', 'events', 'timers', 'schedules', 'outbox', 'memory', 'cache', 'audit', 'meta'] as const;
+/** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
+export const SUBLEVELS = ['runs', 'events', 'timers', 'schedules', 'outbox', 'memory', 'cache', 'audit', 'meta', 'feed'] as const;
 export type SublevelName = (typeof SUBLEVELS)[number];
 
 type Json = unknown;
@@ -67,7 +68,7 @@ export class Store {
   }
 
   /** Entries of a sublevel in key order. */
-  async entries<T = Json>(sub: SublevelName, opts: { gte?: string; lt?: string; limit?: number; reverse?: boolean } = {}): Promise<[string, T][]> {
+  async entries<T = Json>(sub: SublevelName, opts: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean } = {}): Promise<[string, T][]> {
     const it = this.subs[sub].iterator({ ...opts, limit: opts.limit ?? -1 });
     return (await it.all()) as [string, T][];
   }

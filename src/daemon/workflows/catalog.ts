@@ -1,7 +1,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { loadWorkflows, type WorkflowSet } from '../../workflows/registry.js';
+import { loadWorkflows, type ChannelNames, type WorkflowSet } from '../../workflows/registry.js';
 import type { Service } from '../context.js';
 
 export type WorkflowDirs = { shipped: string; user: string };
@@ -22,6 +22,7 @@ export class WorkflowCatalog implements Service {
     readonly dirs: WorkflowDirs,
     private readonly log: Logger,
     private readonly debounceMs = 150,
+    private readonly channels?: ChannelNames,
   ) {}
 
   current(): WorkflowSet {
@@ -61,9 +62,10 @@ export class WorkflowCatalog implements Service {
   }
 
   private load(): WorkflowSet {
-    const set = loadWorkflows(this.dirs);
-    this.log.info({ workflows: set.workflows.size, problems: set.problems.length }, 'workflows loaded');
+    const set = loadWorkflows(this.dirs, this.channels);
+    this.log.info({ workflows: set.workflows.size, problems: set.problems.length, warnings: set.warnings.length }, 'workflows loaded');
     for (const p of set.problems) this.log.warn({ file: p.file, path: p.path, line: p.line }, `workflow problem: ${p.message}`);
+    for (const p of set.warnings) this.log.warn({ file: p.file, path: p.path, line: p.line }, `workflow warning: ${p.message}`);
     return set;
   }
 

@@ -37,6 +37,13 @@ export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
 const Empty = z.object({}).strict().default({});
 
+/**
+ * Topics a client may subscribe to (payload schemas in protocol/events.ts). Any other is refused,
+ * so a typo is an error rather than a silent, empty stream.
+ */
+export const EventTopic = z.enum(['runs', 'notifications', 'tools', 'schedules'], { error: (i) => `unknown topic ${JSON.stringify(i.input)}; topics: runs, notifications, tools, schedules` });
+export type EventTopic = z.infer<typeof EventTopic>;
+
 export const MemoryKey = z.string().min(1).max(512);
 
 export const daemonMethods = {
@@ -45,7 +52,7 @@ export const daemonMethods = {
   'daemon.status': defineMethod(Empty, DaemonStatus),
   'daemon.shutdown': defineMethod(z.object({ reason: z.string().max(200).optional() }).default({}), z.object({ stopping: z.literal(true) }), { mutates: true }),
   subscribe: defineMethod(
-    z.object({ topic: z.string().min(1).max(100), filter: z.record(z.string(), z.string()).optional() }),
+    z.object({ topic: EventTopic, filter: z.record(z.string(), z.string()).optional() }),
     z.object({ sub: z.string() }),
   ),
   unsubscribe: defineMethod(z.object({ sub: z.string() }), z.object({ ok: z.literal(true) })),

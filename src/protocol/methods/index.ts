@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { MethodSpec } from '../messages.js';
 import { daemonMethods } from './daemon.js';
+import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
@@ -8,6 +9,7 @@ import { workflowsMethods } from './workflows.js';
 /** Every method the daemon serves. Each domain owns one file in this folder. */
 export const methods = {
   ...daemonMethods,
+  ...notifyMethods,
   ...runsMethods,
   ...toolsMethods,
   ...workflowsMethods,

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defineMethod } from '../messages.js';
+import { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import { RunStatus } from './daemon.js';
+import { Notification } from './notify.js';
 
 /** A run as `opstream status ID --json` prints it (WORKFLOWS.md "Runs"). */
 export const RunStepJson = z.object({
@@ -36,13 +38,17 @@ export const RunJson = z.object({
   catch_up: z.boolean().optional(),
   pause_requested: z.boolean().optional(),
   pause_reason: z.string().nullable().optional(),
+  /** The run's last event sequence number: a watcher skips pushed events it has already applied. */
+  seq: z.number().int().optional(),
+  /** `status ID` only: the run's notifications with each channel's delivery state. */
+  notifications: z.array(Notification).optional(),
 });
 export type RunJson = z.infer<typeof RunJson>;
 
 export const RunEventJson = z.object({ seq: z.number().int(), at: z.string(), run_id: z.string(), type: z.string(), step: z.string().optional() }).passthrough();
 export type RunEventJson = z.infer<typeof RunEventJson>;
 
-export const RunId = z.string().regex(/^r_[a-z0-9]{4,16}$/, 'a run id looks like r_8f3k2m');
+export const RunId = z.string().regex(/^r_[a-z0-9]{4,16}$/, 'not a run id (run ids look like r_8f3k2m; `opstream list --all` shows them)');
 
 export const ScheduleJson = z.object({
   workflow: z.string(),
@@ -70,6 +76,26 @@ export const runsMethods = {
   'runs.list': defineMethod(
     z.object({ all: z.boolean().default(false), workflow: z.string().optional(), limit: z.number().int().min(1).max(10_000).default(200) }).default({ all: false, limit: 200 }),
     z.object({ runs: z.array(RunJson), total: z.number().int() }),
+  ),
+  /**
+   * The live stream for long-lived clients (dashboard, Slack bridge): a snapshot of the active runs
+   * and the feed cursor it corresponds to, then `watch` events from that cursor on. With `cursor`
+   * (the last one a client saw) it replays what it missed first, with no gap and no repeat.
+   */
+  'runs.watch': defineMethod(
+    z.object({ cursor: z.number().int().min(0).optional(), snapshot: z.boolean().default(true) }).default({ snapshot: true }),
+    z.object({ sub: z.string(), cursor: z.number().int(), runs: z.array(RunJson) }),
+  ),
+  /** The findings of a profiling or SLO run (`opstream report`); preliminary while it still samples. */
+  'runs.report': defineMethod(
+    ById,
+    z.object({
+      run: z.object({ id: z.string(), workflow: z.string(), status: RunStatus, params: z.record(z.string(), z.unknown()), started_at: z.string().nullable(), ended_at: z.string().nullable() }),
+      step: z.string(),
+      preliminary: z.boolean(),
+      progress: z.number().nullable(),
+      analysis: AnalyzeOutput,
+    }),
   ),
   'runs.pause': defineMethod(ById, RunJson, { mutates: true }),
   'runs.resume': defineMethod(ById, RunJson, { mutates: true }),

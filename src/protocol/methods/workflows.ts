@@ -54,7 +54,7 @@ export const WorkflowsValidateParams = z
   .strict()
   .refine((p) => (p.file === undefined) !== (p.text === undefined), { message: 'give exactly one of file or text' });
 
-export const WorkflowsValidateResult = z.object({ ok: z.boolean(), id: z.string().nullable(), problems: z.array(WorkflowProblem) });
+export const WorkflowsValidateResult = z.object({ ok: z.boolean(), id: z.string().nullable(), problems: z.array(WorkflowProblem), warnings: z.array(WorkflowProblem).default([]) });
 export type WorkflowsValidateResult = z.infer<typeof WorkflowsValidateResult>;
 
 export const workflowsMethods = {

@@ -96,12 +96,13 @@ function recordLater(events: WorkerEvent[]): void {
 }
 
 /** Records events durably; resolves once they are fsynced. A `stop` directive unwinds the activation. */
-async function record(events: WorkerEvent[], notify?: { text: string; level: string; channel?: string }): Promise<void> {
+async function record(events: WorkerEvent[], notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string }): Promise<{ delivered_to?: string[] }> {
   for (const e of events) applyLocal(e);
   const all = deferred.length ? [...deferred, ...events] : events;
   deferred = [];
-  const { directive } = await request<{ directive: Directive }>({ type: 'transition', events: all, notify });
-  if (directive === 'stop') stopping = true;
+  const reply = await request<{ directive: Directive; delivered_to?: string[] }>({ type: 'transition', events: all, notify });
+  if (reply.directive === 'stop') stopping = true;
+  return reply;
 }
 
 /** The same reducer the main thread runs, on this activation's copy, so both sides agree. */
@@ -211,8 +212,10 @@ async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: stri
     case 'notify': {
       const n = step.notify!;
       const text = String(render(n.text, scope));
-      const output = { delivered_to: [n.channel ?? 'terminal'] };
-      await record([{ type: 'step.succeeded', step: path, output }], { text, level: n.level, channel: n.channel });
+      // the main thread routes it and answers where it was queued (the recorded output says the same)
+      const reply = await record([{ type: 'step.succeeded', step: path, output: { delivered_to: [] } }], { step: path, text, level: n.level, channel: n.channel });
+      const output = { delivered_to: reply.delivered_to ?? [] };
+      if (states[path]) states[path].output = output;
       return output;
     }
     case 'agent':

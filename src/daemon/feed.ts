@@ -1,0 +1,124 @@
+import type { RunEventPush, WatchItem } from '../protocol/index.js';
+import type { Service } from './context.js';
+import type { Store, StoreOp } from './store/store.js';
+
+/** What a feed row holds: run events and notifications by reference (their rows are the truth). */
+type FeedRow =
+  | { topic: 'runs'; event: string; ref: string; status: string; workflow: string }
+  | { topic: 'notifications'; event: 'notification'; ref: string }
+  | { topic: 'notifications'; event: 'delivery'; data: Record<string, unknown> };
+
+export type FeedItemInput =
+  | { topic: 'runs'; event: string; ref: string; data: RunEventPush }
+  | { topic: 'notifications'; event: 'notification'; ref: string; data: Record<string, unknown> }
+  | { topic: 'notifications'; event: 'delivery'; data: Record<string, unknown> };
+
+const WIDTH = 15;
+const keyOf = (cursor: number): string => cursor.toString().padStart(WIDTH, '0');
+
+/**
+ * The daemon-wide ordered stream behind `runs.watch`. Every run event and notification gets the
+ * next cursor when its commit is prepared, a feed row in the SAME batch, and is published to live
+ * watchers strictly in cursor order once durable (a later commit that finishes first waits for the
+ * earlier one), so a watcher that remembers its last cursor can resume with no gap and no repeat,
+ * across daemon restarts too.
+ */
+export class Feed implements Service {
+  readonly name = 'feed';
+  private nextCursor = 1;
+  private lastPublished = 0;
+  private oldestKept = 1;
+  /** Cursors reserved but not yet published: the item once durable, null if its commit failed. */
+  private readonly settled = new Map<number, WatchItem | null>();
+  private readonly reserved = new Set<number>();
+  private readonly listeners = new Set<(item: WatchItem) => void>();
+
+  constructor(private readonly store: Store) {}
+
+  async stop(): Promise<void> {
+    this.listeners.clear();
+  }
+
+  async start(): Promise<void> {
+    const [last] = await this.store.entries('feed', { reverse: true, limit: 1 });
+    const [first] = await this.store.entries('feed', { limit: 1 });
+    if (last) this.nextCursor = Number(last[0]) + 1;
+    this.lastPublished = this.nextCursor - 1;
+    this.oldestKept = first ? Number(first[0]) : this.nextCursor;
+  }
+
+  /** The cursor of the last item live watchers have been sent. */
+  get head(): number {
+    return this.lastPublished;
+  }
+
+  get oldest(): number {
+    return this.oldestKept;
+  }
+
+  /** Reserves a cursor for an item and returns the op that stores it (put it in the same batch). */
+  prepare(input: FeedItemInput): { cursor: number; op: StoreOp; item: WatchItem } {
+    const cursor = this.nextCursor++;
+    this.reserved.add(cursor);
+    const row: FeedRow =
+      input.topic === 'runs'
+        ? { topic: 'runs', event: input.event, ref: input.ref, status: input.data.status, workflow: input.data.workflow }
+        : input.event === 'notification'
+          ? { topic: 'notifications', event: 'notification', ref: input.ref }
+          : { topic: 'notifications', event: 'delivery', data: input.data };
+    const item = { cursor, topic: input.topic, event: input.event, data: input.data } as WatchItem;
+    return { cursor, op: { type: 'put', sub: 'feed', key: keyOf(cursor), value: row as never }, item };
+  }
+
+  /** After the batch: publishes what is now durable (or skips what failed), in cursor order. */
+  settle(items: { cursor: number; item: WatchItem }[], ok: boolean): void {
+    for (const { cursor, item } of items) this.settled.set(cursor, ok ? item : null);
+    for (;;) {
+      const next = this.lastPublished + 1;
+      if (!this.settled.has(next)) {
+        // a cursor that was never reserved (failed before prepare) must not stall the stream
+        if (next < this.nextCursor && !this.reserved.has(next)) {
+          this.lastPublished = next;
+          continue;
+        }
+        break;
+      }
+      const item = this.settled.get(next)!;
+      this.settled.delete(next);
+      this.reserved.delete(next);
+      this.lastPublished = next;
+      if (item) for (const fn of this.listeners) fn(item);
+    }
+  }
+
+  onPublish(fn: (item: WatchItem) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Durable items after `cursor`, oldest first, up to `limit`. */
+  async replay(after: number, limit = 1000): Promise<WatchItem[]> {
+    const rows = await this.store.entries<FeedRow>('feed', { gt: keyOf(after), lte: keyOf(this.lastPublished), limit });
+    const out: WatchItem[] = [];
+    for (const [key, row] of rows) {
+      const cursor = Number(key);
+      if (row.topic === 'runs') {
+        const ev = await this.store.get<Record<string, unknown>>('events', row.ref);
+        if (ev) out.push({ cursor, topic: 'runs', event: row.event, data: { ...ev, status: row.status, workflow: row.workflow } as RunEventPush });
+      } else if (row.event === 'notification') {
+        const n = await this.store.get<Record<string, unknown>>('outbox', row.ref);
+        if (n) out.push({ cursor, topic: 'notifications', event: 'notification', data: n });
+      } else out.push({ cursor, topic: 'notifications', event: 'delivery', data: row.data });
+    }
+    return out;
+  }
+
+  /** Drops rows older than `keepFrom` (by cursor) — the retention sweep calls it. */
+  async trimBefore(keepFrom: number): Promise<number> {
+    const rows = await this.store.entries('feed', { lt: keyOf(keepFrom), limit: 10_000 });
+    if (rows.length) await this.store.commit(rows.map(([key]) => ({ type: 'del' as const, sub: 'feed' as const, key })));
+    const [first] = await this.store.entries('feed', { limit: 1 });
+    this.oldestKept = first ? Number(first[0]) : this.nextCursor;
+    return rows.length;
+  }
+}

@@ -1,0 +1,456 @@
+import type { Notification, Result } from '../../protocol/index.js';
+import type { Workflow } from '../../workflows/schema.js';
+import type { DaemonContext, Service } from '../context.js';
+import type { WatchItem } from '../../protocol/index.js';
+import type { StoreOp } from '../store/store.js';
+import type { RunEvent, RunRecord } from '../engine/types.js';
+import { DesktopChannel, desktopCommand, hasDesktopSession } from './channels/desktop.js';
+import { TerminalChannel } from './channels/terminal.js';
+import { WebhookChannel } from './channels/webhook.js';
+import { draftsFor } from './policy.js';
+import type { Channel, DeliveryResult, Draft } from './types.js';
+
+/** A notification text is capped: a 1 MB notify text must not become 1 MB in every channel and frame. */
+export const MAX_TEXT = 8 * 1024;
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+/** A channel that keeps answering "retry" for this long is given up on (the entry stays in the inbox). */
+const GIVE_UP_MS = 24 * 3_600_000;
+const SWEEP_EVERY_MS = 3_600_000;
+/** `runs.watch` can replay this many feed items after a disconnect. */
+const FEED_KEEP = 200_000;
+const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
+
+const pad = (n: number): string => n.toString().padStart(15, '0');
+
+interface Queue {
+  channel: Channel;
+  ids: string[];
+  running: boolean;
+  wake: (() => void) | null;
+  controller: AbortController | null;
+}
+
+export interface Prepared {
+  entries: Notification[];
+  ops: StoreOp[];
+  feed: { cursor: number; item: WatchItem }[];
+  /** Per draft with an explicit channel request (a notify step): the channels it was queued to. */
+  routed: string[][];
+}
+
+/**
+ * The notifier: decides what to tell whom (policy.ts), writes each notification to the durable
+ * outbox in the same batch as the run change that caused it, and delivers it through channels.
+ *
+ * Delivery contract: per channel, entries go out in order, one at a time; a channel's answer is
+ * recorded before the next entry (at least once: a crash between a delivery and its record
+ * delivers again, with the same idempotency key). A slow or broken channel holds up only itself.
+ * An entry is `sent` on a channel only after that channel confirmed it.
+ */
+export class Notifier implements Service {
+  readonly name = 'notifier';
+  private readonly channels = new Map<string, Channel>();
+  private readonly queues = new Map<string, Queue>();
+  /** Entries with at least one pending channel, shared by every channel's loop (one object per id). */
+  private readonly live = new Map<string, Notification>();
+  /** PagerDuty hooks -> runs with an incident they triggered and not yet resolved. */
+  private readonly pdOpen = new Map<string, Set<string>>();
+  private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
+  private seq = 0;
+  private stopping = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly loops = new Set<Promise<void>>();
+  readonly figures = { delivered: 0, retried: 0, failed: 0 };
+
+  constructor(private readonly getCtx: () => DaemonContext) {}
+
+  private get ctx(): DaemonContext {
+    return this.getCtx();
+  }
+
+  /** Adds a channel (Slack registers itself here); entries routed to it before are not re-routed. */
+  register(channel: Channel): void {
+    this.channels.set(channel.name, channel);
+    this.queues.set(channel.name, { channel, ids: [], running: false, wake: null, controller: null });
+  }
+
+  channelNames(): string[] {
+    return [...this.channels.keys()];
+  }
+
+  async start(): Promise<void> {
+    const ctx = this.ctx;
+    const cfg = ctx.config.notify;
+    this.register(new TerminalChannel(ctx.bus));
+    const cmd = desktopCommand(process.env);
+    if (cfg.desktop === 'on' || (cfg.desktop === 'auto' && hasDesktopSession(process.env) && cmd)) this.register(new DesktopChannel(cmd));
+    for (const hook of cfg.webhooks) {
+      this.register(new WebhookChannel(hook));
+      if (hook.format === 'pagerduty') this.pdOpen.set(hook.name, new Set());
+    }
+    for (const [key] of await ctx.store.entries('meta', { gte: 'pd_open:', lt: 'pd_open:~' })) {
+      const [, hook, run] = key.split(':');
+      this.pdOpen.get(hook)?.add(run);
+    }
+    await this.sweep().catch((err) => ctx.log.error({ err }, 'notification retention sweep failed'));
+    // everything not yet confirmed, in order, per channel
+    let pending = 0;
+    for (const [, entry] of await ctx.store.entries<Notification>('outbox')) {
+      let any = false;
+      for (const [name, st] of Object.entries(entry.channels)) {
+        if (st.state !== 'pending') continue;
+        const q = this.queues.get(name);
+        if (!q) {
+          // a channel that is no longer configured: say so rather than keep it pending forever
+          st.state = 'failed';
+          st.last_error = `channel ${name} is not configured any more`;
+          await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }]);
+          continue;
+        }
+        q.ids.push(entry.id);
+        any = true;
+      }
+      if (any) {
+        this.live.set(entry.id, entry);
+        pending++;
+      }
+    }
+    for (const q of this.queues.values()) this.kick(q);
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err) => ctx.log.error({ err }, 'notification retention sweep failed')), SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
+    ctx.log.info({ channels: this.channelNames(), pending }, 'notifier started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const q of this.queues.values()) {
+      q.controller?.abort();
+      q.wake?.();
+    }
+    await Promise.allSettled([...this.loops]);
+    for (const c of this.channels.values()) await c.close?.().catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  private wantsOf(def: Workflow | undefined): ReadonlySet<string> {
+    if (!def) return new Set();
+    let w = this.wants.get(def);
+    if (!w) this.wants.set(def, (w = new Set(def.notifications ?? [])));
+    return w;
+  }
+
+  /**
+   * Called by the engine while it builds a run's commit: the notifications these events call for
+   * (plus `extra`, a notify step's), routed, as ops for the same batch. Nothing is delivered until
+   * `committed` is called with the result, after the batch is durable.
+   */
+  prepare(run: RunRecord, def: Workflow | undefined, evs: RunEvent[], extra: Draft[] = []): Prepared {
+    const drafts: Draft[] = [];
+    for (const ev of evs) drafts.push(...draftsFor(run, def, ev, this.wantsOf(def)));
+    drafts.push(...extra);
+    const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
+    const ended = evs.some((e) => TERMINAL_EVENTS.has(e.type));
+    const resolvedHooks = new Set<string>();
+    for (const d of drafts) {
+      const channels = this.route(d, run, ended, resolvedHooks);
+      if (d.kind === 'notify') out.routed.push(channels);
+      this.addEntry(out, d, run, channels);
+    }
+    if (ended) {
+      // the run ends with a PagerDuty incident still open and nothing above resolving it
+      const open = [...this.pdOpen].filter(([hook, runs]) => runs.has(run.id) && !resolvedHooks.has(hook)).map(([hook]) => hook);
+      if (open.length) {
+        for (const hook of open) this.closeIncident(out, hook, run.id);
+        this.addEntry(out, { kind: run.status === 'succeeded' ? 'completion' : 'error', level: 'info', title: `${run.workflow} ${run.id} ${run.status}`, text: `The run ${run.status}; its incident is resolved.`, data: { pagerduty: 'resolve' } }, run, open);
+      }
+    }
+    out.ops.push(...this.drainOps());
+    return out;
+  }
+
+  /** A notification not tied to a run event (e.g. `opstream notify test`), committed on its own. */
+  async send(d: Draft, run: { id: string; workflow: string } | null = null): Promise<Notification> {
+    const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
+    const channels = this.route(d, null, false, new Set());
+    this.addEntry(out, d, run, channels);
+    out.ops.push(...this.drainOps());
+    await this.commitPrepared(out);
+    return out.entries[0];
+  }
+
+  async commitPrepared(p: Prepared): Promise<void> {
+    try {
+      await this.ctx.store.commit(p.ops);
+    } catch (e) {
+      this.ctx.feed.settle(p.feed, false);
+      throw e;
+    }
+    this.ctx.feed.settle(p.feed, true);
+    this.committed(p);
+  }
+
+  private addEntry(out: Prepared, d: Draft, run: { id: string; workflow: string } | null, channels: string[]): void {
+    const at = new Date().toISOString();
+    const id = `${pad(Date.now())}-${(++this.seq).toString(36).padStart(6, '0')}-${run?.id ?? 'daemon'}`;
+    const text = d.text.length > MAX_TEXT ? `${d.text.slice(0, MAX_TEXT)}\n[… ${d.text.length - MAX_TEXT} more characters cut; the full text is in the run's events]` : d.text;
+    const entry: Notification = {
+      id,
+      at,
+      run_id: run?.id ?? null,
+      workflow: run?.workflow ?? null,
+      step: d.step ?? null,
+      kind: d.kind,
+      level: d.level,
+      title: d.title.length > 300 ? `${d.title.slice(0, 300)}…` : d.title,
+      text,
+      channels: Object.fromEntries(channels.map((c) => [c, { state: 'pending', attempts: 0, sent_at: null, receipt: null, last_error: null, next_at: null }])),
+      data: d.data ?? {},
+    };
+    out.entries.push(entry);
+    out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
+    if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
+    const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
+    out.ops.push(f.op);
+    out.feed.push({ cursor: f.cursor, item: f.item });
+  }
+
+  private closeIncident(out: Prepared, hook: string, runId: string): void {
+    this.pdOpen.get(hook)?.delete(runId);
+    out.ops.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${runId}` });
+  }
+
+  /**
+   * Which channels get a notification. The inbox (terminal) always does. A notify step's `channel`
+   * names one target (terminal, desktop or a webhook); anything else (a Slack channel while Slack
+   * is not set up) falls back to the default route: the desktop and every webhook whose `levels`
+   * take this level. Approvals and input requests count as critical.
+   */
+  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>): string[] {
+    const out = ['terminal'];
+    const level = d.kind === 'approval' || d.kind === 'input' ? 'critical' : d.level;
+    const explicit = d.channel && d.channel !== 'default' ? d.channel : null;
+    if (explicit === 'terminal') return out;
+    if (explicit && this.channels.has(explicit)) {
+      out.push(explicit);
+      if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, ended, resolvedHooks, true);
+      return out;
+    }
+    if (this.channels.has('desktop')) out.push('desktop');
+    for (const hook of this.ctx.config.notify.webhooks) {
+      if (!this.channels.has(hook.name)) continue;
+      if (hook.format === 'pagerduty') {
+        if (this.pagerDuty(d, run, hook.name, level, ended, resolvedHooks, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
+      } else if (!hook.levels || hook.levels.includes(level)) out.push(hook.name);
+    }
+    return out;
+  }
+
+  /** PagerDuty: a critical one triggers (and opens the run's incident); a later recovery or the end resolves it. */
+  private pagerDuty(d: Draft, run: RunRecord | null, hook: string, level: string, ended: boolean, resolvedHooks: Set<string>, takes: boolean): boolean {
+    const open = this.pdOpen.get(hook)!;
+    if (takes && level === 'critical') {
+      d.data = { ...d.data, pagerduty: 'trigger' };
+      if (run && !open.has(run.id)) {
+        open.add(run.id);
+        this.pendingPdOps.push({ type: 'put', sub: 'meta', key: `pd_open:${hook}:${run.id}`, value: 1 });
+      }
+      return true;
+    }
+    const recovers = ended || (d.kind === 'notify' && d.level === 'info');
+    if (run && open.has(run.id) && recovers) {
+      d.data = { ...d.data, pagerduty: 'resolve' };
+      open.delete(run.id);
+      resolvedHooks.add(hook);
+      this.pendingPdOps.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${run.id}` });
+      return true;
+    }
+    return false;
+  }
+
+  private pendingPdOps: StoreOp[] = [];
+
+  /** Takes the PagerDuty bookkeeping ops that routing produced (they go in the same batch). */
+  drainOps(): StoreOp[] {
+    const ops = this.pendingPdOps;
+    this.pendingPdOps = [];
+    return ops;
+  }
+
+  /** After the batch holding `p` is durable: hand the entries to their channels. */
+  committed(p: Prepared): void {
+    for (const e of p.entries) {
+      this.live.set(e.id, e);
+      for (const name of Object.keys(e.channels)) {
+        const q = this.queues.get(name);
+        if (!q) continue;
+        q.ids.push(e.id);
+        this.kick(q);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- delivering
+
+  private kick(q: Queue): void {
+    if (q.running) {
+      q.wake?.();
+      return;
+    }
+    if (this.stopping || q.ids.length === 0) return;
+    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name }, 'notification channel loop failed'));
+    this.loops.add(loop);
+    void loop.finally(() => this.loops.delete(loop));
+  }
+
+  private async loop(q: Queue): Promise<void> {
+    q.running = true;
+    try {
+      while (q.ids.length > 0 && !this.stopping) {
+        const id = q.ids[0];
+        const entry = this.live.get(id);
+        const st = entry?.channels[q.channel.name];
+        if (!entry || !st || st.state !== 'pending') {
+          q.ids.shift();
+          continue;
+        }
+        const wait = st.next_at ? Date.parse(st.next_at) - Date.now() : 0;
+        if (wait > 0) {
+          await this.sleep(q, wait);
+          continue;
+        }
+        const result = await this.attempt(q, entry);
+        if (this.stopping && result.kind === 'retry') break;
+        await this.record(entry, q.channel, result);
+        if (st.state !== 'pending') {
+          q.ids.shift();
+          if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(id);
+        }
+      }
+    } finally {
+      q.running = false;
+      q.wake = null;
+    }
+    if (!this.stopping && q.ids.length > 0) this.kick(q);
+  }
+
+  private sleep(q: Queue, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        q.wake = null;
+        resolve();
+      }
+      // a new entry does not cut a retry wait short (order per channel), but stop does
+      q.wake = () => {
+        if (this.stopping) done();
+      };
+    });
+  }
+
+  private async attempt(q: Queue, entry: Notification): Promise<DeliveryResult> {
+    const controller = new AbortController();
+    q.controller = controller;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<DeliveryResult>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        resolve({ kind: 'retry', error: `no answer within ${Math.round(q.channel.timeoutMs / 100) / 10}s` });
+      }, q.channel.timeoutMs);
+    });
+    try {
+      return await Promise.race([q.channel.deliver(entry, controller.signal), timeout]);
+    } catch (e) {
+      return { kind: 'retry', error: `channel error: ${(e as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+      q.controller = null;
+    }
+  }
+
+  private async record(entry: Notification, channel: Channel, result: DeliveryResult): Promise<void> {
+    const st = entry.channels[channel.name];
+    const now = Date.now();
+    st.attempts += 1;
+    if (result.kind === 'delivered') {
+      Object.assign(st, { state: 'sent', sent_at: new Date(now).toISOString(), receipt: result.receipt, next_at: null });
+      this.figures.delivered++;
+    } else {
+      st.last_error = result.error;
+      const tooMany = channel.maxAttempts !== undefined && st.attempts >= channel.maxAttempts;
+      const tooLong = now - Date.parse(entry.at) > GIVE_UP_MS;
+      if (result.kind === 'failed' || tooMany || tooLong) {
+        st.state = 'failed';
+        st.next_at = null;
+        if (result.kind === 'retry') st.last_error = `${result.error} (gave up after ${st.attempts} attempt${st.attempts === 1 ? '' : 's'})`;
+        this.figures.failed++;
+        this.ctx.log.warn({ notification: entry.id, channel: channel.name, run: entry.run_id, error: st.last_error }, 'notification delivery failed');
+      } else {
+        const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (st.attempts - 1));
+        st.next_at = new Date(now + Math.max(backoff, result.afterMs ?? 0)).toISOString();
+        this.figures.retried++;
+        this.ctx.log.info({ notification: entry.id, channel: channel.name, error: result.error, next_at: st.next_at }, 'notification delivery will be retried');
+      }
+    }
+    const data = { id: entry.id, run_id: entry.run_id, channel: channel.name, delivery: { ...st } };
+    const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
+    try {
+      await this.ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, f.op]);
+    } catch (e) {
+      this.ctx.feed.settle([f], false);
+      throw e;
+    }
+    this.ctx.feed.settle([f], true);
+    this.ctx.bus.publish('notifications', 'delivery', data);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async list(p: { run?: string; before?: string; limit: number }): Promise<Result<'notifications.list'>> {
+    const store = this.ctx.store;
+    if (p.run) {
+      const keys = await store.entries('meta', { gte: `nrun:${p.run}:`, lt: p.before ? `nrun:${p.run}:${p.before}` : `nrun:${p.run}:~`, reverse: true, limit: p.limit });
+      const items: Notification[] = [];
+      for (const [key] of keys) {
+        const id = key.slice(`nrun:${p.run}:`.length);
+        const e = this.live.get(id) ?? (await store.get<Notification>('outbox', id));
+        if (e) items.push(e);
+      }
+      return { items: items.reverse() };
+    }
+    const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
+    return { items: rows.map(([, e]) => this.live.get(e.id) ?? e).reverse() };
+  }
+
+  /** Backlog per channel, for status and stats. */
+  backlog(): Record<string, number> {
+    return Object.fromEntries([...this.queues].map(([name, q]) => [name, q.ids.length]));
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /** Removes notifications older than `notify.retention` (never without that rule) and old feed items. */
+  async sweep(): Promise<number> {
+    const ctx = this.ctx;
+    const cutoff = pad(Date.now() - ctx.config.notify.retentionMs);
+    let removed = 0;
+    for (;;) {
+      const rows = await ctx.store.entries<Notification>('outbox', { lt: cutoff, limit: 1000 });
+      if (rows.length === 0) break;
+      const ops: StoreOp[] = [];
+      for (const [key, e] of rows) {
+        ops.push({ type: 'del', sub: 'outbox', key });
+        if (e.run_id) ops.push({ type: 'del', sub: 'meta', key: `nrun:${e.run_id}:${key}` });
+        this.live.delete(key);
+      }
+      await ctx.store.commit(ops, { actor: 'policy:retention', action: 'notifications.expire', target: `${rows.length} notifications before ${new Date(Number(cutoff)).toISOString()}` });
+      removed += rows.length;
+    }
+    if (ctx.feed.head - ctx.feed.oldest > FEED_KEEP) await ctx.feed.trimBefore(ctx.feed.head - FEED_KEEP);
+    if (removed) ctx.log.info({ removed }, 'notifications past their retention removed');
+    return removed;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Workflow } from '../../workflows/schema.js';
+import { stepAt } from '../engine/step-paths.js';
+import type { RunEvent, RunRecord } from '../engine/types.js';
+import { headlineOf } from '../reports/report.js';
+import type { Draft } from './types.js';
+
+/**
+ * What is worth telling a person about a run, decided from its recorded events. The engine only
+ * records what happened; this is the one place that turns that into notifications, following the
+ * workflow's `notifications:` kinds (start, milestones, completion, errors). Approvals and input
+ * requests always notify: a run waiting for a person must reach one.
+ */
+export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEvent, wants: ReadonlySet<string>): Draft[] {
+  const name = `${run.workflow} ${run.id}`;
+  switch (ev.type) {
+    case 'run.started':
+      return wants.has('start') ? [{ kind: 'start', level: 'info', title: `${name} started`, text: startText(run) }] : [];
+    case 'step.succeeded': {
+      const m = ev.step && def ? stepAt(def, ev.step)?.milestone : undefined;
+      return m && wants.has('milestones') ? [{ kind: 'milestone', level: 'info', title: `${name}: ${m}`, text: m, step: ev.step }] : [];
+    }
+    case 'run.succeeded': {
+      if (!wants.has('completion')) return [];
+      const topSteps = Object.entries(run.steps)
+        .filter(([path]) => !path.includes('/') && !path.includes('['))
+        .map(([id, st]) => ({ id, output: st.output }));
+      const h = headlineOf(topSteps);
+      const took = run.started_at ? ` in ${humanMs(Date.now() - Date.parse(run.started_at))}` : '';
+      if (h) {
+        const text = `${h.headline}${h.root_cause ? `\nLikely root cause: ${h.root_cause}` : ''}\nReport: opstream report ${run.id}`;
+        return [{ kind: 'completion', level: h.summary.critical > 0 ? 'warning' : 'info', title: `${name} succeeded${took}: ${h.headline}`, text, data: { headline: h.headline, root_cause: h.root_cause, bottlenecks: h.summary.bottlenecks, critical: h.summary.critical } }];
+      }
+      return [{ kind: 'completion', level: 'info', title: `${name} succeeded${took}`, text: `Details: opstream status ${run.id}` }];
+    }
+    case 'run.failed':
+      return wants.has('errors') ? [{ kind: 'error', level: 'critical', title: `${name} failed${ev.step ? ` in step ${String(ev.step)}` : ''}`, text: String(ev.error ?? 'failed'), step: (ev.step as string | null) ?? null }] : [];
+    case 'step.waiting': {
+      const w = run.waiting_for;
+      if (!w || (w.kind !== 'approval' && w.kind !== 'input')) return [];
+      // granted by policy in the same commit (auto_resolve): nobody needs to be asked
+      if (w.kind === 'approval' && w.resolve && def?.auto_resolve) return [];
+      const how = w.kind === 'approval' ? `opstream approve ${run.id}  /  opstream reject ${run.id} --comment "why"` : `opstream respond ${run.id} "your answer"`;
+      const until = w.until ? ` (answer before ${w.until}; then ${w.kind === 'approval' ? (w.on_timeout ?? 'reject') : 'the step fails'})` : '';
+      return [
+        {
+          kind: w.kind,
+          level: 'critical',
+          title: `${name} needs ${w.kind === 'approval' ? 'an approval' : 'an answer'}`,
+          text: `${w.prompt ?? ''}${until}\n${how}`,
+          step: w.step,
+          data: { prompt: w.prompt ?? '', until: w.until ?? null, approvers: w.approvers ?? [], answer: how },
+        },
+      ];
+    }
+    case 'run.paused':
+      return ev.reason && String(ev.reason).startsWith('budget') ? [{ kind: 'budget', level: 'warning', title: `${name} paused: over its budget`, text: `${String(ev.reason)}\nopstream resume ${run.id} to continue with one more budget`, step: run.current_step }] : [];
+    default:
+      return [];
+  }
+}
+
+function startText(run: RunRecord): string {
+  const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  return `started${p ? ` with ${p}` : ''}; follow it with: opstream logs ${run.id} --follow`;
+}
+
+function humanMs(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
+  return `${Math.floor(m / 60)}h${m % 60 ? `${m % 60}m` : ''}`;
+}

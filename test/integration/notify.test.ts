@@ -1,0 +1,312 @@
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DaemonClient } from '../../src/client/client.js';
+import { resolvePaths } from '../../src/config/paths.js';
+import type { Notification, WatchItem } from '../../src/protocol/index.js';
+import { kill9, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
+import { cli, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { startWebhookReceiver } from '../support/webhook-receiver.js';
+
+type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
+
+function writeConfig(h: TempHome, yaml: string): void {
+  writeFileSync(join(h.home, 'config.yaml'), yaml);
+}
+
+function writeWorkflow(h: TempHome, name: string, yaml: string): void {
+  mkdirSync(join(h.home, 'workflows'), { recursive: true });
+  writeFileSync(join(h.home, 'workflows', name), yaml);
+}
+
+const NOTIFY_ONCE = `id: tell
+notifications: [completion]
+steps:
+  - id: say
+    notify: { text: "disk at {{ params.pct }}% on db-1", level: critical }
+params:
+  pct: { type: number, default: 91 }
+`;
+
+async function inbox(h: TempHome, run?: string): Promise<Notification[]> {
+  const r = await cli(['inbox', '--json', ...(run ? ['--run', run] : [])], h.env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Notification[];
+}
+
+function waitDelivery(h: TempHome, run: string, pred: (items: Notification[]) => boolean, what: string, timeoutMs = 30_000): Promise<Notification[]> {
+  return waitFor(
+    async () => {
+      const items = await inbox(h, run);
+      return pred(items) ? items : null;
+    },
+    { what, timeoutMs },
+  );
+}
+
+describe('notifications: outbox, channels, inbox', () => {
+  let h: TempHome;
+  let hook: Receiver;
+
+  beforeEach(async () => {
+    h = tempHome('opn-');
+    hook = await startWebhookReceiver([200]);
+  });
+
+  afterEach(async () => {
+    await h.cleanup();
+    await hook.close();
+  });
+
+  it('a notify step reaches the inbox and the webhook exactly once, signed, and says where it was queued', async () => {
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - name: ops\n      url: "${hook.url}"\n      secret: "\${HOOK_SECRET}"\n`);
+    h.env.HOOK_SECRET = 's3cret-value';
+    writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE);
+    const id = await startRun(h, ['tell']);
+    const run = await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run to succeed');
+    expect(run.steps.find((s: Run) => s.id === 'say').output).toEqual({ delivered_to: ['terminal', 'ops'] });
+
+    const items = await waitDelivery(h, id, (ns) => ns.length === 2 && ns.every((n) => Object.values(n.channels).every((c) => c.state === 'sent')), 'both notifications sent');
+    const say = items.find((n) => n.kind === 'notify')!;
+    expect(say.text).toBe('disk at 91% on db-1');
+    expect(say.level).toBe('critical');
+    expect(say.channels.ops).toMatchObject({ state: 'sent', attempts: 1, receipt: 'HTTP 200' });
+    expect(say.channels.terminal.state).toBe('sent');
+
+    await hook.waitFor(2);
+    expect(hook.accepted()).toHaveLength(2);
+    expect(hook.received).toHaveLength(2);
+    const got = hook.received.find((r) => r.json.kind === 'notify')!;
+    expect(got.headers['idempotency-key']).toBe(say.id);
+    expect(hook.verify(got, 's3cret-value')).toBe(true);
+    expect(got.json).toMatchObject({ source: 'opstream', id: say.id, level: 'critical', text: 'disk at 91% on db-1', run: { id, workflow: 'tell', step: 'say' } });
+    // the secret is in no payload, header or log line
+    expect(JSON.stringify(hook.received)).not.toContain('s3cret-value');
+    const log = readFileSync(resolvePaths(h.env).logFile, 'utf8');
+    expect(log).not.toContain('s3cret-value');
+
+    // status lists them with their delivery state; logs shows their text among the events
+    expect(run.notifications?.length ?? 0).toBeGreaterThanOrEqual(1);
+    const logs = await cli(['logs', id], h.env);
+    expect(logs.stdout).toContain('disk at 91% on db-1');
+    expect(logs.stdout).toContain('run.succeeded');
+  });
+
+  it('500 then 200 is delivered once after a retry; 410 is a permanent failure shown in inbox; a refused connection keeps retrying', async () => {
+    const gone = await startWebhookReceiver([410]);
+    try {
+      hook.setScript([500, 200]);
+      writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: flaky, url: "${hook.url}" }\n    - { name: gone, url: "${gone.url}" }\n    - { name: down, url: "http://127.0.0.1:9/nothing" }\n`);
+      writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+      const id = await startRun(h, ['tell']);
+      await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run to go on and succeed');
+      const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.flaky?.state === 'sent' && ns[0]?.channels.gone?.state === 'failed' && ns[0]?.channels.down?.attempts >= 1, 'flaky sent, gone failed, down tried');
+      expect(n.channels.flaky).toMatchObject({ state: 'sent', attempts: 2 });
+      expect(hook.received.map((r) => r.status)).toEqual([500, 200]);
+      expect(hook.accepted()).toHaveLength(1);
+      expect(n.channels.gone.state).toBe('failed');
+      expect(n.channels.gone.attempts).toBe(1);
+      expect(n.channels.gone.last_error).toMatch(/HTTP 410/);
+      expect(n.channels.down.state).toBe('pending');
+      expect(n.channels.down.last_error).toMatch(/ECONNREFUSED|cannot reach/);
+      expect(n.channels.terminal.state).toBe('sent');
+      const text = await cli(['inbox', '--run', id], h.env);
+      expect(text.stdout).toMatch(/gone:failed/);
+      expect(text.stdout).toMatch(/HTTP 410/);
+    } finally {
+      await gone.close();
+    }
+  });
+
+  it('a notification written before a kill -9 and not yet delivered is delivered after the restart, once per key', async () => {
+    hook.setScript(['hang']);
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: ops, url: "${hook.url}", timeout: 60s }\n`);
+    writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+    const id = await startRun(h, ['tell']);
+    await hook.waitFor(1); // the daemon is in the middle of delivering it
+    await waitGone(kill9(h));
+    hook.setScript([200]);
+    const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.ops?.state === 'sent', 'delivery after the restart', 60_000);
+    expect(hook.accepted()).toHaveLength(1);
+    expect(new Set(hook.received.map((r) => r.headers['idempotency-key']))).toEqual(new Set([n.id]));
+    expect(n.channels.terminal.state).toBe('sent');
+  });
+
+  it('an approval raised before a kill -9 is in the outbox after it, delivered and not duplicated', async () => {
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: pager, url: "${hook.url}", levels: [critical] }\n`);
+    writeWorkflow(h, 'gate.yaml', `id: gate\nsteps:\n  - id: ask\n    approval: { prompt: "restart checkout-api?" }\n  - id: done\n    notify: { text: "restarted", level: info }\n`);
+    const id = await startRun(h, ['gate']);
+    await waitStatus(h, id, (r) => r.status === 'waiting', 'the run to wait for approval');
+    await hook.waitFor(1);
+    await waitGone(kill9(h));
+    const r = await cli(['status', id, '--json'], h.env);
+    const run = JSON.parse(r.stdout) as Run;
+    const approvals = (run.notifications as Notification[]).filter((n) => n.kind === 'approval');
+    expect(approvals).toHaveLength(1);
+    expect(approvals[0].text).toContain('restart checkout-api?');
+    expect(approvals[0].text).toContain(`opstream approve ${id}`);
+    expect(approvals[0].channels.pager.state).toBe('sent');
+    // still answerable after the restart
+    expect((await cli(['approve', id], h.env)).code).toBe(0);
+    await waitStatus(h, id, (x) => x.status === 'succeeded', 'the run to finish');
+    const ns = await waitDelivery(h, id, (items) => items.some((x) => x.kind === 'notify') && items.every((x) => x.channels.terminal.state === 'sent'), 'the notify step and the approval');
+    expect(ns.filter((n) => n.kind === 'approval')).toHaveLength(1);
+    // the info one does not go to a critical-only webhook
+    expect(ns.find((n) => n.kind === 'notify')!.channels.pager).toBeUndefined();
+    expect(hook.accepted()).toHaveLength(1);
+  });
+
+  it('desktop notifications go through notify-send with a title that says it is critical', async () => {
+    const bin = join(h.home, 'bin');
+    mkdirSync(bin);
+    const out = join(h.home, 'notify-send.out');
+    writeFileSync(join(bin, 'notify-send'), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a" >> "${out}"; done\necho --- >> "${out}"\n`);
+    chmodSync(join(bin, 'notify-send'), 0o755);
+    h.env.PATH = `${bin}:${h.env.PATH}`;
+    h.env.DISPLAY = ':99';
+    writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+    const id = await startRun(h, ['tell']);
+    const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.desktop?.state === 'sent', 'the desktop delivery');
+    expect(n.channels.desktop.receipt).toMatch(/notify-send/);
+    const args = readFileSync(out, 'utf8').split('\n');
+    expect(args).toContain('--urgency=critical');
+    expect(args.find((a) => a.startsWith('OpStream: CRITICAL:'))).toContain('disk at 91% on db-1');
+    expect(args).toContain('disk at 91% on db-1');
+  });
+
+  it('headless: no desktop channel; a failing notify-send is a clear failure after retries, the run goes on', async () => {
+    const bin = join(h.home, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'notify-send'), `#!/bin/sh\necho "GDBus.Error:org.freedesktop.DBus.Error.ServiceUnknown: no notification server" >&2\nexit 1\n`);
+    chmodSync(join(bin, 'notify-send'), 0o755);
+    h.env.PATH = `${bin}:${h.env.PATH}`;
+    delete h.env.DISPLAY;
+    delete h.env.WAYLAND_DISPLAY;
+    writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+    const first = await startRun(h, ['tell']);
+    await waitStatus(h, first, (r) => r.status === 'succeeded', 'the run');
+    expect(Object.keys((await inbox(h, first))[0].channels)).toEqual(['terminal']);
+    await cli(['daemon', 'stop'], h.env);
+
+    writeConfig(h, 'notify:\n  desktop: "on"\n');
+    const id = await startRun(h, ['tell']);
+    await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run to go on');
+    const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.desktop?.state === 'failed', 'desktop to fail for good');
+    expect(n.channels.desktop.attempts).toBe(3);
+    expect(n.channels.desktop.last_error).toMatch(/ServiceUnknown.*gave up after 3 attempts/);
+  });
+
+  it('a 1 MB text is capped, and a notify step naming an unknown webhook is a workflow problem with file and line', async () => {
+    writeWorkflow(h, 'big.yaml', `id: big\nsteps:\n  - id: say\n    notify: { text: "{{ params.text }}", level: info }\nparams:\n  text: { type: string }\n`);
+    writeWorkflow(h, 'bad.yaml', `id: bad\nsteps:\n  - id: say\n    notify:\n      text: hi\n      channel: pagerz\n`);
+    writeWorkflow(h, 'slacky.yaml', `id: slacky\nsteps:\n  - id: say\n    notify: { text: hi, channel: "#incidents" }\n`);
+    const v = await cli(['workflows', 'validate', join(h.home, 'workflows', 'bad.yaml')], h.env);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/bad\.yaml:6: steps\.0\.notify\.channel: no notification channel "pagerz"/);
+    const s = await cli(['workflows', 'validate', join(h.home, 'workflows', 'slacky.yaml')], h.env);
+    expect(s.code).toBe(0);
+    expect(s.stderr).toMatch(/warning: .*slacky\.yaml:4: .*Slack is not configured/);
+    const big = 'x'.repeat(1024 * 1024);
+    const bigFile = join(h.home, 'args.txt');
+    writeFileSync(bigFile, big);
+    const c = await DaemonClient.connect({ env: h.env, client: 'test' });
+    try {
+      const run = await c.request('runs.start', { workflow: 'big', args: [`text=${big.slice(0, 9000)}`] });
+      await waitStatus(h, run.id, (r) => r.status === 'succeeded', 'the run');
+      const [n] = await inbox(h, run.id);
+      expect(n.text.length).toBeLessThan(8 * 1024 + 200);
+      expect(n.text).toMatch(/more characters cut/);
+      const bad = await c.request('runs.start', { workflow: 'bad', args: [] }).catch((e: Error) => e);
+      expect(String(bad)).toMatch(/bad/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('runs.watch: a typed live stream with cursors', () => {
+  let h: TempHome;
+  beforeEach(() => {
+    h = tempHome('opw-');
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('a reconnect with the last cursor misses nothing and repeats nothing, also across a daemon restart', async () => {
+    writeWorkflow(h, 'tick.yaml', `id: tick\nnotifications: [start, completion]\nsteps:\n  - id: a\n    notify: { text: "a", level: info }\n  - id: b\n    notify: { text: "b", level: info }\n`);
+    const seen: WatchItem[] = [];
+    const c1 = await DaemonClient.connect({ env: h.env, client: 'test' });
+    const first = await c1.watch({}, (item) => seen.push(item));
+    expect(Array.isArray(first.runs)).toBe(true);
+    const r1 = await c1.request('runs.start', { workflow: 'tick', args: [] });
+    await waitFor(() => seen.some((i) => i.topic === 'runs' && i.event === 'run.succeeded' && i.data.run_id === r1.id), { what: 'run 1 to end on the stream' });
+    const cut = seen[seen.length - 1].cursor;
+    c1.close();
+
+    // while nobody watches: another run, and a daemon restart
+    const r2 = await startRun(h, ['tick']);
+    await waitStatus(h, r2, (r) => r.status === 'succeeded', 'run 2');
+    await cli(['daemon', 'stop'], h.env);
+    const r3 = await startRun(h, ['tick']);
+    await waitStatus(h, r3, (r) => r.status === 'succeeded', 'run 3');
+
+    const c2 = await DaemonClient.connect({ env: h.env, client: 'test' });
+    const after: WatchItem[] = [];
+    await c2.watch({ cursor: cut, snapshot: false }, (item) => after.push(item));
+    await waitFor(() => after.some((i) => i.topic === 'runs' && i.event === 'run.succeeded' && i.data.run_id === r3), { what: 'the replay to reach run 3' });
+    const all = [...seen, ...after];
+    const cursors = all.map((i) => i.cursor);
+    expect(new Set(cursors).size).toBe(cursors.length); // no repeat
+    expect(cursors).toEqual([...cursors].sort((a, b) => a - b)); // in order
+    // no gap: a full replay from the start holds exactly the same items
+    const full: WatchItem[] = [];
+    const c3 = await DaemonClient.connect({ env: h.env, client: 'test' });
+    await c3.watch({ cursor: 0, snapshot: false }, (item) => full.push(item));
+    await waitFor(() => full.length >= cursors[cursors.length - 1] - cursors[0] + 1 ? true : full.some((i) => i.cursor === cursors[cursors.length - 1]), { what: 'the full replay' });
+    const fullCursors = full.map((i) => i.cursor).filter((x) => x >= cursors[0] && x <= cursors[cursors.length - 1]);
+    expect(fullCursors).toEqual(cursors);
+    for (const id of [r1.id, r2, r3]) {
+      expect(all.filter((i) => i.topic === 'runs' && i.data.run_id === id && i.event === 'run.succeeded')).toHaveLength(1);
+      expect(all.filter((i) => i.topic === 'notifications' && i.event === 'notification' && i.data.run_id === id).map((i) => i.data.kind)).toEqual(['start', 'notify', 'notify', 'completion']);
+    }
+    c2.close();
+    c3.close();
+
+    // an unknown topic is an error, not silence
+    const c4 = await DaemonClient.connect({ env: h.env, client: 'test' });
+    await expect(c4.request('subscribe', { topic: 'runz' as never })).rejects.toThrow(/unknown topic "runz"/);
+    await expect(c4.request('runs.watch', { cursor: 10_000_000 })).rejects.toThrow(/ahead of this daemon's feed/);
+    c4.close();
+  });
+});
+
+describe('the CLI a newcomer meets', () => {
+  let h: TempHome;
+  beforeEach(() => {
+    h = tempHome('opc-');
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('help works, missing args print the usage, errors name no protocol method', async () => {
+    const help = await cli(['help'], h.env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/daemon\s+Start, stop, inspect or install/);
+    const start = await cli(['help', 'start'], h.env);
+    expect(start.code).toBe(0);
+    expect(start.stdout).toContain('opstream start WORKFLOW');
+    const missing = await cli(['logs'], h.env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('Missing 1 required arg');
+    expect(missing.stderr).toContain('Usage: opstream logs ID');
+    const bad = await cli(['status', 'bad-id'], h.env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).not.toMatch(/runs\.get/);
+    expect(bad.stderr).toMatch(/^opstream: id: not a run id/);
+    const unknown = await cli(['status', 'r_zzzzzzzz'], h.env);
+    expect(unknown.stderr).toMatch(/no run r_zzzzzzzz/);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
