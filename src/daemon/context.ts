@@ -5,6 +5,7 @@ import type { RunStatus } from '../protocol/index.js';
 import type { Bus } from './bus.js';
 import type { Engine } from './engine/engine.js';
 import type { Feed } from './feed.js';
+import type { LlmGateway } from './llm/index.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
@@ -36,6 +37,8 @@ export interface DaemonContext {
   readonly engine: Engine;
   /** The daemon-wide ordered event feed behind `runs.watch` (feed.ts). */
   readonly feed: Feed;
+  /** The LLM gateway (llm/), or null when no `llm:` is configured. */
+  readonly llm: LlmGateway | null;
   /** Notifications: the durable outbox and its delivery channels (notify/notifier.ts). */
   readonly notifier: Notifier;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */

@@ -13,6 +13,7 @@ import { Store, StoreLockedError } from './store/store.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
+import { LlmGateway } from './llm/index.js';
 import { Notifier } from './notify/notifier.js';
 import { WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
@@ -89,6 +90,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     tools: new ToolService(() => ctx),
     engine: new Engine(() => ctx),
     feed: new Feed(store),
+    llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' })) : null,
     notifier: new Notifier(() => ctx),
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),

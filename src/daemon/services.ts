@@ -6,6 +6,7 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.workflows, // first: the engine reads the workflow set when it starts
     ctx.feed, // before anything that commits run events or notifications
     ctx.notifier, // before the engine: recovery may write notifications; pending ones resume
+    ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
     ctx.tools, // before the engine: runs call tools as soon as they resume
     ctx.engine, // resumes runs, re-arms timers and schedules
   ];
