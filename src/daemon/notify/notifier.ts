@@ -61,6 +61,7 @@ export class Notifier implements Service {
   private stopping = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly loops = new Set<Promise<void>>();
+  private readonly recording = new Set<Promise<unknown>>();
   readonly figures = { delivered: 0, retried: 0, failed: 0 };
 
   constructor(private readonly getCtx: () => DaemonContext) {}
@@ -130,6 +131,7 @@ export class Notifier implements Service {
       q.wake?.();
     }
     await Promise.allSettled([...this.loops]);
+    await Promise.allSettled([...this.recording]);
     for (const c of this.channels.values()) await c.close?.().catch(() => undefined);
   }
 
@@ -323,7 +325,12 @@ export class Notifier implements Service {
         }
         const result = await this.attempt(q, entry);
         if (this.stopping && result.kind === 'retry') break;
-        await this.record(entry, q.channel, result);
+        // The state changes now; its commit is not awaited before the next delivery (commits keep
+        // their order, and concurrent ones share an fsync). A crash before it is durable delivers
+        // that entry again, with the same idempotency key: at least once, as promised.
+        const recorded = this.record(entry, q.channel, result).catch((err) => this.ctx.log.error({ err, notification: entry.id }, 'recording a delivery failed'));
+        this.recording.add(recorded);
+        void recorded.finally(() => this.recording.delete(recorded));
         if (st.state !== 'pending') {
           q.ids.shift();
           if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(id);
