@@ -33,21 +33,19 @@ export function checkSlack(config: CompiledConfig): Check[] {
   return out;
 }
 
-export async function checkOllama(config: CompiledConfig, timeoutMs = 2000): Promise<Check> {
+export async function checkOllama(config: CompiledConfig): Promise<Check> {
   if (!config.llm) return { name: 'ollama', status: 'skip', detail: 'no llm configured (optional): workflows use deterministic analysis' };
-  const { host, model } = config.llm;
-  try {
-    const res = await fetch(new URL('/api/tags', host), { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return { name: 'ollama', status: 'fail', detail: `${host}/api/tags answered HTTP ${res.status}` };
-    const body = (await res.json()) as { models?: { name?: string; model?: string }[] };
-    const names = (body.models ?? []).map((m) => m.name ?? m.model ?? '');
-    const has = names.some((n) => n === model || n === `${model}:latest` || n.split(':')[0] === model);
-    return has
-      ? { name: 'ollama', status: 'ok', detail: `${host} reachable, model ${model} present` }
-      : { name: 'ollama', status: 'warn', detail: `${host} reachable but model ${model} is not pulled (have: ${names.join(', ') || 'none'}); run: ollama pull ${model}` };
-  } catch (e) {
-    return { name: 'ollama', status: 'fail', detail: `${host} not reachable: ${(e as Error).message}` };
-  }
+  // the daemon's own gateway, so doctor sees exactly what agent steps will (loaded only here)
+  const [{ LlmGateway }, { pino }] = await Promise.all([import('../daemon/llm/index.js'), import('pino')]);
+  const gw = new LlmGateway(config.llm, pino({ level: 'silent' }));
+  const d = await gw.describe();
+  await gw.stop();
+  const where = `${d.provider} at ${d.host}`;
+  if (!d.reachable) return { name: 'ollama', status: 'fail', detail: `${where} not reachable: ${d.error ?? 'no answer'}` };
+  if (!d.pulled) return { name: 'ollama', status: 'warn', detail: `${where} reachable but ${d.error ?? `model ${d.model} is missing`}` };
+  const ctx = d.context_length ? `context ${d.context_length} tokens${config.llm.num_ctx ? ` (num_ctx ${config.llm.num_ctx} sent)` : ''}` : 'context length unknown';
+  if (d.tools === false) return { name: 'ollama', status: 'warn', detail: `${where} reachable, model ${d.model} present, but it does not support tools (agent steps with tools will refuse it); ${ctx}` };
+  return { name: 'ollama', status: 'ok', detail: `${where} reachable, model ${d.model} present, tools ${d.tools === null ? 'unknown' : 'yes'}, ${ctx}` };
 }
 
 async function checkDaemon(): Promise<Check> {

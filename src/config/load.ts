@@ -47,6 +47,7 @@ export interface CompiledConfig {
 export interface CompiledLlm extends NonNullable<RawConfig['llm']> {
   keepAliveMs: number;
   timeoutMs: number;
+  waitUnavailableMs: number;
   /** `llm.redact` compiled (each checked when the config loads). */
   redactPatterns: RegExp[];
 }
@@ -194,7 +195,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
       }
     });
     if (l.provider === 'openai-compatible' && !l.base_url) problems.push({ file: paths.configFile, path: 'llm.base_url', line: null, message: 'provider openai-compatible needs base_url (e.g. http://127.0.0.1:1234/v1)' });
-    llm = { ...l, keepAliveMs: parseDuration(l.keep_alive) ?? 30 * 60_000, timeoutMs: parseDuration(l.timeout) ?? 5 * 60_000, redactPatterns };
+    llm = { ...l, keepAliveMs: parseDuration(l.keep_alive) ?? 30 * 60_000, timeoutMs: parseDuration(l.timeout) ?? 5 * 60_000, waitUnavailableMs: parseDuration(l.wait_unavailable) ?? 5 * 60_000, redactPatterns };
   }
   const seen = new Set<string>();
   for (const w of raw.notify.webhooks) {

@@ -50,6 +50,8 @@ export const ConfigSchema = z
         keep_alive: Duration.default('30m'),
         /** Per model call; a hang past it is retried like an unreachable server. */
         timeout: Duration.default('5m'),
+        /** How long an agent step waits (retrying with backoff) for an unreachable model before it fails. */
+        wait_unavailable: Duration.default('5m'),
         /** Share of the context window one tool result may take before it is cut (with a marker). */
         tool_output_share: z.number().gt(0).max(1).default(0.25),
       })

@@ -54,6 +54,11 @@ export const Agent = z
     model: z.string().optional(),
     /** JSON Schema the final answer must match. */
     output: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * Let `auto_resolve` approve destructive calls even after the agent read tool output. Off by
+     * default: prompt injection arrives through tool output.
+     */
+    trust_tool_output: z.boolean().default(false),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import type { Workflow } from '../../workflows/schema.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
+import { AgentHost } from './agent-host.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
@@ -16,7 +17,7 @@ import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow 
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
-import { TERMINAL, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
+import { TERMINAL, type ErrorData, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
 export function activationJobPath(): string {
@@ -84,6 +85,7 @@ export class Engine implements Service {
   private readonly legacy = new Set<string>();
   readonly stats = new DurationStats();
   private pool!: ActivationPool;
+  private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
   private scheduler!: Scheduler;
   private stopping = false;
   private readonly faults: boolean;
@@ -424,8 +426,20 @@ export class Engine implements Service {
       return;
     }
     if (msg.type === 'transition') return this.onTransition(act, run, msg);
-    if (msg.type === 'llm') return this.replyError(act, msg.id, 'no LLM configured (agent steps need the llm section in config.yaml)', 'unavailable', false);
     if (msg.type === 'tool') return this.onTool(act, run, msg);
+    // agent steps: model turns and tool calls, each committed before the worker hears back
+    const def = this.defOf(run)!;
+    try {
+      if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: '' });
+      if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
+      if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
+    } catch (e) {
+      const err = e as ErrorData;
+      if (typeof err?.message === 'string' && typeof err.retryable === 'boolean') return this.replyError(act, msg.id, err.message, err.code, err.retryable);
+      this.ctx.log.error({ err: e, run: run.id }, 'agent request failed');
+      return this.replyError(act, msg.id, `agent request failed: ${(e as Error).message}`, 'internal', true);
+    }
   }
 
   private async onTransition(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'transition' }>): Promise<void> {
@@ -519,12 +533,12 @@ export class Engine implements Service {
       }
       const w = run.waiting_for;
       if (!w || w.until !== t.at) return;
-      if (w.kind === 'timer' || w.kind === 'retry') {
+      if (w.kind === 'timer' || w.kind === 'retry' || w.kind === 'llm') {
         await this.commitRun(run, [{ type: 'timer.fired', step: w.step, kind: w.kind }]);
       } else if (w.kind === 'approval') {
         const how = w.on_timeout ?? 'reject';
         if (how === 'fail') await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no decision before ${w.until}` }]);
-        else await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: how === 'approve' ? 'approved' : 'rejected', by: 'timeout', fail_on_reject: how === 'reject' }], [], { actor: 'policy:timeout', action: how === 'approve' ? 'runs.approve' : 'runs.reject' });
+        else await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: how === 'approve' ? 'approved' : 'rejected', by: 'timeout', fail_on_reject: how === 'reject', ...(w.args_hash ? { args_hash: w.args_hash } : {}) }], [], { actor: 'policy:timeout', action: how === 'approve' ? 'runs.approve' : 'runs.reject' });
       } else if (w.kind === 'input') {
         await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no answer before ${w.until}` }]);
       }
@@ -651,7 +665,7 @@ export class Engine implements Service {
       const def = this.defOf(run);
       const step = def ? stepAt(def, w.step) : undefined;
       if (a.kind === 'approval') {
-        await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: a.decision, by: actor, comment: a.comment, fail_on_reject: step?.on_error !== 'continue' }], [], { actor, action: a.decision === 'approved' ? 'runs.approve' : 'runs.reject' });
+        await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: a.decision, by: actor, comment: a.comment, fail_on_reject: step?.on_error !== 'continue', ...(w.args_hash ? { args_hash: w.args_hash } : {}) }], [], { actor, action: a.decision === 'approved' ? 'runs.approve' : 'runs.reject' });
       } else {
         await this.commitRun(run, [{ type: 'input.answered', step: w.step, text: a.text, by: actor }], [], { actor, action: 'runs.respond' });
       }

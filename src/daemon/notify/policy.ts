@@ -36,6 +36,11 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
       return wants.has('errors') ? [{ kind: 'error', level: 'critical', title: `${name} failed${ev.step ? ` in step ${String(ev.step)}` : ''}`, text: String(ev.error ?? 'failed'), step: (ev.step as string | null) ?? null }] : [];
     case 'step.waiting': {
       const w = run.waiting_for;
+      if (w?.kind === 'llm' && w.llm_attempt === 1) {
+        // once per outage, not on every retry
+        const what = w.reason === 'model_not_pulled' ? `model ${w.model} is not pulled at ${w.host}` : `the model ${w.model} at ${w.host} is unreachable`;
+        return [{ kind: 'llm', level: 'warning', title: `${name} waits for the LLM: ${what}`, text: `${w.prompt ?? ''}${w.hint ? `\nFix: ${w.hint}` : ''}\nThe step retries with backoff; opstream status ${run.id} shows the next try.`, step: w.step, data: { host: w.host, model: w.model, hint: w.hint ?? null } }];
+      }
       if (!w || (w.kind !== 'approval' && w.kind !== 'input')) return [];
       // granted by policy in the same commit (auto_resolve): nobody needs to be asked
       if (w.kind === 'approval' && w.resolve && def?.auto_resolve) return [];
@@ -48,7 +53,7 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
           title: `${name} needs ${w.kind === 'approval' ? 'an approval' : 'an answer'}`,
           text: `${w.prompt ?? ''}${until}\n${how}`,
           step: w.step,
-          data: { prompt: w.prompt ?? '', until: w.until ?? null, approvers: w.approvers ?? [], answer: how },
+          data: { prompt: w.prompt ?? '', until: w.until ?? null, approvers: w.approvers ?? [], answer: how, ...(w.args_hash ? { tool: w.tool, args: w.args, args_hash: w.args_hash } : {}) },
         },
       ];
     }

@@ -13,6 +13,10 @@ export const RunStepJson = z.object({
   ended_at: z.string().nullable(),
   output: z.unknown(),
   error: z.string().nullable(),
+  /** Agent steps: tokens and calls (null-count model calls are `unknown_counts`), warnings, the calls made. */
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), llm_calls: z.number(), unknown_counts: z.number(), tool_calls: z.number() }).optional(),
+  warnings: z.array(z.string()).optional(),
+  agent: z.object({ turns: z.number(), tool_calls: z.array(z.object({ turn: z.number(), tool: z.string(), status: z.string(), args_hash: z.string() })) }).optional(),
 });
 
 export const RunJson = z.object({
@@ -30,7 +34,7 @@ export const RunJson = z.object({
     .nullable(),
   steps: z.array(RunStepJson),
   progress: z.object({ fraction: z.number().nullable(), eta: z.string().nullable(), elapsed_ms: z.number().optional(), total_ms: z.number().optional() }),
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number() }),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }),
   error: z.string().nullable(),
   trigger: z.string().optional(),
   /** Scheduled runs: the fire time they belong to, and whether they were started by catch-up. */
