@@ -49,7 +49,8 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
       return [
         {
           kind: w.kind,
-          level: 'critical',
+          // routed as critical (webhook `levels`), shown as what it is: a question, not an outage
+          level: 'warning',
           title: `${name} needs ${w.kind === 'approval' ? 'an approval' : 'an answer'}`,
           text: `${w.prompt ?? ''}${until}\n${how}`,
           step: w.step,
