@@ -40,6 +40,7 @@ export interface CompiledConfig {
   llm: CompiledLlm | null;
   slack: NonNullable<RawConfig['slack']> | null;
   notify: CompiledNotify;
+  memory: { retentionMs: number };
   ops: RawConfig['ops'];
   log: RawConfig['log'] & { maxBytes: number };
 }
@@ -210,7 +211,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   };
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm, slack: raw.slack ?? null, notify, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
+  return { raw, files, mcpServers, llm, slack: raw.slack ?? null, notify, memory: { retentionMs: parseDuration(raw.memory.retention) ?? 365 * 86_400_000 }, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
 }
 
 function parseSize(s: string): number | null {

@@ -105,6 +105,13 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ desktop: 'auto', webhooks: [], retention: '30d' }),
+    memory: z
+      .object({
+        /** Run summaries older than this are forgotten (with their vectors). */
+        retention: Duration.default('365d'),
+      })
+      .strict()
+      .default({ retention: '365d' }),
     ops: z
       .object({
         /** Commands `ops.run_command` may run: exact strings or /regex/ patterns. Empty means none. */

@@ -6,6 +6,7 @@ import type { Bus } from './bus.js';
 import type { Engine } from './engine/engine.js';
 import type { Feed } from './feed.js';
 import type { LlmGateway } from './llm/index.js';
+import type { MemoryService } from './memory/memory.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
@@ -39,6 +40,8 @@ export interface DaemonContext {
   readonly feed: Feed;
   /** The LLM gateway (llm/), or null when no `llm:` is configured. */
   readonly llm: LlmGateway | null;
+  /** Run summaries, recall and conversations (memory/). */
+  readonly memory: MemoryService;
   /** Notifications: the durable outbox and its delivery channels (notify/notifier.ts). */
   readonly notifier: Notifier;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */

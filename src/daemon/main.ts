@@ -14,6 +14,7 @@ import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
 import { LlmGateway } from './llm/index.js';
+import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
 import { WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
@@ -92,6 +93,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     feed: new Feed(store),
     llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' })) : null,
     notifier: new Notifier(() => ctx),
+    memory: new MemoryService(() => ctx),
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {

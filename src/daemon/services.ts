@@ -7,6 +7,7 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.feed, // before anything that commits run events or notifications
     ctx.notifier, // before the engine: recovery may write notifications; pending ones resume
     ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
+    ctx.memory, // before the engine: runs ending during recovery are remembered
     ctx.tools, // before the engine: runs call tools as soon as they resume
     ctx.engine, // resumes runs, re-arms timers and schedules
   ];

@@ -59,6 +59,8 @@ export const Agent = z
      * default: prompt injection arrives through tool output.
      */
     trust_tool_output: z.boolean().default(false),
+    /** Reuse identical tool results younger than this (default: each server's `cache`); the model is told their age. */
+    cache: DurationText.optional(),
   })
   .strict();
 

@@ -6,7 +6,7 @@ import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '
 import { canonicalJson } from '../tools/cache.js';
 import { compileArgsValidator, type ArgsValidator } from '../tools/validate.js';
 import type { AnyEvent } from './reducer.js';
-import { stepAt } from './step-paths.js';
+import { durationMs, stepAt } from './step-paths.js';
 import type { ErrorData, RunEvent, RunRecord, WaitingFor, WorkerMessage } from './types.js';
 
 type Msg<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
@@ -190,13 +190,15 @@ export class AgentHost {
       await this.commit(run, [{ type: 'run.pause_requested', reason: `budget exceeded: ${run.usage.tool_calls} of ${limit * (1 + run.budget_grants)} tool calls used` }]);
       throw fail('budget exceeded', false, 'stopped');
     }
-    const r = await this.ctx.tools.call({ tool: name, args, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}` });
-    if (r.error) return answer('error', frame(name, 'error', `error: ${r.error.message}`, r.cached), { error: r.error.message });
+    const cacheTtlMs = step.agent!.cache === undefined ? undefined : (durationMs(step.agent!.cache) ?? undefined);
+    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}` });
+    const age = r.cached && r.cachedAt ? Date.now() - r.cachedAt : null;
+    if (r.error) return answer('error', frame(name, 'error', `error: ${r.error.message}`, null), { error: r.error.message });
     const full = r.structured !== null && r.structured !== undefined ? JSON.stringify(r.structured) : r.text;
     const llm = this.ctx.llm!;
     const numCtx = await llm.numCtx(step.agent!.model ?? llm.model);
     const shown = capToolOutput(full, numCtx, this.ctx.config.llm!.tool_output_share);
-    return answer(r.isError ? 'error' : 'ok', frame(name, r.isError ? 'error' : 'ok', shown, r.cached), { result: r.structured ?? r.text, bytes: r.bytes, cached: r.cached, truncated: shown.length < full.length });
+    return answer(r.isError ? 'error' : 'ok', frame(name, r.isError ? 'error' : 'ok', shown, age), { result: r.structured ?? r.text, bytes: r.bytes, cached: r.cached, cached_age_ms: age, truncated: shown.length < full.length });
   }
 
   private validator(name: string, schema: Record<string, unknown>): ArgsValidator {
@@ -206,7 +208,9 @@ export class AgentHost {
   }
 }
 
-/** Tool output reaches the model as framed, untrusted data. */
-function frame(name: string, status: string, text: string, cached: boolean): string {
-  return `<tool_output tool="${name}" status="${status}"${cached ? ' source="cache"' : ''}>\n${text}\n</tool_output>`;
+/** Tool output reaches the model as framed, untrusted data; a cached result says how old it is. */
+function frame(name: string, status: string, text: string, cachedAgeMs: number | null): string {
+  const cached = cachedAgeMs === null ? '' : ` source="cache" age="${formatDuration(cachedAgeMs)}"`;
+  const note = cachedAgeMs === null ? '' : `(this result came from OpStream's cache and is ${formatDuration(cachedAgeMs)} old; the system may have changed since)\n`;
+  return `<tool_output tool="${name}" status="${status}"${cached}>\n${note}${text}\n</tool_output>`;
 }

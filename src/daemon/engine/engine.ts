@@ -10,6 +10,7 @@ import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
+import { serviceOf } from '../memory/summary.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
@@ -290,7 +291,11 @@ export class Engine implements Service {
     }
     for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
     this.ctx.notifier.committed(notes);
-    if (terminal) void this.admitQueued(run.workflow);
+    if (terminal) {
+      void this.admitQueued(run.workflow);
+      // what it found and what fixed it, for recall and `ask` (never fails the run)
+      void this.ctx.memory.remember(run).catch((err) => this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed'));
+    }
     return evs;
   }
 
@@ -407,7 +412,7 @@ export class Engine implements Service {
     this.figures.activations++;
     const act = this.pool.active.get(runId);
     if (act) act.startSeq = run.seq;
-    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults };
+    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.ctx.llm !== null, model: this.ctx.llm?.model ?? null } };
   }
 
   private reply(act: Activation, id: number, value: unknown): void {
@@ -431,7 +436,7 @@ export class Engine implements Service {
     const def = this.defOf(run)!;
     try {
       if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
-      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: '' });
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt, serviceOf(run.params, run.workflow)) });
       if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
       if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
     } catch (e) {

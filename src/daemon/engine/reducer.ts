@@ -164,6 +164,11 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     case 'run.cancelled':
       finish(run, 'cancelled', at, null);
       break;
+    case 'agent.started': {
+      const st = steps[path!];
+      if (st) Object.assign((st.agent ??= { turns: [], calls: [], approvals: {} }), { started: true, prompt: e.prompt as string, system: e.system as string });
+      break;
+    }
     case 'agent.turn': {
       const st = steps[path!];
       if (!st) break;
@@ -189,7 +194,11 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
       if (!st) break;
       const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
       a.calls.push({ turn: e.turn as number, index: e.index as number, name: e.name as string, args_hash: e.args_hash as string, status: e.status as AgentCallStatus, content: e.content as string });
-      if (e.status === 'ok' || e.status === 'error') {
+      // a result served from the cache cost no tool call (counted apart as a cache hit)
+      if (e.cached === true) {
+        const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+        u.cache_hits = (u.cache_hits ?? 0) + 1;
+      } else if (e.status === 'ok' || e.status === 'error') {
         run.usage.tool_calls += 1;
         const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
         u.tool_calls += 1;

@@ -41,6 +41,7 @@ export interface StepUsage {
   /** Model calls whose token counts the server did not report (counted as unknown, not 0). */
   unknown_counts: number;
   tool_calls: number;
+  cache_hits?: number;
 }
 
 /** A recorded model turn. `phase`: tools = tool-using turns; final = the structured-answer turn(s). */
@@ -65,6 +66,11 @@ export interface AgentCall {
 }
 
 export interface AgentState {
+  /** Set by agent.started: the attempt's rendered prompt is recorded (in the event). */
+  started?: boolean;
+  /** The rendered prompt and system text the model got (a resumed step goes on with exactly these). */
+  prompt?: string;
+  system?: string;
   turns: AgentTurn[];
   calls: AgentCall[];
   /** Decisions on destructive calls, by argument hash: an approval binds to exact arguments. */
@@ -153,7 +159,7 @@ export type WorkerMessage =
   | { type: 'transition'; id: number; events: WorkerEvent[]; notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string } }
   | { type: 'tool'; id: number; step: string; tool: string; args: Record<string, unknown>; key: string; timeoutMs?: number; cacheTtlMs?: number }
   | { type: 'agent.tools'; id: number; step: string }
-  | { type: 'agent.recall'; id: number; step: string }
+  | { type: 'agent.recall'; id: number; step: string; prompt: string }
   | { type: 'llm'; id: number; step: string; attempt: number; turn: number; phase: 'tools' | 'final'; request: import('../llm/types.js').ChatRequest }
   | { type: 'agent.call'; id: number; step: string; attempt: number; turn: number; index: number; name: string; args: Record<string, unknown> }
   | { type: 'end'; reason: 'done' | 'suspended' | 'stopped' };
@@ -172,6 +178,7 @@ export type WorkerEvent =
   | { type: 'step.waiting'; step: string; waiting_for: WaitingFor }
   | { type: 'repeat.iteration'; step: string; index: number; output: unknown; next_at: string | null }
   | { type: 'step.warning'; step: string; warning: string }
+  | { type: 'agent.started'; step: string; system: string; prompt: string; tools: unknown[]; schema: Record<string, unknown> | null; model: string | null; max_turns: number }
   | { type: 'run.succeeded' }
   | { type: 'run.failed'; step: string | null; error: string };
 
@@ -182,6 +189,8 @@ export interface ActivationData {
   def: import('../../workflows/schema.js').Workflow;
   /** Fault injection for tests (engine_test.* steps); off unless OPSTREAM_ENGINE_FAULTS=1. */
   faults: boolean;
+  /** Templates see `llm.configured` (shipped workflows add their agent steps only then). */
+  llm: { configured: boolean; model: string | null };
 }
 
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled']);

@@ -1,5 +1,6 @@
 import type { MethodName } from '../../protocol/index.js';
 import { daemonHandlers } from './daemon.js';
+import { memoryHandlers } from './memory.js';
 import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
 import { toolsHandlers } from './tools.js';
@@ -10,6 +11,7 @@ import type { Handler } from './types.js';
 export const handlers: { [M in MethodName]: Handler<M> } = {
   ...daemonHandlers,
   ...notifyHandlers,
+  ...memoryHandlers,
   ...runsHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { MethodSpec } from '../messages.js';
 import { daemonMethods } from './daemon.js';
+import { memoryMethods } from './memory.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
 import { toolsMethods } from './tools.js';
@@ -10,6 +11,7 @@ import { workflowsMethods } from './workflows.js';
 export const methods = {
   ...daemonMethods,
   ...notifyMethods,
+  ...memoryMethods,
   ...runsMethods,
   ...toolsMethods,
   ...workflowsMethods,

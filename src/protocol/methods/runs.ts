@@ -14,7 +14,7 @@ export const RunStepJson = z.object({
   output: z.unknown(),
   error: z.string().nullable(),
   /** Agent steps: tokens and calls (null-count model calls are `unknown_counts`), warnings, the calls made. */
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), llm_calls: z.number(), unknown_counts: z.number(), tool_calls: z.number() }).optional(),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), llm_calls: z.number(), unknown_counts: z.number(), tool_calls: z.number(), cache_hits: z.number().optional() }).optional(),
   warnings: z.array(z.string()).optional(),
   agent: z.object({ turns: z.number(), tool_calls: z.array(z.object({ turn: z.number(), tool: z.string(), status: z.string(), args_hash: z.string() })) }).optional(),
 });

@@ -113,6 +113,7 @@ function applyLocal(e: WorkerEvent): void {
 
 interface Scope {
   params: Record<string, unknown>;
+  llm: { configured: boolean; model: string | null };
   steps: Record<string, { output: unknown; status: string }>;
   run: { id: string; workflow: string; step_key: string | null };
   iteration?: number;
@@ -120,7 +121,7 @@ interface Scope {
 
 function scopeFor(parentScope: Scope | null): Scope {
   if (parentScope) return { ...parentScope, steps: { ...parentScope.steps } };
-  return { params: data.run.params, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
+  return { params: data.run.params, llm: data.llm ?? { configured: false, model: null }, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
 }
 
 function errorText(e: unknown): string {
@@ -237,7 +238,8 @@ async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: stri
           throw new StepFailure(message, retryable);
         },
       };
-      const recall = String((await request<{ text?: string }>({ type: 'agent.recall', step: path }).catch(() => ({ text: '' }))).text ?? '');
+      // "seen before": similar past findings of this workflow and service, from memory (never fatal)
+      const recall = states[path]?.agent?.started ? '' : String((await request<{ text?: string }>({ type: 'agent.recall', step: path, prompt: String(render(step.agent!.prompt, scope)) }).catch(() => ({ text: '' }))).text ?? '');
       // loaded only by activations that run an agent (ajv is not free to load in every worker)
       const [{ runAgent }, { validateOutput }] = await Promise.all([import('./agent.js'), import('./output-schema.js')]);
       const { output } = await runAgent(step, path, attempt, io, validateOutput, recall);

@@ -72,7 +72,20 @@ export async function runAgent(step: Step, path: string, attempt: number, io: Ag
   const cfg = step.agent!;
   const schema = cfg.output;
   const prompt = String(io.render(cfg.prompt)) + (recall ? `\n\n${recall}` : '');
-  const system = systemText(cfg.system === undefined ? undefined : String(io.render(cfg.system)), schema);
+  return runAgentWith(cfg, path, attempt, io, validate, systemText(cfg.system === undefined ? undefined : String(io.render(cfg.system)), schema), prompt, schema);
+}
+
+/** The loop itself, from a rendered system text and prompt (`opstream replay` passes recorded or edited ones). */
+export async function runAgentWith(
+  cfg: NonNullable<Step['agent']>,
+  path: string,
+  attempt: number,
+  io: AgentIo,
+  validate: (schema: Record<string, unknown>, value: unknown) => string | null,
+  system: string,
+  prompt: string,
+  schema: Record<string, unknown> | undefined,
+): Promise<AgentResult> {
   const parse = (text: string): { value: unknown; problem: string | null } => {
     if (!schema) return { value: text, problem: null };
     let value: unknown;
@@ -85,6 +98,12 @@ export async function runAgent(step: Step, path: string, attempt: number, io: Ag
   };
   const tools = cfg.tools.length ? await io.request<ToolDefinition[]>({ type: 'agent.tools', step: path }) : [];
   const state = (): AgentState => io.state()?.agent ?? { turns: [], calls: [], approvals: {} };
+  // what the model was given, recorded once per attempt: a resumed step and `opstream replay` go on from exactly this
+  const first = state();
+  if (first.started) {
+    system = first.system ?? system;
+    prompt = first.prompt ?? prompt;
+  } else await io.record([{ type: 'agent.started', step: path, system, prompt, tools, schema: schema ?? null, model: cfg.model ?? null, max_turns: cfg.max_turns }]);
 
   for (;;) {
     const a = state();
