@@ -16,5 +16,13 @@ export async function createLogger(logDir: string, opts: { level: string; maxByt
     mode: 0o600,
     limit: { count: opts.files, removeOtherLogFiles: true },
   });
+  // A logging failure (the log dir removed, a full disk, a failed rotation) must never take the
+  // daemon down: it goes on, and says so once on stderr (the daemon's stderr file when detached).
+  let told = false;
+  (stream as unknown as NodeJS.EventEmitter).on('error', (err: NodeJS.ErrnoException) => {
+    if (told) return;
+    told = true;
+    process.stderr.write(`opstream daemon: writing the log under ${logDir} failed (${err.code ?? err.message}); the daemon keeps running, but log lines may be lost\n`);
+  });
   return pino({ level: opts.level, base: { pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' } }, stream);
 }

@@ -34,7 +34,10 @@ const MIN_COSINE = 0.35;
  */
 export class MemoryService implements Service {
   readonly name = 'memory';
-  private index = this.newIndex();
+  /** All summaries, for `memory search`; built on first use. */
+  private globalIndex: MiniSearch<RunSummary> | null = null;
+  /** Per workflow + service, for recall (what an agent step asks): small, built on first use. */
+  private readonly groups = new Map<string, MiniSearch<RunSummary>>();
   private readonly summaries = new Map<string, RunSummary>();
   private readonly vectors = new Map<string, { model: string; dim: number; v: Float32Array }>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -47,14 +50,47 @@ export class MemoryService implements Service {
     return this.getCtx();
   }
 
-  private newIndex(): MiniSearch<RunSummary> {
-    return new MiniSearch<RunSummary>({ fields: ['text', 'headline', 'service'], storeFields: ['id'], searchOptions: { prefix: true, fuzzy: 0.15, boost: { headline: 2 } } });
+  private newIndex(fuzzy: number): MiniSearch<RunSummary> {
+    return new MiniSearch<RunSummary>({ fields: ['text', 'headline', 'service'], storeFields: ['id'], searchOptions: { prefix: true, fuzzy, boost: { headline: 2 } } });
+  }
+
+  private groupKey(workflow: string, service: string): string {
+    return `${workflow}\u0000${service}`;
+  }
+
+  private get index(): MiniSearch<RunSummary> {
+    if (!this.globalIndex) {
+      this.globalIndex = this.newIndex(0.15);
+      this.globalIndex.addAll([...this.summaries.values()]);
+    }
+    return this.globalIndex;
+  }
+
+  private group(workflow: string, service: string): MiniSearch<RunSummary> {
+    const key = this.groupKey(workflow, service);
+    let g = this.groups.get(key);
+    if (!g) {
+      // recall needs speed more than typo tolerance: prefix matching only
+      g = this.newIndex(0);
+      g.addAll([...this.summaries.values()].filter((s) => s.workflow === workflow && s.service === service));
+      this.groups.set(key, g);
+    }
+    return g;
+  }
+
+  private indexAdd(s: RunSummary): void {
+    this.globalIndex?.add(s);
+    this.groups.get(this.groupKey(s.workflow, s.service))?.add(s);
+  }
+
+  private indexRemove(s: RunSummary): void {
+    this.globalIndex?.discard(s.id);
+    this.groups.get(this.groupKey(s.workflow, s.service))?.discard(s.id);
   }
 
   async start(): Promise<void> {
     const store = this.ctx.store;
     for (const [, s] of await store.entries<RunSummary>('memory', { gte: SUM, lt: `${SUM}~` })) this.summaries.set(s.id, s);
-    this.index.addAll([...this.summaries.values()]);
     for (const [key, v] of await store.entries<StoredVector>('memory', { gte: VEC, lt: `${VEC}~` })) this.vectors.set(key.slice(VEC.length), { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
     await this.sweep().catch((err) => this.ctx.log.error({ err }, 'memory retention sweep failed'));
     this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.ctx.log.error({ err }, 'memory retention sweep failed')), SWEEP_EVERY_MS);
@@ -74,9 +110,10 @@ export class MemoryService implements Service {
   async remember(run: RunRecord): Promise<void> {
     const s = summarize(run, this.ctx.config.llm?.redactPatterns ?? []);
     await this.ctx.store.commit([{ type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never }]);
-    if (this.summaries.has(s.id)) this.index.discard(s.id);
+    const old = this.summaries.get(s.id);
+    if (old) this.indexRemove(old);
     this.summaries.set(s.id, s);
-    this.index.add(s);
+    this.indexAdd(s);
     this.embedLater([s]);
   }
 
@@ -130,7 +167,7 @@ export class MemoryService implements Service {
       ],
       { actor, action: 'memory.forget', target: `run:${id}` },
     );
-    this.index.discard(id);
+    this.indexRemove(this.summaries.get(id)!);
     this.summaries.delete(id);
     this.vectors.delete(id);
     return { removed: true };
@@ -165,7 +202,7 @@ export class MemoryService implements Service {
     }
     if (hits.length < limit) {
       const have = new Set(hits.map((h) => h.summary.id));
-      const text = this.index.search(o.query, { filter: (r) => { const s = this.summaries.get(r.id as string); return !!s && candidates(s) && !have.has(s.id); }, combineWith: 'OR' });
+      const text = this.group(o.workflow, o.service).search(o.query, { filter: (r) => r.id !== o.exclude && !have.has(r.id as string), combineWith: 'OR' });
       for (const r of text.slice(0, limit)) hits.push({ summary: this.summaries.get(r.id as string)!, score: r.score, by: 'text' });
     }
     // the same service's latest runs count even without words in common
@@ -221,7 +258,7 @@ export class MemoryService implements Service {
     ]);
     await this.ctx.store.commit(ops, { actor: 'policy:retention', action: 'memory.expire', target: `${old.length} summaries before ${cutoff}` });
     for (const s of old) {
-      this.index.discard(s.id);
+      this.indexRemove(s);
       this.summaries.delete(s.id);
       this.vectors.delete(s.id);
     }
