@@ -281,6 +281,7 @@ export class Engine implements Service {
       await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
     } catch (e) {
       this.ctx.feed.settle(feed, false);
+      this.ctx.notifier.abandon(notes);
       throw e;
     }
     this.ctx.feed.settle(feed, true);

@@ -54,6 +54,11 @@ export class Notifier implements Service {
   private readonly queues = new Map<string, Queue>();
   /** Entries with at least one pending channel, shared by every channel's loop (one object per id). */
   private readonly live = new Map<string, Notification>();
+  /**
+   * Entries whose batch is being written. The engine's in-memory run is ahead of the store by that
+   * much, so `status` (run from memory) lists them too rather than a run waiting with no question.
+   */
+  private readonly preparing = new Map<string, Notification>();
   /** PagerDuty hooks -> runs with an incident they triggered and not yet resolved. */
   private readonly pdOpen = new Map<string, Set<string>>();
   private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
@@ -188,6 +193,7 @@ export class Notifier implements Service {
       await this.ctx.store.commit(p.ops);
     } catch (e) {
       this.ctx.feed.settle(p.feed, false);
+      this.abandon(p);
       throw e;
     }
     this.ctx.feed.settle(p.feed, true);
@@ -212,6 +218,7 @@ export class Notifier implements Service {
       data: d.data ?? {},
     };
     out.entries.push(entry);
+    this.preparing.set(id, entry);
     out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
     if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
@@ -284,6 +291,7 @@ export class Notifier implements Service {
   /** After the batch holding `p` is durable: hand the entries to their channels. */
   committed(p: Prepared): void {
     for (const e of p.entries) {
+      this.preparing.delete(e.id);
       this.live.set(e.id, e);
       for (const name of Object.keys(e.channels)) {
         const q = this.queues.get(name);
@@ -292,6 +300,11 @@ export class Notifier implements Service {
         this.kick(q);
       }
     }
+  }
+
+  /** The batch holding `p` failed: its entries never existed. */
+  abandon(p: Prepared): void {
+    for (const e of p.entries) this.preparing.delete(e.id);
   }
 
   // ---------------------------------------------------------------- delivering
@@ -426,6 +439,8 @@ export class Notifier implements Service {
         const e = this.live.get(id) ?? (await store.get<Notification>('outbox', id));
         if (e) items.push(e);
       }
+      const ids = new Set(items.map((e) => e.id));
+      for (const e of this.preparing.values()) if (e.run_id === p.run && !ids.has(e.id)) items.unshift(e);
       return { items: items.reverse() };
     }
     const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
