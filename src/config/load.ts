@@ -261,11 +261,15 @@ function compileSlack(s: NonNullable<RawConfig['slack']>, file: string, problems
     if (Number(count) < 1) problems.push({ file, path: 'slack.notifications.max_frequency', line: null, message: 'expected at least 1 per window' });
     else maxFrequency = { count: Number(count), windowMs: WINDOW_MS[per] };
   }
+  const ping = parseDuration(s.ping_timeout) ?? 15_000;
+  const idle = parseDuration(s.idle_timeout) ?? 90_000;
+  // the client pings every ping_timeout/3; a watchdog shorter than a few of those trips on a healthy idle connection
+  if (idle < ping) problems.push({ file, path: 'slack.idle_timeout', line: null, message: `must be at least slack.ping_timeout (${s.ping_timeout}); twice that or more is safer` });
   if (s.api_url && !s.api_url.endsWith('/')) problems.push({ file, path: 'slack.api_url', line: null, message: 'must end in "/" (e.g. https://slack.com/api/)' });
   return {
     ...s,
-    pingTimeoutMs: parseDuration(s.ping_timeout) ?? 15_000,
-    idleTimeoutMs: parseDuration(s.idle_timeout) ?? 90_000,
+    pingTimeoutMs: ping,
+    idleTimeoutMs: idle,
     postIntervalMs: parseDuration(s.post_interval) ?? 1000,
     updateIntervalMs: parseDuration(s.update_interval) ?? 1000,
     timeoutMs: parseDuration(s.timeout) ?? 20_000,

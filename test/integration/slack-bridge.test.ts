@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Notification } from '../../src/protocol/index.js';
 import { cli, waitFor } from '../support/home.js';
-import { buttonValue, connected, hasButton, PEOPLE, runOf, setupSlack, shown, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
+import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, shown, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
 
 // The bridge against the loopback Slack with a real daemon in this process (real store, real Bree
 // workers, real outbox). Every wait is on a state or an event (a message appearing, a call being
@@ -100,7 +100,7 @@ describe('slack bridge: commands, run threads and approvals', () => {
     expect(started.body.response_type).toBe('ephemeral');
 
     // the thread: the start message first, then the milestone and the approval with what it will do
-    const header = await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && !m.thread_ts);
+    const header = await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && isTop(m));
     const approval = await lb.waitForMessage('#ops-alerts', (m) => m.thread_ts === header.ts && hasButton(m, 'opstream.approve'));
     expect(shown(approval)).toContain('Restart checkout-api?');
     expect(shown(approval)).toContain('engine_test.noop');
@@ -201,7 +201,7 @@ describe('slack bridge: commands, run threads and approvals', () => {
 
     // the completion with its findings table and the chart PNG, in the run's thread
     await waitRunStatus(s, id, (r) => r.status === 'succeeded', 'the profiling run');
-    const header = await lb.waitForMessage('#ops-alerts', (x) => shown(x).includes(id) && !x.thread_ts);
+    const header = await lb.waitForMessage('#ops-alerts', (x) => shown(x).includes(id) && isTop(x));
     const completion = await lb.waitForMessage('#ops-alerts', (x) => x.thread_ts === header.ts && shown(x).includes('Findings'));
     expect(shown(completion)).toContain('latency');
     const upload = await waitFor(() => lb.uploads().find((u) => u.completed), { what: 'the chart upload' });

@@ -90,17 +90,20 @@ export async function setupSlack(o: SetupOptions = {}): Promise<SlackSetup> {
     if (out.kind !== 'started') throw new Error('a daemon is already running in this home');
     d = out.daemon;
   }
-  return {
+  const setup: SlackSetup = {
     h,
     lb,
     d,
     async close() {
-      // the daemon first (its Socket Mode client), then Slack, then the home
-      await d?.stop();
+      // the daemon first (its Socket Mode client), then Slack, then the home; `d` may have been
+      // replaced by a restart. Never leave an in-process daemon's pid file for cleanup(): it would
+      // signal this very process.
+      await setup.d?.stop();
       await h.cleanup();
       await lb.close();
     },
   };
+  return setup;
 }
 
 /** Until the bridge says it is connected (and the loopback has said hello). */
@@ -122,6 +125,11 @@ export async function waitRunStatus(s: SlackSetup, id: string, ok: (r: RunJson) 
     },
     { what, timeoutMs },
   );
+}
+
+/** A top-level message (a thread parent carries its own ts as thread_ts once it has replies). */
+export function isTop(m: Pick<LoopbackMessage, 'ts' | 'thread_ts'>): boolean {
+  return !m.thread_ts || m.thread_ts === m.ts;
 }
 
 /** All the text a message shows (blocks, with button labels and values). */
