@@ -78,6 +78,7 @@ export class SlackChannel implements Channel {
   /** Entries confirmed as part of a digest or merged message -> its receipt. */
   private readonly batched = new Map<string, string>();
   private readonly freq: FrequencyLimit;
+  private readonly creating = new Map<string, Promise<ThreadRef>>();
 
   constructor(private readonly d: ChannelDeps) {
     this.timeoutMs = 3 * d.cfg.timeoutMs + 5 * d.cfg.postIntervalMs + 30_000;
@@ -212,12 +213,7 @@ export class SlackChannel implements Channel {
       const m = await this.post(target, noteMessage(entry), signal);
       return `${m.channel} ${m.ts}`;
     }
-    let thread = this.d.threads.threadFor(run.id, target);
-    if (!thread) {
-      await this.pace(target, signal);
-      const runJson = run;
-      thread = await this.api(`chat.postMessage to ${target}`, () => this.d.threads.create(runJson, target, route.by));
-    }
+    const thread = this.d.threads.threadFor(run.id, target) ?? (await this.startThread(run, target, route.by, signal));
     if (entry.kind === 'start') return `${thread.channel} ${thread.ts}`;
     const inThread = { thread_ts: thread.ts };
     const loud = { ...inThread, reply_broadcast: !route.dm };
@@ -238,6 +234,23 @@ export class SlackChannel implements Channel {
     }
   }
 
+  /**
+   * The run's start message in `target`, posted once: lanes of one destination (now, merged
+   * routine updates) may both need it at the same moment.
+   */
+  private startThread(run: RunJson, target: string, by: string | null, signal: AbortSignal): Promise<ThreadRef> {
+    const key = `${run.id}\u0000${target}`;
+    let p = this.creating.get(key);
+    if (!p) {
+      p = (async () => {
+        await this.pace(target, signal);
+        return this.api(`chat.postMessage to ${target}`, () => this.d.threads.create(run, target, by));
+      })().finally(() => this.creating.delete(key));
+      this.creating.set(key, p);
+    }
+    return p;
+  }
+
   /** Approval / input request with buttons; if it was answered before it could be posted, the answer instead. */
   private async deliverAsk(entry: Notification, thread: ThreadRef, run: RunJson, signal: AbortSignal, extra: { thread_ts: string; reply_broadcast: boolean }): Promise<string> {
     const seq = Number(entry.data.wait_seq ?? 0);
@@ -252,7 +265,13 @@ export class SlackChannel implements Channel {
         ? approvalMessage(entry, ref)
         : inputMessage(entry, ref);
     const m = await this.post(thread.target, msg, signal, extra);
-    if (!answered) await this.d.threads.recordWait({ run: run.id, kind, step: ref.s, seq, channel: m.channel, ts: m.ts, notification: { workflow: entry.workflow, run_id: entry.run_id, data: entry.data, text: entry.text }, open: true });
+    if (!answered) {
+      const wait = { run: run.id, kind, step: ref.s, seq, channel: m.channel, ts: m.ts, notification: { workflow: entry.workflow, run_id: entry.run_id, data: entry.data, text: entry.text }, open: true };
+      await this.d.threads.recordWait(wait);
+      // answered while it was being posted: its event came before the message was known
+      const late = seq ? await this.d.threads.answerOf(run.id, ref.s, seq) : null;
+      if (late) await this.d.threads.settleWait(wait, late);
+    }
     return `${m.channel} ${m.ts}`;
   }
 

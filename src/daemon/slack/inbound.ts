@@ -14,6 +14,9 @@ import { actorOf, allows, roleOf, rolesHeld, type Permission } from './roles.js'
 import { esc, fromSlack, splitWords } from './text.js';
 import type { RunThreads } from './threads.js';
 
+/** A thread reply that is a question or a request to the bot (not people talking to each other). */
+const ASKS = /\?\s*$|^(why|what|how|when|where|who|which|is|are|did|does|can|could|show|explain|detail|details|status|report|tell|give|summar|list)\b/i;
+
 export interface InboundDeps {
   ctx(): DaemonContext;
   cfg: CompiledSlack;
@@ -153,7 +156,7 @@ export class Inbound {
     const who = this.caller(ev.user, ev.channel);
     if (inThread) {
       const run = await this.d.threads.runOf(ev.channel, inThread);
-      if (run) return this.threadReply(run, text, who, ev.channel, inThread);
+      if (run) return this.threadReply(run, text, who, ev.channel, inThread, mentioned || dm);
     }
     if (!dm && !mentioned) return;
     const to: ReplyTarget = { channel: ev.channel, user: ev.user, thread_ts: dm ? inThread ?? undefined : (inThread ?? ev.ts) };
@@ -179,12 +182,15 @@ export class Inbound {
    * A reply in a run's thread: the answer to what the run asks for (an input step), else a
    * question about the run, answered from its stored outputs.
    */
-  private async threadReply(run: string, text: string, who: Caller, channel: string, threadTs: string): Promise<void> {
+  private async threadReply(run: string, text: string, who: Caller, channel: string, threadTs: string, addressed: boolean): Promise<void> {
     const to: ReplyTarget = { channel, user: who.user, thread_ts: threadTs };
     const ctx = this.d.ctx();
     if (!text) return;
     const json = await ctx.engine.get(run).catch(() => null);
-    if (json?.waiting_for?.kind === 'input') {
+    const answering = json?.waiting_for?.kind === 'input';
+    // people also talk to each other in a run's thread: only questions and requests get an answer
+    if (!answering && !addressed && !ASKS.test(text)) return;
+    if (answering) {
       if (!allows(who.role, 'operate')) {
         const r = await refusal(this.d.commands, who, 'runs.respond', `${run} (thread reply)`, 'operator');
         return this.d.responder.reply(to, r.msg);
