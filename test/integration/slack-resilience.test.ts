@@ -33,6 +33,22 @@ steps:
     notify: { text: "cleanup scheduled", level: info }
 `;
 
+const URGENT = `id: urgent
+command: urgent
+notifications: [approvals]
+steps:
+  - id: fix
+    approval: { prompt: "Fail over the database now?", urgent: true }
+`;
+
+const CALM = `id: calm
+command: calm
+notifications: [approvals]
+steps:
+  - id: fix
+    approval: { prompt: "Rotate the logs?" }
+`;
+
 const BURST = `id: burst
 command: burst
 notifications: [start, completion]
@@ -140,11 +156,16 @@ describe('slack bridge: connection recycling, limits and durability', () => {
     const hhmmss = (ms: number): string => new Date(ms).toISOString().slice(11, 19);
     // quiet from a minute ago until 12 s from now
     const end = now + 12_000;
-    s = await setupSlack({ workflows: { 'alarm.yaml': ALARM, 'burst.yaml': BURST }, slack: [`notifications: { quiet_hours: "${hhmmss(now - 60_000)}-${hhmmss(end)}", timezone: UTC }`] });
+    s = await setupSlack({ workflows: { 'alarm.yaml': ALARM, 'burst.yaml': BURST, 'urgent.yaml': URGENT, 'calm.yaml': CALM }, slack: [`notifications: { quiet_hours: "${hhmmss(now - 60_000)}-${hhmmss(end)}", timezone: UTC }`] });
     await connected(s);
     const { lb } = s;
     const burst = await startBy(s, 'burst');
     const alarm = await startBy(s, 'alarm');
+    // an approval the workflow marks urgent reaches the critical channel now; a calm one waits
+    const urgent = await startBy(s, 'urgent');
+    const calm = await startBy(s, 'calm');
+    const ask = await lb.waitForMessage('#incidents', (m) => hasButton(m, 'opstream.approve') && shown(m).includes('Fail over the database now?'));
+    expect(shown(ask)).toContain(urgent);
     await waitRunStatus(s, burst, (r) => r.status === 'succeeded', 'burst to end');
     await waitRunStatus(s, alarm, (r) => r.status === 'succeeded', 'alarm to end');
     // critical gets through at once; the rest waits
@@ -160,7 +181,11 @@ describe('slack bridge: connection recycling, limits and durability', () => {
 
     const digest = await lb.waitForMessage('#ops-alerts', (m) => m.text.startsWith('While it was quiet') || shown(m).includes('While it was quiet'), 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(end - 1000);
-    for (const t of ['note 1', 'note 4', 'cleanup scheduled', `burst ${burst} succeeded`]) expect(shown(digest)).toContain(t);
+    for (const t of ['note 1', 'note 4', 'cleanup scheduled', `burst ${burst} succeeded`, 'Rotate the logs?']) expect(shown(digest)).toContain(t);
+    // the calm approval is in the digest with working buttons
+    expect(hasButton(digest, 'opstream.approve')).toBe(true);
+    await lb.blockAction({ user: PEOPLE.bob, channel: '#ops-alerts', message: { ts: digest.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(digest, 'opstream.approve') }] });
+    await waitRunStatus(s, calm, (r) => r.status === 'succeeded', 'the calm run approved from the digest');
     await waitFor(async () => (await held()).every((n) => n.channels.slack.state === 'sent'), { what: 'every held notification confirmed by the digest' });
     const after = await held();
     expect(new Set(after.map((n) => n.channels.slack.receipt))).toEqual(new Set([`digest C0OPSALERTS ${digest.ts}`]));

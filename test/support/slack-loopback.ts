@@ -18,6 +18,9 @@ import WebSocket, { WebSocketServer } from 'ws';
  *   `hello`, delivers envelopes to one open connection (round robin), waits for acks
  *   `{envelope_id, payload}`, re-sends unacked `events_api` envelopes with `retry_attempt`/`retry_reason`.
  * - `response_url`s (`/commands/…`, `/actions/…`): 5 uses, 30 minutes, like Slack.
+ * - Modals: `views.open` is checked (trigger id, a modal with blocks) and recorded (`views()`); a person
+ *   submits one with `viewSubmission`.
+ * - `send({ envelope_id })` re-delivers the very same envelope (a redelivery after a lost ack).
  * - File uploads v2: `files.getUploadURLExternal` -> POST bytes to `/upload/v1/…` ->
  *   `files.completeUploadExternal`, which shares ASYNCHRONOUSLY (the file message appears in the
  *   channel `shareDelayMs` later; no message ts is returned), as Slack does.

@@ -1,4 +1,5 @@
 import { WireError, type slackMethods } from '../../protocol/index.js';
+import { appManifest } from '../slack/manifest.js';
 import type { HandlersFor } from './types.js';
 
 const off = (): never => {
@@ -7,6 +8,7 @@ const off = (): never => {
 
 /** Thin: the bridge does the work. */
 export const slackHandlers: HandlersFor<keyof typeof slackMethods> = {
-  'slack.manifest': (_p, { ctx }) => (ctx.slack ? ctx.slack.manifest() : off()),
+  // works before the tokens exist: creating the app from it is how one gets them
+  'slack.manifest': (_p, { ctx }) => (ctx.slack ? ctx.slack.manifest() : { manifest: appManifest({ app_name: ctx.config.raw.slack?.app_name ?? 'OpStream', command: ctx.config.raw.slack?.command ?? '/opstream' }) }),
   'slack.test': (p, { ctx, actor }) => (ctx.slack ? ctx.slack.test(p, actor) : off()),
 };
