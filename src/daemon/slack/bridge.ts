@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { WireError, type Notification, type Result, type SlackConnectionStatus } from '../../protocol/index.js';
 import type { DaemonContext, Service } from '../context.js';
+import type { StoreOp } from '../store/store.js';
 import { SlackChannel } from './channel.js';
 import type { CommandDeps } from './commands.js';
 import { SocketConnection } from './connection.js';
@@ -38,6 +39,7 @@ export class SlackBridge implements Service {
   private botUser: string | null = null;
   private team: string | null = null;
   private offFeed: (() => void) | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
   /** Ack-to-handled times and counts, for the benchmark. */
   readonly figures = { envelopes: 0 };
 
@@ -88,18 +90,7 @@ export class SlackBridge implements Service {
   async start(): Promise<void> {
     if (this.problem) return;
     // the bot token first: a refused one stops the bridge before it listens to anything
-    try {
-      const auth = await this.web.auth.test();
-      this.botUser = (auth.user_id as string | undefined) ?? null;
-      this.team = (auth.team as string | undefined) ?? null;
-    } catch (e) {
-      const code = platformCode(e);
-      if (code && ['invalid_auth', 'not_authed', 'token_revoked', 'account_inactive', 'not_allowed_token_type'].includes(code)) {
-        this.fail(fatalText(code, 'bot'));
-        return;
-      }
-      this.log.warn({ err: (e as Error).message }, 'slack: auth.test failed; going on (its bot user id is learned later)');
-    }
+    if (!(await this.whoAmI())) return;
     const responder = new Responder(this.web, this.log);
     const commands: CommandDeps = {
       ctx: () => this.ctx,
@@ -131,12 +122,57 @@ export class SlackBridge implements Service {
       log: this.log,
       onEnvelope: (env) => this.inbound?.handle(env),
       onFatal: (m) => this.fail(m),
+      // Slack unreachable at start: the bot's own user id (to ignore its messages) is learned now
+      onConnected: () => void (this.botUser ? undefined : this.whoAmI()),
     });
     this.conn.start();
+    this.sweepTimer = setInterval(() => void this.sweep(), 3_600_000);
+    this.sweepTimer.unref();
+    void this.sweep();
     void this.threads.reconcile().catch((err: unknown) => this.log.warn({ err }, 'slack: could not bring run threads up to date'));
   }
 
+  /** auth.test with the bot token; false when Slack refused it (the bridge is then stopped). */
+  private async whoAmI(): Promise<boolean> {
+    try {
+      const auth = await this.web.auth.test();
+      this.botUser = (auth.user_id as string | undefined) ?? null;
+      this.team = (auth.team as string | undefined) ?? null;
+      return true;
+    } catch (e) {
+      const code = platformCode(e);
+      if (code && ['invalid_auth', 'not_authed', 'token_revoked', 'account_inactive', 'not_allowed_token_type'].includes(code)) {
+        this.fail(fatalText(code, 'bot'));
+        return false;
+      }
+      this.log.warn({ err: (e as Error).message }, 'slack: auth.test failed; going on (the bot user id is learned once connected)');
+      return true;
+    }
+  }
+
+  /**
+   * Bookkeeping that outlives its use: delivery markers of notifications past `notify.retention`
+   * (their outbox entries are gone by then) and redelivery guards of commands older than a day.
+   * Run threads stay: a question in an old run's thread still finds its run.
+   */
+  private async sweep(): Promise<void> {
+    const ctx = this.ctx;
+    try {
+      const cutoff = String(Date.now() - ctx.config.notify.retentionMs).padStart(15, '0');
+      const ops: StoreOp[] = [];
+      for (const prefix of ['slack_batched:', 'slack_sent:']) {
+        for (const [key] of await ctx.store.entries('meta', { gte: prefix, lt: `${prefix}${cutoff}` })) ops.push({ type: 'del', sub: 'meta', key });
+      }
+      const day = Date.now() - 86_400_000;
+      for (const [key, v] of await ctx.store.entries<{ at?: string }>('meta', { gte: 'slack_cmd:', lt: 'slack_cmd:~' })) if (!v.at || Date.parse(v.at) < day) ops.push({ type: 'del', sub: 'meta', key });
+      if (ops.length) await ctx.store.commit(ops);
+    } catch (err) {
+      this.log.warn({ err }, 'slack: bookkeeping sweep failed');
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.offFeed?.();
     await this.conn?.stop();
     await this.inbound?.stop();

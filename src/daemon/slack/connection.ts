@@ -31,6 +31,8 @@ export interface ConnectionOptions {
   onEnvelope(env: Envelope): void;
   /** The app token was refused for good: the bridge stops (the daemon stays up). */
   onFatal(message: string): void;
+  /** After each hello. */
+  onConnected?(): void;
 }
 
 const PING_CHANNELS = ['undici:websocket:ping', 'undici:websocket:pong'];
@@ -82,6 +84,7 @@ export class SocketConnection {
       this.everConnected = true;
       this.lastInboundAt = Date.now();
       this.o.log.info({ reconnects: this.reconnects }, 'slack: connected (Socket Mode)');
+      this.o.onConnected?.();
     });
     this.client.on('disconnected', () => {
       if (this.stopping || this.state !== 'connected') return;

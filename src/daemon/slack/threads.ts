@@ -1,6 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { Notification, RunJson, WatchItem } from '../../protocol/index.js';
+import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
 import { headlineOf } from '../reports/report.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
@@ -233,7 +233,11 @@ export class RunThreads {
         }
       }
     } catch (e) {
-      this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
+      if (isWireError(e) && e.code === 'not_found') {
+        // removed by retention: its start message keeps its last state
+        for (const t of threads) t.final = true;
+        await this.ctx().store.commit(threads.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: threadKey(t.run, t.target), value: t }))).catch(() => undefined);
+      } else this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
     } finally {
       u.inflight = false;
       if (u.dirty && !this.stopping) this.schedule(run);
