@@ -159,11 +159,15 @@ describe('slack bridge: commands, run threads and approvals', () => {
     expect([a.outcome, b.outcome]).toEqual(['acked', 'acked']);
     // a re-sent command: new envelope, same trigger
     await lb.send({ type: 'slash_commands', payload, envelope_id: 'env-same-2' });
-    // and an event retried by Slack (same event_id) is handled once
+    // an event Slack retries (new envelope, same event_id) is handled once
+    const event = { type: 'event_callback', team_id: lb.teamId, api_app_id: lb.appId, event_id: 'Ev0SAME0001', event_time: 1, event: { type: 'message', channel_type: 'im', channel: 'D0BOB', user: PEOPLE.bob, text: 'hello from-event', ts: '1700000001.000100' } };
+    await lb.send({ type: 'events_api', payload: event, maxRetries: 0 });
+    await lb.send({ type: 'events_api', payload: { ...event }, maxRetries: 0 });
     await lb.slashCommand({ text: 'hello once-more', user_id: PEOPLE.bob, channel_id: '#ops-alerts' });
-    await waitFor(async () => (await s!.d!.ctx.engine.list({ all: true, limit: 50 })).runs.length >= 2, { what: 'both runs' });
+    await waitFor(async () => (await s!.d!.ctx.engine.list({ all: true, limit: 50 })).runs.length >= 3, { what: 'the three runs' });
+    await lb.waitForResponse((r) => String(r.body.text).includes('once-more'));
     const { runs } = await s.d!.ctx.engine.list({ all: true, limit: 50 });
-    expect(runs.map((r) => r.params.to).sort()).toEqual(['once-more', 'twice']);
+    expect(runs.map((r) => r.params.to).sort()).toEqual(['from-event', 'once-more', 'twice']);
     // the duplicates were not answered either: one "Started" for the run they started
     await waitFor(() => lb.ephemerals().some((e) => e.text.includes('twice')), { what: 'the answer to the first delivery' });
     await waitFor(() => lb.ephemerals().some((e) => e.text.includes('once-more')), { what: 'the answer to the later command' });

@@ -156,6 +156,21 @@ describe('slack bridge: people, preferences and conversations', () => {
     await lb.waitForMessage('#ops-alerts', (m) => m.ts === header.ts && shown(m).includes('Cancelled') && !hasButton(m, 'opstream.resume'));
   });
 
+  it('an approval nobody answers expires as its step says, and the message shows it', async () => {
+    s = await setupSlack({ workflows: { 'expiring.yaml': 'id: expiring\ncommand: expiring\nnotifications: [approvals, errors]\nsteps:\n  - id: ok\n    approval: { prompt: "Ship it?", timeout: 2s, on_timeout: reject }\n' } });
+    await connected(s);
+    const { lb } = s;
+    const id = runId(await slash(s, 'expiring', PEOPLE.bob));
+    const ask = await lb.waitForMessage('#ops-alerts', (m) => hasButton(m, 'opstream.approve') && shown(m).includes(id));
+    expect(shown(ask)).toContain('then reject');
+    await waitRunStatus(s, id, (r) => r.status === 'failed', 'the rejection by timeout');
+    const expired = await lb.waitForMessage('#ops-alerts', (m) => m.ts === ask.ts && shown(m).includes('Rejected by timeout'));
+    expect(hasButton(expired, 'opstream.approve')).toBe(false);
+    // a click after that changes nothing
+    await lb.blockAction({ user: PEOPLE.alice, channel: '#ops-alerts', message: { ts: ask.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(ask, 'opstream.approve') }] });
+    await lb.waitForResponse((r) => String(r.body.text).includes('already rejected by timeout'));
+  });
+
   it('max_frequency merges routine updates into one message', async () => {
     s = await setupSlack({ workflows: { 'chatty.yaml': CHATTY }, slack: ['notifications: { max_frequency: "1/second" }'] });
     await connected(s);
