@@ -289,7 +289,7 @@ export class SlackChannel implements Channel {
       await store.commit([{ type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent }]);
     }
     if (sent.chart === 'pending' && worst?.series && chartTitle) {
-      const png = await seriesPng(worst.series, chartTitle);
+      const png = await seriesPng(worst.series, chartTitle, { threshold: worst.threshold });
       await this.pace(thread.target, signal);
       const s = sent;
       await this.api(`files.uploadV2 to ${thread.target}`, () =>

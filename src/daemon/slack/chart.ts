@@ -5,7 +5,7 @@ import type { Series } from '../../ops-server/analysis/schema.js';
  * native build), resvg rasterizes it. echarts is loaded on first use only: it is large and most
  * daemons never draw a chart.
  */
-export async function seriesPng(series: Series, title: string, opts: { width?: number; height?: number } = {}): Promise<Buffer> {
+export async function seriesPng(series: Series, title: string, opts: { width?: number; height?: number; threshold?: number | null } = {}): Promise<Buffer> {
   const width = opts.width ?? 900;
   const height = opts.height ?? 340;
   const echarts = await import('echarts');
@@ -16,9 +16,10 @@ export async function seriesPng(series: Series, title: string, opts: { width?: n
       animation: false,
       backgroundColor: '#ffffff',
       title: { text: title, left: 12, top: 8, textStyle: { fontSize: 15, fontWeight: 'bold' } },
-      grid: { left: 64, right: 24, top: 48, bottom: 40 },
+      grid: { left: 64, right: 24, top: 52, bottom: 40 },
       xAxis: { type: 'time', axisLabel: { hideOverlap: true } },
-      yAxis: { type: 'value', name: series.unit, nameTextStyle: { align: 'left' }, scale: true },
+      // the unit is in the title; the axis starts near the data, not at zero
+      yAxis: { type: 'value', scale: true, ...(typeof opts.threshold === 'number' ? { min: (v: { min: number }) => Math.floor(Math.min(v.min, opts.threshold as number) * 0.9) } : {}) },
       series: [
         {
           type: 'line',
@@ -28,6 +29,10 @@ export async function seriesPng(series: Series, title: string, opts: { width?: n
           lineStyle: { width: 2 },
           areaStyle: { opacity: 0.08 },
           data: series.points.map((p) => [Date.parse(p.t), p.v]),
+          // the finding's limit, so the chart says at a glance how far over it the series was
+          ...(typeof opts.threshold === 'number'
+            ? { markLine: { symbol: 'none', silent: true, lineStyle: { color: '#d62828', type: 'dashed' }, label: { formatter: `limit ${opts.threshold}`, position: 'insideEndTop' }, data: [{ yAxis: opts.threshold }] } }
+            : {}),
         },
       ],
     });
