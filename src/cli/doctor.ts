@@ -2,6 +2,7 @@ import { DaemonClient } from '../client/client.js';
 import { LocalError } from '../client/errors.js';
 import { ConfigError, formatProblem, loadConfig, type CompiledConfig, type CompiledMcpServer } from '../config/load.js';
 import { resolvePaths } from '../config/paths.js';
+import type { DaemonStatus } from '../protocol/index.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface Check {
@@ -48,16 +49,29 @@ export async function checkOllama(config: CompiledConfig): Promise<Check> {
   return { name: 'ollama', status: 'ok', detail: `${where} reachable, model ${d.model} present, tools ${d.tools === null ? 'unknown' : 'yes'}, ${ctx}` };
 }
 
-async function checkDaemon(): Promise<Check> {
+async function checkDaemon(): Promise<Check[]> {
   try {
     const c = await DaemonClient.connect({ autoStart: false, allowMismatch: true });
     const h = c.hello;
+    const s = await c.request('daemon.status', {}).catch(() => null);
     c.close();
-    return { name: 'daemon', status: 'ok', detail: `running (pid ${h.pid}, v${h.version}, ${h.active_runs} active run(s))` };
+    const out: Check[] = [{ name: 'daemon', status: 'ok', detail: `running (pid ${h.pid}, v${h.version}, ${h.active_runs} active run(s))` }];
+    const slack = s?.slack;
+    if (slack && slack.state !== 'off') out.push(slackConnection(slack));
+    return out;
   } catch (e) {
-    if (e instanceof LocalError && /not running/.test(e.message)) return { name: 'daemon', status: 'warn', detail: 'not running; any command starts it (or: opstream daemon start)' };
-    return { name: 'daemon', status: 'fail', detail: (e as Error).message };
+    if (e instanceof LocalError && /not running/.test(e.message)) return [{ name: 'daemon', status: 'warn', detail: 'not running; any command starts it (or: opstream daemon start)' }];
+    return [{ name: 'daemon', status: 'fail', detail: (e as Error).message }];
   }
+}
+
+/** The daemon's Slack connection as it is now (tokens are checked from the config separately). */
+export function slackConnection(s: NonNullable<DaemonStatus['slack']>): Check {
+  const last = s.last_message_at ? `; last frame ${s.last_message_at}` : '';
+  const rec = `; ${s.reconnects} reconnect(s)${s.last_disconnect ? `, last: ${s.last_disconnect}` : ''}`;
+  if (s.state === 'connected') return { name: 'slack connection', status: 'ok', detail: `connected (Socket Mode)${last}${rec}` };
+  if (s.state === 'failed' || s.state === 'stopped') return { name: 'slack connection', status: 'fail', detail: `${s.state}: ${s.error ?? 'no reason recorded'}` };
+  return { name: 'slack connection', status: 'warn', detail: `${s.state}${last}${rec}${s.error ? `; ${s.error}` : ''}` };
 }
 
 /**
@@ -97,7 +111,7 @@ export async function runDoctor(): Promise<Check[]> {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) checks.push({ name: 'config', status: 'fail', detail: formatProblem(p) });
   }
-  checks.push(await checkDaemon());
+  checks.push(...(await checkDaemon()));
   if (config) {
     checks.push(...checkSlack(config));
     checks.push(await checkOllama(config));

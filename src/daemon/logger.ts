@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import pinoRoll from 'pino-roll';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Anything that could hold a secret is redacted before it reaches the file. */
@@ -7,6 +8,8 @@ const REDACT = ['*.token', '*.app_token', '*.bot_token', '*.authorization', '*.h
 
 /** Size-capped, rotated JSON log under the data dir (pino-roll keeps `current.log` pointing at the live file). */
 export async function createLogger(logDir: string, opts: { level: string; maxBytes: number; files: number }): Promise<Logger> {
+  // before pino-roll: its `mkdir` runs asynchronously, its symlink right away (ENOENT when the dir is new)
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const stream = await pinoRoll({
     file: join(logDir, 'daemon'),
     extension: '.log',

@@ -1,4 +1,4 @@
-import type { RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
+import type { DaemonStatus, RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
 import { ago, formatDuration, table } from './format.js';
 import { deliveryText, notificationLine } from './notifications.js';
 
@@ -78,4 +78,11 @@ export function schedulesTable(list: ScheduleJson[]): string {
     ['WORKFLOW', 'CRON', 'STATE', 'NEXT', 'LAST', 'OVERLAP', 'CATCH-UP'],
     list.map((s) => [s.workflow, s.cron, s.paused ? 'paused' : 'active', s.next_fire ? `${s.next_fire} (${ago(s.next_fire)})` : null, s.last_fire ? ago(s.last_fire) : null, s.overlap, s.catch_up]),
   );
+}
+
+/** The Slack bridge's connection in one line (`opstream status`, `daemon status`). */
+export function slackLine(s: NonNullable<DaemonStatus['slack']>): string {
+  const last = s.last_message_at ? `, last message ${ago(s.last_message_at)}` : '';
+  const rec = `, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}${s.last_disconnect ? ` (last: ${s.last_disconnect})` : ''}`;
+  return `slack: ${s.state}${s.state === 'off' ? ' (not configured)' : `${last}${rec}`}${s.error ? `; ${s.error}` : ''}`;
 }

@@ -72,6 +72,8 @@ export const Approval = z
     approvers: z.array(z.string()).optional(),
     /** With the workflow's auto_resolve, policy grants this approval (audited). */
     resolve: z.boolean().default(false),
+    /** Reaches people even in quiet hours (Slack: the critical channel). */
+    urgent: z.boolean().default(false),
   })
   .strict();
 

@@ -653,7 +653,11 @@ export class Engine implements Service {
     return this.json(run);
   }
 
-  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }): Promise<RunJson> {
+  /**
+   * `as.roles`: roles the caller vouches for (the Slack bridge maps a Slack user to admin/operator/
+   * viewer); an approval's `approvers` may name a role (`operator` or `role:operator`) besides people.
+   */
+  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }, as: { roles?: readonly string[] } = {}): Promise<RunJson> {
     const run = await this.lookup(id);
     const w = this.runs.has(id) ? run.waiting_for : null;
     const what = a.kind === 'approval' ? 'an approval' : 'input';
@@ -664,7 +668,8 @@ export class Engine implements Service {
     if (this.answering.has(id)) throw new WireError('invalid_state', `run ${id} is already being answered; nothing was recorded`);
     if (a.kind === 'approval' && w.approvers?.length) {
       const user = actor.split(':').slice(1).join(':');
-      if (!w.approvers.includes(actor) && !w.approvers.includes(user)) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
+      const byRole = (as.roles ?? []).some((r) => w.approvers!.includes(r) || w.approvers!.includes(`role:${r}`));
+      if (!w.approvers.includes(actor) && !w.approvers.includes(user) && !byRole) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
     }
     this.answering.add(id);
     try {

@@ -23,8 +23,10 @@ const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']
 
 const pad = (n: number): string => n.toString().padStart(15, '0');
 
+/** One delivery lane of one channel (most channels have one; Slack has one per Slack channel). */
 interface Queue {
   channel: Channel;
+  lane: string;
   ids: string[];
   running: boolean;
   wake: (() => void) | null;
@@ -51,6 +53,7 @@ export interface Prepared {
 export class Notifier implements Service {
   readonly name = 'notifier';
   private readonly channels = new Map<string, Channel>();
+  /** By channel name + lane. */
   private readonly queues = new Map<string, Queue>();
   /** Entries with at least one pending channel, shared by every channel's loop (one object per id). */
   private readonly live = new Map<string, Notification>();
@@ -78,7 +81,15 @@ export class Notifier implements Service {
   /** Adds a channel (Slack registers itself here); entries routed to it before are not re-routed. */
   register(channel: Channel): void {
     this.channels.set(channel.name, channel);
-    this.queues.set(channel.name, { channel, ids: [], running: false, wake: null, controller: null });
+  }
+
+  /** The lane queue an entry goes to on `channel` (created on first use). */
+  private queueFor(channel: Channel, entry: Notification): Queue {
+    const lane = channel.laneOf?.(entry) ?? '';
+    const key = `${channel.name}\u0000${lane}`;
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = { channel, lane, ids: [], running: false, wake: null, controller: null }));
+    return q;
   }
 
   channelNames(): string[] {
@@ -106,15 +117,15 @@ export class Notifier implements Service {
       let any = false;
       for (const [name, st] of Object.entries(entry.channels)) {
         if (st.state !== 'pending') continue;
-        const q = this.queues.get(name);
-        if (!q) {
+        const channel = this.channels.get(name);
+        if (!channel) {
           // a channel that is no longer configured: say so rather than keep it pending forever
           st.state = 'failed';
           st.last_error = `channel ${name} is not configured any more`;
           await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }]);
           continue;
         }
-        q.ids.push(entry.id);
+        this.queueFor(channel, entry).ids.push(entry.id);
         any = true;
       }
       if (any) {
@@ -179,9 +190,9 @@ export class Notifier implements Service {
   }
 
   /** A notification not tied to a run event (e.g. `opstream notify test`), committed on its own. */
-  async send(d: Draft, run: { id: string; workflow: string } | null = null): Promise<Notification> {
+  async send(d: Draft, run: { id: string; workflow: string; actor?: string } | null = null): Promise<Notification> {
     const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
-    const channels = this.route(d, null, false, new Set());
+    const channels = this.route(d, null, false, new Set(), run ? { id: run.id, workflow: run.workflow, actor: run.actor ?? '' } : null);
     this.addEntry(out, d, run, channels);
     out.ops.push(...this.drainOps());
     await this.commitPrepared(out);
@@ -233,19 +244,25 @@ export class Notifier implements Service {
 
   /**
    * Which channels get a notification. The inbox (terminal) always does. A notify step's `channel`
-   * names one target (terminal, desktop or a webhook); anything else (a Slack channel while Slack
-   * is not set up) falls back to the default route: the desktop and every webhook whose `levels`
-   * take this level. Approvals and input requests count as critical.
+   * names one target (terminal, desktop, a webhook, or a destination a channel claims through
+   * `accept`, such as a Slack channel); anything else (a Slack channel while Slack is not set up)
+   * falls back to the default route: the desktop, every webhook whose `levels` take this level and
+   * every channel whose `accept` takes it. Approvals and input requests count as critical.
    */
-  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>): string[] {
+  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>, ref: { id: string; workflow: string; actor: string } | null = null): string[] {
     const out = ['terminal'];
     const level = d.kind === 'approval' || d.kind === 'input' ? 'critical' : d.level;
     const explicit = d.channel && d.channel !== 'default' ? d.channel : null;
+    const who = run ? { id: run.id, workflow: run.workflow, actor: run.actor } : ref;
     if (explicit === 'terminal') return out;
     if (explicit && this.channels.has(explicit)) {
       out.push(explicit);
       if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, ended, resolvedHooks, true);
       return out;
+    }
+    if (explicit) {
+      const claimed = [...this.channels.values()].filter((c) => c.accept?.(d, who, explicit)).map((c) => c.name);
+      if (claimed.length) return [...out, ...claimed];
     }
     if (this.channels.has('desktop')) out.push('desktop');
     for (const hook of this.ctx.config.notify.webhooks) {
@@ -254,6 +271,7 @@ export class Notifier implements Service {
         if (this.pagerDuty(d, run, hook.name, level, ended, resolvedHooks, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
       } else if (!hook.levels || hook.levels.includes(level)) out.push(hook.name);
     }
+    for (const c of this.channels.values()) if (c.accept?.(d, who, null)) out.push(c.name);
     return out;
   }
 
@@ -294,8 +312,9 @@ export class Notifier implements Service {
       this.preparing.delete(e.id);
       this.live.set(e.id, e);
       for (const name of Object.keys(e.channels)) {
-        const q = this.queues.get(name);
-        if (!q) continue;
+        const channel = this.channels.get(name);
+        if (!channel) continue;
+        const q = this.queueFor(channel, e);
         q.ids.push(e.id);
         this.kick(q);
       }
@@ -315,7 +334,7 @@ export class Notifier implements Service {
       return;
     }
     if (this.stopping || q.ids.length === 0) return;
-    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name }, 'notification channel loop failed'));
+    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name, lane: q.lane }, 'notification channel loop failed'));
     this.loops.add(loop);
     void loop.finally(() => this.loops.delete(loop));
   }
@@ -449,7 +468,9 @@ export class Notifier implements Service {
 
   /** Backlog per channel, for status and stats. */
   backlog(): Record<string, number> {
-    return Object.fromEntries([...this.queues].map(([name, q]) => [name, q.ids.length]));
+    const out: Record<string, number> = Object.fromEntries([...this.channels.keys()].map((n) => [n, 0]));
+    for (const q of this.queues.values()) out[q.channel.name] += q.ids.length;
+    return out;
   }
 
   // ---------------------------------------------------------------- retention

@@ -4,6 +4,7 @@ import { daemonMethods } from './daemon.js';
 import { memoryMethods } from './memory.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
+import { slackMethods } from './slack.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
 
@@ -13,6 +14,7 @@ export const methods = {
   ...notifyMethods,
   ...memoryMethods,
   ...runsMethods,
+  ...slackMethods,
   ...toolsMethods,
   ...workflowsMethods,
 } as const satisfies Record<string, MethodSpec>;
