@@ -357,12 +357,15 @@ export class Notifier implements Service {
         }
         const result = await this.attempt(q, entry);
         if (this.stopping && result.kind === 'retry') break;
-        // The state changes now; its commit is not awaited before the next delivery (commits keep
-        // their order, and concurrent ones share an fsync). A crash before it is durable delivers
-        // that entry again, with the same idempotency key: at least once, as promised.
+        // The state changes now. For a channel whose receivers drop repeats by idempotency key, its
+        // commit is not awaited before the next delivery (commits keep their order and share an
+        // fsync): a crash before it is durable delivers that entry again, with the same key. A
+        // channel without such a key (Slack, the desktop) waits for the record, so a crash repeats
+        // at most the one entry in flight.
         const recorded = this.record(entry, q.channel, result).catch((err) => this.ctx.log.error({ err, notification: entry.id }, 'recording a delivery failed'));
         this.recording.add(recorded);
         void recorded.finally(() => this.recording.delete(recorded));
+        if (!q.channel.idempotent) await recorded;
         if (st.state !== 'pending') {
           q.ids.shift();
           if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(id);

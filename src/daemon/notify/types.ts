@@ -18,6 +18,8 @@ export interface Channel {
   deliver(entry: Notification, signal: AbortSignal): Promise<DeliveryResult>;
   /** Per attempt; an attempt that runs over is a retryable failure. */
   readonly timeoutMs: number;
+  /** Receivers drop repeats by the entry's idempotency key (so a crash may repeat a few, harmlessly). */
+  readonly idempotent?: boolean;
   /** Attempts before the entry is marked failed on this channel (default: retry for `giveUpAfterMs`). */
   readonly maxAttempts?: number;
   close?(): Promise<void>;
