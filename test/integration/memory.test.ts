@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVERYTHING, HitCounter, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
 import { startDemoService, type DemoService } from '../support/demo-service.js';
-import { cli, tempHome, type TempHome } from '../support/home.js';
+import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 
 // Memory that saves work: summaries of finished runs recalled as "seen before", `ask` about a run,
@@ -200,4 +200,40 @@ describe('memory against the loopback Ollama and the demo service', () => {
       await hits.stop();
     }
   });
+
+  it('an embedding model that changed dimension: old vectors are never compared across it, re-embedded in the background, and text search covers the gap', async () => {
+    const other = await startOllamaLoopback(['qwen2.5:7b', { name: 'emb-a', embedding: true }], { embedDimension: 32 });
+    try {
+      config(h, other, '  embed_model: "emb-a"');
+      workflow(h, 'note.yaml', `id: note\nnotifications: []\nparams:\n  service: { type: string }\nsteps:\n  - id: say\n    notify: { text: "disk full on {{ params.service }}", level: info }\n`);
+      for (const svc of ['db-1', 'db-1']) {
+        const id = await startRun(h, ['note', `service=${svc}`]);
+        await waitStatus(h, id, (r) => r.status === 'succeeded', 'a note run');
+      }
+      const stats1 = await waitFor(async () => {
+        const st = JSON.parse((await cli(['memory', 'stats', '--json'], h.env)).stdout);
+        return st.vectors['emb-a (32 dims)'] === 2 ? st : null;
+      }, { what: 'two 32-dim vectors' });
+      expect(stats1.summaries).toBe(2);
+      await cli(['daemon', 'stop'], h.env);
+      // the model changes: 64 dims now
+      const wide = await startOllamaLoopback(['qwen2.5:7b', { name: 'emb-b', embedding: true }], { embedDimension: 64 });
+      try {
+        config(h, wide, '  embed_model: "emb-b"');
+        const found = JSON.parse((await cli(['memory', 'search', 'db-1', '--json'], h.env)).stdout) as Run[];
+        expect(found).toHaveLength(2); // text search meanwhile
+        const stats2 = await waitFor(async () => {
+          const st = JSON.parse((await cli(['memory', 'stats', '--json'], h.env)).stdout);
+          return st.vectors['emb-b (64 dims)'] === 2 ? st : null;
+        }, { what: 'the summaries re-embedded with emb-b' });
+        expect(stats2.vectors['emb-a (32 dims)']).toBeUndefined();
+        expect(wide.counters.embedCalls).toBeGreaterThanOrEqual(1);
+      } finally {
+        await wide.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
 });
+
