@@ -14,7 +14,9 @@ export default class Report extends BaseCommand {
     const client = await this.client();
     const r = await client.request('runs.report', { id: args.id });
     this.emit(r, () => {
-      const text = renderReport(r.analysis, r.run);
+      const u = r.usage;
+      const usage = u ? `\nUsage: ${u.tool_calls} tool call(s)${u.llm_calls ? `, ${u.llm_calls} model call(s), ${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens${u.unknown_counts ? ` (${u.unknown_counts} call(s) with unknown counts)` : ''}` : ''}\n` : '';
+      const text = renderReport(r.analysis, r.run) + usage;
       if (!r.preliminary) return text;
       const pct = r.progress === null ? '' : `, ${Math.round(r.progress * 100)}% done`;
       return `(preliminary: the run is ${r.run.status}${pct}; this covers the samples so far)\n${text}`;

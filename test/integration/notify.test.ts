@@ -6,6 +6,7 @@ import { resolvePaths } from '../../src/config/paths.js';
 import type { Notification, WatchItem } from '../../src/protocol/index.js';
 import { kill9, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
 import { cli, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { RawPeer } from '../support/raw-socket.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
@@ -296,6 +297,40 @@ describe('runs.watch: a typed live stream with cursors', () => {
     await expect(c4.request('subscribe', { topic: 'runz' as never })).rejects.toThrow(/unknown topic "runz"/);
     await expect(c4.request('runs.watch', { cursor: 10_000_000 })).rejects.toThrow(/ahead of this daemon's feed/);
     c4.close();
+  });
+});
+
+describe('a subscriber that stops reading', () => {
+  let h: TempHome;
+  beforeEach(() => {
+    h = tempHome('ops-');
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('is dropped with a clear event once its backlog passes the cap; the daemon and other clients go on', async () => {
+    h.env.OPSTREAM_ENGINE_FAULTS = '1';
+    // 150 events of ~60 KB each: far more than the socket buffers and the 4 MiB cap together
+    writeWorkflow(h, 'blobs.yaml', `id: blobs\nnotifications: []\nsteps:\n  - id: loop\n    repeat: { every: 0s, max_iterations: 150 }\n    steps:\n      - id: blob\n        tool: engine_test.noop\n        with: { value: ${JSON.stringify('x'.repeat(60_000))} }\n`);
+    expect((await cli(['daemon', 'start'], h.env)).code).toBe(0);
+    const slow = await RawPeer.open(resolvePaths(h.env).socket);
+    await slow.hello();
+    slow.request('w', 'runs.watch', {});
+    await slow.next(); // the watch reply; from here on this peer reads nothing
+    slow.socket.pause();
+    const id = await startRun(h, ['blobs']);
+    await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run', 90_000);
+    // the daemon still answers everyone else
+    expect((await cli(['status', '--json'], h.env)).code).toBe(0);
+    slow.socket.resume();
+    const dropped = await waitFor(async () => {
+      const f = await slow.next();
+      return f.event === 'watch.dropped' ? f : null;
+    }, { what: 'the drop notice', timeoutMs: 60_000 });
+    expect((dropped.data as { reason: string }).reason).toMatch(/^slow_consumer: over 4 MiB/);
+    expect((dropped.data as { cursor: number }).cursor).toBeGreaterThan(0);
+    slow.close();
   });
 });
 

@@ -29,6 +29,7 @@ export function buildReport(run: RunJson): Result<'runs.report'> {
     step: found.step,
     preliminary,
     progress: run.progress.fraction,
+    usage: run.usage,
     analysis: found.analysis,
   };
 }

@@ -98,6 +98,8 @@ export const runsMethods = {
       step: z.string(),
       preliminary: z.boolean(),
       progress: z.number().nullable(),
+      /** Tool calls and model tokens the run used (RunJson `usage`). */
+      usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }).optional(),
       analysis: AnalyzeOutput,
     }),
   ),
