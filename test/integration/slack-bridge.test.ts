@@ -221,6 +221,16 @@ describe('slack bridge: commands, run threads and approvals', () => {
     await lb.event({ type: 'message', channel: '#ops-alerts', user: PEOPLE.vic, text: 'why?', ts: q.ts, thread_ts: header.ts });
     const why = await lb.waitForMessage('#ops-alerts', (x) => x.thread_ts === header.ts && x.bot_id !== undefined && x.text.includes('root cause'));
     expect(why.text).toContain('worst finding');
+
+    // an answer is durable like a notification: Slack failing the post once only delays it
+    lb.failNext('chat.postMessage', { status: 503, channel: '#ops-alerts' });
+    const q2 = lb.postAsUser({ channel: '#ops-alerts', user: PEOPLE.vic, text: 'show me the details', thread_ts: header.ts });
+    await lb.event({ type: 'message', channel: '#ops-alerts', user: PEOPLE.vic, text: 'show me the details', ts: q2.ts, thread_ts: header.ts });
+    await lb.waitForMessage('#ops-alerts', (x) => x.thread_ts === header.ts && x.bot_id !== undefined && x.ts > q2.ts, 30_000);
+    expect(lb.calls('chat.postMessage').some((c) => c.status === 503)).toBe(true);
+    const replies = JSON.parse((await cli(['inbox', '--json', '--limit', '200'], s.h.env)).stdout) as Notification[];
+    const reply = replies.filter((n) => n.kind === 'reply').at(-1)!;
+    expect(reply.channels.slack).toMatchObject({ state: 'sent', attempts: 2 });
   });
 
   it('connection state shows in status; manifest and test DM from the CLI', async () => {

@@ -254,6 +254,8 @@ export class Notifier implements Service {
     const level = d.kind === 'approval' || d.kind === 'input' ? 'critical' : d.level;
     const explicit = d.channel && d.channel !== 'default' ? d.channel : null;
     const who = run ? { id: run.id, workflow: run.workflow, actor: run.actor } : ref;
+    // an answer in a conversation goes only where the conversation is (the channel that claims it)
+    if (d.kind === 'reply') return [...this.channels.values()].filter((c) => c.accept?.(d, who, explicit)).map((c) => c.name);
     if (explicit === 'terminal') return out;
     if (explicit && this.channels.has(explicit)) {
       out.push(explicit);

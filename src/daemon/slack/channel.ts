@@ -90,6 +90,13 @@ export class SlackChannel implements Channel {
   accept(draft: Draft, run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
     if (this.d.fatal()) return false;
     const by = run?.actor.startsWith('slack:') ? run.actor.slice('slack:'.length) : null;
+    if (draft.kind === 'reply') {
+      // an answer to someone who just asked: where they asked, now (quiet hours are for what nobody asked for)
+      const r = draft.data?.reply as { channel?: string } | undefined;
+      if (!r?.channel) return false;
+      draft.data = { ...draft.data, slack: { target: r.channel, lane: `now:${r.channel}`, by, dm: /^D/.test(r.channel) } satisfies SlackRoute };
+      return true;
+    }
     const dest = this.destination(draft, by, explicit);
     if (!dest) return false;
     if (dest.dm && !this.d.prefs.wantsKind(dest.target, draft.kind)) return false;
@@ -199,6 +206,11 @@ export class SlackChannel implements Channel {
   /** A notification in its run's thread (posting the run's start message first), or on its own. */
   private async deliverNow(entry: Notification, route: SlackRoute, signal: AbortSignal): Promise<string> {
     const target = route.target;
+    if (entry.kind === 'reply') {
+      const r = entry.data.reply as { thread_ts?: string | null; blocks?: unknown[] | null };
+      const m = await this.post(target, { text: entry.text, blocks: (r.blocks ?? undefined) as SlackMessage['blocks'] }, signal, r.thread_ts ? { thread_ts: r.thread_ts } : {});
+      return `${m.channel} ${m.ts}`;
+    }
     if (!entry.run_id) {
       const m = await this.post(target, plainMessage(entry), signal);
       return `${m.channel} ${m.ts}`;

@@ -169,12 +169,17 @@ export class Inbound {
     if (reply) await this.post(to, reply.msg);
   }
 
-  /** In a conversation the answer is a normal message (in the thread of the question in channels). */
-  private async post(to: ReplyTarget, msg: SlackMessage): Promise<void> {
+  /**
+   * In a conversation the answer is a normal message (in the thread of the question in channels),
+   * written to the durable outbox like every notification: Slack being unreachable for a while,
+   * a 429 or a restart delays it, never loses it.
+   */
+  private async post(to: ReplyTarget, msg: SlackMessage, run: string | null = null): Promise<void> {
     try {
-      await this.d.web.chat.postMessage({ channel: to.channel, text: msg.text, blocks: msg.blocks as never, thread_ts: to.thread_ts, unfurl_links: false });
+      const ref = run ? { id: run, workflow: (await this.d.ctx().engine.get(run).catch(() => null))?.workflow ?? '', actor: `slack:${to.user}` } : null;
+      await this.d.ctx().notifier.send({ kind: 'reply', level: 'info', title: `reply to <@${to.user}>`, text: msg.text, data: { reply: { channel: to.channel, thread_ts: to.thread_ts ?? null, blocks: msg.blocks ?? null, to: to.user } } }, ref);
     } catch (e) {
-      this.d.log.warn({ err: (e as Error).message, channel: to.channel }, 'slack: could not answer a message');
+      this.d.log.warn({ err: (e as Error).message, channel: to.channel }, 'slack: could not queue an answer');
     }
   }
 
@@ -208,7 +213,7 @@ export class Inbound {
       return this.d.responder.reply(to, r.msg);
     }
     const a = await answerAboutRun(ctx, run, text, who.actor);
-    await this.post(to, mrkdwnMessage(esc(a.answer), a.answer));
+    await this.post(to, mrkdwnMessage(esc(a.answer), a.answer), run);
   }
 
   // ---------------------------------------------------------------- buttons and modals

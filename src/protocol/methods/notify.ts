@@ -9,7 +9,8 @@ import { defineMethod } from '../messages.js';
 export const NotificationLevel = z.enum(['info', 'warning', 'critical']);
 export type NotificationLevel = z.infer<typeof NotificationLevel>;
 
-export const NotificationKind = z.enum(['start', 'milestone', 'completion', 'error', 'approval', 'input', 'notify', 'budget', 'llm', 'test']);
+/** `reply`: OpStream answering a person in a conversation (Slack), durable like any notification. */
+export const NotificationKind = z.enum(['start', 'milestone', 'completion', 'error', 'approval', 'input', 'notify', 'budget', 'llm', 'test', 'reply']);
 export type NotificationKind = z.infer<typeof NotificationKind>;
 
 export const DeliveryState = z.object({
