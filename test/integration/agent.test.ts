@@ -195,6 +195,24 @@ describe('agent steps against a loopback Ollama', () => {
     }
   });
 
+  it('a reply whose prompt_eval_count shows the server cut the prompt is recorded as a warning on the step; a cut-off answer too', async () => {
+    // text that tokenizes far denser than the gateway's estimate: the server still has to cut it
+    const dense = await startOllamaLoopback(['qwen2.5:7b'], { charsPerToken: 1 });
+    try {
+      setup(h, dense, { 'investigate.yaml': INVESTIGATE.replace('tools: [everything.echo]\n', '').replace('      tools: [everything.echo]\n', '').replace('max_turns: 5', 'max_turns: 2') }, '  num_ctx: 1024');
+      dense.script({ content: 'done', done_reason: 'length' }, { content: '{"summary":"partial"}' });
+      const id = await startRun(h, ['investigate', `service=${'checkout '.repeat(150)}`]);
+      const run = await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run', 90_000);
+      const w: string[] = run.steps[0].warnings ?? [];
+      expect(w.some((x) => /prompt_eval_count 1024 reached num_ctx 1024: the server may have dropped context/.test(x))).toBe(true);
+      expect(w.some((x) => /answer cut off at the length limit/.test(x))).toBe(true);
+      expect((await cli(['status', id], h.env)).stdout).toMatch(/warning \(think\): prompt_eval_count 1024 reached num_ctx/);
+      expect(dense.counters.truncations).toBeGreaterThan(0);
+    } finally {
+      await dense.close();
+    }
+  });
+
   it('survives kill -9 mid-thought: recorded model turns and completed tool calls are not made again', async () => {
     const hits = new HitCounter();
     await hits.start();
