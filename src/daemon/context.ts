@@ -7,6 +7,7 @@ import type { Engine } from './engine/engine.js';
 import type { Feed } from './feed.js';
 import type { LlmGateway } from './llm/index.js';
 import type { Notifier } from './notify/notifier.js';
+import type { StatsService } from './stats/service.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
@@ -41,6 +42,8 @@ export interface DaemonContext {
   readonly llm: LlmGateway | null;
   /** Notifications: the durable outbox and its delivery channels (notify/notifier.ts). */
   readonly notifier: Notifier;
+  /** Analytics: hourly aggregates of runs, tool calls and deliveries (stats/service.ts). */
+  readonly stats: StatsService;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
   runCounts(): Promise<Record<RunStatus, number>>;
   /** Asks the daemon to stop after the current reply is written. */

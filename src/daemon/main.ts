@@ -15,6 +15,7 @@ import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
 import { LlmGateway } from './llm/index.js';
 import { Notifier } from './notify/notifier.js';
+import { StatsService } from './stats/service.js';
 import { WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
 
@@ -92,6 +93,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     feed: new Feed(store),
     llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' })) : null,
     notifier: new Notifier(() => ctx),
+    stats: new StatsService(() => ctx),
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {

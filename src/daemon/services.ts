@@ -1,4 +1,5 @@
 import type { DaemonContext, Service } from './context.js';
+import { MetricsServer } from './stats/metrics-server.js';
 
 /** The daemon's services, in start order. Each domain adds its own here. */
 export function createServices(ctx: DaemonContext): Service[] {
@@ -8,6 +9,8 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.notifier, // before the engine: recovery may write notifications; pending ones resume
     ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
     ctx.tools, // before the engine: runs call tools as soon as they resume
+    ctx.stats, // before the engine: its commits carry the stats of runs that end
     ctx.engine, // resumes runs, re-arms timers and schedules
+    new MetricsServer(() => ctx), // last: it reads all of the above (only when metrics.listen is set)
   ];
 }

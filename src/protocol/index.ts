@@ -9,3 +9,4 @@ export * from './methods/tools.js';
 export * from './methods/workflows.js';
 export * from './methods/notify.js';
 export * from './events.js';
+export * from './methods/stats.js';

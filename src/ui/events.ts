@@ -41,7 +41,10 @@ function leaves(v: unknown, prefix: string, depth: number, out: [string, string]
   else if (typeof v === 'boolean') out.push([prefix, String(v)]);
   else if (typeof v === 'string') {
     if (v.length <= 40 && !/^\d{4}-\d\d-\d\dT/.test(v)) out.push([prefix, /\s/.test(v) ? JSON.stringify(v) : v]);
-  } else if (Array.isArray(v)) out.push([prefix, `[${v.length} item${v.length === 1 ? '' : 's'}]`]);
+  } else if (Array.isArray(v)) {
+    const short = v.length <= 3 && v.every((x) => typeof x === 'number' || (typeof x === 'string' && x.length <= 20));
+    out.push([prefix, short && v.length ? v.join(',') : `[${v.length} item${v.length === 1 ? '' : 's'}]`]);
+  }
   else if (typeof v === 'object' && depth < 3) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) leaves(x, prefix ? `${prefix}.${k}` : k, depth + 1, out);
   }

@@ -2,6 +2,7 @@ import type { MethodName } from '../../protocol/index.js';
 import { daemonHandlers } from './daemon.js';
 import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
+import { statsHandlers } from './stats.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
 import type { Handler } from './types.js';
@@ -11,6 +12,7 @@ export const handlers: { [M in MethodName]: Handler<M> } = {
   ...daemonHandlers,
   ...notifyHandlers,
   ...runsHandlers,
+  ...statsHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,
 };

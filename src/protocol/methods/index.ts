@@ -3,6 +3,7 @@ import type { MethodSpec } from '../messages.js';
 import { daemonMethods } from './daemon.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
+import { statsMethods } from './stats.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
 
@@ -11,6 +12,7 @@ export const methods = {
   ...daemonMethods,
   ...notifyMethods,
   ...runsMethods,
+  ...statsMethods,
   ...toolsMethods,
   ...workflowsMethods,
 } as const satisfies Record<string, MethodSpec>;
