@@ -43,8 +43,10 @@ export function progressText(p: RunJson['progress'], now = Date.now()): string {
   if (p.watch) return watchText(p.watch, now);
   if (p.fraction === null) return '-';
   const pct = `${Math.round(p.fraction * 100)}%`;
-  if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${p.eta ? `, eta ${ago(p.eta)}` : ''}`;
-  return p.eta ? `${pct}, eta ${ago(p.eta)}` : pct;
+  // an ETA that has passed says so rather than "eta 3m ago"
+  const eta = p.eta ? (Date.parse(p.eta) > now ? `, eta ${ago(p.eta, now)}` : ', past its usual time') : '';
+  if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${eta}`;
+  return `${pct}${eta}`;
 }
 
 function statusText(r: RunJson): string {
