@@ -1,5 +1,5 @@
 import { Box, Text, useApp, useInput } from 'ink';
-import { useEffect, useState, useSyncExternalStore, type ReactElement } from 'react';
+import { useEffect, useReducer, useRef, useState, useSyncExternalStore, type ReactElement } from 'react';
 import type { DashboardFeed } from './feed.js';
 import { HelpView } from './HelpView.js';
 import { RunDetail } from './RunDetail.js';
@@ -36,18 +36,35 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
     return () => clearInterval(t);
   }, [tickMs]);
 
-  const [mode, setMode] = useState<Mode>({ kind: 'list' });
-  const [filter, setFilter] = useState('');
-  const [selectedId, setSelectedId] = useState<string | null>(null);
+  // UI state lives in a ref: keys typed faster than frames are drawn each see the state the key
+  // before them left (state captured by a render would drop all but the last of them)
+  const ui = useRef<{ mode: Mode; filter: string; selectedId: string | null }>({ mode: { kind: 'list' }, filter: '', selectedId: null });
+  const [, redraw] = useReducer((n: number) => n + 1, 0);
+  const setMode = (m: Mode) => {
+    ui.current.mode = m;
+    redraw();
+  };
+  const setFilter = (f: string) => {
+    ui.current.filter = f;
+    redraw();
+  };
+  const setSelectedId = (id: string | null) => {
+    ui.current.selectedId = id;
+    redraw();
+  };
 
   const model = feed.model;
-  const liveFilter = mode.kind === 'prompt' && mode.what === 'filter' ? mode.text : filter;
-  const runs = model.list(liveFilter);
-  let selected = selectedId ? runs.findIndex((r) => r.id === selectedId) : 0;
-  if (selected < 0) selected = 0;
-  const current = runs[selected] ?? null;
-  const openId = mode.kind === 'detail' ? mode.id : mode.kind !== 'list' && 'back' in mode && mode.back.kind === 'detail' ? mode.back.id : null;
-  const target = openId ?? current?.id ?? null;
+  const view = () => {
+    const { mode, filter, selectedId } = ui.current;
+    const liveFilter = mode.kind === 'prompt' && mode.what === 'filter' ? mode.text : filter;
+    const runs = model.list(liveFilter);
+    let selected = selectedId ? runs.findIndex((r) => r.id === selectedId) : 0;
+    if (selected < 0) selected = 0;
+    const current = runs[selected] ?? null;
+    const openId = mode.kind === 'detail' ? mode.id : mode.kind !== 'list' && 'back' in mode && mode.back.kind === 'detail' ? mode.back.id : null;
+    return { mode, filter, runs, selected, current, openId, target: openId ?? current?.id ?? null };
+  };
+  const { mode, filter, runs, selected, openId } = view();
 
   const open = (id: string | null) => {
     void feed.open(id);
@@ -61,6 +78,7 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
   };
 
   useInput((input, key) => {
+    const { mode, filter, runs, selected, current, target } = view();
     if (mode.kind === 'help') {
       setMode(mode.back);
       return;

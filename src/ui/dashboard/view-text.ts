@@ -51,7 +51,8 @@ export function progressLabel(r: RunView, now: number): { fraction: number | nul
   if (r.status === 'succeeded') return { fraction: 1, text: `done in ${r.started_at && r.ended_at ? formatDuration(Date.parse(r.ended_at) - Date.parse(r.started_at)) : '-'}` };
   if (r.status === 'failed' || r.status === 'cancelled') return { fraction: null, text: r.ended_at ? `${r.status} ${ago(r.ended_at, now)}` : r.status };
   if (r.status === 'queued') return { fraction: null, text: 'queued' };
-  const p = r.status === 'running' ? progressNow(r.progress, r.read_at, now) : r.progress;
+  // elapsed time moves on while a run works or waits for a timer; not while paused
+  const p = r.status === 'running' || r.status === 'waiting' ? progressNow(r.progress, r.read_at, now) : r.progress;
   if (r.partial && p.fraction === null) return { fraction: null, text: 'reading…' };
   return { fraction: p.watch ? null : p.fraction, text: progressText(p, now) };
 }
