@@ -64,9 +64,13 @@ describe('opstream dashboard in a terminal', () => {
     await screen([id, 'gate', 'approve?', 'confirm'], 'the run listed, waiting for approval');
 
     // Enter opens it (pressed again if the first press landed before the list had it selected)
+    let pressed = 0;
     await waitFor(() => {
       if (capture().includes('Waiting for an approval')) return true;
-      tmux('send-keys', '-t', 'dash', 'Enter');
+      if (Date.now() - pressed > 2000) {
+        tmux('send-keys', '-t', 'dash', 'Enter');
+        pressed = Date.now();
+      }
       return false;
     }, { what: 'the run view', timeoutMs: 30_000 });
     await screen(['Restart billing with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'a approve'], 'the approval in full');
@@ -78,7 +82,7 @@ describe('opstream dashboard in a terminal', () => {
 
     tmux('send-keys', '-t', 'dash', 'q');
     await screen(['[dashboard exited 0]'], 'the dashboard to quit');
-  });
+  }, 180_000);
 
   it('prints a table of the active runs when stdout is not a terminal (and JSON with --json)', async () => {
     const id = await start(h, ['gate']);

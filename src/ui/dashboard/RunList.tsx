@@ -30,18 +30,14 @@ export function RunList({ runs, selected, width, height, now }: RunListProps) {
         const p = progressLabel(r, now);
         const st = statusLabel(r);
         const done = r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled';
+        // one Text per row (one layout node), status coloured inside it: with 1,000 runs and 200
+        // events/s a frame's cost is mostly Ink measuring and styling text, so rows stay plain
         return (
-          <Box key={r.id}>
-            <Text inverse={sel} dimColor={done && !sel}>
-              {`${sel ? '›' : ' '} ${fit(r.id, c.id)} ${fit(r.workflow, c.workflow)} `}
-            </Text>
-            <Text inverse={sel} color={STATUS_COLOR[st]}>{fit(st, c.status)}</Text>
-            <Text inverse={sel} dimColor={done && !sel}>
-              {` ${fit(stepLabel(r), c.step)} `}
-              {c.bar ? `${bar(p.fraction, c.bar)} ` : ''}
-              {`${fit(p.text, c.progress)} ${fit(age(r, now), c.age)} ${fit(tokens(r), c.tokens)}`}
-            </Text>
-          </Box>
+          <Text key={r.id} inverse={sel} dimColor={done && !sel} wrap="truncate">
+            {`${sel ? '>' : ' '} ${fit(r.id, c.id)} ${fit(r.workflow, c.workflow)} `}
+            <Text color={STATUS_COLOR[st]}>{fit(st, c.status)}</Text>
+            {` ${fit(stepLabel(r), c.step)} ${c.bar ? `${bar(p.fraction, c.bar)} ` : ''}${fit(p.text, c.progress)} ${fit(age(r, now), c.age)} ${fit(tokens(r), c.tokens)}`}
+          </Text>
         );
       })}
     </Box>

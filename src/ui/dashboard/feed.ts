@@ -14,6 +14,8 @@ export interface FeedOptions {
   autoStart?: boolean;
   /** Reads of runs at once (progress, tokens, outputs). */
   maxReads?: number;
+  /** Shortest time between two announced changes (ms). */
+  frameMs?: number;
 }
 
 /**
@@ -36,14 +38,28 @@ export class DashboardFeed {
 
   constructor(private readonly opts: FeedOptions = {}) {}
 
-  /** Called on every change (the UI re-renders; Ink limits how often it draws). */
+  /** Called after changes, at most `frameMs` apart (the UI re-renders then). */
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
+  private lastEmit = 0;
+  private emitTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Changes are announced at most once a frame: at 200 events/s, re-rendering for each one would
+   * spend the CPU on frames nobody sees. The first change after a quiet spell goes out at once.
+   */
   private emit(): void {
-    for (const fn of this.listeners) fn();
+    if (this.emitTimer) return;
+    const frame = this.opts.frameMs ?? 33;
+    const wait = Math.max(0, this.lastEmit + frame - performance.now());
+    this.emitTimer = setTimeout(() => {
+      this.emitTimer = null;
+      this.lastEmit = performance.now();
+      for (const fn of this.listeners) fn();
+    }, wait);
   }
 
   say(text: string, level: 'info' | 'error' = 'info'): void {
@@ -199,6 +215,7 @@ export class DashboardFeed {
   close(): void {
     this.closed = true;
     if (this.readTimer) clearTimeout(this.readTimer);
+    if (this.emitTimer) clearTimeout(this.emitTimer);
     this.client?.close();
     this.client = null;
   }

@@ -1,6 +1,6 @@
 import { ago, formatDuration } from '../format.js';
 import { sparkline } from '../report.js';
-import { progressBar, progressNow, progressText } from '../runs.js';
+import { progressNow, progressText } from '../runs.js';
 import type { RunView } from './model.js';
 
 /** Column layout of the run list for a terminal width (80 columns at least keeps every column). */
@@ -28,10 +28,11 @@ export function columnsFor(width: number): Columns {
   return { ...fixed, workflow, step, bar, progress };
 }
 
+/** Pads or cuts to `n` columns; a cut ends in `~` (plain ASCII keeps Ink's text measuring on its fast path). */
 export function fit(s: string, n: number): string {
   if (n <= 0) return '';
   if (s.length <= n) return s.padEnd(n);
-  return `${s.slice(0, Math.max(0, n - 1))}…`;
+  return `${s.slice(0, Math.max(0, n - 1))}~`;
 }
 
 /** The status column: a run waiting for a person says what it needs. */
@@ -57,8 +58,13 @@ export function progressLabel(r: RunView, now: number): { fraction: number | nul
   return { fraction: p.watch ? null : p.fraction, text: progressText(p, now) };
 }
 
+/** `[####----]`: ASCII, for the same reason as fit(). */
 export function bar(fraction: number | null, width: number): string {
-  return progressBar(fraction, width);
+  if (width < 3) return '';
+  const inner = width - 2;
+  if (fraction === null) return ' '.repeat(width);
+  const full = Math.round(Math.min(1, Math.max(0, fraction)) * inner);
+  return `[${'#'.repeat(full)}${'-'.repeat(inner - full)}]`;
 }
 
 export function tokens(r: RunView): string {
