@@ -110,7 +110,7 @@ describe('e2e: SLO monitoring of the demo service', () => {
     const approved = await cli(['approve', id, '--comment', 'go'], h.env);
     expect(approved.code, approved.stderr).toBe(0);
     const restored = await waitFor(() => notes.find((n) => n.text.startsWith('SLO restored')), { what: 'the recovery report', timeoutMs: 60_000 });
-    expect(restored.text).toMatch(/^SLO restored on demo in (\d+m)?\d+s \(breach at .*, restored at .*; after the remediation POST .*\/admin\/timeout\)\.$/);
+    expect(restored.text).toMatch(/^SLO restored on demo in ((\d+m)?\d+s|\d+ms) \(breach at .*, restored at .*; after the remediation POST .*\/admin\/timeout\)\.$/);
     const fixed = (await svc.get('/admin/state')).body as AdminState;
     expect(fixed.faults).toEqual([]);
     expect(fixed.dependency.timeout_ms).toBe(2000);

@@ -2,6 +2,7 @@ import { DaemonClient } from '../client/client.js';
 import { LocalError } from '../client/errors.js';
 import { ConfigError, formatProblem, loadConfig, type CompiledConfig, type CompiledMcpServer } from '../config/load.js';
 import { resolvePaths } from '../config/paths.js';
+import type { DaemonStatus } from '../protocol/index.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface Check {
@@ -33,33 +34,44 @@ export function checkSlack(config: CompiledConfig): Check[] {
   return out;
 }
 
-export async function checkOllama(config: CompiledConfig, timeoutMs = 2000): Promise<Check> {
+export async function checkOllama(config: CompiledConfig): Promise<Check> {
   if (!config.llm) return { name: 'ollama', status: 'skip', detail: 'no llm configured (optional): workflows use deterministic analysis' };
-  const { host, model } = config.llm;
-  try {
-    const res = await fetch(new URL('/api/tags', host), { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return { name: 'ollama', status: 'fail', detail: `${host}/api/tags answered HTTP ${res.status}` };
-    const body = (await res.json()) as { models?: { name?: string; model?: string }[] };
-    const names = (body.models ?? []).map((m) => m.name ?? m.model ?? '');
-    const has = names.some((n) => n === model || n === `${model}:latest` || n.split(':')[0] === model);
-    return has
-      ? { name: 'ollama', status: 'ok', detail: `${host} reachable, model ${model} present` }
-      : { name: 'ollama', status: 'warn', detail: `${host} reachable but model ${model} is not pulled (have: ${names.join(', ') || 'none'}); run: ollama pull ${model}` };
-  } catch (e) {
-    return { name: 'ollama', status: 'fail', detail: `${host} not reachable: ${(e as Error).message}` };
-  }
+  // the daemon's own gateway, so doctor sees exactly what agent steps will (loaded only here)
+  const [{ LlmGateway }, { pino }] = await Promise.all([import('../daemon/llm/index.js'), import('pino')]);
+  const gw = new LlmGateway(config.llm, pino({ level: 'silent' }));
+  const d = await gw.describe();
+  await gw.stop();
+  const where = `${d.provider} at ${d.host}`;
+  if (!d.reachable) return { name: 'ollama', status: 'fail', detail: `${where} not reachable: ${d.error ?? 'no answer'}` };
+  if (!d.pulled) return { name: 'ollama', status: 'warn', detail: `${where} reachable but ${d.error ?? `model ${d.model} is missing`}` };
+  const ctx = d.context_length ? `context ${d.context_length} tokens${config.llm.num_ctx ? ` (num_ctx ${config.llm.num_ctx} sent)` : ''}` : 'context length unknown';
+  if (d.tools === false) return { name: 'ollama', status: 'warn', detail: `${where} reachable, model ${d.model} present, but it does not support tools (agent steps with tools will refuse it); ${ctx}` };
+  return { name: 'ollama', status: 'ok', detail: `${where} reachable, model ${d.model} present, tools ${d.tools === null ? 'unknown' : 'yes'}, ${ctx}` };
 }
 
-async function checkDaemon(): Promise<Check> {
+async function checkDaemon(): Promise<Check[]> {
   try {
     const c = await DaemonClient.connect({ autoStart: false, allowMismatch: true });
     const h = c.hello;
+    const s = await c.request('daemon.status', {}).catch(() => null);
     c.close();
-    return { name: 'daemon', status: 'ok', detail: `running (pid ${h.pid}, v${h.version}, ${h.active_runs} active run(s))` };
+    const out: Check[] = [{ name: 'daemon', status: 'ok', detail: `running (pid ${h.pid}, v${h.version}, ${h.active_runs} active run(s))` }];
+    const slack = s?.slack;
+    if (slack && slack.state !== 'off') out.push(slackConnection(slack));
+    return out;
   } catch (e) {
-    if (e instanceof LocalError && /not running/.test(e.message)) return { name: 'daemon', status: 'warn', detail: 'not running; any command starts it (or: opstream daemon start)' };
-    return { name: 'daemon', status: 'fail', detail: (e as Error).message };
+    if (e instanceof LocalError && /not running/.test(e.message)) return [{ name: 'daemon', status: 'warn', detail: 'not running; any command starts it (or: opstream daemon start)' }];
+    return [{ name: 'daemon', status: 'fail', detail: (e as Error).message }];
   }
+}
+
+/** The daemon's Slack connection as it is now (tokens are checked from the config separately). */
+export function slackConnection(s: NonNullable<DaemonStatus['slack']>): Check {
+  const last = s.last_message_at ? `; last frame ${s.last_message_at}` : '';
+  const rec = `; ${s.reconnects} reconnect(s)${s.last_disconnect ? `, last: ${s.last_disconnect}` : ''}`;
+  if (s.state === 'connected') return { name: 'slack connection', status: 'ok', detail: `connected (Socket Mode)${last}${rec}` };
+  if (s.state === 'failed' || s.state === 'stopped') return { name: 'slack connection', status: 'fail', detail: `${s.state}: ${s.error ?? 'no reason recorded'}` };
+  return { name: 'slack connection', status: 'warn', detail: `${s.state}${last}${rec}${s.error ? `; ${s.error}` : ''}` };
 }
 
 /**
@@ -99,7 +111,7 @@ export async function runDoctor(): Promise<Check[]> {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) checks.push({ name: 'config', status: 'fail', detail: formatProblem(p) });
   }
-  checks.push(await checkDaemon());
+  checks.push(...(await checkDaemon()));
   if (config) {
     checks.push(...checkSlack(config));
     checks.push(await checkOllama(config));

@@ -38,8 +38,10 @@ export interface CompiledConfig {
   files: string[];
   mcpServers: Record<string, CompiledMcpServer>;
   llm: CompiledLlm | null;
-  slack: NonNullable<RawConfig['slack']> | null;
+  /** Null when no `slack:` section (or no token at all) is configured. */
+  slack: CompiledSlack | null;
   notify: CompiledNotify;
+  memory: { retentionMs: number };
   ops: RawConfig['ops'];
   log: RawConfig['log'] & { maxBytes: number };
   /** The Prometheus endpoint, or null when `metrics.listen` is not set. */
@@ -74,8 +76,21 @@ function compileMetrics(listen: string, file: string, problems: ConfigProblem[])
 export interface CompiledLlm extends NonNullable<RawConfig['llm']> {
   keepAliveMs: number;
   timeoutMs: number;
+  waitUnavailableMs: number;
   /** `llm.redact` compiled (each checked when the config loads). */
   redactPatterns: RegExp[];
+}
+
+export interface CompiledSlack extends NonNullable<RawConfig['slack']> {
+  pingTimeoutMs: number;
+  idleTimeoutMs: number;
+  postIntervalMs: number;
+  updateIntervalMs: number;
+  timeoutMs: number;
+  /** `notifications.quiet_hours` as seconds after local midnight (end may be before start: over midnight). */
+  quiet: { startSec: number; endSec: number; timezone: string } | null;
+  /** `notifications.max_frequency` as N per window. */
+  maxFrequency: { count: number; windowMs: number } | null;
 }
 
 export type CompiledWebhook = RawConfig['notify']['webhooks'][number] & { timeoutMs: number };
@@ -221,7 +236,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
       }
     });
     if (l.provider === 'openai-compatible' && !l.base_url) problems.push({ file: paths.configFile, path: 'llm.base_url', line: null, message: 'provider openai-compatible needs base_url (e.g. http://127.0.0.1:1234/v1)' });
-    llm = { ...l, keepAliveMs: parseDuration(l.keep_alive) ?? 30 * 60_000, timeoutMs: parseDuration(l.timeout) ?? 5 * 60_000, redactPatterns };
+    llm = { ...l, keepAliveMs: parseDuration(l.keep_alive) ?? 30 * 60_000, timeoutMs: parseDuration(l.timeout) ?? 5 * 60_000, waitUnavailableMs: parseDuration(l.wait_unavailable) ?? 5 * 60_000, redactPatterns };
   }
   const seen = new Set<string>();
   for (const w of raw.notify.webhooks) {
@@ -235,10 +250,62 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
     retentionMs: parseDuration(raw.notify.retention) ?? 30 * 86_400_000,
   };
 
+  const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
   const metrics = raw.metrics ? compileMetrics(raw.metrics.listen, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm, slack: raw.slack ?? null, notify, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
+  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: parseDuration(raw.memory.retention) ?? 365 * 86_400_000 }, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
+}
+
+/** "22:00" or "22:00:30" as seconds after midnight; null when out of range. */
+export function clockSeconds(text: string): number | null {
+  const m = /^(\d\d):(\d\d)(?::(\d\d))?$/.exec(text);
+  if (!m) return null;
+  const [h, min, sec] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  return h < 24 && min < 60 && sec < 60 ? h * 3600 + min * 60 + sec : null;
+}
+
+export function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const WINDOW_MS: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+function compileSlack(s: NonNullable<RawConfig['slack']>, file: string, problems: ConfigProblem[]): CompiledSlack {
+  const n = s.notifications;
+  let quiet: CompiledSlack['quiet'] = null;
+  if (n?.quiet_hours) {
+    const [a, b] = n.quiet_hours.split('-').map(clockSeconds);
+    if (a === null || b === null || a === b) problems.push({ file, path: 'slack.notifications.quiet_hours', line: null, message: 'expected two different times of day, HH:MM-HH:MM (e.g. 22:00-08:00)' });
+    else quiet = { startSec: a, endSec: b, timezone: n.timezone ?? 'UTC' };
+  }
+  if (n?.timezone && !validTimezone(n.timezone)) problems.push({ file, path: 'slack.notifications.timezone', line: null, message: `unknown time zone "${n.timezone}" (use an IANA name such as Europe/Berlin)` });
+  let maxFrequency: CompiledSlack['maxFrequency'] = null;
+  if (n?.max_frequency) {
+    const [count, per] = n.max_frequency.split('/');
+    if (Number(count) < 1) problems.push({ file, path: 'slack.notifications.max_frequency', line: null, message: 'expected at least 1 per window' });
+    else maxFrequency = { count: Number(count), windowMs: WINDOW_MS[per] };
+  }
+  const ping = parseDuration(s.ping_timeout) ?? 15_000;
+  const idle = parseDuration(s.idle_timeout) ?? 90_000;
+  // the client pings every ping_timeout/3; a watchdog shorter than a few of those trips on a healthy idle connection
+  if (idle < ping) problems.push({ file, path: 'slack.idle_timeout', line: null, message: `must be at least slack.ping_timeout (${s.ping_timeout}); twice that or more is safer` });
+  if (s.api_url && !s.api_url.endsWith('/')) problems.push({ file, path: 'slack.api_url', line: null, message: 'must end in "/" (e.g. https://slack.com/api/)' });
+  return {
+    ...s,
+    pingTimeoutMs: ping,
+    idleTimeoutMs: idle,
+    postIntervalMs: parseDuration(s.post_interval) ?? 1000,
+    updateIntervalMs: parseDuration(s.update_interval) ?? 1000,
+    timeoutMs: parseDuration(s.timeout) ?? 20_000,
+    quiet,
+    maxFrequency,
+  };
 }
 
 function parseSize(s: string): number | null {

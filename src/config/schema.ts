@@ -50,6 +50,8 @@ export const ConfigSchema = z
         keep_alive: Duration.default('30m'),
         /** Per model call; a hang past it is retried like an unreachable server. */
         timeout: Duration.default('5m'),
+        /** How long an agent step waits (retrying with backoff) for an unreachable model before it fails. */
+        wait_unavailable: Duration.default('5m'),
         /** Share of the context window one tool result may take before it is cut (with a marker). */
         tool_output_share: z.number().gt(0).max(1).default(0.25),
       })
@@ -63,14 +65,31 @@ export const ConfigSchema = z
         channels: z.object({ default: z.string().optional(), critical: z.string().optional() }).catchall(z.string()).optional(),
         notifications: z
           .object({
-            quiet_hours: z.string().regex(/^\d\d:\d\d-\d\d:\d\d$/, 'expected HH:MM-HH:MM').optional(),
+            /** Local time range (seconds allowed) in which non-critical notifications are held for one digest. */
+            quiet_hours: z.string().regex(/^\d\d:\d\d(:\d\d)?-\d\d:\d\d(:\d\d)?$/, 'expected HH:MM-HH:MM').optional(),
             timezone: z.string().optional(),
+            /** Routine updates (info milestones and notify steps) per Slack channel; more are merged into one message. */
             max_frequency: z.string().regex(/^\d+\/(second|minute|hour|day)$/, 'expected N/hour, N/minute, ...').optional(),
           })
           .strict()
           .optional(),
-        users: z.record(z.string(), z.enum(['admin', 'operator', 'viewer'])).optional(),
-        default_role: z.enum(['admin', 'operator', 'viewer']).default('viewer'),
+        users: z.record(z.string(), z.enum(['admin', 'operator', 'viewer', 'none'])).optional(),
+        /** Role of anyone not listed in `users`; `none` refuses strangers everything. */
+        default_role: z.enum(['admin', 'operator', 'viewer', 'none']).default('viewer'),
+        /** The slash command as created in the app (the manifest uses it). */
+        command: z.string().regex(/^\/[a-z0-9_-]+$/, 'a slash command such as /opstream').default('/opstream'),
+        /** Name of the app in the manifest. */
+        app_name: z.string().min(1).max(35).default('OpStream'),
+        /** Socket Mode: a pong must come back within this (raise it on a busy laptop). */
+        ping_timeout: Duration.default('15s'),
+        /** No frame at all (message, ping or pong) for this long: the connection is dead; reconnect. */
+        idle_timeout: Duration.default('90s'),
+        /** Minimum time between two posts to one Slack channel (Slack allows about one per second). */
+        post_interval: Duration.default('1s'),
+        /** Run threads: the start message is edited at most this often (only the latest state is sent). */
+        update_interval: Duration.default('1s'),
+        /** Per Web API call. */
+        timeout: Duration.default('20s'),
       })
       .strict()
       .optional(),
@@ -103,6 +122,13 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ desktop: 'auto', webhooks: [], retention: '30d' }),
+    memory: z
+      .object({
+        /** Run summaries older than this are forgotten (with their vectors). */
+        retention: Duration.default('365d'),
+      })
+      .strict()
+      .default({ retention: '365d' }),
     ops: z
       .object({
         /** Commands `ops.run_command` may run: exact strings or /regex/ patterns. Empty means none. */

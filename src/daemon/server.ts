@@ -24,7 +24,15 @@ let connSeq = 0;
  * A subscriber that stops reading must not grow the daemon: once this much is queued on its socket,
  * its subscriptions are dropped with a clear event (a watcher reconnects with its last cursor).
  */
-export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+
+/** A feed item goes to every watcher: it is serialised once, not once per connection. */
+const encodedItems = new WeakMap<object, string>();
+function encodeItem(item: WatchItem): string {
+  let s = encodedItems.get(item);
+  if (s === undefined) encodedItems.set(item, (s = JSON.stringify(item)));
+  return s;
+}
 
 /** One client connection: frames in, replies and subscription events out, on the same socket. */
 class Connection {
@@ -133,8 +141,14 @@ class Connection {
       this.send({ event: cursor === undefined ? 'subscription.dropped' : 'watch.dropped', sub, data: { reason, cursor: cursor ?? 0 } });
       return false;
     }
-    this.send({ event, sub, data });
+    if (event === 'watch') this.sendRaw(`{"event":"watch","sub":${JSON.stringify(sub)},"data":${encodeItem(data as WatchItem)}}\n`);
+    else this.send({ event, sub, data });
     return true;
+  }
+
+  private sendRaw(frame: string): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(frame);
   }
 
   private async watch(from: number | undefined): Promise<{ sub: string; cursor: number }> {

@@ -6,11 +6,14 @@ export function createServices(ctx: DaemonContext): Service[] {
   return [
     ctx.workflows, // first: the engine reads the workflow set when it starts
     ctx.feed, // before anything that commits run events or notifications
+    ...(ctx.slack ? [ctx.slack.outbound] : []), // before the notifier: pending Slack deliveries resume into its channel
     ctx.notifier, // before the engine: recovery may write notifications; pending ones resume
     ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
+    ctx.memory, // before the engine: runs ending during recovery are remembered
     ctx.tools, // before the engine: runs call tools as soon as they resume
     ctx.stats, // before the engine: its commits carry the stats of runs that end
     ctx.engine, // resumes runs, re-arms timers and schedules
-    new MetricsServer(() => ctx), // last: it reads all of the above (only when metrics.listen is set)
+    new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
+    ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine
   ];
 }

@@ -8,5 +8,7 @@ export * from './methods/runs.js';
 export * from './methods/tools.js';
 export * from './methods/workflows.js';
 export * from './methods/notify.js';
+export * from './methods/slack.js';
 export * from './events.js';
 export * from './methods/stats.js';
+export * from './methods/memory.js';

@@ -140,6 +140,16 @@ function chart(s: Series, rows: number): string {
   return out.join('\n');
 }
 
+/**
+ * The finding whose series a chart should show (the CLI's bar chart, Slack's PNG): the most severe
+ * one with a series; among equals, one that moves says more than a flat line.
+ */
+export function worstCharted(analysis: AnalyzeOutput): Finding | undefined {
+  const charted = analysis.findings.filter((f) => f.series && f.series.points.length > 0);
+  const moves = (f: Finding) => new Set(f.series?.points.map((p) => p.v)).size > 1;
+  return charted.find((f) => f.severity === charted[0]?.severity && moves(f)) ?? charted[0];
+}
+
 /** Renders the analysis (the output of ops.analyze_samples) with the run it came from. */
 export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts: ReportOptions = {}): string {
   const width = opts.width ?? 100;
@@ -213,10 +223,7 @@ export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts:
       out.push(wrap(`fix: ${f.suggested_fix}`, width, '   '));
       out.push('');
     });
-    // the most severe finding's series; among equals, one that moves says more than a flat line
-    const charted = analysis.findings.filter((f) => f.series && f.series.points.length > 0);
-    const moves = (f: Finding) => new Set(f.series?.points.map((p) => p.v)).size > 1;
-    const worst = charted.find((f) => f.severity === charted[0]?.severity && moves(f)) ?? charted[0];
+    const worst = worstCharted(analysis);
     if (worst?.series) {
       out.push(`Worst series (finding ${analysis.findings.indexOf(worst) + 1}): ${chart(worst.series, opts.chartRows ?? 12)}`);
       out.push('');

@@ -1,4 +1,4 @@
-import type { RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
+import type { DaemonStatus, RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
 import { paint, type Paint } from './color.js';
 import { eventLine } from './events.js';
 import { ago, formatDuration, table } from './format.js';
@@ -12,6 +12,10 @@ function waitingText(w: RunJson['waiting_for']): string {
   if (w.kind === 'approval') return `approval at ${w.step}: ${w.prompt ?? ''}${until}`;
   if (w.kind === 'input') return `input at ${w.step}: ${w.prompt ?? ''}${until}`;
   if (w.kind === 'retry') return `retry of ${w.step}${until}`;
+  if (w.kind === 'llm') {
+    const x = w as typeof w & { reason?: string; host?: string; model?: string; hint?: string | null };
+    return `${x.reason ?? 'llm_unavailable'}: ${x.model ?? '?'} at ${x.host ?? '?'}${x.hint ? ` (${x.hint})` : ''}; next try${until}`;
+  }
   return `timer at ${w.step}${until}`;
 }
 
@@ -60,7 +64,8 @@ export function runText(r: RunJson): string {
   const lines = [`${r.id}  ${r.workflow}  ${statusText(r)}`];
   if (r.waiting_for) lines.push(`waiting for ${waitingText(r.waiting_for)}`);
   if (Object.keys(r.params).length) lines.push(`params: ${Object.entries(r.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
-  lines.push(`created ${ago(r.created_at)}${r.ended_at ? `, ended ${ago(r.ended_at)}` : ''}; progress ${progressText(r.progress)}; tool calls ${r.usage.tool_calls}`);
+  const tokens = r.usage.llm_calls ? `; model calls ${r.usage.llm_calls}, tokens ${r.usage.prompt_tokens} in / ${r.usage.completion_tokens} out${r.usage.unknown_counts ? ` (+${r.usage.unknown_counts} call(s) with unknown counts)` : ''}` : '';
+  lines.push(`created ${ago(r.created_at)}${r.ended_at ? `, ended ${ago(r.ended_at)}` : ''}; progress ${progressText(r.progress)}; tool calls ${r.usage.tool_calls}${tokens}`);
   if (r.steps.length) {
     lines.push('');
     lines.push(
@@ -70,6 +75,7 @@ export function runText(r: RunJson): string {
       ),
     );
   }
+  for (const s of r.steps) for (const w of s.warnings ?? []) lines.push(`warning (${s.id}): ${w}`);
   if (r.error) lines.push('', `error: ${r.error}`);
   if (r.notifications?.length) {
     lines.push('', 'notifications:');
@@ -109,4 +115,11 @@ export function answerHint(run: Pick<RunJson, 'id' | 'status' | 'waiting_for' | 
   }
   if (w?.kind === 'input') return [`run ${id} waits for input at step ${w.step}: ${w.prompt ?? ''}`, `  answer: opstream respond ${id} "your answer"`].join('\n');
   return `run ${id} is ${run.status}`;
+}
+
+/** The Slack bridge's connection in one line (`opstream status`, `daemon status`). */
+export function slackLine(s: NonNullable<DaemonStatus['slack']>): string {
+  const last = s.last_message_at ? `, last message ${ago(s.last_message_at)}` : '';
+  const rec = `, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}${s.last_disconnect ? ` (last: ${s.last_disconnect})` : ''}`;
+  return `slack: ${s.state}${s.state === 'off' ? ' (not configured)' : `${last}${rec}`}${s.error ? `; ${s.error}` : ''}`;
 }

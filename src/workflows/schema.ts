@@ -54,6 +54,13 @@ export const Agent = z
     model: z.string().optional(),
     /** JSON Schema the final answer must match. */
     output: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * Let `auto_resolve` approve destructive calls even after the agent read tool output. Off by
+     * default: prompt injection arrives through tool output.
+     */
+    trust_tool_output: z.boolean().default(false),
+    /** Reuse identical tool results younger than this (default: each server's `cache`); the model is told their age. */
+    cache: DurationText.optional(),
   })
   .strict();
 
@@ -65,6 +72,8 @@ export const Approval = z
     approvers: z.array(z.string()).optional(),
     /** With the workflow's auto_resolve, policy grants this approval (audited). */
     resolve: z.boolean().default(false),
+    /** Reaches people even in quiet hours (Slack: the critical channel). */
+    urgent: z.boolean().default(false),
   })
   .strict();
 

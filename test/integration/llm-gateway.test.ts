@@ -25,6 +25,8 @@ function llmConfig(over: Partial<CompiledLlm>): CompiledLlm {
     keep_alive: '30m',
     timeout: '5m',
     tool_output_share: 0.25,
+    wait_unavailable: '5m',
+    waitUnavailableMs: 5 * 60_000,
     keepAliveMs: 30 * 60_000,
     timeoutMs: 5 * 60_000,
     redactPatterns: [],

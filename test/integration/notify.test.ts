@@ -156,6 +156,24 @@ describe('notifications: outbox, channels, inbox', () => {
     expect(hook.accepted()).toHaveLength(1);
   });
 
+  it('PagerDuty: a critical notification triggers an incident keyed by the run, the run\'s recovery resolves it', async () => {
+    hook.setScript([{ status: 202, body: '{"status":"success","dedup_key":"x"}' }]);
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: pd, url: "${hook.url}", format: pagerduty, routing_key: "\${PD_KEY}" }\n`);
+    h.env.PD_KEY = 'R0UT1NGKEY0123456789';
+    writeWorkflow(h, 'slo.yaml', `id: slo\nnotifications: []\nsteps:\n  - id: breach\n    notify: { text: "availability 0% < 99%", level: critical }\n  - id: fine\n    notify: { text: "SLO restored in 2m", level: info }\n  - id: later\n    notify: { text: "another breach", level: critical }\n`);
+    const id = await startRun(h, ['slo']);
+    await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run');
+    await hook.waitFor(4);
+    const events = hook.received.map((r) => r.json);
+    expect(events.map((e) => e.event_action)).toEqual(['trigger', 'resolve', 'trigger', 'resolve']);
+    expect(events.every((e) => e.dedup_key === id && e.routing_key === 'R0UT1NGKEY0123456789')).toBe(true);
+    expect(events[0].payload).toMatchObject({ severity: 'critical', component: 'slo', source: expect.any(String) });
+    expect(String((events[0].payload as { summary: string }).summary)).toContain('availability 0% < 99%');
+    // the run's end resolved the second incident; nothing is left open
+    const ns = await waitDelivery(h, id, (items) => items.filter((x) => x.channels.pd).every((x) => x.channels.pd.state === 'sent'), 'all PD deliveries recorded');
+    expect(ns.filter((n) => n.channels.pd).length).toBe(4);
+  });
+
   it('desktop notifications go through notify-send with a title that says it is critical', async () => {
     const bin = join(h.home, 'bin');
     mkdirSync(bin);

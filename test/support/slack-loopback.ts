@@ -18,6 +18,9 @@ import WebSocket, { WebSocketServer } from 'ws';
  *   `hello`, delivers envelopes to one open connection (round robin), waits for acks
  *   `{envelope_id, payload}`, re-sends unacked `events_api` envelopes with `retry_attempt`/`retry_reason`.
  * - `response_url`s (`/commands/…`, `/actions/…`): 5 uses, 30 minutes, like Slack.
+ * - Modals: `views.open` is checked (trigger id, a modal with blocks) and recorded (`views()`); a person
+ *   submits one with `viewSubmission`.
+ * - `send({ envelope_id })` re-delivers the very same envelope (a redelivery after a lost ack).
  * - File uploads v2: `files.getUploadURLExternal` -> POST bytes to `/upload/v1/…` ->
  *   `files.completeUploadExternal`, which shares ASYNCHRONOUSLY (the file message appears in the
  *   channel `shareDelayMs` later; no message ts is returned), as Slack does.
@@ -328,6 +331,8 @@ export interface RawEnvelopeInput {
   /** Re-sends after a timeout (Slack does this for events_api only). Default 3 for events_api, else 0. */
   maxRetries?: number;
   ackTimeoutMs?: number;
+  /** Envelope id of the first attempt (a test re-delivering the very same envelope). Default: a fresh UUID. */
+  envelope_id?: string;
 }
 
 /** Which connections a fault applies to: all open ones (default) or one by id. */
@@ -389,6 +394,7 @@ interface Pending {
   resolve: (d: Delivery) => void;
   /** Slash commands: the response_url binding, so an ack payload can answer the user. */
   binding?: ResponseBinding;
+  firstEnvelopeId?: string;
 }
 
 interface ResponseBinding {
@@ -422,6 +428,7 @@ const WEB_METHODS = new Set([
   'reactions.add',
   'files.getUploadURLExternal',
   'files.completeUploadExternal',
+  'views.open',
 ]);
 
 const MAX_BODY = 64 * 1024 * 1024;
@@ -554,6 +561,7 @@ export class SlackLoopback {
   private readonly pending = new Map<string, Pending>();
   private readonly envelopeLog: SentEnvelope[] = [];
   private readonly ackLog: AckRecord[] = [];
+  private readonly viewLog: Array<{ id: string; view: Record<string, unknown>; trigger_id: string }> = [];
 
   constructor(opts: SlackLoopbackOptions) {
     this.appToken = opts.appToken ?? `xapp-1-A0LOOPBACK-1-${randomBytes(16).toString('hex')}`;
@@ -706,6 +714,11 @@ export class SlackLoopback {
   /** File uploads (v2 flow), in order of files.getUploadURLExternal. */
   uploads(): LoopbackUpload[] {
     return [...this.uploadsById.values()].map((u) => ({ ...u }));
+  }
+
+  /** Modals opened with views.open, oldest first. */
+  views(): Array<{ id: string; view: Record<string, unknown>; trigger_id: string }> {
+    return structuredClone(this.viewLog);
   }
 
   /** Posts to response_urls (including refused ones), optionally for one URL. */
@@ -1171,6 +1184,8 @@ export class SlackLoopback {
         return this.apiGetUploadUrl(args);
       case 'files.completeUploadExternal':
         return this.apiCompleteUpload(args);
+      case 'views.open':
+        return this.apiViewsOpen(args);
       default:
         throw new ApiError('unknown_method');
     }
@@ -1349,6 +1364,17 @@ export class SlackLoopback {
     m.reactions.set(name, [...users, this.botUserId]);
     this.changed();
     return { ok: true };
+  }
+
+  /** Modals: checked and recorded (`views()`); a person submits one with `viewSubmission`. */
+  private apiViewsOpen(args: Record<string, unknown>): Record<string, unknown> {
+    if (str(args, 'trigger_id') === undefined) throw new ApiError('invalid_arguments', { response_metadata: { messages: ['[ERROR] missing required field: trigger_id'] } });
+    const view = jsonArg(args, 'view', 'invalid_arguments');
+    if (!isRecord(view) || view.type !== 'modal' || !Array.isArray(view.blocks)) throw new ApiError('invalid_arguments');
+    const id = randomId('V0', 9);
+    this.viewLog.push({ id, view, trigger_id: str(args, 'trigger_id') ?? '' });
+    this.changed();
+    return { ok: true, view: { ...view, id, team_id: this.teamId, app_id: this.appId, bot_id: this.botId } };
   }
 
   private apiGetUploadUrl(args: Record<string, unknown>): Record<string, unknown> {
@@ -1621,6 +1647,7 @@ export class SlackLoopback {
         done: false,
         resolve,
         binding,
+        firstEnvelopeId: input.envelope_id,
       };
       this.attempt(p);
     });
@@ -1628,7 +1655,7 @@ export class SlackLoopback {
 
   private attempt(p: Pending): void {
     const attempt = p.attempts.length;
-    const envelope_id = randomUUID();
+    const envelope_id = attempt === 0 && p.firstEnvelopeId ? p.firstEnvelopeId : randomUUID();
     const frame: Record<string, unknown> = { envelope_id, payload: p.payload, type: p.type, accepts_response_payload: p.accepts };
     if (p.type === 'events_api') {
       frame.retry_attempt = attempt;

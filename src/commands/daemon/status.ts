@@ -2,6 +2,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { DaemonClient } from '../../client/client.js';
 import { PACKAGE_VERSION } from '../../protocol/version.js';
 import { formatDuration } from '../../ui/format.js';
+import { slackLine } from '../../ui/runs.js';
 
 export default class DaemonStatusCommand extends BaseCommand {
   static override description = 'Show the daemon: pid, uptime, version, socket, data dir and runs by status. Does not start it.';
@@ -22,6 +23,7 @@ export default class DaemonStatusCommand extends BaseCommand {
         `log:      ${s.log_file}`,
         `config:   ${s.config_file ?? '(none; embedded defaults)'}`,
         `runs:     ${counts}`,
+        ...(s.slack ? [`slack:    ${slackLine(s.slack).replace(/^slack: /, '')}`] : []),
       ].join('\n');
     });
   }

@@ -9,6 +9,8 @@ import type { Workflow } from '../../workflows/schema.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
+import { AgentHost } from './agent-host.js';
+import { serviceOf } from '../memory/summary.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
@@ -16,7 +18,7 @@ import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow 
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
-import { TERMINAL, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
+import { TERMINAL, type ErrorData, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
 export function activationJobPath(): string {
@@ -84,6 +86,7 @@ export class Engine implements Service {
   private readonly legacy = new Set<string>();
   readonly stats = new DurationStats();
   private pool!: ActivationPool;
+  private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
   private scheduler!: Scheduler;
   private stopping = false;
   private readonly faults: boolean;
@@ -278,6 +281,7 @@ export class Engine implements Service {
       await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
     } catch (e) {
       this.ctx.feed.settle(feed, false);
+      this.ctx.notifier.abandon(notes);
       throw e;
     }
     this.ctx.feed.settle(feed, true);
@@ -288,7 +292,11 @@ export class Engine implements Service {
     }
     for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
     this.ctx.notifier.committed(notes);
-    if (terminal) void this.admitQueued(run.workflow);
+    if (terminal) {
+      void this.admitQueued(run.workflow);
+      // what it found and what fixed it, for recall and `ask` (never fails the run)
+      void this.ctx.memory.remember(run).catch((err) => this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed'));
+    }
     return evs;
   }
 
@@ -405,7 +413,7 @@ export class Engine implements Service {
     this.figures.activations++;
     const act = this.pool.active.get(runId);
     if (act) act.startSeq = run.seq;
-    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults };
+    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.ctx.llm !== null, model: this.ctx.llm?.model ?? null } };
   }
 
   private reply(act: Activation, id: number, value: unknown): void {
@@ -424,8 +432,20 @@ export class Engine implements Service {
       return;
     }
     if (msg.type === 'transition') return this.onTransition(act, run, msg);
-    if (msg.type === 'llm') return this.replyError(act, msg.id, 'no LLM configured (agent steps need the llm section in config.yaml)', 'unavailable', false);
     if (msg.type === 'tool') return this.onTool(act, run, msg);
+    // agent steps: model turns and tool calls, each committed before the worker hears back
+    const def = this.defOf(run)!;
+    try {
+      if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt, serviceOf(run.params, run.workflow)) });
+      if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
+      if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
+    } catch (e) {
+      const err = e as ErrorData;
+      if (typeof err?.message === 'string' && typeof err.retryable === 'boolean') return this.replyError(act, msg.id, err.message, err.code, err.retryable);
+      this.ctx.log.error({ err: e, run: run.id }, 'agent request failed');
+      return this.replyError(act, msg.id, `agent request failed: ${(e as Error).message}`, 'internal', true);
+    }
   }
 
   private async onTransition(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'transition' }>): Promise<void> {
@@ -519,12 +539,12 @@ export class Engine implements Service {
       }
       const w = run.waiting_for;
       if (!w || w.until !== t.at) return;
-      if (w.kind === 'timer' || w.kind === 'retry') {
+      if (w.kind === 'timer' || w.kind === 'retry' || w.kind === 'llm') {
         await this.commitRun(run, [{ type: 'timer.fired', step: w.step, kind: w.kind }]);
       } else if (w.kind === 'approval') {
         const how = w.on_timeout ?? 'reject';
         if (how === 'fail') await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no decision before ${w.until}` }]);
-        else await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: how === 'approve' ? 'approved' : 'rejected', by: 'timeout', fail_on_reject: how === 'reject' }], [], { actor: 'policy:timeout', action: how === 'approve' ? 'runs.approve' : 'runs.reject' });
+        else await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: how === 'approve' ? 'approved' : 'rejected', by: 'timeout', fail_on_reject: how === 'reject', ...(w.args_hash ? { args_hash: w.args_hash } : {}) }], [], { actor: 'policy:timeout', action: how === 'approve' ? 'runs.approve' : 'runs.reject' });
       } else if (w.kind === 'input') {
         await this.commitRun(run, [{ type: 'wait.timed_out', step: w.step, error: `no answer before ${w.until}` }]);
       }
@@ -633,7 +653,11 @@ export class Engine implements Service {
     return this.json(run);
   }
 
-  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }): Promise<RunJson> {
+  /**
+   * `as.roles`: roles the caller vouches for (the Slack bridge maps a Slack user to admin/operator/
+   * viewer); an approval's `approvers` may name a role (`operator` or `role:operator`) besides people.
+   */
+  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }, as: { roles?: readonly string[] } = {}): Promise<RunJson> {
     const run = await this.lookup(id);
     const w = this.runs.has(id) ? run.waiting_for : null;
     const what = a.kind === 'approval' ? 'an approval' : 'input';
@@ -644,14 +668,15 @@ export class Engine implements Service {
     if (this.answering.has(id)) throw new WireError('invalid_state', `run ${id} is already being answered; nothing was recorded`);
     if (a.kind === 'approval' && w.approvers?.length) {
       const user = actor.split(':').slice(1).join(':');
-      if (!w.approvers.includes(actor) && !w.approvers.includes(user)) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
+      const byRole = (as.roles ?? []).some((r) => w.approvers!.includes(r) || w.approvers!.includes(`role:${r}`));
+      if (!w.approvers.includes(actor) && !w.approvers.includes(user) && !byRole) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
     }
     this.answering.add(id);
     try {
       const def = this.defOf(run);
       const step = def ? stepAt(def, w.step) : undefined;
       if (a.kind === 'approval') {
-        await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: a.decision, by: actor, comment: a.comment, fail_on_reject: step?.on_error !== 'continue' }], [], { actor, action: a.decision === 'approved' ? 'runs.approve' : 'runs.reject' });
+        await this.commitRun(run, [{ type: 'approval.answered', step: w.step, decision: a.decision, by: actor, comment: a.comment, fail_on_reject: step?.on_error !== 'continue', ...(w.args_hash ? { args_hash: w.args_hash } : {}) }], [], { actor, action: a.decision === 'approved' ? 'runs.approve' : 'runs.reject' });
       } else {
         await this.commitRun(run, [{ type: 'input.answered', step: w.step, text: a.text, by: actor }], [], { actor, action: 'runs.respond' });
       }

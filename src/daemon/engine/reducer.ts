@@ -1,5 +1,8 @@
 import { clearChildren, topLevel } from './step-paths.js';
-import type { RunRecord, StepState, WaitingFor } from './types.js';
+import type { AgentCall, AgentTurn, RunRecord, StepState, WaitingFor } from './types.js';
+
+type AgentTurnCalls = AgentTurn['tool_calls'];
+type AgentCallStatus = AgentCall['status'];
 
 /**
  * Every change to a run is an event; this applies one to the record. The main thread runs it before
@@ -78,6 +81,8 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     case 'step.waiting': {
       const st = (steps[path!] ??= blank());
       st.status = 'waiting';
+      const w = e.waiting_for as WaitingFor;
+      if (w.kind === 'llm') st.llm_waits = w.llm_attempt ?? (st.llm_waits ?? 0) + 1;
       run.status = 'waiting';
       run.waiting_for = e.waiting_for as WaitingFor;
       break;
@@ -98,6 +103,7 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
         if (e.kind === 'timer' && st.every_ms === undefined) Object.assign(st, { status: 'succeeded', output: { woke_at: at }, ended_at: at });
         else if (e.kind === 'timer') Object.assign(st, { status: 'running', next_at: null });
         else if (e.kind === 'retry') st.retry_at = null;
+        else if (e.kind === 'llm') st.status = 'running';
       }
       run.waiting_for = null;
       if (run.status === 'waiting') run.status = 'running';
@@ -105,6 +111,15 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     }
     case 'approval.answered': {
       const st = steps[path!];
+      if (e.args_hash) {
+        // an agent's destructive call: the decision binds to those exact arguments; the step goes on
+        const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+        a.approvals[e.args_hash as string] = { decision: e.decision as 'approved' | 'rejected', by: e.by as string, at, ...(e.policy ? { policy: true } : {}) };
+        st.status = 'running';
+        if (run.waiting_for?.step === path) run.waiting_for = null;
+        if (run.status === 'waiting') run.status = 'running';
+        break;
+      }
       const output = { decision: e.decision, by: e.by, ...(e.comment ? { comment: e.comment } : {}), at, ...(e.policy ? { policy: true } : {}) };
       if (e.decision === 'rejected' && e.fail_on_reject) Object.assign(st, { status: 'failed', output, ended_at: at, error: `approval rejected by ${e.by as string}${e.comment ? `: ${e.comment as string}` : ''}` });
       else Object.assign(st, { status: 'succeeded', output, ended_at: at, error: null });
@@ -149,6 +164,52 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     case 'run.cancelled':
       finish(run, 'cancelled', at, null);
       break;
+    case 'agent.started': {
+      const st = steps[path!];
+      if (st) Object.assign((st.agent ??= { turns: [], calls: [], approvals: {} }), { started: true, prompt: e.prompt as string, system: e.system as string });
+      break;
+    }
+    case 'agent.turn': {
+      const st = steps[path!];
+      if (!st) break;
+      const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+      const pt = e.prompt_tokens as number | null;
+      const ct = e.completion_tokens as number | null;
+      a.turns.push({ turn: e.turn as number, phase: e.phase as 'tools' | 'final', content: e.content as string, tool_calls: (e.tool_calls as AgentTurnCalls) ?? [], prompt_tokens: pt, completion_tokens: ct, done_reason: (e.done_reason as string | null) ?? null });
+      st.llm_waits = 0;
+      const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+      u.llm_calls += 1;
+      u.prompt_tokens += pt ?? 0;
+      u.completion_tokens += ct ?? 0;
+      if (pt === null || ct === null) u.unknown_counts += 1;
+      run.usage.prompt_tokens += pt ?? 0;
+      run.usage.completion_tokens += ct ?? 0;
+      run.usage.llm_calls = (run.usage.llm_calls ?? 0) + 1;
+      if (pt === null || ct === null) run.usage.unknown_counts = (run.usage.unknown_counts ?? 0) + 1;
+      for (const w of (e.warnings as string[] | undefined) ?? []) (st.warnings ??= []).push(w);
+      break;
+    }
+    case 'agent.tool': {
+      const st = steps[path!];
+      if (!st) break;
+      const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+      a.calls.push({ turn: e.turn as number, index: e.index as number, name: e.name as string, args_hash: e.args_hash as string, status: e.status as AgentCallStatus, content: e.content as string });
+      // a result served from the cache cost no tool call (counted apart as a cache hit)
+      if (e.cached === true) {
+        const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+        u.cache_hits = (u.cache_hits ?? 0) + 1;
+      } else if (e.status === 'ok' || e.status === 'error') {
+        run.usage.tool_calls += 1;
+        const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+        u.tool_calls += 1;
+      }
+      break;
+    }
+    case 'step.warning': {
+      const st = steps[path!];
+      if (st) (st.warnings ??= []).push(e.warning as string);
+      break;
+    }
     case 'tool.called':
       run.usage.tool_calls += 1;
       break;

@@ -104,7 +104,18 @@ export function toRunJson(run: RunRecord, def: Workflow | undefined, stats: Dura
     waiting_for: run.waiting_for as RunJson["waiting_for"],
     steps: Object.entries(run.steps).map(([id, s]) => {
       const { status, error } = stepStatus(run, s);
-      return { id, status, attempts: s.attempts, started_at: s.started_at, ended_at: s.ended_at, output: s.outputs && s.status !== 'succeeded' ? s.outputs : s.output, error };
+      return {
+        id,
+        status,
+        attempts: s.attempts,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+        output: s.outputs && s.status !== 'succeeded' ? s.outputs : s.output,
+        error,
+        ...(s.usage ? { usage: s.usage } : {}),
+        ...(s.warnings?.length ? { warnings: s.warnings } : {}),
+        ...(s.agent ? { agent: { turns: s.agent.turns.length, tool_calls: s.agent.calls.map((c) => ({ turn: c.turn, tool: c.name, status: c.status, args_hash: c.args_hash })) } } : {}),
+      };
     }),
     progress: progressOf(run, def, stats),
     usage: run.usage,

@@ -24,9 +24,60 @@ export interface StepState {
   repeat_started_at?: string;
   /** When the next iteration may start; cleared when its timer fires. */
   next_at?: string | null;
+  /** Agent steps: every recorded model turn and tool call (agent.turn / agent.tool events). */
+  agent?: AgentState;
+  /** Model tokens this step used (agent steps). null counts: the server did not say. */
+  usage?: StepUsage;
+  /** Times this agent step has waited for an unavailable model since its last answered turn. */
+  llm_waits?: number;
+  /** Things the user should know that did not fail the step (context truncation, cut answers). */
+  warnings?: string[];
 }
 
-export type WaitKind = 'timer' | 'approval' | 'input' | 'retry';
+export interface StepUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  llm_calls: number;
+  /** Model calls whose token counts the server did not report (counted as unknown, not 0). */
+  unknown_counts: number;
+  tool_calls: number;
+  cache_hits?: number;
+}
+
+/** A recorded model turn. `phase`: tools = tool-using turns; final = the structured-answer turn(s). */
+export interface AgentTurn {
+  turn: number;
+  phase: 'tools' | 'final';
+  content: string;
+  tool_calls: { id?: string; name: string; arguments: Record<string, unknown> }[];
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  done_reason: string | null;
+}
+
+/** A recorded tool call of an agent. `content` is what the model was shown (capped, framed). */
+export interface AgentCall {
+  turn: number;
+  index: number;
+  name: string;
+  args_hash: string;
+  status: 'ok' | 'error' | 'refused' | 'duplicate' | 'rejected';
+  content: string;
+}
+
+export interface AgentState {
+  /** Set by agent.started: the attempt's rendered prompt is recorded (in the event). */
+  started?: boolean;
+  /** The rendered prompt and system text the model got (a resumed step goes on with exactly these). */
+  prompt?: string;
+  system?: string;
+  turns: AgentTurn[];
+  calls: AgentCall[];
+  /** Decisions on destructive calls, by argument hash: an approval binds to exact arguments. */
+  approvals: Record<string, { decision: 'approved' | 'rejected'; by: string; at: string; policy?: boolean }>;
+}
+
+export type WaitKind = 'timer' | 'approval' | 'input' | 'retry' | 'llm';
 
 export interface WaitingFor {
   kind: WaitKind;
@@ -37,12 +88,25 @@ export interface WaitingFor {
   approvers?: string[];
   resolve?: boolean;
   on_timeout?: 'approve' | 'reject' | 'fail';
+  /** An agent's destructive tool call waiting for approval: exactly what would run. */
+  tool?: string;
+  args?: Record<string, unknown>;
+  args_hash?: string;
+  /** kind llm: why the step waits for the model (host, model, what to do). */
+  reason?: string;
+  host?: string;
+  model?: string;
+  hint?: string | null;
+  llm_attempt?: number;
 }
 
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   tool_calls: number;
+  llm_calls?: number;
+  /** Model calls whose token counts were not reported. */
+  unknown_counts?: number;
 }
 
 export interface RunRecord {
@@ -94,7 +158,10 @@ export interface ErrorData {
 export type WorkerMessage =
   | { type: 'transition'; id: number; events: WorkerEvent[]; notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string } }
   | { type: 'tool'; id: number; step: string; tool: string; args: Record<string, unknown>; key: string; timeoutMs?: number; cacheTtlMs?: number }
-  | { type: 'llm'; id: number; step: string }
+  | { type: 'agent.tools'; id: number; step: string }
+  | { type: 'agent.recall'; id: number; step: string; prompt: string }
+  | { type: 'llm'; id: number; step: string; attempt: number; turn: number; phase: 'tools' | 'final'; request: import('../llm/types.js').ChatRequest }
+  | { type: 'agent.call'; id: number; step: string; attempt: number; turn: number; index: number; name: string; args: Record<string, unknown> }
   | { type: 'end'; reason: 'done' | 'suspended' | 'stopped' };
 
 /** Main -> worker. */
@@ -110,6 +177,8 @@ export type WorkerEvent =
   | { type: 'step.failed'; step: string; attempt: number; error: string; retry_at: string | null }
   | { type: 'step.waiting'; step: string; waiting_for: WaitingFor }
   | { type: 'repeat.iteration'; step: string; index: number; output: unknown; next_at: string | null }
+  | { type: 'step.warning'; step: string; warning: string }
+  | { type: 'agent.started'; step: string; system: string; prompt: string; tools: unknown[]; schema: Record<string, unknown> | null; model: string | null; max_turns: number }
   | { type: 'run.succeeded' }
   | { type: 'run.failed'; step: string | null; error: string };
 
@@ -120,6 +189,8 @@ export interface ActivationData {
   def: import('../../workflows/schema.js').Workflow;
   /** Fault injection for tests (engine_test.* steps); off unless OPSTREAM_ENGINE_FAULTS=1. */
   faults: boolean;
+  /** Templates see `llm.configured` (shipped workflows add their agent steps only then). */
+  llm: { configured: boolean; model: string | null };
 }
 
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled']);

@@ -31,6 +31,7 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
       log_file: ctx.paths.logFile,
       config_file: ctx.config.files[0] ?? null,
       runs: await ctx.runCounts(),
+      slack: ctx.slack ? ctx.slack.status() : { state: 'off' as const, last_message_at: null, reconnects: 0 },
     };
   },
 

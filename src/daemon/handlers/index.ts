@@ -1,8 +1,10 @@
 import type { MethodName } from '../../protocol/index.js';
 import { daemonHandlers } from './daemon.js';
+import { memoryHandlers } from './memory.js';
 import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
 import { statsHandlers } from './stats.js';
+import { slackHandlers } from './slack.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
 import type { Handler } from './types.js';
@@ -11,8 +13,10 @@ import type { Handler } from './types.js';
 export const handlers: { [M in MethodName]: Handler<M> } = {
   ...daemonHandlers,
   ...notifyHandlers,
+  ...memoryHandlers,
   ...runsHandlers,
   ...statsHandlers,
+  ...slackHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,
 };

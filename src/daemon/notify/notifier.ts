@@ -23,8 +23,10 @@ const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']
 
 const pad = (n: number): string => n.toString().padStart(15, '0');
 
+/** One delivery lane of one channel (most channels have one; Slack has one per Slack channel). */
 interface Queue {
   channel: Channel;
+  lane: string;
   ids: string[];
   running: boolean;
   wake: (() => void) | null;
@@ -51,9 +53,15 @@ export interface Prepared {
 export class Notifier implements Service {
   readonly name = 'notifier';
   private readonly channels = new Map<string, Channel>();
+  /** By channel name + lane. */
   private readonly queues = new Map<string, Queue>();
   /** Entries with at least one pending channel, shared by every channel's loop (one object per id). */
   private readonly live = new Map<string, Notification>();
+  /**
+   * Entries whose batch is being written. The engine's in-memory run is ahead of the store by that
+   * much, so `status` (run from memory) lists them too rather than a run waiting with no question.
+   */
+  private readonly preparing = new Map<string, Notification>();
   /** PagerDuty hooks -> runs with an incident they triggered and not yet resolved. */
   private readonly pdOpen = new Map<string, Set<string>>();
   private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
@@ -61,6 +69,7 @@ export class Notifier implements Service {
   private stopping = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly loops = new Set<Promise<void>>();
+  private readonly recording = new Set<Promise<unknown>>();
   readonly figures = { delivered: 0, retried: 0, failed: 0 };
 
   constructor(private readonly getCtx: () => DaemonContext) {}
@@ -72,7 +81,15 @@ export class Notifier implements Service {
   /** Adds a channel (Slack registers itself here); entries routed to it before are not re-routed. */
   register(channel: Channel): void {
     this.channels.set(channel.name, channel);
-    this.queues.set(channel.name, { channel, ids: [], running: false, wake: null, controller: null });
+  }
+
+  /** The lane queue an entry goes to on `channel` (created on first use). */
+  private queueFor(channel: Channel, entry: Notification): Queue {
+    const lane = channel.laneOf?.(entry) ?? '';
+    const key = `${channel.name}\u0000${lane}`;
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = { channel, lane, ids: [], running: false, wake: null, controller: null }));
+    return q;
   }
 
   channelNames(): string[] {
@@ -100,15 +117,15 @@ export class Notifier implements Service {
       let any = false;
       for (const [name, st] of Object.entries(entry.channels)) {
         if (st.state !== 'pending') continue;
-        const q = this.queues.get(name);
-        if (!q) {
+        const channel = this.channels.get(name);
+        if (!channel) {
           // a channel that is no longer configured: say so rather than keep it pending forever
           st.state = 'failed';
           st.last_error = `channel ${name} is not configured any more`;
           await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }]);
           continue;
         }
-        q.ids.push(entry.id);
+        this.queueFor(channel, entry).ids.push(entry.id);
         any = true;
       }
       if (any) {
@@ -130,6 +147,7 @@ export class Notifier implements Service {
       q.wake?.();
     }
     await Promise.allSettled([...this.loops]);
+    await Promise.allSettled([...this.recording]);
     for (const c of this.channels.values()) await c.close?.().catch(() => undefined);
   }
 
@@ -172,9 +190,9 @@ export class Notifier implements Service {
   }
 
   /** A notification not tied to a run event (e.g. `opstream notify test`), committed on its own. */
-  async send(d: Draft, run: { id: string; workflow: string } | null = null): Promise<Notification> {
+  async send(d: Draft, run: { id: string; workflow: string; actor?: string } | null = null): Promise<Notification> {
     const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
-    const channels = this.route(d, null, false, new Set());
+    const channels = this.route(d, null, false, new Set(), run ? { id: run.id, workflow: run.workflow, actor: run.actor ?? '' } : null);
     this.addEntry(out, d, run, channels);
     out.ops.push(...this.drainOps());
     await this.commitPrepared(out);
@@ -186,6 +204,7 @@ export class Notifier implements Service {
       await this.ctx.store.commit(p.ops);
     } catch (e) {
       this.ctx.feed.settle(p.feed, false);
+      this.abandon(p);
       throw e;
     }
     this.ctx.feed.settle(p.feed, true);
@@ -210,6 +229,7 @@ export class Notifier implements Service {
       data: d.data ?? {},
     };
     out.entries.push(entry);
+    this.preparing.set(id, entry);
     out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
     if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
@@ -224,19 +244,25 @@ export class Notifier implements Service {
 
   /**
    * Which channels get a notification. The inbox (terminal) always does. A notify step's `channel`
-   * names one target (terminal, desktop or a webhook); anything else (a Slack channel while Slack
-   * is not set up) falls back to the default route: the desktop and every webhook whose `levels`
-   * take this level. Approvals and input requests count as critical.
+   * names one target (terminal, desktop, a webhook, or a destination a channel claims through
+   * `accept`, such as a Slack channel); anything else (a Slack channel while Slack is not set up)
+   * falls back to the default route: the desktop, every webhook whose `levels` take this level and
+   * every channel whose `accept` takes it. Approvals and input requests count as critical.
    */
-  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>): string[] {
+  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>, ref: { id: string; workflow: string; actor: string } | null = null): string[] {
     const out = ['terminal'];
     const level = d.kind === 'approval' || d.kind === 'input' ? 'critical' : d.level;
     const explicit = d.channel && d.channel !== 'default' ? d.channel : null;
+    const who = run ? { id: run.id, workflow: run.workflow, actor: run.actor } : ref;
     if (explicit === 'terminal') return out;
     if (explicit && this.channels.has(explicit)) {
       out.push(explicit);
       if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, ended, resolvedHooks, true);
       return out;
+    }
+    if (explicit) {
+      const claimed = [...this.channels.values()].filter((c) => c.accept?.(d, who, explicit)).map((c) => c.name);
+      if (claimed.length) return [...out, ...claimed];
     }
     if (this.channels.has('desktop')) out.push('desktop');
     for (const hook of this.ctx.config.notify.webhooks) {
@@ -245,6 +271,7 @@ export class Notifier implements Service {
         if (this.pagerDuty(d, run, hook.name, level, ended, resolvedHooks, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
       } else if (!hook.levels || hook.levels.includes(level)) out.push(hook.name);
     }
+    for (const c of this.channels.values()) if (c.accept?.(d, who, null)) out.push(c.name);
     return out;
   }
 
@@ -282,14 +309,21 @@ export class Notifier implements Service {
   /** After the batch holding `p` is durable: hand the entries to their channels. */
   committed(p: Prepared): void {
     for (const e of p.entries) {
+      this.preparing.delete(e.id);
       this.live.set(e.id, e);
       for (const name of Object.keys(e.channels)) {
-        const q = this.queues.get(name);
-        if (!q) continue;
+        const channel = this.channels.get(name);
+        if (!channel) continue;
+        const q = this.queueFor(channel, e);
         q.ids.push(e.id);
         this.kick(q);
       }
     }
+  }
+
+  /** The batch holding `p` failed: its entries never existed. */
+  abandon(p: Prepared): void {
+    for (const e of p.entries) this.preparing.delete(e.id);
   }
 
   // ---------------------------------------------------------------- delivering
@@ -300,7 +334,7 @@ export class Notifier implements Service {
       return;
     }
     if (this.stopping || q.ids.length === 0) return;
-    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name }, 'notification channel loop failed'));
+    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name, lane: q.lane }, 'notification channel loop failed'));
     this.loops.add(loop);
     void loop.finally(() => this.loops.delete(loop));
   }
@@ -323,7 +357,15 @@ export class Notifier implements Service {
         }
         const result = await this.attempt(q, entry);
         if (this.stopping && result.kind === 'retry') break;
-        await this.record(entry, q.channel, result);
+        // The state changes now. For a channel whose receivers drop repeats by idempotency key, its
+        // commit is not awaited before the next delivery (commits keep their order and share an
+        // fsync): a crash before it is durable delivers that entry again, with the same key. A
+        // channel without such a key (Slack, the desktop) waits for the record, so a crash repeats
+        // at most the one entry in flight.
+        const recorded = this.record(entry, q.channel, result).catch((err) => this.ctx.log.error({ err, notification: entry.id }, 'recording a delivery failed'));
+        this.recording.add(recorded);
+        void recorded.finally(() => this.recording.delete(recorded));
+        if (!q.channel.idempotent) await recorded;
         if (st.state !== 'pending') {
           q.ids.shift();
           if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(id);
@@ -419,6 +461,8 @@ export class Notifier implements Service {
         const e = this.live.get(id) ?? (await store.get<Notification>('outbox', id));
         if (e) items.push(e);
       }
+      const ids = new Set(items.map((e) => e.id));
+      for (const e of this.preparing.values()) if (e.run_id === p.run && !ids.has(e.id)) items.unshift(e);
       return { items: items.reverse() };
     }
     const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
@@ -427,7 +471,9 @@ export class Notifier implements Service {
 
   /** Backlog per channel, for status and stats. */
   backlog(): Record<string, number> {
-    return Object.fromEntries([...this.queues].map(([name, q]) => [name, q.ids.length]));
+    const out: Record<string, number> = Object.fromEntries([...this.channels.keys()].map((n) => [n, 0]));
+    for (const q of this.queues.values()) out[q.channel.name] += q.ids.length;
+    return out;
   }
 
   // ---------------------------------------------------------------- retention

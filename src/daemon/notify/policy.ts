@@ -2,6 +2,7 @@ import type { Workflow } from '../../workflows/schema.js';
 import { stepAt } from '../engine/step-paths.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import { headlineOf } from '../reports/report.js';
+import { approvalPreview } from './approval-preview.js';
 import type { Draft } from './types.js';
 
 /**
@@ -36,6 +37,11 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
       return wants.has('errors') ? [{ kind: 'error', level: 'critical', title: `${name} failed${ev.step ? ` in step ${String(ev.step)}` : ''}`, text: String(ev.error ?? 'failed'), step: (ev.step as string | null) ?? null }] : [];
     case 'step.waiting': {
       const w = run.waiting_for;
+      if (w?.kind === 'llm' && w.llm_attempt === 1) {
+        // once per outage, not on every retry
+        const what = w.reason === 'model_not_pulled' ? `model ${w.model} is not pulled at ${w.host}` : `the model ${w.model} at ${w.host} is unreachable`;
+        return [{ kind: 'llm', level: 'warning', title: `${name} waits for the LLM: ${what}`, text: `${w.prompt ?? ''}${w.hint ? `\nFix: ${w.hint}` : ''}\nThe step retries with backoff; opstream status ${run.id} shows the next try.`, step: w.step, data: { host: w.host, model: w.model, hint: w.hint ?? null } }];
+      }
       if (!w || (w.kind !== 'approval' && w.kind !== 'input')) return [];
       // granted by policy in the same commit (auto_resolve): nobody needs to be asked
       if (w.kind === 'approval' && w.resolve && def?.auto_resolve) return [];
@@ -44,11 +50,12 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
       return [
         {
           kind: w.kind,
-          level: 'critical',
+          // routed as critical (webhook `levels`), shown as what it is: a question, not an outage
+          level: 'warning',
           title: `${name} needs ${w.kind === 'approval' ? 'an approval' : 'an answer'}`,
           text: `${w.prompt ?? ''}${until}\n${how}`,
           step: w.step,
-          data: { prompt: w.prompt ?? '', until: w.until ?? null, approvers: w.approvers ?? [], answer: how },
+          data: { prompt: w.prompt ?? '', until: w.until ?? null, approvers: w.approvers ?? [], answer: how, ...waitDetails(run, def, ev, w), ...(w.args_hash ? { tool: w.tool, args: w.args, args_hash: w.args_hash } : {}) },
         },
       ];
     }
@@ -57,6 +64,26 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
     default:
       return [];
   }
+}
+
+/**
+ * What rich channels need to let a person answer in place: the event that opened this wait (an
+ * answer is only valid for that wait, e.g. a button clicked after a restart), whether the
+ * workflow marks the approval urgent (it may break through quiet hours), the step's `on_timeout`,
+ * and what approving lets the run do next (tool, arguments, argument hash). An approval that
+ * carries its own tool call (the AI core's) keeps its own tool, arguments and hash.
+ */
+function waitDetails(run: RunRecord, def: Workflow | undefined, ev: RunEvent, w: NonNullable<RunRecord['waiting_for']>): Record<string, unknown> {
+  const out: Record<string, unknown> = { wait_seq: ev.seq, on_timeout: w.on_timeout ?? null };
+  const step = def ? stepAt(def, w.step) : undefined;
+  if (step?.approval?.urgent) out.urgent = true;
+  const own = w as unknown as { tool?: string; args?: Record<string, unknown>; args_hash?: string };
+  if (w.kind === 'approval' && own.tool) out.next = { step: w.step, tool: own.tool, args: own.args ?? {}, args_hash: own.args_hash ?? null };
+  else if (w.kind === 'approval' && def) {
+    const next = approvalPreview(run, def, w.step);
+    if (next) out.next = next;
+  }
+  return out;
 }
 
 function startText(run: RunRecord): string {

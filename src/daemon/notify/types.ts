@@ -18,9 +18,27 @@ export interface Channel {
   deliver(entry: Notification, signal: AbortSignal): Promise<DeliveryResult>;
   /** Per attempt; an attempt that runs over is a retryable failure. */
   readonly timeoutMs: number;
+  /** Receivers drop repeats by the entry's idempotency key (so a crash may repeat a few, harmlessly). */
+  readonly idempotent?: boolean;
   /** Attempts before the entry is marked failed on this channel (default: retry for `giveUpAfterMs`). */
   readonly maxAttempts?: number;
   close?(): Promise<void>;
+  /**
+   * Routing, for a channel that serves many destinations of its own (Slack channels and DMs). With
+   * `explicit` (a notify step's `channel` that names no registered channel): whether that name is
+   * one of its destinations. Without: whether it takes this draft on the default route. It may note
+   * where inside the channel the entry goes under `d.data[<its name>]`, so that the choice is made
+   * once, when the entry is written, and stays visible in the inbox. Absent: only explicit requests
+   * by the channel's own name reach it.
+   */
+  accept?(d: Draft, run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean;
+  /**
+   * Delivery lanes: entries of different lanes are delivered independently (in order within a
+   * lane), so one destination that is slow or rate limited (a 429 from one Slack channel) holds up
+   * only its own lane. Called once per entry when it is queued (after its commit, or on start).
+   * Absent: one lane per channel.
+   */
+  laneOf?(entry: Notification): string;
 }
 
 /** A notification before it is routed and stored. */

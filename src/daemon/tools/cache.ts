@@ -42,7 +42,7 @@ export class ToolResultCache implements ResultCache {
     const e = await this.store.get<Entry>('cache', key);
     if (e && e.expires_at > this.now()) {
       this.counts.hits++;
-      return e.result;
+      return { ...e.result, cachedAt: e.stored_at };
     }
     this.counts.misses++;
     if (e) await this.store.sub('cache').del(key).catch(() => undefined);

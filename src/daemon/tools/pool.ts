@@ -123,7 +123,7 @@ export class ToolPool {
       if (cacheable) {
         const hit = await this.opts.cache!.get(server, tool, args);
         if (hit) {
-          result = { ...hit, cached: true, durationMs: performance.now() - t0 };
+          result = { ...hit, cached: true, cachedAt: hit.cachedAt, durationMs: performance.now() - t0 };
           this.record(result);
           return result;
         }

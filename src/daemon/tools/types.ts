@@ -82,6 +82,8 @@ export interface ToolCallResult {
   /** Size of the server's result as JSON, before any cap. */
   bytes: number;
   cached: boolean;
+  /** When a cached result was first produced (epoch ms): its age is told to models that read it. */
+  cachedAt?: number;
   truncated: boolean;
 }
 

@@ -21,6 +21,22 @@ export const RunStatus = z.enum(['queued', 'running', 'waiting', 'paused', 'succ
 export type RunStatus = z.infer<typeof RunStatus>;
 export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'paused'];
 
+/** The Slack bridge's connection as `opstream status` and `doctor` show it. */
+export const SlackConnectionStatus = z.object({
+  /** off: not configured; failed: stopped for good until the config is fixed (see `error`). */
+  state: z.enum(['off', 'starting', 'connecting', 'connected', 'reconnecting', 'stopped', 'failed']),
+  /** Last frame of any kind received on the Socket Mode connection. */
+  last_message_at: z.string().nullable(),
+  /** Reconnects since the daemon started (Slack recycles connections every few hours). */
+  reconnects: z.number().int(),
+  error: z.string().nullable().optional(),
+  /** Why the last connection ended (a Slack `disconnect` reason, `pong timeout`, `idle watchdog`, ...). */
+  last_disconnect: z.string().nullable().optional(),
+  team: z.string().nullable().optional(),
+  bot_user: z.string().nullable().optional(),
+});
+export type SlackConnectionStatus = z.infer<typeof SlackConnectionStatus>;
+
 export const DaemonStatus = z.object({
   pid: z.number().int(),
   version: z.string(),
@@ -32,6 +48,8 @@ export const DaemonStatus = z.object({
   log_file: z.string(),
   config_file: z.string().nullable(),
   runs: z.record(RunStatus, z.number().int()),
+  /** Absent from daemons that predate the Slack bridge. */
+  slack: SlackConnectionStatus.optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 

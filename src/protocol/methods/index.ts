@@ -1,9 +1,11 @@
 import type { z } from 'zod';
 import type { MethodSpec } from '../messages.js';
 import { daemonMethods } from './daemon.js';
+import { memoryMethods } from './memory.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
 import { statsMethods } from './stats.js';
+import { slackMethods } from './slack.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
 
@@ -11,8 +13,10 @@ import { workflowsMethods } from './workflows.js';
 export const methods = {
   ...daemonMethods,
   ...notifyMethods,
+  ...memoryMethods,
   ...runsMethods,
   ...statsMethods,
+  ...slackMethods,
   ...toolsMethods,
   ...workflowsMethods,
 } as const satisfies Record<string, MethodSpec>;

@@ -13,6 +13,10 @@ export const RunStepJson = z.object({
   ended_at: z.string().nullable(),
   output: z.unknown(),
   error: z.string().nullable(),
+  /** Agent steps: tokens and calls (null-count model calls are `unknown_counts`), warnings, the calls made. */
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), llm_calls: z.number(), unknown_counts: z.number(), tool_calls: z.number(), cache_hits: z.number().optional() }).optional(),
+  warnings: z.array(z.string()).optional(),
+  agent: z.object({ turns: z.number(), tool_calls: z.array(z.object({ turn: z.number(), tool: z.string(), status: z.string(), args_hash: z.string() })) }).optional(),
 });
 
 export const RunJson = z.object({
@@ -37,7 +41,7 @@ export const RunJson = z.object({
     /** Watches (a run whose last step is a timed repeat without `until`, like the SLO monitor): no ETA, but these. */
     watch: z.object({ checks: z.number().int(), breaches: z.number().int(), next_check: z.string().nullable(), ends_at: z.string().nullable() }).optional(),
   }),
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number() }),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }),
   error: z.string().nullable(),
   trigger: z.string().optional(),
   /** Scheduled runs: the fire time they belong to, and whether they were started by catch-up. */

@@ -9,6 +9,7 @@ import { parseDuration } from '../../../config/duration.js';
 import type { Step, Workflow } from '../../../workflows/schema.js';
 import { applyEvent, type AnyEvent } from '../reducer.js';
 import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
+import type { AgentIo } from './agent.js';
 import type { ActivationData, Directive, ErrorData, MainMessage, RunRecord, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
 
 const data = workerData as ActivationData & { job: unknown };
@@ -112,6 +113,7 @@ function applyLocal(e: WorkerEvent): void {
 
 interface Scope {
   params: Record<string, unknown>;
+  llm: { configured: boolean; model: string | null };
   steps: Record<string, { output: unknown; status: string }>;
   run: { id: string; workflow: string; step_key: string | null };
   iteration?: number;
@@ -119,7 +121,7 @@ interface Scope {
 
 function scopeFor(parentScope: Scope | null): Scope {
   if (parentScope) return { ...parentScope, steps: { ...parentScope.steps } };
-  return { params: data.run.params, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
+  return { params: data.run.params, llm: data.llm ?? { configured: false, model: null }, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
 }
 
 function errorText(e: unknown): string {
@@ -218,9 +220,32 @@ async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: stri
       if (states[path]) states[path].output = output;
       return output;
     }
-    case 'agent':
-      await request({ type: 'llm', step: path });
-      throw new StepFailure('no LLM configured', false);
+    case 'agent': {
+      const io: AgentIo = {
+        request: async <T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> => {
+          const r = await request<T & { recorded?: WorkerEvent[] }>(msg);
+          // what the main thread committed for this request (a model turn, a tool call, a wait)
+          for (const e of r?.recorded ?? []) applyLocal(e);
+          return r;
+        },
+        record: (events) => record(events),
+        state: () => states[path],
+        render: (v) => render(v, scope),
+        suspend: () => {
+          throw new Suspend();
+        },
+        fail: (message, retryable) => {
+          throw new StepFailure(message, retryable);
+        },
+      };
+      // "seen before": similar past findings of this workflow and service, from memory (never fatal)
+      const recall = states[path]?.agent?.started ? '' : String((await request<{ text?: string }>({ type: 'agent.recall', step: path, prompt: String(render(step.agent!.prompt, scope)) }).catch(() => ({ text: '' }))).text ?? '');
+      // loaded only by activations that run an agent (ajv is not free to load in every worker)
+      const [{ runAgent }, { validateOutput }] = await Promise.all([import('./agent.js'), import('./output-schema.js')]);
+      const { output } = await runAgent(step, path, attempt, io, validateOutput, recall);
+      await record([{ type: 'step.succeeded', step: path, output }]);
+      return output;
+    }
     case 'wait': {
       const w = step.wait!;
       let until: number;

@@ -8,6 +8,7 @@ import type { Channel, DeliveryResult, Notification } from '../types.js';
 export class TerminalChannel implements Channel {
   readonly name = 'terminal';
   readonly timeoutMs = 1000;
+  readonly idempotent = true;
 
   constructor(private readonly bus: Bus) {}
 

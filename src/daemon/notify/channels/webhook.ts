@@ -61,6 +61,7 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 export class WebhookChannel implements Channel {
   readonly name: string;
   readonly timeoutMs: number;
+  readonly idempotent = true;
 
   constructor(private readonly hook: CompiledWebhook) {
     this.name = hook.name;

@@ -1,0 +1,262 @@
+import { formatDuration } from '../../config/duration.js';
+import type { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
+import type { Notification, RunJson } from '../../protocol/index.js';
+import { formatValue } from '../../ui/report.js';
+import { table } from '../../ui/format.js';
+import { cut, esc } from './text.js';
+
+/**
+ * Block Kit for everything the bridge posts. Pure functions of data: the same run state always
+ * renders the same message, so an edit after a restart looks exactly like one before it.
+ */
+
+export type Block = Record<string, unknown> & { type: string };
+export interface SlackMessage {
+  /** The notification text (push notifications, screen readers, clients without blocks). */
+  text: string;
+  blocks: Block[];
+}
+
+export const ACTION = {
+  approve: 'opstream.approve',
+  reject: 'opstream.reject',
+  input: 'opstream.input',
+  pause: 'opstream.pause',
+  resume: 'opstream.resume',
+  cancel: 'opstream.cancel',
+} as const;
+export const INPUT_VIEW = 'opstream.input';
+
+/** What an approval button carries: enough to act on it after a restart, and to know which wait it was for. */
+export interface ApprovalRef {
+  /** run id */
+  r: string;
+  /** step path */
+  s: string;
+  /** seq of the event that opened the wait */
+  q: number;
+}
+
+const STATUS_EMOJI: Record<string, string> = {
+  queued: ':hourglass_flowing_sand:',
+  running: ':arrows_counterclockwise:',
+  waiting: ':raised_hand:',
+  paused: ':double_vertical_bar:',
+  succeeded: ':white_check_mark:',
+  failed: ':x:',
+  cancelled: ':no_entry_sign:',
+};
+
+const md = (text: string): Block => ({ type: 'section', text: { type: 'mrkdwn', text: cut(text, 3000) } });
+const ctxBlock = (...parts: string[]): Block => ({ type: 'context', elements: parts.filter(Boolean).map((t) => ({ type: 'mrkdwn', text: cut(t, 3000) })) });
+const plain = (text: string): { type: 'plain_text'; text: string; emoji: true } => ({ type: 'plain_text', text: cut(text, 150), emoji: true });
+const button = (text: string, action_id: string, value: string, style?: 'primary' | 'danger'): Record<string, unknown> => ({ type: 'button', text: plain(text), action_id, value, ...(style ? { style } : {}) });
+
+/** A time Slack shows in each reader's own time zone (the fallback is UTC). */
+export function slackDate(iso: string | number, format = '{date_short_pretty} {time}'): string {
+  const ms = typeof iso === 'number' ? iso : Date.parse(iso);
+  if (Number.isNaN(ms)) return String(iso);
+  const d = new Date(ms);
+  return `<!date^${Math.floor(ms / 1000)}^${format}|${d.toISOString().slice(0, 16).replace('T', ' ')} UTC>`;
+}
+
+export function progressBar(fraction: number, width = 12): string {
+  const f = Math.max(0, Math.min(1, fraction));
+  const full = Math.round(f * width);
+  return `${'▰'.repeat(full)}${'▱'.repeat(width - full)}`;
+}
+
+function paramsText(params: Record<string, unknown>): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return cut(parts.join('  '), 600);
+}
+
+function tookText(run: Pick<RunJson, 'started_at' | 'ended_at'>): string {
+  if (!run.started_at) return '';
+  const end = run.ended_at ? Date.parse(run.ended_at) : Date.now();
+  return formatDuration(Math.max(0, end - Date.parse(run.started_at)));
+}
+
+export interface HeaderExtras {
+  /** Slack user who started it (U...). */
+  by?: string | null;
+  /** The run's headline when it has an analysis. */
+  headline?: string | null;
+  /** Whether to offer Pause/Resume/Cancel buttons. */
+  controls?: boolean;
+}
+
+/**
+ * The run's start message, the top of its thread: status, progress bar and ETA, edited in place as
+ * the run goes on (coalesced: only the latest state is sent).
+ */
+export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
+  const emoji = STATUS_EMOJI[run.status] ?? '';
+  const p = paramsText(run.params);
+  const blocks: Block[] = [md(`${emoji} *${esc(run.workflow)}* \`${run.id}\`${p ? `\n${esc(p)}` : ''}`)];
+  const who = x.by ? `started by <@${x.by}>` : run.trigger ? `started by ${esc(run.trigger)}` : '';
+  blocks.push(ctxBlock([`*${run.status}*`, run.current_step && !['succeeded', 'failed', 'cancelled'].includes(run.status) ? `step \`${esc(run.current_step)}\`` : '', who, run.started_at ? `since ${slackDate(run.started_at, '{time}')}` : `queued ${slackDate(run.created_at, '{time}')}`].filter(Boolean).join(' · ')));
+  const active = ['queued', 'running', 'waiting', 'paused'].includes(run.status);
+  if (active && run.progress.fraction !== null) {
+    const pct = Math.round(run.progress.fraction * 100);
+    const eta = run.progress.eta ? ` · ETA ${slackDate(run.progress.eta, '{time}')}` : '';
+    blocks.push(md(`\`${progressBar(run.progress.fraction)}\` ${pct}%${eta}`));
+  }
+  if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
+    blocks.push(md(`:raised_hand: Waiting for ${run.waiting_for.kind === 'approval' ? 'an approval' : 'an answer'}: ${esc(cut(run.waiting_for.prompt ?? '', 500))} (see the thread)`));
+  }
+  if (run.pause_requested && run.status === 'running') blocks.push(md(':double_vertical_bar: Pausing at the next step boundary'));
+  if (run.status === 'succeeded') blocks.push(md(`${STATUS_EMOJI.succeeded} Succeeded in ${tookText(run)}${x.headline ? `: *${esc(x.headline)}*` : ''}`));
+  if (run.status === 'failed') blocks.push(md(`${STATUS_EMOJI.failed} Failed${run.current_step ? ` in step \`${esc(run.current_step)}\`` : ''} after ${tookText(run)}: ${esc(cut(run.error ?? 'failed', 1500))}`));
+  if (run.status === 'cancelled') blocks.push(md(`${STATUS_EMOJI.cancelled} Cancelled after ${tookText(run)}`));
+  if (x.controls && active) {
+    const v = JSON.stringify({ r: run.id });
+    const els = run.status === 'paused' ? [button('Resume', ACTION.resume, v, 'primary')] : [button('Pause', ACTION.pause, v)];
+    els.push(button('Cancel', ACTION.cancel, v, 'danger'));
+    blocks.push({ type: 'actions', block_id: `controls:${run.id}`, elements: els });
+  }
+  const pct = active && run.progress.fraction !== null ? ` ${Math.round(run.progress.fraction * 100)}%` : '';
+  return { text: `${run.workflow} ${run.id}: ${run.status}${pct}`, blocks };
+}
+
+/** A notification as a thread reply (milestones, notify steps, budget pauses, errors). */
+export function noteMessage(n: Notification): SlackMessage {
+  const icon = n.level === 'critical' ? ':rotating_light:' : n.level === 'warning' ? ':warning:' : n.kind === 'milestone' ? ':round_pushpin:' : ':speech_balloon:';
+  const text = n.kind === 'notify' ? n.text : `*${esc(n.title)}*\n${esc(n.text)}`;
+  return { text: cut(`${n.title}`, 3000), blocks: [md(`${icon} ${n.kind === 'notify' ? esc(text) : text}`)] };
+}
+
+/** A notification that belongs to no run (e.g. `opstream slack test`). */
+export function plainMessage(n: Notification): SlackMessage {
+  return { text: cut(n.title, 3000), blocks: [md(`*${esc(n.title)}*\n${esc(n.text)}`)] };
+}
+
+export interface NextAction {
+  step: string;
+  tool: string;
+  args: Record<string, unknown>;
+  args_hash: string | null;
+}
+
+/** An approval request: what will be done if approved, and buttons that work after a restart too. */
+export function approvalMessage(n: Notification, ref: ApprovalRef): SlackMessage {
+  const d = n.data as { prompt?: string; until?: string | null; approvers?: string[]; on_timeout?: string | null; next?: NextAction; urgent?: boolean };
+  const blocks: Block[] = [md(`:raised_hand: *Approval needed*${d.urgent ? ' (urgent)' : ''} · *${esc(n.workflow ?? '')}* \`${n.run_id}\`\n${esc(cut(d.prompt ?? n.text, 2500))}`)];
+  blocks.push(...nextBlocks(d.next));
+  const who = d.approvers?.length ? `Approvers: ${d.approvers.map((a) => (/^[UW][A-Z0-9]+$/.test(a) ? `<@${a}>` : esc(a))).join(', ')}` : 'Any operator may answer';
+  const until = d.until ? `answer before ${slackDate(d.until)} (then ${d.on_timeout ?? 'reject'})` : '';
+  blocks.push(ctxBlock([who, until, `step \`${esc(ref.s)}\``].filter(Boolean).join(' · ')));
+  const v = JSON.stringify(ref);
+  blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, v, 'primary'), button('Reject', ACTION.reject, v, 'danger')] });
+  return { text: `Approval needed: ${n.workflow ?? ''} ${n.run_id ?? ''}: ${cut(d.prompt ?? n.text, 200)}`, blocks };
+}
+
+function nextBlocks(next: NextAction | undefined): Block[] {
+  if (!next) return [];
+  const args = JSON.stringify(next.args, null, 1);
+  return [md(`*If approved, the run goes on to* \`${esc(next.step)}\`: \`${esc(next.tool)}\`\n\`\`\`${esc(cut(args, 1800))}\`\`\`${next.args_hash ? `\nargs sha256 \`${next.args_hash}\`` : ''}`)];
+}
+
+/** The approval after it was decided: no buttons, who and when instead. */
+export function approvalDecided(n: Pick<Notification, 'workflow' | 'run_id' | 'data' | 'text'>, ref: ApprovalRef, how: { decision: string; by: string; at: string; comment?: string | null }): SlackMessage {
+  const d = n.data as { prompt?: string; next?: NextAction };
+  const icon = how.decision === 'approved' ? ':white_check_mark:' : how.decision === 'expired' || how.decision === 'closed' ? ':hourglass:' : ':no_entry:';
+  const by = how.by.startsWith('slack:') ? `<@${how.by.slice(6)}>` : how.by === 'timeout' || how.by === 'policy:timeout' ? 'timeout' : esc(how.by);
+  const what = how.decision === 'approved' || how.decision === 'rejected' ? `${how.decision === 'approved' ? 'Approved' : 'Rejected'} by ${by} ${slackDate(how.at)}` : `${how.decision === 'expired' ? 'Expired' : 'Closed'} ${slackDate(how.at)}${how.comment ? `: ${esc(how.comment)}` : ''}`;
+  const blocks: Block[] = [md(`:raised_hand: *Approval* · *${esc(n.workflow ?? '')}* \`${n.run_id}\`\n${esc(cut(d.prompt ?? n.text, 2500))}`), ...nextBlocks(d.next)];
+  blocks.push(md(`${icon} *${what}*${how.comment && (how.decision === 'approved' || how.decision === 'rejected') ? `\n> ${esc(cut(how.comment, 500))}` : ''}`));
+  blocks.push(ctxBlock(`step \`${esc(ref.s)}\``));
+  return { text: `${what}: ${n.workflow ?? ''} ${n.run_id ?? ''}`, blocks };
+}
+
+/** A request for free text: reply in the thread, or the button opens a modal. */
+export function inputMessage(n: Notification, ref: ApprovalRef): SlackMessage {
+  const d = n.data as { prompt?: string; until?: string | null };
+  const until = d.until ? ` · answer before ${slackDate(d.until)}` : '';
+  return {
+    text: `Answer needed: ${n.workflow ?? ''} ${n.run_id ?? ''}: ${cut(d.prompt ?? n.text, 200)}`,
+    blocks: [
+      md(`:speech_balloon: *Answer needed* · *${esc(n.workflow ?? '')}* \`${n.run_id}\`\n${esc(cut(d.prompt ?? n.text, 2500))}`),
+      ctxBlock(`Reply in this thread, or use the button${until}`),
+      { type: 'actions', block_id: `input:${ref.r}:${ref.q}`, elements: [button('Answer…', ACTION.input, JSON.stringify(ref), 'primary')] },
+    ],
+  };
+}
+
+export function inputAnswered(n: Pick<Notification, 'workflow' | 'run_id' | 'data' | 'text'>, how: { by: string; at: string; text?: string | null; closed?: string }): SlackMessage {
+  const d = n.data as { prompt?: string };
+  const by = how.by.startsWith('slack:') ? `<@${how.by.slice(6)}>` : esc(how.by);
+  const line = how.closed ? `:hourglass: ${esc(how.closed)} ${slackDate(how.at)}` : `:white_check_mark: Answered by ${by} ${slackDate(how.at)}${how.text ? `\n> ${esc(cut(how.text, 1000))}` : ''}`;
+  return { text: `${how.closed ?? 'Answered'}: ${n.workflow ?? ''} ${n.run_id ?? ''}`, blocks: [md(`:speech_balloon: *Answer* · *${esc(n.workflow ?? '')}* \`${n.run_id}\`\n${esc(cut(d.prompt ?? n.text, 2500))}`), md(line)] };
+}
+
+/** The modal that asks for an input step's answer. */
+export function inputModal(ref: ApprovalRef, prompt: string): Record<string, unknown> {
+  return {
+    type: 'modal',
+    callback_id: INPUT_VIEW,
+    private_metadata: JSON.stringify(ref),
+    title: plain('OpStream'),
+    submit: plain('Send'),
+    close: plain('Cancel'),
+    blocks: [md(esc(cut(prompt, 2900))), { type: 'input', block_id: 'answer', label: plain('Your answer'), element: { type: 'plain_text_input', action_id: 'text', multiline: true } }],
+  };
+}
+
+const SEV: Record<string, string> = { critical: 'CRIT', warning: 'WARN', info: 'INFO' };
+
+/** Findings as a fixed-width table (Slack has no table block for messages everyone can render). */
+export function findingsTable(a: AnalyzeOutput, max = 8): string {
+  const rows = a.findings.slice(0, max).map((f, i) => [i + 1, SEV[f.severity] ?? f.severity, f.kind, cut(f.endpoint ?? f.target, 32), f.percentile ? `${f.metric} ${f.percentile}` : f.metric, formatValue(f.value, f.unit), formatValue(f.threshold, f.unit)]);
+  const t = table(['#', 'SEV', 'KIND', 'TARGET', 'METRIC', 'VALUE', 'LIMIT'], rows);
+  return a.findings.length > max ? `${t}\n… and ${a.findings.length - max} more` : t;
+}
+
+/** The completion reply: summary, findings table; the chart follows as an uploaded PNG. */
+export function completionMessage(n: Notification, run: RunJson | null, analysis: AnalyzeOutput | null, chart: string | null): SlackMessage {
+  const ok = n.kind === 'completion';
+  const took = run ? tookText(run) : '';
+  const title = `${ok ? STATUS_EMOJI.succeeded : STATUS_EMOJI.failed} ${n.workflow ?? 'run'} ${run?.status ?? 'finished'}${took ? ` in ${took}` : ''}`;
+  const blocks: Block[] = [{ type: 'header', text: plain(title) }];
+  if (analysis) {
+    const s = analysis.summary;
+    blocks.push(md(`*${esc(s.headline)}*${s.root_cause ? `\nLikely root cause: ${esc(cut(s.root_cause, 1500))}` : ''}`));
+    const fields = [
+      `*Run*\n\`${n.run_id}\``,
+      `*Took*\n${took || '-'}`,
+      `*Findings*\n${s.critical} critical, ${s.warning} warning${s.info ? `, ${s.info} info` : ''}`,
+      `*Window*\n${formatDuration(analysis.window.duration_ms)}, ${analysis.window.samples.http + analysis.window.samples.process + analysis.window.samples.log} samples`,
+    ];
+    if (analysis.slo) fields.push(`*SLO*\n${analysis.slo.status}${analysis.slo.time_to_recovery ? ` (recovered in ${analysis.slo.time_to_recovery})` : ''}`);
+    blocks.push({ type: 'section', fields: fields.map((t) => ({ type: 'mrkdwn', text: t })) });
+    if (analysis.findings.length) blocks.push(md(`*Findings*\n\`\`\`${esc(cut(findingsTable(analysis), 2800))}\`\`\``));
+  } else {
+    blocks.push(md(esc(cut(n.text, 2900))));
+  }
+  blocks.push(ctxBlock([`Full report: \`opstream report ${n.run_id}\``, chart ? `chart: ${esc(chart)} (below)` : '', 'ask in this thread: "why?", "show me the details"'].filter(Boolean).join(' · ')));
+  return { text: cut(n.title, 3000), blocks };
+}
+
+/** One message for many held or merged notifications (quiet hours digest, max_frequency). */
+export function batchMessage(entries: Notification[], heading: string, approvals: Map<string, ApprovalRef>): SlackMessage {
+  const blocks: Block[] = [{ type: 'header', text: plain(heading) }];
+  const shown = entries.slice(0, 20);
+  for (const n of shown) {
+    const first = n.text.split('\n')[0];
+    blocks.push(md(`*${esc(cut(n.title, 300))}*${first && first !== n.title ? `\n${esc(cut(first, 500))}` : ''}`));
+    const ref = approvals.get(n.id);
+    if (ref) blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, JSON.stringify(ref), 'primary'), button('Reject', ACTION.reject, JSON.stringify(ref), 'danger')] });
+  }
+  if (entries.length > shown.length) blocks.push(ctxBlock(`… and ${entries.length - shown.length} more: \`opstream inbox\``));
+  return { text: `${heading}: ${entries.map((e) => e.title).slice(0, 5).join('; ')}`, blocks: blocks.slice(0, 50) };
+}
+
+export function textMessage(text: string): SlackMessage {
+  return { text: cut(text, 3000), blocks: [md(esc(text))] };
+}
+
+export function mrkdwnMessage(mrkdwn: string, fallback?: string): SlackMessage {
+  return { text: cut(fallback ?? mrkdwn, 3000), blocks: [md(mrkdwn)] };
+}

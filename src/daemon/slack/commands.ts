@@ -1,0 +1,293 @@
+import type { WebClient } from '@slack/web-api';
+import { closest, distance } from 'fastest-levenshtein';
+import type { Logger } from 'pino';
+import type { CompiledSlack } from '../../config/load.js';
+import { isWireError, type RunJson, type SlackConnectionStatus } from '../../protocol/index.js';
+import { resolveStart } from '../../workflows/params.js';
+import type { DaemonContext } from '../context.js';
+import { answerAboutRun } from './answer.js';
+import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
+import { applyPrefWords, prefsText, type PrefsStore } from './prefs.js';
+import { allows, rolesHeld, type Permission, type Role } from './roles.js';
+import { esc, joinDurations } from './text.js';
+
+/** Who asks, as the engine and the audit log will record it. */
+export interface Caller {
+  user: string;
+  role: Role;
+  /** `slack:U...` */
+  actor: string;
+  channel: string;
+}
+
+export interface CommandDeps {
+  ctx(): DaemonContext;
+  cfg: CompiledSlack;
+  prefs: PrefsStore;
+  web: WebClient;
+  log: Logger;
+  status(): SlackConnectionStatus;
+  /** Where a run this person starts will report (for the reply). */
+  whereFor(user: string): string;
+}
+
+export interface CommandReply {
+  msg: SlackMessage;
+  /** Posted for the channel to see (default: only the person who asked). */
+  public?: boolean;
+}
+
+interface Spec {
+  need: Permission;
+  /** For help. */
+  usage: string;
+  run(d: CommandDeps, who: Caller, args: string[], opts: RunOpts): Promise<CommandReply | null>;
+}
+
+export interface RunOpts {
+  /** A key stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
+  durableKey?: string;
+}
+
+const RUN_ID = /^r_[a-z0-9]{4,16}$/;
+
+const say = (mrkdwn: string): CommandReply => ({ msg: mrkdwnMessage(mrkdwn) });
+
+function needId(args: string[], what: string): string {
+  const id = args[0];
+  if (!id) throw new UsageError(`${what} needs a run id, e.g. \`${what} r_8f3k2m\` (\`list\` shows them)`);
+  if (!RUN_ID.test(id)) throw new UsageError(`\`${esc(id)}\` is not a run id (run ids look like r_8f3k2m; \`list\` shows them)`);
+  return id;
+}
+
+class UsageError extends Error {}
+
+const COMMANDS: Record<string, Spec> = {
+  help: { need: 'read', usage: 'help', run: async (d) => ({ msg: helpMessage(d) }) },
+  list: {
+    need: 'read',
+    usage: 'list [all]',
+    async run(d, _who, args) {
+      const all = args[0] === 'all' || args[0] === '--all';
+      const { runs, total } = await d.ctx().engine.list({ all, limit: 15 });
+      if (runs.length === 0) return say(all ? 'No runs yet.' : 'Nothing is running. `start <workflow>` or a verb such as `profile my-service for 2h` starts something.');
+      const lines = runs.map(runLine);
+      return say(`${all ? 'Runs' : 'Active runs'} (${total}):\n${lines.join('\n')}${total > runs.length ? `\n… and ${total - runs.length} more` : ''}`);
+    },
+  },
+  status: {
+    need: 'read',
+    usage: 'status [run-id]',
+    async run(d, _who, args) {
+      if (args[0]) {
+        const run = await d.ctx().engine.get(needId(args, 'status'));
+        return { msg: runHeader(run) };
+      }
+      const counts = await d.ctx().runCounts();
+      const s = d.status();
+      const active = (counts.queued ?? 0) + (counts.running ?? 0) + (counts.waiting ?? 0) + (counts.paused ?? 0);
+      const { runs } = await d.ctx().engine.list({ all: false, limit: 10 });
+      return say(`OpStream is up; ${active} active run${active === 1 ? '' : 's'} (${Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none yet'}). Slack: ${s.state}, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}.${runs.length ? `\n${runs.map(runLine).join('\n')}` : ''}`);
+    },
+  },
+  start: {
+    need: 'operate',
+    usage: 'start <workflow> [words or key=value ...]',
+    run: (d, who, args, opts) => startRun(d, who, args, opts),
+  },
+  pause: { need: 'operate', usage: 'pause <run-id>', run: async (d, who, args) => control(d, who, 'pause', needId(args, 'pause')) },
+  resume: { need: 'operate', usage: 'resume <run-id>', run: async (d, who, args) => control(d, who, 'resume', needId(args, 'resume')) },
+  cancel: { need: 'operate', usage: 'cancel <run-id>', run: async (d, who, args) => control(d, who, 'cancel', needId(args, 'cancel')) },
+  approve: { need: 'operate', usage: 'approve <run-id> [comment]', run: async (d, who, args) => decide(d, who, 'approved', needId(args, 'approve'), args.slice(1).join(' ')) },
+  reject: { need: 'operate', usage: 'reject <run-id> [comment]', run: async (d, who, args) => decide(d, who, 'rejected', needId(args, 'reject'), args.slice(1).join(' ')) },
+  respond: {
+    need: 'operate',
+    usage: 'respond <run-id> <answer>',
+    async run(d, who, args) {
+      const id = needId(args, 'respond');
+      const text = args.slice(1).join(' ');
+      if (!text) throw new UsageError('respond needs the answer after the run id');
+      await d.ctx().engine.answer(id, who.actor, { kind: 'input', text });
+      return say(`:white_check_mark: Answer recorded for \`${id}\`.`);
+    },
+  },
+  ask: {
+    need: 'read',
+    usage: 'ask <run-id> <question>',
+    async run(d, who, args) {
+      const id = needId(args, 'ask');
+      const a = await answerAboutRun(d.ctx(), id, args.slice(1).join(' ') || 'details', who.actor);
+      return say(esc(a.answer));
+    },
+  },
+  prefs: {
+    need: 'read',
+    usage: 'prefs [dm|channel] [kinds completion,error|all] [quiet 22:00-07:00|off] [tz Europe/Berlin|auto]',
+    async run(d, who, args) {
+      const cur = d.prefs.get(who.user);
+      if (args.length === 0) return say(`Your preferences:\n${prefsText(cur)}\nChange with \`prefs dm\`, \`prefs kinds completion,error\`, \`prefs quiet 22:00-07:00\`, \`prefs tz Europe/Berlin\`.`);
+      const r = applyPrefWords(cur, args);
+      if ('problem' in r) throw new UsageError(r.problem);
+      if (r.prefs.quiet_hours && !r.prefs.timezone && !r.prefs.slack_tz) {
+        // their Slack time zone is the default for personal quiet hours
+        try {
+          const info = await d.web.users.info({ user: who.user });
+          r.prefs.slack_tz = (info.user as { tz?: string } | undefined)?.tz ?? null;
+        } catch (e) {
+          d.log.info({ err: (e as Error).message }, 'slack: users.info failed; quiet hours in UTC');
+        }
+      }
+      const saved = await d.prefs.set(who.user, r.prefs, who.actor);
+      return say(`Saved. Your preferences:\n${prefsText(saved)}`);
+    },
+  },
+  schedules: {
+    need: 'read',
+    usage: 'schedules [pause|resume <workflow>]',
+    async run(d, who, args) {
+      const s = d.ctx().engine.schedules;
+      if (args[0] === 'pause' || args[0] === 'resume') {
+        if (!allows(who.role, 'admin')) return refusal(d, who, `schedules.${args[0]}`, `schedules ${args[0]}`, 'admin');
+        if (!args[1]) throw new UsageError(`schedules ${args[0]} needs a workflow id`);
+        const r = await s.setPaused(args[1], args[0] === 'pause', who.actor);
+        return say(`Schedule of *${esc(r.workflow)}* is ${r.paused ? 'paused' : `running; next at ${r.next_fire ?? '-'}`}.`);
+      }
+      const list = s.list();
+      if (!list.length) return say('No scheduled workflows.');
+      return say(list.map((x) => `• *${esc(x.workflow)}* \`${esc(x.cron)}\` ${x.paused ? '(paused)' : `next ${x.next_fire ?? '-'}`}`).join('\n'));
+    },
+  },
+};
+
+/** Aliases people type. */
+const ALIASES: Record<string, string> = { stop: 'cancel', ls: 'list', '?': 'help', run: 'start', details: 'ask', report: 'ask', answer: 'respond', approve_: 'approve' };
+
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
+}
+
+/** The command a first word names, if any. */
+export function commandOf(word: string | undefined): string | null {
+  if (!word) return null;
+  const w = word.toLowerCase();
+  return COMMANDS[w] ? w : (ALIASES[w] ?? null);
+}
+
+/** Whether a word starts a workflow (its id or its `command` verb). */
+export function isWorkflowWord(ctx: DaemonContext, word: string | undefined): boolean {
+  if (!word) return false;
+  const set = ctx.workflows.current();
+  return set.workflows.has(word) || set.byCommand(word.toLowerCase()) !== undefined;
+}
+
+/**
+ * Runs one `/opstream` command line for a Slack user: permission first (a refusal is audited and
+ * nothing else happens), then the daemon's services do the work on behalf of `slack:U...`.
+ * Returns null when there is nothing to say (a duplicate that was already handled).
+ */
+export async function runCommand(d: CommandDeps, who: Caller, words: string[], opts: RunOpts = {}): Promise<CommandReply | null> {
+  const [head, ...rest] = words;
+  let name = commandOf(head);
+  let args = rest;
+  if (!name) {
+    if (!head) return { msg: helpMessage(d) };
+    if (!isWorkflowWord(d.ctx(), head)) return say(suggestion(d, words.join(' ')));
+    name = 'start';
+    args = words;
+  }
+  if (name === 'ask' && head && ['details', 'report'].includes(head.toLowerCase())) args = [rest[0] ?? '', 'details'];
+  const spec = COMMANDS[name];
+  if (!allows(who.role, spec.need)) return refusal(d, who, `runs.${name}`, words.join(' '), spec.need === 'operate' ? 'operator' : spec.need === 'admin' ? 'admin' : 'viewer');
+  try {
+    return await spec.run(d, who, args, opts);
+  } catch (e) {
+    if (e instanceof UsageError) return say(`:warning: ${e.message}`);
+    if (isWireError(e)) return say(`:warning: ${esc(e.message)}`);
+    throw e;
+  }
+}
+
+/** A refused request: told to the person only, and written to the audit log. */
+export async function refusal(d: Pick<CommandDeps, 'ctx' | 'log'>, who: Caller, action: string, what: string, needs: string): Promise<CommandReply> {
+  await d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${what.slice(0, 120)})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
+  d.log.info({ user: who.user, role: who.role, action }, 'slack: refused a request');
+  const mine = who.role === 'none' ? 'you have no OpStream role here' : `your role is ${who.role}`;
+  return say(`:no_entry: Sorry, that needs the ${needs} role and ${mine}. Nothing was done. (An admin can add you under \`slack.users\`.)`);
+}
+
+async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOpts): Promise<CommandReply | null> {
+  const ctx = d.ctx();
+  if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
+  if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
+  const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args));
+  const extraOps = opts.durableKey ? [{ type: 'put' as const, sub: 'meta' as const, key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } }] : [];
+  const run = await ctx.engine.startRun({ workflow, params, trigger: 'slack', actor: who.actor, extraOps });
+  // the thread appears at once even for workflows that do not announce their start
+  if (!workflow.workflow.notifications.includes('start')) {
+    const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    await ctx.notifier.send({ kind: 'start', level: 'info', title: `${run.workflow} ${run.id} started`, text: `started by ${who.actor}${p ? ` with ${p}` : ''}` }, { id: run.id, workflow: run.workflow, actor: who.actor });
+  }
+  const p = Object.entries(run.params).filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).slice(0, 6).join(' ');
+  return say(`:rocket: Started *${esc(run.workflow)}* \`${run.id}\`${p ? ` (${esc(p)})` : ''}. I'll follow it ${d.whereFor(who.user)}.`);
+}
+
+async function control(d: CommandDeps, who: Caller, what: 'pause' | 'resume' | 'cancel', id: string): Promise<CommandReply> {
+  const e = d.ctx().engine;
+  const run = what === 'pause' ? await e.pause(id, who.actor) : what === 'resume' ? await e.resume(id, who.actor) : await e.cancel(id, who.actor);
+  const verb = what === 'pause' ? (run.status === 'paused' ? 'Paused' : 'Pausing (at the next step boundary)') : what === 'resume' ? 'Resumed' : 'Cancelled';
+  return say(`${verb} \`${id}\` (${esc(run.workflow)}); it is ${run.status}.`);
+}
+
+async function decide(d: CommandDeps, who: Caller, decision: 'approved' | 'rejected', id: string, comment: string): Promise<CommandReply> {
+  await d.ctx().engine.answer(id, who.actor, { kind: 'approval', decision, comment: comment || undefined }, { roles: rolesHeld(who.role) });
+  return say(`${decision === 'approved' ? ':white_check_mark: Approved' : ':no_entry: Rejected'} \`${id}\`.`);
+}
+
+function runLine(r: RunJson): string {
+  const pct = r.progress.fraction !== null && !['succeeded', 'failed', 'cancelled'].includes(r.status) ? ` \`${progressBar(r.progress.fraction, 8)}\` ${Math.round(r.progress.fraction * 100)}%` : '';
+  const step = r.current_step && ['running', 'waiting', 'paused'].includes(r.status) ? ` · step ${esc(r.current_step)}` : '';
+  const wait = r.waiting_for && (r.waiting_for.kind === 'approval' || r.waiting_for.kind === 'input') ? ` · :raised_hand: waiting for ${r.waiting_for.kind === 'approval' ? 'approval' : 'an answer'}` : '';
+  return `• \`${r.id}\` *${esc(r.workflow)}* ${r.status}${pct}${step}${wait}`;
+}
+
+function workflowLines(d: Pick<CommandDeps, 'ctx' | 'cfg'>): string[] {
+  return [...d.ctx().workflows.current().workflows.values()]
+    .map((w) => w.workflow)
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((w) => `• \`${d.cfg.command} ${w.command ? `${w.command}${w.usage ? ` ${esc(w.usage)}` : ''}` : `start ${w.id}`}\`${w.description ? ` – ${esc(w.description.split('. ')[0])}` : ''}`);
+}
+
+export function helpMessage(d: Pick<CommandDeps, 'ctx' | 'cfg'>): SlackMessage {
+  const c = d.cfg.command;
+  const cmds = Object.entries(COMMANDS).map(([, s]) => `\`${c} ${s.usage}\``);
+  return mrkdwnMessage(
+    [
+      '*OpStream* runs long operations work in the background and reports here.',
+      `*Workflows*\n${workflowLines(d).join('\n') || 'none loaded'}`,
+      `*Commands*\n${cmds.join('\n')}`,
+      'Or just write to me (DM or @mention): "profile checkout-api for 2 hours", "what is running?". In a run\'s thread, ask "why?" or "show me the details".',
+      'Roles: viewers may look (status, list, ask); operators may start, pause, resume, cancel and approve; admins may also change schedules.',
+    ].join('\n\n'),
+    'OpStream help',
+  );
+}
+
+/** Nothing matched: the nearest command or workflow verb, with its usage. */
+export function suggestion(d: Pick<CommandDeps, 'ctx' | 'cfg'>, text: string): string {
+  const set = d.ctx().workflows.current();
+  const verbs = new Map<string, string>();
+  for (const w of set.workflows.values()) {
+    if (w.workflow.command) verbs.set(w.workflow.command, `${w.workflow.command}${w.workflow.usage ? ` ${w.workflow.usage}` : ''}`);
+    verbs.set(w.workflow.id, `start ${w.workflow.id}`);
+  }
+  for (const [name, s] of Object.entries(COMMANDS)) verbs.set(name, s.usage);
+  const words = text.toLowerCase().split(/\s+/).filter((w) => w.length > 2);
+  let best: { word: string; d: number } | null = null;
+  for (const w of words) {
+    const near = closest(w, [...verbs.keys()]);
+    const dist = distance(w, near);
+    if (dist <= Math.max(2, Math.floor(near.length / 3)) && (!best || dist < best.d)) best = { word: near, d: dist };
+  }
+  const hint = best ? `Did you mean \`${d.cfg.command} ${esc(verbs.get(best.word) ?? best.word)}\`? ` : '';
+  return `:thinking_face: I didn't understand "${esc(text.slice(0, 200))}". ${hint}\`${d.cfg.command} help\` lists what I can do.`;
+}

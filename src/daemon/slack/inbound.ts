@@ -1,0 +1,329 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { CompiledSlack } from '../../config/load.js';
+import { isWireError } from '../../protocol/index.js';
+import type { DaemonContext } from '../context.js';
+import { answerAboutRun } from './answer.js';
+import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
+import { refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
+import type { Envelope } from './connection.js';
+import { Dedupe } from './dedupe.js';
+import { mapIntent } from './intent.js';
+import type { Responder, ReplyTarget } from './respond.js';
+import { actorOf, allows, roleOf, rolesHeld, type Permission } from './roles.js';
+import { esc, fromSlack, splitWords } from './text.js';
+import type { RunThreads } from './threads.js';
+
+/** A thread reply that is a question or a request to the bot (not people talking to each other). */
+const ASKS = /\?\s*$|^(why|what|how|when|where|who|which|is|are|did|does|can|could|show|explain|detail|details|status|report|tell|give|summar|list)\b/i;
+
+export interface InboundDeps {
+  ctx(): DaemonContext;
+  cfg: CompiledSlack;
+  web: WebClient;
+  threads: RunThreads;
+  log: Logger;
+  responder: Responder;
+  commands: CommandDeps;
+  botUserId(): string | null;
+  /** Every envelope handled (for status: last message time is the connection's). */
+  onHandled?(env: Envelope, ms: number): void;
+}
+
+interface SlashBody {
+  command?: string;
+  text?: string;
+  user_id?: string;
+  channel_id?: string;
+  response_url?: string;
+  trigger_id?: string;
+}
+
+interface MessageEvent {
+  type: string;
+  subtype?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  channel?: string;
+  channel_type?: string;
+  ts?: string;
+  thread_ts?: string;
+}
+
+interface ActionBody {
+  type: string;
+  user?: { id?: string };
+  channel?: { id?: string };
+  container?: { message_ts?: string; channel_id?: string; thread_ts?: string };
+  message?: { ts?: string; thread_ts?: string };
+  response_url?: string;
+  trigger_id?: string;
+  actions?: { action_id?: string; value?: string }[];
+  view?: { id?: string; callback_id?: string; private_metadata?: string; state?: { values?: Record<string, Record<string, { value?: string }>> } };
+}
+
+/**
+ * Everything Slack sends the bridge, after the ack: slash commands, messages (DMs, mentions, run
+ * thread replies) and interactions (buttons, the input modal). Each is deduplicated (envelope id;
+ * event id; the message a mention arrived for twice; a click on one message by one person), its
+ * sender's role checked, and done on behalf of `slack:U...`.
+ */
+export class Inbound {
+  private readonly seen = new Dedupe();
+  private readonly inflight = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(private readonly d: InboundDeps) {}
+
+  handle(env: Envelope): void {
+    if (this.stopping || !this.seen.first(`env:${env.envelope_id}`)) return;
+    const work = this.dispatch(env)
+      .catch((err: unknown) => this.d.log.error({ err, type: env.type }, 'slack: handling an envelope failed'))
+      .finally(() => {
+        this.inflight.delete(work);
+        this.d.onHandled?.(env, Date.now() - env.received_at);
+      });
+    this.inflight.add(work);
+  }
+
+  /** Waits (bounded) for work already started: stop must not cut a command in half if it can help it. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+
+  private async dispatch(env: Envelope): Promise<void> {
+    if (env.type === 'slash_commands') return this.slash(env.body as SlashBody, env);
+    if (env.type === 'events_api') {
+      const id = String(env.body.event_id ?? '');
+      if (id && !this.seen.first(`ev:${id}`)) return;
+      return this.event((env.body.event ?? {}) as MessageEvent);
+    }
+    if (env.type === 'interactive') {
+      const b = env.body as unknown as ActionBody;
+      if (b.type === 'block_actions') return this.actions(b);
+      if (b.type === 'view_submission') return this.view(b);
+    }
+  }
+
+  private caller(user: string, channel: string): Caller {
+    return { user, role: roleOf(this.d.cfg, user), actor: actorOf(user), channel };
+  }
+
+  private async answer(to: ReplyTarget, r: CommandReply | null): Promise<void> {
+    if (r) await this.d.responder.reply(to, r.msg, { public: r.public });
+  }
+
+  // ---------------------------------------------------------------- slash commands
+
+  private async slash(b: SlashBody, env: Envelope): Promise<void> {
+    const user = b.user_id ?? '';
+    // Slack re-sends a command it thinks was lost with the same trigger id
+    const key = b.trigger_id ?? env.envelope_id;
+    if (!this.seen.first(`cmd:${key}`)) return;
+    const who = this.caller(user, b.channel_id ?? '');
+    const to: ReplyTarget = { responseUrl: b.response_url, channel: b.channel_id ?? user, user };
+    const words = splitWords(fromSlack(b.text ?? '', this.d.botUserId()));
+    await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, words, { durableKey: `slack_cmd:${key}` })));
+  }
+
+  /** A command that throws is answered with what went wrong, not silence. */
+  private async safely(fn: () => Promise<CommandReply | null>): Promise<CommandReply | null> {
+    try {
+      return await fn();
+    } catch (e) {
+      this.d.log.error({ err: e }, 'slack: a command failed');
+      return { msg: textMessage(`Something went wrong: ${(e as Error).message}`) };
+    }
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  private async event(ev: MessageEvent): Promise<void> {
+    if (ev.type !== 'message' && ev.type !== 'app_mention') return;
+    const bot = this.d.botUserId();
+    // its own messages (and other bots'), edits, joins: not addressed to anyone
+    if (ev.bot_id || !ev.user || (bot && ev.user === bot)) return;
+    if (ev.subtype && ev.subtype !== 'thread_broadcast' && ev.subtype !== 'file_share') return;
+    if (!ev.channel || !ev.ts) return;
+    // a mention in a DM or thread can arrive as both app_mention and message.*
+    if (!this.seen.first(`msg:${ev.channel}:${ev.ts}`)) return;
+    const dm = ev.channel_type === 'im' || ev.channel.startsWith('D');
+    const mentioned = ev.type === 'app_mention' || (bot !== null && (ev.text ?? '').includes(`<@${bot}>`));
+    const text = fromSlack(ev.text ?? '', bot);
+    const inThread = ev.thread_ts && ev.thread_ts !== ev.ts ? ev.thread_ts : null;
+    const who = this.caller(ev.user, ev.channel);
+    if (inThread) {
+      const run = await this.d.threads.runOf(ev.channel, inThread);
+      if (run) return this.threadReply(run, text, who, ev.channel, inThread, mentioned || dm);
+    }
+    if (!dm && !mentioned) return;
+    const to: ReplyTarget = { channel: ev.channel, user: ev.user, thread_ts: dm ? inThread ?? undefined : (inThread ?? ev.ts) };
+    const intent = await mapIntent(this.d.ctx(), text, this.d.log);
+    if (!intent.words) {
+      await this.post(to, mrkdwnMessage(suggestion(this.d.commands, text)));
+      return;
+    }
+    const reply = await this.safely(() => runCommand(this.d.commands, who, intent.words));
+    if (reply) await this.post(to, reply.msg);
+  }
+
+  /** In a conversation the answer is a normal message (in the thread of the question in channels). */
+  private async post(to: ReplyTarget, msg: SlackMessage): Promise<void> {
+    try {
+      await this.d.web.chat.postMessage({ channel: to.channel, text: msg.text, blocks: msg.blocks as never, thread_ts: to.thread_ts, unfurl_links: false });
+    } catch (e) {
+      this.d.log.warn({ err: (e as Error).message, channel: to.channel }, 'slack: could not answer a message');
+    }
+  }
+
+  /**
+   * A reply in a run's thread: the answer to what the run asks for (an input step), else a
+   * question about the run, answered from its stored outputs.
+   */
+  private async threadReply(run: string, text: string, who: Caller, channel: string, threadTs: string, addressed: boolean): Promise<void> {
+    const to: ReplyTarget = { channel, user: who.user, thread_ts: threadTs };
+    const ctx = this.d.ctx();
+    if (!text) return;
+    const json = await ctx.engine.get(run).catch(() => null);
+    const answering = json?.waiting_for?.kind === 'input';
+    // people also talk to each other in a run's thread: only questions and requests get an answer
+    if (!answering && !addressed && !ASKS.test(text)) return;
+    if (answering) {
+      if (!allows(who.role, 'operate')) {
+        const r = await refusal(this.d.commands, who, 'runs.respond', `${run} (thread reply)`, 'operator');
+        return this.d.responder.reply(to, r.msg);
+      }
+      try {
+        await ctx.engine.answer(run, who.actor, { kind: 'input', text });
+      } catch (e) {
+        if (isWireError(e)) return this.d.responder.reply(to, textMessage(e.message));
+        throw e;
+      }
+      return;
+    }
+    if (!allows(who.role, 'read')) {
+      const r = await refusal(this.d.commands, who, 'runs.ask', `${run} (thread reply)`, 'viewer');
+      return this.d.responder.reply(to, r.msg);
+    }
+    const a = await answerAboutRun(ctx, run, text, who.actor);
+    await this.post(to, mrkdwnMessage(esc(a.answer), a.answer));
+  }
+
+  // ---------------------------------------------------------------- buttons and modals
+
+  private async actions(b: ActionBody): Promise<void> {
+    const user = b.user?.id ?? '';
+    const channel = b.channel?.id ?? b.container?.channel_id ?? '';
+    const messageTs = b.container?.message_ts ?? b.message?.ts ?? '';
+    const to: ReplyTarget = { responseUrl: b.response_url, channel, user };
+    for (const a of b.actions ?? []) {
+      // a double click, or the same click delivered twice: one effect
+      if (!this.seen.first(`act:${a.action_id}:${channel}:${messageTs}:${user}:${a.value ?? ''}`)) continue;
+      const who = this.caller(user, channel);
+      let ref: ApprovalRef;
+      try {
+        ref = JSON.parse(a.value ?? '{}') as ApprovalRef;
+      } catch {
+        continue;
+      }
+      if (!ref.r) continue;
+      switch (a.action_id) {
+        case ACTION.approve:
+        case ACTION.reject:
+          await this.decide(who, ref, a.action_id === ACTION.approve ? 'approved' : 'rejected', to);
+          break;
+        case ACTION.input:
+          await this.openInput(who, ref, b.trigger_id, to);
+          break;
+        case ACTION.pause:
+        case ACTION.resume:
+        case ACTION.cancel: {
+          const verb = a.action_id.split('.')[1];
+          await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, [verb, ref.r])));
+          break;
+        }
+      }
+    }
+  }
+
+  private async refuse(who: Caller, action: string, what: string, need: Permission, to: ReplyTarget): Promise<void> {
+    const r = await refusal(this.d.commands, who, action, what, need === 'operate' ? 'operator' : need);
+    await this.d.responder.reply(to, r.msg);
+  }
+
+  /**
+   * An Approve/Reject click. The button names the wait it was made for, so a click on an old
+   * message (after the run moved on, or after another person answered) changes nothing and says
+   * who decided; the first valid decision wins (the engine answers each wait once).
+   */
+  private async decide(who: Caller, ref: ApprovalRef, decision: 'approved' | 'rejected', to: ReplyTarget): Promise<void> {
+    if (!allows(who.role, 'operate')) return this.refuse(who, decision === 'approved' ? 'runs.approve' : 'runs.reject', `${ref.r} ${ref.s}`, 'operate', to);
+    const engine = this.d.ctx().engine;
+    const already = async (): Promise<void> => {
+      const how = await this.d.threads.answerOf(ref.r, ref.s, ref.q).catch(() => null);
+      const by = how ? (how.by.startsWith('slack:') ? `<@${how.by.slice(6)}>` : esc(how.by)) : '';
+      const text = how
+        ? how.decision === 'approved' || how.decision === 'rejected'
+          ? `This was already ${how.decision} by ${by} at ${how.at.slice(11, 19)} UTC; your click changed nothing.`
+          : `This request is closed (${esc(how.comment ?? how.decision)}); your click changed nothing.`
+        : 'This run is not waiting for this approval any more; your click changed nothing.';
+      await this.d.responder.reply(to, mrkdwnMessage(`:information_source: ${text}`));
+    };
+    const run = await engine.get(ref.r).catch(() => null);
+    if (!run || run.waiting_for?.kind !== 'approval' || run.waiting_for.step !== ref.s) return already();
+    if (ref.q && (await this.d.threads.answerOf(ref.r, ref.s, ref.q).catch(() => null))) return already();
+    try {
+      await engine.answer(ref.r, who.actor, { kind: 'approval', decision }, { roles: rolesHeld(who.role) });
+    } catch (e) {
+      if (!isWireError(e)) throw e;
+      if (/may not answer/.test(e.message)) {
+        await this.d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `runs.${decision === 'approved' ? 'approve' : 'reject'} (${ref.r} ${ref.s}: not an approver)` });
+        return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(e.message)}`));
+      }
+      return already();
+    }
+    // the message itself is edited from the run's `approval.answered` event (threads.ts), which
+    // also covers answers from the CLI and timeouts
+  }
+
+  private async openInput(who: Caller, ref: ApprovalRef, triggerId: string | undefined, to: ReplyTarget): Promise<void> {
+    if (!allows(who.role, 'operate')) return this.refuse(who, 'runs.respond', `${ref.r} ${ref.s}`, 'operate', to);
+    const run = await this.d.ctx().engine.get(ref.r).catch(() => null);
+    if (!run || run.waiting_for?.kind !== 'input' || run.waiting_for.step !== ref.s) {
+      await this.d.responder.reply(to, mrkdwnMessage(':information_source: This run is not waiting for this answer any more.'));
+      return;
+    }
+    if (!triggerId) return;
+    try {
+      await this.d.web.views.open({ trigger_id: triggerId, view: inputModal(ref, run.waiting_for.prompt ?? 'Your answer') as never });
+    } catch (e) {
+      this.d.log.info({ err: (e as Error).message }, 'slack: could not open the answer modal');
+      await this.d.responder.reply(to, mrkdwnMessage(':information_source: Reply in the run\'s thread with your answer instead.'));
+    }
+  }
+
+  private async view(b: ActionBody): Promise<void> {
+    if (b.view?.callback_id !== INPUT_VIEW) return;
+    if (b.view.id && !this.seen.first(`view:${b.view.id}:${b.view.private_metadata ?? ''}`)) return;
+    const user = b.user?.id ?? '';
+    const who = this.caller(user, user);
+    let ref: ApprovalRef;
+    try {
+      ref = JSON.parse(b.view.private_metadata ?? '{}') as ApprovalRef;
+    } catch {
+      return;
+    }
+    const text = b.view.state?.values?.answer?.text?.value ?? '';
+    const to: ReplyTarget = { channel: user, user };
+    if (!allows(who.role, 'operate')) return this.refuse(who, 'runs.respond', `${ref.r} ${ref.s}`, 'operate', to);
+    if (!text.trim()) return;
+    try {
+      await this.d.ctx().engine.answer(ref.r, who.actor, { kind: 'input', text });
+    } catch (e) {
+      if (!isWireError(e)) throw e;
+      await this.d.responder.reply(to, textMessage(e.message));
+    }
+  }
+}

@@ -1,0 +1,295 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
+import type { DaemonContext } from '../context.js';
+import { headlineOf } from '../reports/report.js';
+import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
+import { classify } from './web.js';
+
+/**
+ * Run threads: one Slack thread per run and destination, whose top message (the start message)
+ * is edited in place as the run goes on, plus the approval and input requests posted in them.
+ *
+ * Everything needed to edit a message later is stored (meta sublevel), so after a restart the
+ * same messages are edited, and a button clicked on a message posted before it still works.
+ *   slack_thread:<run>:<target>  -> ThreadRef       the start message of a run in one destination
+ *   slack_ts:<channel>:<ts>      -> run id           thread replies find their run
+ *   slack_wait:<run>:<seq>       -> WaitMessage      an approval/input request message
+ */
+
+export interface ThreadRef {
+  run: string;
+  /** As configured or chosen ('#ops-alerts', 'C0123', 'U0123' for a DM). */
+  target: string;
+  /** Slack channel id the message is in. */
+  channel: string;
+  ts: string;
+  /** Slack user who started the run, if one did. */
+  by: string | null;
+  /** The header shows the run's end: no more edits. */
+  final: boolean;
+}
+
+export interface WaitMessage {
+  run: string;
+  kind: 'approval' | 'input';
+  step: string;
+  seq: number;
+  channel: string;
+  ts: string;
+  /** The notification it was posted for (its data renders the decided message). */
+  notification: Pick<Notification, 'workflow' | 'run_id' | 'data' | 'text'>;
+  open: boolean;
+}
+
+interface UpdateState {
+  timer: NodeJS.Timeout | null;
+  inflight: boolean;
+  dirty: boolean;
+  /** When the last update was sent (or, after a 429, when the next may be). */
+  nextAt: number;
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const threadKey = (run: string, target: string): string => `slack_thread:${run}:${target}`;
+const tsKey = (channel: string, ts: string): string => `slack_ts:${channel}:${ts}`;
+const waitKey = (run: string, seq: number): string => `slack_wait:${run}:${String(seq).padStart(9, '0')}`;
+
+export class RunThreads {
+  private readonly byRun = new Map<string, ThreadRef[]>();
+  private readonly byTs = new Map<string, string>();
+  private readonly waits = new Map<string, WaitMessage[]>();
+  private readonly updates = new Map<string, UpdateState>();
+  private stopping = false;
+  /** Figures for the benchmark: chat.update calls made, and the ones Slack rate limited. */
+  readonly figures = { updates: 0, rateLimited: 0 };
+
+  constructor(
+    private readonly ctx: () => DaemonContext,
+    private readonly web: WebClient,
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  async load(): Promise<void> {
+    const store = this.ctx().store;
+    for (const [, t] of await store.entries<ThreadRef>('meta', { gte: 'slack_thread:', lt: 'slack_thread:~' })) this.remember(t);
+    for (const [, w] of await store.entries<WaitMessage>('meta', { gte: 'slack_wait:', lt: 'slack_wait:~' })) {
+      if (!w.open) continue;
+      const list = this.waits.get(w.run) ?? [];
+      list.push(w);
+      this.waits.set(w.run, list);
+    }
+  }
+
+  private remember(t: ThreadRef): void {
+    const list = this.byRun.get(t.run) ?? [];
+    const i = list.findIndex((x) => x.target === t.target);
+    if (i >= 0) list[i] = t;
+    else list.push(t);
+    this.byRun.set(t.run, list);
+    this.byTs.set(`${t.channel}:${t.ts}`, t.run);
+  }
+
+  /** The run whose thread this message (or reply parent) is, if any. */
+  async runOf(channel: string, ts: string): Promise<string | undefined> {
+    const hit = this.byTs.get(`${channel}:${ts}`);
+    if (hit) return hit;
+    return this.ctx().store.get<string>('meta', tsKey(channel, ts));
+  }
+
+  threadFor(run: string, target: string): ThreadRef | undefined {
+    return this.byRun.get(run)?.find((t) => t.target === target);
+  }
+
+  threadsOf(run: string): ThreadRef[] {
+    return this.byRun.get(run) ?? [];
+  }
+
+  /**
+   * Posts the run's start message in `target` and stores where it is, before anything is posted
+   * in its thread. Throws the Web API error (the caller's delivery answers retry or failed).
+   */
+  async create(run: RunJson, target: string, by: string | null): Promise<ThreadRef> {
+    const msg = runHeader(run, { by, headline: this.headline(run), controls: true });
+    const res = await this.web.chat.postMessage({ channel: target, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
+    const t: ThreadRef = { run: run.id, target, channel: String(res.channel), ts: String(res.ts), by, final: TERMINAL.has(run.status) };
+    await this.ctx().store.commit([
+      { type: 'put', sub: 'meta', key: threadKey(run.id, target), value: t },
+      { type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id },
+    ]);
+    this.remember(t);
+    return t;
+  }
+
+  async recordWait(w: WaitMessage): Promise<void> {
+    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: waitKey(w.run, w.seq), value: w }]);
+    const list = this.waits.get(w.run) ?? [];
+    list.push(w);
+    this.waits.set(w.run, list);
+  }
+
+  /** Open approval/input messages of a run (for the digest's buttons and for tests). */
+  openWaits(run: string): WaitMessage[] {
+    return this.waits.get(run) ?? [];
+  }
+
+  // ---------------------------------------------------------------- live updates
+
+  /** Every durable run event: edit the run's start message (coalesced) and settle answered requests. */
+  onFeed(item: WatchItem): void {
+    if (item.topic !== 'runs' || this.stopping) return;
+    const ev = item.data;
+    if (this.byRun.has(ev.run_id)) this.schedule(ev.run_id);
+    const waits = this.waits.get(ev.run_id);
+    if (!waits?.length) return;
+    const step = typeof ev.step === 'string' ? ev.step : undefined;
+    const e = ev as unknown as { decision?: string; by?: string; comment?: string; text?: string; at: string };
+    if (ev.type === 'approval.answered' || ev.type === 'input.answered' || ev.type === 'wait.timed_out') {
+      for (const w of waits.filter((x) => x.open && x.step === step && x.seq < ev.seq)) {
+        const how = ev.type === 'approval.answered'
+          ? { decision: e.decision ?? 'approved', by: e.by ?? '?', at: e.at, comment: e.comment ?? null }
+          : ev.type === 'input.answered'
+            ? { decision: 'answered', by: e.by ?? '?', at: e.at, comment: e.text ?? null }
+            : { decision: 'expired', by: 'timeout', at: e.at, comment: 'no answer in time' };
+        void this.settleWait(w, how);
+      }
+    } else if (TERMINAL.has(ev.type.replace('run.', ''))) {
+      for (const w of waits.filter((x) => x.open)) void this.settleWait(w, { decision: 'closed', by: 'run', at: ev.at, comment: `the run ${ev.status}` });
+    }
+  }
+
+  /** Edits an approval/input request to show how it ended; stored as settled once Slack took the edit. */
+  async settleWait(w: WaitMessage, how: { decision: string; by: string; at: string; comment: string | null }): Promise<void> {
+    if (!w.open) return;
+    w.open = false;
+    const ref: ApprovalRef = { r: w.run, s: w.step, q: w.seq };
+    const msg = w.kind === 'approval'
+      ? approvalDecided(w.notification, ref, how)
+      : inputAnswered(w.notification, how.decision === 'answered' ? { by: how.by, at: how.at, text: how.comment } : { by: how.by, at: how.at, closed: how.decision === 'expired' ? 'Expired' : `Closed (${how.comment ?? ''})` });
+    try {
+      await this.web.chat.update({ channel: w.channel, ts: w.ts, text: msg.text, blocks: msg.blocks as never });
+      await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: waitKey(w.run, w.seq), value: w }]);
+      const rest = (this.waits.get(w.run) ?? []).filter((x) => x !== w);
+      if (rest.length) this.waits.set(w.run, rest);
+      else this.waits.delete(w.run);
+    } catch (e) {
+      // left open: the next restart's reconcile (or a later event) edits it again
+      w.open = true;
+      const f = classify(e, 'chat.update');
+      this.log.warn({ run: w.run, step: w.step, error: f.error }, 'slack: could not mark a request as answered');
+    }
+  }
+
+  /** Edits the start message(s) of `run` now or as soon as `intervalMs` allows; only the latest state is sent. */
+  schedule(run: string): void {
+    if (this.stopping) return;
+    let u = this.updates.get(run);
+    if (!u) this.updates.set(run, (u = { timer: null, inflight: false, dirty: false, nextAt: 0 }));
+    u.dirty = true;
+    if (u.inflight || u.timer) return;
+    const wait = u.nextAt - Date.now();
+    if (wait <= 0) {
+      void this.flush(run, u);
+      return;
+    }
+    u.timer = setTimeout(() => {
+      u.timer = null;
+      void this.flush(run, u);
+    }, wait);
+  }
+
+  private async flush(run: string, u: UpdateState): Promise<void> {
+    const threads = (this.byRun.get(run) ?? []).filter((t) => !t.final);
+    u.dirty = false;
+    if (threads.length === 0) {
+      this.updates.delete(run);
+      return;
+    }
+    u.inflight = true;
+    u.nextAt = Date.now() + this.intervalMs;
+    try {
+      const json = await this.ctx().engine.get(run);
+      const final = TERMINAL.has(json.status);
+      for (const t of threads) {
+        const msg = runHeader(json, { by: t.by, headline: this.headline(json), controls: true });
+        try {
+          await this.web.chat.update({ channel: t.channel, ts: t.ts, text: msg.text, blocks: msg.blocks as never });
+          this.figures.updates++;
+          if (final) {
+            t.final = true;
+            await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: threadKey(t.run, t.target), value: t }]);
+          }
+        } catch (e) {
+          const f = classify(e, 'chat.update');
+          if (f.kind === 'retry') {
+            if (f.afterMs) this.figures.rateLimited++;
+            u.nextAt = Date.now() + Math.max(this.intervalMs, f.afterMs ?? 2000);
+            u.dirty = true;
+          } else {
+            this.log.warn({ run, channel: t.channel, error: f.error }, 'slack: cannot edit the run\'s start message; no more edits to it');
+            t.final = true;
+          }
+        }
+      }
+    } catch (e) {
+      if (isWireError(e) && e.code === 'not_found') {
+        // removed by retention: its start message keeps its last state
+        for (const t of threads) t.final = true;
+        await this.ctx().store.commit(threads.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: threadKey(t.run, t.target), value: t }))).catch(() => undefined);
+      } else this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
+    } finally {
+      u.inflight = false;
+      if (u.dirty && !this.stopping) this.schedule(run);
+      else if (!u.timer) this.updates.delete(run);
+    }
+  }
+
+  private headline(run: RunJson): string | null {
+    if (run.status !== 'succeeded') return null;
+    return headlineOf(run.steps)?.headline ?? null;
+  }
+
+  /**
+   * After a start: start messages of runs that moved on while the daemon was down are brought up
+   * to date, and requests answered meanwhile (by the CLI, a timeout) show it.
+   */
+  async reconcile(): Promise<void> {
+    for (const [run, threads] of this.byRun) if (threads.some((t) => !t.final)) this.schedule(run);
+    const engine = this.ctx().engine;
+    for (const [run, waits] of [...this.waits]) {
+      let json: RunJson;
+      try {
+        json = await engine.get(run);
+      } catch {
+        continue;
+      }
+      for (const w of waits) {
+        const decided = await this.answerOf(run, w.step, w.seq);
+        const stillWaiting = json.waiting_for?.step === w.step && json.waiting_for.kind === w.kind && !TERMINAL.has(json.status);
+        if (decided) await this.settleWait(w, decided);
+        else if (!stillWaiting) await this.settleWait(w, { decision: 'closed', by: 'run', at: json.ended_at ?? new Date().toISOString(), comment: `no longer waiting (the run is ${json.status})` });
+      }
+    }
+  }
+
+  /** How the wait opened at `seq` for `step` ended, from the run's events; null while still open. */
+  async answerOf(run: string, step: string, seq: number): Promise<{ decision: string; by: string; at: string; comment: string | null } | null> {
+    const { events } = await this.ctx().engine.events(run, seq, 10_000);
+    for (const e of events) {
+      if (e.step !== step) continue;
+      const x = e as unknown as { decision?: string; by?: string; comment?: string; text?: string };
+      if (e.type === 'approval.answered') return { decision: x.decision ?? 'approved', by: x.by ?? '?', at: e.at, comment: x.comment ?? null };
+      if (e.type === 'input.answered') return { decision: 'answered', by: x.by ?? '?', at: e.at, comment: x.text ?? null };
+      if (e.type === 'wait.timed_out') return { decision: 'expired', by: 'timeout', at: e.at, comment: 'no answer in time' };
+      if (e.type === 'step.waiting' && e.seq > seq) return { decision: 'closed', by: 'run', at: e.at, comment: 'asked again' };
+    }
+    return null;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const u of this.updates.values()) if (u.timer) clearTimeout(u.timer);
+    // an update in flight finishes on its own; nothing waits for it
+  }
+}
