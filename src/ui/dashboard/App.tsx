@@ -5,7 +5,6 @@ import { HelpView } from './HelpView.js';
 import { RunDetail } from './RunDetail.js';
 import { RunList } from './RunList.js';
 import { useTerminalSize } from './use-terminal-size.js';
-import { fit } from './view-text.js';
 
 type Mode =
   | { kind: 'list' }
@@ -164,7 +163,7 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
     st.kind === 'connected' ? (
       <Text color="green">{`● daemon pid ${st.pid}`}</Text>
     ) : st.kind === 'reconnecting' ? (
-      <Text color="red">{`○ reconnecting${st.attempt ? ` (try ${st.attempt})` : ''}: ${st.reason.split(';')[0]}`}</Text>
+      <Text color="red">{`○ reconnecting${st.attempt ? ` (try ${st.attempt})` : ''}: ${st.reason}`}</Text>
     ) : (
       <Text color="yellow">○ connecting…</Text>
     );
@@ -192,11 +191,11 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
   const detailRun = mode.kind === 'detail' || (mode.kind !== 'list' && 'back' in mode && mode.back.kind === 'detail') ? model.runs.get(openId!) : undefined;
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Box>
+      <Text wrap="truncate">
         <Text bold color="cyan">OpStream </Text>
         {conn}
-        <Text wrap="truncate">{`  ${fit(countText, Math.max(10, width - 40))}`}</Text>
-      </Box>
+        {`  ${countText}`}
+      </Text>
       <Text dimColor wrap="truncate">{filter ? `filter: ${filter} (Esc clears)` : ' '}</Text>
       <Box height={bodyHeight} flexDirection="column" overflow="hidden">
         {mode.kind === 'help' ? (
