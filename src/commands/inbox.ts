@@ -1,6 +1,7 @@
 import { Flags } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
 import type { Notification } from '../protocol/index.js';
+import { colorEnabled, paint } from '../ui/color.js';
 import { deliveryText, inboxTable, notificationLine } from '../ui/notifications.js';
 
 export default class Inbox extends BaseCommand {
@@ -22,13 +23,14 @@ export default class Inbox extends BaseCommand {
     }
     // follow: subscribed first, then the recent ones, so nothing falls between the two
     const filter = flags.run ? { run_id: flags.run } : undefined;
+    const p = paint(colorEnabled(process.stdout));
     const seen = new Set<string>();
     await client.subscribe('notifications', filter, (event, data) => {
       if (event === 'notification') {
         const n = data as Notification;
         if (seen.has(n.id)) return;
         seen.add(n.id);
-        this.out(n, () => notificationLine(n));
+        this.out(n, () => notificationLine(n, { paint: p }));
       } else if (event === 'delivery') {
         const d = data as { id: string; channel: string; delivery: Notification['channels'][string] };
         this.out({ delivery: d }, () => `    ${d.id.slice(-18)} ${deliveryText({ channels: { [d.channel]: d.delivery } })}${d.delivery.last_error && d.delivery.state !== 'sent' ? `: ${d.delivery.last_error}` : ''}`);
@@ -38,7 +40,7 @@ export default class Inbox extends BaseCommand {
     for (const n of items) {
       if (seen.has(n.id)) continue;
       seen.add(n.id);
-      this.out(n, () => `${notificationLine(n)}\n    ${deliveryText(n)}`);
+      this.out(n, () => `${notificationLine(n, { paint: p })}\n    ${deliveryText(n)}`);
     }
     await client.closed;
   }

@@ -2,17 +2,24 @@ import { Args, Flags } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
 import type { RunEventJson } from '../protocol/index.js';
 import type { Notification } from '../protocol/index.js';
+import { colorEnabled, paint } from '../ui/color.js';
 import { notificationLine } from '../ui/notifications.js';
 import { eventText, TERMINAL_RUN } from '../ui/runs.js';
 
 export default class Logs extends BaseCommand {
-  static override description = "Show a run's events; --follow keeps streaming them (and its notifications) until the run ends.";
+  static override description = "Show a run's events, one line each (time, step, what happened, key figures), with its notifications; --follow keeps streaming until the run ends. --json prints the raw events.";
+  static override examples = ['<%= config.bin %> logs r_8f3k2m', '<%= config.bin %> logs r_8f3k2m --follow', '<%= config.bin %> logs r_8f3k2m --json'];
   static override args = { id: Args.string({ description: 'run id', required: true }) };
   static override flags = { follow: Flags.boolean({ char: 'f', description: 'Stream new events until the run ends.' }) };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Logs);
     const client = await this.client();
+    const p = paint(colorEnabled(process.stdout));
+    // a terminal gets lines cut at its edge; a pipe or file gets them whole
+    const width = process.stdout.isTTY ? process.stdout.columns || 0 : 0;
+    const ev = (e: RunEventJson): string => eventText(e, { paint: p, width });
+    const note = (n: Notification): string => notificationLine(n, { paint: p });
     if (!flags.follow) {
       const events: RunEventJson[] = [];
       for (let after = 0; ; ) {
@@ -24,7 +31,7 @@ export default class Logs extends BaseCommand {
       const { items } = await client.request('notifications.list', { run: args.id, limit: 1000 });
       // --json keeps the raw events; people get the notifications in time order among them
       this.emit(events, () => {
-        const lines: [string, string][] = [...events.map((e): [string, string] => [e.at, eventText(e)]), ...items.map((n): [string, string] => [n.at, notificationLine(n)])];
+        const lines: [string, string][] = [...events.map((e): [string, string] => [e.at, ev(e)]), ...items.map((n): [string, string] => [n.at, note(n)])];
         return lines.sort((a, b) => a[0].localeCompare(b[0])).map(([, l]) => l).join('\n') || 'no events';
       });
       return;
@@ -32,7 +39,7 @@ export default class Logs extends BaseCommand {
     // follow: NDJSON under --json, one line per event or notification
     const line = (kind: 'event' | 'notification', data: Record<string, unknown>): void => {
       if (this.jsonMode) process.stdout.write(`${JSON.stringify(kind === 'event' ? data : { notification: data })}\n`);
-      else process.stdout.write(`${kind === 'event' ? eventText(data as RunEventJson) : notificationLine(data as Notification)}\n`);
+      else process.stdout.write(`${kind === 'event' ? ev(data as RunEventJson) : note(data as Notification)}\n`);
     };
     let last = 0;
     let done!: () => void;

@@ -44,6 +44,33 @@ export interface CompiledConfig {
   memory: { retentionMs: number };
   ops: RawConfig['ops'];
   log: RawConfig['log'] & { maxBytes: number };
+  /** The Prometheus endpoint, or null when `metrics.listen` is not set. */
+  metrics: CompiledMetrics | null;
+}
+
+export interface CompiledMetrics {
+  host: string;
+  port: number;
+  /** As written, for messages. */
+  text: string;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** `host:port` on a loopback address; anything else is a problem (metrics carry run names and figures). */
+function compileMetrics(listen: string, file: string, problems: ConfigProblem[]): CompiledMetrics | null {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(i + 1));
+  if (!LOOPBACK.has(host) && !/^127\.\d+\.\d+\.\d+$/.test(host)) {
+    problems.push({ file, path: 'metrics.listen', line: null, message: `metrics are served on a loopback address only (127.0.0.1, ::1 or localhost), not ${host}; put a proxy in front to expose them` });
+    return null;
+  }
+  if (!Number.isInteger(port) || port > 65535) {
+    problems.push({ file, path: 'metrics.listen', line: null, message: `port ${listen.slice(i + 1)} is not a port number (0-65535)` });
+    return null;
+  }
+  return { host, port, text: listen };
 }
 
 export interface CompiledLlm extends NonNullable<RawConfig['llm']> {
@@ -224,9 +251,10 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   };
 
   const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
+  const metrics = raw.metrics ? compileMetrics(raw.metrics.listen, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: parseDuration(raw.memory.retention) ?? 365 * 86_400_000 }, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 } };
+  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: parseDuration(raw.memory.retention) ?? 365 * 86_400_000 }, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
 }
 
 /** "22:00" or "22:00:30" as seconds after midnight; null when out of range. */

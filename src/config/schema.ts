@@ -136,6 +136,11 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ allowed_commands: [] }),
+    /** Opt-in Prometheus endpoint: `listen: "127.0.0.1:9464"` serves GET /metrics (loopback addresses only). */
+    metrics: z
+      .object({ listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464') })
+      .strict()
+      .optional(),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'), max_size: z.string().default('10m'), files: z.number().int().min(1).max(100).default(5) }).strict().default({ level: 'info', max_size: '10m', files: 5 }),
   })
   .strict();

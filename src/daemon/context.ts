@@ -8,6 +8,7 @@ import type { Feed } from './feed.js';
 import type { LlmGateway } from './llm/index.js';
 import type { MemoryService } from './memory/memory.js';
 import type { Notifier } from './notify/notifier.js';
+import type { StatsService } from './stats/service.js';
 import type { SlackBridge } from './slack/bridge.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
@@ -45,6 +46,8 @@ export interface DaemonContext {
   readonly memory: MemoryService;
   /** Notifications: the durable outbox and its delivery channels (notify/notifier.ts). */
   readonly notifier: Notifier;
+  /** Analytics: hourly aggregates of runs, tool calls and deliveries (stats/service.ts). */
+  readonly stats: StatsService;
   /** The Slack bridge (slack/bridge.ts), or null when no Slack token is configured. */
   readonly slack: SlackBridge | null;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */

@@ -16,6 +16,7 @@ import { Feed } from './feed.js';
 import { LlmGateway } from './llm/index.js';
 import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
+import { StatsService } from './stats/service.js';
 import { SlackBridge } from './slack/bridge.js';
 import { WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
@@ -94,6 +95,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     feed: new Feed(store),
     llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' })) : null,
     notifier: new Notifier(() => ctx),
+    stats: new StatsService(() => ctx),
     memory: new MemoryService(() => ctx),
     slack: config.slack ? new SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)

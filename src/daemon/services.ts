@@ -1,4 +1,5 @@
 import type { DaemonContext, Service } from './context.js';
+import { MetricsServer } from './stats/metrics-server.js';
 
 /** The daemon's services, in start order. Each domain adds its own here. */
 export function createServices(ctx: DaemonContext): Service[] {
@@ -10,7 +11,9 @@ export function createServices(ctx: DaemonContext): Service[] {
     ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
     ctx.memory, // before the engine: runs ending during recovery are remembered
     ctx.tools, // before the engine: runs call tools as soon as they resume
+    ctx.stats, // before the engine: its commits carry the stats of runs that end
     ctx.engine, // resumes runs, re-arms timers and schedules
+    new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
     ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine
   ];
 }

@@ -22,9 +22,13 @@ const hook: Hook.CommandNotFound = async function (opts) {
   const wanted = opts.id.replaceAll(':', ' ');
   let guess: string | null = null;
   let best = Infinity;
+  let bestLen = Infinity;
   for (const id of opts.config.commandIDs) {
     const dist = typoDistance(opts.id, id);
-    if (dist < best) [best, guess] = [dist, id.replaceAll(':', ' ')];
+    // on a tie, the command of the typed length wins: a swapped or wrong letter keeps the length
+    // ("stauts" is "status", not "stats")
+    const len = Math.abs(id.length - opts.id.length);
+    if (dist < best || (dist === best && len < bestLen)) [best, bestLen, guess] = [dist, len, id.replaceAll(':', ' ')];
   }
   const err = new Error(`unknown command "${wanted}"${guess ? `; did you mean "${guess}"? (opstream help lists all)` : ''}`) as Error & { oclif: { exit: number } };
   err.oclif = { exit: 2 };

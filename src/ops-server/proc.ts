@@ -89,7 +89,8 @@ export interface ProcStat {
   cpu_percent: number;
   rss_bytes: number;
   vms_bytes: number;
-  threads: number;
+  /** null where the OS does not say without privileges (the portable backend). */
+  threads: number | null;
   open_fds: number | null;
   uptime_s: number;
   started_at: string;

@@ -10,4 +10,5 @@ export * from './methods/workflows.js';
 export * from './methods/notify.js';
 export * from './methods/slack.js';
 export * from './events.js';
+export * from './methods/stats.js';
 export * from './methods/memory.js';

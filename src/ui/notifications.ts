@@ -1,4 +1,6 @@
 import type { Notification } from '../protocol/index.js';
+import { paint, type Paint } from './color.js';
+import { clock } from './events.js';
 import { ago, table } from './format.js';
 
 /** One channel's state in a few characters: `webhook:sent`, `pager:retrying(3)`, `desktop:failed`. */
@@ -13,12 +15,14 @@ export function deliveryText(n: Pick<Notification, 'channels'>): string {
 }
 
 /** A notification as it arrives in `logs --follow`, `start --wait` and `inbox --follow`. */
-export function notificationLine(n: Pick<Notification, 'at' | 'level' | 'title' | 'text'>): string {
+export function notificationLine(n: Pick<Notification, 'at' | 'level' | 'title' | 'text'>, o: { paint?: Paint; now?: number } = {}): string {
+  const p = o.paint ?? paint(false);
   // a notify step's title is its text's first line: show only what the title does not already say
   const lines = n.text ? n.text.split('\n') : [];
   if (lines.length && n.title.endsWith(lines[0])) lines.shift();
   const body = lines.length ? `\n    ${lines.join('\n    ')}` : '';
-  return `${n.at}  [${n.level}] ${n.title}${body}`;
+  const level = n.level === 'critical' ? p.red(`[${n.level}]`) : n.level === 'warning' ? p.yellow(`[${n.level}]`) : p.blue(`[${n.level}]`);
+  return `${p.dim(clock(n.at, o.now))}  ${level} ${n.title}${body}`;
 }
 
 /** `opstream inbox`: newest last, with each channel's delivery state and the last error of a failing one. */

@@ -1,4 +1,6 @@
 import type { DaemonStatus, RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
+import { paint, type Paint } from './color.js';
+import { eventLine } from './events.js';
 import { ago, formatDuration, table } from './format.js';
 import { deliveryText, notificationLine } from './notifications.js';
 
@@ -17,11 +19,38 @@ function waitingText(w: RunJson['waiting_for']): string {
   return `timer at ${w.step}${until}`;
 }
 
-export function progressText(p: RunJson['progress']): string {
+/** A watch's state instead of an ETA: `12 checks, 1 breach, next in 4m`. */
+export function watchText(w: NonNullable<RunJson['progress']['watch']>, now = Date.now()): string {
+  const next = w.next_check ? (Date.parse(w.next_check) > now ? `next ${ago(w.next_check, now)}` : 'checking now') : 'checking now';
+  return `${w.checks} check${w.checks === 1 ? '' : 's'}, ${w.breaches} breach${w.breaches === 1 ? '' : 'es'}, ${next}`;
+}
+
+/**
+ * Progress as of `now` from a reading taken at `readAt`: elapsed time moves on between readings, so
+ * a spinner or the dashboard shows a moving figure without asking the daemon again.
+ */
+export function progressNow(p: RunJson['progress'], readAt: number, now = Date.now()): RunJson['progress'] {
+  if (p.elapsed_ms === undefined || p.total_ms === undefined || p.fraction === null || p.total_ms <= 0) return p;
+  const elapsed = p.elapsed_ms + Math.max(0, now - readAt);
+  // only the daemon says a run is done: a client's own estimate stops at 99%
+  return { ...p, elapsed_ms: elapsed, fraction: Math.max(p.fraction, Math.min(0.99, elapsed / p.total_ms)) };
+}
+
+/** A progress bar of `width` cells. */
+export function progressBar(fraction: number | null, width: number): string {
+  if (fraction === null || width <= 0) return ' '.repeat(Math.max(0, width));
+  const full = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return '█'.repeat(full) + '░'.repeat(width - full);
+}
+
+export function progressText(p: RunJson['progress'], now = Date.now()): string {
+  if (p.watch) return watchText(p.watch, now);
   if (p.fraction === null) return '-';
   const pct = `${Math.round(p.fraction * 100)}%`;
-  if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${p.eta ? `, eta ${ago(p.eta)}` : ''}`;
-  return p.eta ? `${pct}, eta ${ago(p.eta)}` : pct;
+  // an ETA that has passed says so rather than "eta 3m ago"
+  const eta = p.eta ? (Date.parse(p.eta) > now ? `, eta ${ago(p.eta, now)}` : ', past its usual time') : '';
+  if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${eta}`;
+  return `${pct}${eta}`;
 }
 
 function statusText(r: RunJson): string {
@@ -63,13 +92,9 @@ export function runsTable(runs: RunJson[]): string {
   );
 }
 
-export function eventText(e: RunEventJson): string {
-  const skip = new Set(['seq', 'at', 'run_id', 'type', 'step', 'status', 'workflow']);
-  const rest = Object.entries(e)
-    .filter(([k, v]) => !skip.has(k) && v !== undefined && v !== null)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  return `${e.at}  #${e.seq}  ${e.type}${e.step ? `  ${e.step}` : ''}${rest ? `  ${rest.slice(0, 300)}` : ''}`;
+/** One readable line per event (see ui/events.ts); `--json` keeps the raw events. */
+export function eventText(e: RunEventJson, o: { paint?: Paint; width?: number } = {}): string {
+  return eventLine(e, { paint: o.paint ?? paint(false), width: o.width });
 }
 
 export function schedulesTable(list: ScheduleJson[]): string {
@@ -78,6 +103,18 @@ export function schedulesTable(list: ScheduleJson[]): string {
     ['WORKFLOW', 'CRON', 'STATE', 'NEXT', 'LAST', 'OVERLAP', 'CATCH-UP'],
     list.map((s) => [s.workflow, s.cron, s.paused ? 'paused' : 'active', s.next_fire ? `${s.next_fire} (${ago(s.next_fire)})` : null, s.last_fire ? ago(s.last_fire) : null, s.overlap, s.catch_up]),
   );
+}
+
+/** What a person can do now for a run that waits for them (after `start --wait`, in the dashboard's help). */
+export function answerHint(run: Pick<RunJson, 'id' | 'status' | 'waiting_for' | 'pause_reason'>): string {
+  const id = run.id;
+  const w = run.waiting_for;
+  if (run.status === 'paused') return `run ${id} is paused${run.pause_reason ? ` (${run.pause_reason})` : ''}; continue it with: opstream resume ${id}`;
+  if (w?.kind === 'approval') {
+    return [`run ${id} waits for an approval at step ${w.step}: ${w.prompt ?? ''}`, `  approve: opstream approve ${id}`, `  reject:  opstream reject ${id} --comment "why"`].join('\n');
+  }
+  if (w?.kind === 'input') return [`run ${id} waits for input at step ${w.step}: ${w.prompt ?? ''}`, `  answer: opstream respond ${id} "your answer"`].join('\n');
+  return `run ${id} is ${run.status}`;
 }
 
 /** The Slack bridge's connection in one line (`opstream status`, `daemon status`). */

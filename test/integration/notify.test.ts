@@ -90,7 +90,7 @@ describe('notifications: outbox, channels, inbox', () => {
     expect(run.notifications?.length ?? 0).toBeGreaterThanOrEqual(1);
     const logs = await cli(['logs', id], h.env);
     expect(logs.stdout).toContain('disk at 91% on db-1');
-    expect(logs.stdout).toContain('run.succeeded');
+    expect(logs.stdout).toMatch(/^\d\d:\d\d:\d\d {2}run succeeded$/m);
   });
 
   it('500 then 200 is delivered once after a retry; 410 is a permanent failure shown in inbox; a refused connection keeps retrying', async () => {

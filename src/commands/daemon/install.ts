@@ -1,10 +1,9 @@
 import { Flags } from '../../cli/oclif.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BaseCommand } from '../../cli/base-command.js';
-import { LocalError } from '../../client/errors.js';
+import { serviceTarget } from '../../cli/service-unit.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'run.js');
 
@@ -48,20 +47,9 @@ export default class DaemonInstall extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(DaemonInstall);
     const env = process.env;
-    let file: string;
-    let text: string;
-    let enable: string;
-    if (process.platform === 'linux') {
-      file = join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'systemd', 'user', 'opstream.service');
-      text = systemdUnit(env);
-      enable = 'systemctl --user daemon-reload && systemctl --user enable --now opstream.service';
-    } else if (process.platform === 'darwin') {
-      file = join(env.HOME || homedir(), 'Library', 'LaunchAgents', 'dev.opstream.daemon.plist');
-      text = launchdPlist(env);
-      enable = `launchctl load -w ${file}`;
-    } else {
-      throw new LocalError(`daemon install supports Linux (systemd) and macOS (launchd), not ${process.platform}`);
-    }
+    const target = serviceTarget(env);
+    const { file, enable } = target;
+    const text = target.kind === 'systemd' ? systemdUnit(env) : launchdPlist(env);
     if (flags.print) {
       this.emit({ file, content: text }, () => text);
       return;

@@ -259,7 +259,7 @@ export class Engine implements Service {
       ops.push(f.op);
       return { cursor: f.cursor, item: f.item };
     });
-    ops.push(...notes.ops, ...extra);
+    ops.push(...notes.ops, ...this.ctx.stats.prepare(run, evs), ...extra);
     feed.push(...notes.feed);
     // in-memory indexes change before the await so concurrent admissions see them
     const after = run.status;

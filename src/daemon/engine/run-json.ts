@@ -1,6 +1,6 @@
 import type { RunJson } from '../../protocol/methods/runs.js';
 import type { Workflow } from '../../workflows/schema.js';
-import type { RunRecord } from './types.js';
+import { TERMINAL_STEP, type RunRecord, type StepState } from './types.js';
 
 /** Durations of earlier successful runs of a workflow, for ETAs. */
 export class DurationStats {
@@ -25,7 +25,35 @@ export class DurationStats {
 }
 
 /**
- * Progress: a repeat with `for` reports elapsed/total of that loop; otherwise the run's elapsed
+ * A watch: the run's last top-level step is a timed repeat without `until` (the SLO monitor). Its
+ * end is not the point of the run, so it reports checks, breaches and the next check, not an ETA.
+ */
+function isWatch(def: Workflow, stepId: string): boolean {
+  const last = def.steps[def.steps.length - 1];
+  return last !== undefined && last.id === stepId && last.repeat !== undefined && last.repeat.until === undefined;
+}
+
+/** An iteration is a breach when one of its steps reports an objective not met (`slo.met: false`). */
+function isBreach(iteration: unknown): boolean {
+  if (!iteration || typeof iteration !== 'object') return false;
+  return Object.values(iteration as Record<string, unknown>).some((v) => {
+    const slo = v && typeof v === 'object' ? (v as { slo?: { met?: unknown } }).slo : undefined;
+    return slo?.met === false;
+  });
+}
+
+function watchOf(cur: StepState): NonNullable<RunJson['progress']['watch']> {
+  const started = Date.parse(cur.repeat_started_at!);
+  return {
+    checks: cur.iteration ?? cur.outputs?.length ?? 0,
+    breaches: (cur.outputs ?? []).filter(isBreach).length,
+    next_check: cur.next_at ?? null,
+    ends_at: new Date(started + cur.for_ms!).toISOString(),
+  };
+}
+
+/**
+ * Progress: a watch (see isWatch) reports its checks; a repeat with `for` reports elapsed/total of that loop; otherwise the run's elapsed
  * time against the mean duration of earlier successful runs; without history, finished top-level
  * steps over all top-level steps (and no ETA).
  */
@@ -37,6 +65,7 @@ export function progressOf(run: RunRecord, def: Workflow | undefined, stats: Dur
   if (cur && cur.for_ms && cur.repeat_started_at && cur.status !== 'succeeded') {
     const elapsed = Math.max(0, now - Date.parse(cur.repeat_started_at));
     const total = cur.for_ms;
+    if (run.current_step && isWatch(def, run.current_step)) return { fraction: Math.min(1, elapsed / total), eta: null, elapsed_ms: elapsed, total_ms: total, watch: watchOf(cur) };
     return { fraction: Math.min(1, elapsed / total), eta: new Date(Date.parse(cur.repeat_started_at) + total).toISOString(), elapsed_ms: elapsed, total_ms: total };
   }
   const started = Date.parse(run.started_at);
@@ -52,6 +81,16 @@ export function progressOf(run: RunRecord, def: Workflow | undefined, stats: Dur
   return { fraction: def.steps.length ? done / def.steps.length : 0, eta: null };
 }
 
+/**
+ * A step still running or waiting when its run ended did not finish: it was cancelled with the run,
+ * or interrupted by the run's failure (a run timeout). Its stored state is left as it was.
+ */
+function stepStatus(run: RunRecord, s: StepState): { status: string; error: string | null } {
+  if (TERMINAL_STEP.has(s.status) || (run.status !== 'cancelled' && run.status !== 'failed')) return { status: s.status, error: s.error };
+  if (run.status === 'cancelled') return { status: 'cancelled', error: s.error };
+  return { status: 'failed', error: s.error ?? (run.error ? `the run failed: ${run.error}` : 'the run failed') };
+}
+
 export function toRunJson(run: RunRecord, def: Workflow | undefined, stats: DurationStats): RunJson {
   return {
     id: run.id,
@@ -63,18 +102,21 @@ export function toRunJson(run: RunRecord, def: Workflow | undefined, stats: Dura
     ended_at: run.ended_at,
     current_step: run.current_step,
     waiting_for: run.waiting_for as RunJson["waiting_for"],
-    steps: Object.entries(run.steps).map(([id, s]) => ({
-      id,
-      status: s.status,
-      attempts: s.attempts,
-      started_at: s.started_at,
-      ended_at: s.ended_at,
-      output: s.outputs && s.status !== 'succeeded' ? s.outputs : s.output,
-      error: s.error,
-      ...(s.usage ? { usage: s.usage } : {}),
-      ...(s.warnings?.length ? { warnings: s.warnings } : {}),
-      ...(s.agent ? { agent: { turns: s.agent.turns.length, tool_calls: s.agent.calls.map((c) => ({ turn: c.turn, tool: c.name, status: c.status, args_hash: c.args_hash })) } } : {}),
-    })),
+    steps: Object.entries(run.steps).map(([id, s]) => {
+      const { status, error } = stepStatus(run, s);
+      return {
+        id,
+        status,
+        attempts: s.attempts,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+        output: s.outputs && s.status !== 'succeeded' ? s.outputs : s.output,
+        error,
+        ...(s.usage ? { usage: s.usage } : {}),
+        ...(s.warnings?.length ? { warnings: s.warnings } : {}),
+        ...(s.agent ? { agent: { turns: s.agent.turns.length, tool_calls: s.agent.calls.map((c) => ({ turn: c.turn, tool: c.name, status: c.status, args_hash: c.args_hash })) } } : {}),
+      };
+    }),
     progress: progressOf(run, def, stats),
     usage: run.usage,
     error: run.error,

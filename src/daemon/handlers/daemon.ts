@@ -1,4 +1,5 @@
 import { PACKAGE_VERSION, PROTOCOL_VERSION, WireError, type daemonMethods } from '../../protocol/index.js';
+import { listAudit } from '../audit.js';
 import type { HandlersFor } from './types.js';
 
 function activeCount(counts: Record<string, number>): number {
@@ -71,8 +72,5 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
     return { items: rows.map(([key, e]) => ({ key, value: e.value, updated_at: e.updated_at })) };
   },
 
-  async 'audit.list'(p, { ctx }) {
-    const rows = await ctx.store.entries<{ at: string; actor: string; action: string; target: string }>('audit', { reverse: true, limit: p.limit });
-    return { items: rows.map(([, e]) => e) };
-  },
+  'audit.list': (p, { ctx }) => listAudit(ctx, p),
 };

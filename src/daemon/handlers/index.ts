@@ -3,6 +3,7 @@ import { daemonHandlers } from './daemon.js';
 import { memoryHandlers } from './memory.js';
 import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
+import { statsHandlers } from './stats.js';
 import { slackHandlers } from './slack.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
@@ -14,6 +15,7 @@ export const handlers: { [M in MethodName]: Handler<M> } = {
   ...notifyHandlers,
   ...memoryHandlers,
   ...runsHandlers,
+  ...statsHandlers,
   ...slackHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { allPids, readProc, requireProc, round, sampleProcs } from '../proc.js';
+import { portableProcs, usePortable } from '../portable.js';
+import { allPids, readProc, requireProc, round, sampleProcs, type ProcStat } from '../proc.js';
 import { OpsToolError, type OpsTool } from '../tool.js';
 
 const Input = z
@@ -20,7 +21,8 @@ const Proc = z.object({
   cpu_percent: z.number(),
   rss_bytes: z.number(),
   vms_bytes: z.number(),
-  threads: z.number(),
+  /** null where the OS does not report it (macOS: see README, "What the ops tools measure"). */
+  threads: z.number().nullable(),
   open_fds: z.number().nullable(),
   uptime_s: z.number(),
   started_at: z.string(),
@@ -36,7 +38,7 @@ const Output = z.object({
   count: z.number(),
   cpu_percent: z.number(),
   rss_bytes: z.number(),
-  threads: z.number(),
+  threads: z.number().nullable(),
   open_fds: z.number().nullable(),
   uptime_s: z.number(),
   processes: z.array(Proc),
@@ -46,33 +48,16 @@ const tool: OpsTool<typeof Input, typeof Output> = {
   name: 'process_stats',
   title: 'Process stats',
   description:
-    'CPU %, RSS, threads, open file descriptors and uptime of a process by pid, or of every process matching a name (Linux /proc). ' +
+    'CPU %, RSS, threads, open file descriptors and uptime of a process by pid, or of every process matching a name ' +
+    '(Linux: /proc, CPU sampled over sample_ms; macOS and others: the OS process table, CPU as the OS averages it, no threads or fds). ' +
     'With several matches the top-level figures are their sum.',
   input: Input,
   output: Output,
   annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
   async run(args, ctx) {
-    requireProc('ops.process_stats');
-    let pids: number[];
-    let query: string;
-    if (args.pid !== undefined) {
-      query = `pid ${args.pid}`;
-      if (!readProc(args.pid)) throw new OpsToolError(`no process with pid ${args.pid}`);
-      pids = [args.pid];
-    } else {
-      const name = args.name!;
-      query = `name ${name}`;
-      const self = process.pid;
-      pids = allPids().filter((pid) => {
-        if (pid === self) return false;
-        const p = readProc(pid);
-        return p !== null && (p.name === name || p.cmdline.includes(name));
-      });
-      if (pids.length === 0) throw new OpsToolError(`no process named "${name}" (matched against the process name and command line)`);
-      pids = pids.slice(0, args.limit);
-    }
-    const procs = await sampleProcs(pids, args.sample_ms, ctx.signal);
-    if (procs.length === 0) throw new OpsToolError(`the process (${query}) exited while it was being sampled`);
+    const procs = usePortable() ? await portable(args) : await fromProc(args, ctx.signal);
+    if (procs.length === 0) throw new OpsToolError(`the process (${queryOf(args)}) exited while it was being sampled`);
+    const query = queryOf(args);
     const fds = procs.map((p) => p.open_fds).filter((n): n is number => n !== null);
     return {
       sampled_at: new Date().toISOString(),
@@ -83,7 +68,7 @@ const tool: OpsTool<typeof Input, typeof Output> = {
       count: procs.length,
       cpu_percent: round(procs.reduce((a, p) => a + p.cpu_percent, 0)),
       rss_bytes: procs.reduce((a, p) => a + p.rss_bytes, 0),
-      threads: procs.reduce((a, p) => a + p.threads, 0),
+      threads: procs.every((p) => p.threads === null) ? null : procs.reduce((a, p) => a + (p.threads ?? 0), 0),
       open_fds: fds.length ? fds.reduce((a, n) => a + n, 0) : null,
       uptime_s: procs[0].uptime_s,
       processes: procs,
@@ -92,3 +77,42 @@ const tool: OpsTool<typeof Input, typeof Output> = {
 };
 
 export default tool;
+
+function queryOf(args: { pid?: number; name?: string }): string {
+  return args.pid !== undefined ? `pid ${args.pid}` : `name ${args.name}`;
+}
+
+/** Linux: /proc, CPU % over `sample_ms`. */
+async function fromProc(args: { pid?: number; name?: string; sample_ms: number; limit: number }, signal: AbortSignal): Promise<ProcStat[]> {
+  requireProc('ops.process_stats');
+  let pids: number[];
+  if (args.pid !== undefined) {
+    if (!readProc(args.pid)) throw new OpsToolError(`no process with pid ${args.pid}`);
+    pids = [args.pid];
+  } else {
+    const name = args.name!;
+    const self = process.pid;
+    pids = allPids().filter((pid) => {
+      if (pid === self) return false;
+      const p = readProc(pid);
+      return p !== null && (p.name === name || p.cmdline.includes(name));
+    });
+    if (pids.length === 0) throw new OpsToolError(`no process named "${name}" (matched against the process name and command line)`);
+    pids = pids.slice(0, args.limit);
+  }
+  return sampleProcs(pids, args.sample_ms, signal);
+}
+
+/** Elsewhere: the OS process table through systeminformation (see ../portable.ts). */
+async function portable(args: { pid?: number; name?: string; limit: number }): Promise<ProcStat[]> {
+  const all = await portableProcs();
+  if (args.pid !== undefined) {
+    const p = all.find((x) => x.pid === args.pid);
+    if (!p) throw new OpsToolError(`no process with pid ${args.pid}`);
+    return [p];
+  }
+  const name = args.name!;
+  const found = all.filter((p) => p.pid !== process.pid && (p.name === name || p.cmdline.includes(name)));
+  if (found.length === 0) throw new OpsToolError(`no process named "${name}" (matched against the process name and command line)`);
+  return found.slice(0, args.limit);
+}

@@ -1,14 +1,15 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { cpus, freemem, hostname, loadavg, totalmem, uptime } from 'node:os';
 import { z } from 'zod';
-import { allPids, requireProc, round, sampleProcs } from '../proc.js';
+import { portableMemory, portableMounts, portableProcs, usePortable } from '../portable.js';
+import { allPids, requireProc, round, sampleProcs, type ProcStat } from '../proc.js';
 import type { OpsTool } from '../tool.js';
 
 const Input = z
   .object({
     top: z.number().int().min(0).max(50).default(5).describe('how many top processes (by CPU and by memory)'),
     sample_ms: z.number().int().min(50).max(10_000).default(500),
-    mounts: z.array(z.string()).optional().describe('mount points to report (default: real filesystems from /proc/mounts)'),
+    mounts: z.array(z.string()).optional().describe('mount points to report (default: real filesystems: /proc/mounts on Linux, the OS list elsewhere)'),
   })
   .strict();
 
@@ -72,9 +73,14 @@ const tool: OpsTool<typeof Input, typeof Output> = {
   output: Output,
   annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
   async run(args, ctx) {
-    const linux = process.platform === 'linux';
+    // Linux reads /proc (processes sampled over sample_ms); elsewhere the OS's own figures (portable.ts)
+    const portable = usePortable();
+    const linux = process.platform === 'linux' && !portable;
     const before = cpuTimes();
-    const procsP = linux && args.top > 0 ? sampleProcs(allPids(), args.sample_ms, ctx.signal) : new Promise<[]>((r) => setTimeout(() => r([]), args.sample_ms));
+    const procsP: Promise<ProcStat[]> =
+      linux && args.top > 0
+        ? sampleProcs(allPids(), args.sample_ms, ctx.signal)
+        : new Promise<ProcStat[]>((r) => setTimeout(() => r([]), args.sample_ms)).then(async (none) => (args.top > 0 ? portableProcs() : none));
     const procs = await procsP;
     const after = cpuTimes();
     const busy = after.total - before.total > 0 ? 1 - (after.idle - before.idle) / (after.total - before.total) : 0;
@@ -87,13 +93,12 @@ const tool: OpsTool<typeof Input, typeof Output> = {
       const available = m.MemAvailable ?? freemem();
       memory = { total_bytes: total, available_bytes: available, used_bytes: total - available, used_percent: round((100 * (total - available)) / total), swap_total_bytes: m.SwapTotal ?? null, swap_used_bytes: m.SwapTotal !== undefined ? m.SwapTotal - (m.SwapFree ?? 0) : null };
     } else {
-      const total = totalmem();
-      const free = freemem();
-      memory = { total_bytes: total, available_bytes: free, used_bytes: total - free, used_percent: round((100 * (total - free)) / total), swap_total_bytes: null, swap_used_bytes: null };
+      memory = await portableMemory();
     }
 
     const disks = [];
-    for (const { mount, fs } of args.mounts ? args.mounts.map((m) => ({ mount: m, fs: 'unknown' })) : defaultMounts()) {
+    const mounts = args.mounts ? args.mounts.map((m) => ({ mount: m, fs: 'unknown' })) : linux ? defaultMounts() : await portableMounts().catch(() => [{ mount: '/', fs: 'unknown' }]);
+    for (const { mount, fs } of mounts) {
       try {
         const s = statfsSync(mount);
         const total = s.blocks * s.bsize;

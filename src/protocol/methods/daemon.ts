@@ -81,8 +81,19 @@ export const daemonMethods = {
     z.object({ prefix: z.string().max(512).default(''), limit: z.number().int().min(1).max(1000).default(100) }).default({ prefix: '', limit: 100 }),
     z.object({ items: z.array(z.object({ key: z.string(), value: z.unknown(), updated_at: z.string() })) }),
   ),
+  /**
+   * Newest first. `since`: a duration back from now (`1d`); `actor`: a whole actor (`cli:alice`),
+   * its kind (`slack`, `policy`) or its user (`alice`); `run`: entries whose target is that run.
+   */
   'audit.list': defineMethod(
-    z.object({ limit: z.number().int().min(1).max(1000).default(50) }).default({ limit: 50 }),
-    z.object({ items: z.array(z.object({ at: z.string(), actor: z.string(), action: z.string(), target: z.string() })) }),
+    z
+      .object({
+        limit: z.number().int().min(1).max(1000).default(50),
+        since: z.string().max(40).optional(),
+        actor: z.string().min(1).max(200).optional(),
+        run: z.string().min(1).max(64).optional(),
+      })
+      .default({ limit: 50 }),
+    z.object({ items: z.array(z.object({ at: z.string(), actor: z.string(), action: z.string(), target: z.string() })), more: z.boolean().optional() }),
   ),
 } as const;

@@ -4,6 +4,7 @@ import { daemonMethods } from './daemon.js';
 import { memoryMethods } from './memory.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
+import { statsMethods } from './stats.js';
 import { slackMethods } from './slack.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
@@ -14,6 +15,7 @@ export const methods = {
   ...notifyMethods,
   ...memoryMethods,
   ...runsMethods,
+  ...statsMethods,
   ...slackMethods,
   ...toolsMethods,
   ...workflowsMethods,

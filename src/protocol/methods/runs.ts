@@ -33,7 +33,14 @@ export const RunJson = z.object({
     .passthrough()
     .nullable(),
   steps: z.array(RunStepJson),
-  progress: z.object({ fraction: z.number().nullable(), eta: z.string().nullable(), elapsed_ms: z.number().optional(), total_ms: z.number().optional() }),
+  progress: z.object({
+    fraction: z.number().nullable(),
+    eta: z.string().nullable(),
+    elapsed_ms: z.number().optional(),
+    total_ms: z.number().optional(),
+    /** Watches (a run whose last step is a timed repeat without `until`, like the SLO monitor): no ETA, but these. */
+    watch: z.object({ checks: z.number().int(), breaches: z.number().int(), next_check: z.string().nullable(), ends_at: z.string().nullable() }).optional(),
+  }),
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }),
   error: z.string().nullable(),
   trigger: z.string().optional(),

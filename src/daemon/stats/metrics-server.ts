@@ -1,0 +1,66 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DaemonContext, Service } from '../context.js';
+import { prometheusText } from './prometheus.js';
+
+/**
+ * The opt-in Prometheus endpoint (config `metrics: { listen: "127.0.0.1:9464" }`): GET /metrics on a
+ * loopback address only (config refuses others), nothing else served.
+ */
+export class MetricsServer implements Service {
+  readonly name = 'metrics';
+  private server: Server | null = null;
+
+  constructor(private readonly ctxOf: () => DaemonContext) {}
+
+  async start(): Promise<void> {
+    const ctx = this.ctxOf();
+    const listen = ctx.config.metrics;
+    if (!listen) return;
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+        return;
+      }
+      prometheusText(ctx).then(
+        (m) => res.writeHead(200, { 'content-type': m.content_type }).end(req.method === 'HEAD' ? undefined : m.text),
+        (err) => {
+          ctx.log.error({ err }, 'metrics scrape failed');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed; see the daemon log\n');
+        },
+      );
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listen.port, listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      // the daemon still runs without its metrics; the log says why and `opstream stats` shows none
+      const err = e as NodeJS.ErrnoException;
+      ctx.log.error({ err, listen: listen.text }, `metrics endpoint not started: ${err.code === 'EADDRINUSE' ? `${listen.text} is in use` : err.message}`);
+      return;
+    }
+    const a = server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    ctx.stats.metricsUrl = `http://${host}:${a.port}/metrics`;
+    ctx.log.info({ url: ctx.stats.metricsUrl }, 'metrics endpoint listening');
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+}
