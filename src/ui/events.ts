@@ -26,7 +26,7 @@ export function clock(iso: string | null | undefined, now = Date.now()): string 
 }
 
 /** Keys that say the most about a result, in the order they are shown. */
-const PREFERRED = [/^latency_ms\.p95$/, /^latency_ms\.p50$/, /p95/, /p50/, /^ok$/, /^errors$/, /error_rate/, /^timeouts$/, /cpu_percent/, /rss_bytes/, /used_percent/, /slo\.met$/, /slo\.status$/, /^decision$/, /^status$/, /^count$/, /headline/];
+const PREFERRED = [/(^|\.)latency_ms\.p95$/, /(^|\.)latency_ms\.p50$/, /p95/, /p50/, /(^|\.)ok$/, /(^|\.)errors$/, /error_rate/, /(^|\.)timeouts$/, /cpu_percent/, /rss_bytes/, /used_percent/, /slo\.met$/, /slo\.status$/, /^decision$/, /^status$/, /(^|\.)count$/, /headline/];
 const SKIP = /(^|\.)(started_at|sampled_at|at|url|cmdline|error_samples|query|hostname|platform)$/;
 
 function fmtNumber(key: string, v: number): string {
@@ -45,7 +45,7 @@ function leaves(v: unknown, prefix: string, depth: number, out: [string, string]
     const short = v.length <= 3 && v.every((x) => typeof x === 'number' || (typeof x === 'string' && x.length <= 20));
     out.push([prefix, short && v.length ? v.join(',') : `[${v.length} item${v.length === 1 ? '' : 's'}]`]);
   }
-  else if (typeof v === 'object' && depth < 3) {
+  else if (typeof v === 'object' && depth < 4) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) leaves(x, prefix ? `${prefix}.${k}` : k, depth + 1, out);
   }
 }

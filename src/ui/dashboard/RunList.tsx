@@ -27,7 +27,7 @@ export function RunList({ runs, selected, width, height, now }: RunListProps) {
       {runs.length === 0 ? <Text dimColor>  no runs yet: start one with `opstream start WORKFLOW` (the list updates by itself)</Text> : null}
       {visible.map((r, i) => {
         const sel = top + i === selected;
-        const p = progressLabel(r, now);
+        const p = progressLabel(r, now, true);
         const st = statusLabel(r);
         const done = r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled';
         // one Text per row (one layout node), status coloured inside it: with 1,000 runs and 200
@@ -36,7 +36,7 @@ export function RunList({ runs, selected, width, height, now }: RunListProps) {
           <Text key={r.id} inverse={sel} dimColor={done && !sel} wrap="truncate">
             {`${sel ? '>' : ' '} ${fit(r.id, c.id)} ${fit(r.workflow, c.workflow)} `}
             <Text color={STATUS_COLOR[st]}>{fit(st, c.status)}</Text>
-            {` ${fit(stepLabel(r), c.step)} ${c.bar ? `${bar(p.fraction, c.bar)} ` : ''}${fit(p.text, c.progress)} ${fit(age(r, now), c.age)} ${fit(tokens(r), c.tokens)}`}
+            {` ${fit(stepLabel(r), c.step)} ${c.bar && p.fraction !== null ? `${bar(p.fraction, c.bar)} ${fit(p.text, c.progress)}` : fit(p.text, c.bar ? c.bar + 1 + c.progress : c.progress)} ${fit(age(r, now), c.age)} ${fit(tokens(r), c.tokens)}`}
           </Text>
         );
       })}

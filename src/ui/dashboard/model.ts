@@ -23,7 +23,16 @@ export interface LogLine {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-const ACTIVE_ORDER: Record<string, number> = { waiting: 0, paused: 1, running: 2, queued: 3, failed: 4, succeeded: 5, cancelled: 6 };
+/**
+ * List order: runs that need a person first, then paused ones, then the rest of the active runs,
+ * then finished ones; newest first within each. A run going back and forth between running and
+ * waiting for its next timer keeps its place.
+ */
+function rank(r: RunJson): number {
+  if (r.status === 'waiting' && (r.waiting_for?.kind === 'approval' || r.waiting_for?.kind === 'input')) return 0;
+  if (r.status === 'paused') return 1;
+  return TERMINAL.has(r.status) ? 3 : 2;
+}
 /** A run's log as kept in memory; an opened run reads its whole recent history again. */
 const LOG_KEEP = 300;
 const LOG_KEEP_CLOSED = 20;
@@ -255,7 +264,7 @@ export class DashboardModel {
     return this.notes.get(id) ?? [];
   }
 
-  /** Runs as listed: those needing a person first, then running, queued, and finished ones last. */
+  /** Runs as listed (see rank). */
   list(filter = ''): RunView[] {
     const f = filter.toLowerCase();
     const all = [...this.runs.values()].filter(
@@ -263,7 +272,7 @@ export class DashboardModel {
     );
     // ISO times and ids compare as plain strings (localeCompare would cost a frame with 1,000 runs)
     const cmp = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
-    return all.sort((a, b) => (ACTIVE_ORDER[a.status] ?? 9) - (ACTIVE_ORDER[b.status] ?? 9) || cmp(b.created_at, a.created_at) || cmp(a.id, b.id));
+    return all.sort((a, b) => rank(a) - rank(b) || cmp(b.created_at, a.created_at) || cmp(a.id, b.id));
   }
 
   counts(): Record<string, number> {

@@ -1,4 +1,4 @@
-import { ago, formatDuration } from '../format.js';
+import { ago, formatDuration, roughDuration } from '../format.js';
 import { sparkline } from '../report.js';
 import { progressNow, progressText } from '../runs.js';
 import type { RunView } from './model.js';
@@ -16,7 +16,7 @@ export interface Columns {
 }
 
 export function columnsFor(width: number): Columns {
-  const fixed = { id: 10, status: 9, age: 8, tokens: 7 };
+  const fixed = { id: 10, status: 9, age: 6, tokens: 6 };
   const gaps = 7;
   const free = Math.max(20, width - 2 - gaps - fixed.id - fixed.status - fixed.age - fixed.tokens);
   // what is left is shared: workflow and step names, a bar, and the progress/ETA text
@@ -48,14 +48,21 @@ export function stepLabel(r: RunView): string {
   return r.current_step ?? r.waiting_for?.step ?? '-';
 }
 
-export function progressLabel(r: RunView, now: number): { fraction: number | null; text: string } {
+export function progressLabel(r: RunView, now: number, compact = false): { fraction: number | null; text: string } {
   if (r.status === 'succeeded') return { fraction: 1, text: `done in ${r.started_at && r.ended_at ? formatDuration(Date.parse(r.ended_at) - Date.parse(r.started_at)) : '-'}` };
   if (r.status === 'failed' || r.status === 'cancelled') return { fraction: null, text: r.ended_at ? `${r.status} ${ago(r.ended_at, now)}` : r.status };
   if (r.status === 'queued') return { fraction: null, text: 'queued' };
   // elapsed time moves on while a run works or waits for a timer; not while paused
   const p = r.status === 'running' || r.status === 'waiting' ? progressNow(r.progress, r.read_at, now) : r.progress;
   if (r.partial && p.fraction === null) return { fraction: null, text: 'reading…' };
-  return { fraction: p.watch ? null : p.fraction, text: progressText(p, now) };
+  if (!compact) return { fraction: p.watch ? null : p.fraction, text: progressText(p, now) };
+  // the list's column: the same facts, shortest first
+  if (p.watch) return { fraction: null, text: `${p.watch.checks} checks, ${p.watch.breaches} breach${p.watch.breaches === 1 ? '' : 'es'}` };
+  if (p.fraction === null) return { fraction: null, text: '-' };
+  const pct = `${Math.round(p.fraction * 100)}%`;
+  if (!p.eta) return { fraction: p.fraction, text: pct };
+  const left = Date.parse(p.eta) - now;
+  return { fraction: p.fraction, text: left > 0 ? `${pct} eta ${roughDuration(left)}` : `${pct} overdue` };
 }
 
 /** `[####----]`: ASCII, for the same reason as fit(). */
@@ -75,7 +82,7 @@ export function tokens(r: RunView): string {
 
 export function age(r: RunView, now: number): string {
   const ms = Math.max(0, now - Date.parse(r.created_at));
-  return formatDuration(ms - (ms % 1000));
+  return roughDuration(ms - (ms % 1000));
 }
 
 /** A series one of the run's repeat steps collected: `probe.latency_ms.p95` over iterations. */
