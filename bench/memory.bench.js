@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile } from './support.js';
+import { inProcessDaemon, percentile, runPartsInChildren } from './support.js';
 
 function embed(text, dim) {
   const v = new Array(dim).fill(0);
@@ -49,13 +49,7 @@ function fakeOllama(script, dim = 64) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ host: `http://127.0.0.1:${server.address().port}`, counters, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) })));
 }
 
-async function daemonIn(home) {
-  process.env.OPSTREAM_HOME = home;
-  const { startDaemon } = await import('../dist/daemon/main.js');
-  const o = await startDaemon(process.env);
-  if (o.kind !== 'started') throw new Error('daemon already running');
-  return o.daemon;
-}
+const daemonIn = (home) => inProcessDaemon(home);
 
 const SERVICES = ['checkout', 'search', 'orders', 'payments', 'auth', 'cart', 'catalog', 'shipping', 'inventory', 'users'];
 const CAUSES = ['payments dependency timeout', 'connection pool too small', 'memory leak in cache', 'cpu saturation from regex', 'slow unindexed query', 'log storm from retries'];
@@ -178,13 +172,7 @@ async function repeat() {
 }
 
 export async function run() {
-  const { spawnSync } = await import('node:child_process');
-  if (process.env.MEMORY_BENCH_PART) return { recall, repeat }[process.env.MEMORY_BENCH_PART]();
-  const rows = [];
-  for (const part of ['recall', 'repeat']) {
-    const r = spawnSync(process.execPath, ['-e', `import('${new URL(import.meta.url).href}').then(async (m) => { const rows = await m.run(); process.stdout.write(JSON.stringify(rows)); process.exit(0); })`], { env: { ...process.env, MEMORY_BENCH_PART: part }, encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`memory bench part ${part} failed: ${r.stderr}`);
-    rows.push(...JSON.parse(r.stdout.slice(r.stdout.indexOf('['))));
-  }
-  return rows;
+  const parts = { recall, repeat };
+  if (process.env.BENCH_PART) return parts[process.env.BENCH_PART]();
+  return runPartsInChildren(import.meta.url, Object.keys(parts));
 }

@@ -51,3 +51,28 @@ export function wallMs(cmd, args, env, n) {
   }
   return times.sort((a, b) => a - b);
 }
+
+/** Starts the compiled daemon in this process on `home` (one per process: its LevelDB lock). */
+export async function inProcessDaemon(home, extraEnv = {}) {
+  Object.assign(process.env, { OPSTREAM_HOME: home, ...extraEnv });
+  const { startDaemon } = await import('../dist/daemon/main.js');
+  const o = await startDaemon(process.env);
+  if (o.kind !== 'started') throw new Error(`a daemon is already running in ${home}`);
+  return o.daemon;
+}
+
+/**
+ * Runs each named part of a bench module in its own child process (an in-process daemon cannot be
+ * started twice in one process) and collects their rows. The module runs `parts[name]()` when
+ * `BENCH_PART=name` is set: see `partMain`.
+ */
+export async function runPartsInChildren(moduleUrl, names) {
+  const { spawnSync } = await import('node:child_process');
+  const rows = [];
+  for (const part of names) {
+    const r = spawnSync(process.execPath, ['-e', `import(${JSON.stringify(moduleUrl)}).then(async (m) => { const rows = await m.run(); process.stdout.write('\\n@@ROWS@@' + JSON.stringify(rows)); process.exit(0); })`], { env: { ...process.env, BENCH_PART: part }, encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`bench part ${part} failed: ${r.stderr}`);
+    rows.push(...JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('@@ROWS@@') + 8)));
+  }
+  return rows;
+}
