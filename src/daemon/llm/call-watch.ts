@@ -16,6 +16,8 @@ export class CallWatch {
   /** The message of an `{"error": ...}` line in an NDJSON body (HTTP 200, failure mid-stream). */
   errorLine: string | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** The response body was read to its end: nothing is left to cut off. */
+  private bodyDone = false;
   private readonly detach: Array<() => void> = [];
 
   constructor(
@@ -45,7 +47,11 @@ export class CallWatch {
   /** Restarts the idle timer: called on the response head and on every body chunk. */
   touch(): void {
     if (this.controller.signal.aborted) return;
-    this.clearTimer();
+    // one timer per call, re-armed in place: a streamed answer touches it on every chunk
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timedOut = true;
       this.controller.abort(new Error(`no response for ${this.idleMs} ms`));
@@ -61,13 +67,23 @@ export class CallWatch {
   dispose(): void {
     this.clearTimer();
     for (const d of this.detach.splice(0)) d();
-    if (!this.controller.signal.aborted) this.controller.abort(new Error('call finished'));
+    // aborting a finished request costs as much as a small call; only a body left unread needs it
+    if (!this.bodyDone && !this.controller.signal.aborted) this.controller.abort(new Error('call finished'));
   }
 
   /** A fetch for the official client (`new Ollama({ fetch })`) or our own requests. */
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const signal = init?.signal ? AbortSignal.any([init.signal, this.controller.signal]) : this.controller.signal;
-    const res = await fetch(input, { ...init, signal });
+    // the client's own signal (its abort()) is forwarded to ours: AbortSignal.any is slow on Node 20
+    const outer = init?.signal;
+    if (outer) {
+      if (outer.aborted) this.cancel(outer.reason);
+      else {
+        const onAbort = (): void => this.cancel(outer.reason);
+        outer.addEventListener('abort', onAbort, { once: true });
+        this.detach.push(() => outer.removeEventListener('abort', onAbort));
+      }
+    }
+    const res = await fetch(input, { ...init, signal: this.controller.signal });
     this.touch();
     if (!res.body || res.status === 204 || res.status === 304) return res;
     const ndjson = (res.headers.get('content-type') ?? '').includes('ndjson');
@@ -100,6 +116,7 @@ export class CallWatch {
           ctl.enqueue(chunk);
         },
         flush: (ctl) => {
+          this.bodyDone = true;
           if (!ndjson) return;
           const bad = inspect(pending + decoder.decode());
           if (bad) ctl.error(bad);
