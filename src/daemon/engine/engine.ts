@@ -572,8 +572,10 @@ export class Engine implements Service {
 
   async get(id: string): Promise<RunJson> {
     const run = await this.lookup(id);
+    // the run first, its notifications after: the list is then at least as new as the state shown
+    const json = this.json(run);
     const { items } = await this.ctx.notifier.list({ run: id, limit: 1000 });
-    return { ...this.json(run), notifications: items };
+    return { ...json, notifications: items };
   }
 
   /** Active runs as JSON (the `runs.watch` snapshot). */
