@@ -22,3 +22,24 @@ const head = ['bench', 'figure', 'value', 'goal', 'note'];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${new Date().toISOString()}`);
 for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
+
+// The same figures as data (bench/results.json, keyed "bench: figure") and as a markdown table, so a
+// report (docs/benchmarks.md) can be pasted from one run. Only a full run (no filter) replaces the
+// results file; a filtered run merges its figures into it.
+const { readFileSync, writeFileSync } = await import('node:fs');
+const os = await import('node:os');
+const resultsFile = join(here, 'results.json');
+let previous = {};
+try {
+  previous = JSON.parse(readFileSync(resultsFile, 'utf8')).figures ?? {};
+} catch {
+  // first run
+}
+const figures = only.length ? { ...previous } : {};
+for (const r of all) figures[`${r.bench}: ${r.name}`] = { value: r.value, unit: r.unit, goal: r.goal ?? null, note: r.note ?? null };
+const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, memory_gb: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), platform: `${os.platform()} ${os.release()}` };
+writeFileSync(resultsFile, `${JSON.stringify({ at: new Date().toISOString(), machine, figures }, null, 2)}\n`);
+const cell = (s) => String(s).replaceAll('|', '\\|');
+console.log(`\n| bench | figure | value | goal | note |\n|---|---|---|---|---|`);
+for (const r of rows) console.log(`| ${r.map(cell).join(' | ')} |`);
+console.log(`\n(written to ${resultsFile})`);
