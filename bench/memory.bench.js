@@ -87,7 +87,7 @@ async function recall() {
       const cold = [];
       for (const service of SERVICES) {
         const t = performance.now();
-        await d.ctx.memory.seenBefore({ id: 'r_now', workflow: 'application_profiling', params: { service } }, `Profiling of ${service}`, service);
+        await d.ctx.memory.seenBefore({ id: 'r_now', workflow: 'application_profiling', params: { service } }, `Profiling of ${service}`);
         cold.push(performance.now() - t);
       }
       cold.sort((a, b) => a - b);
@@ -96,7 +96,7 @@ async function recall() {
       for (let i = 0; i < 300; i++) {
         const service = SERVICES[i % SERVICES.length];
         const t = performance.now();
-        const text = await d.ctx.memory.seenBefore({ id: 'r_now', workflow: 'application_profiling', params: { service } }, `Profiling of ${service} found ${CAUSES[i % CAUSES.length]} and 504s`, service);
+        const text = await d.ctx.memory.seenBefore({ id: 'r_now', workflow: 'application_profiling', params: { service } }, `Profiling of ${service} found ${CAUSES[i % CAUSES.length]} and 504s`);
         times.push(performance.now() - t);
         if (!text.includes('Seen before')) throw new Error('recall found nothing');
       }

@@ -30,7 +30,6 @@ export class Feed implements Service {
   private oldestKept = 1;
   /** Cursors reserved but not yet published: the item once durable, null if its commit failed. */
   private readonly settled = new Map<number, WatchItem | null>();
-  private readonly reserved = new Set<number>();
   private readonly listeners = new Set<(item: WatchItem) => void>();
 
   constructor(private readonly store: Store) {}
@@ -59,7 +58,6 @@ export class Feed implements Service {
   /** Reserves a cursor for an item and returns the op that stores it (put it in the same batch). */
   prepare(input: FeedItemInput): { cursor: number; op: StoreOp; item: WatchItem } {
     const cursor = this.nextCursor++;
-    this.reserved.add(cursor);
     const row: FeedRow =
       input.topic === 'runs'
         ? { topic: 'runs', event: input.event, ref: input.ref, status: input.data.status, workflow: input.data.workflow }
@@ -75,20 +73,26 @@ export class Feed implements Service {
     for (const { cursor, item } of items) this.settled.set(cursor, ok ? item : null);
     for (;;) {
       const next = this.lastPublished + 1;
-      if (!this.settled.has(next)) {
-        // a cursor that was never reserved (failed before prepare) must not stall the stream
-        if (next < this.nextCursor && !this.reserved.has(next)) {
-          this.lastPublished = next;
-          continue;
-        }
-        break;
-      }
+      if (!this.settled.has(next)) break;
       const item = this.settled.get(next)!;
       this.settled.delete(next);
-      this.reserved.delete(next);
       this.lastPublished = next;
       if (item) for (const fn of this.listeners) fn(item);
     }
+  }
+
+  /**
+   * Commits `ops` (holding the feed rows of `items`) and settles the items either way: published
+   * once durable, skipped if the batch failed. Every writer of feed rows commits through here.
+   */
+  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<Store['commit']>[1]): Promise<void> {
+    try {
+      await this.store.commit(ops, audit);
+    } catch (e) {
+      this.settle(items, false);
+      throw e;
+    }
+    this.settle(items, true);
   }
 
   onPublish(fn: (item: WatchItem) => void): () => void {

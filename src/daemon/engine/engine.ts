@@ -10,7 +10,6 @@ import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
-import { serviceOf } from '../memory/summary.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
@@ -278,13 +277,11 @@ export class Engine implements Service {
       if (after === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
     }
     try {
-      await this.ctx.store.commit(ops, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
     } catch (e) {
-      this.ctx.feed.settle(feed, false);
       this.ctx.notifier.abandon(notes);
       throw e;
     }
-    this.ctx.feed.settle(feed, true);
     this.figures.transitions += evs.length;
     for (const [key, t] of timerChanges) {
       if (t) this.alarms.set(key, Date.parse(t.at));
@@ -437,7 +434,7 @@ export class Engine implements Service {
     const def = this.defOf(run)!;
     try {
       if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
-      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt, serviceOf(run.params, run.workflow)) });
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt) });
       if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
       if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
     } catch (e) {

@@ -1,5 +1,5 @@
 import { clearChildren, topLevel } from './step-paths.js';
-import type { AgentCall, AgentTurn, RunRecord, StepState, WaitingFor } from './types.js';
+import type { AgentCall, AgentState, AgentTurn, RunRecord, StepState, StepUsage, WaitingFor } from './types.js';
 
 type AgentTurnCalls = AgentTurn['tool_calls'];
 type AgentCallStatus = AgentCall['status'];
@@ -113,7 +113,7 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
       const st = steps[path!];
       if (e.args_hash) {
         // an agent's destructive call: the decision binds to those exact arguments; the step goes on
-        const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+        const a = agentOf(st);
         a.approvals[e.args_hash as string] = { decision: e.decision as 'approved' | 'rejected', by: e.by as string, at, ...(e.policy ? { policy: true } : {}) };
         st.status = 'running';
         if (run.waiting_for?.step === path) run.waiting_for = null;
@@ -166,18 +166,18 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
       break;
     case 'agent.started': {
       const st = steps[path!];
-      if (st) Object.assign((st.agent ??= { turns: [], calls: [], approvals: {} }), { started: true, prompt: e.prompt as string, system: e.system as string });
+      if (st) Object.assign(agentOf(st), { started: true, prompt: e.prompt as string, system: e.system as string });
       break;
     }
     case 'agent.turn': {
       const st = steps[path!];
       if (!st) break;
-      const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+      const a = agentOf(st);
       const pt = e.prompt_tokens as number | null;
       const ct = e.completion_tokens as number | null;
       a.turns.push({ turn: e.turn as number, phase: e.phase as 'tools' | 'final', content: e.content as string, tool_calls: (e.tool_calls as AgentTurnCalls) ?? [], prompt_tokens: pt, completion_tokens: ct, done_reason: (e.done_reason as string | null) ?? null });
       st.llm_waits = 0;
-      const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+      const u = usageOf(st);
       u.llm_calls += 1;
       u.prompt_tokens += pt ?? 0;
       u.completion_tokens += ct ?? 0;
@@ -192,15 +192,15 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     case 'agent.tool': {
       const st = steps[path!];
       if (!st) break;
-      const a = (st.agent ??= { turns: [], calls: [], approvals: {} });
+      const a = agentOf(st);
       a.calls.push({ turn: e.turn as number, index: e.index as number, name: e.name as string, args_hash: e.args_hash as string, status: e.status as AgentCallStatus, content: e.content as string });
       // a result served from the cache cost no tool call (counted apart as a cache hit)
       if (e.cached === true) {
-        const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+        const u = usageOf(st);
         u.cache_hits = (u.cache_hits ?? 0) + 1;
       } else if (e.status === 'ok' || e.status === 'error') {
         run.usage.tool_calls += 1;
-        const u = (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
+        const u = usageOf(st);
         u.tool_calls += 1;
       }
       break;
@@ -226,6 +226,14 @@ function finish(run: RunRecord, status: RunRecord['status'], at: string, error: 
   run.error = error;
   run.waiting_for = null;
   run.pause_requested = false;
+}
+
+function agentOf(st: StepState): AgentState {
+  return (st.agent ??= { turns: [], calls: [], approvals: {} });
+}
+
+function usageOf(st: StepState): StepUsage {
+  return (st.usage ??= { prompt_tokens: 0, completion_tokens: 0, llm_calls: 0, unknown_counts: 0, tool_calls: 0 });
 }
 
 function blank(): StepState {

@@ -3,7 +3,7 @@ import { WireError } from '../../protocol/index.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { RunRecord } from '../engine/types.js';
 import type { StoreOp } from '../store/store.js';
-import { summarize, type RunSummary } from './summary.js';
+import { serviceOf, summarize, type RunSummary } from './summary.js';
 
 /** An embedding kept with the model and dimension that made it: vectors of two models are never compared. */
 interface StoredVector {
@@ -214,7 +214,8 @@ export class MemoryService implements Service {
   }
 
   /** The "seen before" text an agent's prompt gets. Empty when there is nothing to recall. */
-  async seenBefore(run: { id: string; workflow: string; params: Record<string, unknown> }, query: string, service: string): Promise<string> {
+  async seenBefore(run: { id: string; workflow: string; params: Record<string, unknown> }, query: string): Promise<string> {
+    const service = serviceOf(run.params, run.workflow);
     const hits = await this.recall({ workflow: run.workflow, service, query, exclude: run.id });
     if (!hits.length) return '';
     const lines = hits.map((h) => {

@@ -201,13 +201,11 @@ export class Notifier implements Service {
 
   async commitPrepared(p: Prepared): Promise<void> {
     try {
-      await this.ctx.store.commit(p.ops);
+      await this.ctx.feed.commit(p.ops, p.feed);
     } catch (e) {
-      this.ctx.feed.settle(p.feed, false);
       this.abandon(p);
       throw e;
     }
-    this.ctx.feed.settle(p.feed, true);
     this.committed(p);
   }
 
@@ -441,13 +439,7 @@ export class Notifier implements Service {
     }
     const data = { id: entry.id, run_id: entry.run_id, channel: channel.name, delivery: { ...st } };
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
-    try {
-      await this.ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, f.op]);
-    } catch (e) {
-      this.ctx.feed.settle([f], false);
-      throw e;
-    }
-    this.ctx.feed.settle([f], true);
+    await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, f.op], [f]);
     this.ctx.bus.publish('notifications', 'delivery', data);
   }
 
