@@ -22,8 +22,10 @@ export default class Logs extends BaseCommand {
     const note = (n: Notification): string => notificationLine(n, { paint: p });
     if (!flags.follow) {
       const events: RunEventJson[] = [];
+      let removedAt: string | undefined;
       for (let after = 0; ; ) {
         const page = await client.request('runs.events', { id: args.id, after, limit: 1000 });
+        removedAt ??= page.events_removed_at;
         events.push(...page.events);
         if (page.events.length < 1000) break;
         after = page.events[page.events.length - 1].seq;
@@ -32,7 +34,8 @@ export default class Logs extends BaseCommand {
       // --json keeps the raw events; people get the notifications in time order among them
       this.emit(events, () => {
         const lines: [string, string][] = [...events.map((e): [string, string] => [e.at, ev(e)]), ...items.map((n): [string, string] => [n.at, note(n)])];
-        return lines.sort((a, b) => a[0].localeCompare(b[0])).map(([, l]) => l).join('\n') || 'no events';
+        const gone = removedAt ? `events removed by the retention.events rule on ${removedAt}; \`opstream status ${args.id}\` still shows the run's steps and outcome` : '';
+        return [gone, ...lines.sort((a, b) => a[0].localeCompare(b[0])).map(([, l]) => l)].filter(Boolean).join('\n') || 'no events';
       });
       return;
     }

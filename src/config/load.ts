@@ -41,7 +41,9 @@ export interface CompiledConfig {
   /** Null when no `slack:` section (or no token at all) is configured. */
   slack: CompiledSlack | null;
   notify: CompiledNotify;
-  memory: { retentionMs: number };
+  memory: { retentionMs: number | null };
+  /** Milliseconds per kind; null: no rule, nothing of that kind is removed. */
+  retention: CompiledRetention;
   ops: RawConfig['ops'];
   log: RawConfig['log'] & { maxBytes: number };
   /** The Prometheus endpoint, or null when `metrics.listen` is not set. */
@@ -98,8 +100,15 @@ export type CompiledWebhook = RawConfig['notify']['webhooks'][number] & { timeou
 export interface CompiledNotify {
   desktop: 'auto' | 'on' | 'off';
   webhooks: CompiledWebhook[];
-  retentionMs: number;
+  /** `retention.notifications` (null: never removed). */
+  retentionMs: number | null;
 }
+
+export const RETENTION_KINDS = ['runs', 'events', 'notifications', 'audit', 'cache', 'memory'] as const;
+export type RetentionKind = (typeof RETENTION_KINDS)[number];
+export type CompiledRetention = Record<RetentionKind, number | null>;
+/** Rules in force when none is written: the notifications and memory defaults that predate `retention:`. */
+const RETENTION_DEFAULTS: Partial<Record<RetentionKind, string>> = { notifications: '30d', memory: '365d' };
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -244,17 +253,42 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
     if (['terminal', 'desktop', 'slack'].includes(w.name)) problems.push({ file: paths.configFile, path: 'notify.webhooks', line: null, message: `webhook name "${w.name}" is reserved for a built-in channel` });
     seen.add(w.name);
   }
+  const retention = compileRetention(raw, paths.configFile, problems);
   const notify: CompiledNotify = {
     desktop: raw.notify.desktop,
     webhooks: raw.notify.webhooks.map((w) => ({ ...w, timeoutMs: parseDuration(w.timeout) ?? 10_000 })),
-    retentionMs: parseDuration(raw.notify.retention) ?? 30 * 86_400_000,
+    retentionMs: retention.notifications,
   };
 
   const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
   const metrics = raw.metrics ? compileMetrics(raw.metrics.listen, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: parseDuration(raw.memory.retention) ?? 365 * 86_400_000 }, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
+  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
+}
+
+/**
+ * `retention:` per kind, with `notify.retention` and `memory.retention` as deprecated aliases of
+ * `retention.notifications` and `retention.memory` (both given is a problem: which one counts would
+ * be a guess). `never`, or no rule for a kind without a default, means nothing of it is removed.
+ */
+function compileRetention(raw: RawConfig, file: string, problems: ConfigProblem[]): CompiledRetention {
+  const written: Partial<Record<RetentionKind, string>> = { ...raw.retention };
+  const aliases: [RetentionKind, string | undefined, string][] = [
+    ['notifications', raw.notify.retention, 'notify.retention'],
+    ['memory', raw.memory.retention, 'memory.retention'],
+  ];
+  for (const [kind, value, path] of aliases) {
+    if (value === undefined) continue;
+    if (written[kind] !== undefined) problems.push({ file, path, line: null, message: `${path} is an old name of retention.${kind}, which is also set; keep retention.${kind}` });
+    else written[kind] = value;
+  }
+  const out = {} as CompiledRetention;
+  for (const kind of RETENTION_KINDS) {
+    const text = written[kind] ?? RETENTION_DEFAULTS[kind];
+    out[kind] = text === undefined || text === 'never' ? null : parseDuration(text);
+  }
+  return out;
 }
 
 /** "22:00" or "22:00:30" as seconds after midnight; null when out of range. */

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 const Duration = z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/i, 'expected a duration such as 30s, 5m or 2h');
+/** A retention rule: keep for this long, or `never` remove. */
+const RetentionRule = z.union([z.literal('never'), Duration], { error: 'expected a duration such as 30d or 12h, or never' });
 
 /** One MCP server, in the shape Claude Desktop's config uses, plus OpStream's own optional fields. */
 export const McpServerConfig = z
@@ -117,18 +119,37 @@ export const ConfigSchema = z
               .refine((w) => w.format !== 'pagerduty' || Boolean(w.routing_key), { message: 'format: pagerduty needs routing_key' }),
           )
           .default([]),
-        /** Notifications older than this are removed (with their delivery state). */
-        retention: Duration.default('30d'),
+        /** Deprecated alias of `retention.notifications` (give one of the two). */
+        retention: RetentionRule.optional(),
       })
       .strict()
-      .default({ desktop: 'auto', webhooks: [], retention: '30d' }),
+      .default({ desktop: 'auto', webhooks: [] }),
     memory: z
       .object({
-        /** Run summaries older than this are forgotten (with their vectors). */
-        retention: Duration.default('365d'),
+        /** Deprecated alias of `retention.memory` (give one of the two). */
+        retention: RetentionRule.optional(),
       })
       .strict()
-      .default({ retention: '365d' }),
+      .default({}),
+    /**
+     * How long finished data is kept, per kind: a duration (`90d`) or `never` (keep). A kind without
+     * a rule is never removed; notifications default to 30d and memory to 365d (as before).
+     */
+    retention: z
+      .object({
+        /** Finished runs (never active ones), with their steps, events, notifications, conversations and feed rows. */
+        runs: RetentionRule.optional(),
+        /** Events of runs that finished longer ago than this (the run's record and steps stay). */
+        events: RetentionRule.optional(),
+        notifications: RetentionRule.optional(),
+        audit: RetentionRule.optional(),
+        /** MCP result cache entries stored longer ago than this. */
+        cache: RetentionRule.optional(),
+        /** Run summaries (recall, `memory search`) and their vectors. */
+        memory: RetentionRule.optional(),
+      })
+      .strict()
+      .default({}),
     ops: z
       .object({
         /** Commands `ops.run_command` may run: exact strings or /regex/ patterns. Empty means none. */

@@ -10,6 +10,7 @@ import type { MemoryService } from './memory/memory.js';
 import type { Notifier } from './notify/notifier.js';
 import type { StatsService } from './stats/service.js';
 import type { SlackBridge } from './slack/bridge.js';
+import type { RetentionService } from './store/retention.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
@@ -48,6 +49,8 @@ export interface DaemonContext {
   readonly notifier: Notifier;
   /** Analytics: hourly aggregates of runs, tool calls and deliveries (stats/service.ts). */
   readonly stats: StatsService;
+  /** The `retention:` rules' sweep (store/retention.ts): in the background and for `opstream gc`. */
+  readonly retention: RetentionService;
   /** The Slack bridge (slack/bridge.ts), or null when no Slack token is configured. */
   readonly slack: SlackBridge | null;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */

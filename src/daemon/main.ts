@@ -9,6 +9,7 @@ import { createLogger } from './logger.js';
 import { checkSocketPath, ensurePrivateDir } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
+import { RetentionService } from './store/retention.js';
 import { Store, StoreLockedError } from './store/store.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
@@ -97,6 +98,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     notifier: new Notifier(() => ctx),
     stats: new StatsService(() => ctx),
     memory: new MemoryService(() => ctx),
+    retention: new RetentionService(() => ctx),
     slack: config.slack ? new SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),

@@ -13,7 +13,8 @@ import { AgentHost } from './agent-host.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
-import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { countFinished, createdOps, emptySummary, finishedOps, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
@@ -83,14 +84,16 @@ export class Engine implements Service {
   private readonly rows = new StepRows();
   /** Live runs whose stored header still carries all steps (written before step rows): rewritten as rows on their next commit. */
   private readonly legacy = new Set<string>();
-  readonly stats = new DurationStats();
+  /** Counts and durations of finished runs, persisted (meta runs:summary) with every run that ends. */
+  private summary: RunsSummary = emptySummary();
+  readonly stats = new DurationStats(this.summary.durations);
   private pool!: ActivationPool;
   private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
   private scheduler!: Scheduler;
   private stopping = false;
   private readonly faults: boolean;
   /** Figures for benchmarks. */
-  readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0 };
+  readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0, loaded: 0 };
 
   constructor(
     private readonly getCtx: () => DaemonContext,
@@ -127,7 +130,11 @@ export class Engine implements Service {
     await this.pool?.close();
   }
 
-  /** Loads active runs, resumes running ones, re-arms timers and re-issues pending approvals. */
+  /**
+   * Loads active runs, resumes running ones, re-arms timers and re-issues pending approvals. Reads
+   * only what the active index names (plus the finished runs' summary): its cost does not grow with
+   * the number of finished runs in the store.
+   */
   private async recover(): Promise<void> {
     const t0 = Date.now();
     const store = this.ctx.store;
@@ -135,15 +142,22 @@ export class Engine implements Service {
     const toActivate: RunRecord[] = [];
     const queued: RunRecord[] = [];
     const at = new Date().toISOString();
-    for (const [, g] of groupRuns(await store.entries('runs'))) {
-      const header = g.header;
-      if (!header) continue;
-      this.counts[header.status] = (this.counts[header.status] ?? 0) + 1;
-      if (!ACTIVE.has(header.status)) {
-        if (header.status === 'succeeded' && header.started_at && header.ended_at) this.stats.add(header.workflow, Date.parse(header.ended_at) - Date.parse(header.started_at));
+    this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
+    this.stats.use(this.summary.durations);
+    for (const id of await store.keys('active')) {
+      const header = await store.get<RunHeader>('runs', id);
+      if (!header) {
+        // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
+        ops.push({ type: 'del', sub: 'active', key: id });
         continue;
       }
-      const { run, legacy } = this.rows.load(header, g.rows, true);
+      if (!ACTIVE.has(header.status)) {
+        ops.push(...finishedOps(header));
+        continue;
+      }
+      this.figures.loaded++;
+      this.counts[header.status] = (this.counts[header.status] ?? 0) + 1;
+      const { run, legacy } = this.rows.load(header, await store.entries<StepRow>('runs', stepRange(id)), true);
       if (legacy) this.legacy.add(run.id);
       this.runs.set(run.id, run);
       if (run.started_at) this.addActive(run);
@@ -185,8 +199,27 @@ export class Engine implements Service {
 
   // ---------------------------------------------------------------- indexes
 
+  /** Active runs by status (in memory) and finished runs in the store (the summary). */
   runCounts(): Record<RunStatus, number> {
-    return { ...this.counts };
+    return { ...this.counts, ...this.summary.finished };
+  }
+
+  /**
+   * Retention removes finished runs: they leave the counts. Returns the op that stores the new
+   * summary (for the same batch). Never called for an active run.
+   */
+  dropFinished(headers: Pick<RunHeader, 'workflow' | 'status' | 'started_at' | 'ended_at'>[]): StoreOp {
+    for (const h of headers) countFinished(this.summary, h, -1);
+    return this.summaryOp();
+  }
+
+  private summaryOp(): StoreOp {
+    return { type: 'put', sub: 'meta', key: SUMMARY_KEY, value: structuredClone(this.summary) };
+  }
+
+  /** Whether the run is active (in memory): retention must never touch it. */
+  isActive(id: string): boolean {
+    return this.runs.has(id);
   }
 
   private addActive(run: RunRecord): void {
@@ -252,6 +285,8 @@ export class Engine implements Service {
     const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
     this.rows.write(run, touched, stepOps);
     ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
+    // the run indexes change in the same batch as the record (store/run-index.ts)
+    if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
       const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } });
@@ -268,13 +303,16 @@ export class Engine implements Service {
     }
     if (!wasStarted && run.started_at) this.addActive(run);
     const terminal = TERMINAL.has(after);
+    if (terminal && !TERMINAL.has(before)) {
+      countFinished(this.summary, run, +1);
+      ops.push(...finishedOps(run), this.summaryOp());
+    }
     if (terminal) {
       this.runs.delete(run.id);
       this.rows.forget(run.id);
       this.activeByWf.get(run.workflow)?.delete(run.id);
       const q = this.queuedByWf.get(run.workflow);
       if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
-      if (after === 'succeeded' && run.started_at && run.ended_at) this.stats.add(run.workflow, Date.parse(run.ended_at) - Date.parse(run.started_at));
     }
     try {
       await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
@@ -584,26 +622,56 @@ export class Engine implements Service {
     return toRunJson(run, this.defOf(run), this.stats);
   }
 
-  async list(o: { all: boolean; workflow?: string; limit: number }): Promise<{ runs: RunJson[]; total: number }> {
-    let runs: RunRecord[];
-    if (o.all) {
-      runs = [];
-      for (const [id, g] of groupRuns(await this.ctx.store.entries('runs'))) {
+  /**
+   * Active runs come from memory. `all` pages through the `created` index newest first, `limit` at a
+   * time from `cursor` (the `next` of the page before): each page reads its index entries and the
+   * run headers of finished runs on it, never step rows or events (a finished run lists with no
+   * steps; `status ID` has them). Runs created while a client pages land before its first page, so
+   * no run is skipped or repeated.
+   */
+  async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
+    if (!o.all) {
+      let runs = [...this.runs.values()];
+      if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
+      runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
+      return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
+    }
+    const store = this.ctx.store;
+    const out: RunJson[] = [];
+    let lt = o.cursor;
+    let more = true;
+    page: while (more) {
+      // one row past the page says whether there is more; a workflow filter reads in steps of 500
+      const size = o.workflow ? 500 : o.limit - out.length + 1;
+      const rows = await store.entries<{ workflow: string }>('created', { ...(lt !== undefined ? { lt } : {}), reverse: true, limit: size });
+      more = rows.length === size;
+      for (const [key, v] of rows) {
+        if (out.length === o.limit) {
+          more = true;
+          break page;
+        }
+        lt = key;
+        if (o.workflow && v.workflow !== o.workflow) continue;
+        const id = idOfIndexKey(key);
         const live = this.runs.get(id);
-        if (live) runs.push(live);
-        else if (g.header) runs.push(this.rows.load(g.header, g.rows, false).run);
+        if (live) out.push(this.json(live));
+        else {
+          const header = await store.get<RunHeader>('runs', id);
+          if (header) out.push(this.json({ ...header, steps: {} } as RunRecord));
+        }
       }
     }
-    else runs = [...this.runs.values()];
-    if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
-    runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
-    return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length };
+    const next = more && lt !== undefined ? lt : null;
+    const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : Object.values(this.summary.finished).reduce((a, b) => a + b, 0);
+    const active = o.workflow ? this.activeRunsOf(o.workflow).length : this.runs.size;
+    return { runs: out, total: finished + active, next };
   }
 
-  async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus }> {
+  async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus; events_removed_at?: string }> {
     const run = await this.lookup(id);
     const rows = await this.ctx.store.entries<RunEventJson>('events', { gt: eventKey(id, after), lt: `${id}:~`, limit } as never);
-    return { events: rows.map(([, e]) => e), status: run.status };
+    const removed = (run as RunRecord & { events_removed_at?: string }).events_removed_at;
+    return { events: rows.map(([, e]) => e), status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
   }
 
   async pause(id: string, actor: string): Promise<RunJson> {

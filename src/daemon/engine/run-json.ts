@@ -2,12 +2,21 @@ import type { RunJson } from '../../protocol/methods/runs.js';
 import type { Workflow } from '../../workflows/schema.js';
 import { TERMINAL_STEP, type RunRecord, type StepState } from './types.js';
 
-/** Durations of earlier successful runs of a workflow, for ETAs. */
+/**
+ * Durations of earlier successful runs of a workflow, for ETAs. The figures live in the runs
+ * summary (store/run-index.ts), which the engine persists with every run that ends, so a start
+ * does not have to read every finished run to know them.
+ */
 export class DurationStats {
-  private readonly byWf = new Map<string, { n: number; total: number }>();
+  constructor(private byWf: Record<string, { n: number; total: number }> = {}) {}
+
+  /** Takes the stored figures (start). */
+  use(byWf: Record<string, { n: number; total: number }>): void {
+    this.byWf = byWf;
+  }
 
   add(workflow: string, ms: number): void {
-    const s = this.byWf.get(workflow) ?? { n: 0, total: 0 };
+    const s = (this.byWf[workflow] ??= { n: 0, total: 0 });
     // a moving window: recent runs weigh more once there are many
     if (s.n >= 50) {
       s.total -= s.total / s.n;
@@ -15,11 +24,10 @@ export class DurationStats {
     }
     s.n += 1;
     s.total += ms;
-    this.byWf.set(workflow, s);
   }
 
   mean(workflow: string): number | null {
-    const s = this.byWf.get(workflow);
+    const s = this.byWf[workflow];
     return s && s.n > 0 ? s.total / s.n : null;
   }
 }

@@ -4,6 +4,7 @@ import { memoryHandlers } from './memory.js';
 import { notifyHandlers } from './notify.js';
 import { runsHandlers } from './runs.js';
 import { statsHandlers } from './stats.js';
+import { storeHandlers } from './store.js';
 import { slackHandlers } from './slack.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
@@ -16,6 +17,7 @@ export const handlers: { [M in MethodName]: Handler<M> } = {
   ...memoryHandlers,
   ...runsHandlers,
   ...statsHandlers,
+  ...storeHandlers,
   ...slackHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,

@@ -20,7 +20,6 @@ export interface RecallHit {
 
 const SUM = 'sum:';
 const VEC = 'vec:';
-const SWEEP_EVERY_MS = 3_600_000;
 
 /** How much of a score counts as "similar": below it, nothing is shown as seen before. */
 const MIN_COSINE = 0.35;
@@ -30,7 +29,7 @@ const MIN_COSINE = 0.35;
  * for recall by full text (MiniSearch) and, when `llm.embed_model` is set, by embeddings from the
  * model server. Agent steps get the most similar past findings for the same workflow and service
  * as "seen before". Memory is the user's: `memory forget` removes a summary with its vector, and
- * `memory.retention` expires old ones.
+ * `retention.memory` expires old ones (store/retention.ts).
  */
 export class MemoryService implements Service {
   readonly name = 'memory';
@@ -40,7 +39,6 @@ export class MemoryService implements Service {
   private readonly groups = new Map<string, MiniSearch<RunSummary>>();
   private readonly summaries = new Map<string, RunSummary>();
   private readonly vectors = new Map<string, { model: string; dim: number; v: Float32Array }>();
-  private sweepTimer: NodeJS.Timeout | null = null;
   private embedding: Promise<void> = Promise.resolve();
   readonly figures = { reembedded: 0, embedFailures: 0 };
 
@@ -92,15 +90,11 @@ export class MemoryService implements Service {
     const store = this.ctx.store;
     for (const [, s] of await store.entries<RunSummary>('memory', { gte: SUM, lt: `${SUM}~` })) this.summaries.set(s.id, s);
     for (const [key, v] of await store.entries<StoredVector>('memory', { gte: VEC, lt: `${VEC}~` })) this.vectors.set(key.slice(VEC.length), { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
-    await this.sweep().catch((err) => this.ctx.log.error({ err }, 'memory retention sweep failed'));
-    this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.ctx.log.error({ err }, 'memory retention sweep failed')), SWEEP_EVERY_MS);
-    this.sweepTimer.unref();
     // vectors of another embedding model (or dimension) are re-made in the background
     this.reembedStale();
   }
 
   async stop(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.embedding.catch(() => undefined);
   }
 
@@ -247,23 +241,25 @@ export class MemoryService implements Service {
     return { summaries: this.summaries.size, by_workflow: by, vectors, embed_model: this.embedModel(), oldest, newest };
   }
 
-  /** Summaries older than `memory.retention` are removed with their vectors (audited). */
-  async sweep(): Promise<number> {
-    const ms = this.ctx.config.memory.retentionMs;
-    const cutoff = new Date(Date.now() - ms).toISOString();
+  /**
+   * Summaries remembered before `cutoff` (ISO time) are removed with their vectors; the retention
+   * sweep (store/retention.ts) calls it with `retention.memory`. `dryRun` only counts.
+   */
+  async expire(cutoff: string, dryRun: boolean): Promise<{ removed: number; bytes: number }> {
     const old = [...this.summaries.values()].filter((s) => s.at < cutoff);
-    if (!old.length) return 0;
+    const bytes = old.reduce((n, s) => n + JSON.stringify(s).length + (this.vectors.get(s.id)?.v.length ?? 0) * 8, 0);
+    if (!old.length || dryRun) return { removed: old.length, bytes };
     const ops: StoreOp[] = old.flatMap((s) => [
       { type: 'del' as const, sub: 'memory' as const, key: `${SUM}${s.id}` },
       { type: 'del' as const, sub: 'memory' as const, key: `${VEC}${s.id}` },
     ]);
-    await this.ctx.store.commit(ops, { actor: 'policy:retention', action: 'memory.expire', target: `${old.length} summaries before ${cutoff}` });
+    await this.ctx.store.commit(ops);
     for (const s of old) {
       this.indexRemove(s);
       this.summaries.delete(s.id);
       this.vectors.delete(s.id);
     }
-    return old.length;
+    return { removed: old.length, bytes };
   }
 }
 

@@ -16,9 +16,6 @@ const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 /** A channel that keeps answering "retry" for this long is given up on (the entry stays in the inbox). */
 const GIVE_UP_MS = 24 * 3_600_000;
-const SWEEP_EVERY_MS = 3_600_000;
-/** `runs.watch` can replay this many feed items after a disconnect. */
-const FEED_KEEP = 200_000;
 const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
 
 const pad = (n: number): string => n.toString().padStart(15, '0');
@@ -67,7 +64,6 @@ export class Notifier implements Service {
   private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
   private seq = 0;
   private stopping = false;
-  private sweepTimer: NodeJS.Timeout | null = null;
   private readonly loops = new Set<Promise<void>>();
   private readonly recording = new Set<Promise<unknown>>();
   readonly figures = { delivered: 0, retried: 0, failed: 0 };
@@ -110,7 +106,6 @@ export class Notifier implements Service {
       const [, hook, run] = key.split(':');
       this.pdOpen.get(hook)?.add(run);
     }
-    await this.sweep().catch((err) => ctx.log.error({ err }, 'notification retention sweep failed'));
     // everything not yet confirmed, in order, per channel
     let pending = 0;
     for (const [, entry] of await ctx.store.entries<Notification>('outbox')) {
@@ -134,14 +129,11 @@ export class Notifier implements Service {
       }
     }
     for (const q of this.queues.values()) this.kick(q);
-    this.sweepTimer = setInterval(() => void this.sweep().catch((err) => ctx.log.error({ err }, 'notification retention sweep failed')), SWEEP_EVERY_MS);
-    this.sweepTimer.unref();
     ctx.log.info({ channels: this.channelNames(), pending }, 'notifier started');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const q of this.queues.values()) {
       q.controller?.abort();
       q.wake?.();
@@ -472,25 +464,8 @@ export class Notifier implements Service {
 
   // ---------------------------------------------------------------- retention
 
-  /** Removes notifications older than `notify.retention` (never without that rule) and old feed items. */
-  async sweep(): Promise<number> {
-    const ctx = this.ctx;
-    const cutoff = pad(Date.now() - ctx.config.notify.retentionMs);
-    let removed = 0;
-    for (;;) {
-      const rows = await ctx.store.entries<Notification>('outbox', { lt: cutoff, limit: 1000 });
-      if (rows.length === 0) break;
-      const ops: StoreOp[] = [];
-      for (const [key, e] of rows) {
-        ops.push({ type: 'del', sub: 'outbox', key });
-        if (e.run_id) ops.push({ type: 'del', sub: 'meta', key: `nrun:${e.run_id}:${key}` });
-        this.live.delete(key);
-      }
-      await ctx.store.commit(ops, { actor: 'policy:retention', action: 'notifications.expire', target: `${rows.length} notifications before ${new Date(Number(cutoff)).toISOString()}` });
-      removed += rows.length;
-    }
-    if (ctx.feed.head - ctx.feed.oldest > FEED_KEEP) await ctx.feed.trimBefore(ctx.feed.head - FEED_KEEP);
-    if (removed) ctx.log.info({ removed }, 'notifications past their retention removed');
-    return removed;
+  /** Retention removed these entries (store/retention.ts): they are not delivered any more. */
+  forget(ids: Iterable<string>): void {
+    for (const id of ids) this.live.delete(id);
   }
 }

@@ -158,9 +158,11 @@ export class SlackBridge implements Service {
   private async sweep(): Promise<void> {
     const ctx = this.ctx;
     try {
-      const cutoff = String(Date.now() - ctx.config.notify.retentionMs).padStart(15, '0');
+      const keep = ctx.config.notify.retentionMs;
+      const cutoff = String(Date.now() - (keep ?? Date.now())).padStart(15, '0');
       const ops: StoreOp[] = [];
-      for (const prefix of ['slack_batched:', 'slack_sent:']) {
+      // no notifications rule: their markers are kept like the notifications themselves
+      for (const prefix of keep === null ? [] : ['slack_batched:', 'slack_sent:']) {
         for (const [key] of await ctx.store.entries('meta', { gte: prefix, lt: `${prefix}${cutoff}` })) ops.push({ type: 'del', sub: 'meta', key });
       }
       const day = Date.now() - 86_400_000;

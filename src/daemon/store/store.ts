@@ -3,7 +3,12 @@ import { WireError } from '../../protocol/index.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
 /** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
-export const SUBLEVELS = ['runs', 'events', 'timers', 'schedules', 'outbox', 'memory', 'cache', 'audit', 'meta', 'feed'] as const;
+/**
+ * Run indexes (run-index.ts), written in the same batch as the run change they follow:
+ * `active` (`<run_id>` of every queued/running/waiting/paused run), `created` (`<created_at>|<run_id>`,
+ * every run, for paged newest-first listing) and `ended` (`<ended_at>|<run_id>`, finished runs, for retention).
+ */
+export const SUBLEVELS = ['runs', 'events', 'timers', 'schedules', 'outbox', 'memory', 'cache', 'audit', 'meta', 'feed', 'active', 'created', 'ended'] as const;
 export type SublevelName = (typeof SUBLEVELS)[number];
 
 type Json = unknown;
@@ -40,6 +45,11 @@ export class Store {
   private auditSeq = 0;
   /** Figures for `daemon status` and the benchmarks. */
   readonly stats = { commits: 0, batches: 0, ops: 0 };
+  /**
+   * Records read per sublevel (`get` hits and `entries` rows): what a start or a listing cost, for
+   * the tests and benchmarks that check it does not grow with history.
+   */
+  readonly reads = Object.fromEntries(SUBLEVELS.map((n) => [n, 0])) as Record<SublevelName, number>;
 
   private constructor(db: Level<string, Json>) {
     this.db = db;
@@ -64,13 +74,24 @@ export class Store {
   }
 
   async get<T = Json>(sub: SublevelName, key: string): Promise<T | undefined> {
-    return (await this.subs[sub].get(key)) as T | undefined;
+    const v = (await this.subs[sub].get(key)) as T | undefined;
+    if (v !== undefined) this.reads[sub]++;
+    return v;
   }
 
   /** Entries of a sublevel in key order. */
   async entries<T = Json>(sub: SublevelName, opts: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean } = {}): Promise<[string, T][]> {
     const it = this.subs[sub].iterator({ ...opts, limit: opts.limit ?? -1 });
-    return (await it.all()) as [string, T][];
+    const rows = (await it.all()) as [string, T][];
+    this.reads[sub] += rows.length;
+    return rows;
+  }
+
+  /** Keys only (no values decoded), in key order. */
+  async keys(sub: SublevelName, opts: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean } = {}): Promise<string[]> {
+    const rows = (await this.subs[sub].keys({ ...opts, limit: opts.limit ?? -1 }).all()) as string[];
+    this.reads[sub] += rows.length;
+    return rows;
   }
 
   /** A non-durable write for data that may be lost in a crash (cache entries). */

@@ -5,6 +5,7 @@ import { memoryMethods } from './memory.js';
 import { notifyMethods } from './notify.js';
 import { runsMethods } from './runs.js';
 import { statsMethods } from './stats.js';
+import { storeMethods } from './store.js';
 import { slackMethods } from './slack.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
@@ -16,6 +17,7 @@ export const methods = {
   ...memoryMethods,
   ...runsMethods,
   ...statsMethods,
+  ...storeMethods,
   ...slackMethods,
   ...toolsMethods,
   ...workflowsMethods,

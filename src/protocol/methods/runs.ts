@@ -84,9 +84,22 @@ export const runsMethods = {
     { mutates: true },
   ),
   'runs.get': defineMethod(ById, RunJson),
+  /**
+   * Active runs (from memory), or with `all` one page of every run, newest first: `limit` runs from
+   * `cursor` (the previous page's `next`; absent: the newest). `next` is null on the last page.
+   * Finished runs list without their steps (`runs.get` has them). `total`: runs in the store (of
+   * `workflow`), active and finished.
+   */
   'runs.list': defineMethod(
-    z.object({ all: z.boolean().default(false), workflow: z.string().optional(), limit: z.number().int().min(1).max(10_000).default(200) }).default({ all: false, limit: 200 }),
-    z.object({ runs: z.array(RunJson), total: z.number().int() }),
+    z
+      .object({
+        all: z.boolean().default(false),
+        workflow: z.string().max(200).optional(),
+        limit: z.number().int().min(1).max(10_000).default(200),
+        cursor: z.string().min(1).max(300).optional(),
+      })
+      .default({ all: false, limit: 200 }),
+    z.object({ runs: z.array(RunJson), total: z.number().int(), next: z.string().nullable().default(null) }),
   ),
   /**
    * The live stream for long-lived clients (dashboard, Slack bridge): a snapshot of the active runs
@@ -115,7 +128,8 @@ export const runsMethods = {
   'runs.cancel': defineMethod(ById, RunJson, { mutates: true }),
   'runs.events': defineMethod(
     z.object({ id: RunId, after: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(1000) }),
-    z.object({ events: z.array(RunEventJson), status: RunStatus }),
+    /** `events_removed_at`: the run's events were removed by the `retention.events` rule then. */
+    z.object({ events: z.array(RunEventJson), status: RunStatus, events_removed_at: z.string().optional() }),
   ),
   'runs.approve': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),
   'runs.reject': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),

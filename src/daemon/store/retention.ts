@@ -1,0 +1,266 @@
+import { RETENTION_KINDS, type RetentionKind } from '../../config/load.js';
+import type { Notification, Result } from '../../protocol/index.js';
+import type { DaemonContext, Service } from '../context.js';
+import { stepRange, type RunHeader } from '../engine/step-rows.js';
+import { createdKey, idOfIndexKey } from './run-index.js';
+import type { StoreOp } from './store.js';
+
+/** The first sweep waits this long after start (the daemon serves first), then one per hour. */
+const FIRST_SWEEP_MS = 60_000;
+const SWEEP_EVERY_MS = 3_600_000;
+/** Runs per batch (each run's rows are one atomic batch with the others of its batch). */
+const RUN_BATCH = 50;
+/** Rows per batch for the flat kinds (notifications, audit, cache, feed). */
+const ROW_BATCH = 500;
+/** `runs.watch` can replay this many feed items after a disconnect (the feed's own cap, no rule needed). */
+const FEED_KEEP = 200_000;
+const EVENTS_CURSOR = 'retention:events_after';
+
+const pad = (n: number): string => Math.max(0, n).toString().padStart(15, '0');
+const bytesOf = (key: string, value: unknown): number => key.length + (value === undefined ? 0 : JSON.stringify(value).length);
+/** Lets requests and deliveries in between batches: a sweep never holds the event loop for long. */
+const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export type SweepResult = Result<'store.gc'>;
+type Figures = { count: number; bytes: number };
+
+/**
+ * Applies the `retention:` rules (config) in the background and for `opstream gc`. Nothing is
+ * removed without a rule for its kind. Only finished runs are ever removed (the `ended` index
+ * lists nothing else, and an active run is skipped even so); their step rows, events, index
+ * entries, notifications, conversations, Slack thread records and feed rows go with them. Each
+ * batch is one atomic commit; one audit entry per sweep sums it up.
+ */
+export class RetentionService implements Service {
+  readonly name = 'retention';
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopping = false;
+
+  constructor(private readonly ctxOf: () => DaemonContext) {}
+
+  private get ctx(): DaemonContext {
+    return this.ctxOf();
+  }
+
+  async start(): Promise<void> {
+    const tick = (): void => {
+      void this.sweep({ dryRun: false, actor: 'policy:retention' })
+        .catch((err) => this.ctx.log.error({ err }, 'retention sweep failed (retried at the next one)'))
+        .finally(() => {
+          if (!this.stopping) (this.timer = setTimeout(tick, SWEEP_EVERY_MS)).unref();
+        });
+    };
+    this.timer = setTimeout(tick, FIRST_SWEEP_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running.catch(() => undefined);
+  }
+
+  /** One sweep at a time: a second caller waits for the one under way, then runs its own. */
+  sweep(o: { dryRun: boolean; actor: string }): Promise<SweepResult> {
+    const next = this.running.catch(() => undefined).then(() => this.sweepNow(o));
+    this.running = next;
+    return next;
+  }
+
+  private async sweepNow(o: { dryRun: boolean; actor: string }): Promise<SweepResult> {
+    const t0 = Date.now();
+    const rules = this.ctx.config.retention;
+    const removed = Object.fromEntries([...RETENTION_KINDS, 'feed'].map((k) => [k, { count: 0, bytes: 0 }])) as Record<RetentionKind | 'feed', Figures>;
+    const gone = { runs: new Set<string>(), notifications: new Set<string>() };
+    const cutoff = (kind: RetentionKind): number | null => (rules[kind] === null ? null : t0 - rules[kind]!);
+    const c = { runs: cutoff('runs'), events: cutoff('events'), notifications: cutoff('notifications'), audit: cutoff('audit'), cache: cutoff('cache'), memory: cutoff('memory') };
+    if (c.runs !== null) await this.runs(c.runs, o.dryRun, removed, gone);
+    if (c.events !== null) await this.events(c.events, o.dryRun, removed, gone);
+    if (c.notifications !== null) await this.notifications(c.notifications, o.dryRun, removed, gone);
+    if (c.audit !== null) await this.flat('audit', { lt: pad(c.audit) }, () => true, o.dryRun, removed.audit);
+    if (c.cache !== null) await this.flat('cache', {}, (v) => !(typeof (v as { stored_at?: unknown })?.stored_at === 'number' && (v as { stored_at: number }).stored_at >= c.cache!), o.dryRun, removed.cache);
+    if (c.memory !== null) {
+      const m = await this.ctx.memory.expire(new Date(c.memory).toISOString(), o.dryRun);
+      removed.memory = { count: m.removed, bytes: m.bytes };
+    }
+    await this.feed(o.dryRun, removed.feed, gone);
+    const total = Object.values(removed).reduce((n, f) => n + f.count, 0);
+    if (!o.dryRun && total > 0) {
+      const target = Object.entries(removed).filter(([, f]) => f.count > 0).map(([k, f]) => `${k} ${f.count}`).join(', ');
+      await this.ctx.store.commit([], { actor: o.actor, action: 'retention.sweep', target });
+      this.ctx.log.info({ removed, ms: Date.now() - t0 }, 'retention sweep removed data past its rules');
+    }
+    return { dry_run: o.dryRun, rules, removed, took_ms: Date.now() - t0 };
+  }
+
+  /** Finished runs that ended before `before`, with everything that belongs to them. */
+  private async runs(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string>; notifications: Set<string> }): Promise<void> {
+    const store = this.ctx.store;
+    const lt = `${new Date(before).toISOString()}|`;
+    let gt: string | undefined;
+    for (;;) {
+      const rows = await store.entries('ended', { ...(gt !== undefined ? { gt } : {}), lt, limit: RUN_BATCH });
+      if (rows.length === 0) return;
+      gt = rows[rows.length - 1][0];
+      const ops: StoreOp[] = [];
+      const headers: RunHeader[] = [];
+      for (const [key] of rows) {
+        const id = idOfIndexKey(key);
+        if (this.ctx.engine.isActive(id)) continue; // never: the index is written when a run ends
+        ops.push({ type: 'del', sub: 'ended', key });
+        const header = await store.get<RunHeader>('runs', id);
+        if (header) {
+          headers.push(header);
+          ops.push({ type: 'del', sub: 'runs', key: id }, { type: 'del', sub: 'created', key: createdKey(header.created_at, id) });
+          removed.runs.count++;
+          removed.runs.bytes += bytesOf(id, header);
+        }
+        for (const [k, v] of await store.entries('runs', stepRange(id))) {
+          ops.push({ type: 'del', sub: 'runs', key: k });
+          removed.runs.bytes += bytesOf(k, v);
+        }
+        this.eventOps(await store.entries('events', { gt: `${id}:`, lt: `${id}:~` }), ops, removed.events);
+        for (const k of await store.keys('meta', { gte: `nrun:${id}:`, lt: `nrun:${id}:~` })) {
+          const nid = k.slice(`nrun:${id}:`.length);
+          const n = await store.get('outbox', nid);
+          ops.push({ type: 'del', sub: 'meta', key: k }, { type: 'del', sub: 'outbox', key: nid });
+          if (n !== undefined) {
+            removed.notifications.count++;
+            removed.notifications.bytes += bytesOf(nid, n);
+            gone.notifications.add(nid);
+          }
+        }
+        // its conversation (`ask`), replays and Slack thread records belong to it too
+        const conv = await store.get('memory', `conv:${id}`);
+        if (conv !== undefined) ops.push({ type: 'del', sub: 'memory', key: `conv:${id}` });
+        for (const k of await store.keys('memory', { gte: `replay:${id}:`, lt: `replay:${id}:~` })) ops.push({ type: 'del', sub: 'memory', key: k });
+        for (const [k, t] of await store.entries<{ channel?: string; ts?: string }>('meta', { gte: `slack_thread:${id}:`, lt: `slack_thread:${id}:~` })) {
+          ops.push({ type: 'del', sub: 'meta', key: k });
+          if (t.channel && t.ts) ops.push({ type: 'del', sub: 'meta', key: `slack_ts:${t.channel}:${t.ts}` });
+        }
+        for (const k of await store.keys('meta', { gte: `slack_wait:${id}:`, lt: `slack_wait:${id}:~` })) ops.push({ type: 'del', sub: 'meta', key: k });
+        gone.runs.add(id);
+      }
+      if (!dryRun && ops.length) {
+        await store.commit([...ops, this.ctx.engine.dropFinished(headers)]);
+        this.ctx.notifier.forget(gone.notifications);
+      }
+      await yieldLoop();
+    }
+  }
+
+  private eventOps(rows: [string, unknown][], ops: StoreOp[], f: Figures): void {
+    for (const [k, v] of rows) {
+      ops.push({ type: 'del', sub: 'events', key: k });
+      f.count++;
+      f.bytes += bytesOf(k, v);
+    }
+  }
+
+  /**
+   * Events of runs that ended before `before`: the run keeps its record and steps (`status`), and
+   * its header says when its events went (`logs` says so). A cursor over the `ended` index in meta
+   * makes each run's events cost one pass, whatever the number of sweeps.
+   */
+  private async events(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string> }): Promise<void> {
+    const store = this.ctx.store;
+    const lt = `${new Date(before).toISOString()}|`;
+    let gt = (await store.get<string>('meta', EVENTS_CURSOR)) ?? undefined;
+    const at = new Date().toISOString();
+    for (;;) {
+      const rows = await store.entries('ended', { ...(gt !== undefined ? { gt } : {}), lt, limit: RUN_BATCH });
+      if (rows.length === 0) return;
+      gt = rows[rows.length - 1][0];
+      const ops: StoreOp[] = [];
+      for (const [key] of rows) {
+        const id = idOfIndexKey(key);
+        if (this.ctx.engine.isActive(id) || gone.runs.has(id)) continue;
+        const events = await store.entries('events', { gt: `${id}:`, lt: `${id}:~` });
+        if (events.length === 0) continue;
+        this.eventOps(events, ops, removed.events);
+        const header = await store.get<RunHeader & { events_removed_at?: string }>('runs', id);
+        if (header) ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, events_removed_at: at } });
+        gone.runs.add(id);
+      }
+      if (!dryRun) await store.commit([...ops, { type: 'put', sub: 'meta', key: EVENTS_CURSOR, value: gt }]);
+      await yieldLoop();
+    }
+  }
+
+  /** Notifications created before `before` (outbox keys start with their time), with their run links. */
+  private async notifications(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { notifications: Set<string> }): Promise<void> {
+    const store = this.ctx.store;
+    let gt: string | undefined;
+    for (;;) {
+      const rows = await store.entries<Notification>('outbox', { ...(gt !== undefined ? { gt } : {}), lt: pad(before), limit: ROW_BATCH });
+      if (rows.length === 0) return;
+      gt = rows[rows.length - 1][0];
+      const ops: StoreOp[] = [];
+      for (const [key, n] of rows) {
+        ops.push({ type: 'del', sub: 'outbox', key });
+        if (n.run_id) ops.push({ type: 'del', sub: 'meta', key: `nrun:${n.run_id}:${key}` });
+        removed.notifications.count++;
+        removed.notifications.bytes += bytesOf(key, n);
+        gone.notifications.add(key);
+      }
+      if (!dryRun) {
+        await store.commit(ops);
+        this.ctx.notifier.forget(rows.map(([k]) => k));
+      }
+      await yieldLoop();
+    }
+  }
+
+  /** A kind whose rows can be judged one by one (audit by key time, cache by stored time). */
+  private async flat(sub: 'audit' | 'cache', range: { lt?: string }, expired: (v: unknown) => boolean, dryRun: boolean, f: Figures): Promise<void> {
+    const store = this.ctx.store;
+    let gt: string | undefined;
+    for (;;) {
+      const rows = await store.entries(sub, { ...range, ...(gt !== undefined ? { gt } : {}), limit: ROW_BATCH });
+      if (rows.length === 0) return;
+      gt = rows[rows.length - 1][0];
+      const ops: StoreOp[] = [];
+      for (const [key, v] of rows) {
+        if (!expired(v)) continue;
+        ops.push({ type: 'del', sub, key });
+        f.count++;
+        f.bytes += bytesOf(key, v);
+      }
+      if (!dryRun && ops.length) await store.commit(ops);
+      await yieldLoop();
+    }
+  }
+
+  /**
+   * Feed rows (the replay buffer behind `runs.watch`) that point at removed events or
+   * notifications go with them; the feed also keeps at most FEED_KEEP rows, as before.
+   */
+  private async feed(dryRun: boolean, f: Figures, gone: { runs: Set<string>; notifications: Set<string> }): Promise<void> {
+    const store = this.ctx.store;
+    const feed = this.ctx.feed;
+    if (gone.runs.size > 0 || gone.notifications.size > 0) {
+      let gt: string | undefined;
+      for (;;) {
+        const rows = await store.entries<{ topic: string; event: string; ref?: string; data?: { id?: string } }>('feed', { ...(gt !== undefined ? { gt } : {}), limit: ROW_BATCH });
+        if (rows.length === 0) break;
+        gt = rows[rows.length - 1][0];
+        const ops: StoreOp[] = [];
+        for (const [key, row] of rows) {
+          const ref = row.ref ?? '';
+          const hit =
+            row.topic === 'runs' ? gone.runs.has(ref.slice(0, ref.lastIndexOf(':'))) : row.event === 'notification' ? gone.notifications.has(ref) : gone.notifications.has(String(row.data?.id ?? ''));
+          if (!hit) continue;
+          ops.push({ type: 'del', sub: 'feed', key });
+          f.count++;
+          f.bytes += bytesOf(key, row);
+        }
+        if (!dryRun && ops.length) await store.commit(ops);
+        await yieldLoop();
+      }
+    }
+    if (dryRun) return;
+    if (feed.head - feed.oldest > FEED_KEEP) f.count += await feed.trimBefore(feed.head - FEED_KEEP);
+    else if (f.count > 0) await feed.trimBefore(feed.oldest);
+  }
+}
