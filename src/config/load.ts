@@ -286,7 +286,7 @@ function compileRetention(raw: RawConfig, file: string, problems: ConfigProblem[
   const out = {} as CompiledRetention;
   for (const kind of RETENTION_KINDS) {
     const text = written[kind] ?? RETENTION_DEFAULTS[kind];
-    out[kind] = text === undefined || text === 'never' ? null : parseDuration(text);
+    out[kind] = text === undefined || text.trim().toLowerCase() === 'never' ? null : parseDuration(text);
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 const Duration = z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/i, 'expected a duration such as 30s, 5m or 2h');
 /** A retention rule: keep for this long, or `never` remove. */
-const RetentionRule = z.union([z.literal('never'), Duration], { error: 'expected a duration such as 30d or 12h, or never' });
+const RetentionRule = z.string().regex(/^\s*(never|\d+(\.\d+)?\s*(ms|s|m|h|d)?)\s*$/i, 'expected a duration such as 30d or 12h, or never');
 
 /** One MCP server, in the shape Claude Desktop's config uses, plus OpStream's own optional fields. */
 export const McpServerConfig = z

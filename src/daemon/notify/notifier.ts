@@ -17,6 +17,9 @@ const BACKOFF_MAX_MS = 5 * 60_000;
 /** A channel that keeps answering "retry" for this long is given up on (the entry stays in the inbox). */
 const GIVE_UP_MS = 24 * 3_600_000;
 const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
+/** meta `npend:<id>`: outbox entries with a channel still pending (what a start resumes). */
+export const PENDING = 'npend:';
+const PENDING_MARK = 'outbox:pending-index';
 
 const pad = (n: number): string => n.toString().padStart(15, '0');
 
@@ -106,9 +109,16 @@ export class Notifier implements Service {
       const [, hook, run] = key.split(':');
       this.pdOpen.get(hook)?.add(run);
     }
-    // everything not yet confirmed, in order, per channel
+    // everything not yet confirmed, in order, per channel: the pending index names them, so a
+    // start reads the undelivered entries only, not every notification kept
+    await this.indexPending();
     let pending = 0;
-    for (const [, entry] of await ctx.store.entries<Notification>('outbox')) {
+    for (const key of await ctx.store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })) {
+      const entry = await ctx.store.get<Notification>('outbox', key.slice(PENDING.length));
+      if (!entry) {
+        await ctx.store.commit([{ type: 'del', sub: 'meta', key }]);
+        continue;
+      }
       let any = false;
       for (const [name, st] of Object.entries(entry.channels)) {
         if (st.state !== 'pending') continue;
@@ -117,7 +127,7 @@ export class Notifier implements Service {
           // a channel that is no longer configured: say so rather than keep it pending forever
           st.state = 'failed';
           st.last_error = `channel ${name} is not configured any more`;
-          await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }]);
+          await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry)]);
           continue;
         }
         this.queueFor(channel, entry).ids.push(entry.id);
@@ -130,6 +140,23 @@ export class Notifier implements Service {
     }
     for (const q of this.queues.values()) this.kick(q);
     ctx.log.info({ channels: this.channelNames(), pending }, 'notifier started');
+  }
+
+  /** An outbox written before the pending index existed is indexed once (the only full read of it). */
+  private async indexPending(): Promise<void> {
+    const store = this.ctx.store;
+    if ((await store.get('meta', PENDING_MARK)) !== undefined) return;
+    const ops: StoreOp[] = [];
+    for (const [key, entry] of await store.entries<Notification>('outbox')) {
+      if (Object.values(entry.channels).some((c) => c.state === 'pending')) ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${key}`, value: 1 });
+    }
+    ops.push({ type: 'put', sub: 'meta', key: PENDING_MARK, value: { at: new Date().toISOString(), pending: ops.length } });
+    await store.commit(ops);
+  }
+
+  /** The entry leaves the pending index once no channel is pending (ops for the batch that records it). */
+  private pendingOps(entry: Notification): StoreOp[] {
+    return Object.values(entry.channels).some((c) => c.state === 'pending') ? [] : [{ type: 'del', sub: 'meta', key: `${PENDING}${entry.id}` }];
   }
 
   async stop(): Promise<void> {
@@ -221,6 +248,7 @@ export class Notifier implements Service {
     out.entries.push(entry);
     this.preparing.set(id, entry);
     out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
+    if (channels.length) out.ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${id}`, value: 1 });
     if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
     out.ops.push(f.op);
@@ -431,7 +459,7 @@ export class Notifier implements Service {
     }
     const data = { id: entry.id, run_id: entry.run_id, channel: channel.name, delivery: { ...st } };
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
-    await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, f.op], [f]);
+    await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry), f.op], [f]);
     this.ctx.bus.publish('notifications', 'delivery', data);
   }
 

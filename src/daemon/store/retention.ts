@@ -1,6 +1,7 @@
 import { RETENTION_KINDS, type RetentionKind } from '../../config/load.js';
 import type { Notification, Result } from '../../protocol/index.js';
 import type { DaemonContext, Service } from '../context.js';
+import { PENDING } from '../notify/notifier.js';
 import { stepRange, type RunHeader } from '../engine/step-rows.js';
 import { createdKey, idOfIndexKey } from './run-index.js';
 import type { StoreOp } from './store.js';
@@ -124,7 +125,7 @@ export class RetentionService implements Service {
         for (const k of await store.keys('meta', { gte: `nrun:${id}:`, lt: `nrun:${id}:~` })) {
           const nid = k.slice(`nrun:${id}:`.length);
           const n = await store.get('outbox', nid);
-          ops.push({ type: 'del', sub: 'meta', key: k }, { type: 'del', sub: 'outbox', key: nid });
+          ops.push({ type: 'del', sub: 'meta', key: k }, { type: 'del', sub: 'outbox', key: nid }, { type: 'del', sub: 'meta', key: `${PENDING}${nid}` });
           if (n !== undefined) {
             removed.notifications.count++;
             removed.notifications.bytes += bytesOf(nid, n);
@@ -198,7 +199,7 @@ export class RetentionService implements Service {
       gt = rows[rows.length - 1][0];
       const ops: StoreOp[] = [];
       for (const [key, n] of rows) {
-        ops.push({ type: 'del', sub: 'outbox', key });
+        ops.push({ type: 'del', sub: 'outbox', key }, { type: 'del', sub: 'meta', key: `${PENDING}${key}` });
         if (n.run_id) ops.push({ type: 'del', sub: 'meta', key: `nrun:${n.run_id}:${key}` });
         removed.notifications.count++;
         removed.notifications.bytes += bytesOf(key, n);
