@@ -144,8 +144,12 @@ export class Engine implements Service {
     const at = new Date().toISOString();
     this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
     this.stats.use(this.summary.durations);
-    for (const id of await store.keys('active')) {
-      const header = await store.get<RunHeader>('runs', id);
+    // the active index, sorted: headers in one call, step rows through one seeking iterator
+    const ids = await store.keys('active');
+    const headers = await store.getMany<RunHeader>('runs', ids);
+    const stepRows = await store.ranges<StepRow>('runs', ids.map((id) => ({ gte: stepRange(id).gte, lt: stepRange(id).lt })));
+    const loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
+    for (const [id, header, stepRows] of loaded) {
       if (!header) {
         // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
         ops.push({ type: 'del', sub: 'active', key: id });
@@ -157,7 +161,7 @@ export class Engine implements Service {
       }
       this.figures.loaded++;
       this.counts[header.status] = (this.counts[header.status] ?? 0) + 1;
-      const { run, legacy } = this.rows.load(header, await store.entries<StepRow>('runs', stepRange(id)), true);
+      const { run, legacy } = this.rows.load(header, stepRows, true);
       if (legacy) this.legacy.add(run.id);
       this.runs.set(run.id, run);
       if (run.started_at) this.addActive(run);
