@@ -261,6 +261,9 @@ describe('history: run indexes, paged listing, retention', () => {
       { type: 'put', sub: 'outbox', key: `${pad(NOW - 40 * DAY)}-0000zz-daemon`, value: notification(`${pad(NOW - 40 * DAY)}-0000zz-daemon`, NOW - 40 * DAY, null) },
       { type: 'put', sub: 'audit', key: `${pad(NOW - 400 * DAY)}-000001`, value: { at: iso(NOW - 400 * DAY), actor: 'cli:seed', action: 'runs.start', target: 'run:r_old00001' } },
       { type: 'put', sub: 'audit', key: `${pad(NOW - 2 * DAY)}-000001`, value: { at: iso(NOW - 2 * DAY), actor: 'cli:seed', action: 'runs.start', target: 'run:r_new00001' } },
+      // the runs.watch replay buffer: rows pointing at events and a notification
+      ...(['r_old00001:000000001', 'r_old00001:000000002', 'r_liv00001:000000001', 'r_mid00001:000000001'].map((ref, i): StoreOp => ({ type: 'put', sub: 'feed', key: pad(i + 1), value: { topic: 'runs', event: 'step.started', ref, status: 'running', workflow: 'gate' } }))),
+      { type: 'put', sub: 'feed', key: pad(5), value: { topic: 'notifications', event: 'notification', ref: `${pad(NOW - 40 * DAY)}-0000zz-daemon` } },
       { type: 'put', sub: 'cache', key: 'c:old', value: { stored_at: NOW - 30 * DAY, expires_at: NOW - 29 * DAY, result: { text: 'old' } } },
       { type: 'put', sub: 'cache', key: 'c:new', value: { stored_at: NOW - 60_000, expires_at: NOW + DAY, result: { text: 'new' } } },
       ...['r_old00001', 'r_new00001'].map((id, i): StoreOp => ({ type: 'put', sub: 'memory', key: `sum:${id}`, value: { id, workflow: 'gate', service: 'gate', outcome: 'succeeded', at: iso(NOW - (i === 0 ? 400 : 1) * DAY), headline: 'h', root_cause: null, findings: [], fixes: [], text: 'h' } })),
@@ -268,7 +271,7 @@ describe('history: run indexes, paged listing, retention', () => {
     await seed(h.home, runs, extra);
     const counts = async (): Promise<Record<string, number>> => {
       const out: Record<string, number> = {};
-      for (const sub of ['runs', 'events', 'outbox', 'audit', 'cache', 'memory', 'created', 'ended', 'active'] as const) out[sub] = (await d!.ctx.store.keys(sub)).length;
+      for (const sub of ['runs', 'events', 'outbox', 'audit', 'cache', 'memory', 'created', 'ended', 'active', 'feed'] as const) out[sub] = (await d!.ctx.store.keys(sub)).length;
       return out;
     };
     const gc = async (...flags: string[]): Promise<{ removed: Record<string, { count: number; bytes: number }> }> => {
@@ -281,17 +284,18 @@ describe('history: run indexes, paged listing, retention', () => {
     d = await inProcess(h);
     const initial = await counts();
     const dry = await gc('--dry-run');
-    expect(Object.fromEntries(Object.entries(dry.removed).map(([k, f]) => [k, f.count]))).toEqual({ runs: 0, events: 0, notifications: 5, audit: 0, cache: 0, memory: 1, feed: 0 });
+    // 4 old notifications; the active run's (200 days old) stays while it is active
+    expect(Object.fromEntries(Object.entries(dry.removed).map(([k, f]) => [k, f.count]))).toEqual({ runs: 0, events: 0, notifications: 4, audit: 0, cache: 0, memory: 1, feed: 1 });
     expect(dry.removed.notifications.bytes).toBeGreaterThan(0);
     expect(await counts()).toEqual(initial);
     const human = await cli(['gc', '--dry-run'], h.env);
     expect(human.stdout).toMatch(/^dry run: 6 items would be removed/);
     expect(human.stdout).toMatch(/runs\s+no rule \(kept\)\s+0/);
     const real = await gc();
-    expect(real.removed.notifications.count).toBe(5);
+    expect(real.removed.notifications.count).toBe(4);
     // and one audit entry says so
-    expect(await counts()).toEqual({ ...initial, outbox: initial.outbox - 5, memory: initial.memory - 1, audit: initial.audit + 1 });
-    expect((await d.ctx.store.keys('meta', { gte: 'nrun:', lt: 'nrun:~' })).length).toBe(0); // the old run links went too (the active run's notification was 200 days old)
+    expect(await counts()).toEqual({ ...initial, outbox: initial.outbox - 4, memory: initial.memory - 1, audit: initial.audit + 1, feed: initial.feed - 1 });
+    expect(await d.ctx.store.keys('meta', { gte: 'nrun:', lt: 'nrun:~' })).toEqual([expect.stringMatching(/^nrun:r_liv00001:/)]); // the finished runs' links went too
     await d.stop();
 
     // rules for every kind
@@ -299,9 +303,10 @@ describe('history: run indexes, paged listing, retention', () => {
     d = await inProcess(h);
     const before = await counts();
     const sweep = await gc();
-    expect(Object.fromEntries(Object.entries(sweep.removed).map(([k, f]) => [k, f.count]))).toMatchObject({ runs: 2, events: 3 + 3 + 4, notifications: 0, audit: 1, cache: 1, memory: 0 });
+    expect(Object.fromEntries(Object.entries(sweep.removed).map(([k, f]) => [k, f.count]))).toEqual({ runs: 2, events: 3 + 3 + 4, notifications: 0, audit: 1, cache: 1, memory: 0, feed: 3 });
     const after = await counts();
-    expect(after).toMatchObject({ runs: before.runs - 4, events: before.events - 10, audit: before.audit + 1 - 1 + 0, cache: 1, active: 1, created: 3, ended: 2 });
+    expect(after).toMatchObject({ runs: before.runs - 4, events: before.events - 10, audit: before.audit, cache: 1, active: 1, created: 3, ended: 2, feed: 1 });
+    expect(await d.ctx.store.get('feed', pad(3))).toMatchObject({ ref: 'r_liv00001:000000001' });
     expect(new Set(await d.ctx.store.keys('active'))).toEqual(new Set(['r_liv00001']));
     // the active run, 200 days old, is whole
     expect((await d.ctx.store.keys('events', { gt: 'r_liv00001:', lt: 'r_liv00001:~' })).length).toBe(5);
@@ -318,11 +323,27 @@ describe('history: run indexes, paged listing, retention', () => {
     // one audit entry for the sweep, with its counts
     const audit = JSON.parse((await cli(['audit', '--json'], h.env)).stdout).filter((e: { action: string }) => e.action === 'retention.sweep');
     expect(audit).toHaveLength(2);
-    expect(audit[0].target).toBe('notifications 5, memory 1');
-    expect(audit[1].target).toMatch(/^runs 2, events 10, audit 1, cache 1/);
+    expect(audit[0].target).toBe('notifications 4, memory 1, feed 1');
+    expect(audit[1].target).toBe('runs 2, events 10, audit 1, cache 1, feed 3');
     // a second sweep finds nothing more
     const twice = await gc();
     expect(Object.values(twice.removed).every((f) => f.count === 0)).toBe(true);
+  });
+
+  it('sweeps in the background after start, audited as policy:retention', async () => {
+    h = tempHome('ops-hbg-');
+    const key = `${pad(NOW - 40 * DAY)}-000001-daemon`;
+    await seed(h.home, [], [{ type: 'put', sub: 'outbox', key, value: notification(key, NOW - 40 * DAY, null) }]);
+    // the daemon runs in this process: it reads the knob from this process's environment
+    process.env.OPSTREAM_RETENTION_DELAY_MS = '0';
+    try {
+      d = await inProcess(h);
+    } finally {
+      delete process.env.OPSTREAM_RETENTION_DELAY_MS;
+    }
+    const entry = await waitFor(async () => (await d!.ctx.store.entries<{ actor: string; action: string; target: string }>('audit')).find(([, e]) => e.action === 'retention.sweep')?.[1], { what: 'the background sweep' });
+    expect(entry).toMatchObject({ actor: 'policy:retention', target: 'notifications 1' });
+    expect(await d.ctx.store.get('outbox', key)).toBeUndefined();
   });
 
   it('refuses a retention rule that is not a duration, and both a rule and its old alias; the aliases still work', () => {

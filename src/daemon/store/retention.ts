@@ -6,7 +6,7 @@ import { stepRange, type RunHeader } from '../engine/step-rows.js';
 import { createdKey, idOfIndexKey } from './run-index.js';
 import type { StoreOp } from './store.js';
 
-/** The first sweep waits this long after start (the daemon serves first), then one per hour. */
+/** The first sweep waits this long after start (the daemon serves first; OPSTREAM_RETENTION_DELAY_MS overrides it), then one per hour. */
 const FIRST_SWEEP_MS = 60_000;
 const SWEEP_EVERY_MS = 3_600_000;
 /** Runs per batch (each run's rows are one atomic batch with the others of its batch). */
@@ -52,7 +52,8 @@ export class RetentionService implements Service {
           if (!this.stopping) (this.timer = setTimeout(tick, SWEEP_EVERY_MS)).unref();
         });
     };
-    this.timer = setTimeout(tick, FIRST_SWEEP_MS);
+    const first = Number(process.env.OPSTREAM_RETENTION_DELAY_MS ?? FIRST_SWEEP_MS);
+    this.timer = setTimeout(tick, Number.isFinite(first) && first >= 0 ? first : FIRST_SWEEP_MS);
     this.timer.unref();
   }
 
@@ -199,15 +200,17 @@ export class RetentionService implements Service {
       gt = rows[rows.length - 1][0];
       const ops: StoreOp[] = [];
       for (const [key, n] of rows) {
+        // an active run's notifications (its approval request, say) stay until it has finished
+        if (n.run_id && this.ctx.engine.isActive(n.run_id)) continue;
         ops.push({ type: 'del', sub: 'outbox', key }, { type: 'del', sub: 'meta', key: `${PENDING}${key}` });
         if (n.run_id) ops.push({ type: 'del', sub: 'meta', key: `nrun:${n.run_id}:${key}` });
         removed.notifications.count++;
         removed.notifications.bytes += bytesOf(key, n);
         gone.notifications.add(key);
       }
-      if (!dryRun) {
+      if (!dryRun && ops.length) {
         await store.commit(ops);
-        this.ctx.notifier.forget(rows.map(([k]) => k));
+        this.ctx.notifier.forget(rows.map(([k]) => k).filter((k) => gone.notifications.has(k)));
       }
       await yieldLoop();
     }
