@@ -199,6 +199,7 @@ describe('history: run indexes, paged listing, retention', () => {
     await waitFor(async () => (await client!.request('runs.get', { id: a })).status === 'succeeded', { what: `${a} to succeed after the restart` });
     const list = (await client.request('runs.list', { all: false, limit: 200 })).runs.map((r) => r.id);
     expect(new Set(list)).toEqual(new Set([c, e]));
+    await waitFor(async () => (await client!.request('runs.get', { id: e })).status === 'waiting', { what: `${e} to wait for its approval` });
     await waitGone(kill9(h));
     client.close();
     client = null;

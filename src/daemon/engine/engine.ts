@@ -649,21 +649,25 @@ export class Engine implements Service {
       const size = o.workflow ? 500 : o.limit - out.length + 1;
       const rows = await store.entries<{ workflow: string }>('created', { ...(lt !== undefined ? { lt } : {}), reverse: true, limit: size });
       more = rows.length === size;
+      const ids: string[] = [];
       for (const [key, v] of rows) {
-        if (out.length === o.limit) {
+        if (out.length + ids.length === o.limit) {
           more = true;
-          break page;
+          break;
         }
         lt = key;
-        if (o.workflow && v.workflow !== o.workflow) continue;
-        const id = idOfIndexKey(key);
-        const live = this.runs.get(id);
-        if (live) out.push(this.json(live));
-        else {
-          const header = await store.get<RunHeader>('runs', id);
-          if (header) out.push(this.json({ ...header, steps: {} } as RunRecord));
-        }
+        if (!o.workflow || v.workflow === o.workflow) ids.push(idOfIndexKey(key));
       }
+      // live runs from memory, the others' headers in one read
+      const lives = ids.map((id) => this.runs.get(id));
+      const stored = await store.getMany<RunHeader>('runs', ids.filter((_, i) => !lives[i]));
+      let j = 0;
+      for (const live of lives) {
+        const header = live ? undefined : stored[j++];
+        if (live) out.push(this.json(live));
+        else if (header) out.push(this.json({ ...header, steps: {} } as RunRecord));
+      }
+      if (out.length === o.limit) break page;
     }
     const next = more && lt !== undefined ? lt : null;
     const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : Object.values(this.summary.finished).reduce((a, b) => a + b, 0);

@@ -79,7 +79,7 @@ export async function migrateRunIndex(store: Store, log: Logger): Promise<RunsSu
   let runs = 0;
   let after: string | undefined;
   for (;;) {
-    const rows = await store.entries<HeaderLike>('runs', { ...(after !== undefined ? { gt: after } : {}), limit: 2000 });
+    const rows = await store.entries<HeaderLike>('runs', { ...(after !== undefined ? { gt: after } : {}), limit: 5000 });
     if (rows.length === 0) break;
     after = rows[rows.length - 1][0];
     for (const [key, h] of rows) {
@@ -91,7 +91,7 @@ export async function migrateRunIndex(store: Store, log: Logger): Promise<RunsSu
         countFinished(summary, h, +1);
       } else ops.push({ type: 'put', sub: 'active', key: h.id, value: { workflow: h.workflow } });
     }
-    if (ops.length >= 5000) {
+    if (ops.length >= 20_000) {
       await store.commit(ops);
       ops = [];
     }
