@@ -13,7 +13,7 @@ import { AgentHost } from './agent-host.js';
 import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
-import { headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { countFinished, createdOps, emptySummary, finishedOps, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
@@ -144,11 +144,20 @@ export class Engine implements Service {
     const at = new Date().toISOString();
     this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
     this.stats.use(this.summary.durations);
-    // the active index, sorted: headers in one call, step rows through one seeking iterator
     const ids = await store.keys('active');
-    const headers = await store.getMany<RunHeader>('runs', ids);
-    const stepRows = await store.ranges<StepRow>('runs', ids.map((id) => ({ gte: stepRange(id).gte, lt: stepRange(id).lt })));
-    const loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
+    const finished = Object.values(this.summary.finished).reduce((a, b) => a + b, 0);
+    let loaded: (readonly [string, RunHeader | undefined, [string, StepRow][]])[];
+    if (ids.length > 0 && finished <= ids.length * 3) {
+      // most stored runs are active (thousands in flight after a crash, little history): one
+      // sequential read of the runs is cheaper than a seek per run, and bounded by 4x the active ones
+      const groups = groupRuns(await store.entries('runs'));
+      loaded = ids.map((id) => [id, groups.get(id)?.header, groups.get(id)?.rows ?? []] as const);
+    } else {
+      // the active index, sorted: headers in one call, step rows through seeking iterators
+      const headers = await store.getMany<RunHeader>('runs', ids);
+      const stepRows = await store.ranges<StepRow>('runs', ids.map((id) => stepRange(id)));
+      loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
+    }
     for (const [id, header, stepRows] of loaded) {
       if (!header) {
         // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
