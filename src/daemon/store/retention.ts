@@ -23,6 +23,8 @@ const bytesOf = (key: string, value: unknown): number => key.length + (value ===
 const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export type SweepResult = Result<'store.gc'>;
+
+class SweepStopped extends Error {}
 type Figures = { count: number; bytes: number };
 
 /**
@@ -63,6 +65,12 @@ export class RetentionService implements Service {
     await this.running.catch(() => undefined);
   }
 
+  /** Between two batches: lets other work run, and ends the sweep when the daemon stops. */
+  private async between(): Promise<void> {
+    await yieldLoop();
+    if (this.stopping) throw new SweepStopped();
+  }
+
   /** One sweep at a time: a second caller waits for the one under way, then runs its own. */
   sweep(o: { dryRun: boolean; actor: string }): Promise<SweepResult> {
     const next = this.running.catch(() => undefined).then(() => this.sweepNow(o));
@@ -77,16 +85,21 @@ export class RetentionService implements Service {
     const gone = { runs: new Set<string>(), notifications: new Set<string>() };
     const cutoff = (kind: RetentionKind): number | null => (rules[kind] === null ? null : t0 - rules[kind]!);
     const c = { runs: cutoff('runs'), events: cutoff('events'), notifications: cutoff('notifications'), audit: cutoff('audit'), cache: cutoff('cache'), memory: cutoff('memory') };
-    if (c.runs !== null) await this.runs(c.runs, o.dryRun, removed, gone);
-    if (c.events !== null) await this.events(c.events, o.dryRun, removed, gone);
-    if (c.notifications !== null) await this.notifications(c.notifications, o.dryRun, removed, gone);
-    if (c.audit !== null) await this.flat('audit', { lt: pad(c.audit) }, () => true, o.dryRun, removed.audit);
-    if (c.cache !== null) await this.flat('cache', {}, (v) => !(typeof (v as { stored_at?: unknown })?.stored_at === 'number' && (v as { stored_at: number }).stored_at >= c.cache!), o.dryRun, removed.cache);
-    if (c.memory !== null) {
-      const m = await this.ctx.memory.expire(new Date(c.memory).toISOString(), o.dryRun);
-      removed.memory = { count: m.removed, bytes: m.bytes };
+    try {
+      if (c.runs !== null) await this.runs(c.runs, o.dryRun, removed, gone);
+      if (c.events !== null) await this.events(c.events, o.dryRun, removed, gone);
+      if (c.notifications !== null) await this.notifications(c.notifications, o.dryRun, removed, gone);
+      if (c.audit !== null) await this.flat('audit', { lt: pad(c.audit) }, () => true, o.dryRun, removed.audit);
+      if (c.cache !== null) await this.flat('cache', {}, (v) => !(typeof (v as { stored_at?: unknown })?.stored_at === 'number' && (v as { stored_at: number }).stored_at >= c.cache!), o.dryRun, removed.cache);
+      if (c.memory !== null) {
+        const m = await this.ctx.memory.expire(new Date(c.memory).toISOString(), o.dryRun);
+        removed.memory = { count: m.removed, bytes: m.bytes };
+      }
+      await this.feed(o.dryRun, removed.feed, gone);
+    } catch (e) {
+      // the daemon is stopping: what was committed stays (each batch is whole); the next start goes on
+      if (!(e instanceof SweepStopped)) throw e;
     }
-    await this.feed(o.dryRun, removed.feed, gone);
     const total = Object.values(removed).reduce((n, f) => n + f.count, 0);
     if (!o.dryRun && total > 0) {
       const target = Object.entries(removed).filter(([, f]) => f.count > 0).map(([k, f]) => `${k} ${f.count}`).join(', ');
@@ -148,7 +161,7 @@ export class RetentionService implements Service {
         await store.commit([...ops, this.ctx.engine.dropFinished(headers)]);
         this.ctx.notifier.forget(gone.notifications);
       }
-      await yieldLoop();
+      await this.between();
     }
   }
 
@@ -186,7 +199,7 @@ export class RetentionService implements Service {
         gone.runs.add(id);
       }
       if (!dryRun) await store.commit([...ops, { type: 'put', sub: 'meta', key: EVENTS_CURSOR, value: gt }]);
-      await yieldLoop();
+      await this.between();
     }
   }
 
@@ -212,7 +225,7 @@ export class RetentionService implements Service {
         await store.commit(ops);
         this.ctx.notifier.forget(rows.map(([k]) => k).filter((k) => gone.notifications.has(k)));
       }
-      await yieldLoop();
+      await this.between();
     }
   }
 
@@ -232,7 +245,7 @@ export class RetentionService implements Service {
         f.bytes += bytesOf(key, v);
       }
       if (!dryRun && ops.length) await store.commit(ops);
-      await yieldLoop();
+      await this.between();
     }
   }
 
@@ -260,7 +273,7 @@ export class RetentionService implements Service {
           f.bytes += bytesOf(key, row);
         }
         if (!dryRun && ops.length) await store.commit(ops);
-        await yieldLoop();
+        await this.between();
       }
     }
     if (dryRun) return;
