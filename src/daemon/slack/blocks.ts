@@ -147,7 +147,7 @@ export function approvalMessage(n: Notification, ref: ApprovalRef): SlackMessage
   blocks.push(...nextBlocks(d.next));
   const who = d.approvers?.length ? `Approvers: ${d.approvers.map((a) => (/^[UW][A-Z0-9]+$/.test(a) ? `<@${a}>` : esc(a))).join(', ')}` : 'Any operator may answer';
   const until = d.until ? `answer before ${slackDate(d.until)} (then ${d.on_timeout ?? 'reject'})` : '';
-  blocks.push(ctxBlock([who, until, `step \`${esc(ref.s)}\``].filter(Boolean).join(' · ')));
+  blocks.push(ctxBlock([who, until, 'or reply "fix it" / "not now" in this thread', `step \`${esc(ref.s)}\``].filter(Boolean).join(' · ')));
   const v = JSON.stringify(ref);
   blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, v, 'primary'), button('Reject', ACTION.reject, v, 'danger')] });
   return { text: `Approval needed: ${n.workflow ?? ''} ${n.run_id ?? ''}: ${cut(d.prompt ?? n.text, 200)}`, blocks };

@@ -82,3 +82,19 @@ async function byLlm(ctx: DaemonContext, text: string, log: Logger): Promise<str
     return null;
   }
 }
+
+const APPROVE = /^(please |ok(ay)?,? |yes,? |yep,? )*(fix it|fix this|fix|apply it|apply the fix|apply|approve(d)?|go ahead|do it|ship it|lgtm|remediate)( (now|please|then))?$/;
+const REJECT = /^(please |no,? )*(reject(ed)?|don'?t( fix it| apply it| do it)?|do not( fix it| apply it)?|leave it|skip it|deny|not now|hold off)( (now|please|then))?$/;
+
+/**
+ * A reply in the thread of a run that waits for an approval: "fix it", "go ahead", "approve" ->
+ * approved; "don't", "not now", "reject" -> rejected; anything else is not a decision (a question,
+ * or people talking). Deliberately short phrases only: a sentence that merely mentions fixing is
+ * not a yes.
+ */
+export function approvalDecision(text: string): 'approved' | 'rejected' | null {
+  const t = text.toLowerCase().replace(/[\u2019]/g, "'").replace(/[!.\s]+$/g, '').replace(/\s+/g, ' ').trim();
+  if (APPROVE.test(t)) return 'approved';
+  if (REJECT.test(t)) return 'rejected';
+  return null;
+}
