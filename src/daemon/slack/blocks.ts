@@ -69,7 +69,8 @@ export function progressBar(fraction: number, width = 12): string {
 function paramsText(params: Record<string, unknown>): string {
   const parts = Object.entries(params)
     .filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    // a map (thresholds, remediations) is named, not spelled out: it would bury the rest
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : typeof v === 'object' && !Array.isArray(v) ? `{${Object.keys(v as object).length} set}` : JSON.stringify(v)}`);
   return cut(parts.join('  '), 600);
 }
 
@@ -125,7 +126,9 @@ export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
 export function noteMessage(n: Notification): SlackMessage {
   const icon = n.level === 'critical' ? ':rotating_light:' : n.level === 'warning' ? ':warning:' : n.kind === 'milestone' ? ':round_pushpin:' : ':speech_balloon:';
   const text = n.kind === 'notify' ? n.text : `*${esc(n.title)}*\n${esc(n.text)}`;
-  return { text: cut(`${n.title}`, 3000), blocks: [md(`${icon} ${n.kind === 'notify' ? esc(text) : text}`)] };
+  // a Slack actor in a workflow's text ("approved by slack:U0ALICE") is shown as the person
+  const shown = (n.kind === 'notify' ? esc(text) : text).replace(/\bslack:([UW][A-Z0-9]{2,})\b/g, '<@$1>');
+  return { text: cut(`${n.title}`, 3000), blocks: [md(`${icon} ${shown}`)] };
 }
 
 /** A notification that belongs to no run (e.g. `opstream slack test`). */
