@@ -83,9 +83,10 @@ describe('e2e stories', () => {
     expect(run0.params.remediations).toHaveProperty(['latency:/api/search']);
 
     const header = await lb.waitForMessage(CH, (m) => isTop(m) && shows(m).includes(id), 30_000);
-    const found = await botReply(s, CH, header.ts, (t) => /Found 1 performance bottleneck\b/.test(t));
+    // (on a busy machine another endpoint may be slow too: the fix offered is the mapped one)
+    const found = await botReply(s, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
     expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
-    expect(shows(found)).toContain('Ready to apply after approval: POST /admin/pool {"size":20}');
+    expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report
     expect(shows(found)).toMatch(/AI: Every \/api\/search request fans out .* Try first: Raise the search pool/);
     // the chart of the slow endpoint, in the thread
@@ -102,9 +103,9 @@ describe('e2e stories', () => {
     // "show me the details" in the thread: the model answers from the run, listing the fixes
     await reply(lb, CH, PEOPLE.bob, header.ts, 'show me the details');
     const details = await botReply(s, CH, header.ts, (t) => t.includes('Suggested fix'));
-    expect(shows(details)).toMatch(/1\. GET \/api\/search\?q=a is slow.*Suggested fix: /);
+    expect(shows(details)).toMatch(/\d\. GET \/api\/search\?q=a is slow.*Suggested fix: /);
     expect(shows(details)).toContain('Ready to apply once someone approves it: POST /admin/pool {"size":20}');
-    expect(ollama.chats.some((c) => c.body.messages[0]?.content.startsWith('You answer questions about one OpStream run'))).toBe(true);
+    expect(ollama.chats.some((c) => String(c.body.messages[0]?.content ?? '').startsWith('You answer questions about one OpStream run'))).toBe(true);
 
     await lb.blockAction({ user: PEOPLE.alice, channel: CH, message: { ts: ask.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(ask, 'opstream.approve') }] });
     await lb.waitForMessage(CH, (m) => m.ts === ask.ts && shows(m).includes('Approved by @alice'), 30_000);
@@ -128,7 +129,7 @@ describe('e2e stories', () => {
     const seen = timeline(lb, CH, header.ts);
     const order = (re: RegExp): number => seen.findIndex((e) => re.test(e.lines.join('\n')));
     expect(seen.filter((e) => e.ts === header.ts && e.kind === 'edit').some((e) => /\d+%/.test(e.lines.join('\n')))).toBe(true);
-    const [findings, chart, ...story] = [/Found 1 performance bottleneck/, /\[image: p95 latency/, /Approval needed/, /show me the details/, /Suggested fix/, /Approved by @alice/, /Fix confirmed/, /application_profiling succeeded/].map(order);
+    const [findings, chart, ...story] = [/Found \d+ performance bottleneck/, /\[image: p95 latency/, /Approval needed/, /show me the details/, /Suggested fix/, /Approved by @alice/, /Fix confirmed/, /application_profiling succeeded/].map(order);
     expect(chart).toBeGreaterThan(findings);
     expect(story[0]).toBeGreaterThan(findings);
     expect(story).toEqual([...story].sort((x, y) => x - y));
@@ -140,17 +141,19 @@ describe('e2e stories', () => {
     s = await setupSlack({ config: (lb) => slackConfig(lb, [], demoServiceYaml(svc, { interval: '1s' })) });
     await connected(s);
     const { lb } = s;
-    const id = runIdIn(await slash(s, 'slo demo-service', PEOPLE.bob));
+    const id = runIdIn(await slash(s, 'slo demo-service every 3s', PEOPLE.bob));
     const run0 = await runOf(s, id);
-    expect(run0.params).toMatchObject({ url: `${svc.url}/api/checkout`, remediation_url: `${svc.url}/admin/timeout`, remediation_body: { ms: 2000 }, interval: '1s' });
-    // a healthy check first: no alert
+    expect(run0.params).toMatchObject({ url: `${svc.url}/api/checkout`, remediation_url: `${svc.url}/admin/timeout`, remediation_body: { ms: 2000 }, interval: '3s' });
+    // a healthy check first: no alert; the fault comes in the pause before the next check, so that
+    // whole check sees it (its log errors included)
     await waitRunStatus(s, id, (r) => ((stepOf(r, 'monitor')?.output as unknown[] | undefined)?.length ?? 0) >= 1, 'a healthy check', 30_000);
     expect(lb.messages('#incidents')).toHaveLength(0);
 
     expect((await svc.post('/admin/faults', { enable: ['dependency-timeout'] })).status).toBe(200);
     const incident = await lb.waitForMessage('#incidents', (m) => isTop(m) && shows(m).includes(id), 60_000);
     const alert = await botReply(s, '#incidents', incident.ts, (t) => t.includes('SLO breach on demo-service'));
-    expect(shows(alert)).toMatch(/availability 0% < 99% on GET \/api\/checkout\. Likely root cause: GET \/api\/checkout fails: 100% 5xx .*mostly 504/);
+    // the check running when the fault came may have had some answers before it: any share below 99%
+    expect(shows(alert)).toMatch(/availability \d+(\.\d+)?% < 99% on GET \/api\/checkout\. Likely root cause: GET \/api\/checkout fails: \d+(\.\d+)?% 5xx .*mostly 504/);
     expect(shows(alert)).toContain('payments timed out'); // the log's errors
     expect(shows(alert)).toContain('reply "fix it" in this thread');
     // the remediation is asked for in the same thread (urgent), with its buttons
@@ -173,8 +176,8 @@ describe('e2e stories', () => {
     const restored = await botReply(s, '#incidents', incident.ts, (t) => t.includes('SLO restored'));
     expect(shows(restored)).toMatch(/SLO restored on demo-service in ((\d+m)?\d+s|\d+ms) \(breach at .*after the remediation POST .*\/admin\/timeout\)\./);
     expect(((await svc.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(2000);
-    const run = await runOf(s, id);
-    const decided = (stepOf(run, 'monitor')?.output as { approve: unknown }[] | undefined)?.find((c) => c.approve)?.approve;
+    // the check that handled the breach is recorded when it ends, just after its last message
+    const decided = await waitFor(async () => (stepOf(await runOf(s!, id), 'monitor')?.output as { approve: unknown }[] | undefined)?.find((c) => c.approve)?.approve, { what: 'the incident check to be recorded' });
     expect(decided).toMatchObject({ decision: 'approved', by: 'slack:U0BOB', comment: '"fix it" in Slack' });
     expect(lb.ephemerals().filter((e) => e.user === PEOPLE.bob)).toHaveLength(1); // only "Started": no refusal
     await slash(s, `cancel ${id}`, PEOPLE.bob);
@@ -197,20 +200,20 @@ describe('e2e stories', () => {
 
     // (a) and (b) at once, on one daemon
     const a = await start(h, ['profile', 'demo-service', 'for', '3s']);
-    const b = await start(h, ['slo', 'shop']);
+    const b = await start(h, ['slo', 'shop', 'every', '3s']);
     await waitRun(h, b, (r) => ((stepOf(r, 'monitor')?.output as unknown[] | undefined)?.length ?? 0) >= 1, 'a healthy check');
     await shop.post('/admin/faults', { enable: ['dependency-timeout'] });
 
     const waitingA = await waitRun(h, a, (r) => r.waiting_for?.kind === 'approval', 'the fix approval');
     expect(waitingA.waiting_for?.prompt).toMatch(/^Apply fix to demo-service: POST \/admin\/pool \{"size":20\}/);
-    const found = hook.received.find((x) => String(x.json.text).includes('Found 1 performance bottleneck'));
+    const found = hook.received.find((x) => /Found \d+ performance bottleneck/.test(String(x.json.text)));
     expect(String(found?.json.text)).toContain('Ready to apply after approval: POST /admin/pool');
     expect(String(found?.json.text)).not.toContain('AI:');
     expect((await cli(['approve', a], h.env)).code).toBe(0);
 
     await waitRun(h, b, (r) => r.waiting_for?.kind === 'approval', 'the remediation approval');
     const alert = await waitFor(() => hook.received.find((x) => String(x.json.text).startsWith('SLO breach on shop')), { what: 'the alert at the webhook' });
-    expect(String(alert.json.text)).toMatch(/Likely root cause: GET \/api\/checkout fails: 100% 5xx/);
+    expect(String(alert.json.text)).toMatch(/Likely root cause: GET \/api\/checkout fails: \d+(\.\d+)?% 5xx/);
     expect((await cli(['approve', b], h.env)).code).toBe(0);
 
     const runA = await waitRun(h, a, (r) => r.status === 'succeeded', 'the profiling run');

@@ -53,7 +53,7 @@ const pick = (re: RegExp, s: string, d = ''): string => re.exec(s)?.[1]?.trim() 
  */
 export function storyModel(c: RecordedChat): { content: string } {
   const all = text(c);
-  if (c.body.messages[0]?.content.startsWith('You answer questions about one OpStream run')) {
+  if (String(c.body.messages[0]?.content ?? '').startsWith('You answer questions about one OpStream run')) {
     const findings = [...all.matchAll(/\n- \[(critical|warning)\] ([^\n]+?)\. When[^\n]*Suggested fix: ([^\n]+)/g)];
     const ready = pick(/Remediation the run can apply after a person approves it: ([^\n]+)/, all);
     const lines = [`${pick(/Analysis \([a-z]+\): ([^.]+)/, all, 'No analysis yet')}:`];

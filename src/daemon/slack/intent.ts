@@ -30,9 +30,10 @@ function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] 
   const t = text.toLowerCase().replace(/[?!.]+$/g, '');
   const id = RUN_ID.exec(t)?.[0];
   if (/^(hi|hello|hey|help|what can you do)\b/.test(t) || /\bhelp\b/.test(t)) return ['help'];
-  const verb = /\b(pause|resume|continue|cancel|stop|abort|approve|reject|deny)\b/.exec(t)?.[1];
+  const verb = /\b(pause|resume|continue|cancel|stop|abort|approve|reject|deny|fix)\b/.exec(t)?.[1];
   if (verb && id) {
-    const map: Record<string, string> = { continue: 'resume', stop: 'cancel', abort: 'cancel', deny: 'reject' };
+    // "fix r_x" / "fix it, r_x": the approval that run waits for (its fix), as in a run's thread
+    const map: Record<string, string> = { continue: 'resume', stop: 'cancel', abort: 'cancel', deny: 'reject', fix: 'approve' };
     return [map[verb] ?? verb, id];
   }
   if (id && /\b(status|how|progress|where|state|doing)\b/.test(t)) return ['status', id];
