@@ -34,6 +34,7 @@ let s: SlackSetup | null = null;
 let ollama: OllamaLoopback | null = null;
 const services: DemoService[] = [];
 let h: TempHome | null = null;
+const hooks: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
   await s?.close();
@@ -43,7 +44,14 @@ afterEach(async () => {
   await h?.cleanup();
   h = null;
   await Promise.all(services.splice(0).map((x) => x.stop()));
+  await Promise.all(hooks.splice(0).map((x) => x.close()));
 });
+
+async function receiver(): Promise<Awaited<ReturnType<typeof startWebhookReceiver>>> {
+  const hook = await startWebhookReceiver();
+  hooks.push(hook);
+  return hook;
+}
 
 async function demo(args: string[] = []): Promise<DemoService> {
   const svc = await startDemoService(args);
@@ -97,6 +105,10 @@ describe('e2e stories', () => {
     const ask = await botReply(s, CH, header.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
     expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\?/);
+    // it shows exactly the call approving allows, with the hash of its arguments
+    expect(shows(ask)).toContain('If approved, the run goes on to `apply_fix`: `ops.http_request`');
+    expect(shows(ask)).toContain(`"url": "${svc.url}/admin/pool"`);
+    expect(shows(ask)).toMatch(/args sha256 `[0-9a-f]{16}`/);
     // nothing was changed before anyone approved
     expect(((await svc.get('/admin/state')).body as AdminState).pool.size).toBe(1);
 
@@ -138,7 +150,9 @@ describe('e2e stories', () => {
 
   it('(b) in Slack without a model: breach -> alert in #incidents with the root cause -> "fix it" in its thread (a stranger refused) -> SLO restored', async () => {
     const svc = await demo();
-    s = await setupSlack({ config: (lb) => slackConfig(lb, [], demoServiceYaml(svc, { interval: '1s' })) });
+    const hook = await receiver();
+    // a webhook too (a pager, say): it gets the alert and the recovery as well as #incidents
+    s = await setupSlack({ config: (lb) => slackConfig(lb, [], demoServiceYaml(svc, { interval: '1s' })).replace('notify:\n  desktop: off', `notify:\n  desktop: off\n  webhooks: [{ name: pager, url: "${hook.url}" }]`) });
     await connected(s);
     const { lb } = s;
     const id = runIdIn(await slash(s, 'slo demo-service every 3s', PEOPLE.bob));
@@ -176,6 +190,8 @@ describe('e2e stories', () => {
     const restored = await botReply(s, '#incidents', incident.ts, (t) => t.includes('SLO restored'));
     expect(shows(restored)).toMatch(/SLO restored on demo-service in ((\d+m)?\d+s|\d+ms) \(breach at .*after the remediation POST .*\/admin\/timeout\)\./);
     expect(((await svc.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(2000);
+    await waitFor(() => hook.received.find((x) => String(x.json.text).startsWith('SLO restored on demo-service')), { what: 'the recovery at the webhook' });
+    expect(hook.received.filter((x) => x.json.kind === 'notify' && x.json.level === 'critical').map((x) => String(x.json.text))).toEqual([expect.stringMatching(/^SLO breach on demo-service/)]);
     // the check that handled the breach is recorded when it ends, just after its last message
     const decided = await waitFor(async () => (stepOf(await runOf(s!, id), 'monitor')?.output as { approve: unknown }[] | undefined)?.find((c) => c.approve)?.approve, { what: 'the incident check to be recorded' });
     expect(decided).toMatchObject({ decision: 'approved', by: 'slack:U0BOB', comment: '"fix it" in Slack' });
@@ -186,7 +202,7 @@ describe('e2e stories', () => {
   it('both without Slack and without a model: inbox, desktop stand-in and webhook', async () => {
     const slow = await demo(['--fault', 'slow-endpoint']);
     const shop = await demo();
-    const hook = await startWebhookReceiver();
+    const hook = await receiver();
     h = tempHome('opstory-');
     const bin = join(h.home, 'bin');
     mkdirSync(bin);
