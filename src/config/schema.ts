@@ -29,9 +29,28 @@ export type McpServerConfig = z.infer<typeof McpServerConfig>;
 
 export const ServerName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'server names may use letters, digits, _ and - only');
 
+const ParamName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'param names use lowercase letters, digits and _');
+
+/**
+ * Per-service defaults for workflow params: a run whose `service` param names this entry takes
+ * every param it does not set from here (`url`, `endpoints`, `pid`, `log`, `remediations`, ...),
+ * and from `workflows.<id or verb>` first. What the user types always wins.
+ */
+export const ServiceConfig = z
+  .object({
+    workflows: z.record(z.string().min(1), z.record(ParamName, z.unknown())).default({}),
+  })
+  .catchall(z.unknown())
+  .superRefine((o, ctx) => {
+    for (const k of Object.keys(o)) if (k !== 'workflows' && !/^[a-z_][a-z0-9_]*$/.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `${k} is not a param name (lowercase letters, digits and _)` });
+  });
+export type ServiceConfig = z.infer<typeof ServiceConfig>;
+
 export const ConfigSchema = z
   .object({
     mcpServers: z.record(ServerName, McpServerConfig).default({}),
+    /** Param defaults per service name: `opstream start profile checkout` then needs no more words. */
+    services: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'service names may use letters, digits, _, . and - only'), ServiceConfig).default({}),
     llm: z
       .object({
         /** `openai-compatible`: LM Studio, vLLM, llama.cpp's server (POST {base_url}/chat/completions). */

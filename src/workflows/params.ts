@@ -237,11 +237,40 @@ export interface ResolvedStart {
   durationsMs: Record<string, number>;
 }
 
+/** `services:` in config.yaml: param defaults per service name (see ServiceConfig). */
+export type ServiceDefaults = Record<string, { workflows?: Record<string, Record<string, unknown>> } & Record<string, unknown>>;
+
+/**
+ * The params `services.<name>` gives workflow `w`: its own section (`workflows.<id or verb>`) over
+ * the service's shared ones, only those `w` takes. A name no loaded workflow takes is a typo and
+ * an error (a default silently ignored is worse than a refused start).
+ */
+function serviceParams(set: WorkflowSet, w: Workflow, name: string, services: ServiceDefaults): Record<string, unknown> {
+  const svc = services[name];
+  const { workflows: per = {}, ...shared } = svc;
+  const everyParam = new Set([...set.workflows.values()].flatMap((x) => Object.keys(x.workflow.params)));
+  for (const k of Object.keys(shared)) {
+    if (everyParam.has(k)) continue;
+    const near = suggest(k, [...everyParam]);
+    throw new WireError('invalid_params', `services.${name}.${k} in config.yaml is not a param of any workflow${near.length ? ` (did you mean ${orList(near)}?)` : ''}`);
+  }
+  const own = per[w.id] ?? (w.command ? per[w.command] : undefined) ?? {};
+  for (const k of Object.keys(own)) {
+    if (Object.prototype.hasOwnProperty.call(w.params, k)) continue;
+    const near = suggest(k, Object.keys(w.params));
+    throw new WireError('invalid_params', `services.${name}.workflows.${per[w.id] ? w.id : w.command}.${k} in config.yaml is not a param of workflow ${w.id}${near.length ? ` (did you mean ${orList(near)}?)` : ''}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ ...shared, ...own })) if (Object.prototype.hasOwnProperty.call(w.params, k) && v !== undefined && v !== null) out[k] = v;
+  return out;
+}
+
 /**
  * `opstream start WORKFLOW [words...] [key=value...]`: WORKFLOW is an id or a `command` verb; the
- * other plain words are matched against the workflow's `usage`.
+ * other plain words are matched against the workflow's `usage`. When the `service` param names an
+ * entry of `services`, the params not given come from it before the workflow's defaults.
  */
-export function resolveStart(set: WorkflowSet, words: string[]): ResolvedStart {
+export function resolveStart(set: WorkflowSet, words: string[], services: ServiceDefaults = {}): ResolvedStart {
   const [head, ...rest] = words;
   if (head === undefined || head.trim() === '') throw new WireError('invalid_params', 'name a workflow to start (an id or a command verb); `opstream workflows` lists them');
   const workflow = set.workflows.get(head) ?? set.byCommand(head);
@@ -278,6 +307,10 @@ export function resolveStart(set: WorkflowSet, words: string[]): ResolvedStart {
       if (k in given) throw new WireError('invalid_params', `param ${k} is given twice (in the words and as ${k}=)`);
       given[k] = v;
     }
+  }
+  const svc = given.service;
+  if (typeof svc === 'string' && Object.prototype.hasOwnProperty.call(services, svc) && Object.prototype.hasOwnProperty.call(w.params, 'service')) {
+    for (const [k, v] of Object.entries(serviceParams(set, w, svc, services))) if (!(k in given)) given[k] = v;
   }
   const params = coerceParams(w, given);
   return { workflow, params, durationsMs: paramDurationsMs(w, params) };

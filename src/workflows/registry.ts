@@ -212,9 +212,10 @@ function checkChannels(w: Workflow, channels: ChannelNames, make: MakeProblem, p
       visit(step.steps, [...path, 'steps']);
       visit(step.parallel, [...path, 'parallel']);
       const ch = step.notify?.channel;
-      if (ch === undefined || ch.includes('{{') || ch === 'default' || channels.targets.has(ch)) return;
+      // `critical` names a role, not a place: Slack's critical channel, else the default route (no warning)
+      if (ch === undefined || ch.includes('{{') || ch === 'default' || ch === 'critical' || channels.targets.has(ch)) return;
       if (channels.slack?.has(ch) || (channels.slack && SLACK_LIKE.test(ch))) return;
-      if (SLACK_LIKE.test(ch) || ch === 'critical') {
+      if (SLACK_LIKE.test(ch)) {
         warnings.push(make([...path, 'notify', 'channel'], `"${ch}" is a Slack channel but Slack is not configured; this notification goes to the default route (the inbox, desktop and webhooks)`));
         return;
       }

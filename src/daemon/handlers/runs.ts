@@ -6,7 +6,7 @@ import type { HandlersFor } from './types.js';
 /** Thin: parse happened at the edge, the engine does the work (and writes the audit entries). */
 export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   async 'runs.start'(p, { ctx, actor }) {
-    const { workflow, params } = resolveStart(ctx.workflows.current(), [p.workflow, ...p.args]);
+    const { workflow, params } = resolveStart(ctx.workflows.current(), [p.workflow, ...p.args], ctx.config.raw.services);
     const run = await ctx.engine.startRun({ workflow, params, trigger: actor.split(':')[0] ?? 'cli', actor });
     return ctx.engine.json(run);
   },

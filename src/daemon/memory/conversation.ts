@@ -35,6 +35,7 @@ function runContext(run: RunJson, memory: string | null): string {
     const a = r.analysis;
     lines.push(`Analysis (${r.preliminary ? 'preliminary' : 'final'}): ${a.summary.headline}. Likely root cause: ${a.summary.root_cause ?? 'none'}.`);
     for (const f of a.findings.slice(0, 10)) lines.push(`- [${f.severity}] ${f.title}. When: ${f.first_at ?? '?'} to ${f.last_at ?? '?'}. Evidence: ${compact(f.evidence, 400)}. Suggested fix: ${f.suggested_fix}`);
+    if (a.remediation) lines.push(`Remediation the run can apply after a person approves it: ${a.remediation.call} (for ${a.remediation.subject}).`);
   } catch {
     // not a run with an analysis
   }

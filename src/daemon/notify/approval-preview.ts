@@ -49,6 +49,9 @@ export function approvalPreview(run: Pick<RunRecord, 'id' | 'workflow' | 'params
     const st = run.steps[prefix ? `${prefix}.${s.id}` : s.id];
     if (st) steps[s.id] = { output: st.output, status: st.status };
   }
+  // what approving lets it do: the next step as it runs once this approval says yes (a step
+  // gated on `steps.<this>.output.decision == 'approved'` is the one that counts)
+  steps[id] = { output: { decision: 'approved' }, status: 'succeeded' };
   const iter = /\[(\d+)\]$/.exec(prefix);
   const scope = { params: run.params, steps, run: { id: run.id, workflow: run.workflow, step_key: null }, ...(iter ? { iteration: Number(iter[1]) } : {}) };
   for (const next of siblings.slice(at + 1)) {

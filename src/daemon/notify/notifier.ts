@@ -263,7 +263,8 @@ export class Notifier implements Service {
   /**
    * Which channels get a notification. The inbox (terminal) always does. A notify step's `channel`
    * names one target (terminal, desktop, a webhook, or a destination a channel claims through
-   * `accept`, such as a Slack channel); anything else (a Slack channel while Slack is not set up)
+   * `accept`, such as a Slack channel; `critical` is claimed where a channel knows it and also
+   * takes the default route); anything else (a Slack channel while Slack is not set up)
    * falls back to the default route: the desktop, every webhook whose `levels` take this level and
    * every channel whose `accept` takes it. Approvals and input requests count as critical.
    */
@@ -280,9 +281,13 @@ export class Notifier implements Service {
       if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, ended, resolvedHooks, true);
       return out;
     }
+    let claimed: string[] = [];
     if (explicit) {
-      const claimed = [...this.channels.values()].filter((c) => c.accept?.(d, who, explicit)).map((c) => c.name);
-      if (claimed.length) return [...out, ...claimed];
+      claimed = [...this.channels.values()].filter((c) => c.accept?.(d, who, explicit)).map((c) => c.name);
+      // `critical` names a role, not one place: the channels that know a critical destination
+      // (Slack's critical channel) take it there, and the default route (desktop, webhooks,
+      // PagerDuty) gets it as well
+      if (claimed.length && explicit !== 'critical') return [...out, ...claimed];
     }
     if (this.channels.has('desktop')) out.push('desktop');
     for (const hook of this.ctx.config.notify.webhooks) {
@@ -291,7 +296,7 @@ export class Notifier implements Service {
         if (this.pagerDuty(d, run, hook.name, level, ended, resolvedHooks, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
       } else if (!hook.levels || hook.levels.includes(level)) out.push(hook.name);
     }
-    for (const c of this.channels.values()) if (c.accept?.(d, who, null)) out.push(c.name);
+    for (const c of this.channels.values()) if (claimed.includes(c.name) || c.accept?.(d, who, null)) out.push(c.name);
     return out;
   }
 

@@ -65,6 +65,7 @@ async function storedAnswer(ctx: DaemonContext, runId: string, question: string)
       out.push(`${a.summary.headline} over ${formatDuration(a.window.duration_ms)} (${a.window.samples.http + a.window.samples.process + a.window.samples.log} samples).`);
       a.findings.slice(0, 5).forEach((f, i) => out.push(`${i + 1}. [${f.severity}] ${f.title}: ${formatValue(f.value, f.unit)} (limit ${formatValue(f.threshold, f.unit)}), ${f.samples_affected}/${f.samples_total} samples. Fix: ${f.suggested_fix}`));
       if (a.findings.length > 5) out.push(`… ${a.findings.length - 5} more: opstream report ${run.id}`);
+      if (a.remediation) out.push(`Ready to apply after approval: ${a.remediation.call} (for ${a.remediation.subject}).`);
       if (a.slo) out.push(`SLO ${a.slo.status}${a.slo.reason ? `: ${a.slo.reason}` : ''}${a.slo.time_to_recovery ? `; recovered in ${a.slo.time_to_recovery}` : ''}.`);
     } else {
       out.push(`Steps: ${run.steps.filter((s) => !s.id.includes('.') && !s.id.includes('[')).map((s) => `${s.id} ${s.status}`).join(', ') || 'none yet'}.`);
@@ -72,6 +73,7 @@ async function storedAnswer(ctx: DaemonContext, runId: string, question: string)
       if (last) out.push(`Latest output (${last.id}): ${preview(last.output)}`);
     }
   }
+  if ((wantsDetails || wantsWhy) && run.waiting_for?.kind === 'approval' && !out.some((l) => l.startsWith('It is waiting'))) out.push(`It is waiting for an approval: ${run.waiting_for.prompt ?? run.waiting_for.step} (Approve, or reply "fix it" in this thread).`);
   return { answer: out.join('\n'), sources };
 }
 

@@ -69,7 +69,8 @@ export function progressBar(fraction: number, width = 12): string {
 function paramsText(params: Record<string, unknown>): string {
   const parts = Object.entries(params)
     .filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    // a map (thresholds, remediations) is named, not spelled out: it would bury the rest
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : typeof v === 'object' && !Array.isArray(v) ? `{${Object.keys(v as object).length} set}` : JSON.stringify(v)}`);
   return cut(parts.join('  '), 600);
 }
 
@@ -125,7 +126,9 @@ export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
 export function noteMessage(n: Notification): SlackMessage {
   const icon = n.level === 'critical' ? ':rotating_light:' : n.level === 'warning' ? ':warning:' : n.kind === 'milestone' ? ':round_pushpin:' : ':speech_balloon:';
   const text = n.kind === 'notify' ? n.text : `*${esc(n.title)}*\n${esc(n.text)}`;
-  return { text: cut(`${n.title}`, 3000), blocks: [md(`${icon} ${n.kind === 'notify' ? esc(text) : text}`)] };
+  // a Slack actor in a workflow's text ("approved by slack:U0ALICE") is shown as the person
+  const shown = (n.kind === 'notify' ? esc(text) : text).replace(/\bslack:([UW][A-Z0-9]{2,})\b/g, '<@$1>');
+  return { text: cut(`${n.title}`, 3000), blocks: [md(`${icon} ${shown}`)] };
 }
 
 /** A notification that belongs to no run (e.g. `opstream slack test`). */
@@ -147,7 +150,7 @@ export function approvalMessage(n: Notification, ref: ApprovalRef): SlackMessage
   blocks.push(...nextBlocks(d.next));
   const who = d.approvers?.length ? `Approvers: ${d.approvers.map((a) => (/^[UW][A-Z0-9]+$/.test(a) ? `<@${a}>` : esc(a))).join(', ')}` : 'Any operator may answer';
   const until = d.until ? `answer before ${slackDate(d.until)} (then ${d.on_timeout ?? 'reject'})` : '';
-  blocks.push(ctxBlock([who, until, `step \`${esc(ref.s)}\``].filter(Boolean).join(' · ')));
+  blocks.push(ctxBlock([who, until, 'or reply "fix it" / "not now" in this thread', `step \`${esc(ref.s)}\``].filter(Boolean).join(' · ')));
   const v = JSON.stringify(ref);
   blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, v, 'primary'), button('Reject', ACTION.reject, v, 'danger')] });
   return { text: `Approval needed: ${n.workflow ?? ''} ${n.run_id ?? ''}: ${cut(d.prompt ?? n.text, 200)}`, blocks };

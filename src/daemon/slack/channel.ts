@@ -46,6 +46,8 @@ export interface ChannelDeps {
 const ROUTINE = new Set(['milestone', 'notify']);
 const batchedKey = (id: string): string => `slack_batched:${id}`;
 const sentKey = (id: string): string => `slack_sent:${id}`;
+/** A run's chart is uploaded once per thread: by its findings notify, or else by its completion. */
+const chartKey = (run: string, ts: string): string => `slack_chart:${run}:${ts}`;
 /** Retry pace while the bridge is stopped (a fixed config needs a daemon restart anyway). */
 const FATAL_RETRY_MS = 5 * 60_000;
 
@@ -130,6 +132,8 @@ export class SlackChannel implements Channel {
     }
     const critical = d.level === 'critical' && d.kind !== 'approval' && d.kind !== 'input';
     if (critical && ch.critical) return { target: ch.critical, dm: false };
+    // an urgent approval (an incident's remediation) is asked where its alert went
+    if (d.kind === 'approval' && d.data?.urgent === true && ch.critical) return { target: ch.critical, dm: false };
     if (by && this.d.prefs.get(by).deliver === 'dm') return dm(by);
     if (ch.default) return { target: ch.default, dm: false };
     return by ? dm(by) : null;
@@ -240,6 +244,9 @@ export class SlackChannel implements Channel {
         return `${m.channel} ${m.ts}`;
       }
       default: {
+        // a run that reports its findings and then goes on (to ask for a fix, say) shows its chart
+        // with that report, not only at the very end
+        if (entry.kind === 'notify' && entry.level !== 'info' && entry.step && !/[.[]/.test(entry.step)) return this.deliverCompletion(entry, thread, run, signal, 'note');
         const m = await this.post(target, noteMessage(entry), signal, inThread);
         return `${m.channel} ${m.ts}`;
       }
@@ -288,14 +295,15 @@ export class SlackChannel implements Channel {
   }
 
   /** Summary and findings table, then the chart of the run's worst series as a PNG in the thread. */
-  private async deliverCompletion(entry: Notification, thread: ThreadRef, run: RunJson, signal: AbortSignal): Promise<string> {
+  private async deliverCompletion(entry: Notification, thread: ThreadRef, run: RunJson, signal: AbortSignal, mode: 'completion' | 'note' = 'completion'): Promise<string> {
     const store = this.d.ctx().store;
     let sent = await store.get<Sent>('meta', sentKey(entry.id));
     const analysis: AnalyzeOutput | null = findAnalysis(run.steps)?.analysis ?? null;
-    const worst = analysis ? worstCharted(analysis) : undefined;
+    const charted = sent ? null : await store.get<string>('meta', chartKey(run.id, thread.ts));
+    const worst = analysis && !charted && (mode === 'completion' || analysis.summary.bottlenecks > 0) ? worstCharted(analysis) : undefined;
     const chartTitle = worst?.series ? `${worst.series.metric} of ${worst.series.label} (${worst.series.unit})` : null;
     if (!sent) {
-      const m = await this.post(thread.target, completionMessage(entry, run, analysis, chartTitle), signal, { thread_ts: thread.ts });
+      const m = await this.post(thread.target, mode === 'completion' ? completionMessage(entry, run, analysis, chartTitle) : noteMessage(entry), signal, { thread_ts: thread.ts });
       sent = { channel: m.channel, ts: m.ts, chart: worst?.series ? 'pending' : 'none' };
       // recorded before the upload: a retry after a failed upload does not post the summary again
       await store.commit([{ type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent }]);
@@ -315,7 +323,10 @@ export class SlackChannel implements Channel {
         }),
       );
       sent.chart = 'done';
-      await store.commit([{ type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent }]);
+      await store.commit([
+        { type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent },
+        { type: 'put', sub: 'meta', key: chartKey(run.id, thread.ts), value: entry.id },
+      ]);
     }
     return `${sent.channel} ${sent.ts}${sent.chart === 'done' ? ' +chart' : ''}`;
   }

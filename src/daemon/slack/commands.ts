@@ -219,7 +219,7 @@ async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOp
   const ctx = d.ctx();
   if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
   if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
-  const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args));
+  const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args), ctx.config.raw.services);
   const extraOps = opts.durableKey ? [{ type: 'put' as const, sub: 'meta' as const, key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } }] : [];
   const run = await ctx.engine.startRun({ workflow, params, trigger: 'slack', actor: who.actor, extraOps });
   // the thread appears at once even for workflows that do not announce their start

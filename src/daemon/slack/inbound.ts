@@ -8,7 +8,7 @@ import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, textMessage, type Approv
 import { refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
 import { Dedupe } from './dedupe.js';
-import { mapIntent } from './intent.js';
+import { approvalDecision, mapIntent } from './intent.js';
 import type { Responder, ReplyTarget } from './respond.js';
 import { actorOf, allows, roleOf, rolesHeld, type Permission } from './roles.js';
 import { esc, fromSlack, splitWords } from './text.js';
@@ -192,6 +192,10 @@ export class Inbound {
     const ctx = this.d.ctx();
     if (!text) return;
     const json = await ctx.engine.get(run).catch(() => null);
+    // "fix it" / "go ahead" in the thread of a run that waits for an approval (the alert's thread
+    // in the critical channel included): the same decision as the Approve button, same roles
+    const decision = json?.waiting_for?.kind === 'approval' ? approvalDecision(text) : null;
+    if (decision && json?.waiting_for) return this.decideByReply(who, json.id, json.waiting_for.step, decision, text, to);
     const answering = json?.waiting_for?.kind === 'input';
     // people also talk to each other in a run's thread: only questions and requests get an answer
     if (!answering && !addressed && !ASKS.test(text)) return;
@@ -214,6 +218,20 @@ export class Inbound {
     }
     const a = await answerAboutRun(ctx, run, text, who.actor);
     await this.post(to, mrkdwnMessage(esc(a.answer), a.answer), run);
+  }
+
+  /** A thread reply that approves or rejects what the run waits for (operator or admin only; refusals audited). */
+  private async decideByReply(who: Caller, run: string, step: string, decision: 'approved' | 'rejected', text: string, to: ReplyTarget): Promise<void> {
+    const action = decision === 'approved' ? 'runs.approve' : 'runs.reject';
+    if (!allows(who.role, 'operate')) return this.refuse(who, action, `${run} ${step} (thread reply "${text.slice(0, 40)}")`, 'operate', to);
+    try {
+      await this.d.ctx().engine.answer(run, who.actor, { kind: 'approval', decision, comment: `"${text.slice(0, 200)}" in Slack` }, { roles: rolesHeld(who.role) });
+    } catch (e) {
+      if (!isWireError(e)) throw e;
+      if (/may not answer/.test(e.message)) await this.d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${run} ${step}: not an approver)` });
+      return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(e.message)}`));
+    }
+    await this.post(to, mrkdwnMessage(decision === 'approved' ? `:white_check_mark: Approved by <@${who.user}>; going ahead.` : `:x: Rejected by <@${who.user}>; nothing will be applied.`), run);
   }
 
   // ---------------------------------------------------------------- buttons and modals

@@ -30,9 +30,10 @@ function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] 
   const t = text.toLowerCase().replace(/[?!.]+$/g, '');
   const id = RUN_ID.exec(t)?.[0];
   if (/^(hi|hello|hey|help|what can you do)\b/.test(t) || /\bhelp\b/.test(t)) return ['help'];
-  const verb = /\b(pause|resume|continue|cancel|stop|abort|approve|reject|deny)\b/.exec(t)?.[1];
+  const verb = /\b(pause|resume|continue|cancel|stop|abort|approve|reject|deny|fix)\b/.exec(t)?.[1];
   if (verb && id) {
-    const map: Record<string, string> = { continue: 'resume', stop: 'cancel', abort: 'cancel', deny: 'reject' };
+    // "fix r_x" / "fix it, r_x": the approval that run waits for (its fix), as in a run's thread
+    const map: Record<string, string> = { continue: 'resume', stop: 'cancel', abort: 'cancel', deny: 'reject', fix: 'approve' };
     return [map[verb] ?? verb, id];
   }
   if (id && /\b(status|how|progress|where|state|doing)\b/.test(t)) return ['status', id];
@@ -81,4 +82,20 @@ async function byLlm(ctx: DaemonContext, text: string, log: Logger): Promise<str
     log.info({ err: (e as Error).message }, 'slack: the LLM could not map a message; using the grammar');
     return null;
   }
+}
+
+const APPROVE = /^(please |ok(ay)?,? |yes,? |yep,? )*(fix it|fix this|fix|apply it|apply the fix|apply|approve(d)?|go ahead|do it|ship it|lgtm|remediate)( (now|please|then))?$/;
+const REJECT = /^(please |no,? )*(reject(ed)?|don'?t( fix it| apply it| do it)?|do not( fix it| apply it)?|leave it|skip it|deny|not now|hold off)( (now|please|then))?$/;
+
+/**
+ * A reply in the thread of a run that waits for an approval: "fix it", "go ahead", "approve" ->
+ * approved; "don't", "not now", "reject" -> rejected; anything else is not a decision (a question,
+ * or people talking). Deliberately short phrases only: a sentence that merely mentions fixing is
+ * not a yes.
+ */
+export function approvalDecision(text: string): 'approved' | 'rejected' | null {
+  const t = text.toLowerCase().replace(/[\u2019]/g, "'").replace(/[!.\s]+$/g, '').replace(/\s+/g, ' ').trim();
+  if (APPROVE.test(t)) return 'approved';
+  if (REJECT.test(t)) return 'rejected';
+  return null;
 }

@@ -1,5 +1,5 @@
 import { formatDuration } from '../../config/duration.js';
-import { AnalyzeInput, Thresholds, type AnalyzeInput as AnalyzeInputIn, type AnalyzeOutput, type Objectives, type SloResult, type EndpointSummary, type Finding, type LogSummary, type ProcessSummary, type Series, type Severity } from './schema.js';
+import { AnalyzeInput, Thresholds, type AnalyzeInput as AnalyzeInputIn, type AnalyzeOutput, type Objectives, type Remediation, type RemediationSpec, type Verification, type SloResult, type EndpointSummary, type Finding, type LogSummary, type ProcessSummary, type Series, type Severity } from './schema.js';
 import { normalize, type HttpSample, type LogSample, type Normalized, type ProcessSample } from './normalize.js';
 import { downsample, linearRegression, max, mean, median, percentile, round } from './stats.js';
 
@@ -486,6 +486,104 @@ function evaluateSlo(o: Objectives, xs: HttpSample[]): SloResult {
   };
 }
 
+// ---------------------------------------------------------------- remediations
+
+/** `remediations` keys a finding answers to, most specific first: kind:/path, /path, kind. */
+function remediationKeys(f: Finding): string[] {
+  const keys: string[] = [];
+  if (f.endpoint) {
+    const path = f.endpoint.split('?')[0];
+    keys.push(`${f.kind}:${f.endpoint}`, `${f.kind}:${path}`, f.endpoint, path);
+  }
+  keys.push(f.kind);
+  return [...new Set(keys)];
+}
+
+function compactJson(v: unknown): string {
+  return v === undefined ? '' : JSON.stringify(v);
+}
+
+function resolveRemediation(f: Finding, specs: Record<string, RemediationSpec>, baseUrl: string | undefined): Remediation | null {
+  const key = remediationKeys(f).find((k) => Object.prototype.hasOwnProperty.call(specs, k));
+  if (key === undefined) return null;
+  const spec = specs[key];
+  let url: string;
+  if (spec.url) url = spec.url;
+  else {
+    // a path is on the service the finding is about, else on base_url
+    const base = f.endpoint !== null && /^https?:\/\//.test(f.target) ? f.target : baseUrl;
+    if (!base) return null;
+    url = new URL(spec.path ?? '/', base).toString();
+  }
+  const shownUrl = spec.path ?? url;
+  const body = spec.method === 'GET' ? undefined : spec.body;
+  return {
+    key,
+    finding_id: f.id,
+    finding_title: f.title,
+    subject: `${f.endpoint ?? f.target} ${f.percentile ?? f.metric.replace(/_/g, ' ')} ${formatMetric(f.value, f.unit)} (limit ${formatMetric(f.threshold, f.unit)})`,
+    kind: f.kind,
+    target: f.target,
+    endpoint: f.endpoint,
+    metric: f.metric,
+    percentile: f.percentile,
+    value: f.value,
+    threshold: f.threshold,
+    unit: f.unit,
+    method: spec.method,
+    url,
+    ...(body === undefined ? {} : { body }),
+    description: spec.description ?? null,
+    call: `${spec.method} ${shownUrl}${body === undefined ? '' : ` ${compactJson(body)}`}`,
+  };
+}
+
+function formatMetric(v: number, unit: string): string {
+  if (unit === 'ms') return ms(v);
+  if (unit === 'ratio') return pct(v);
+  return `${round(v, 2)} ${unit}`.replace(' %', '%');
+}
+
+/** What the finding's metric is in the new samples (the same signal the detector read). */
+function observed(r: Remediation, endpoints: EndpointSummary[], processes: ProcessSummary[], logs: LogSummary[], data: Normalized): { value: number | null; samples: number } {
+  if (r.endpoint !== null) {
+    const e = endpoints.find((x) => x.target === r.target);
+    if (!e) return { value: null, samples: 0 };
+    const xs = data.http.filter((s) => s.target === r.target);
+    const requests = xs.reduce((a, s) => a + s.requests, 0);
+    let value: number | null;
+    if (r.metric === 'latency_ms') value = e.p95_ms;
+    else if (r.metric === '5xx_rate') value = requests ? xs.reduce((a, s) => a + s.s5xx, 0) / requests : null;
+    else if (r.metric === 'timeout_rate') value = requests ? xs.reduce((a, s) => a + s.timeouts, 0) / requests : null;
+    else if (r.metric === 'connection_error_rate') value = requests ? xs.reduce((a, s) => a + s.errors, 0) / requests : null;
+    else value = e.error_rate;
+    return { value: value === null ? null : round(value, 4), samples: e.samples };
+  }
+  if (r.kind === 'cpu_saturation' || r.kind === 'memory_growth') {
+    const p = processes.find((x) => x.target === r.target) ?? processes[0];
+    if (!p) return { value: null, samples: 0 };
+    return { value: r.kind === 'cpu_saturation' ? p.cpu_avg : p.rss_slope_mb_per_min, samples: p.samples };
+  }
+  const l = logs.find((x) => x.target === r.target) ?? logs[0];
+  return l ? { value: l.errors_per_min, samples: l.samples } : { value: null, samples: 0 };
+}
+
+function verifyFix(r: Remediation, findings: Finding[], endpoints: EndpointSummary[], processes: ProcessSummary[], logs: LogSummary[], data: Normalized): Verification {
+  const what = `${r.endpoint ? `${r.endpoint.split('?')[0]} ` : ''}${r.percentile ?? r.metric.replace(/_/g, ' ')}`;
+  const { value, samples } = observed(r, endpoints, processes, logs, data);
+  const still = findings.find((f) => f.id === r.finding_id && f.severity !== 'info');
+  const before = formatMetric(r.value, r.unit);
+  let text: string;
+  let confirmed = false;
+  if (value === null || samples === 0) text = `Fix not confirmed: no new samples of ${r.endpoint ?? r.target} to check ${what} (was ${before})`;
+  else if (still) text = `Fix not confirmed: ${what} ${before} -> ${formatMetric(value, r.unit)} (still over the ${formatMetric(r.threshold, r.unit)} threshold)`;
+  else {
+    confirmed = true;
+    text = `Fix confirmed: ${what} ${before} -> ${formatMetric(value, r.unit)}`;
+  }
+  return { finding_id: r.finding_id, confirmed, before: r.value, after: value, unit: r.unit, samples, text };
+}
+
 /** The analysis itself: a pure function of its input. */
 export function analyzeSamples(input: AnalyzeInputIn): AnalyzeOutput {
   const args = AnalyzeInput.parse(input);
@@ -504,6 +602,8 @@ export function analyzeSamples(input: AnalyzeInputIn): AnalyzeOutput {
   const logs = [...groupBy(data.log)].map(([target, xs]) => analyzeLog(ctx, target, xs, windowMs));
 
   const findings = ctx.findings.sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] || (a.first_at ?? '').localeCompare(b.first_at ?? '') || a.id.localeCompare(b.id));
+  const mapped = Object.keys(args.remediations).length > 0;
+  if (mapped) for (const f of findings) f.remediation = f.severity === 'info' ? null : resolveRemediation(f, args.remediations, args.base_url);
   const count = (s: Severity) => findings.filter((f) => f.severity === s).length;
   const bottlenecks = count('critical') + count('warning');
   const total = data.http.length + data.process.length + data.log.length;
@@ -523,5 +623,7 @@ export function analyzeSamples(input: AnalyzeInputIn): AnalyzeOutput {
     logs,
     thresholds: th,
     slo: args.objectives ? evaluateSlo(args.objectives, data.http) : null,
+    ...(mapped ? { remediation: findings.find((f) => f.remediation)?.remediation ?? null } : {}),
+    ...(args.verify ? { verification: verifyFix(args.verify, findings, endpoints, processes, logs, data) } : {}),
   };
 }

@@ -52,6 +52,59 @@ export const Objectives = z
   .refine((o) => o.availability_pct !== undefined || o.latency_ms !== undefined, { message: 'give availability_pct and/or latency_ms' });
 export type Objectives = z.infer<typeof Objectives>;
 
+/**
+ * A machine-usable fix: one HTTP call to the service's own admin hook. `path` is resolved against
+ * the finding's URL (HTTP findings) or `base_url`; `url` is used as is.
+ */
+export const RemediationSpec = z
+  .object({
+    method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE', 'GET']).default('POST'),
+    path: z.string().regex(/^\//, 'a path starts with /, e.g. /admin/pool').optional(),
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    body: z.unknown().optional().describe('JSON body of the call'),
+    description: z.string().max(300).optional().describe('what the call does, for the approval prompt'),
+  })
+  .strict()
+  .refine((r) => Boolean(r.path) !== Boolean(r.url), { message: 'give exactly one of path (on the service) or url' });
+export type RemediationSpec = z.infer<typeof RemediationSpec>;
+
+/** A remediation resolved for one finding: what the approval shows and what ops.http_request gets. */
+export const Remediation = z.object({
+  key: z.string().describe('the `remediations` key that matched'),
+  finding_id: z.string(),
+  finding_title: z.string(),
+  /** Short: what is wrong where, e.g. `GET /api/search?q=a p95 1214 ms (limit 500 ms)`. */
+  subject: z.string(),
+  kind: z.string(),
+  target: z.string(),
+  endpoint: z.string().nullable(),
+  metric: z.string(),
+  percentile: z.string().nullable(),
+  value: z.number(),
+  threshold: z.number(),
+  unit: z.string(),
+  method: z.string(),
+  url: z.string(),
+  body: z.unknown().optional(),
+  description: z.string().nullable(),
+  /** e.g. `POST /admin/pool {"size":20}`. */
+  call: z.string(),
+});
+export type Remediation = z.infer<typeof Remediation>;
+
+export const Verification = z.object({
+  finding_id: z.string(),
+  /** The finding is gone from the new samples (and there were samples of its target). */
+  confirmed: z.boolean(),
+  before: z.number(),
+  after: z.number().nullable(),
+  unit: z.string(),
+  samples: z.number().int(),
+  /** e.g. `Fix confirmed: /api/search p95 640 ms -> 70 ms`. */
+  text: z.string(),
+});
+export type Verification = z.infer<typeof Verification>;
+
 export const AnalyzeInput = z.object({
   samples: z.array(GenericSample).default([]),
   iterations: z.array(z.unknown()).default([]).describe('the output of a repeat step, as is'),
@@ -59,6 +112,12 @@ export const AnalyzeInput = z.object({
   interval: z.union([z.string(), z.number()]).optional().describe('time between iterations (e.g. "1m", or seconds), for samples without times'),
   thresholds: Thresholds.partial().default({}),
   objectives: Objectives.optional().describe('SLO objectives: each HTTP sample is a check; reports breach, recovery and time to recovery'),
+  remediations: z
+    .record(z.string().min(1), RemediationSpec)
+    .default({})
+    .describe('fixes by finding: keys "kind:/path" (latency:/api/search), "/path" or "kind" (cpu_saturation), most specific first'),
+  base_url: z.url({ protocol: /^https?$/ }).optional().describe('the service, for remediation paths of findings that are not about a URL'),
+  verify: Remediation.optional().describe('a remediation applied before these samples were taken: the output says whether its finding is gone'),
 });
 export type AnalyzeInput = z.input<typeof AnalyzeInput>;
 export type AnalyzeArgs = z.output<typeof AnalyzeInput>;
@@ -92,6 +151,8 @@ export const Finding = z.object({
   evidence: z.record(z.string(), z.union([z.number(), z.string(), z.null()])),
   suggested_fix: z.string(),
   series: Series.nullable(),
+  /** Set when `remediations` maps this finding to a call (absent in analyses stored before it existed). */
+  remediation: Remediation.nullable().optional(),
 });
 export type Finding = z.infer<typeof Finding>;
 
@@ -168,5 +229,9 @@ export const AnalyzeOutput = z.object({
   logs: z.array(LogSummary),
   thresholds: Thresholds,
   slo: SloResult.nullable(),
+  /** The remediation of the most severe finding that has one (optional: older stored analyses lack it). */
+  remediation: Remediation.nullable().optional(),
+  /** With `verify`: whether the fix took. */
+  verification: Verification.nullable().optional(),
 });
 export type AnalyzeOutput = z.infer<typeof AnalyzeOutput>;

@@ -142,3 +142,26 @@ describe('unknown workflow', () => {
     expect(fails(['zzzzzzzz']).message).toMatch(/opstream workflows/);
   });
 });
+
+describe('service defaults (services: in config.yaml)', () => {
+  const services = {
+    checkout: { url: 'http://10.0.0.5:8080', samples: 50, hosts: ['a', 'b'], workflows: { profile: { mode: 'memory' } } },
+    typo: { smaples: 3 },
+    wrongflow: { workflows: { application_profiling: { target: 'x' } } },
+  };
+
+  it('fills what the user did not give, per workflow first; typed words always win', () => {
+    const r = resolveStart(set, ['profile', 'checkout', 'for', '30m'], services);
+    expect(r.params).toMatchObject({ service: 'checkout', duration: '30m', url: 'http://10.0.0.5:8080', samples: 50, hosts: ['a', 'b'], mode: 'memory' });
+    expect(resolveStart(set, ['profile', 'checkout', 'samples=7'], services).params.samples).toBe(7);
+    // another service name: the workflow's own defaults
+    expect(resolveStart(set, ['profile', 'billing'], services).params).toMatchObject({ url: 'http://127.0.0.1:8080/health', samples: 20 });
+    // a workflow without a `service` param takes nothing from it
+    expect(resolveStart(set, ['deploy', 'checkout', 'to', 'staging'], services).params).toEqual({ target: 'checkout', env: 'staging' });
+  });
+
+  it('a name no workflow takes is an error that names it', () => {
+    expect(() => resolveStart(set, ['profile', 'typo'], services)).toThrow(/services\.typo\.smaples in config\.yaml is not a param of any workflow \(did you mean samples\?\)/);
+    expect(() => resolveStart(set, ['profile', 'wrongflow'], services)).toThrow(/services\.wrongflow\.workflows\.application_profiling\.target in config\.yaml is not a param of workflow application_profiling/);
+  });
+});
