@@ -152,7 +152,7 @@ function envelope(sent: Sent[], fresh: Sent[]): Promise<Delivery> {
   if (k === 8) {
     return lb.event({ type: rng.pick(['message', 'app_mention']), channel: '#ops-alerts', user: rng.pick(STRANGERS.filter((u) => u !== '')), text: rng.pick(['approve', 'cancel it', 'reject', rng.text(100), 'x'.repeat(100_000)]), thread_ts: rng.pick(runs).approval.thread_ts }, { maxRetries: 0, ackTimeoutMs });
   }
-  return lb.viewSubmission({ user: rng.pick(STRANGERS), callback_id: rng.pick(['opstream.input', 'nope', '']), private_metadata: forged(false), values: rng.pick([{}, { b: { answer: { type: 'plain_text_input', value: 'yes' } } }, { b: { answer: { value: 'x'.repeat(100_000) } } }]), ackTimeoutMs });
+  return lb.viewSubmission({ user: rng.pick(STRANGERS), callback_id: rng.pick(['opstream.input', 'nope', '']), private_metadata: forged(false), values: rng.pick<Record<string, Record<string, Record<string, unknown>>>>([{}, { b: { answer: { type: 'plain_text_input', value: 'yes' } } }, { b: { answer: { value: 'x'.repeat(100_000) } } }]), ackTimeoutMs });
 }
 
 async function checkpoint(where: string): Promise<void> {
