@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +214,16 @@ class Recorder {
   }
 }
 
+/** The daemon's own account of internal errors and crashes (with stacks), for the failure message. */
+function failuresLogged(): string {
+  const dir = join(h.home, 'data', 'logs');
+  const lines = readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+    .filter((l) => l.includes('"level":50') || l.includes('"level":60'));
+  return lines.slice(-3).map((l) => l.slice(0, 1500)).join('\n');
+}
+
 async function statusOnNewConnection(): Promise<void> {
   const p = await RawPeer.open(sock);
   try {
@@ -266,8 +277,8 @@ describe(`protocol fuzz: ${FRAMES} frames ${tag}`, () => {
         const want = expectedReplies(Buffer.concat(streams[i]));
         await c.until(want);
         const why = `batch ${batch}, connection ${i} ${tag}`;
-        expect(c.closed, `the daemon closed the connection (${c.closeError ?? 'no error'}): ${why}`).toBe(false);
-        expect(c.bad, why).toEqual([]);
+        expect(c.closed, `the daemon closed the connection (${c.closeError ?? 'no error'}): ${why}; the daemon logged: ${c.closed ? failuresLogged() : ''}`).toBe(false);
+        expect(c.bad, `${why}; the daemon logged: ${c.bad.length ? failuresLogged() : ''}`).toEqual([]);
         const diff = [...new Set([...want.keys(), ...c.got.keys()])].filter((k) => want.get(k) !== c.got.get(k)).map((k) => `${k}: want ${want.get(k) ?? 0}, got ${c.got.get(k) ?? 0}`);
         expect(diff, `replies per id: ${why}`).toEqual([]);
         c.socket.destroy();

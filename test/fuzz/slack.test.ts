@@ -195,5 +195,5 @@ describe(`slack fuzz: ${BATCHES} batches of ${PER_BATCH} envelopes ${tag}`, () =
     expect((await client.request('runs.get', { id: beta.id })).status, tag).toBe('waiting');
     expect(await eventsOf(beta.id), tag).toBe(beta.events);
     expect(alive(pid)).toBe(true);
-  }, 180_000);
+  }, Math.max(180_000, BATCHES * 10_000));
 });
