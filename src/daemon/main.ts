@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { channelNames, loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
@@ -50,7 +50,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
   const config = loadConfig(paths, env);
   checkSocketPath(paths.socket);
   ensurePrivateDir(paths.runDir);
-  mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+  // the store and the logs: a loose one found here is refused like the socket's
+  ensurePrivateDir(paths.dataDir, 'data directory');
+  ensurePrivateDir(paths.logDir, 'log directory');
 
   let store: Store;
   try {

@@ -10,10 +10,11 @@ export class SetupError extends Error {
 }
 
 /**
- * Creates the socket directory 0700, or checks an existing one: it must be a real directory owned
- * by this user that nobody else can write to, or another user could swap the socket under us.
+ * Creates a private directory 0700, or checks an existing one: it must be a real directory owned
+ * by this user that nobody else can write to, or another user could swap the socket under us (run
+ * dir) or plant and read records and logs (data dir). `what` names it in the error.
  */
-export function ensurePrivateDir(dir: string): void {
+export function ensurePrivateDir(dir: string, what = 'socket directory'): void {
   let st;
   try {
     st = lstatSync(dir);
@@ -24,9 +25,9 @@ export function ensurePrivateDir(dir: string): void {
   }
   if (!st.isDirectory()) throw new SetupError(`${dir} is not a directory; remove it or set OPSTREAM_HOME elsewhere`);
   const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new SetupError(`socket directory ${dir} belongs to uid ${st.uid}, not you (uid ${uid}); refusing to use it`);
+  if (uid !== undefined && st.uid !== uid) throw new SetupError(`${what} ${dir} belongs to uid ${st.uid}, not you (uid ${uid}); refusing to use it`);
   if ((st.mode & 0o022) !== 0) {
-    throw new SetupError(`socket directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`);
+    throw new SetupError(`${what} ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`);
   }
 }
 

@@ -74,9 +74,11 @@ class Connection {
       return;
     }
     const env = RequestEnvelope.safeParse(json);
-    if (!env.success) {
+    const depth = nestedTooDeep(json);
+    if (!env.success || depth) {
       const id = typeof (json as { id?: unknown })?.id === 'string' || typeof (json as { id?: unknown })?.id === 'number' ? (json as { id: RequestId }).id : null;
-      this.send({ id, error: new WireError('invalid_request', `not a request: ${env.error.issues[0]?.message ?? 'bad shape'} (need {id, method, params})`).toJSON() });
+      const why = depth ? `frame nests deeper than ${MAX_NESTING} levels` : `not a request: ${env.error?.issues[0]?.message ?? 'bad shape'} (need {id, method, params})`;
+      this.send({ id, error: new WireError('invalid_request', why).toJSON() });
       return;
     }
     const { id, method } = env.data;
@@ -192,6 +194,24 @@ class Connection {
     this.socket.end();
     this.socket.destroySoon?.();
   }
+}
+
+/**
+ * Deeper than any real request: a value nested thousands of levels deep parses, but overflows the
+ * stack of whatever walks it next (schema checks, the store's encoder), so it is refused here.
+ */
+export const MAX_NESTING = 100;
+
+/** Iterative, so the check itself cannot overflow. */
+function nestedTooDeep(root: unknown): boolean {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d >= MAX_NESTING) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, d + 1]);
+  }
+  return false;
 }
 
 function toWire(e: unknown, ctx: DaemonContext, method: string): WireError {

@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { zodProblems } from '../config/load.js';
+import { cronProblem } from './cron.js';
 import { coerceParam, coerceParams, parseUsage, usageParams } from './params.js';
 import { STEP_KINDS, Workflow, type Step } from './schema.js';
 import { checkExpression, referencedPaths, templateExpressions, TemplateError } from './template.js';
@@ -168,15 +169,50 @@ export interface ValidationResult {
   idLine?: number | null;
 }
 
+/** A workflow is a page of YAML; a bigger file is a mistake (or an attack) and is not parsed at all. */
+export const MAX_WORKFLOW_BYTES = 1024 * 1024;
+/** Past this many, more YAML syntax errors are one mistake's echoes (a deep nesting gives hundreds). */
+const MAX_YAML_ERRORS = 5;
+
 export function validateWorkflowFile(file: string, channels?: ChannelNames): ValidationResult {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    const size = statSync(file).size;
+    if (size > MAX_WORKFLOW_BYTES) return { problems: [{ file, path: '', line: 1, message: `the file is ${(size / 1024 / 1024).toFixed(1)} MiB; a workflow file may be at most ${MAX_WORKFLOW_BYTES / 1024 / 1024} MiB` }] };
+    bytes = readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { problems: [{ file, path: '', line: null, message: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a workflow file' : `cannot read: ${(e as Error).message}` }] };
   }
+  const text = decodeUtf8(bytes, file);
+  if (typeof text !== 'string') return { problems: [text] };
   return validateWorkflowText(text, file, channels);
+}
+
+/**
+ * The text, or a problem at the first line that is not UTF-8 text: decoding leniently would turn
+ * binary into U+FFFD characters that might even validate.
+ */
+function decodeUtf8(bytes: Buffer, file: string): string | WorkflowProblem {
+  const nul = bytes.indexOf(0);
+  const lineAt = (i: number): number => bytes.subarray(0, i).reduce((n, b) => (b === 10 ? n + 1 : n), 1);
+  if (nul !== -1) return { file, path: '', line: lineAt(nul), message: 'binary data (a NUL byte); a workflow file is UTF-8 text' };
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const nl = bytes.indexOf(10, start);
+      const end = nl === -1 ? bytes.length : nl;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, end));
+      } catch {
+        return { file, path: '', line, message: 'not valid UTF-8 text; save the file as UTF-8' };
+      }
+      if (nl === -1) return { file, path: '', line: null, message: 'not valid UTF-8 text; save the file as UTF-8' };
+      start = nl + 1;
+    }
+  }
 }
 
 /** Validates YAML (or JSON) text; `file` is only used to name where problems are. */
@@ -184,10 +220,31 @@ export function validateWorkflowText(text: string, file = '<text>', channels?: C
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return { problems: doc.errors.map((e) => ({ file, path: '', line: e.linePos?.[0]?.line ?? (e.pos ? lines.linePos(e.pos[0]).line : null), message: `invalid YAML: ${e.message.split('\n')[0]}` })) };
+    const seen = new Set<string>();
+    const problems: WorkflowProblem[] = [];
+    for (const e of doc.errors) {
+      const message = `invalid YAML: ${e.message.split('\n')[0]}`;
+      if (seen.has(message) || problems.length >= MAX_YAML_ERRORS) continue;
+      seen.add(message);
+      problems.push({ file, path: '', line: e.linePos?.[0]?.line ?? (e.pos ? lines.linePos(e.pos[0]).line : null), message });
+    }
+    return { problems };
+  }
+  let value: unknown;
+  try {
+    // throws for an alias to no anchor, and for alias bombs (billion laughs: yaml's maxAliasCount)
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    let line: number | null = 1;
+    visit(doc, {
+      Alias(_k, node) {
+        line = lineOf(node, lines);
+        return visit.BREAK;
+      },
+    });
+    return { problems: [{ file, path: '', line, message: `invalid YAML: ${(e as Error).message.split('\n')[0]}` }] };
   }
   const locate = (path: PropertyKey[]): number | null => lineForPath(doc, lines, path);
-  const value: unknown = doc.toJS();
   const rawId = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : undefined;
   const idLine = lineOf(doc.get('id', true), lines);
   if (value === null || value === undefined) return { problems: [{ file, path: '', line: 1, message: 'the file is empty; a workflow needs at least `id` and `steps`' }] };
@@ -333,6 +390,9 @@ function checkWorkflow(w: Workflow, problem: MakeProblem): WorkflowProblem[] {
     }
     if (spec.required) out.push(problem(['params', name], 'a param with a default is never missing; drop `required` or the default'));
   }
+  const cron = typeof w.schedule === 'object' ? w.schedule.cron : w.schedule;
+  const badCron = cron === undefined ? null : cronProblem(cron);
+  if (badCron) out.push(problem(typeof w.schedule === 'object' ? ['schedule', 'cron'] : ['schedule'], badCron));
   if (typeof w.schedule === 'object') {
     try {
       coerceParams(w, w.schedule.params);

@@ -78,15 +78,21 @@ export class SocketConnection {
     this.client.on('ws_message', (data: unknown) => {
       this.onFrame();
       this.noteDisconnect(data);
+      this.ackMalformedEvent(data);
     });
-    this.client.on('connected', () => {
+    // The client also emits each events_api envelope under its event's own type: an event typed
+    // "connected" or "disconnected" must not move our state (the real ones carry no envelope).
+    const fromEnvelope = (arg: unknown): boolean => typeof arg === 'object' && arg !== null && 'envelope_id' in arg;
+    this.client.on('connected', (arg?: unknown) => {
+      if (fromEnvelope(arg)) return;
       this.state = 'connected';
       this.everConnected = true;
       this.lastInboundAt = Date.now();
       this.o.log.info({ reconnects: this.reconnects }, 'slack: connected (Socket Mode)');
       this.o.onConnected?.();
     });
-    this.client.on('disconnected', () => {
+    this.client.on('disconnected', (arg?: unknown) => {
+      if (fromEnvelope(arg)) return;
       if (this.stopping || this.state !== 'connected') return;
       this.reconnects++;
       this.state = 'reconnecting';
@@ -194,6 +200,26 @@ export class SocketConnection {
     const first = this.client.disconnect().catch(() => undefined);
     const done = await Promise.race([first.then(() => true), delay(1000).then(() => false)]);
     if (!done) await Promise.race([this.client.disconnect().catch(() => undefined), delay(1000)]);
+  }
+
+  /**
+   * The client reads `payload.event.type` of every events_api envelope before it acks, and throws
+   * (unacked, so Slack re-sends it) when there is no event: those are acked here and dropped.
+   */
+  private ackMalformedEvent(data: unknown): void {
+    if (typeof data !== 'string' || !data.includes('"events_api"')) return;
+    let f: { type?: unknown; envelope_id?: unknown; payload?: { event?: { type?: unknown } } };
+    try {
+      f = JSON.parse(data) as typeof f;
+    } catch {
+      return;
+    }
+    if (f?.type !== 'events_api' || typeof f.envelope_id !== 'string') return;
+    const ev = f.payload?.event;
+    if (typeof ev === 'object' && ev !== null) return;
+    this.o.log.warn({ envelope: f.envelope_id }, 'slack: an events_api envelope without an event; acked and ignored');
+    const send = (this.client as unknown as { send?: (id: string, payload?: unknown) => Promise<void> }).send;
+    void send?.call(this.client, f.envelope_id).catch(() => undefined);
   }
 
   private noteDisconnect(data: unknown): void {
