@@ -37,6 +37,24 @@ export interface ApprovalRef {
   q: number;
 }
 
+/**
+ * A button value or modal metadata as it comes back from Slack: anything at all (a forged click, a
+ * value from another app), so it is checked field by field; null when it names no wait of ours.
+ */
+export function parseApprovalRef(raw: unknown): ApprovalRef | null {
+  if (typeof raw !== 'string' || raw.length > 2000) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const { r, s, q } = v as Record<string, unknown>;
+  if (typeof r !== 'string' || r === '' || typeof s !== 'string') return null;
+  return { r, s, q: typeof q === 'number' && Number.isFinite(q) ? q : 0 };
+}
+
 const STATUS_EMOJI: Record<string, string> = {
   queued: ':hourglass_flowing_sand:',
   running: ':arrows_counterclockwise:',

@@ -4,7 +4,7 @@ import type { CompiledSlack } from '../../config/load.js';
 import { isWireError } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
 import { answerAboutRun } from './answer.js';
-import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
+import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
 import { Dedupe } from './dedupe.js';
@@ -245,13 +245,8 @@ export class Inbound {
       // a double click, or the same click delivered twice: one effect
       if (!this.seen.first(`act:${a.action_id}:${channel}:${messageTs}:${user}:${a.value ?? ''}`)) continue;
       const who = this.caller(user, channel);
-      let ref: ApprovalRef;
-      try {
-        ref = JSON.parse(a.value ?? '{}') as ApprovalRef;
-      } catch {
-        continue;
-      }
-      if (!ref.r) continue;
+      const ref = parseApprovalRef(a.value);
+      if (!ref) continue;
       switch (a.action_id) {
         case ACTION.approve:
         case ACTION.reject:
@@ -332,12 +327,8 @@ export class Inbound {
     if (b.view.id && !this.seen.first(`view:${b.view.id}:${b.view.private_metadata ?? ''}`)) return;
     const user = b.user?.id ?? '';
     const who = this.caller(user, user);
-    let ref: ApprovalRef;
-    try {
-      ref = JSON.parse(b.view.private_metadata ?? '{}') as ApprovalRef;
-    } catch {
-      return;
-    }
+    const ref = parseApprovalRef(b.view.private_metadata);
+    if (!ref) return;
     const text = b.view.state?.values?.answer?.text?.value ?? '';
     const to: ReplyTarget = { channel: user, user };
     if (!allows(who.role, 'operate')) return this.refuse(who, 'runs.respond', `${ref.r} ${ref.s}`, 'operate', to);

@@ -5,7 +5,8 @@
 
 /** User text as the person meant it: the bot's mention removed, links and channels unwrapped, entities decoded. */
 export function fromSlack(text: string, botUserId?: string | null): string {
-  let t = text;
+  // typed as a string, but it is whatever the envelope carried
+  let t = typeof text === 'string' ? text : '';
   if (botUserId) t = t.replaceAll(`<@${botUserId}>`, ' ');
   t = t
     .replace(/<(https?:\/\/[^|>]+)(?:\|[^>]*)?>/g, '$1')
