@@ -57,7 +57,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Counts side effects: one POST from the counter MCP server per tool execution. */
 class SideEffects {
-  readonly hits = new Map<string, { tag: string; at: number[] }>();
+  readonly hits = new Map<string, { tag: string; at: number[]; daemons: number[] }>();
   private server!: Server;
   url = '';
   async start(): Promise<void> {
@@ -65,10 +65,11 @@ class SideEffects {
       let body = '';
       req.on('data', (d) => (body += d));
       req.on('end', () => {
-        const { key, tag } = JSON.parse(body) as { key: string | null; tag: string };
+        const { key, tag, daemon } = JSON.parse(body) as { key: string | null; tag: string; daemon: number };
         const k = key ?? `nokey:${tag}`;
-        const h = this.hits.get(k) ?? { tag, at: [] };
+        const h = this.hits.get(k) ?? { tag, at: [], daemons: [] };
         h.at.push(Date.now());
+        h.daemons.push(daemon);
         this.hits.set(k, h);
         res.end(`hit ${h.at.length}`);
       });
@@ -191,6 +192,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const restartMs: number[] = [];
   const startMs: number[] = [];
   const leftBehind = new Set<number>();
+  const killedAt: number[] = [];
 
   let connecting: Promise<DaemonClient> | null = null;
   // one connection at a time: after a kill, the first call starts the next daemon (the client auto-starts it)
@@ -277,6 +279,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         await waitGone(pid);
       }
+      killedAt.push(Date.now()); // the daemon is gone: whatever it sent has arrived by now
       for (const p of markedProcesses(h.home)) leftBehind.add(p.pid); // no daemon now: every one is an orphan
       // the connection died with the daemon: the next call connects afresh (and starts the next daemon)
       (client as DaemonClient | null)?.close();
@@ -353,7 +356,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       effects,
       chats: ollama.chats,
       chatAt,
-      hookAccepted: hook.received.filter((r) => r.status !== null && r.status < 300).map((r) => String(r.headers['idempotency-key'])),
+      killedAt,
+      hookAccepted: hook.received.filter((r) => r.status !== null && r.status < 300).map((r) => ({ key: String(r.headers['idempotency-key']), at: r.at })),
       slackPosts: lb.calls('chat.postMessage').filter((c) => c.response.ok === true),
       approvedAfterRestart,
       restartMs,
@@ -387,8 +391,10 @@ interface CheckInput {
   chats: RecordedChat[];
   /** When each chat (by seq) arrived. */
   chatAt: Map<number, number>;
-  hookAccepted: string[];
-  slackPosts: { args: Record<string, unknown> }[];
+  /** When each killed daemon was confirmed gone. */
+  killedAt: number[];
+  hookAccepted: { key: string; at: number }[];
+  slackPosts: { args: Record<string, unknown>; at: number }[];
   approvedAfterRestart: Set<string>;
   restartMs: number[];
   orphans: number;
@@ -434,12 +440,20 @@ function check(c: CheckInput): ChaosResult {
       if (e.type === 'agent.tool' && e.status === 'ok') doneAt.set(`${id}:${e.step}:${e.attempt}:t${e.turn}:c${e.index}`, Date.parse(e.at));
     }
   }
+  // at most one re-run of an in-flight step per kill: one daemon (one life between kills) never
+  // executes the same step attempt twice, so each extra execution is owed to a kill
   let reruns = 0;
   let repeated = 0;
   let executions = 0;
+  let sameDaemon = 0;
   for (const [key, hit] of c.effects.hits) {
     executions += hit.at.length;
     reruns += hit.at.length - 1;
+    const twice = hit.daemons.length - new Set(hit.daemons).size;
+    if (twice > 0) {
+      sameDaemon += twice;
+      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')})`);
+    }
     const done = doneAt.get(key);
     const late = done === undefined ? 0 : hit.at.filter((t) => t > done).length;
     if (late > 0) {
@@ -450,7 +464,7 @@ function check(c: CheckInput): ChaosResult {
   let missingEffects = 0;
   for (const key of doneAt.keys()) if (!c.effects.hits.has(key)) missingEffects++;
   if (missingEffects > 0) v.push(`${missingEffects} step(s) recorded as done whose side effect never happened`);
-  if (reruns > kills) v.push(`side effects re-run ${reruns} times, more than one per kill (${kills})`);
+
 
   // model calls: one request per turn; a turn recorded (agent.turn) is never asked again
   const byKey = new Map<string, number[]>();
@@ -459,8 +473,19 @@ function check(c: CheckInput): ChaosResult {
     const k = chatKey(ch);
     byKey.set(k, [...(byKey.get(k) ?? []), ch.seq]);
   }
+  // a daemon's life is the time between two kills: one life never asks the same turn twice
+  const life = (t: number) => c.killedAt.filter((k) => k < t).length;
   let modelReruns = 0;
-  for (const seqs of byKey.values()) modelReruns += seqs.length - 1;
+  let modelSameLife = 0;
+  for (const [k, seqs] of byKey) {
+    modelReruns += seqs.length - 1;
+    const lives = seqs.map((q) => life(c.chatAt.get(q) ?? 0));
+    const twice = lives.length - new Set(lives).size;
+    if (twice > 0) {
+      modelSameLife += twice;
+      v.push(`model request ${k} sent ${twice + 1} times by one daemon`);
+    }
+  }
   let modelRepeats = 0;
   // i-th distinct request of a run <-> its i-th recorded turn; a copy after that turn was recorded is a repeat
   const perRun = new Map<string, RecordedChat[]>();
@@ -480,7 +505,6 @@ function check(c: CheckInput): ChaosResult {
     });
   }
   if (modelRepeats > 0) v.push(`${modelRepeats} model request(s) repeated after their turn was recorded`);
-  if (modelReruns > kills) v.push(`model requests re-sent ${modelReruns} times, more than one per kill (${kills})`);
 
   // timers: every wait step fired, and not early
   let timers = 0;
@@ -512,7 +536,7 @@ function check(c: CheckInput): ChaosResult {
 
   // notifications: every one sent to the webhook exactly once per key, and to Slack
   const notes = [...c.notes.values()];
-  const hookKeys = new Set(c.hookAccepted);
+  const hookKeys = new Set(c.hookAccepted.map((x) => x.key));
   const dupWebhook = c.hookAccepted.length - hookKeys.size;
   let undelivered = 0;
   for (const n of notes) {
@@ -525,15 +549,21 @@ function check(c: CheckInput): ChaosResult {
     }
     if (n.channels.hook && !hookKeys.has(n.id)) v.push(`notification ${n.id} is marked sent to the webhook but never arrived`);
   }
-  if (dupWebhook > kills) v.push(`webhook received ${dupWebhook} repeats, more than one per kill (${kills})`);
+  // a repeat (same Idempotency-Key) is owed to a kill between the send and its record: never twice in one daemon's life
+  const hookLives = new Map<string, number[]>();
+  for (const x of c.hookAccepted) hookLives.set(x.key, [...(hookLives.get(x.key) ?? []), life(x.at)]);
+  for (const [key, lives] of hookLives) if (lives.length !== new Set(lives).size) v.push(`webhook got notification ${key} ${lives.length} times, twice from one daemon`);
   // Slack has no idempotency key: a kill between the post and its record reposts. Same text in the same place = a repost.
-  const posts = new Map<string, number>();
+  const posts = new Map<string, number[]>();
   for (const p of c.slackPosts) {
     const k = `${String(p.args.channel)}|${String(p.args.thread_ts ?? '')}|${String(p.args.text)}`;
-    posts.set(k, (posts.get(k) ?? 0) + 1);
+    posts.set(k, [...(posts.get(k) ?? []), life(p.at)]);
   }
   let dupSlack = 0;
-  for (const n of posts.values()) dupSlack += n - 1;
+  for (const [k, lives] of posts) {
+    dupSlack += lives.length - 1;
+    if (lives.length !== new Set(lives).size) v.push(`Slack got the same post twice from one daemon: ${k.slice(0, 200)}`);
+  }
   if (dupSlack > kills) v.push(`Slack got ${dupSlack} reposts, more than one per kill (${kills})`);
 
   if (c.orphans > 0) v.push(`${c.orphans} MCP server process(es) of a dead daemon still running`);
@@ -550,10 +580,12 @@ function check(c: CheckInput): ChaosResult {
     failed,
     repeated_steps: repeated,
     reruns,
+    reruns_in_one_daemon: sameDaemon,
     executions,
     model_calls: c.chats.length,
     model_repeats: modelRepeats,
     model_reruns: modelReruns,
+    model_reruns_in_one_daemon: modelSameLife,
     timers: `${timersFired}/${timers}`,
     approvals: `${approved}/${approvals}`,
     approvals_after_restart: c.approvedAfterRestart.size,
@@ -569,7 +601,7 @@ function check(c: CheckInput): ChaosResult {
   };
   const line =
     `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size} steps=${steps} lost=${lost} failed=${failed} repeated_steps=${repeated} ` +
-    `reruns=${reruns}(<=${kills}) model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns}(<=${kills}) timers=${timersFired}/${timers} ` +
+    `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
     `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart) notifications=${notes.length} undelivered=${undelivered} ` +
     `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s`;
   return { line, violations: v, figures };
