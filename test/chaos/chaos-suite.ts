@@ -534,8 +534,25 @@ function check(c: CheckInput): ChaosResult {
   }
   if (approved !== approvals) v.push(`approvals: ${approved} of ${approvals} answered and carried on`);
 
-  // notifications: every one sent to the webhook exactly once per key, and to Slack
+  // notifications: each run wrote exactly the ones it should (none lost, none doubled by a re-run)
   const notes = [...c.notes.values()];
+  const want: Record<string, Record<string, number>> = {
+    chaos_steps: { completion: 1, notify: 1 },
+    chaos_gate: { completion: 1, notify: 1, approval: 1 },
+    chaos_repeat: { completion: 1, notify: 1 },
+    chaos_parallel: { completion: 1 },
+    chaos_agent: { completion: 1, notify: 1 },
+  };
+  let wrongNotes = 0;
+  for (const [id, wf] of c.started) {
+    const got: Record<string, number> = {};
+    for (const n of notes) if (n.run_id === id) got[n.kind] = (got[n.kind] ?? 0) + 1;
+    if (JSON.stringify(Object.entries(got).sort()) !== JSON.stringify(Object.entries(want[wf]).sort())) {
+      wrongNotes++;
+      v.push(`run ${id} (${wf}) wrote notifications ${JSON.stringify(got)}, expected ${JSON.stringify(want[wf])}`);
+    }
+  }
+  // every one sent to the webhook exactly once per key, and to Slack
   const hookKeys = new Set(c.hookAccepted.map((x) => x.key));
   const dupWebhook = c.hookAccepted.length - hookKeys.size;
   let undelivered = 0;
@@ -590,6 +607,7 @@ function check(c: CheckInput): ChaosResult {
     approvals: `${approved}/${approvals}`,
     approvals_after_restart: c.approvedAfterRestart.size,
     notifications: notes.length,
+    wrong_notifications: wrongNotes,
     undelivered,
     dup_webhook: dupWebhook,
     dup_slack: dupSlack,
@@ -602,7 +620,7 @@ function check(c: CheckInput): ChaosResult {
   const line =
     `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size} steps=${steps} lost=${lost} failed=${failed} repeated_steps=${repeated} ` +
     `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
-    `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart) notifications=${notes.length} undelivered=${undelivered} ` +
+    `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart) notifications=${notes.length} wrong_notifications=${wrongNotes} undelivered=${undelivered} ` +
     `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s`;
   return { line, violations: v, figures };
 }
