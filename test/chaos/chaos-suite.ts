@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DaemonClient } from '../../src/client/client.js';
 import { daemonPid, killDaemon, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
-import { LOOPBACK_OPTS } from '../support/slack-daemon.js';
+import { buttonValue, hasButton, LOOPBACK_OPTS, PEOPLE, shown } from '../support/slack-daemon.js';
 import { startSlackLoopback, type SlackLoopback } from '../support/slack-loopback.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -152,8 +152,8 @@ function runOfChat(chat: RecordedChat): string {
 }
 
 const WORKFLOWS: [string, number][] = [
-  ['chaos_steps', 0.3],
-  ['chaos_gate', 0.15],
+  ['chaos_steps', 0.25],
+  ['chaos_gate', 0.2],
   ['chaos_repeat', 0.15],
   ['chaos_parallel', 0.2],
   ['chaos_agent', 0.2],
@@ -239,7 +239,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const r = await tryCall('runs.list', { all: false, limit: 10_000 });
     return (r?.runs ?? []).filter((x: Json) => x.status === 'waiting' && x.waiting_for?.kind === 'approval').map((x: Json) => x.id as string);
   };
+  const slackClicked = new Set<string>();
   const approve = async (id: string, afterRestart: boolean): Promise<void> => {
+    if (rnd() < 0.5) {
+      // half of them by a person's click on the approval's button in Slack (admin alice)
+      const m = await lb.waitForMessage('#ops-alerts', (x) => hasButton(x, 'opstream.approve') && shown(x).includes(id), 30).catch(() => null);
+      if (m) {
+        const d = await lb
+          .blockAction({ user: PEOPLE.alice, channel: '#ops-alerts', message: { ts: m.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(m, 'opstream.approve') }], ackTimeoutMs: 3000 })
+          .catch(() => null);
+        if (d?.acked) {
+          slackClicked.add(id);
+          if (afterRestart) approvedAfterRestart.add(id);
+          return;
+        }
+      }
+    }
     const r = await tryCall('runs.approve', { id });
     if (r && afterRestart) approvedAfterRestart.add(id);
   };
@@ -360,6 +375,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       hookAccepted: hook.received.filter((r) => r.status !== null && r.status < 300).map((r) => ({ key: String(r.headers['idempotency-key']), at: r.at })),
       slackPosts: lb.calls('chat.postMessage').filter((c) => c.response.ok === true),
       approvedAfterRestart,
+      slackClicked,
       restartMs,
       orphans: orphansLive + orphansAfterStop,
       leftBehind: leftBehind.size,
@@ -396,6 +412,8 @@ interface CheckInput {
   hookAccepted: { key: string; at: number }[];
   slackPosts: { args: Record<string, unknown>; at: number }[];
   approvedAfterRestart: Set<string>;
+  /** Approvals clicked in Slack (and acked by the bridge). */
+  slackClicked: Set<string>;
   restartMs: number[];
   orphans: number;
   /** Distinct MCP server processes found running right after a kill (each must be ended later). */
@@ -532,6 +550,14 @@ function check(c: CheckInput): ChaosResult {
   for (const id of c.approvedAfterRestart) {
     if (c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.decision !== 'approved') v.push(`run ${id}: an approval answered right after a restart was not taken`);
   }
+  // a click acked by the bridge whose decision was then not recorded (the daemon died in between)
+  let bySlack = 0;
+  let clicksLost = 0;
+  for (const id of c.slackClicked) {
+    const by = c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.by;
+    if (by === 'slack:U0ALICE') bySlack++;
+    else clicksLost++;
+  }
   if (approved !== approvals) v.push(`approvals: ${approved} of ${approvals} answered and carried on`);
 
   // notifications: each run wrote exactly the ones it should (none lost, none doubled by a re-run)
@@ -606,6 +632,8 @@ function check(c: CheckInput): ChaosResult {
     timers: `${timersFired}/${timers}`,
     approvals: `${approved}/${approvals}`,
     approvals_after_restart: c.approvedAfterRestart.size,
+    approvals_by_slack: bySlack,
+    slack_clicks_lost: clicksLost,
     notifications: notes.length,
     wrong_notifications: wrongNotes,
     undelivered,
@@ -620,7 +648,7 @@ function check(c: CheckInput): ChaosResult {
   const line =
     `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size} steps=${steps} lost=${lost} failed=${failed} repeated_steps=${repeated} ` +
     `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
-    `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart) notifications=${notes.length} wrong_notifications=${wrongNotes} undelivered=${undelivered} ` +
+    `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart, ${bySlack} by Slack button, ${clicksLost} clicks acked but lost) notifications=${notes.length} wrong_notifications=${wrongNotes} undelivered=${undelivered} ` +
     `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s`;
   return { line, violations: v, figures };
 }
