@@ -7,7 +7,7 @@ import { runChaos } from './chaos/chaos-suite.js';
 describe('crash suite (short)', () => {
   it('loses no run, repeats no finished step or recorded model call, delivers each notification once, leaves no orphan', async () => {
     const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : undefined;
-    const r = await runChaos({ kills: 10, seed, minGapMs: 200, maxGapMs: 1500, drainTimeoutMs: 120_000 });
+    const r = await runChaos({ kills: 10, seed, minGapMs: 200, maxGapMs: 1200, drainTimeoutMs: 120_000 });
     console.log(r.line);
     expect(r.violations).toEqual([]);
     expect(r.figures.kills).toBe(10);
