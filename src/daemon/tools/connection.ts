@@ -17,6 +17,9 @@ export interface ConnectionOptions {
   baseEnv: NodeJS.ProcessEnv;
   onToolsChanged(conn: ServerConnection): void;
   onState(conn: ServerConnection): void;
+  /** A stdio server process started / ended (see ChildRegistry). */
+  onSpawn?(conn: ServerConnection, pid: number): void;
+  onExit?(conn: ServerConnection, pid: number): void;
 }
 
 /** A call-level failure, carried as data (see ToolCallError). */
@@ -128,6 +131,8 @@ export class ServerConnection {
             onNoise: (line) => {
               if (++this.noise <= 10) log.warn({ server: spec.name, line }, 'ignored non-protocol output on the server stdout');
             },
+            onSpawn: (pid) => this.opts.onSpawn?.(this, pid),
+            onExit: (pid) => this.opts.onExit?.(this, pid),
           })
         : new StreamableHTTPClientTransport(new URL(spec.url!), { requestInit: { headers: spec.headers } });
     const client = new Client({ name: 'opstream', version: PACKAGE_VERSION }, { capabilities: {} });

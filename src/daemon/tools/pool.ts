@@ -23,6 +23,9 @@ export interface PoolOptions {
   onCall?(record: CallRecord): void;
   onServerState?(info: ServerInfo): void;
   onToolsChanged?(server: string): void;
+  /** A stdio server process started / ended: the daemon records them to end them after a crash. */
+  onSpawn?(server: string, pid: number, command: string): void;
+  onExit?(server: string, pid: number): void;
 }
 
 /**
@@ -50,6 +53,8 @@ export class ToolPool {
           baseEnv: opts.baseEnv ?? process.env,
           onToolsChanged: (c) => opts.onToolsChanged?.(c.spec.name),
           onState: (c) => opts.onServerState?.(c.info()),
+          onSpawn: (c, pid) => opts.onSpawn?.(c.spec.name, pid, [c.spec.command ?? '', ...c.spec.args].join(' ').slice(0, 300)),
+          onExit: (c, pid) => opts.onExit?.(c.spec.name, pid),
         }),
       );
     }

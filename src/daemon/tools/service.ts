@@ -1,5 +1,7 @@
 import type { DaemonContext, Service } from '../context.js';
+import { join } from 'node:path';
 import { ToolResultCache } from './cache.js';
+import { ChildRegistry } from './child-registry.js';
 import { ToolPool } from './pool.js';
 import { serverSpecs } from './server-specs.js';
 import { CallStats, type ToolStat } from './stats.js';
@@ -21,6 +23,9 @@ export class ToolService implements Service, ToolsApi {
   private saveTimer: NodeJS.Timeout | null = null;
   private dirty = false;
   private ctx!: DaemonContext;
+  children!: ChildRegistry;
+  /** Settles when the servers a crashed daemon left running have been ended (see ChildRegistry). */
+  reaped: Promise<unknown> = Promise.resolve();
 
   /** Takes the context lazily: main.ts builds it in one literal that includes this service. */
   constructor(private readonly ctxOf: () => DaemonContext) {}
@@ -28,9 +33,15 @@ export class ToolService implements Service, ToolsApi {
   async start(): Promise<void> {
     const ctx = (this.ctx = this.ctxOf());
     this.cache = new ToolResultCache(ctx.store);
+    const log = ctx.log.child({ svc: 'tools' });
+    this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
+    // read before any server is spawned; ended in the background so the daemon answers at once
+    if (this.children.load().length > 0) this.reaped = this.children.reap();
     this.pool = new ToolPool(serverSpecs(ctx.config), {
-      log: ctx.log.child({ svc: 'tools' }),
+      log,
       cache: this.cache,
+      onSpawn: (server, pid, command) => this.children.add(pid, server, command),
+      onExit: (_server, pid) => this.children.remove(pid),
       onCall: (r: CallRecord) => {
         this.stats.add(r);
         this.dirty = true;
@@ -48,6 +59,7 @@ export class ToolService implements Service, ToolsApi {
   async stop(): Promise<void> {
     if (this.saveTimer) clearInterval(this.saveTimer);
     if (!this.pool) return;
+    await this.reaped;
     await this.pool.stop();
     await this.saveStats();
   }

@@ -13,6 +13,9 @@ export interface StdioSpawn {
   onStderrLine(line: string): void;
   /** Non-JSON-RPC lines on stdout: reported, then ignored. */
   onNoise(line: string): void;
+  /** The child is running (pid known) / has exited: the daemon keeps a list for after a crash. */
+  onSpawn?(pid: number): void;
+  onExit?(pid: number): void;
 }
 
 /**
@@ -52,6 +55,7 @@ export class StdioTransport implements Transport {
       let spawned = false;
       child.once('spawn', () => {
         spawned = true;
+        if (child.pid) this.opts.onSpawn?.(child.pid);
         resolve();
       });
       child.once('error', (err) => {
@@ -62,6 +66,7 @@ export class StdioTransport implements Transport {
         else this.onerror?.(new Error(msg));
       });
       child.once('close', (code, signal) => {
+        if (spawned && child.pid) this.opts.onExit?.(child.pid);
         if (!this.exitReason && !this.closed) this.exitReason = `exited with ${signal ? `signal ${signal}` : `code ${code}`}${this.stderrTail ? `: ${this.stderrTail.trim().slice(-300)}` : ''}`;
         this.child = null;
         this.onclose?.();

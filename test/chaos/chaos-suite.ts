@@ -1,0 +1,685 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { DaemonClient } from '../../src/client/client.js';
+import { daemonPid, killDaemon, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
+import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
+import { buttonValue, hasButton, LOOPBACK_OPTS, PEOPLE, shown } from '../support/slack-daemon.js';
+import { startSlackLoopback, type SlackLoopback } from '../support/slack-loopback.js';
+import { startWebhookReceiver } from '../support/webhook-receiver.js';
+
+/**
+ * The crash suite: a real daemon (a detached child process, auto-started by the client), real Bree
+ * workers, a real stdio MCP server whose tool is a countable side effect, the loopback Ollama, Slack
+ * and a webhook receiver. Runs of a mix of workflows are started and approvals answered while the
+ * daemon is killed with -9 at random moments (a seeded PRNG: the same seed gives the same plan of
+ * actions and delays, not the same interleaving), restarted each time; then everything is let finish
+ * and checked. Shared by `npm run chaos` (test/chaos/run.ts) and the CI variant (test/chaos.test.ts).
+ */
+
+const FIXTURES = join(ROOT, 'test', 'chaos', 'fixtures');
+const COUNTER = join(FIXTURES, 'counter-server.mjs');
+const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+export interface ChaosOptions {
+  kills: number;
+  seed?: number;
+  /** Gap between restart and the next kill, uniformly drawn in [min, max] ms. */
+  minGapMs?: number;
+  maxGapMs?: number;
+  /** How long to wait for everything to finish after the last kill. */
+  drainTimeoutMs?: number;
+  /** Progress lines (stderr in the script). */
+  progress?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  line: string;
+  violations: string[];
+  figures: Record<string, number | string>;
+}
+
+/** mulberry32: small, seedable, good enough to vary a test plan. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Counts side effects: one POST from the counter MCP server per tool execution. */
+class SideEffects {
+  readonly hits = new Map<string, { tag: string; at: number[]; daemons: number[] }>();
+  private server!: Server;
+  url = '';
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const { key, tag, daemon } = JSON.parse(body) as { key: string | null; tag: string; daemon: number };
+        const k = key ?? `nokey:${tag}`;
+        const h = this.hits.get(k) ?? { tag, at: [], daemons: [] };
+        h.at.push(Date.now());
+        h.daemons.push(daemon);
+        this.hits.set(k, h);
+        res.end(`hit ${h.at.length}`);
+      });
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hit`;
+  }
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** Processes whose command line carries `marker` (our counter servers), with their parent pid. */
+function markedProcesses(marker: string): { pid: number; ppid: number }[] {
+  const out: { pid: number; ppid: number }[] = [];
+  if (existsSync('/proc/self/stat')) {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        if (!cmd.includes(marker) || !cmd.includes('counter-server')) continue;
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        out.push({ pid: Number(d), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return out;
+  }
+  const ps = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
+  for (const l of ps.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l);
+    if (m && m[3].includes(marker) && m[3].includes('counter-server')) out.push({ pid: Number(m[1]), ppid: Number(m[2]) });
+  }
+  return out;
+}
+
+function config(h: TempHome, counterUrl: string, ollama: OllamaLoopback, hookUrl: string, lb: SlackLoopback): string {
+  return [
+    'mcpServers:',
+    '  chaos:',
+    `    command: ${process.execPath}`,
+    // --ignore-eof: after a kill -9 the server stays up; the next daemon must end it (orphans)
+    `    args: ${JSON.stringify([COUNTER, '--ignore-eof', '--marker', h.home])}`,
+    `    env: { CHAOS_COUNTER_URL: "${counterUrl}" }`,
+    '    timeout: 30s',
+    'llm:',
+    `  host: "${ollama.host}"`,
+    '  model: "qwen2.5:7b"',
+    'notify:',
+    '  desktop: "off"',
+    '  webhooks:',
+    `    - { name: hook, url: "${hookUrl}", timeout: 10s }`,
+    'slack:',
+    `  app_token: "${lb.appToken}"`,
+    `  bot_token: "${lb.botToken}"`,
+    `  api_url: "${lb.apiUrl}"`,
+    '  channels: { default: "#ops-alerts", critical: "#incidents" }',
+    '  users: { U0ALICE: admin, U0BOB: operator }',
+    '  default_role: none',
+    '  ping_timeout: 2s',
+    '  idle_timeout: 6s',
+    '  post_interval: 5ms',
+    '  update_interval: 50ms',
+  ].join('\n');
+}
+
+/** The loopback model: one tool call, then the answer. Every request's run is in its prompt. */
+function modelReply(chat: RecordedChat): { content?: string; tool_calls?: { name: string; arguments: Record<string, unknown> }[] } {
+  const run = runOfChat(chat);
+  if (chat.body.format) return { content: JSON.stringify({ summary: `nothing wrong in ${run}` }) };
+  if (!chat.body.messages.some((m) => m.role === 'tool')) return { tool_calls: [{ name: 'chaos__hit', arguments: { tag: `${run}/agent` } }] };
+  return { content: JSON.stringify({ summary: `nothing wrong in ${run}` }) };
+}
+
+function runOfChat(chat: RecordedChat): string {
+  const user = chat.body.messages.find((m) => m.role === 'user');
+  return /CHAOS-RUN (r_[a-z0-9]+)/.exec(user?.content ?? '')?.[1] ?? '?';
+}
+
+const WORKFLOWS: [string, number][] = [
+  ['chaos_steps', 0.25],
+  ['chaos_gate', 0.2],
+  ['chaos_repeat', 0.15],
+  ['chaos_parallel', 0.2],
+  ['chaos_agent', 0.2],
+];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON and events are read loosely here
+type Json = Record<string, any>;
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const t0 = Date.now();
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const rnd = prng(seed);
+  const between = (a: number, b: number) => a + rnd() * (b - a);
+  const minGap = o.minGapMs ?? 300;
+  const maxGap = o.maxGapMs ?? 2500;
+  const say = o.progress ?? (() => undefined);
+  say(`chaos: seed=${seed} kills=${o.kills}`);
+
+  const effects = new SideEffects();
+  await effects.start();
+  const hook = await startWebhookReceiver([200]);
+  const ollama = await startOllamaLoopback(['qwen2.5:7b'], { handler: modelReply });
+  const chatAt = new Map<number, number>();
+  ollama.events.on('chat', (ch: RecordedChat) => chatAt.set(ch.seq, Date.now()));
+  const lb = await startSlackLoopback(LOOPBACK_OPTS);
+  const h = tempHome('opc-');
+  writeFileSync(join(h.home, 'config.yaml'), config(h, effects.url, ollama, hook.url, lb));
+  mkdirSync(join(h.home, 'workflows'), { recursive: true });
+  for (const [wf] of WORKFLOWS) copyFileSync(join(FIXTURES, `${wf}.yaml`), join(h.home, 'workflows', `${wf}.yaml`));
+
+  const started = new Map<string, string>(); // run id -> workflow
+  const approvedAfterRestart = new Set<string>();
+  let client: DaemonClient | null = null;
+  let kills = 0;
+  let bursts = 0;
+  const restartMs: number[] = [];
+  const startMs: number[] = [];
+  const leftBehind = new Set<number>();
+  const killedAt: number[] = [];
+
+  let connecting: Promise<DaemonClient> | null = null;
+  // one connection at a time: after a kill, the first call starts the next daemon (the client auto-starts it)
+  const connect = (): Promise<DaemonClient> => {
+    if (client) return Promise.resolve(client);
+    connecting ??= DaemonClient.connect({ env: h.env, client: 'test', startTimeoutMs: 60_000 })
+      .then((c) => (client = c))
+      .finally(() => (connecting = null));
+    return connecting;
+  };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a thin, loosely typed request for the harness
+  const call = async (method: string, params: unknown): Promise<any> => {
+    const c = await connect();
+    try {
+      return await (c.request as (m: string, p: unknown) => Promise<unknown>)(method, params);
+    } catch (e) {
+      // the daemon was killed under this request (or refused it): connect afresh next time
+      if (client === c) {
+        c.close();
+        client = null;
+      }
+      throw e;
+    }
+  };
+  const tryCall = (method: string, params: unknown) => call(method, params).catch(() => null);
+
+  const startOne = async (): Promise<void> => {
+    let x = rnd();
+    let wf = WORKFLOWS[0][0];
+    for (const [w, p] of WORKFLOWS) {
+      if ((x -= p) < 0) {
+        wf = w;
+        break;
+      }
+    }
+    const s0 = Date.now();
+    const run = await tryCall('runs.start', { workflow: wf, args: [] });
+    startMs.push(Date.now() - s0);
+    // only acknowledged starts count as started: a start lost with the daemon was never promised
+    if (run?.id) started.set(run.id, wf);
+  };
+
+  const waitingApprovals = async (): Promise<string[]> => {
+    const r = await tryCall('runs.list', { all: false, limit: 10_000 });
+    return (r?.runs ?? []).filter((x: Json) => x.status === 'waiting' && x.waiting_for?.kind === 'approval').map((x: Json) => x.id as string);
+  };
+  const slackClicked = new Set<string>();
+  const clicks = new Map<string, { at: number; url: string }>();
+  const approve = async (id: string, afterRestart: boolean): Promise<void> => {
+    if (rnd() < 0.5) {
+      // half of them by a person's click on the approval's button in Slack (admin alice)
+      const m = await lb.waitForMessage('#ops-alerts', (x) => hasButton(x, 'opstream.approve') && shown(x).includes(id), 30).catch(() => null);
+      if (m) {
+        const d = await lb
+          .blockAction({ user: PEOPLE.alice, channel: '#ops-alerts', message: { ts: m.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(m, 'opstream.approve') }], ackTimeoutMs: 3000 })
+          .catch(() => null);
+        if (d?.acked) {
+          slackClicked.add(id);
+          clicks.set(id, { at: d.ack?.at ?? Date.now(), url: String((d.attempts[0]?.frame.payload as Json | undefined)?.response_url ?? '') });
+          if (afterRestart) approvedAfterRestart.add(id);
+          return;
+        }
+      }
+    }
+    const r = await tryCall('runs.approve', { id });
+    if (r && afterRestart) approvedAfterRestart.add(id);
+  };
+
+  try {
+    await connect();
+    while (kills < o.kills) {
+      const r0 = Date.now();
+      await connect().catch(() => undefined);
+      if (kills > 0) restartMs.push(Date.now() - r0);
+      // right after a restart: some approvals left waiting across the kill are answered first
+      for (const id of await waitingApprovals()) if (rnd() < 0.5) await approve(id, true);
+      const until = Date.now() + between(minGap, maxGap);
+      while (Date.now() < until) {
+        const a = rnd();
+        if (a < 0.7) await startOne();
+        else if (a < 0.85) {
+          const w = await waitingApprovals();
+          if (w.length > 0) await approve(w[Math.floor(rnd() * w.length)], false);
+        }
+        await pause(between(20, 250));
+      }
+      const burst = rnd() < 0.25;
+      const inflight: Promise<void>[] = [];
+      if (burst) {
+        // a busy moment: several starts on the wire, the kill lands among them
+        bursts++;
+        for (let i = 0; i < 3 + Math.floor(rnd() * 5); i++) inflight.push(startOne());
+        await pause(between(0, 60));
+      }
+      const pid = daemonPid(h.home);
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await waitGone(pid);
+      }
+      killedAt.push(Date.now()); // the daemon is gone: whatever it sent has arrived by now
+      for (const p of markedProcesses(h.home)) leftBehind.add(p.pid); // no daemon now: every one is an orphan
+      // the connection died with the daemon: the next call connects afresh (and starts the next daemon)
+      (client as DaemonClient | null)?.close();
+      client = null;
+      kills++;
+      await Promise.all(inflight);
+      if (process.env.CHAOS_DEBUG) say(`kill ${kills}: starts ${startMs.length} avg ${Math.round(startMs.reduce((a, b) => a + b, 0) / Math.max(1, startMs.length))}ms max ${Math.max(0, ...startMs)}ms`);
+      if (kills % 10 === 0 || kills === o.kills) say(`chaos: ${kills}/${o.kills} kills, ${started.size} runs started, ${Math.round((Date.now() - t0) / 1000)}s`);
+    }
+
+    // --- let everything finish: the harness keeps answering approvals
+    const drainUntil = Date.now() + (o.drainTimeoutMs ?? 180_000);
+    const runs = new Map<string, Json>();
+    for (;;) {
+      for (const id of await waitingApprovals()) await approve(id, false);
+      for (const id of started.keys()) {
+        if (runs.has(id) && FINAL.has(runs.get(id)!.status)) continue;
+        const r = await tryCall('runs.get', { id });
+        if (r) runs.set(id, r);
+      }
+      const open = [...started.keys()].filter((id) => !FINAL.has(runs.get(id)?.status));
+      // and runs whose start was never acknowledged (they are in the active list too)
+      const active = await tryCall('runs.list', { all: false, limit: 10_000 });
+      if ((open.length === 0 && active?.runs?.length === 0) || Date.now() > drainUntil) break;
+      await pause(200);
+    }
+
+    // --- notifications: wait until every channel is settled (sent or failed)
+    const notes = new Map<string, Json>();
+    const settled = (n: Json) => Object.entries(n.channels as Record<string, Json>).every(([, d]) => d.state === 'sent' || d.state === 'failed' || d.state === 'skipped');
+    const noteUntil = Date.now() + 90_000;
+    for (;;) {
+      for (const id of started.keys()) {
+        const r = await tryCall('notifications.list', { run: id, limit: 1000 });
+        for (const n of r?.items ?? []) notes.set(n.id, n);
+      }
+      if ([...notes.values()].every(settled) || Date.now() > noteUntil) break;
+      await pause(300);
+    }
+
+    // --- events of every run (for the side-effect and model checks)
+    const events = new Map<string, Json[]>();
+    for (const id of started.keys()) {
+      const r = await tryCall('runs.events', { id, limit: 10_000 });
+      events.set(id, r?.events ?? []);
+    }
+
+    // --- orphans: counter servers not owned by the live daemon
+    const live = daemonPid(h.home);
+    const orphansLive = markedProcesses(h.home).filter((p) => p.ppid !== live).length;
+
+    // --- store readable: a clean stop, a fresh daemon, and every run and its events read back
+    (client as DaemonClient | null)?.close();
+    client = null;
+    await killDaemon(h.home);
+    const orphansAfterStop = markedProcesses(h.home).length;
+    let unreadable = 0;
+    for (const id of started.keys()) {
+      const r = await tryCall('runs.get', { id });
+      const e = await tryCall('runs.events', { id, limit: 10_000 });
+      if (!r || !e || r.status !== runs.get(id)?.status) unreadable++;
+    }
+    const all = await tryCall('runs.list', { all: true, limit: 10_000 });
+    if (!all) unreadable++;
+
+    return check({
+      o,
+      seed,
+      t0,
+      kills,
+      bursts,
+      started,
+      runs,
+      events,
+      notes,
+      effects,
+      chats: ollama.chats,
+      chatAt,
+      killedAt,
+      hookAccepted: hook.received.filter((r) => r.status !== null && r.status < 300).map((r) => ({ key: String(r.headers['idempotency-key']), at: r.at })),
+      slackPosts: lb.calls('chat.postMessage').filter((c) => c.response.ok === true),
+      approvedAfterRestart,
+      slackClicked,
+      progress: say,
+      extra: (all?.runs ?? []).filter((r: Json) => !started.has(r.id)),
+      clickInfo: (id: string) => {
+        const k = clicks.get(id);
+        if (!k) return '';
+        const next = killedAt.find((t) => t > k.at);
+        const said = lb.responses(k.url).map((r) => String(r.body.text)).join(' | ');
+        return `acked at +${k.at - t0}ms, next kill ${next === undefined ? 'none' : `${next - k.at}ms later`}, bridge said: ${said || 'nothing'}`;
+      },
+      restartMs,
+      orphans: orphansLive + orphansAfterStop,
+      leftBehind: leftBehind.size,
+      unreadable,
+      listed: all?.runs?.length ?? 0,
+    });
+  } finally {
+    (client as DaemonClient | null)?.close();
+    await h.cleanup().catch(() => undefined);
+    for (const p of markedProcesses(h.home)) process.kill(p.pid, 'SIGKILL');
+    await hook.close();
+    await ollama.close();
+    await lb.close();
+    await effects.stop();
+  }
+}
+
+interface CheckInput {
+  o: ChaosOptions;
+  seed: number;
+  t0: number;
+  kills: number;
+  bursts: number;
+  started: Map<string, string>;
+  runs: Map<string, Json>;
+  events: Map<string, Json[]>;
+  notes: Map<string, Json>;
+  effects: SideEffects;
+  chats: RecordedChat[];
+  /** When each chat (by seq) arrived. */
+  chatAt: Map<number, number>;
+  /** When each killed daemon was confirmed gone. */
+  killedAt: number[];
+  hookAccepted: { key: string; at: number }[];
+  slackPosts: { args: Record<string, unknown>; at: number }[];
+  approvedAfterRestart: Set<string>;
+  /** Approvals clicked in Slack (and acked by the bridge). */
+  slackClicked: Set<string>;
+  clickInfo(id: string): string;
+  progress(line: string): void;
+  /** Runs found in the store whose start was never acknowledged (the daemon died with the reply). */
+  extra: Json[];
+  restartMs: number[];
+  orphans: number;
+  /** Distinct MCP server processes found running right after a kill (each must be ended later). */
+  leftBehind: number;
+  unreadable: number;
+  listed: number;
+}
+
+/** The tool steps of the fixtures (the others have keys too, but no side effect to count). */
+const TOOL_STEPS = new Set(['a', 'b', 'r', 'p1', 'p2', 'after']);
+const leaf = (path: string) => path.slice(path.lastIndexOf('.') + 1).replace(/\[\d+\]$/, '');
+
+function check(c: CheckInput): ChaosResult {
+  const v: string[] = [];
+  const { kills } = c;
+
+  // runs: every acknowledged start exists and ended, and (these workflows cannot fail) succeeded
+  let lost = 0;
+  let failed = 0;
+  let steps = 0;
+  for (const id of c.started.keys()) {
+    const r = c.runs.get(id);
+    if (!r || !FINAL.has(r.status)) {
+      lost++;
+      v.push(`run ${id} (${c.started.get(id)}) ${r ? `did not finish: ${r.status} at ${r.current_step}` : 'is missing'}`);
+      continue;
+    }
+    if (r.status !== 'succeeded') {
+      failed++;
+      v.push(`run ${id} (${c.started.get(id)}) ${r.status}: ${r.error?.message ?? JSON.stringify(r.error)}`);
+    }
+    steps += (r.steps as Json[]).filter((s) => s.status === 'succeeded').length;
+  }
+
+  // a start whose reply was lost with the daemon may still have been recorded: such runs must end too
+  for (const r of c.extra) {
+    if (!FINAL.has(r.status)) {
+      lost++;
+      v.push(`run ${r.id} (${r.workflow}, start not acknowledged) did not finish: ${r.status}`);
+    }
+  }
+
+  // side effects: when each key's step was recorded as done (tool steps and agent tool calls)
+  const doneAt = new Map<string, number>();
+  for (const [id, evs] of c.events) {
+    const keyOf = new Map<string, string>();
+    for (const e of evs) {
+      if (e.type === 'step.started' && e.key) keyOf.set(e.step, e.key);
+      if (e.type === 'step.succeeded' && keyOf.has(e.step) && TOOL_STEPS.has(leaf(e.step))) doneAt.set(keyOf.get(e.step)!, Date.parse(e.at));
+      if (e.type === 'agent.tool' && e.status === 'ok') doneAt.set(`${id}:${e.step}:${e.attempt}:t${e.turn}:c${e.index}`, Date.parse(e.at));
+    }
+  }
+  // at most one re-run of an in-flight step per kill: one daemon (one life between kills) never
+  // executes the same step attempt twice, so each extra execution is owed to a kill
+  let reruns = 0;
+  let repeated = 0;
+  let executions = 0;
+  let sameDaemon = 0;
+  for (const [key, hit] of c.effects.hits) {
+    executions += hit.at.length;
+    reruns += hit.at.length - 1;
+    const twice = hit.daemons.length - new Set(hit.daemons).size;
+    if (twice > 0) {
+      sameDaemon += twice;
+      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')})`);
+    }
+    const done = doneAt.get(key);
+    const late = done === undefined ? 0 : hit.at.filter((t) => t > done).length;
+    if (late > 0) {
+      repeated += late;
+      v.push(`side effect ${key} (${hit.tag}) ran again after its step was recorded as done`);
+    }
+  }
+  let missingEffects = 0;
+  for (const key of doneAt.keys()) if (!c.effects.hits.has(key)) missingEffects++;
+  if (missingEffects > 0) v.push(`${missingEffects} step(s) recorded as done whose side effect never happened`);
+
+
+  // model calls: one request per turn; a turn recorded (agent.turn) is never asked again
+  const byKey = new Map<string, number[]>();
+  const chatKey = (ch: RecordedChat) => `${runOfChat(ch)}|${ch.body.messages.length}|${ch.body.format ? 'f' : 't'}`;
+  for (const ch of c.chats) {
+    const k = chatKey(ch);
+    byKey.set(k, [...(byKey.get(k) ?? []), ch.seq]);
+  }
+  // a daemon's life is the time between two kills: one life never asks the same turn twice
+  const life = (t: number) => c.killedAt.filter((k) => k < t).length;
+  let modelReruns = 0;
+  let modelSameLife = 0;
+  for (const [k, seqs] of byKey) {
+    modelReruns += seqs.length - 1;
+    const lives = seqs.map((q) => life(c.chatAt.get(q) ?? 0));
+    const twice = lives.length - new Set(lives).size;
+    if (twice > 0) {
+      modelSameLife += twice;
+      v.push(`model request ${k} sent ${twice + 1} times by one daemon`);
+    }
+  }
+  let modelRepeats = 0;
+  // i-th distinct request of a run <-> its i-th recorded turn; a copy after that turn was recorded is a repeat
+  const perRun = new Map<string, RecordedChat[]>();
+  for (const ch of c.chats) perRun.set(runOfChat(ch), [...(perRun.get(runOfChat(ch)) ?? []), ch]);
+  for (const [run, chats] of perRun) {
+    const turns = (c.events.get(run) ?? []).filter((e) => e.type === 'agent.turn');
+    const order: string[] = [];
+    for (const ch of chats) if (!order.includes(chatKey(ch))) order.push(chatKey(ch));
+    order.forEach((k, i) => {
+      const t = turns[i];
+      if (!t) return;
+      const copies = chats.filter((ch) => chatKey(ch) === k).slice(1);
+      for (const ch of copies) {
+        const at = c.chatAt.get(ch.seq);
+        if (at !== undefined && at > Date.parse(t.at)) modelRepeats++;
+      }
+    });
+  }
+  if (modelRepeats > 0) v.push(`${modelRepeats} model request(s) repeated after their turn was recorded`);
+
+  // timers: every wait step fired, and not early
+  let timers = 0;
+  let timersFired = 0;
+  for (const [id, wf] of c.started) {
+    const waits = wf === 'chaos_steps' ? [['nap', 2000]] : wf === 'chaos_parallel' ? [['fan.p3', 1000]] : [];
+    for (const [step, ms] of waits as [string, number][]) {
+      timers++;
+      const s = (c.runs.get(id)?.steps as Json[] | undefined)?.find((x) => x.id === step || x.id === step.split('.').pop());
+      const woke = s?.output?.woke_at;
+      if (s?.status === 'succeeded' && woke && Date.parse(woke) >= Date.parse(s.started_at) + ms - 5) timersFired++;
+      else v.push(`run ${id}: timer ${step} ${s ? `${s.status}, woke_at ${woke}` : 'missing'}`);
+    }
+  }
+
+  // approvals: every gate run was approved (some of them right after a restart), and went on
+  let approvals = 0;
+  let approved = 0;
+  for (const [id, wf] of c.started) {
+    if (wf !== 'chaos_gate') continue;
+    approvals++;
+    const s = (c.runs.get(id)?.steps as Json[] | undefined)?.find((x) => x.id === 'ask');
+    if (s?.output?.decision === 'approved' && c.runs.get(id)?.status === 'succeeded') approved++;
+  }
+  for (const id of c.approvedAfterRestart) {
+    if (c.slackClicked.has(id) || !c.runs.has(id)) continue; // clicks: counted below; unacknowledged starts: checked as extra runs
+    if (c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.decision !== 'approved') v.push(`run ${id}: an approval answered right after a restart was not taken`);
+  }
+  // a click acked by the bridge whose decision was then not recorded (the daemon died in between)
+  let bySlack = 0;
+  let clicksLost = 0;
+  for (const id of c.slackClicked) {
+    const by = c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.by;
+    if (by === 'slack:U0ALICE') bySlack++;
+    else {
+      // the bridge acks a click before acting on it (Slack wants an ack within 3 s): a kill in
+      // between loses the click; the message keeps its buttons and a second click works. Measured, not fatal.
+      clicksLost++;
+      c.progress(`chaos: run ${id}: a Slack approval click was acked but not taken (${c.clickInfo(id)})`);
+    }
+  }
+  if (approved !== approvals) v.push(`approvals: ${approved} of ${approvals} answered and carried on`);
+
+  // notifications: each run wrote exactly the ones it should (none lost, none doubled by a re-run)
+  const notes = [...c.notes.values()];
+  const want: Record<string, Record<string, number>> = {
+    chaos_steps: { completion: 1, notify: 1 },
+    chaos_gate: { completion: 1, notify: 1, approval: 1 },
+    chaos_repeat: { completion: 1, notify: 1 },
+    chaos_parallel: { completion: 1 },
+    chaos_agent: { completion: 1, notify: 1 },
+  };
+  let wrongNotes = 0;
+  for (const [id, wf] of c.started) {
+    const got: Record<string, number> = {};
+    for (const n of notes) if (n.run_id === id) got[n.kind] = (got[n.kind] ?? 0) + 1;
+    if (JSON.stringify(Object.entries(got).sort()) !== JSON.stringify(Object.entries(want[wf]).sort())) {
+      wrongNotes++;
+      v.push(`run ${id} (${wf}) wrote notifications ${JSON.stringify(got)}, expected ${JSON.stringify(want[wf])}`);
+    }
+  }
+  // every one sent to the webhook exactly once per key, and to Slack
+  const hookKeys = new Set(c.hookAccepted.map((x) => x.key));
+  const dupWebhook = c.hookAccepted.length - hookKeys.size;
+  let undelivered = 0;
+  for (const n of notes) {
+    for (const [ch, d] of Object.entries(n.channels as Record<string, Json>)) {
+      if (ch === 'terminal') continue;
+      if (d.state !== 'sent') {
+        undelivered++;
+        v.push(`notification ${n.id} (${n.kind}, run ${n.run_id}) not delivered to ${ch}: ${d.state} ${d.error ?? ''}`);
+      }
+    }
+    if (n.channels.hook && !hookKeys.has(n.id)) v.push(`notification ${n.id} is marked sent to the webhook but never arrived`);
+  }
+  // a repeat (same Idempotency-Key) is owed to a kill between the send and its record: never twice in one daemon's life
+  const hookLives = new Map<string, number[]>();
+  for (const x of c.hookAccepted) hookLives.set(x.key, [...(hookLives.get(x.key) ?? []), life(x.at)]);
+  for (const [key, lives] of hookLives) if (lives.length !== new Set(lives).size) v.push(`webhook got notification ${key} ${lives.length} times, twice from one daemon`);
+  // Slack has no idempotency key: a kill between the post and its record reposts. Same text in the same place = a repost.
+  const posts = new Map<string, number[]>();
+  for (const p of c.slackPosts) {
+    const k = `${String(p.args.channel)}|${String(p.args.thread_ts ?? '')}|${String(p.args.text)}`;
+    posts.set(k, [...(posts.get(k) ?? []), life(p.at)]);
+  }
+  let dupSlack = 0;
+  for (const [k, lives] of posts) {
+    dupSlack += lives.length - 1;
+    if (lives.length !== new Set(lives).size) v.push(`Slack got the same post twice from one daemon: ${k.slice(0, 200)}`);
+  }
+  if (dupSlack > kills) v.push(`Slack got ${dupSlack} reposts, more than one per kill (${kills})`);
+
+  if (c.orphans > 0) v.push(`${c.orphans} MCP server process(es) of a dead daemon still running`);
+  if (c.unreadable > 0) v.push(`${c.unreadable} run(s) could not be read back after a clean restart`);
+
+  const secs = Math.round((Date.now() - c.t0) / 1000);
+  const figures = {
+    seed: c.seed,
+    kills,
+    bursts: c.bursts,
+    runs: c.started.size,
+    steps,
+    lost,
+    failed,
+    repeated_steps: repeated,
+    reruns,
+    reruns_in_one_daemon: sameDaemon,
+    executions,
+    model_calls: c.chats.length,
+    model_repeats: modelRepeats,
+    model_reruns: modelReruns,
+    model_reruns_in_one_daemon: modelSameLife,
+    timers: `${timersFired}/${timers}`,
+    approvals: `${approved}/${approvals}`,
+    approvals_after_restart: c.approvedAfterRestart.size,
+    approvals_by_slack: bySlack,
+    slack_clicks_lost: clicksLost,
+    notifications: notes.length,
+    wrong_notifications: wrongNotes,
+    undelivered,
+    dup_webhook: dupWebhook,
+    dup_slack: dupSlack,
+    orphans: c.orphans,
+    left_by_kills: c.leftBehind,
+    store: c.unreadable === 0 ? 'ok' : `${c.unreadable}_unreadable`,
+    restart_ms_avg: Math.round(c.restartMs.reduce((a, b) => a + b, 0) / Math.max(1, c.restartMs.length)),
+    seconds: secs,
+  };
+  const line =
+    `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size}+${c.extra.length}_unacked steps=${steps} lost=${lost} failed=${failed} repeated_steps=${repeated} ` +
+    `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
+    `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart, ${bySlack} by Slack button, ${clicksLost} clicks acked but lost) notifications=${notes.length} wrong_notifications=${wrongNotes} undelivered=${undelivered} ` +
+    `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s`;
+  return { line, violations: v, figures };
+}
