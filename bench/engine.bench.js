@@ -12,7 +12,7 @@
 //     one-time stats backfill done by a first start), beside a start with an empty store.
 // Sizes: ENGINE_BENCH_RUNS = N (10,000; quick 1,000), ENGINE_BENCH_FINISHED = M (100,000; quick
 // 10,000), ENGINE_BENCH_STEPS steps per run in 1-2 (500; quick 100). ENGINE_BENCH_DRAIN_MAX_S
-// bounds part 4's wait (240 s; quick 120 s: at one worker start per activation, 10,000 recovered
+// bounds part 4's wait (150 s; quick 90 s: at one worker start per activation, 10,000 recovered
 // runs take minutes on a busy 2-core box; past the bound the figure is a lower bound and says so); ENGINE_BENCH_DEBUG=1 prints progress on stderr. Each part
 // runs in its own process.
 // The N-run states are made by cloning a real run's stored state while the daemon is down
@@ -219,7 +219,7 @@ async function recovery() {
     try {
       const eng = d.ctx.engine;
       // every recovered run must get a new activation and finish; bounded so the bench always ends
-      const maxMs = size('ENGINE_BENCH_DRAIN_MAX_S', 240, 120) * 1000;
+      const maxMs = size('ENGINE_BENCH_DRAIN_MAX_S', 150, 90) * 1000;
       let allStarted = null;
       let done = 0;
       let failed = 0;

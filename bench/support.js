@@ -117,7 +117,10 @@ export async function inProcessDaemon(home, extraEnv = {}) {
 
 /** A row for a part that could not be measured: shown as failed in the report. */
 export function failedRow(id, name, error) {
-  return { id, name, value: null, unit: '', failed: true, error: String(error).split('\n').filter(Boolean).slice(-3).join(' | ').slice(0, 400) };
+  // the message and the first frame of a stack, or the last lines of a child's output
+  const lines = String(error).split('\n').map((l) => l.trim()).filter(Boolean);
+  const text = lines[0]?.startsWith('Error') || lines[1]?.startsWith('at ') ? lines.slice(0, 2) : lines.slice(-3);
+  return { id: id.replace(/\W+/g, '_'), name, value: null, unit: '', failed: true, error: text.join(' | ').slice(0, 400) };
 }
 
 const MARK = '@@ROWS@@';
@@ -130,9 +133,15 @@ const MARK = '@@ROWS@@';
  */
 export function childRows(args, env, label, timeoutMs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d) => (out += d));
+    // passed on as it comes (progress), the tail kept for the failed row
+    child.stderr.on('data', (d) => {
+      process.stderr.write(d);
+      err = (err + d).slice(-2000);
+    });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -154,7 +163,9 @@ export function childRows(args, env, label, timeoutMs) {
         }
       }
       const why = timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : `exited ${code ?? signal}`;
-      resolve([failedRow(`${label.replace(/\W+/g, '_')}_failed`, `${label}: the part did not finish`, `${why}; ${out.slice(-300)}`)]);
+      const lines = err.split('\n').filter((l) => l.trim() && !/^\s*at /.test(l));
+      const tail = lines.filter((l) => /\b\w*Error\b/.test(l)).slice(-1)[0] ?? lines.slice(-2).join(' | ');
+      resolve([failedRow(`${label}_failed`, `${label}: the part did not finish`, `${why}: ${tail || out.slice(-300)}`)]);
     });
   });
 }
