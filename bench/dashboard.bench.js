@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../dist/client/client.js';
-import { BIN, percentile, runIndexOps, size } from './support.js';
+import { BIN, percentile, runIndexOps, runPartsHere, size } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ACTIVE = 1000;
@@ -68,11 +68,12 @@ async function cloneWaiting(h, n) {
 
 async function dashboard() {
   const h = home();
+  let child = null;
   try {
     h.cli('daemon', 'start');
     await cloneWaiting(h, ACTIVE);
     if (h.cli('daemon', 'start').status !== 0) throw new Error('daemon did not start');
-    const child = fork(join(here, 'dashboard-child.js'), [], { execArgv: process.env.DASH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.DASH_PROF] : [], env: h.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child = fork(join(here, 'dashboard-child.js'), [], { execArgv: process.env.DASH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.DASH_PROF] : [], env: h.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await new Promise((res, rej) => {
       child.once('message', res);
       child.once('exit', (code) => rej(new Error(`dashboard child exited ${code}`)));
@@ -122,6 +123,8 @@ async function dashboard() {
       { id: 'dashboard_rss_mb', name: 'dashboard RSS (max)', value: figs.rss / 1024 / 1024, unit: 'MB', note: `JS heap ${(figs.heap / 1024 / 1024).toFixed(0)} MB; ${figs.runs} runs in its model; ${(figs.bytes / 1024 / 1024).toFixed(1)} MB written to the terminal` },
     ];
   } finally {
+    // the dashboard (a client of the daemon) first, then the daemon, then its home
+    if (child && child.exitCode === null) child.kill('SIGKILL');
     h.cli('daemon', 'stop');
     rmSync(h.dir, { recursive: true, force: true });
   }
@@ -202,5 +205,5 @@ async function stats() {
 }
 
 export async function run() {
-  return [...(await dashboard()), ...(await stats())];
+  return runPartsHere('dashboard', { dashboard, stats });
 }

@@ -211,3 +211,16 @@ export async function runIndexOps() {
   if (typeof mod.createdOps !== 'function' || typeof mod.finishedOps !== 'function') throw new Error('dist/daemon/store/run-index.js has no createdOps/finishedOps: update bench/support.js runIndexOps for the new index');
   return { created: mod.createdOps, finished: mod.finishedOps, mark: mod.INDEX_MARK ?? 'runs:index' };
 }
+
+/** Runs parts one after the other in this process; a part that throws is one failed row. */
+export async function runPartsHere(bench, parts) {
+  const rows = [];
+  for (const [name, fn] of Object.entries(parts)) {
+    try {
+      rows.push(...(await fn()));
+    } catch (e) {
+      rows.push(failedRow(`${bench}_${name}_failed`, `${bench}: ${name}`, e?.stack ?? e));
+    }
+  }
+  return rows;
+}
