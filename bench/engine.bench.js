@@ -74,9 +74,30 @@ async function start(d, wf) {
   return d.ctx.engine.startRun({ workflow: loaded, params: {}, trigger: 'bench', actor: 'bench' });
 }
 
+/** Sequential one-op synced commits to a fresh store in `dir`: what one synced batch at a time reaches. */
+async function syncedCommits(dir) {
+  const { Store } = await import('../dist/daemon/store/store.js');
+  const store = await Store.open(join(dir, 'probe-db'));
+  const t = [];
+  try {
+    for (let i = 0; i < 150; i++) {
+      const t0 = performance.now();
+      await store.commit([{ type: 'put', sub: 'meta', key: `probe:${i % 10}`, value: { i, pad: 'x'.repeat(400) } }]);
+      if (i >= 20) t.push(performance.now() - t0);
+    }
+  } finally {
+    await store.close();
+    rmSync(join(dir, 'probe-db'), { recursive: true, force: true });
+  }
+  t.sort((a, b) => a - b);
+  const mean = t.reduce((a, b) => a + b, 0) / t.length;
+  return { perSecond: 1000 / mean, p50: t[Math.floor(t.length / 2)], p99: t[Math.floor(t.length * 0.99)] };
+}
+
 /** RUNS concurrent runs of STEPS steps each: steps completed and events committed per second. */
 async function stepsPerSecond(wf, generated, config) {
   const home = homeWith([], generated, config);
+  const disk = await syncedCommits(home);
   const d = await daemonIn(home);
   try {
     if (config) {
@@ -105,18 +126,21 @@ async function stepsPerSecond(wf, generated, config) {
     const events = d.ctx.engine.figures.transitions - before;
     const failed = started.filter((r) => r.status !== 'succeeded').length;
     if (failed) throw new Error(`${failed} of ${RUNS} runs did not succeed`);
-    return { steps, events, s: (t1 - t0) / 1000, fromFirst: (t1 - firstStep) / 1000, batches: d.ctx.store.stats.batches - batches };
+    return { steps, events, s: (t1 - t0) / 1000, fromFirst: (t1 - firstStep) / 1000, batches: d.ctx.store.stats.batches - batches, disk };
   } finally {
     await d.stop();
     rmSync(home, { recursive: true, force: true });
   }
 }
 
+const diskBaseline = (disk) => ({ name: 'sequential one-op synced store commits per second, same disk', value: disk.perSecond, unit: '/s' });
+
 async function stepsNoop() {
   const r = await stepsPerSecond('noop', { 'noop.yaml': stepsYaml('noop', '    tool: engine_test.noop\n') });
   const note = `${r.steps} steps (${RUNS} runs x ${STEPS}) in ${r.s.toFixed(2)} s incl. worker start; ${r.batches} fsynced batches (${(r.steps / r.batches).toFixed(1)} steps per fsync)`;
   return [
-    { id: 'steps_per_s_noop', name: `steps completed per second, in-worker no-op step (${RUNS} runs x ${STEPS} steps)`, value: r.steps / r.s, unit: 'steps/s', note },
+    { id: 'steps_per_s_noop', name: `steps completed per second, in-worker no-op step (${RUNS} runs x ${STEPS} steps)`, value: r.steps / r.s, unit: 'steps/s', baseline: diskBaseline(r.disk), note },
+    { id: 'synced_commit_p50_ms', name: 'one synced one-op store commit (LevelDB batch, sync) on this disk, p50, same run', value: r.disk.p50, unit: 'ms', note: `p99 ${r.disk.p99.toFixed(1)} ms; the store flushes one synced batch at a time, so steps/s <= commits/s x steps per batch` },
     { id: 'events_per_s', name: 'durable run events per second in the same window (2 per step + run events)', value: r.events / r.s, unit: 'events/s', note: `${r.events} events; formerly "durable step transitions/s"` },
     { id: 'steps_per_s_noop_from_first_step', name: 'steps/s, no-op step, from the first step started (worker start excluded)', value: r.steps / r.fromFirst, unit: 'steps/s' },
   ];
@@ -127,7 +151,7 @@ async function stepsMcp() {
   const config = `notify: { desktop: off }\nmcpServers:\n  fault:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(server)}]\n`;
   const r = await stepsPerSecond('mcp', { 'mcp.yaml': stepsYaml('mcp', '    tool: fault.echo\n    with: { text: "x" }\n') }, config);
   return [
-    { id: 'steps_per_s_mcp', name: `steps completed per second, no-op MCP tool step through the pool (${RUNS} runs x ${STEPS} steps)`, value: r.steps / r.s, unit: 'steps/s', note: `${r.steps} steps in ${r.s.toFixed(2)} s incl. worker start; ${r.batches} fsynced batches (${(r.steps / r.batches).toFixed(1)} steps per fsync); one stdio server answers all calls` },
+    { id: 'steps_per_s_mcp', name: `steps completed per second, no-op MCP tool step through the pool (${RUNS} runs x ${STEPS} steps)`, value: r.steps / r.s, unit: 'steps/s', baseline: diskBaseline(r.disk), note: `${r.steps} steps in ${r.s.toFixed(2)} s incl. worker start; ${r.batches} fsynced batches (${(r.steps / r.batches).toFixed(1)} steps per fsync); one stdio server answers all calls` },
     { id: 'events_per_s_mcp', name: 'durable run events per second, MCP tool step run', value: r.events / r.s, unit: 'events/s' },
   ];
 }
