@@ -239,6 +239,7 @@ async function recovery() {
     const t0 = performance.now();
     const d = await daemonIn(home);
     const serving = performance.now() - t0;
+    const elu0 = performance.eventLoopUtilization();
     debug('daemon serving', serving);
     try {
       const eng = d.ctx.engine;
@@ -272,8 +273,10 @@ async function recovery() {
       debug('finished', done, finished);
       const recRate = (done + failed) / (finished / 1000);
       const startedBy = eng.figures.activations;
+      const elu = performance.eventLoopUtilization(elu0);
       const rows = [
         { id: 'recovery_10k_s', name: `recovery after kill -9 with ${eng.figures.recovered} runs in flight: until every run's new activation started`, value: (allStarted ?? finished) / 1000, unit: 's', note: `${allStarted === null ? `LOWER BOUND: only ${startedBy} of ${N} activations started within ${maxMs / 1000} s (at that rate all would take ~${((N / startedBy) * (finished / 1000)).toFixed(0)} s); ` : ''}serving after ${(serving / 1000).toFixed(2)} s (engine recover() ${eng.figures.recoveredAt} ms); at most ${process.env.OPSTREAM_MAX_ACTIVATIONS ?? 32} activations (worker threads) at once, one new worker thread per activation` },
+        { id: 'recovery_main_thread_ms_per_activation', name: 'main-thread busy time per recovered run while draining (worker start, its commits, its end)', value: elu.active / Math.max(1, startedBy), unit: 'ms', note: `main thread ${(elu.utilization * 100).toFixed(0)}% busy over the drain; ${startedBy} activations started` },
         { id: 'recovery_serving_s', name: `recovery with ${eng.figures.recovered} runs in flight: until all re-admitted, activations queued and the daemon serving`, value: serving / 1000, unit: 's' },
         { id: 'recovery_drain_runs_per_s', name: 'recovered runs finished per second while draining', value: recRate, unit: 'runs/s', note: `${done} of ${N} succeeded, ${failed} failed${firstError ? ` (${firstError})` : ''} after ${(finished / 1000).toFixed(1)} s${done + failed < N ? ' (stopped at the bound)' : ''}` },
       ];
