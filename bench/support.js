@@ -125,6 +125,27 @@ export function failedRow(id, name, error) {
 
 const MARK = '@@ROWS@@';
 
+// Children run in their own process group (so a timed-out one is killed with its daemon and
+// workers); Ctrl-C on the bench must still end them, so this process passes it on.
+const live = new Set();
+let forwarding = false;
+function forwardSignals() {
+  if (forwarding) return;
+  forwarding = true;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      for (const pid of live) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(130);
+    });
+  }
+}
+
 /**
  * Runs a node script as a child process; resolves with the rows it printed after MARK on stdout.
  * Its stderr goes to ours. A child that exits non-zero, prints no rows or outlives `timeoutMs` is
@@ -133,7 +154,9 @@ const MARK = '@@ROWS@@';
  */
 export function childRows(args, env, label, timeoutMs) {
   return new Promise((resolve) => {
+    forwardSignals();
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    live.add(child.pid);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -153,6 +176,7 @@ export function childRows(args, env, label, timeoutMs) {
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      live.delete(child.pid);
       const at = out.lastIndexOf(MARK);
       if (at !== -1) {
         try {
