@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, inProcessDaemon, percentile, runPartsInChildren } from './support.js';
+import { BIN, inProcessDaemon, percentile, runPartsInChildren, size, stopChildDaemon } from './support.js';
 
 function receiver() {
   const got = [];
@@ -64,8 +64,8 @@ async function latency() {
     await r.until(300);
     const lags = r.got.map((g) => g.t - Date.parse(g.json.at)).sort((a, b) => a - b);
     return [
-      { name: 'notify step commit -> webhook receiver, p50', value: percentile(lags, 50), unit: 'ms', note: `${lags.length} notifications, ms clock` },
-      { name: 'notify step commit -> webhook receiver, p99', value: percentile(lags, 99), unit: 'ms', goal: '< 50 ms' },
+      { id: 'notify_p50_ms', name: 'notify step commit -> webhook receiver, p50', value: percentile(lags, 50), unit: 'ms', note: `${lags.length} notifications, ms clock` },
+      { id: 'notify_p99_ms', name: 'notify step commit -> webhook receiver, p99', value: percentile(lags, 99), unit: 'ms' },
     ];
   } finally {
     await d.stop();
@@ -75,7 +75,7 @@ async function latency() {
 }
 
 async function drain() {
-  const N = Number(process.env.NOTIFY_BENCH_ENTRIES ?? 10_000);
+  const N = size('NOTIFY_BENCH_ENTRIES', 10_000, 2_000);
   const r = await receiver();
   const h = home(`notify:\n  desktop: off\n  webhooks:\n    - { name: hook, url: "${r.url}" }\n`);
   // the entries a crashed daemon left pending, written straight into its store
@@ -102,7 +102,7 @@ async function drain() {
     // and recorded as sent
     while (d.ctx.notifier.backlog().hook > 0) await new Promise((res) => setTimeout(res, 5));
     const s = (performance.now() - t0) / 1000;
-    return [{ name: `outbox drain after restart (${N} pending, webhook + inbox)`, value: N / s, unit: 'entries/s', note: `${N} in ${s.toFixed(2)} s incl. daemon start; one delivery in flight per channel, each recorded (records share fsyncs)` }];
+    return [{ id: 'outbox_drain_entries_per_s', name: `outbox drain after restart (${N} pending, webhook + inbox)`, value: N / s, unit: 'entries/s', note: `${N} in ${s.toFixed(2)} s incl. daemon start; one delivery in flight per channel, each recorded (records share fsyncs)` }];
   } finally {
     await d.stop();
     await r.close();
@@ -119,7 +119,7 @@ async function fanout() {
   // the same load without watchers first: worker threads for ~45 runs/s make most of the RSS
   const base = await fanoutWith(0);
   const rows = await fanoutWith(50);
-  rows.push({ name: 'runs.watch fan-out: RSS growth due to 50 watchers (vs the same load unwatched)', value: rows.growth - base.growth, unit: 'MB', note: `peak growth ${rows.growth.toFixed(0)} MB watched, ${base.growth.toFixed(0)} MB unwatched` });
+  rows.push({ id: 'watch_fanout_rss_growth_due_to_watchers_mb', name: 'runs.watch fan-out: RSS growth due to 50 watchers (vs the same load unwatched)', value: rows.growth - base.growth, unit: 'MB', note: `peak growth ${rows.growth.toFixed(0)} MB watched, ${base.growth.toFixed(0)} MB unwatched` });
   return rows;
 }
 
@@ -147,7 +147,7 @@ async function fanoutWith(WATCHERS) {
     const starter = await DaemonClient.connect({ env, client: 'bench' });
     const rss0 = rssMb(pid);
     // ~22 events per run (created, started, 2 per step, succeeded): 45 runs/s is ~1,000 events/s
-    const seconds = Number(process.env.NOTIFY_BENCH_FANOUT_S ?? 10);
+    const seconds = size('NOTIFY_BENCH_FANOUT_S', 10, 4);
     const t0 = Date.now();
     let runs = 0;
     let peak = rss0;
@@ -167,16 +167,16 @@ async function fanoutWith(WATCHERS) {
     lags.sort((a, b) => a - b);
     if (WATCHERS === 0) return { growth: peak - rss0 };
     const rows = [
-      { name: 'runs.watch fan-out: events made per second', value: events / seconds, unit: 'events/s', note: `${runs} runs, ${WATCHERS} watchers, ${received} frames delivered` },
-      { name: 'runs.watch fan-out: delivery lag p50', value: percentile(lags, 50), unit: 'ms' },
-      { name: 'runs.watch fan-out: delivery lag p99', value: percentile(lags, 99), unit: 'ms', note: 'commit prepared -> watcher (ms clock), watchers in the bench process' },
-      { name: 'runs.watch fan-out: daemon RSS growth (peak - before)', value: peak - rss0, unit: 'MB', note: `before ${rss0.toFixed(0)} MB, peak ${peak.toFixed(0)} MB` },
+      { id: 'watch_fanout_events_per_s', name: 'runs.watch fan-out: events made per second', value: events / seconds, unit: 'events/s', note: `${runs} runs, ${WATCHERS} watchers, ${received} frames delivered` },
+      { id: 'watch_fanout_lag_p50_ms', name: 'runs.watch fan-out: delivery lag p50', value: percentile(lags, 50), unit: 'ms' },
+      { id: 'watch_fanout_lag_p99_ms', name: 'runs.watch fan-out: delivery lag p99', value: percentile(lags, 99), unit: 'ms', note: 'commit prepared -> watcher (ms clock), watchers in the bench process' },
+      { id: 'watch_fanout_rss_growth_mb', name: 'runs.watch fan-out: daemon RSS growth (peak - before)', value: peak - rss0, unit: 'MB', note: `before ${rss0.toFixed(0)} MB, peak ${peak.toFixed(0)} MB` },
     ];
     rows.growth = peak - rss0;
     return rows;
   } finally {
     for (const c of clients) c.close();
-    spawnSync(process.execPath, [BIN, 'daemon', 'stop'], { env, stdio: 'ignore' });
+    await stopChildDaemon(h, env);
     rmSync(h, { recursive: true, force: true });
   }
 }

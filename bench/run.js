@@ -1,33 +1,50 @@
 #!/usr/bin/env node
-// Runs every benchmark module in bench/ (files named *.bench.js) in one process, one after the
-// other, and prints their figures. Each module exports `async function run()` returning rows of
-// { name, value, unit, goal?, note? }. Figures only: nothing here passes or fails a build.
-import { readdirSync } from 'node:fs';
+// `npm run bench`: runs every benchmark module in bench/ (files named *.bench.js), each in its own
+// child process (one process tree; a module that fails or hangs is one failed row, the others
+// still run), then writes bench/results.json and prints the figures as a markdown table.
+//   node bench/run.js [NAME...]   only modules whose file name contains NAME (merged into results.json)
+//   BENCH_QUICK=1                  small sizes for development (see each module's header)
+//   BENCH_MODULE_TIMEOUT_S         per-module limit (default 1500 s)
+// Exit code: 0 when every figure was measured (a missed goal is reported, not an error), 1 when a
+// figure failed (could not be measured, or a check such as "no run lost" failed).
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CONTRACT, OPS } from './contract.js';
+import { childRows, failedRow } from './support.js';
+import { goalText, machineLine, markdownTable } from './table.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+if (process.argv[2] === '--module') {
+  // the child: one module, its rows on stdout
+  const { emitRows } = await import('./support.js');
+  const file = process.argv[3];
+  let rows;
+  try {
+    rows = await (await import(pathToFileURL(join(here, file)).href)).run();
+  } catch (e) {
+    rows = [failedRow(`${file.replace('.bench.js', '')}_failed`, `${file}: the module failed`, e?.stack ?? e)];
+  }
+  emitRows(rows);
+}
+
 const only = process.argv.slice(2);
 const files = readdirSync(here).filter((f) => f.endsWith('.bench.js')).sort().filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
+const machineStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+const t0 = performance.now();
 const all = [];
 for (const file of files) {
-  const mod = await import(join(here, file));
+  const bench = file.replace('.bench.js', '');
   process.stderr.write(`running ${file}...\n`);
-  const rows = await mod.run();
-  for (const r of rows) all.push({ bench: file.replace('.bench.js', ''), ...r });
+  const m0 = performance.now();
+  const rows = await childRows([fileURLToPath(import.meta.url), '--module', file], process.env, bench, Number(process.env.BENCH_MODULE_TIMEOUT_S ?? 1500) * 1000);
+  process.stderr.write(`${file}: ${rows.length} figures in ${((performance.now() - m0) / 1000).toFixed(0)} s${rows.some((r) => r.failed) ? ' (some FAILED)' : ''}\n`);
+  for (const r of rows) all.push({ bench, ...r });
 }
-const fmt = (v) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3)) : String(v));
-const rows = all.map((r) => [r.bench, r.name, `${fmt(r.value)} ${r.unit}`, r.goal ?? '', r.note ?? '']);
-const head = ['bench', 'figure', 'value', 'goal', 'note'];
-const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${new Date().toISOString()}`);
-for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
 
-// The same figures as data (bench/results.json, keyed "bench: figure") and as a markdown table, so a
-// report (docs/benchmarks.md) can be pasted from one run. Only a full run (no filter) replaces the
-// results file; a filtered run merges its figures into it.
-const { readFileSync, writeFileSync } = await import('node:fs');
-const os = await import('node:os');
+const contract = new Map(CONTRACT.map((c) => [c.id, c]));
 const resultsFile = join(here, 'results.json');
 let previous = {};
 try {
@@ -35,11 +52,52 @@ try {
 } catch {
   // first run
 }
+// a filtered run merges its figures into the last full run's
 const figures = only.length ? { ...previous } : {};
-for (const r of all) figures[`${r.bench}: ${r.name}`] = { value: r.value, unit: r.unit, goal: r.goal ?? null, note: r.note ?? null };
-const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, memory_gb: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), platform: `${os.platform()} ${os.release()}` };
-writeFileSync(resultsFile, `${JSON.stringify({ at: new Date().toISOString(), machine, figures }, null, 2)}\n`);
-const cell = (s) => String(s).replaceAll('|', '\\|');
-console.log(`\n| bench | figure | value | goal | note |\n|---|---|---|---|---|`);
-for (const r of rows) console.log(`| ${r.map(cell).join(' | ')} |`);
-console.log(`\n(written to ${resultsFile})`);
+for (const r of all) {
+  const c = contract.get(r.id);
+  const goal = r.goal ?? c?.goal ?? null;
+  const unit = r.unit || c?.unit || '';
+  const measured = typeof r.value === 'number' && Number.isFinite(r.value);
+  let result = '';
+  if (r.failed) result = 'failed';
+  else if (goal) result = measured && OPS[goal.op](r.value, goal.value) ? 'met' : c?.strict ? 'failed' : 'missed';
+  if (figures[r.id] && !only.length) process.stderr.write(`warning: figure id ${r.id} reported twice\n`);
+  figures[r.id] = {
+    value: measured ? r.value : null,
+    unit,
+    baseline: r.baseline ?? null,
+    goal,
+    goal_text: goal ? goalText(goal, unit) : null,
+    pass: result === 'met' ? true : result === 'missed' || result === 'failed' ? false : null,
+    result,
+    failed: result === 'failed',
+    bench: r.bench,
+    name: r.name,
+    what: c?.what ?? r.name,
+    note: r.note ?? null,
+    error: r.error ?? null,
+  };
+}
+if (!only.length) {
+  for (const c of CONTRACT) {
+    if (!figures[c.id]) figures[c.id] = { value: null, unit: c.unit, baseline: null, goal: c.goal ?? null, goal_text: c.goal ? goalText(c.goal, c.unit) : null, pass: false, result: 'failed', failed: true, bench: null, name: c.id, what: c.what, note: null, error: 'not reported by any bench part' };
+  }
+}
+const results = {
+  at: new Date().toISOString(),
+  quick: process.env.BENCH_QUICK === '1',
+  filter: only.length ? only : null,
+  duration_s: Math.round((performance.now() - t0) / 1000),
+  machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? null, memory_gb: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.release()}`, loadavg_start: machineStart, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+  figures,
+};
+writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+console.log(machineLine(results));
+console.log();
+console.log(markdownTable(results));
+const failed = Object.entries(figures).filter(([, f]) => f.failed);
+const missed = Object.entries(figures).filter(([, f]) => f.result === 'missed');
+console.log(`\n${Object.keys(figures).length} figures; goals missed: ${missed.map(([id]) => id).join(', ') || 'none'}; failed: ${failed.map(([id]) => id).join(', ') || 'none'}`);
+console.log(`(written to ${resultsFile}; \`node bench/report.js\` puts the table into docs/benchmarks.md)`);
+process.exit(failed.length ? 1 : 0);

@@ -9,29 +9,46 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { DaemonClient } from '../dist/client/client.js';
 import { ToolPool } from '../dist/daemon/tools/pool.js';
 import { opsSpec } from '../dist/daemon/tools/server-specs.js';
-import { ROOT, benchHome, percentile, sample } from './support.js';
+import { ROOT, benchHome, percentile, sample, size } from './support.js';
 
 const SERVER = join(ROOT, 'test', 'support', 'mcp-fault-server.mjs');
-const N = 3000;
+const N = size('TOOLS_BENCH_N', 3000, 500);
 const us = (sorted, p) => percentile(sorted, p) / 1000;
 
-async function rawSdk() {
+/**
+ * The raw MCP SDK client and the daemon's pool, each with its own process of the same server, called
+ * alternately (raw, pool, raw, pool...) so that both see the same moments of a busy machine.
+ */
+async function rawAndPool() {
   const client = new Client({ name: 'bench', version: '0' });
   await client.connect(new StdioClientTransport({ command: process.execPath, args: [SERVER], stderr: 'ignore' }));
-  const t = await sample(N, (i) => client.callTool({ name: 'echo', arguments: { text: `m${i}` } }));
-  await client.close();
-  return t;
-}
-
-async function pooled() {
   const spec = { ...opsSpec([]), name: 'fault', builtin: false, command: process.execPath, args: [SERVER], env: {}, timeoutMs: 30_000 };
   const pool = new ToolPool([spec], { log: pino({ level: 'silent' }) });
-  const t = await sample(N, async (i) => {
+  const rawCall = (i) => client.callTool({ name: 'echo', arguments: { text: `m${i}` } });
+  const poolCall = async (i) => {
     const r = await pool.call({ tool: 'fault.echo', args: { text: `m${i}` } });
     if (!r.ok) throw new Error(r.error?.message ?? r.text);
-  });
-  await pool.stop();
-  return t;
+  };
+  try {
+    for (let i = 0; i < 200; i++) {
+      await rawCall(i);
+      await poolCall(i);
+    }
+    const raw = new Array(N);
+    const pooled = new Array(N);
+    for (let i = 0; i < N; i++) {
+      let t = process.hrtime.bigint();
+      await rawCall(i);
+      raw[i] = Number(process.hrtime.bigint() - t) / 1000;
+      t = process.hrtime.bigint();
+      await poolCall(i);
+      pooled[i] = Number(process.hrtime.bigint() - t) / 1000;
+    }
+    return { raw: raw.sort((a, b) => a - b), pool: pooled.sort((a, b) => a - b) };
+  } finally {
+    await client.close();
+    await pool.stop();
+  }
 }
 
 async function viaDaemon() {
@@ -50,27 +67,24 @@ async function viaDaemon() {
     client.close();
     return { t, spawns: stats.servers };
   } finally {
-    h.cleanup();
+    await h.cleanup();
   }
 }
 
 export async function run() {
-  const raw = await rawSdk();
-  const pool = await pooled();
+  const { raw, pool } = await rawAndPool();
   const { t: daemon, spawns } = await viaDaemon();
   const fault = spawns.find((s) => s.name === 'fault');
   const ops = spawns.find((s) => s.name === 'ops');
   return [
-    { name: 'raw SDK client call p50', value: us(raw, 50), unit: 'ms' },
-    { name: 'raw SDK client call p99', value: us(raw, 99), unit: 'ms' },
-    { name: 'pool call p50', value: us(pool, 50), unit: 'ms' },
-    { name: 'pool call p99', value: us(pool, 99), unit: 'ms' },
-    { name: 'pool extra over raw p50', value: us(pool, 50) - us(raw, 50), unit: 'ms' },
-    { name: 'pool extra over raw p99', value: us(pool, 99) - us(raw, 99), unit: 'ms', goal: '< 2 ms' },
-    { name: 'CLI socket -> daemon pool call p50', value: us(daemon, 50), unit: 'ms', note: 'includes the socket round trip' },
-    { name: 'CLI socket -> daemon pool call p99', value: us(daemon, 99), unit: 'ms' },
-    { name: 'daemon extra over raw p99', value: us(daemon, 99) - us(raw, 99), unit: 'ms' },
-    { name: 'spawns of fault server, 1,000 calls / 50 callers', value: fault.spawns, unit: 'spawns', goal: 'exactly 1', note: `${N + 1000} calls in all` },
-    { name: 'spawns of ops server (idle)', value: ops.spawns, unit: 'spawns', goal: 'exactly 1' },
+    { id: 'mcp_overhead_p99_ms', name: 'tool pool call p99 minus raw MCP SDK client call p99 (same server)', value: us(pool, 99) - us(raw, 99), unit: 'ms', baseline: { name: 'raw MCP SDK client call p99', value: us(raw, 99), unit: 'ms' }, note: `pool p99 ${us(pool, 99).toFixed(2)} ms; ${N} calls each, alternating` },
+    { id: 'mcp_overhead_p50_ms', name: 'tool pool call p50 minus raw MCP SDK client call p50', value: us(pool, 50) - us(raw, 50), unit: 'ms', baseline: { name: 'raw MCP SDK client call p50', value: us(raw, 50), unit: 'ms' } },
+    { id: 'mcp_raw_sdk_call_p50_ms', name: 'raw MCP SDK client call p50', value: us(raw, 50), unit: 'ms' },
+    { id: 'mcp_pool_call_p50_ms', name: 'tool pool call p50', value: us(pool, 50), unit: 'ms' },
+    { id: 'mcp_via_daemon_call_p50_ms', name: 'client socket -> daemon pool call p50', value: us(daemon, 50), unit: 'ms', note: 'includes the socket round trip' },
+    { id: 'mcp_via_daemon_call_p99_ms', name: 'client socket -> daemon pool call p99', value: us(daemon, 99), unit: 'ms' },
+    { id: 'mcp_via_daemon_overhead_p99_ms', name: 'daemon call p99 minus raw MCP SDK call p99', value: us(daemon, 99) - us(raw, 99), unit: 'ms', baseline: { name: 'raw MCP SDK client call p99', value: us(raw, 99), unit: 'ms' } },
+    { id: 'mcp_server_spawns_under_load', name: 'spawns of the fault server over 1,000 calls from 50 callers', value: fault.spawns, unit: 'spawns', goal: { op: '==', value: 1 }, note: `${N + 1000} calls in all` },
+    { id: 'mcp_ops_server_spawns_idle', name: 'spawns of the ops server (idle)', value: ops.spawns, unit: 'spawns', goal: { op: '==', value: 1 } },
   ];
 }

@@ -41,10 +41,10 @@ export async function run() {
   const startRate = perSecond(() => resolveStart(set, ['v42', 'db-1', 'for', '2h']));
   rmSync(dir, { recursive: true, force: true });
   return [
-    { name: 'render a tool step with 3 templates', value: renderRate, unit: 'ops/s' },
-    { name: 'evaluate a `when` expression', value: whenRate, unit: 'ops/s' },
-    { name: 'resolve `start VERB words` to typed params', value: startRate, unit: 'ops/s' },
-    { name: 'load + validate 100 workflow files (cold)', value: loadMs, unit: 'ms', note: `${set.workflows.size} loaded, ${set.problems.length} problems` },
-    { name: 'reload the same 100 files (warm, as on a file change)', value: reloadMs, unit: 'ms' },
+    { id: 'template_render_ops_per_s', name: 'render a tool step with 3 templates', value: renderRate, unit: 'ops/s' },
+    { id: 'when_eval_ops_per_s', name: 'evaluate a `when` expression', value: whenRate, unit: 'ops/s' },
+    { id: 'start_words_resolve_ops_per_s', name: 'resolve `start VERB words` to typed params', value: startRate, unit: 'ops/s' },
+    { id: 'workflows_load_100_cold_ms', name: 'load + validate 100 workflow files (cold)', value: loadMs, unit: 'ms', note: `${set.workflows.size} loaded, ${set.problems.length} problems` },
+    { id: 'workflows_reload_100_ms', name: 'reload the same 100 files (warm, as on a file change)', value: reloadMs, unit: 'ms' },
   ];
 }

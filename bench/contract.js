@@ -1,0 +1,33 @@
+// The figures the report is held to (issue 13): stable ids, what each counts, and the goals.
+// bench/run.js lists these first, in this order, and marks one missing from a run as failed.
+// Goals: { op, value } in the figure's unit; `baseline` says what the same run measured beside it.
+export const CONTRACT = [
+  { id: 'start_ack_p50_ms', unit: 'ms', goal: { op: '<', value: 1 }, what: '`runs.start` over the daemon socket (one client, one at a time) until its durable acknowledgement, p50. Each run then waits on a timer.', baseline: 'ping round trip p50 on the same connection' },
+  { id: 'start_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 5 }, what: 'the same, p99', baseline: 'ping round trip p99' },
+  { id: 'steps_per_s_noop', unit: 'steps/s', what: 'steps completed per second, 40 runs x 500 in-worker no-op steps (`engine_test.noop`, no tool call); each step\'s result is fsynced before the run\'s next step starts (commits of concurrent runs share fsyncs)' },
+  { id: 'steps_per_s_mcp', unit: 'steps/s', goal: { op: '>=', value: 5000 }, what: 'the same with a no-op MCP tool step (`fault.echo` of a stdio MCP server) through the daemon\'s tool pool' },
+  { id: 'events_per_s', unit: 'events/s', what: 'durable run events per second in the no-op run (two per step: started, succeeded; plus run events); what older reports called "durable step transitions/s"' },
+  { id: 'waiting_runs_rss_mb', unit: 'MB', goal: { op: '<', value: 250 }, what: 'daemon RSS with 10,000 runs waiting (approval with a 2 h timeout: a timer armed per run), after start and 6 s idle' },
+  { id: 'recovery_10k_s', unit: 's', goal: { op: '<', value: 3 }, what: 'daemon start after kill -9 with 10,000 runs in flight, until every run is recovered and its new activation has started' },
+  { id: 'recovery_drain_runs_per_s', unit: 'runs/s', what: 'recovered runs finished per second (a two-step run each) while draining those 10,000' },
+  { id: 'restart_with_100k_finished_s', unit: 's', goal: { op: '<', value: 1 }, what: 'daemon start (restart: its one-time stats backfill already done) with 100,000 finished runs in the store (header, step rows and events each), until it serves', baseline: 'the same start with an empty store' },
+  { id: 'mcp_overhead_p99_ms', unit: 'ms', goal: { op: '<', value: 2 }, what: 'tool pool call p99 minus a raw MCP SDK client call p99 to the same server', baseline: 'raw MCP SDK client call p99' },
+  { id: 'cli_status_vs_node_ratio', unit: 'x', goal: { op: '<=', value: 2 }, what: '`opstream status` wall time (whole process, median of 15) divided by `node -e 0`', baseline: '`node -e 0` median' },
+  { id: 'slack_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 300 }, what: 'Socket Mode envelope ack latency p99 at the loopback Slack while 1,000 runs wait, a slow step is in flight and a busy run edits its thread' },
+  { id: 'notify_p99_ms', unit: 'ms', goal: { op: '<', value: 50 }, what: 'a notify step\'s commit to the webhook receiver, p99' },
+  { id: 'repeat_prompt_token_reduction', unit: '%', goal: { op: '>=', value: 60 }, what: 'prompt tokens saved by the second identical investigation within the cache TTL', baseline: 'prompt tokens of the first investigation' },
+  { id: 'repeat_tool_call_reduction', unit: '%', goal: { op: '>=', value: 80 }, what: 'tool calls (reaching the server) saved by the repeat', baseline: 'tool calls of the first investigation' },
+  { id: 'recall_p99_ms', unit: 'ms', goal: { op: '<', value: 20 }, what: 'memory recall ("seen before") over 10,000 stored run summaries, full text, p99' },
+  { id: 'load_start_ack_p50_ms', unit: 'ms', what: '`runs.start` ack p50 with 20 concurrent clients starting 1,000 runs while 10,000 runs wait and the Slack bridge is connected (daemon in its own process)' },
+  { id: 'load_start_ack_p99_ms', unit: 'ms', what: 'the same, p99' },
+  { id: 'load_starts_acked', unit: 'starts', goal: { op: '==', value: 1000 }, what: 'starts acknowledged out of 1,000', strict: true },
+  { id: 'load_runs_lost', unit: 'runs', goal: { op: '==', value: 0 }, what: 'started runs or waiting runs missing from the store after the daemon stopped', strict: true },
+];
+
+export const OPS = {
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+  '==': (a, b) => a === b,
+};
