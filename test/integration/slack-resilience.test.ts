@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { startDaemon } from '../../src/daemon/main.js';
+import { Store } from '../../src/daemon/store/store.js';
 import type { Notification } from '../../src/protocol/index.js';
 import { cli, daemonPid, waitFor, waitGone } from '../support/home.js';
 import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, shown, slackConfig, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
@@ -238,6 +240,32 @@ describe('slack bridge: connection recycling, limits and durability', () => {
     expect((await runOf(s, id)).steps.find((x) => x.id === 'gate')?.output).toMatchObject({ by: 'slack:U0ALICE' });
   });
 
+  it('a click recorded and acked before a crash cut off its work is done on the next start, once', async () => {
+    s = await setupSlack({ workflows: { 'stepped.yaml': STEPPED } });
+    await connected(s);
+    const { lb, h } = s;
+    const id = await startBy(s, 'stepped');
+    const header = await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && isTop(m));
+    const approval = await lb.waitForMessage('#ops-alerts', (m) => m.thread_ts === header.ts && hasButton(m, 'opstream.approve'));
+    // a click the live path handles leaves no record behind (vic is only a viewer: refused)
+    await lb.blockAction({ user: PEOPLE.vic, channel: '#ops-alerts', message: { ts: approval.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(approval, 'opstream.approve') }] });
+    await waitFor(async () => (await held(s!.d!.ctx.store)).length === 0, { what: 'the refused click handled' });
+    await s.d!.stop();
+    // what a daemon killed right after the ack leaves: alice's click, recorded, not yet done
+    const store = await Store.open(join(h.home, 'data', 'db'));
+    const channel = 'C0OPSALERTS'; // #ops-alerts in LOOPBACK_OPTS
+    const click = { type: 'block_actions', user: { id: PEOPLE.alice }, channel: { id: channel }, container: { type: 'message', message_ts: approval.ts, channel_id: channel }, actions: [{ action_id: 'opstream.approve', value: buttonValue(approval, 'opstream.approve') }] };
+    await store.commit([{ type: 'put', sub: 'meta', key: 'slack_inbox:E0CUTOFF', value: { type: 'interactive', envelope_id: 'E0CUTOFF', body: click, received_at: Date.now() } }]);
+    await store.close();
+    const again = await startDaemon(h.env);
+    if (again.kind !== 'started') throw new Error('restart failed');
+    s.d = again.daemon;
+    await waitRunStatus(s, id, (r) => r.status === 'succeeded', 'the recorded click to approve the run');
+    expect((await runOf(s, id)).steps.find((x) => x.id === 'gate')?.output).toMatchObject({ decision: 'approved', by: 'slack:U0ALICE' });
+    await lb.waitForMessage('#ops-alerts', (m) => m.ts === approval.ts && shown(m).includes('Approved by <@U0ALICE>'));
+    await waitFor(async () => (await held(s!.d!.ctx.store)).length === 0, { what: 'the record cleared once done' });
+  });
+
   it('refuses swapped tokens with a clear message; a token Slack refuses stops the bridge, not the daemon', async () => {
     s = await setupSlack({ config: (lb) => slackConfig(lb).replace(`app_token: "${lb.appToken}"`, 'app_token: "TMP"').replace(`bot_token: "${lb.botToken}"`, `bot_token: "${lb.appToken}"`).replace('app_token: "TMP"', `app_token: "${lb.botToken}"`) });
     const st = s.d!.ctx.slack!.status();
@@ -263,3 +291,8 @@ describe('slack bridge: connection recycling, limits and durability', () => {
     expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ name: 'slack connection', status: 'fail' }));
   });
 });
+
+/** Envelopes the bridge recorded before their ack and has not finished yet. */
+async function held(store: Store): Promise<string[]> {
+  return store.keys('meta', { gte: 'slack_inbox:', lt: 'slack_inbox;' });
+}

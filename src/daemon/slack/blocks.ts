@@ -51,8 +51,9 @@ export function parseApprovalRef(raw: unknown): ApprovalRef | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   const { r, s, q } = v as Record<string, unknown>;
-  if (typeof r !== 'string' || r === '' || typeof s !== 'string') return null;
-  return { r, s, q: typeof q === 'number' && Number.isFinite(q) ? q : 0 };
+  // run controls (pause, resume, cancel) carry only the run; a wait's buttons also its step and seq
+  if (typeof r !== 'string' || r === '') return null;
+  return { r, s: typeof s === 'string' ? s : '', q: typeof q === 'number' && Number.isFinite(q) ? q : 0 };
 }
 
 const STATUS_EMOJI: Record<string, string> = {

@@ -6,7 +6,7 @@ import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { SlackChannel } from './channel.js';
 import type { CommandDeps } from './commands.js';
-import { SocketConnection } from './connection.js';
+import { SocketConnection, type Envelope } from './connection.js';
 import { Inbound } from './inbound.js';
 import { appManifest } from './manifest.js';
 import { PrefsStore } from './prefs.js';
@@ -87,6 +87,18 @@ export class SlackBridge implements Service {
     },
   };
 
+  /**
+   * Clicks and slash commands recorded before their ack whose work a crash cut off: done now, as
+   * if they had just arrived (each is checked against the run's state again, so one that did
+   * happen after all is answered "already decided", not done twice).
+   */
+  private async replayHeld(): Promise<void> {
+    const rows = await this.ctx.store.entries<Envelope>('meta', { gte: heldKey(''), lt: `${heldKey('')}\uffff` });
+    if (rows.length === 0) return;
+    this.log.info({ envelopes: rows.length }, 'slack: doing the clicks and commands a restart interrupted');
+    for (const [, env] of rows) this.inbound?.handle({ ...env, received_at: Date.now() });
+  }
+
   async start(): Promise<void> {
     if (this.problem) return;
     // the bot token first: a refused one stops the bridge before it listens to anything
@@ -110,8 +122,12 @@ export class SlackBridge implements Service {
       responder,
       commands,
       botUserId: () => this.botUser,
-      onHandled: () => this.figures.envelopes++,
+      onHandled: (env) => {
+        this.figures.envelopes++;
+        if (HELD.has(env.type)) void this.ctx.store.commit([{ type: 'del', sub: 'meta', key: heldKey(env.envelope_id) }]).catch((err: unknown) => this.log.warn({ err }, 'slack: could not clear a handled envelope'));
+      },
     });
+    await this.replayHeld();
     this.offFeed = this.ctx.feed.onPublish((item) => this.threads.onFeed(item));
     this.conn = new SocketConnection({
       appToken: this.cfg.app_token ?? '',
@@ -121,6 +137,7 @@ export class SlackBridge implements Service {
       requestTimeoutMs: this.cfg.timeoutMs,
       log: this.log,
       onEnvelope: (env) => this.inbound?.handle(env),
+      hold: (env) => (HELD.has(env.type) ? this.ctx.store.commit([{ type: 'put', sub: 'meta', key: heldKey(env.envelope_id), value: heldValue(env) }]) : null),
       onFatal: (m) => this.fail(m),
       // Slack unreachable at start: the bot's own user id (to ignore its messages) is learned now
       onConnected: () => void (this.botUser ? undefined : this.whoAmI()),
@@ -245,4 +262,14 @@ export class SlackBridge implements Service {
       off();
     }
   }
+}
+
+/** Envelopes recorded before their ack (see SocketConnection.receive): people's clicks and commands. */
+const HELD = new Set(['interactive', 'slash_commands']);
+const heldKey = (envelopeId: string): string => `slack_inbox:${envelopeId}`;
+
+/** What is kept of an envelope: what the handlers read, without Slack's (deprecated) verification token. */
+function heldValue(env: Envelope): Envelope {
+  const { token: _token, ...body } = env.body;
+  return { type: env.type, envelope_id: env.envelope_id, body, received_at: env.received_at };
 }

@@ -17,6 +17,8 @@ export interface Envelope {
   received_at: number;
 }
 
+type SlackEvent = { ack: (p?: Record<string, unknown>) => Promise<void>; envelope_id: string; type: string; body: Record<string, unknown>; retry_num?: number; retry_reason?: string };
+
 export interface ConnectionOptions {
   appToken: string;
   apiUrl: string;
@@ -29,6 +31,8 @@ export interface ConnectionOptions {
   log: Logger;
   /** Called after the ack was sent; must not block (work goes on after it returns). */
   onEnvelope(env: Envelope): void;
+  /** For an envelope that must survive a crash after its ack: records it (resolves once durable), else null. */
+  hold?(env: Envelope): Promise<void> | null;
   /** The app token was refused for good: the bridge stops (the daemon stays up). */
   onFatal(message: string): void;
   /** After each hello. */
@@ -100,16 +104,38 @@ export class SocketConnection {
       this.kickLoop();
     });
     this.client.on('error', (err: unknown) => this.o.log.debug({ err }, 'slack: websocket error'));
-    this.client.on('slack_event', (e: { ack: (p?: Record<string, unknown>) => Promise<void>; envelope_id: string; type: string; body: Record<string, unknown>; retry_num?: number; retry_reason?: string }) => {
-      const received_at = Date.now();
-      // ack first, always (duplicates too): the work may take long, Slack allows 3 s
-      e.ack().catch((err: unknown) => this.o.log.warn({ err, envelope: e.envelope_id }, 'slack: could not ack an envelope (Slack will re-send it)'));
-      try {
-        this.o.onEnvelope({ type: e.type, envelope_id: e.envelope_id, body: e.body ?? {}, retry_num: e.retry_num, retry_reason: e.retry_reason, received_at });
-      } catch (err) {
-        this.o.log.error({ err }, 'slack: envelope handler failed');
-      }
-    });
+    this.client.on('slack_event', (e: SlackEvent) => void this.receive(e));
+  }
+
+  /**
+   * Ack first (Slack allows 3 s; the work may take longer), except that an envelope the bridge
+   * must not lose (a click, a slash command) is recorded before its ack, so a daemon killed
+   * between the ack and the work does it on its next start instead of dropping it.
+   */
+  private async receive(e: SlackEvent): Promise<void> {
+    const env: Envelope = { type: e.type, envelope_id: e.envelope_id, body: e.body ?? {}, retry_num: e.retry_num, retry_reason: e.retry_reason, received_at: Date.now() };
+    const held = this.o.hold?.(env);
+    if (held) {
+      // a store that cannot record in 2 s must not cost the ack: then it is acked unrecorded
+      const recorded = await Promise.race([
+        held.then(
+          () => true,
+          (err: unknown) => {
+            this.o.log.warn({ err, envelope: e.envelope_id }, 'slack: could not record an envelope before its ack');
+            return false;
+          },
+        ),
+        delay(2000).then(() => false),
+      ]);
+      if (!recorded) this.o.log.warn({ envelope: e.envelope_id }, 'slack: envelope acked without a record (a crash now would lose it)');
+    }
+    // duplicates are acked too: the inbound side drops them
+    e.ack().catch((err: unknown) => this.o.log.warn({ err, envelope: e.envelope_id }, 'slack: could not ack an envelope (Slack will re-send it)'));
+    try {
+      this.o.onEnvelope(env);
+    } catch (err) {
+      this.o.log.error({ err }, 'slack: envelope handler failed');
+    }
   }
 
   /** Starts connecting in the background; `state` says how it goes. */

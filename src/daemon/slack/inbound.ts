@@ -8,6 +8,7 @@ import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMe
 import { refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
 import { Dedupe } from './dedupe.js';
+import { ActionBody, MessageEvent, SlashBody } from './payloads.js';
 import { approvalDecision, mapIntent } from './intent.js';
 import type { Responder, ReplyTarget } from './respond.js';
 import { actorOf, allows, roleOf, rolesHeld, type Permission } from './roles.js';
@@ -28,39 +29,6 @@ export interface InboundDeps {
   botUserId(): string | null;
   /** Every envelope handled (for status: last message time is the connection's). */
   onHandled?(env: Envelope, ms: number): void;
-}
-
-interface SlashBody {
-  command?: string;
-  text?: string;
-  user_id?: string;
-  channel_id?: string;
-  response_url?: string;
-  trigger_id?: string;
-}
-
-interface MessageEvent {
-  type: string;
-  subtype?: string;
-  user?: string;
-  bot_id?: string;
-  text?: string;
-  channel?: string;
-  channel_type?: string;
-  ts?: string;
-  thread_ts?: string;
-}
-
-interface ActionBody {
-  type: string;
-  user?: { id?: string };
-  channel?: { id?: string };
-  container?: { message_ts?: string; channel_id?: string; thread_ts?: string };
-  message?: { ts?: string; thread_ts?: string };
-  response_url?: string;
-  trigger_id?: string;
-  actions?: { action_id?: string; value?: string }[];
-  view?: { id?: string; callback_id?: string; private_metadata?: string; state?: { values?: Record<string, Record<string, { value?: string }>> } };
 }
 
 /**
@@ -94,14 +62,14 @@ export class Inbound {
   }
 
   private async dispatch(env: Envelope): Promise<void> {
-    if (env.type === 'slash_commands') return this.slash(env.body as SlashBody, env);
+    if (env.type === 'slash_commands') return this.slash(SlashBody.parse(env.body), env);
     if (env.type === 'events_api') {
       const id = String(env.body.event_id ?? '');
       if (id && !this.seen.first(`ev:${id}`)) return;
-      return this.event((env.body.event ?? {}) as MessageEvent);
+      return this.event(MessageEvent.parse(env.body.event ?? {}));
     }
     if (env.type === 'interactive') {
-      const b = env.body as unknown as ActionBody;
+      const b = ActionBody.parse(env.body);
       if (b.type === 'block_actions') return this.actions(b);
       if (b.type === 'view_submission') return this.view(b);
     }
