@@ -269,6 +269,8 @@ async function recovery() {
       });
       clearInterval(poll);
       const finished = performance.now() - t0;
+      // with reused workers the last activations start moments before the drain ends, maybe between two polls
+      if (allStarted === null && eng.figures.activations >= N) allStarted = finished;
       debug('finished', done, finished);
       const recRate = (done + failed) / (finished / 1000);
       const startedBy = eng.figures.activations;
