@@ -23,6 +23,7 @@ export default class DaemonStatusCommand extends BaseCommand {
         `log:      ${s.log_file}`,
         `config:   ${s.config_file ?? '(none; embedded defaults)'}`,
         `runs:     ${counts}`,
+        ...(s.workers ? [`workers:  ${s.workers.live} thread(s), ${s.workers.idle} idle; ${s.workers.started} started, ${s.workers.reused} activations handed to a running one`] : []),
         ...(s.slack ? [`slack:    ${slackLine(s.slack).replace(/^slack: /, '')}`] : []),
       ].join('\n');
     });

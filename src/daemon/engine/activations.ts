@@ -1,11 +1,14 @@
 import type { Worker } from 'node:worker_threads';
 import Bree from 'bree';
 import type { Logger } from 'pino';
-import type { ActivationData, ErrorData, MainMessage, WorkerMessage } from './types.js';
+import type { ActivationData, ErrorData, MainMessage, ReplyMessage, WorkerMessage } from './types.js';
 
-/** One Bree worker running one activation of one run. */
+/** One activation of one run, in one Bree worker (which may have run others before it). */
 export interface Activation {
   runId: string;
+  /** Its number (ActivationData.activation): the worker tags every message with it. */
+  n: number;
+  /** The Bree job name of the worker it runs in. */
   name: string;
   worker: Worker | null;
   /** The run's event seq when the activation started (to detect one that made no progress). */
@@ -21,8 +24,22 @@ export interface Activation {
   /** Another activation was asked for while this one ran. */
   again: boolean;
   stepTimers: Map<string, NodeJS.Timeout>;
-  /** Set by close(): called once the activation is finished (its worker gone). */
+  /** Set by close(): called once the activation is finished. */
   onFinish?: () => void;
+}
+
+/** A worker thread (one Bree job) and the activation it runs, if any. */
+interface Slot {
+  name: string;
+  worker: Worker | null;
+  current: Activation | null;
+  /** Activations handed to it, its first included. */
+  served: number;
+  /** Terminated or told to retire: it takes no more activations. */
+  leaving: boolean;
+  idleTimer: NodeJS.Timeout | null;
+  /** Set by close(): called once the thread is gone. */
+  onGone?: () => void;
 }
 
 export interface PoolHooks {
@@ -32,18 +49,36 @@ export interface PoolHooks {
   onExit(act: Activation): void;
 }
 
+export interface PoolOptions {
+  /** An idle worker is retired after this long (a quiet daemon holds no threads). */
+  idleMs: number;
+  /** A worker is retired after this many activations (bounds what a leak can grow to). */
+  maxUses: number;
+}
+
+type DistributiveOmitAct<T> = T extends unknown ? Omit<T, 'act'> : never;
+
 /**
- * Starts activations as Bree jobs: one `bree.add` per activation under a unique name (Bree refuses
- * to run a job that is already running), `root: false` with the compiled job file's absolute path,
- * at most `max` at once; the rest wait in FIFO order. A waiting run holds no thread.
+ * Runs activations in Bree worker threads, at most `max` threads at once; the rest of the requests
+ * wait in FIFO order (a waiting run holds no thread). A thread outlives its activation: when one
+ * ends, the worker idles and the next activation is handed to it by message (`activate`), which
+ * skips Bree's job setup, the Worker start and the module loading. A new Bree job (unique name,
+ * `root: false`, the compiled job file's absolute path) starts only when no worker is idle. Idle
+ * workers are retired after `idleMs`, and any worker after `maxUses` activations or when its heap
+ * passed half its limit. Cancel, timeouts and crashes end the whole worker, as before.
  */
 export class ActivationPool {
   private readonly bree: Bree;
   readonly active = new Map<string, Activation>();
-  private readonly byName = new Map<string, Activation>();
+  private readonly slots = new Map<string, Slot>();
+  /** Idle workers, the most recently used last (it is handed out first; the others may expire). */
+  private readonly idle: Slot[] = [];
   private readonly queue = new Set<string>();
   private seq = 0;
+  private slotSeq = 0;
   private closed = false;
+  /** For `daemon.status` and benchmarks. */
+  readonly figures = { started: 0, reused: 0, retired: 0 };
 
   constructor(
     private readonly jobPath: string,
@@ -51,6 +86,7 @@ export class ActivationPool {
     private readonly hooks: PoolHooks,
     private readonly log: Logger,
     private readonly maxOldGenerationSizeMb: number,
+    private readonly opts: PoolOptions = { idleMs: 30_000, maxUses: 1000 },
   ) {
     const noop = (): void => undefined;
     this.bree = new Bree({
@@ -65,8 +101,8 @@ export class ActivationPool {
     });
     this.bree.on('worker created', (name: string) => this.attach(name));
     this.bree.on('worker deleted', (name: string) => {
-      const act = this.byName.get(name);
-      if (act) this.finish(act);
+      const slot = this.slots.get(name);
+      if (slot) this.gone(slot);
     });
   }
 
@@ -76,6 +112,11 @@ export class ActivationPool {
 
   get waiting(): number {
     return this.queue.size;
+  }
+
+  /** Worker threads alive (busy or idle) and idle ones. */
+  get workers(): { live: number; idle: number } {
+    return { live: this.slots.size, idle: this.idle.length };
   }
 
   /** Asks for an activation of a run; one already running is asked to go again after it ends. */
@@ -99,92 +140,186 @@ export class ActivationPool {
     return this.active.has(runId) || this.queue.has(runId);
   }
 
-  /** Ends a run's activation now (cancel, run timeout). Its exit is not treated as a failure. */
+  /** Ends a run's activation now (cancel, run timeout) by ending its worker. Its exit is not treated as a failure. */
   terminate(runId: string): void {
     this.queue.delete(runId);
     const act = this.active.get(runId);
     if (!act) return;
     act.killed = true;
     act.again = false;
-    void act.worker?.terminate();
+    this.kill(this.slots.get(act.name));
   }
 
   /** Fails the activation's step `path` (e.g. its timeout passed) by terminating the worker. */
   fail(act: Activation, message: string, path?: string): void {
     if (act.killed || act.ended) return;
     act.failure ??= { message, path };
-    void act.worker?.terminate();
+    this.kill(this.slots.get(act.name));
   }
 
-  post(act: Activation, msg: MainMessage): void {
-    if (act.killed || !act.worker) return;
+  post(act: Activation, msg: DistributiveOmitAct<ReplyMessage>): void {
+    // an ended activation's worker may be running another one by now: its answers are dropped here
+    if (act.killed || act.ended || !act.worker || this.slots.get(act.name)?.current !== act) return;
+    this.send(act.worker, { ...msg, act: act.n } as ReplyMessage, act.runId);
+  }
+
+  private send(worker: Worker, msg: MainMessage, runId?: string): boolean {
     try {
-      act.worker.postMessage(msg);
+      worker.postMessage(msg);
+      return true;
     } catch (err) {
-      this.log.warn({ err, run: act.runId }, 'could not post to an activation');
+      this.log.warn({ err, run: runId }, 'could not post to a worker');
+      return false;
     }
   }
 
+  private kill(slot: Slot | undefined): void {
+    if (!slot) return;
+    slot.leaving = true;
+    this.unidle(slot);
+    void slot.worker?.terminate();
+  }
+
   private pump(): void {
-    while (!this.closed && this.active.size < this.max && this.queue.size > 0) {
+    while (!this.closed && this.queue.size > 0) {
+      const slot = this.idle.pop() ?? null;
+      if (slot?.leaving) continue;
+      if (!slot && this.slots.size >= this.max) return;
       const runId = this.queue.values().next().value as string;
       this.queue.delete(runId);
       const n = ++this.seq;
       const data = this.hooks.dataFor(runId, n);
-      if (!data) continue;
-      const name = `run-${runId}-${n}`;
-      const act: Activation = { runId, name, worker: null, startSeq: -1, inflight: [], ended: null, killed: false, failure: null, again: false, stepTimers: new Map() };
+      if (!data) {
+        if (slot) this.idle.push(slot);
+        continue;
+      }
+      const act: Activation = { runId, n, name: '', worker: null, startSeq: -1, inflight: [], ended: null, killed: false, failure: null, again: false, stepTimers: new Map() };
       this.active.set(runId, act);
-      this.byName.set(name, act);
-      void this.launch(act, data);
+      if (slot) this.hand(slot, act, data);
+      else void this.launch(act, data);
     }
   }
 
+  /** Gives an idle worker its next activation. */
+  private hand(slot: Slot, act: Activation, data: ActivationData): void {
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.idleTimer = null;
+    slot.current = act;
+    slot.served++;
+    act.name = slot.name;
+    act.worker = slot.worker;
+    this.figures.reused++;
+    if (!this.send(slot.worker!, { type: 'activate', data }, act.runId)) {
+      act.failure = { message: 'could not hand the activation to a worker' };
+      this.kill(slot);
+    }
+  }
+
+  /** Starts a new worker (a Bree job) whose first activation is `data`. */
   private async launch(act: Activation, data: ActivationData): Promise<void> {
+    const slot: Slot = { name: `worker-${++this.slotSeq}`, worker: null, current: act, served: 1, leaving: false, idleTimer: null };
+    this.slots.set(slot.name, slot);
+    act.name = slot.name;
+    this.figures.started++;
     try {
       await this.bree.add({
-        name: act.name,
+        name: slot.name,
         path: this.jobPath,
         // --input-type and --eval flags of the parent make no sense for a job file (and fail the worker)
         worker: { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.maxOldGenerationSizeMb }, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval')) },
       });
       if (this.closed) {
-        this.finish(act);
+        this.gone(slot);
         return;
       }
-      await this.bree.run(act.name);
-      if (!act.worker) throw new Error('Bree did not start a worker');
+      await this.bree.run(slot.name);
+      if (!slot.worker) throw new Error('Bree did not start a worker');
     } catch (err) {
       this.log.error({ err, run: act.runId }, 'could not start an activation');
       act.failure = { message: `could not start a worker: ${(err as Error).message}` };
-      this.finish(act);
+      if (!slot.worker) this.gone(slot);
+      else this.kill(slot);
     }
   }
 
   private attach(name: string): void {
-    const act = this.byName.get(name);
+    const slot = this.slots.get(name);
     const worker = this.bree.workers.get(name);
-    if (!act || !worker) return;
-    act.worker = worker;
-    // started while the pool was closing: it must not run
-    if (this.closed) void worker.terminate();
+    if (!slot || !worker) return;
+    slot.worker = worker;
+    if (slot.current) slot.current.worker = worker;
+    // started while the pool was closing, or its run was cancelled meanwhile: it must not run
+    if (this.closed || slot.current?.killed) this.kill(slot);
     worker.on('message', (msg: WorkerMessage | string) => {
       if (typeof msg === 'string') return; // 'done' is Bree's; it terminates the worker
+      const act = slot.current;
+      // a message of an activation that already ended (never expected: each awaits its replies)
+      if (!act || msg.act !== act.n) return;
       if (msg.type === 'end') act.ended = msg.reason;
       this.hooks.onMessage(act, msg);
+      if (msg.type === 'end') this.release(slot, act, msg.heap_mb);
     });
     worker.on('error', (err: Error & { code?: string }) => {
+      slot.leaving = true;
+      this.unidle(slot);
+      const act = slot.current;
+      if (!act) return;
       const message = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the step exceeded the worker memory limit' : `the worker crashed: ${err.message}`;
       act.failure ??= { message };
     });
     // Bree drops its own exit listener after 'done'; it always emits 'worker deleted'
   }
 
-  /** Called from the engine's 'worker deleted' hook and for workers that never started. */
+  /** The worker's activation ended cleanly: the worker idles (or retires), then the activation is finished. */
+  private release(slot: Slot, act: Activation, heapMb: number | undefined): void {
+    slot.current = null;
+    if (!slot.leaving) {
+      const big = heapMb !== undefined && heapMb > this.maxOldGenerationSizeMb / 2;
+      if (this.closed || big || slot.served >= this.opts.maxUses) this.retire(slot);
+      else {
+        // parked before the activation finishes: the run's next activation can take this worker
+        this.idle.push(slot);
+        slot.idleTimer = setTimeout(() => this.retire(slot), this.opts.idleMs);
+        slot.idleTimer.unref();
+      }
+    }
+    this.finish(act);
+  }
+
+  /** Asks an idle worker to go (it says 'done'; Bree ends the thread and emits 'worker deleted'). */
+  private retire(slot: Slot): void {
+    if (slot.leaving || slot.current) return;
+    slot.leaving = true;
+    this.unidle(slot);
+    this.figures.retired++;
+    if (!slot.worker || !this.send(slot.worker, { type: 'retire' })) this.kill(slot);
+  }
+
+  private unidle(slot: Slot): void {
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.idleTimer = null;
+    const i = this.idle.indexOf(slot);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** The worker thread is gone (Bree's 'worker deleted', or it never started): forget it. */
+  private gone(slot: Slot): void {
+    if (this.slots.get(slot.name) !== slot) return;
+    this.slots.delete(slot.name);
+    slot.leaving = true;
+    this.unidle(slot);
+    const act = slot.current;
+    slot.current = null;
+    if (act) this.finish(act);
+    slot.onGone?.();
+    // a thread fewer: a waiting request may start one
+    this.pump();
+  }
+
+  /** The activation is over (ended, or its worker is gone). */
   private finish(act: Activation): void {
-    if (this.byName.get(act.name) !== act) return;
-    this.byName.delete(act.name);
-    if (this.active.get(act.runId) === act) this.active.delete(act.runId);
+    if (this.active.get(act.runId) !== act) return;
+    this.active.delete(act.runId);
     for (const t of act.stepTimers.values()) clearTimeout(t);
     act.stepTimers.clear();
     if (!act.ended && !act.killed) act.failure ??= { message: 'the worker exited unexpectedly' };
@@ -200,16 +335,19 @@ export class ActivationPool {
     // Not `await worker.terminate()`: when the worker's own 'done' reaches Bree meanwhile, Bree
     // removes every 'exit' listener of that worker, terminate()'s among them, and the promise never
     // settles (a daemon stop hung whenever an activation was just ending). Bree always emits
-    // 'worker deleted', which finishes the activation.
-    const finished = [...this.active.values()].map((a) => {
-      a.killed = true;
-      const done = new Promise<void>((resolve) => (a.onFinish = resolve));
-      a.worker?.terminate().catch(() => undefined);
+    // 'worker deleted', which forgets the worker and finishes its activation.
+    this.idle.length = 0;
+    const gone = [...this.slots.values()].map((slot) => {
+      if (slot.current) slot.current.killed = true;
+      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      const done = new Promise<void>((resolve) => (slot.onGone = resolve));
+      slot.leaving = true;
+      slot.worker?.terminate().catch(() => undefined);
       return done;
     });
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
-    await Promise.race([Promise.all(finished), bound]);
+    await Promise.race([Promise.all(gone), bound]);
     clearTimeout(timer);
   }
 

@@ -51,11 +51,21 @@ export interface EngineOptions {
   /** Activations (worker threads) at once. */
   maxActivations?: number;
   workerMemoryMb?: number;
+  /** An idle worker thread is retired after this long (default 30 s; OPSTREAM_WORKER_IDLE_MS). */
+  workerIdleMs?: number;
+  /** A worker thread is retired after this many activations (default 500; OPSTREAM_WORKER_MAX_USES). */
+  workerMaxUses?: number;
 }
 
 function firstLine(text: string): string {
   const line = text.split('\n')[0];
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+/** A positive number from the environment, or the default (a bad value is not worth refusing to start over). */
+function positiveEnv(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
 function eventKey(runId: string, seq: number): string {
@@ -116,7 +126,10 @@ export class Engine implements Service {
       dataFor: (id, n) => this.activationData(id, n),
       onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => ctx.log.error({ err, run: act.runId }, 'worker message failed')),
       onExit: (act) => void this.onActivationExit(act).catch((err) => ctx.log.error({ err, run: act.runId }, 'activation exit handling failed')),
-    }, ctx.log, this.opts.workerMemoryMb ?? 128);
+    }, ctx.log, this.opts.workerMemoryMb ?? 128, {
+      idleMs: this.opts.workerIdleMs ?? positiveEnv('OPSTREAM_WORKER_IDLE_MS', 30_000),
+      maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 500),
+    });
     await this.recover();
     this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
     await this.scheduler.start();
@@ -774,6 +787,12 @@ export class Engine implements Service {
   /** For `status` without an id and for benchmarks. */
   get activationFigures(): { active: number; waiting: number; timers: number; runs: number } {
     return { active: this.pool.size, waiting: this.pool.waiting, timers: this.alarms.size, runs: this.runs.size };
+  }
+
+  /** Worker threads: alive, idle, started since the daemon started, activations handed to a running worker. */
+  get workerFigures(): { live: number; idle: number; started: number; reused: number; retired: number } {
+    if (!this.pool) return { live: 0, idle: 0, started: 0, reused: 0, retired: 0 };
+    return { ...this.pool.workers, ...this.pool.figures };
   }
 
   get schedules(): Scheduler {

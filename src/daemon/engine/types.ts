@@ -154,18 +154,30 @@ export interface ErrorData {
   retryable?: boolean;
 }
 
-/** Worker -> main, tagged by `type`. Requests carry an `id` the reply echoes. */
-export type WorkerMessage =
+/**
+ * Worker -> main, tagged by `type`. Requests carry an `id` the reply echoes. `WorkerBody` is what an
+ * activation asks; on the wire every message also carries `act`, its activation's number.
+ */
+export type WorkerBody =
   | { type: 'transition'; id: number; events: WorkerEvent[]; notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string } }
   | { type: 'tool'; id: number; step: string; tool: string; args: Record<string, unknown>; key: string; timeoutMs?: number; cacheTtlMs?: number }
   | { type: 'agent.tools'; id: number; step: string }
   | { type: 'agent.recall'; id: number; step: string; prompt: string }
   | { type: 'llm'; id: number; step: string; attempt: number; turn: number; phase: 'tools' | 'final'; request: import('../llm/types.js').ChatRequest }
   | { type: 'agent.call'; id: number; step: string; attempt: number; turn: number; index: number; name: string; args: Record<string, unknown> }
-  | { type: 'end'; reason: 'done' | 'suspended' | 'stopped' };
+  /** The activation ended; its worker is idle now. `heap_mb`: the worker's V8 heap in use (retires a growing one). */
+  | { type: 'end'; reason: 'done' | 'suspended' | 'stopped'; heap_mb?: number };
 
-/** Main -> worker. */
-export type MainMessage = { type: 'reply'; id: number; ok: true; value: unknown } | { type: 'reply'; id: number; ok: false; error: ErrorData };
+export type WorkerMessage = WorkerBody & { act: number };
+
+/** Main -> worker: the answer to an activation's request, tagged with that activation's number. */
+export type ReplyMessage = { type: 'reply'; act: number; id: number; ok: true; value: unknown } | { type: 'reply'; act: number; id: number; ok: false; error: ErrorData };
+
+/**
+ * Main -> worker. `activate`: run this activation next (the worker is idle). `retire`: the worker is
+ * idle and not needed any more; it says 'done' and Bree ends the thread.
+ */
+export type MainMessage = ReplyMessage | { type: 'activate'; data: ActivationData } | { type: 'retire' };
 
 export type Directive = 'continue' | 'stop';
 

@@ -32,6 +32,7 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
       config_file: ctx.config.files[0] ?? null,
       runs: await ctx.runCounts(),
       slack: ctx.slack ? ctx.slack.status() : { state: 'off' as const, last_message_at: null, reconnects: 0 },
+      workers: ctx.engine.workerFigures,
     };
   },
 

@@ -50,6 +50,11 @@ export const DaemonStatus = z.object({
   runs: z.record(RunStatus, z.number().int()),
   /** Absent from daemons that predate the Slack bridge. */
   slack: SlackConnectionStatus.optional(),
+  /**
+   * The engine's worker threads: alive now, idle among them, started since the daemon started,
+   * activations handed to an already running worker, workers retired. Absent from older daemons.
+   */
+  workers: z.object({ live: z.number().int(), idle: z.number().int(), started: z.number().int(), reused: z.number().int(), retired: z.number().int() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 

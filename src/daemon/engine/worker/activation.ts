@@ -1,23 +1,26 @@
 /**
- * One activation of one run, in a Bree worker thread. It walks the workflow from the state the
- * main thread recorded, runs steps that are not finished yet, and asks the main thread for every
- * side effect and every durable write. It never sleeps: a wait, approval, input, retry delay or
- * repeat interval ends the activation, and the main thread starts a new one when it is due.
+ * A Bree worker thread that hosts activations of runs, one at a time. Each activation walks its
+ * run's workflow from the state the main thread recorded, runs steps that are not finished yet, and
+ * asks the main thread for every side effect and every durable write. It never sleeps: a wait,
+ * approval, input, retry delay or repeat interval ends the activation, and the main thread starts a
+ * new one when it is due.
+ *
+ * The thread outlives its activations: starting one (Bree + Worker + loading these modules) costs
+ * tens of ms of CPU, so the pool hands the next activation to an idle worker by message. All state
+ * of an activation lives in the closure of `activation()`; only caches that hold no run data stay
+ * at module level (loaded modules, compiled expressions, compiled output schemas). Every message
+ * carries the activation's number, so nothing of an ended activation can reach the next one.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseDuration } from '../../../config/duration.js';
 import type { Step, Workflow } from '../../../workflows/schema.js';
 import { applyEvent, type AnyEvent } from '../reducer.js';
 import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
 import type { AgentIo } from './agent.js';
-import type { ActivationData, Directive, ErrorData, MainMessage, RunRecord, StepState, WaitingFor, WorkerEvent, WorkerMessage } from '../types.js';
+import type { ActivationData, Directive, ErrorData, MainMessage, ReplyMessage, RunRecord, StepState, WaitingFor, WorkerBody, WorkerEvent, WorkerMessage } from '../types.js';
 
-const data = workerData as ActivationData & { job: unknown };
 const port = parentPort!;
-const def: Workflow = data.def;
-const runId = data.runId;
-const local = { ...data.run, status: 'running', waiting_for: null, usage: { prompt_tokens: 0, completion_tokens: 0, tool_calls: 0 } } as unknown as RunRecord;
-const states: Record<string, StepState> = local.steps;
 
 /**
  * Templates and expressions need jexl, whose loading is a third of a worker's start-up cost; a
@@ -25,7 +28,7 @@ const states: Record<string, StepState> = local.steps;
  * templates, rendering leaves every value as it is (the same result template.ts gives).
  */
 type Templates = Pick<typeof import('../../../workflows/template.js'), 'render' | 'evaluate' | 'evaluateCondition' | 'isTruthy'>;
-let templates: Templates = {
+const plain: Templates = {
   render: (value) => value,
   evaluateCondition: (when) => when === undefined || when === true || when === false ? when !== false : true,
   evaluate: () => {
@@ -40,12 +43,8 @@ function needsTemplates(d: Workflow): boolean {
   return walk(d.steps);
 }
 
-const { render, evaluate, evaluateCondition, isTruthy } = {
-  render: (v: unknown, sc: object) => templates.render(v, sc),
-  evaluate: (e: string, sc: object) => templates.evaluate(e, sc),
-  evaluateCondition: (w: string | boolean | undefined, sc: object) => templates.evaluateCondition(w, sc),
-  isTruthy: (v: unknown) => templates.isTruthy(v),
-};
+/** The real templates, loaded by the first activation that needs them and kept for the thread's life. */
+let loadedTemplates: Templates | null = null;
 
 /** Thrown to unwind the activation without recording anything more (wait, pause, cancel). */
 class Suspend extends Error {}
@@ -60,56 +59,8 @@ class StepFailure extends Error {
   }
 }
 
-let nextId = 1;
-const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: ErrorData) => void }>();
-let stopping = false;
-
-port.on('message', (msg: MainMessage | string) => {
-  if (typeof msg === 'string') return; // Bree's 'cancel'; the main thread terminates us instead
-  const p = pending.get(msg.id);
-  if (!p) return;
-  pending.delete(msg.id);
-  if (msg.ok) p.resolve(msg.value);
-  else p.reject(msg.error);
-});
-
-type RequestMessage = Extract<WorkerMessage, { id: number }>;
+type RequestMessage = Extract<WorkerBody, { id: number }>;
 type DistributiveOmitId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-function request<T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> {
-  const id = nextId++;
-  return new Promise<T>((resolve, reject) => {
-    pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    port.postMessage({ ...msg, id } as WorkerMessage);
-  });
-}
-
-/**
- * A finished step's result rides with the next transition (the next step's start, a wait, the
- * run's end): still durable before the next step does anything, at half the fsyncs. A crash in
- * between re-runs that step, which at-least-once allows.
- */
-let deferred: WorkerEvent[] = [];
-
-function recordLater(events: WorkerEvent[]): void {
-  for (const e of events) applyLocal(e);
-  deferred.push(...events);
-}
-
-/** Records events durably; resolves once they are fsynced. A `stop` directive unwinds the activation. */
-async function record(events: WorkerEvent[], notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string }): Promise<{ delivered_to?: string[] }> {
-  for (const e of events) applyLocal(e);
-  const all = deferred.length ? [...deferred, ...events] : events;
-  deferred = [];
-  const reply = await request<{ directive: Directive; delivered_to?: string[] }>({ type: 'transition', events: all, notify });
-  if (reply.directive === 'stop') stopping = true;
-  return reply;
-}
-
-/** The same reducer the main thread runs, on this activation's copy, so both sides agree. */
-function applyLocal(e: WorkerEvent): void {
-  applyEvent(local, { ...e, at: new Date().toISOString() } as AnyEvent);
-}
 
 interface Scope {
   params: Record<string, unknown>;
@@ -119,310 +70,408 @@ interface Scope {
   iteration?: number;
 }
 
-function scopeFor(parentScope: Scope | null): Scope {
-  if (parentScope) return { ...parentScope, steps: { ...parentScope.steps } };
-  return { params: data.run.params, llm: data.llm ?? { configured: false, model: null }, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
-}
-
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.message;
   if (typeof e === 'object' && e !== null && typeof (e as ErrorData).message === 'string') return (e as ErrorData).message;
   return String(e);
 }
 
-/**
- * Runs a list of steps under `prefix`. Returns normally when all are done; throws Suspend when the
- * activation must end, StepFailure when a step failed for good and on_error says fail.
- */
-async function runList(steps: Step[], scope: Scope, pathOf: (s: Step) => string, top = false): Promise<void> {
-  for (const step of steps) {
-    if (stopping) throw new Suspend();
-    const path = pathOf(step);
-    try {
-      scope.steps[step.id] = await runStep(step, path, scope);
-    } catch (e) {
-      if (top && e instanceof StepFailure) failedTop = path;
-      throw e;
-    }
-  }
-}
-
-let failedTop: string | null = null;
-
-async function runStep(step: Step, path: string, scope: Scope): Promise<{ output: unknown; status: string }> {
-  const st = states[path];
-  if (st?.status === 'succeeded' || st?.status === 'skipped') return { output: st.output, status: st.status };
-  if (st?.status === 'failed') {
-    if (step.on_error === 'continue') return { output: null, status: 'failed' };
-    throw new StepFailure(`step ${path} failed: ${st.error}`);
-  }
-  if (st?.status === 'waiting' || (st?.status === 'retrying' && st.retry_at)) throw new Suspend();
-
-  let attempt: number;
-  let rerun = false;
-  if (st === undefined) {
-    let run: boolean;
-    try {
-      run = evaluateCondition(step.when, { ...scope, run: { ...scope.run, step_key: stepKey(runId, path, 1) } });
-    } catch (e) {
-      // a `when` that cannot be evaluated fails this step (retry does not help a bad expression)
-      await record([{ type: 'step.started', step: path, attempt: 1, key: stepKey(runId, path, 1) }]);
-      return failStep(step, path, 1, errorText(e), scope, false);
-    }
-    if (!run) {
-      await record([{ type: 'step.skipped', step: path }]);
-      return { output: null, status: 'skipped' };
-    }
-    attempt = 1;
-  } else if (st.status === 'retrying') attempt = st.attempts + 1;
-  else {
-    // in flight when the last activation ended (crash, kill -9, timeout): run it again, same key
-    attempt = Math.max(1, st.attempts);
-    rerun = true;
-  }
-  const key = stepKey(runId, path, attempt);
-  const stepScope: Scope = { ...scope, run: { ...scope.run, step_key: key } };
-  const kind = stepKind(step);
-
-  // a repeat records its own start (with its rendered interval); a re-run is marked as such
-  if (kind !== 'repeat') await record([{ type: 'step.started', step: path, attempt, key, ...(rerun ? { rerun: true } : {}) }]);
-
-  try {
-    const output = await execute(step, kind, path, attempt, key, stepScope, rerun);
-    if (output === SUSPENDED) throw new Suspend();
-    return { output, status: 'succeeded' };
-  } catch (e) {
-    if (e instanceof Suspend) throw e;
-    return failStep(step, path, attempt, errorText(e), scope, !(e instanceof StepFailure) || e.retryable);
-  }
-}
-
 const SUSPENDED = Symbol('suspended');
 
-async function failStep(step: Step, path: string, attempt: number, error: string, _scope: Scope, retryable: boolean): Promise<{ output: unknown; status: string }> {
-  const at = retryAt(step, attempt, Date.now(), retryable);
-  await record([{ type: 'step.failed', step: path, attempt, error, retry_at: at }]);
-  if (at) throw new Suspend();
-  if (step.on_error === 'continue') return { output: null, status: 'failed' };
-  throw new StepFailure(`step ${path} failed: ${error}`, false);
-}
+/** One activation of one run: `run()` walks the workflow and says how the activation ended. */
+function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage): void; run(): Promise<'done' | 'suspended' | 'stopped'> } {
+  const def: Workflow = data.def;
+  const runId = data.runId;
+  /** Every message of this activation carries it; the main thread drops any other. */
+  const n = data.activation;
+  const local = { ...data.run, status: 'running', waiting_for: null, usage: { prompt_tokens: 0, completion_tokens: 0, tool_calls: 0 } } as unknown as RunRecord;
+  const states: Record<string, StepState> = local.steps;
 
-async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
-  switch (kind) {
-    case 'tool':
-      return runTool(step, path, key, scope);
-    case 'notify': {
-      const n = step.notify!;
-      const text = String(render(n.text, scope));
-      // the main thread routes it and answers where it was queued (the recorded output says the same)
-      const reply = await record([{ type: 'step.succeeded', step: path, output: { delivered_to: [] } }], { step: path, text, level: n.level, channel: n.channel });
-      const output = { delivered_to: reply.delivered_to ?? [] };
-      if (states[path]) states[path].output = output;
-      return output;
-    }
-    case 'agent': {
-      const io: AgentIo = {
-        request: async <T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> => {
-          const r = await request<T & { recorded?: WorkerEvent[] }>(msg);
-          // what the main thread committed for this request (a model turn, a tool call, a wait)
-          for (const e of r?.recorded ?? []) applyLocal(e);
-          return r;
-        },
-        record: (events) => record(events),
-        state: () => states[path],
-        render: (v) => render(v, scope),
-        suspend: () => {
-          throw new Suspend();
-        },
-        fail: (message, retryable) => {
-          throw new StepFailure(message, retryable);
-        },
-      };
-      // "seen before": similar past findings of this workflow and service, from memory (never fatal)
-      const recall = states[path]?.agent?.started ? '' : String((await request<{ text?: string }>({ type: 'agent.recall', step: path, prompt: String(render(step.agent!.prompt, scope)) }).catch(() => ({ text: '' }))).text ?? '');
-      // loaded only by activations that run an agent (ajv is not free to load in every worker)
-      const [{ runAgent }, { validateOutput }] = await Promise.all([import('./agent.js'), import('./output-schema.js')]);
-      const { output } = await runAgent(step, path, attempt, io, validateOutput, recall);
-      await record([{ type: 'step.succeeded', step: path, output }]);
-      return output;
-    }
-    case 'wait': {
-      const w = step.wait!;
-      let until: number;
-      if (typeof w === 'object' && 'until' in w) {
-        until = Date.parse(String(render(w.until, scope)));
-        if (Number.isNaN(until)) throw new StepFailure(`wait.until is not a time: ${w.until}`, false);
-      } else until = Date.now() + renderDuration(w, scope, 'wait');
-      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: new Date(until).toISOString() } }]);
-      return SUSPENDED;
-    }
-    case 'approval': {
-      const a = step.approval!;
-      const timeout = a.timeout === undefined ? null : renderDuration(a.timeout, scope, 'approval.timeout');
-      const waiting_for: WaitingFor = {
-        kind: 'approval',
-        step: path,
-        prompt: String(render(a.prompt, scope)),
-        until: timeout === null ? null : new Date(Date.now() + timeout).toISOString(),
-        approvers: a.approvers ?? [],
-        resolve: a.resolve,
-        on_timeout: a.on_timeout,
-      };
-      await record([{ type: 'step.waiting', step: path, waiting_for }]);
-      return SUSPENDED;
-    }
-    case 'input': {
-      const i = step.input!;
-      const timeout = i.timeout === undefined ? null : renderDuration(i.timeout, scope, 'input.timeout');
-      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'input', step: path, prompt: String(render(i.prompt, scope)), until: timeout === null ? null : new Date(Date.now() + timeout).toISOString() } }]);
-      return SUSPENDED;
-    }
-    case 'parallel': {
-      const children = step.parallel!;
-      const branchScope = scopeFor(scope);
-      const results = await Promise.allSettled(
-        children.map(async (c) => {
-          try {
-            return await runStep(c, childPath(path, c.id), branchScope);
-          } catch (e) {
-            if (e instanceof Suspend && !stopping) {
-              throw new StepFailure(`step ${c.id} cannot wait inside a parallel step`, false);
-            }
-            throw e;
-          }
-        }),
-      );
-      if (stopping || results.some((r) => r.status === 'rejected' && r.reason instanceof Suspend)) throw new Suspend();
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const output: Record<string, unknown> = {};
-      children.forEach((c, i) => (output[c.id] = (results[i] as PromiseFulfilledResult<{ output: unknown }>).value.output));
-      await record([{ type: 'step.succeeded', step: path, output }]);
-      return output;
-    }
-    case 'repeat':
-      return runRepeat(step, path, attempt, key, scope, rerun);
+  let templates: Templates = plain;
+  const { render, evaluate, evaluateCondition, isTruthy } = {
+    render: (v: unknown, sc: object) => templates.render(v, sc),
+    evaluate: (e: string, sc: object) => templates.evaluate(e, sc),
+    evaluateCondition: (w: string | boolean | undefined, sc: object) => templates.evaluateCondition(w, sc),
+    isTruthy: (v: unknown) => templates.isTruthy(v),
+  };
+
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: ErrorData) => void }>();
+  let stopping = false;
+
+  function request<T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> {
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      port.postMessage({ ...msg, id, act: n } as WorkerMessage);
+    });
   }
-}
 
-function renderDuration(v: string | number, scope: Scope, what: string): number {
-  const text = typeof v === 'string' ? render(v, scope) : v;
-  const ms = typeof text === 'number' ? text * 1000 : parseDuration(String(text));
-  if (ms === null) throw new StepFailure(`${what}: "${String(text)}" is not a duration`, false);
-  return ms;
-}
+  /**
+   * A finished step's result rides with the next transition (the next step's start, a wait, the
+   * run's end): still durable before the next step does anything, at half the fsyncs. A crash in
+   * between re-runs that step, which at-least-once allows.
+   */
+  let deferred: WorkerEvent[] = [];
 
-async function runTool(step: Step, path: string, key: string, scope: Scope): Promise<unknown> {
-  const args = (render(step.with ?? {}, scope) ?? {}) as Record<string, unknown>;
-  if (data.faults && step.tool!.startsWith('engine_test.')) return runFault(step.tool!, path, args);
-  const timeoutMs = step.timeout === undefined ? undefined : renderDuration(step.timeout, scope, 'timeout');
-  const cacheTtlMs = step.cache === undefined ? undefined : renderDuration(step.cache, scope, 'cache');
-  let result: { isError: boolean; structured?: unknown; text?: string };
-  try {
-    result = await request({ type: 'tool', step: path, tool: step.tool!, args, key, timeoutMs, cacheTtlMs });
-  } catch (e) {
-    const err = e as ErrorData;
-    if (err.code === 'stopped') throw new Suspend();
-    throw new StepFailure(errorText(e), err.retryable !== false);
+  function recordLater(events: WorkerEvent[]): void {
+    for (const e of events) applyLocal(e);
+    deferred.push(...events);
   }
-  if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`);
-  const output = result.structured ?? result.text ?? null;
-  recordLater([{ type: 'step.succeeded', step: path, output }]);
-  return output;
-}
 
-/** Test-only faults: prove that a crash, an out-of-memory worker or a throw fails only its step. */
-async function runFault(tool: string, path: string, args: Record<string, unknown>): Promise<unknown> {
-  switch (tool) {
-    case 'engine_test.noop': {
-      const output = args.value ?? null;
-      recordLater([{ type: 'step.succeeded', step: path, output }]);
-      return output;
-    }
-    case 'engine_test.throw':
-      throw new StepFailure(String(args.message ?? 'step threw'));
-    case 'engine_test.crash':
-      setImmediate(() => {
-        throw new Error(String(args.message ?? 'worker crashed'));
-      });
-      return new Promise(() => undefined);
-    case 'engine_test.oom': {
-      const hog: unknown[] = [];
-      for (;;) hog.push(new Array(1e6).fill(hog.length));
-    }
-    case 'engine_test.hang':
-      return new Promise(() => undefined);
-    default:
-      throw new StepFailure(`unknown fault ${tool}`, false);
+  /** Records events durably; resolves once they are fsynced. A `stop` directive unwinds the activation. */
+  async function record(events: WorkerEvent[], notify?: { step: string; text: string; level: 'info' | 'warning' | 'critical'; channel?: string }): Promise<{ delivered_to?: string[] }> {
+    for (const e of events) applyLocal(e);
+    const all = deferred.length ? [...deferred, ...events] : events;
+    deferred = [];
+    const reply = await request<{ directive: Directive; delivered_to?: string[] }>({ type: 'transition', events: all, notify });
+    if (reply.directive === 'stop') stopping = true;
+    return reply;
   }
-}
 
-async function runRepeat(step: Step, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
-  const r = step.repeat!;
-  let st = states[path];
-  if (!st || st.status !== 'running' || !rerun) {
-    const every = renderDuration(r.every, scope, 'repeat.every');
-    const forMs = r.for === undefined ? null : renderDuration(r.for, scope, 'repeat.for');
-    await record([{ type: 'step.started', step: path, attempt, key, for_ms: forMs, every_ms: every }]);
-    st = states[path];
+  /** The same reducer the main thread runs, on this activation's copy, so both sides agree. */
+  function applyLocal(e: WorkerEvent): void {
+    applyEvent(local, { ...e, at: new Date().toISOString() } as AnyEvent);
   }
-  const children = step.steps!;
-  for (;;) {
-    if (stopping) throw new Suspend();
-    if (st.next_at) {
-      await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: st.next_at } }]);
-      throw new Suspend();
-    }
-    const index = st.iteration ?? 0;
-    const iterStarted = Date.now();
-    const iterScope = scopeFor(scope);
-    iterScope.iteration = index;
-    await runList(children, iterScope, (c) => childPath(path, c.id, index));
-    const output: Record<string, unknown> = {};
-    for (const c of children) output[c.id] = iterScope.steps[c.id]?.output ?? null;
-    const elapsed = Date.now() - Date.parse(st.repeat_started_at ?? new Date().toISOString());
-    let done = false;
-    if (r.until !== undefined) {
-      const untilScope = { ...iterScope, steps: { ...iterScope.steps, [step.id]: { output: [...(st.outputs ?? []), output], status: 'running' } } };
-      done = isTruthy(r.until.includes('{{') ? render(r.until, untilScope) : evaluate(r.until, untilScope));
-    }
-    if (st.for_ms !== null && st.for_ms !== undefined && elapsed + (st.every_ms ?? 0) >= st.for_ms) done = true;
-    if (r.max_iterations !== undefined && index + 1 >= r.max_iterations) done = true;
-    const nextAt = done ? null : new Date(Math.max(Date.now(), iterStarted + (st.every_ms ?? 0))).toISOString();
-    // an interval that has already passed starts the next iteration in this activation
-    const due = nextAt !== null && Date.parse(nextAt) <= Date.now() + 5;
-    await record([{ type: 'repeat.iteration', step: path, index, output, next_at: due ? null : nextAt }]);
-    if (done) {
-      const outputs = states[path].outputs ?? [];
-      await record([{ type: 'step.succeeded', step: path, output: outputs }]);
-      return outputs;
-    }
-  }
-}
 
-async function main(): Promise<void> {
-  let reason: 'done' | 'suspended' | 'stopped' = 'done';
-  if (needsTemplates(def)) templates = await import('../../../workflows/template.js');
-  try {
-    const scope = scopeFor(null);
-    try {
-      await runList(def.steps, scope, (s) => s.id, true);
-      await record([{ type: 'run.succeeded' }]);
-    } catch (e) {
-      if (e instanceof Suspend) reason = stopping ? 'stopped' : 'suspended';
-      else {
-        await record([{ type: 'run.failed', step: failedTop, error: errorText(e) }]);
+  function scopeFor(parentScope: Scope | null): Scope {
+    if (parentScope) return { ...parentScope, steps: { ...parentScope.steps } };
+    return { params: data.run.params, llm: data.llm ?? { configured: false, model: null }, steps: {}, run: { id: runId, workflow: def.id, step_key: null } };
+  }
+
+  /**
+   * Runs a list of steps under `prefix`. Returns normally when all are done; throws Suspend when the
+   * activation must end, StepFailure when a step failed for good and on_error says fail.
+   */
+  async function runList(steps: Step[], scope: Scope, pathOf: (s: Step) => string, top = false): Promise<void> {
+    for (const step of steps) {
+      if (stopping) throw new Suspend();
+      const path = pathOf(step);
+      try {
+        scope.steps[step.id] = await runStep(step, path, scope);
+      } catch (e) {
+        if (top && e instanceof StepFailure) failedTop = path;
+        throw e;
       }
     }
-  } catch (e) {
-    // a transition the main thread refused (the run was cancelled or ended meanwhile)
-    reason = 'stopped';
-    void e;
   }
-  // results still riding along (the activation stopped before another transition) are written now
-  if (deferred.length) await record([]).catch(() => undefined);
-  port.postMessage({ type: 'end', reason } satisfies WorkerMessage);
-  port.postMessage('done');
+
+  let failedTop: string | null = null;
+
+  async function runStep(step: Step, path: string, scope: Scope): Promise<{ output: unknown; status: string }> {
+    const st = states[path];
+    if (st?.status === 'succeeded' || st?.status === 'skipped') return { output: st.output, status: st.status };
+    if (st?.status === 'failed') {
+      if (step.on_error === 'continue') return { output: null, status: 'failed' };
+      throw new StepFailure(`step ${path} failed: ${st.error}`);
+    }
+    if (st?.status === 'waiting' || (st?.status === 'retrying' && st.retry_at)) throw new Suspend();
+
+    let attempt: number;
+    let rerun = false;
+    if (st === undefined) {
+      let run: boolean;
+      try {
+        run = evaluateCondition(step.when, { ...scope, run: { ...scope.run, step_key: stepKey(runId, path, 1) } });
+      } catch (e) {
+        // a `when` that cannot be evaluated fails this step (retry does not help a bad expression)
+        await record([{ type: 'step.started', step: path, attempt: 1, key: stepKey(runId, path, 1) }]);
+        return failStep(step, path, 1, errorText(e), scope, false);
+      }
+      if (!run) {
+        await record([{ type: 'step.skipped', step: path }]);
+        return { output: null, status: 'skipped' };
+      }
+      attempt = 1;
+    } else if (st.status === 'retrying') attempt = st.attempts + 1;
+    else {
+      // in flight when the last activation ended (crash, kill -9, timeout): run it again, same key
+      attempt = Math.max(1, st.attempts);
+      rerun = true;
+    }
+    const key = stepKey(runId, path, attempt);
+    const stepScope: Scope = { ...scope, run: { ...scope.run, step_key: key } };
+    const kind = stepKind(step);
+
+    // a repeat records its own start (with its rendered interval); a re-run is marked as such
+    if (kind !== 'repeat') await record([{ type: 'step.started', step: path, attempt, key, ...(rerun ? { rerun: true } : {}) }]);
+
+    try {
+      const output = await execute(step, kind, path, attempt, key, stepScope, rerun);
+      if (output === SUSPENDED) throw new Suspend();
+      return { output, status: 'succeeded' };
+    } catch (e) {
+      if (e instanceof Suspend) throw e;
+      return failStep(step, path, attempt, errorText(e), scope, !(e instanceof StepFailure) || e.retryable);
+    }
+  }
+
+  async function failStep(step: Step, path: string, attempt: number, error: string, _scope: Scope, retryable: boolean): Promise<{ output: unknown; status: string }> {
+    const at = retryAt(step, attempt, Date.now(), retryable);
+    await record([{ type: 'step.failed', step: path, attempt, error, retry_at: at }]);
+    if (at) throw new Suspend();
+    if (step.on_error === 'continue') return { output: null, status: 'failed' };
+    throw new StepFailure(`step ${path} failed: ${error}`, false);
+  }
+
+  async function execute(step: Step, kind: ReturnType<typeof stepKind>, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
+    switch (kind) {
+      case 'tool':
+        return runTool(step, path, key, scope);
+      case 'notify': {
+        const n = step.notify!;
+        const text = String(render(n.text, scope));
+        // the main thread routes it and answers where it was queued (the recorded output says the same)
+        const reply = await record([{ type: 'step.succeeded', step: path, output: { delivered_to: [] } }], { step: path, text, level: n.level, channel: n.channel });
+        const output = { delivered_to: reply.delivered_to ?? [] };
+        if (states[path]) states[path].output = output;
+        return output;
+      }
+      case 'agent': {
+        const io: AgentIo = {
+          request: async <T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> => {
+            const r = await request<T & { recorded?: WorkerEvent[] }>(msg);
+            // what the main thread committed for this request (a model turn, a tool call, a wait)
+            for (const e of r?.recorded ?? []) applyLocal(e);
+            return r;
+          },
+          record: (events) => record(events),
+          state: () => states[path],
+          render: (v) => render(v, scope),
+          suspend: () => {
+            throw new Suspend();
+          },
+          fail: (message, retryable) => {
+            throw new StepFailure(message, retryable);
+          },
+        };
+        // "seen before": similar past findings of this workflow and service, from memory (never fatal)
+        const recall = states[path]?.agent?.started ? '' : String((await request<{ text?: string }>({ type: 'agent.recall', step: path, prompt: String(render(step.agent!.prompt, scope)) }).catch(() => ({ text: '' }))).text ?? '');
+        // loaded only by activations that run an agent (ajv is not free to load in every worker)
+        const [{ runAgent }, { validateOutput }] = await Promise.all([import('./agent.js'), import('./output-schema.js')]);
+        const { output } = await runAgent(step, path, attempt, io, validateOutput, recall);
+        await record([{ type: 'step.succeeded', step: path, output }]);
+        return output;
+      }
+      case 'wait': {
+        const w = step.wait!;
+        let until: number;
+        if (typeof w === 'object' && 'until' in w) {
+          until = Date.parse(String(render(w.until, scope)));
+          if (Number.isNaN(until)) throw new StepFailure(`wait.until is not a time: ${w.until}`, false);
+        } else until = Date.now() + renderDuration(w, scope, 'wait');
+        await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: new Date(until).toISOString() } }]);
+        return SUSPENDED;
+      }
+      case 'approval': {
+        const a = step.approval!;
+        const timeout = a.timeout === undefined ? null : renderDuration(a.timeout, scope, 'approval.timeout');
+        const waiting_for: WaitingFor = {
+          kind: 'approval',
+          step: path,
+          prompt: String(render(a.prompt, scope)),
+          until: timeout === null ? null : new Date(Date.now() + timeout).toISOString(),
+          approvers: a.approvers ?? [],
+          resolve: a.resolve,
+          on_timeout: a.on_timeout,
+        };
+        await record([{ type: 'step.waiting', step: path, waiting_for }]);
+        return SUSPENDED;
+      }
+      case 'input': {
+        const i = step.input!;
+        const timeout = i.timeout === undefined ? null : renderDuration(i.timeout, scope, 'input.timeout');
+        await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'input', step: path, prompt: String(render(i.prompt, scope)), until: timeout === null ? null : new Date(Date.now() + timeout).toISOString() } }]);
+        return SUSPENDED;
+      }
+      case 'parallel': {
+        const children = step.parallel!;
+        const branchScope = scopeFor(scope);
+        const results = await Promise.allSettled(
+          children.map(async (c) => {
+            try {
+              return await runStep(c, childPath(path, c.id), branchScope);
+            } catch (e) {
+              if (e instanceof Suspend && !stopping) {
+                throw new StepFailure(`step ${c.id} cannot wait inside a parallel step`, false);
+              }
+              throw e;
+            }
+          }),
+        );
+        if (stopping || results.some((r) => r.status === 'rejected' && r.reason instanceof Suspend)) throw new Suspend();
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        const output: Record<string, unknown> = {};
+        children.forEach((c, i) => (output[c.id] = (results[i] as PromiseFulfilledResult<{ output: unknown }>).value.output));
+        await record([{ type: 'step.succeeded', step: path, output }]);
+        return output;
+      }
+      case 'repeat':
+        return runRepeat(step, path, attempt, key, scope, rerun);
+    }
+  }
+
+  function renderDuration(v: string | number, scope: Scope, what: string): number {
+    const text = typeof v === 'string' ? render(v, scope) : v;
+    const ms = typeof text === 'number' ? text * 1000 : parseDuration(String(text));
+    if (ms === null) throw new StepFailure(`${what}: "${String(text)}" is not a duration`, false);
+    return ms;
+  }
+
+  async function runTool(step: Step, path: string, key: string, scope: Scope): Promise<unknown> {
+    const args = (render(step.with ?? {}, scope) ?? {}) as Record<string, unknown>;
+    if (data.faults && step.tool!.startsWith('engine_test.')) return runFault(step.tool!, path, args);
+    const timeoutMs = step.timeout === undefined ? undefined : renderDuration(step.timeout, scope, 'timeout');
+    const cacheTtlMs = step.cache === undefined ? undefined : renderDuration(step.cache, scope, 'cache');
+    let result: { isError: boolean; structured?: unknown; text?: string };
+    try {
+      result = await request({ type: 'tool', step: path, tool: step.tool!, args, key, timeoutMs, cacheTtlMs });
+    } catch (e) {
+      const err = e as ErrorData;
+      if (err.code === 'stopped') throw new Suspend();
+      throw new StepFailure(errorText(e), err.retryable !== false);
+    }
+    if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`);
+    const output = result.structured ?? result.text ?? null;
+    recordLater([{ type: 'step.succeeded', step: path, output }]);
+    return output;
+  }
+
+  /** Test-only faults: prove that a crash, an out-of-memory worker or a throw fails only its step. */
+  async function runFault(tool: string, path: string, args: Record<string, unknown>): Promise<unknown> {
+    switch (tool) {
+      case 'engine_test.noop': {
+        const output = args.value ?? null;
+        recordLater([{ type: 'step.succeeded', step: path, output }]);
+        return output;
+      }
+      case 'engine_test.throw':
+        throw new StepFailure(String(args.message ?? 'step threw'));
+      case 'engine_test.crash':
+        setImmediate(() => {
+          throw new Error(String(args.message ?? 'worker crashed'));
+        });
+        return new Promise(() => undefined);
+      case 'engine_test.oom': {
+        const hog: unknown[] = [];
+        for (;;) hog.push(new Array(1e6).fill(hog.length));
+      }
+      case 'engine_test.hang':
+        return new Promise(() => undefined);
+      default:
+        throw new StepFailure(`unknown fault ${tool}`, false);
+    }
+  }
+
+  async function runRepeat(step: Step, path: string, attempt: number, key: string, scope: Scope, rerun: boolean): Promise<unknown> {
+    const r = step.repeat!;
+    let st = states[path];
+    if (!st || st.status !== 'running' || !rerun) {
+      const every = renderDuration(r.every, scope, 'repeat.every');
+      const forMs = r.for === undefined ? null : renderDuration(r.for, scope, 'repeat.for');
+      await record([{ type: 'step.started', step: path, attempt, key, for_ms: forMs, every_ms: every }]);
+      st = states[path];
+    }
+    const children = step.steps!;
+    for (;;) {
+      if (stopping) throw new Suspend();
+      if (st.next_at) {
+        await record([{ type: 'step.waiting', step: path, waiting_for: { kind: 'timer', step: path, until: st.next_at } }]);
+        throw new Suspend();
+      }
+      const index = st.iteration ?? 0;
+      const iterStarted = Date.now();
+      const iterScope = scopeFor(scope);
+      iterScope.iteration = index;
+      await runList(children, iterScope, (c) => childPath(path, c.id, index));
+      const output: Record<string, unknown> = {};
+      for (const c of children) output[c.id] = iterScope.steps[c.id]?.output ?? null;
+      const elapsed = Date.now() - Date.parse(st.repeat_started_at ?? new Date().toISOString());
+      let done = false;
+      if (r.until !== undefined) {
+        const untilScope = { ...iterScope, steps: { ...iterScope.steps, [step.id]: { output: [...(st.outputs ?? []), output], status: 'running' } } };
+        done = isTruthy(r.until.includes('{{') ? render(r.until, untilScope) : evaluate(r.until, untilScope));
+      }
+      if (st.for_ms !== null && st.for_ms !== undefined && elapsed + (st.every_ms ?? 0) >= st.for_ms) done = true;
+      if (r.max_iterations !== undefined && index + 1 >= r.max_iterations) done = true;
+      const nextAt = done ? null : new Date(Math.max(Date.now(), iterStarted + (st.every_ms ?? 0))).toISOString();
+      // an interval that has already passed starts the next iteration in this activation
+      const due = nextAt !== null && Date.parse(nextAt) <= Date.now() + 5;
+      await record([{ type: 'repeat.iteration', step: path, index, output, next_at: due ? null : nextAt }]);
+      if (done) {
+        const outputs = states[path].outputs ?? [];
+        await record([{ type: 'step.succeeded', step: path, output: outputs }]);
+        return outputs;
+      }
+    }
+  }
+
+  function onReply(msg: ReplyMessage): void {
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(msg.error);
+  }
+
+  async function main(): Promise<'done' | 'suspended' | 'stopped'> {
+    let reason: 'done' | 'suspended' | 'stopped' = 'done';
+    if (needsTemplates(def)) templates = loadedTemplates ??= await import('../../../workflows/template.js');
+    try {
+      const scope = scopeFor(null);
+      try {
+        await runList(def.steps, scope, (s) => s.id, true);
+        await record([{ type: 'run.succeeded' }]);
+      } catch (e) {
+        if (e instanceof Suspend) reason = stopping ? 'stopped' : 'suspended';
+        else {
+          await record([{ type: 'run.failed', step: failedTop, error: errorText(e) }]);
+        }
+      }
+    } catch (e) {
+      // a transition the main thread refused (the run was cancelled or ended meanwhile)
+      reason = 'stopped';
+      void e;
+    }
+    // results still riding along (the activation stopped before another transition) are written now
+    if (deferred.length) await record([]).catch(() => undefined);
+    return reason;
+  }
+
+  return { n, reply: onReply, run: main };
 }
 
-void main();
+// ---------------------------------------------------------------- the host
+
+/** The activation running now; replies for any other (an ended one) are dropped. */
+let current: ReturnType<typeof activation> | null = null;
+
+/** Runs one activation, then reports its end and waits for the next `activate` (or `retire`). */
+async function serve(data: ActivationData): Promise<void> {
+  // the pool hands a worker one activation at a time; anything else is an engine bug, and crashing
+  // fails only the activation that is running
+  if (current) throw new Error(`activation ${data.activation} handed to a busy worker (engine bug)`);
+  const act = activation(data);
+  current = act;
+  let reason: 'done' | 'suspended' | 'stopped';
+  try {
+    reason = await act.run();
+  } finally {
+    current = null;
+  }
+  // the heap in use lets the pool retire a worker that keeps growing (a leak in some step)
+  const heapMb = Math.round(getHeapStatistics().used_heap_size / 1048576);
+  port.postMessage({ type: 'end', act: act.n, reason, heap_mb: heapMb } satisfies WorkerMessage);
+}
+
+port.on('message', (msg: MainMessage | string) => {
+  if (typeof msg === 'string') return; // Bree's 'cancel'; the main thread terminates us instead
+  if (msg.type === 'reply') {
+    if (current?.n === msg.act) current.reply(msg);
+  } else if (msg.type === 'activate') void serve(msg.data);
+  // idle and told to go: Bree terminates the thread on 'done' (the pool sends this only when idle)
+  else if (msg.type === 'retire') port.postMessage('done');
+});
+
+void serve(workerData as ActivationData & { job: unknown });

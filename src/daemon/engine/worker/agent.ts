@@ -11,10 +11,10 @@
  */
 import type { Step } from '../../../workflows/schema.js';
 import type { ChatMessage, ToolDefinition } from '../../llm/types.js';
-import type { AgentState, ErrorData, StepState, WorkerEvent, WorkerMessage } from '../types.js';
+import type { AgentState, ErrorData, StepState, WorkerBody, WorkerEvent } from '../types.js';
 
 export interface AgentIo {
-  request<T>(msg: DistributiveOmitId<Extract<WorkerMessage, { id: number }>>): Promise<T>;
+  request<T>(msg: DistributiveOmitId<Extract<WorkerBody, { id: number }>>): Promise<T>;
   record(events: WorkerEvent[]): Promise<unknown>;
   state(): StepState | undefined;
   render(v: unknown): unknown;
