@@ -107,9 +107,11 @@ async function restart() {
     const listMs = performance.now() - t;
     await d.stop();
     return [
-      { name: `restart_with_100k_finished_s (${FINISHED} finished + 5 waiting runs): until serving`, value: again.ms / 1000, unit: 's', goal: '< 1 s', note: reads },
-      { name: `first start on a store written without the run indexes (${FINISHED} finished): until serving, one-time index migration included`, value: first.ms / 1000, unit: 's' },
-      { name: `list --all first page (200 of ${page.total} runs)`, value: listMs, unit: 'ms' },
+      // engine.bench.js owns the contract figures (restart_with_100k_finished_s, recovery_10k_s);
+      // these are the same starts on an index-migrated store, with what the store read
+      { id: 'history_restart_100k_finished_s', name: `restart with ${FINISHED} finished + 5 waiting runs (store migrated to the run indexes): until serving`, value: again.ms / 1000, unit: 's', goal: { op: '<', value: 1 }, note: reads },
+      { id: 'history_first_start_unindexed_s', name: `first start on a store written without the run indexes (${FINISHED} finished): until serving, one-time index migration included`, value: first.ms / 1000, unit: 's' },
+      { id: 'history_list_all_first_page_ms', name: `list --all first page (200 of ${page.total} runs)`, value: listMs, unit: 'ms' },
     ];
   } finally {
     rmSync(home, { recursive: true, force: true });
@@ -122,7 +124,7 @@ async function recovery() {
   try {
     const first = await timedStart(home);
     const eng = first.d.ctx.engine;
-    const row = { name: `recovery_10k_s (${INFLIGHT} runs in flight): until serving, all re-admitted`, value: first.ms / 1000, unit: 's', goal: '< 3 s', note: `engine recover() ${eng.figures.recoveredAt} ms, ${eng.figures.recovered} resumed` };
+    const row = { id: 'history_recovery_serving_s', name: `start with ${INFLIGHT} runs in flight: until serving, all re-admitted (activations queued)`, value: first.ms / 1000, unit: 's', goal: { op: '<', value: 3 }, note: `engine recover() ${eng.figures.recoveredAt} ms, ${eng.figures.recovered} resumed` };
     await first.d.stop();
     return [row];
   } finally {

@@ -61,7 +61,11 @@ for (const r of all) {
   const measured = typeof r.value === 'number' && Number.isFinite(r.value);
   let result = '';
   if (r.failed) result = 'failed';
-  else if (goal) result = measured && OPS[goal.op](r.value, goal.value) ? 'met' : c?.strict ? 'failed' : 'missed';
+  else if (goal && typeof OPS[goal.op] !== 'function') {
+    // a module's mistake must not cost the whole report: that figure fails, the rest stands
+    result = 'failed';
+    r.error = `unknown goal ${JSON.stringify(goal)}`;
+  } else if (goal) result = measured && OPS[goal.op](r.value, goal.value) ? 'met' : c?.strict ? 'failed' : 'missed';
   if (figures[r.id] && !only.length) process.stderr.write(`warning: figure id ${r.id} reported twice\n`);
   figures[r.id] = {
     value: measured ? r.value : null,
