@@ -14,7 +14,7 @@ import { applyEvent, type AnyEvent } from './reducer.js';
 import { DurationStats, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
 import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
-import { countFinished, createdOps, emptySummary, finishedOps, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
+import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
@@ -158,7 +158,7 @@ export class Engine implements Service {
     this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
     this.stats.use(this.summary.durations);
     const ids = await store.keys('active');
-    const finished = Object.values(this.summary.finished).reduce((a, b) => a + b, 0);
+    const finished = finishedTotal(this.summary);
     let loaded: (readonly [string, RunHeader | undefined, [string, StepRow][]])[];
     if (ids.length > 0 && finished <= ids.length * 3) {
       // most stored runs are active (thousands in flight after a crash, little history): one
@@ -692,7 +692,7 @@ export class Engine implements Service {
       if (out.length === o.limit) break page;
     }
     const next = more && lt !== undefined ? lt : null;
-    const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : Object.values(this.summary.finished).reduce((a, b) => a + b, 0);
+    const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : finishedTotal(this.summary);
     const active = o.workflow ? this.activeRunsOf(o.workflow).length : this.runs.size;
     return { runs: out, total: finished + active, next };
   }

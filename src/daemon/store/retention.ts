@@ -112,12 +112,7 @@ export class RetentionService implements Service {
   /** Finished runs that ended before `before`, with everything that belongs to them. */
   private async runs(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string>; notifications: Set<string> }): Promise<void> {
     const store = this.ctx.store;
-    const lt = `${new Date(before).toISOString()}|`;
-    let gt: string | undefined;
-    for (;;) {
-      const rows = await store.entries('ended', { ...(gt !== undefined ? { gt } : {}), lt, limit: RUN_BATCH });
-      if (rows.length === 0) return;
-      gt = rows[rows.length - 1][0];
+    for await (const rows of store.pages('ended', { lt: `${new Date(before).toISOString()}|` }, RUN_BATCH)) {
       const ops: StoreOp[] = [];
       const headers: RunHeader[] = [];
       for (const [key] of rows) {
@@ -180,13 +175,9 @@ export class RetentionService implements Service {
    */
   private async events(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string> }): Promise<void> {
     const store = this.ctx.store;
-    const lt = `${new Date(before).toISOString()}|`;
-    let gt = (await store.get<string>('meta', EVENTS_CURSOR)) ?? undefined;
+    const after = (await store.get<string>('meta', EVENTS_CURSOR)) ?? undefined;
     const at = new Date().toISOString();
-    for (;;) {
-      const rows = await store.entries('ended', { ...(gt !== undefined ? { gt } : {}), lt, limit: RUN_BATCH });
-      if (rows.length === 0) return;
-      gt = rows[rows.length - 1][0];
+    for await (const rows of store.pages('ended', { gt: after, lt: `${new Date(before).toISOString()}|` }, RUN_BATCH)) {
       const ops: StoreOp[] = [];
       for (const [key] of rows) {
         const id = idOfIndexKey(key);
@@ -198,7 +189,7 @@ export class RetentionService implements Service {
         if (header) ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, events_removed_at: at } });
         gone.runs.add(id);
       }
-      if (!dryRun) await store.commit([...ops, { type: 'put', sub: 'meta', key: EVENTS_CURSOR, value: gt }]);
+      if (!dryRun) await store.commit([...ops, { type: 'put', sub: 'meta', key: EVENTS_CURSOR, value: rows[rows.length - 1][0] }]);
       await this.between();
     }
   }
@@ -206,11 +197,7 @@ export class RetentionService implements Service {
   /** Notifications created before `before` (outbox keys start with their time), with their run links. */
   private async notifications(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { notifications: Set<string> }): Promise<void> {
     const store = this.ctx.store;
-    let gt: string | undefined;
-    for (;;) {
-      const rows = await store.entries<Notification>('outbox', { ...(gt !== undefined ? { gt } : {}), lt: pad(before), limit: ROW_BATCH });
-      if (rows.length === 0) return;
-      gt = rows[rows.length - 1][0];
+    for await (const rows of store.pages<Notification>('outbox', { lt: pad(before) }, ROW_BATCH)) {
       const ops: StoreOp[] = [];
       for (const [key, n] of rows) {
         // an active run's notifications (its approval request, say) stay until it has finished
@@ -232,11 +219,7 @@ export class RetentionService implements Service {
   /** A kind whose rows can be judged one by one (audit by key time, cache by stored time). */
   private async flat(sub: 'audit' | 'cache', range: { lt?: string }, expired: (v: unknown) => boolean, dryRun: boolean, f: Figures): Promise<void> {
     const store = this.ctx.store;
-    let gt: string | undefined;
-    for (;;) {
-      const rows = await store.entries(sub, { ...range, ...(gt !== undefined ? { gt } : {}), limit: ROW_BATCH });
-      if (rows.length === 0) return;
-      gt = rows[rows.length - 1][0];
+    for await (const rows of store.pages(sub, range, ROW_BATCH)) {
       const ops: StoreOp[] = [];
       for (const [key, v] of rows) {
         if (!expired(v)) continue;
@@ -257,11 +240,7 @@ export class RetentionService implements Service {
     const store = this.ctx.store;
     const feed = this.ctx.feed;
     if (gone.runs.size > 0 || gone.notifications.size > 0) {
-      let gt: string | undefined;
-      for (;;) {
-        const rows = await store.entries<{ topic: string; event: string; ref?: string; data?: { id?: string } }>('feed', { ...(gt !== undefined ? { gt } : {}), limit: ROW_BATCH });
-        if (rows.length === 0) break;
-        gt = rows[rows.length - 1][0];
+      for await (const rows of store.pages<{ topic: string; event: string; ref?: string; data?: { id?: string } }>('feed', {}, ROW_BATCH)) {
         const ops: StoreOp[] = [];
         for (const [key, row] of rows) {
           const ref = row.ref ?? '';

@@ -50,20 +50,23 @@ interface HeaderLike {
 
 const isFinished = (s: string): s is Finished => (FINISHED as readonly string[]).includes(s);
 
+const activeOp = (run: HeaderLike): StoreOp => ({ type: 'put', sub: 'active', key: run.id, value: { workflow: run.workflow } });
+const createdOp = (run: HeaderLike): StoreOp => ({ type: 'put', sub: 'created', key: createdKey(run.created_at, run.id), value: { workflow: run.workflow } });
+const endedOp = (run: HeaderLike): StoreOp => ({ type: 'put', sub: 'ended', key: endedKey(run.ended_at ?? run.created_at, run.id), value: { workflow: run.workflow, status: run.status } });
+
 /** Ops that index a new run (in the batch that creates it). */
 export function createdOps(run: HeaderLike): StoreOp[] {
-  return [
-    { type: 'put', sub: 'active', key: run.id, value: { workflow: run.workflow } },
-    { type: 'put', sub: 'created', key: createdKey(run.created_at, run.id), value: { workflow: run.workflow } },
-  ];
+  return [activeOp(run), createdOp(run)];
 }
 
 /** Ops that move a run from the active index to the finished one (in the batch that ends it). */
 export function finishedOps(run: HeaderLike): StoreOp[] {
-  return [
-    { type: 'del', sub: 'active', key: run.id },
-    { type: 'put', sub: 'ended', key: endedKey(run.ended_at ?? run.created_at, run.id), value: { workflow: run.workflow, status: run.status } },
-  ];
+  return [{ type: 'del', sub: 'active', key: run.id }, endedOp(run)];
+}
+
+/** Finished runs in the store, all outcomes. */
+export function finishedTotal(summary: RunsSummary): number {
+  return Object.values(summary.finished).reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -77,19 +80,15 @@ export async function migrateRunIndex(store: Store, log: Logger): Promise<RunsSu
   const summary = emptySummary();
   let ops: StoreOp[] = [];
   let runs = 0;
-  let after: string | undefined;
-  for (;;) {
-    const rows = await store.entries<HeaderLike>('runs', { ...(after !== undefined ? { gt: after } : {}), limit: 5000 });
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1][0];
+  for await (const rows of store.pages<HeaderLike>('runs', {}, 5000)) {
     for (const [key, h] of rows) {
       if (key.includes('/')) continue; // a step row
       runs++;
-      ops.push({ type: 'put', sub: 'created', key: createdKey(h.created_at, h.id), value: { workflow: h.workflow } });
+      ops.push(createdOp(h));
       if (isFinished(h.status)) {
-        ops.push({ type: 'put', sub: 'ended', key: endedKey(h.ended_at ?? h.created_at, h.id), value: { workflow: h.workflow, status: h.status } });
+        ops.push(endedOp(h));
         countFinished(summary, h, +1);
-      } else ops.push({ type: 'put', sub: 'active', key: h.id, value: { workflow: h.workflow } });
+      } else ops.push(activeOp(h));
     }
     if (ops.length >= 20_000) {
       await store.commit(ops);

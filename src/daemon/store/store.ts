@@ -87,6 +87,20 @@ export class Store {
     return rows;
   }
 
+  /**
+   * A range of a sublevel in key order, `size` entries at a time: for scans that commit as they
+   * go (retention, index migration), so each page is read after the previous page's writes.
+   */
+  async *pages<T = Json>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
+    let from: { gt?: string; gte?: string } = range.gt !== undefined ? { gt: range.gt } : range.gte !== undefined ? { gte: range.gte } : {};
+    for (;;) {
+      const rows = await this.entries<T>(sub, { ...from, ...(range.lt !== undefined ? { lt: range.lt } : {}), limit: size });
+      if (rows.length === 0) return;
+      from = { gt: rows[rows.length - 1][0] };
+      yield rows;
+    }
+  }
+
   /** Many values by key in one call (undefined where absent). */
   async getMany<T = Json>(sub: SublevelName, keys: string[]): Promise<(T | undefined)[]> {
     if (keys.length === 0) return [];
