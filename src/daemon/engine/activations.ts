@@ -86,7 +86,7 @@ export class ActivationPool {
     private readonly hooks: PoolHooks,
     private readonly log: Logger,
     private readonly maxOldGenerationSizeMb: number,
-    private readonly opts: PoolOptions = { idleMs: 30_000, maxUses: 1000 },
+    private readonly opts: PoolOptions,
   ) {
     const noop = (): void => undefined;
     this.bree = new Bree({
@@ -202,8 +202,7 @@ export class ActivationPool {
 
   /** Gives an idle worker its next activation. */
   private hand(slot: Slot, act: Activation, data: ActivationData): void {
-    if (slot.idleTimer) clearTimeout(slot.idleTimer);
-    slot.idleTimer = null;
+    this.unidle(slot);
     slot.current = act;
     slot.served++;
     act.name = slot.name;
