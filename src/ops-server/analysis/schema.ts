@@ -68,6 +68,17 @@ export const RemediationSpec = z
   .refine((r) => Boolean(r.path) !== Boolean(r.url), { message: 'give exactly one of path (on the service) or url' });
 export type RemediationSpec = z.infer<typeof RemediationSpec>;
 
+/** What a finding measured, where: shared by a finding and the remediation resolved for it. */
+const Measured = {
+  target: z.string().describe('URL, process (name#pid) or log file'),
+  endpoint: z.string().nullable().describe('path of an HTTP target'),
+  metric: z.string(),
+  percentile: z.string().nullable(),
+  value: z.number(),
+  threshold: z.number(),
+  unit: z.string(),
+};
+
 /** A remediation resolved for one finding: what the approval shows and what ops.http_request gets. */
 export const Remediation = z.object({
   key: z.string().describe('the `remediations` key that matched'),
@@ -76,13 +87,7 @@ export const Remediation = z.object({
   /** Short: what is wrong where, e.g. `GET /api/search?q=a p95 1214 ms (limit 500 ms)`. */
   subject: z.string(),
   kind: z.string(),
-  target: z.string(),
-  endpoint: z.string().nullable(),
-  metric: z.string(),
-  percentile: z.string().nullable(),
-  value: z.number(),
-  threshold: z.number(),
-  unit: z.string(),
+  ...Measured,
   method: z.string(),
   url: z.string(),
   body: z.unknown().optional(),
@@ -137,13 +142,7 @@ export const Finding = z.object({
   kind: FindingKind,
   severity: Severity,
   title: z.string(),
-  target: z.string().describe('URL, process (name#pid) or log file'),
-  endpoint: z.string().nullable().describe('path of an HTTP target'),
-  metric: z.string(),
-  percentile: z.string().nullable(),
-  value: z.number(),
-  threshold: z.number(),
-  unit: z.string(),
+  ...Measured,
   first_at: z.string().nullable(),
   last_at: z.string().nullable(),
   samples_affected: z.number().int(),
