@@ -5,6 +5,7 @@ import { Store } from '../../src/daemon/store/store.js';
 import type { Notification } from '../../src/protocol/index.js';
 import { cli, daemonPid, waitFor, waitGone } from '../support/home.js';
 import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, shown, slackConfig, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
+import type { LoopbackMessage } from '../support/slack-loopback.js';
 
 // What Slack does to a long-lived app, and what a laptop does to a daemon: recycled and silent
 // connections, rate limits, quiet hours, kill -9 and restarts. Nothing may be lost or done twice.
@@ -72,6 +73,15 @@ async function startBy(setup: SlackSetup, text: string, user: string = PEOPLE.bo
   expect(d.outcome).toBe('acked');
   const r = await setup.lb.waitForResponse((x) => String(x.body.text).includes('Started') && String(x.body.text).includes(text.split(' ')[0]));
   return /`(r_[a-z0-9]+)`/.exec(String(r.body.text))?.[1] ?? '';
+}
+
+/** A `stepped` run started by bob from Slack, waiting at its gate: its id, thread header and approval message. */
+async function steppedAtGate(setup: SlackSetup): Promise<{ id: string; header: LoopbackMessage; approval: LoopbackMessage }> {
+  await connected(setup);
+  const id = await startBy(setup, 'stepped');
+  const header = await setup.lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && isTop(m));
+  const approval = await setup.lb.waitForMessage('#ops-alerts', (m) => m.thread_ts === header.ts && hasButton(m, 'opstream.approve'));
+  return { id, header, approval };
 }
 
 const texts = (items: { text: string }[]): string[] => items.map((m) => m.text);
@@ -221,11 +231,8 @@ describe('slack bridge: connection recycling, limits and durability', () => {
 
   it('buttons and run threads posted before a restart still work after it', async () => {
     s = await setupSlack({ workflows: { 'stepped.yaml': STEPPED } });
-    await connected(s);
     const { lb, h } = s;
-    const id = await startBy(s, 'stepped');
-    const header = await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && isTop(m));
-    const approval = await lb.waitForMessage('#ops-alerts', (m) => m.thread_ts === header.ts && hasButton(m, 'opstream.approve'));
+    const { id, header, approval } = await steppedAtGate(s);
     await s.d!.stop();
     const again = await startDaemon(h.env);
     if (again.kind !== 'started') throw new Error('restart failed');
@@ -242,11 +249,8 @@ describe('slack bridge: connection recycling, limits and durability', () => {
 
   it('a click recorded and acked before a crash cut off its work is done on the next start, once', async () => {
     s = await setupSlack({ workflows: { 'stepped.yaml': STEPPED } });
-    await connected(s);
     const { lb, h } = s;
-    const id = await startBy(s, 'stepped');
-    const header = await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes(id) && isTop(m));
-    const approval = await lb.waitForMessage('#ops-alerts', (m) => m.thread_ts === header.ts && hasButton(m, 'opstream.approve'));
+    const { id, approval } = await steppedAtGate(s);
     // a click the live path handles leaves no record behind (vic is only a viewer: refused)
     await lb.blockAction({ user: PEOPLE.vic, channel: '#ops-alerts', message: { ts: approval.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(approval, 'opstream.approve') }] });
     await waitFor(async () => (await held(s!.d!.ctx.store)).length === 0, { what: 'the refused click handled' });
