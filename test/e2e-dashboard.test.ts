@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installDashboardWorkflows } from './support/dashboard.js';
 import { BIN, cli, tempHome, waitFor, type TempHome } from './support/home.js';
-import { start, waitRun } from './support/runs.js';
+import { getRun, start, waitRun } from './support/runs.js';
 
 // The real `opstream dashboard` in a real pseudo-terminal (tmux, installed by .ci/run when
 // missing), driven by key presses as a person would: a run appears, is approved from the
@@ -75,7 +75,11 @@ describe('opstream dashboard in a terminal', () => {
     }, { what: 'the run view', timeoutMs: 30_000 });
     await screen(['Restart billing with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'a approve'], 'the approval in full');
 
+    // `a` only asks (showing the prompt); nothing is sent until y
     tmux('send-keys', '-t', 'dash', 'a');
+    await screen([`Approve run ${id}, step confirm?`, 'y or Enter approves'], 'the confirmation');
+    expect((await getRun(h, id)).status).toBe('waiting');
+    tmux('send-keys', '-t', 'dash', 'y');
     const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the run to finish after the approval');
     expect(done.steps.find((s) => s.id === 'confirm')?.output).toMatchObject({ decision: 'approved' });
     await screen(['succeeded', 'run succeeded'], 'the finished run on screen');

@@ -62,7 +62,7 @@ async function screen(d: ReturnType<typeof mount>, texts: string[], what: string
 const status = (id: string, st: RunJson['status']) => (r: RunJson) => r.id === id && r.status === st;
 
 describe('dashboard (Ink) against a real daemon', () => {
-  it('lists runs live; p/r pause and resume, Enter shows the approval in full, a approves, x rejects with a comment, c cancels after y', async () => {
+  it('lists runs live; p/r pause and resume, Enter shows the approval in full, a asks then approves on y, x asks then rejects with a comment, c cancels after y', async () => {
     const a = await start(h, ['gate', 'service=checkout']);
     await waitRun(h, a, (r) => r.waiting_for?.kind === 'approval', 'the approval');
     const d = mount();
@@ -80,7 +80,24 @@ describe('dashboard (Ink) against a real daemon', () => {
       d.press(KEY.enter);
       // the approval's exact arguments are on screen, not a summary
       await screen(d, ['Waiting for an approval at step confirm', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
+      // `a` only asks: the question shows what will run, and Esc sends nothing
       d.press('a');
+      await screen(d, [`Approve run ${a}, step confirm?`, 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'y or Enter approves'], 'the confirmation');
+      expect((await getRun(h, a)).status).toBe('waiting');
+      d.press(KEY.escape);
+      await screen(d, [`nothing was sent; run ${a} still waits`, 'Waiting for an approval at step confirm'], 'the question withdrawn');
+      // n withdraws too; keys other than y/Enter/n/Esc do nothing while it asks
+      d.press('a');
+      await screen(d, [`Approve run ${a}, step confirm?`], 'asked again');
+      d.press('p');
+      d.press('n');
+      await screen(d, [`nothing was sent; run ${a} still waits`], 'withdrawn with n');
+      const still = await getRun(h, a);
+      expect(still.status).toBe('waiting');
+      expect(still.steps.find((s) => s.id === 'confirm')?.status).toBe('waiting');
+      d.press('a');
+      await screen(d, [`Approve run ${a}, step confirm?`], 'asked a third time');
+      d.press('y');
       const done = await waitRun(h, a, status(a, 'succeeded'), 'the approved run to finish');
       expect(done.steps.find((s) => s.id === 'confirm')?.output).toMatchObject({ decision: 'approved', by: expect.stringMatching(/^tui:/) });
       await screen(d, ['succeeded', 'approved by tui:'], 'success and the answer in the log');
@@ -96,9 +113,12 @@ describe('dashboard (Ink) against a real daemon', () => {
       await screen(d, [`filter: ${b}`], 'the filter');
       await waitFor(() => !d.frame().includes(a), { what: 'other runs filtered out' });
       await waitRun(h, b, (r) => r.waiting_for?.kind === 'approval', 'b waits');
+      await screen(d, ['approve?'], 'b waiting on screen');
       d.press('x');
-      await screen(d, [`reject ${b}, comment`], 'the comment prompt');
+      await screen(d, [`Reject run ${b}, step confirm?`, 'Restart api with POST', 'comment (optional)'], 'the rejection question');
       for (const ch of 'not during peak') d.press(ch);
+      await screen(d, ['comment (optional): not during peak'], 'the comment typed');
+      expect((await getRun(h, b)).status).toBe('waiting');
       d.press(KEY.enter);
       const rejected = await waitRun(h, b, status(b, 'failed'), 'the rejection');
       expect(rejected.error).toContain('not during peak');

@@ -1,17 +1,23 @@
 import { Box, Text, useApp, useInput } from 'ink';
 import { useEffect, useReducer, useRef, useState, useSyncExternalStore, type ReactElement } from 'react';
+import type { RunJson } from '../../protocol/index.js';
 import type { DashboardFeed } from './feed.js';
+import { ConfirmBar, gatedCall, type Decision } from './ConfirmBar.js';
 import { HelpView } from './HelpView.js';
 import { RunDetail } from './RunDetail.js';
 import { RunList } from './RunList.js';
 import { useTerminalSize } from './use-terminal-size.js';
+
+type Waiting = NonNullable<RunJson['waiting_for']>;
 
 type Mode =
   | { kind: 'list' }
   | { kind: 'detail'; id: string }
   | { kind: 'help'; back: Mode }
   | { kind: 'confirm'; id: string; back: Mode }
-  | { kind: 'prompt'; what: 'filter' | 'reject' | 'answer'; id: string | null; text: string; back: Mode };
+  /** Approve or reject, asked first; `waiting` is what the person was shown (and what gets answered). */
+  | { kind: 'decide'; decision: Decision; id: string; waiting: Waiting; text: string; back: Mode }
+  | { kind: 'prompt'; what: 'filter' | 'answer'; id: string | null; text: string; back: Mode };
 
 export interface AppProps {
   feed: DashboardFeed;
@@ -73,7 +79,16 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
     const c = (what: string, fn: Parameters<DashboardFeed['act']>[1]) => void feed.act(what, fn);
     if (key === 'p') c('pause', (cl) => cl.request('runs.pause', { id }));
     else if (key === 'r') c('resume', (cl) => cl.request('runs.resume', { id }));
-    else if (key === 'a') c('approve', (cl) => cl.request('runs.approve', { id }));
+  };
+
+  /** `a` and `x` only ask: what the run waits for is shown, and nothing is sent before y/Enter. */
+  const decide = (decision: Decision, id: string, back: Mode) => {
+    const w = model.runs.get(id)?.waiting_for;
+    if (!w || w.kind !== 'approval') {
+      feed.say(`run ${id} is not waiting for an approval`, 'error');
+      return;
+    }
+    setMode({ kind: 'decide', decision, id, waiting: w, text: '', back });
   };
 
   useInput((input, key) => {
@@ -88,6 +103,28 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
       setMode(mode.back);
       return;
     }
+    if (mode.kind === 'decide') {
+      const { id, decision } = mode;
+      const yes = key.return || (decision === 'approve' && (input === 'y' || input === 'Y'));
+      if (key.escape || (decision === 'approve' && (input === 'n' || input === 'N'))) {
+        feed.say(`nothing was sent; run ${id} still waits`);
+        setMode(mode.back);
+      } else if (yes) {
+        // the run may have moved on while the question was open (a timeout, another person): answer only what was shown
+        const w = model.runs.get(id)?.waiting_for;
+        if (!w || w.kind !== 'approval' || w.step !== mode.waiting.step || gatedCall(w)?.hash !== gatedCall(mode.waiting)?.hash) feed.say(`run ${id} no longer waits for what was shown; nothing was sent`, 'error');
+        else if (decision === 'approve') void feed.act('approve', (cl) => cl.request('runs.approve', { id }));
+        else {
+          const comment = mode.text.trim() || undefined;
+          void feed.act('reject', (cl) => cl.request('runs.reject', { id, comment }));
+        }
+        setMode(mode.back);
+      } else if (decision === 'reject') {
+        if (key.backspace || key.delete) setMode({ ...mode, text: mode.text.slice(0, -1) });
+        else if (input && !key.ctrl && !key.meta) setMode({ ...mode, text: mode.text + input.replace(/[\r\n\t]/g, ' ') });
+      }
+      return;
+    }
     if (mode.kind === 'prompt') {
       if (key.escape) {
         setMode(mode.back);
@@ -96,10 +133,7 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
       if (key.return) {
         const text = mode.text.trim();
         if (mode.what === 'filter') setFilter(text);
-        else if (mode.what === 'reject' && mode.id) {
-          const id = mode.id;
-          void feed.act('reject', (cl) => cl.request('runs.reject', { id, comment: text || undefined }));
-        } else if (mode.what === 'answer' && mode.id) {
+        else if (mode.what === 'answer' && mode.id) {
           const id = mode.id;
           if (text) void feed.act('answer', (cl) => cl.request('runs.respond', { id, text }));
           else feed.say('an empty answer was not sent', 'error');
@@ -147,9 +181,10 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
       }
     }
     if (!target) return;
-    if (input === 'p' || input === 'r' || input === 'a') return act(input, target);
+    if (input === 'p' || input === 'r') return act(input, target);
+    if (input === 'a') return decide('approve', target, mode);
+    if (input === 'x') return decide('reject', target, mode);
     if (input === 'c') return setMode({ kind: 'confirm', id: target, back: mode });
-    if (input === 'x') return setMode({ kind: 'prompt', what: 'reject', id: target, text: '', back: mode });
     if (input === 'i') return setMode({ kind: 'prompt', what: 'answer', id: target, text: '', back: mode });
   });
 
@@ -171,7 +206,7 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
 
   let footer: ReactElement;
   if (mode.kind === 'prompt') {
-    const label = mode.what === 'filter' ? 'filter: ' : mode.what === 'reject' ? `reject ${mode.id}, comment (Enter sends, Esc cancels): ` : `answer for ${mode.id} (Enter sends, Esc cancels): `;
+    const label = mode.what === 'filter' ? 'filter: ' : `answer for ${mode.id} (Enter sends, Esc cancels): `;
     footer = (
       <Text wrap="truncate">
         <Text color="cyan">{label}</Text>
@@ -179,6 +214,8 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
         <Text inverse> </Text>
       </Text>
     );
+  } else if (mode.kind === 'decide') {
+    footer = <Text color="yellow" wrap="truncate">{mode.decision === 'approve' ? `approve run ${mode.id}? y/Enter approves · Esc/n: nothing is sent` : `reject run ${mode.id}? type a comment · Enter rejects · Esc: nothing is sent`}</Text>;
   } else if (mode.kind === 'confirm') {
     footer = <Text color="yellow" wrap="truncate">{`cancel run ${mode.id}? It stops at once and cannot be resumed. y cancels it, any other key keeps it`}</Text>;
   } else if (notice) {
@@ -200,6 +237,8 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
       <Box height={bodyHeight} flexDirection="column" overflow="hidden">
         {mode.kind === 'help' ? (
           <HelpView width={width} />
+        ) : mode.kind === 'decide' ? (
+          <ConfirmBar decision={mode.decision} runId={mode.id} waiting={mode.waiting} comment={mode.text} width={width} />
         ) : detailRun ? (
           <RunDetail run={detailRun} log={model.logOf(detailRun.id)} notifications={model.notificationsOf(detailRun.id)} width={width} height={bodyHeight} now={now} />
         ) : openId ? (
