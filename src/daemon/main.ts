@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { channelNames, loadConfig, type CompiledConfig } from '../config/load.js';
+import { loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
 import { PACKAGE_VERSION } from '../protocol/index.js';
 import { Bus } from './bus.js';
@@ -19,7 +19,7 @@ import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
 import { StatsService } from './stats/service.js';
 import { SlackBridge } from './slack/bridge.js';
-import { WorkflowCatalog } from './workflows/catalog.js';
+import { daemonLoadChecks, WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
 
 export interface RunningDaemon {
@@ -92,7 +92,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     log,
     bus: new Bus(),
     startedAt: new Date(),
-    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, channelNames(config)),
+    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, daemonLoadChecks(config)),
     tools: new ToolService(() => ctx),
     engine: new Engine(() => ctx),
     feed: new Feed(store),

@@ -1,8 +1,12 @@
 import type { WorkflowInfo, WorkflowProblem } from '../protocol/methods/workflows.js';
 import type { WorkflowSet } from './registry.js';
 
-/** The listing `workflows.list` returns: runnable workflows, then invalid files, ordered by id/file. */
-export function describeWorkflows(set: WorkflowSet): { workflows: WorkflowInfo[]; problems: WorkflowProblem[] } {
+/**
+ * The listing `workflows.list` returns: runnable workflows, then invalid files, ordered by id/file.
+ * `toolProblems` (by file): tools a loaded workflow names that its server does not list now; such a
+ * workflow still loads (`valid`: it can start, the server may gain the tool) but shows the problem.
+ */
+export function describeWorkflows(set: WorkflowSet, toolProblems: ReadonlyMap<string, WorkflowProblem[]> = new Map()): { workflows: WorkflowInfo[]; problems: WorkflowProblem[] } {
   const valid: WorkflowInfo[] = [...set.workflows.values()].map(({ workflow: w, file, source, overrides }) => ({
     id: w.id,
     name: w.name ?? null,
@@ -15,7 +19,7 @@ export function describeWorkflows(set: WorkflowSet): { workflows: WorkflowInfo[]
     file,
     valid: true,
     overrides: overrides ?? null,
-    problems: [],
+    problems: toolProblems.get(file) ?? [],
   }));
   const invalid: WorkflowInfo[] = set.invalid.map((f) => ({
     id: f.id,
@@ -33,5 +37,5 @@ export function describeWorkflows(set: WorkflowSet): { workflows: WorkflowInfo[]
   }));
   valid.sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
   invalid.sort((a, b) => a.file.localeCompare(b.file));
-  return { workflows: [...valid, ...invalid], problems: set.problems };
+  return { workflows: [...valid, ...invalid], problems: [...set.problems, ...[...toolProblems.values()].flat()] };
 }

@@ -2,18 +2,24 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
-import { zodProblems } from '../config/load.js';
+import type { z } from 'zod';
 import { cronProblem } from './cron.js';
 import { coerceParam, coerceParams, parseUsage, usageParams } from './params.js';
-import { STEP_KINDS, Workflow, type Step } from './schema.js';
+import { ParamSpec, STEP_KINDS, Workflow } from './schema.js';
+import { didYouMean, nearest } from './suggest.js';
 import { checkExpression, referencedPaths, templateExpressions, TemplateError } from './template.js';
+import type { ToolCatalog } from './tool-catalog.js';
 
 export interface WorkflowProblem {
   file: string;
   /** Dotted YAML path, e.g. `steps.2.agent.tools.0`; empty for the whole file. */
   path: string;
   line: number | null;
+  /** 1-based column of the key or value the problem is about, when known. */
+  column?: number | null;
   message: string;
+  /** The nearest known name (key, step kind, tool, step or param reference) when one is close. */
+  suggestion?: string | null;
 }
 
 export type WorkflowSource = 'shipped' | 'user';
@@ -58,7 +64,7 @@ export interface WorkflowSet {
 }
 
 export function formatWorkflowProblem(p: WorkflowProblem): string {
-  return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+  return `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
 /** The package's workflows/ folder; the same relative hop works from src/ (tests) and dist/. */
@@ -90,7 +96,7 @@ function listWorkflowFiles(dir: string): string[] {
  * Loads shipped and user workflows. Never throws for bad files: every problem is collected, the
  * file is left out, and the rest still load.
  */
-export function loadWorkflows(dirs: { shipped: string; user: string }, channels?: ChannelNames): WorkflowSet {
+export function loadWorkflows(dirs: { shipped: string; user: string }, checks: WorkflowChecks = {}): WorkflowSet {
   const problems: WorkflowProblem[] = [];
   const warnings: WorkflowProblem[] = [];
   const invalid: InvalidWorkflowFile[] = [];
@@ -99,12 +105,12 @@ export function loadWorkflows(dirs: { shipped: string; user: string }, channels?
   for (const source of ['shipped', 'user'] as const) {
     const seen = new Map<string, string>();
     for (const file of listWorkflowFiles(dirs[source])) {
-      const r = validateWorkflowFile(file, channels);
+      const r = validateWorkflowFile(file, checks);
       warnings.push(...(r.warnings ?? []));
       if (r.workflow && r.problems.length === 0) {
         const first = seen.get(r.workflow.id);
         if (first !== undefined) {
-          const p = { file, path: 'id', line: r.idLine ?? null, message: `id "${r.workflow.id}" is already used by ${first}; ids must be unique` };
+          const p = { file, path: 'id', line: r.idLine ?? null, column: 1, message: `id "${r.workflow.id}" is already used by ${first}; ids must be unique` };
           problems.push(p);
           invalid.push({ file, source, id: r.workflow.id, problems: [p] });
           continue;
@@ -141,7 +147,8 @@ export function loadWorkflows(dirs: { shipped: string; user: string }, channels?
       commands.set(verb, w);
       continue;
     }
-    const p: WorkflowProblem = { file: w.file, path: 'command', line: lineOfKey(w.file, 'command'), message };
+    const pos = posOfKey(w.file, 'command');
+    const p: WorkflowProblem = { file: w.file, path: 'command', line: pos?.line ?? null, column: pos?.col ?? null, message };
     problems.push(p);
     invalid.push({ file: w.file, source: w.source, id: w.workflow.id, problems: [p] });
     workflows.delete(w.workflow.id);
@@ -150,11 +157,11 @@ export function loadWorkflows(dirs: { shipped: string; user: string }, channels?
   return { workflows, problems, invalid, warnings, byCommand: (verb) => commands.get(verb) };
 }
 
-function lineOfKey(file: string, key: string): number | null {
+function posOfKey(file: string, key: string): Pos | null {
   try {
     const lines = new LineCounter();
     const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines });
-    return lineOf(doc.get(key, true), lines);
+    return posForPath(doc, lines, [key]);
   } catch {
     return null;
   }
@@ -174,7 +181,7 @@ export const MAX_WORKFLOW_BYTES = 1024 * 1024;
 /** Past this many, more YAML syntax errors are one mistake's echoes (a deep nesting gives hundreds). */
 const MAX_YAML_ERRORS = 5;
 
-export function validateWorkflowFile(file: string, channels?: ChannelNames): ValidationResult {
+export function validateWorkflowFile(file: string, checks: WorkflowChecks = {}): ValidationResult {
   let bytes: Buffer;
   try {
     const size = statSync(file).size;
@@ -186,7 +193,7 @@ export function validateWorkflowFile(file: string, channels?: ChannelNames): Val
   }
   const text = decodeUtf8(bytes, file);
   if (typeof text !== 'string') return { problems: [text] };
-  return validateWorkflowText(text, file, channels);
+  return validateWorkflowText(text, file, checks);
 }
 
 /**
@@ -215,8 +222,19 @@ function decodeUtf8(bytes: Buffer, file: string): string | WorkflowProblem {
   }
 }
 
-/** Validates YAML (or JSON) text; `file` is only used to name where problems are. */
-export function validateWorkflowText(text: string, file = '<text>', channels?: ChannelNames): ValidationResult {
+/** What a file is checked against besides itself: config's notification targets and the tool catalog. */
+export interface WorkflowChecks {
+  channels?: ChannelNames;
+  tools?: ToolCatalog;
+}
+
+/**
+ * Validates YAML (or JSON) text; `file` is only used to name where problems are. Every problem
+ * is found in one pass: the schema's (unknown keys, wrong types, bad durations), then what the
+ * schema cannot see (references, templates, tools), the latter on the raw value so that a schema
+ * problem elsewhere does not hide them.
+ */
+export function validateWorkflowText(text: string, file = '<text>', checks: WorkflowChecks = {}): ValidationResult {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -226,7 +244,8 @@ export function validateWorkflowText(text: string, file = '<text>', channels?: C
       const message = `invalid YAML: ${e.message.split('\n')[0]}`;
       if (seen.has(message) || problems.length >= MAX_YAML_ERRORS) continue;
       seen.add(message);
-      problems.push({ file, path: '', line: e.linePos?.[0]?.line ?? (e.pos ? lines.linePos(e.pos[0]).line : null), message });
+      const pos = e.linePos?.[0] ?? (e.pos ? lines.linePos(e.pos[0]) : null);
+      problems.push({ file, path: '', line: pos?.line ?? null, column: pos?.col ?? null, message });
     }
     return { problems };
   }
@@ -235,73 +254,241 @@ export function validateWorkflowText(text: string, file = '<text>', channels?: C
     // throws for an alias to no anchor, and for alias bombs (billion laughs: yaml's maxAliasCount)
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    let line: number | null = 1;
+    let pos: Pos | null = { line: 1, col: 1 };
     visit(doc, {
       Alias(_k, node) {
-        line = lineOf(node, lines);
+        pos = posOf(node, lines);
         return visit.BREAK;
       },
     });
-    return { problems: [{ file, path: '', line, message: `invalid YAML: ${(e as Error).message.split('\n')[0]}` }] };
+    const at = pos as Pos | null;
+    return { problems: [{ file, path: '', line: at?.line ?? null, column: at?.col ?? null, message: `invalid YAML: ${(e as Error).message.split('\n')[0]}` }] };
   }
-  const locate = (path: PropertyKey[]): number | null => lineForPath(doc, lines, path);
+  const locate = (path: PropertyKey[]): Pos | null => posForPath(doc, lines, path);
   const rawId = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : undefined;
-  const idLine = lineOf(doc.get('id', true), lines);
-  if (value === null || value === undefined) return { problems: [{ file, path: '', line: 1, message: 'the file is empty; a workflow needs at least `id` and `steps`' }] };
-  if (typeof value !== 'object' || Array.isArray(value)) return { problems: [{ file, path: '', line: 1, message: 'a workflow file holds one mapping (id, name, steps, ...)' }] };
+  const idLine = posOf(doc.get('id', true), lines)?.line ?? null;
+  if (value === null || value === undefined) return { problems: [{ file, path: '', line: 1, column: 1, message: 'the file is empty; a workflow needs at least `id` and `steps`' }] };
+  if (!isObj(value)) return { problems: [{ file, path: '', line: 1, column: 1, message: 'a workflow file holds one mapping (id, name, steps, ...)' }] };
 
+  const make: MakeProblem = (path, message, suggestion) => {
+    const pos = locate(path);
+    return { file, path: path.map(String).join('.'), line: pos?.line ?? null, column: pos?.col ?? null, message, ...(suggestion !== undefined ? { suggestion } : {}) };
+  };
   const parsed = Workflow.safeParse(value);
-  if (!parsed.success) return { id: rawId, idLine, problems: zodProblems(parsed.error, file, locate) };
-  const make: MakeProblem = (path, message) => ({ file, path: path.map(String).join('.'), line: locate(path), message });
-  const problems = checkWorkflow(parsed.data, make);
+  const problems: WorkflowProblem[] = parsed.success ? [] : schemaProblems(parsed.error, value, make);
+  problems.push(...checkWorkflow(value, parsed.success ? parsed.data : undefined, make));
   const warnings: WorkflowProblem[] = [];
-  if (channels) checkChannels(parsed.data, channels, make, problems, warnings);
-  return { workflow: parsed.data, problems, warnings, id: rawId, idLine };
+  if (checks.channels) checkChannels(value, checks.channels, make, problems, warnings);
+  if (checks.tools) checkTools(value, checks.tools, make, problems, warnings);
+  return { workflow: parsed.success ? parsed.data : undefined, problems: ordered(problems), warnings: ordered(warnings), id: rawId, idLine };
+}
+
+/** By position in the file; the same problem found twice (two layers saw it) once. */
+function ordered(problems: WorkflowProblem[]): WorkflowProblem[] {
+  const seen = new Set<string>();
+  return problems
+    .filter((p) => {
+      const k = `${p.path}\u0000${p.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    })
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
+    .map(({ p }) => p);
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function getIn(value: unknown, path: PropertyKey[]): unknown {
+  let cur = value;
+  for (const seg of path) {
+    if (Array.isArray(cur) && typeof seg === 'number') cur = cur[seg];
+    else if (isObj(cur)) cur = cur[String(seg)];
+    else return undefined;
+  }
+  return cur;
+}
+
+/** zod's findings, with the nearest known name for an unknown key or an enum value. */
+function schemaProblems(error: z.ZodError, raw: Obj, make: MakeProblem): WorkflowProblem[] {
+  const out: WorkflowProblem[] = [];
+  // a step whose unknown key is a misspelt kind (`wiat`) is told that, not also "needs exactly one of"
+  const kindTypos = new Set<string>();
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const known = objectKeysAt(Workflow, issue.path);
+      for (const k of issue.keys) {
+        const s = nearest(k, known);
+        if (s !== null && (STEP_KINDS as readonly string[]).includes(s)) kindTypos.add(issue.path.map(String).join('.'));
+        out.push(make([...issue.path, k] as (string | number)[], `unknown key "${k}"${didYouMean(s)}`, s));
+      }
+    }
+  }
+  for (const issue of error.issues) {
+    const path = [...issue.path] as (string | number)[];
+    if (issue.code === 'unrecognized_keys') continue;
+    if (issue.code === 'custom' && issue.message.startsWith('a step needs exactly one of') && kindTypos.has(path.join('.'))) continue;
+    if (issue.code === 'invalid_value' && Array.isArray(issue.values)) {
+      const written = getIn(raw, path);
+      const s = typeof written === 'string' ? nearest(written, issue.values.map(String)) : null;
+      out.push(make(path, `${issue.message}${didYouMean(s)}`, s));
+      continue;
+    }
+    out.push(make(path, issue.message));
+  }
+  return out;
+}
+
+type AnyZod = { _zod: { def: Record<string, unknown> & { type: string } } };
+
+/** The keys the schema allows for the mapping at `path` (for suggesting one in place of an unknown key). */
+function objectKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
+  const unwrap = (s: AnyZod | undefined): AnyZod | undefined => {
+    for (let i = 0; s && i < 20; i++) {
+      const d = s._zod.def;
+      if (['optional', 'default', 'nullable', 'prefault', 'readonly', 'catch', 'nonoptional'].includes(d.type)) s = d.innerType as AnyZod;
+      else if (d.type === 'pipe') s = d.in as AnyZod;
+      else if (d.type === 'lazy') s = (d.getter as () => AnyZod)();
+      else return s;
+    }
+    return s;
+  };
+  const objects = (s: AnyZod | undefined): AnyZod[] => {
+    const u = unwrap(s);
+    if (!u) return [];
+    if (u._zod.def.type === 'object') return [u];
+    if (u._zod.def.type === 'union') return (u._zod.def.options as AnyZod[]).flatMap(objects);
+    return [];
+  };
+  let cur: AnyZod[] = [schema as unknown as AnyZod];
+  for (const seg of path) {
+    const next: AnyZod[] = [];
+    for (const c of cur) {
+      const u = unwrap(c);
+      if (!u) continue;
+      const d = u._zod.def;
+      if (d.type === 'array' && typeof seg === 'number') next.push(d.element as AnyZod);
+      else if (d.type === 'record') next.push(d.valueType as AnyZod);
+      else if (d.type === 'union') next.push(...(d.options as AnyZod[]).map((o) => unwrap(o)).filter((o): o is AnyZod => o !== undefined && (o._zod.def.type === 'object' ? String(seg) in (o._zod.def.shape as Obj) : o._zod.def.type === 'array')).map((o) => (o._zod.def.type === 'object' ? ((o._zod.def.shape as Record<string, AnyZod>)[String(seg)]) : (o._zod.def.element as AnyZod))));
+      else if (d.type === 'object') {
+        const child = (d.shape as Record<string, AnyZod>)[String(seg)];
+        if (child) next.push(child);
+      }
+    }
+    cur = next;
+  }
+  return [...new Set(cur.flatMap(objects).flatMap((o) => Object.keys(o._zod.def.shape as Obj)))];
+}
+
+/** Each step mapping in the raw value, depth first, with its YAML path. */
+function walkSteps(steps: unknown, base: (string | number)[], fn: (step: Obj, path: (string | number)[]) => void): void {
+  if (!Array.isArray(steps)) return;
+  steps.forEach((step, i) => {
+    if (!isObj(step)) return;
+    const path = [...base, i];
+    fn(step, path);
+    walkSteps(step.steps, [...path, 'steps'], fn);
+    walkSteps(step.parallel, [...path, 'parallel'], fn);
+  });
 }
 
 const SLACK_LIKE = /^(#[a-z0-9_.-]+|[CGD][A-Z0-9]{6,}|@?U[A-Z0-9]{6,})$/;
 
 /** A notify step's `channel` must name something config defines; a Slack one without Slack only warns. */
-function checkChannels(w: Workflow, channels: ChannelNames, make: MakeProblem, problems: WorkflowProblem[], warnings: WorkflowProblem[]): void {
-  const visit = (steps: Step[] | undefined, base: (string | number)[]): void => {
-    (steps ?? []).forEach((step, i) => {
-      const path = [...base, i];
-      visit(step.steps, [...path, 'steps']);
-      visit(step.parallel, [...path, 'parallel']);
-      const ch = step.notify?.channel;
-      // `critical` names a role, not a place: Slack's critical channel, else the default route (no warning)
-      if (ch === undefined || ch.includes('{{') || ch === 'default' || ch === 'critical' || channels.targets.has(ch)) return;
-      if (channels.slack?.has(ch) || (channels.slack && SLACK_LIKE.test(ch))) return;
-      if (SLACK_LIKE.test(ch)) {
-        warnings.push(make([...path, 'notify', 'channel'], `"${ch}" is a Slack channel but Slack is not configured; this notification goes to the default route (the inbox, desktop and webhooks)`));
-        return;
-      }
-      problems.push(make([...path, 'notify', 'channel'], `no notification channel "${ch}": use terminal, desktop, a webhook named under notify.webhooks in config.yaml (${[...channels.targets].filter((t) => t !== 'terminal' && t !== 'desktop').join(', ') || 'none configured'}), or a Slack channel (#name)`));
-    });
-  };
-  visit(w.steps, ['steps']);
+function checkChannels(w: Obj, channels: ChannelNames, make: MakeProblem, problems: WorkflowProblem[], warnings: WorkflowProblem[]): void {
+  walkSteps(w.steps, ['steps'], (step, path) => {
+    const ch = isObj(step.notify) ? step.notify.channel : undefined;
+    // `critical` names a role, not a place: Slack's critical channel, else the default route (no warning)
+    if (typeof ch !== 'string' || ch.includes('{{') || ch === 'default' || ch === 'critical' || channels.targets.has(ch)) return;
+    if (channels.slack?.has(ch) || (channels.slack && SLACK_LIKE.test(ch))) return;
+    if (SLACK_LIKE.test(ch)) {
+      warnings.push(make([...path, 'notify', 'channel'], `"${ch}" is a Slack channel but Slack is not configured; this notification goes to the default route (the inbox, desktop and webhooks)`));
+      return;
+    }
+    const known = [...channels.targets, 'default', 'critical', ...(channels.slack ?? [])];
+    const s = nearest(ch, known);
+    problems.push(make([...path, 'notify', 'channel'], `no notification channel "${ch}": use terminal, desktop, a webhook named under notify.webhooks in config.yaml (${[...channels.targets].filter((t) => t !== 'terminal' && t !== 'desktop').join(', ') || 'none configured'}), or a Slack channel (#name)${didYouMean(s)}`, s));
+  });
 }
 
-type MakeProblem = (path: (string | number)[], message: string) => WorkflowProblem;
+/**
+ * Every tool a workflow names (`tools:`, a step's `tool:`, an agent's `tools:`) must exist in the
+ * catalog: an unknown server or an unknown tool of a server whose tools are known is a problem
+ * with the nearest real name; a server that could not be asked is said once, as a warning.
+ */
+function checkTools(w: Obj, catalog: ToolCatalog, make: MakeProblem, problems: WorkflowProblem[], warnings: WorkflowProblem[]): void {
+  const refs: { name: string; path: (string | number)[] }[] = [];
+  const list = (v: unknown, path: (string | number)[]): void => {
+    if (Array.isArray(v)) v.forEach((t, i) => typeof t === 'string' && refs.push({ name: t, path: [...path, i] }));
+  };
+  list(w.tools, ['tools']);
+  walkSteps(w.steps, ['steps'], (step, path) => {
+    if (typeof step.tool === 'string') refs.push({ name: step.tool, path: [...path, 'tool'] });
+    if (isObj(step.agent)) list(step.agent.tools, [...path, 'agent', 'tools']);
+  });
+  const allNames = [...catalog.servers].flatMap(([server, s]) => (s.tools ? [...s.tools].map((t) => `${server}.${t}`) : []));
+  const noted = new Set<string>();
+  const unchecked = (server: string, reason: string, path: (string | number)[]): void => {
+    if (!catalog.noteUnchecked || noted.has(server)) return;
+    noted.add(server);
+    warnings.push(make(path, `tools of MCP server "${server}" were not checked: ${reason}`));
+  };
+  for (const { name, path } of refs) {
+    const dot = name.indexOf('.');
+    if (dot <= 0 || dot === name.length - 1) continue; // the schema already said "expected server.tool"
+    const server = name.slice(0, dot);
+    const tool = name.slice(dot + 1);
+    const entry = catalog.servers.get(server);
+    if (entry === undefined) {
+      if (!catalog.complete) {
+        unchecked(server, 'config.yaml could not be read, so its servers are not known', path);
+        continue;
+      }
+      const near = nearest(server, catalog.servers.keys());
+      const nearEntry = near === null ? undefined : catalog.servers.get(near);
+      const s = nearest(name, allNames) ?? (near !== null && (!nearEntry?.tools || nearEntry.tools.has(tool)) ? `${near}.${tool}` : null);
+      problems.push(make(path, `no MCP server "${server}" for tool "${name}"${didYouMean(s)} (servers: ${[...catalog.servers.keys()].join(', ')}; add others under mcpServers in config.yaml)`, s));
+      continue;
+    }
+    if (entry.tools === null) {
+      unchecked(server, entry.reason, path);
+      continue;
+    }
+    if (entry.tools.has(tool)) continue;
+    const s = nearest(name, [...entry.tools].map((t) => `${server}.${t}`));
+    const has = [...entry.tools].sort();
+    const listing = has.length === 0 ? 'no tools' : has.length <= 12 ? has.join(', ') : `${has.slice(0, 12).join(', ')} and ${has.length - 12} more`;
+    problems.push(make(path, s !== null ? `no tool "${name}"${didYouMean(s)}` : `no tool "${name}": server "${server}" has ${listing}`, s));
+  }
+}
 
-/** What zod cannot see: uniqueness, expressions, references between fields. */
-function checkWorkflow(w: Workflow, problem: MakeProblem): WorkflowProblem[] {
+type MakeProblem = (path: (string | number)[], message: string, suggestion?: string | null) => WorkflowProblem;
+
+/** The fields a step exposes to templates, as `steps.<id>.<field>`. */
+const STEP_FIELDS = ['output', 'status', 'error', 'attempts', 'started_at', 'ended_at'];
+
+/**
+ * What zod cannot see: uniqueness, expressions, references between fields. Reads the raw value
+ * (not zod's output) so that it also speaks when the schema found problems elsewhere; `parsed` is
+ * there when the schema passed, for the checks that need defaults applied.
+ */
+function checkWorkflow(w: Obj, parsed: Workflow | undefined, problem: MakeProblem): WorkflowProblem[] {
   const out: WorkflowProblem[] = [];
   const stepIds = new Map<string, string>();
-  const allSteps: { step: Step; path: (string | number)[] }[] = [];
+  const allSteps: { step: Obj; path: (string | number)[] }[] = [];
+  const params: Obj = isObj(w.params) ? w.params : {};
+  const declaredTools = Array.isArray(w.tools) ? w.tools.filter((t): t is string => typeof t === 'string') : [];
 
-  const collect = (steps: Step[], base: (string | number)[]): void => {
-    steps.forEach((step, i) => {
-      const path = [...base, i];
+  walkSteps(w.steps, ['steps'], (step, path) => {
+    if (typeof step.id === 'string') {
       const where = stepIds.get(step.id);
       if (where !== undefined) out.push(problem([...path, 'id'], `step id "${step.id}" is already used at ${where}; step ids must be unique in a workflow`));
       else stepIds.set(step.id, path.join('.'));
-      allSteps.push({ step, path });
-      if (step.steps) collect(step.steps, [...path, 'steps']);
-      if (step.parallel) collect(step.parallel, [...path, 'parallel']);
-    });
-  };
-  collect(w.steps, ['steps']);
+    }
+    allSteps.push({ step, path });
+  });
 
   const checkRefs = (expr: string, path: (string | number)[]): void => {
     const said = (ref: string): string => (expr.trim() === ref ? ref : `"${expr.trim()}" uses ${ref}`);
@@ -312,13 +499,18 @@ function checkWorkflow(w: Workflow, problem: MakeProblem): WorkflowProblem[] {
       return;
     }
     for (const chain of refs) {
-      if (chain[0] === 'params' && chain.length > 1 && !(chain[1] in w.params)) {
-        const known = Object.keys(w.params);
-        out.push(problem(path, `${said(`params.${chain[1]}`)}, which is not declared under params${known.length ? ` (declared: ${known.join(', ')})` : ''}`));
+      if (chain[0] === 'params' && chain.length > 1 && !(chain[1] in params)) {
+        const known = Object.keys(params);
+        const s = nearest(chain[1], known);
+        out.push(problem(path, `${said(`params.${chain[1]}`)}, which is not declared under params${s !== null ? didYouMean(`params.${s}`) : known.length ? ` (declared: ${known.join(', ')})` : ''}`, s === null ? null : `params.${s}`));
       }
-      if (chain[0] === 'steps' && chain.length > 1 && !stepIds.has(chain[1])) out.push(problem(path, `${said(`steps.${chain[1]}`)}, but there is no step with that id`));
-      if (chain[0] === 'steps' && chain.length > 2 && !['output', 'status', 'error', 'attempts', 'started_at', 'ended_at'].includes(chain[2])) {
-        out.push(problem(path, `"${expr.trim()}" reads steps.${chain[1]}.${chain[2]}; a step exposes output, status, error, attempts, started_at and ended_at`));
+      if (chain[0] === 'steps' && chain.length > 1 && !stepIds.has(chain[1])) {
+        const s = nearest(chain[1], stepIds.keys());
+        out.push(problem(path, `${said(`steps.${chain[1]}`)}, but there is no step with that id${didYouMean(s === null ? null : `steps.${s}`)}`, s === null ? null : `steps.${s}`));
+      }
+      if (chain[0] === 'steps' && chain.length > 2 && !STEP_FIELDS.includes(chain[2])) {
+        const s = nearest(chain[2], STEP_FIELDS);
+        out.push(problem(path, `"${expr.trim()}" reads steps.${chain[1]}.${chain[2]}; a step exposes output, status, error, attempts, started_at and ended_at${didYouMean(s === null ? null : `steps.${chain[1]}.${s}`)}`, s === null ? null : `steps.${chain[1]}.${s}`));
       }
     }
   };
@@ -341,90 +533,105 @@ function checkWorkflow(w: Workflow, problem: MakeProblem): WorkflowProblem[] {
       }
       for (const e of exprs) checkExpr(e, path);
     } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates(v, [...path, i]));
-    else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) checkTemplates(v, [...path, k]);
+    else if (isObj(value)) for (const [k, v] of Object.entries(value)) checkTemplates(v, [...path, k]);
   };
 
   /** `when` and `until`: a template, or a bare expression. */
-  const checkCondition = (cond: string | boolean | undefined, path: (string | number)[]): void => {
+  const checkCondition = (cond: unknown, path: (string | number)[]): void => {
     if (typeof cond !== 'string') return;
     if (cond.includes('{{')) checkTemplates(cond, path);
     else checkExpr(cond, path);
   };
 
-  const allowedTools = new Set(w.tools);
+  const allowedTools = new Set(declaredTools);
   for (const { step, path } of allSteps) {
     checkCondition(step.when, [...path, 'when']);
-    if (step.repeat) checkCondition(step.repeat.until, [...path, 'repeat', 'until']);
+    const repeat = isObj(step.repeat) ? step.repeat : undefined;
+    if (repeat) checkCondition(repeat.until, [...path, 'repeat', 'until']);
     for (const kind of STEP_KINDS) {
       if (kind === 'repeat' || kind === 'parallel' || step[kind] === undefined) continue;
       // an agent's output is a JSON Schema, not a template
-      checkTemplates(kind === 'agent' && step.agent ? { ...step.agent, output: undefined } : step[kind], [...path, kind]);
+      checkTemplates(kind === 'agent' && isObj(step.agent) ? { ...step.agent, output: undefined } : step[kind], [...path, kind]);
     }
-    if (step.repeat) checkTemplates({ every: step.repeat.every, for: step.repeat.for }, [...path, 'repeat']);
+    if (repeat) checkTemplates({ every: repeat.every, for: repeat.for }, [...path, 'repeat']);
     checkTemplates({ with: step.with, timeout: step.timeout, milestone: step.milestone, cache: step.cache, name: step.name }, path);
-    if (step.agent) {
+    if (isObj(step.agent) && Array.isArray(step.agent.tools)) {
       step.agent.tools.forEach((t, i) => {
-        if (!allowedTools.has(t)) out.push(problem([...path, 'agent', 'tools', i], `agent tool "${t}" is not listed in the workflow's tools (${w.tools.length ? w.tools.join(', ') : 'none listed'}); agent steps may use only those`));
+        if (typeof t !== 'string' || allowedTools.has(t)) return;
+        const s = nearest(t, declaredTools);
+        out.push(problem([...path, 'agent', 'tools', i], `agent tool "${t}" is not listed in the workflow's tools (${declaredTools.length ? declaredTools.join(', ') : 'none listed'}); agent steps may use only those${didYouMean(s)}`, s));
       });
     }
   }
   checkTemplates(w.timeout, ['timeout']);
 
   // usage words must name declared params, and each param's default must fit its type
-  if (w.usage !== undefined) {
+  if (typeof w.usage === 'string') {
     if (w.command === undefined) out.push(problem(['usage'], '`usage` describes the words after `command`; add a `command` verb'));
     try {
       for (const name of usageParams(parseUsage(w.usage))) {
-        if (!(name in w.params)) out.push(problem(['usage'], `usage names <${name}>, which is not declared under params`));
+        if (!(name in params)) {
+          const s = nearest(name, Object.keys(params));
+          out.push(problem(['usage'], `usage names <${name}>, which is not declared under params${didYouMean(s)}`, s));
+        }
       }
     } catch (e) {
       out.push(problem(['usage'], (e as Error).message));
     }
   }
-  for (const [name, spec] of Object.entries(w.params)) {
-    if (spec.default === undefined) continue;
+  for (const [name, raw] of Object.entries(params)) {
+    const spec = ParamSpec.safeParse(raw);
+    if (!spec.success || spec.data.default === undefined) continue;
     try {
-      coerceParam(name, spec, spec.default);
+      coerceParam(name, spec.data, spec.data.default);
     } catch (e) {
       out.push(problem(['params', name, 'default'], `default does not fit: ${(e as Error).message}`));
     }
-    if (spec.required) out.push(problem(['params', name], 'a param with a default is never missing; drop `required` or the default'));
+    if (spec.data.required) out.push(problem(['params', name], 'a param with a default is never missing; drop `required` or the default'));
   }
-  const cron = typeof w.schedule === 'object' ? w.schedule.cron : w.schedule;
-  const badCron = cron === undefined ? null : cronProblem(cron);
-  if (badCron) out.push(problem(typeof w.schedule === 'object' ? ['schedule', 'cron'] : ['schedule'], badCron));
-  if (typeof w.schedule === 'object') {
+  const schedule = w.schedule;
+  const cron = isObj(schedule) ? schedule.cron : schedule;
+  const badCron = typeof cron === 'string' && cron !== '' ? cronProblem(cron) : null;
+  if (badCron) out.push(problem(isObj(schedule) ? ['schedule', 'cron'] : ['schedule'], badCron));
+  if (parsed && typeof parsed.schedule === 'object') {
     try {
-      coerceParams(w, w.schedule.params);
+      coerceParams(parsed, parsed.schedule.params);
     } catch (e) {
       out.push(problem(['schedule', 'params'], `scheduled runs would not start: ${(e as Error).message}`));
     }
-  } else if (typeof w.schedule === 'string') {
-    const missing = Object.entries(w.params).filter(([, s]) => s.required).map(([n]) => n);
+  } else if (typeof schedule === 'string') {
+    const missing = Object.entries(params)
+      .filter(([, s]) => isObj(s) && s.required === true && s.default === undefined)
+      .map(([n]) => n);
     if (missing.length) out.push(problem(['schedule'], `scheduled runs would not start: required param(s) ${missing.join(', ')} have no value; give them under schedule.params`));
   }
   return out;
 }
 
-function lineOf(node: unknown, lines: LineCounter): number | null {
-  const range = (node as Node | undefined)?.range;
-  return range ? lines.linePos(range[0]).line : null;
+interface Pos {
+  line: number;
+  col: number;
 }
 
-/** The line of the deepest node that exists along a path. */
-function lineForPath(doc: Document, lines: LineCounter, path: PropertyKey[]): number | null {
+function posOf(node: unknown, lines: LineCounter): Pos | null {
+  const range = (node as Node | undefined)?.range;
+  return range ? lines.linePos(range[0]) : null;
+}
+
+/** The position of the deepest node that exists along a path. */
+function posForPath(doc: Document, lines: LineCounter, path: PropertyKey[]): Pos | null {
   for (let n = path.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as (string | number)[], true);
-    // for a map entry, the key's line reads better than the value's (a nested map starts below it)
+    // for a map entry, the key's position reads better than the value's (a nested map starts below it)
     if (n > 0 && isMap(n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1) as (string | number)[], true))) {
       const parent = (n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1) as (string | number)[], true)) as { items: { key: unknown }[] };
       const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(path[n - 1]));
-      const kl = pair ? lineOf(pair.key, lines) : null;
-      if (kl !== null) return kl;
+      const kp = pair ? posOf(pair.key, lines) : null;
+      if (kp !== null) return kp;
     }
     if (isSeq(node) || isMap(node) || isScalar(node)) {
-      const line = lineOf(node, lines);
-      if (line !== null) return line;
+      const p = posOf(node, lines);
+      if (p !== null) return p;
     }
   }
   return null;

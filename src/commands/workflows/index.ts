@@ -25,7 +25,7 @@ export default class Workflows extends BaseCommand {
         w.command ? `${w.command}${w.usage ? ` ${w.usage}` : ''}` : null,
         scheduleText(w.schedule),
         w.overrides ? `${w.source} (overrides shipped)` : w.source,
-        w.valid ? 'ok' : `${w.problems.length} problem(s)`,
+        w.problems.length === 0 ? 'ok' : `${w.problems.length} problem(s)`,
       ]);
       const lines = [table(['ID', 'COMMAND', 'SCHEDULE', 'SOURCE', 'PROBLEMS'], rows)];
       if (r.problems.length > 0) lines.push('', ...r.problems.map(formatWorkflowProblem));

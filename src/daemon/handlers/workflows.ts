@@ -1,17 +1,21 @@
-import { channelNames } from '../../config/load.js';
 import { WireError, type workflowsMethods } from '../../protocol/index.js';
 import { describeWorkflows } from '../../workflows/describe.js';
 import { validateWorkflowFile, validateWorkflowText } from '../../workflows/registry.js';
+import { daemonLoadChecks, liveToolCatalog, liveToolProblems } from '../workflows/catalog.js';
 import type { HandlersFor } from './types.js';
 
 export const workflowsHandlers: HandlersFor<keyof typeof workflowsMethods> = {
   'workflows.list'(_p, { ctx }) {
-    return describeWorkflows(ctx.workflows.current());
+    const set = ctx.workflows.current();
+    // tools of configured servers are checked against what the ready servers list now (no waiting)
+    return describeWorkflows(set, liveToolProblems(set, liveToolCatalog(ctx.config, ctx.tools.servers(), ctx.tools.pool.tools())));
   },
 
-  'workflows.validate'(p, { ctx }) {
-    const channels = channelNames(ctx.config);
-    const r = p.file !== undefined ? validateWorkflowFile(p.file, channels) : validateWorkflowText(p.text ?? '', p.name ?? '<text>', channels);
+  async 'workflows.validate'(p, { ctx }) {
+    // asked explicitly: servers still starting are waited for (bounded), so their tools are checked too
+    const tools = await ctx.tools.list();
+    const checks = { ...daemonLoadChecks(ctx.config), tools: liveToolCatalog(ctx.config, ctx.tools.servers(), tools) };
+    const r = p.file !== undefined ? validateWorkflowFile(p.file, checks) : validateWorkflowText(p.text ?? '', p.name ?? '<text>', checks);
     if (p.file !== undefined && r.problems.length === 1 && r.problems[0].message === 'no such file') throw new WireError('not_found', `${p.file}: no such file`);
     return { ok: r.problems.length === 0, id: r.workflow?.id ?? r.id ?? null, problems: r.problems, warnings: r.warnings ?? [] };
   },

@@ -6,7 +6,11 @@ export const WorkflowProblem = z.object({
   /** Dotted YAML path, empty for the whole file. */
   path: z.string(),
   line: z.number().int().nullable(),
+  /** 1-based column, when known. */
+  column: z.number().int().nullable().optional(),
   message: z.string(),
+  /** The nearest known name (key, step kind, tool, step or param reference), when one is close. */
+  suggestion: z.string().nullable().optional(),
 });
 export type WorkflowProblem = z.infer<typeof WorkflowProblem>;
 
