@@ -221,10 +221,10 @@ describe('notifications: outbox, channels, inbox', () => {
     writeWorkflow(h, 'slacky.yaml', `id: slacky\nsteps:\n  - id: say\n    notify: { text: hi, channel: "#incidents" }\n`);
     const v = await cli(['workflows', 'validate', join(h.home, 'workflows', 'bad.yaml')], h.env);
     expect(v.code).toBe(1);
-    expect(v.stderr).toMatch(/bad\.yaml:6: steps\.0\.notify\.channel: no notification channel "pagerz"/);
+    expect(v.stderr).toMatch(/bad\.yaml:6:\d+: steps\.0\.notify\.channel: no notification channel "pagerz"/);
     const s = await cli(['workflows', 'validate', join(h.home, 'workflows', 'slacky.yaml')], h.env);
     expect(s.code).toBe(0);
-    expect(s.stderr).toMatch(/warning: .*slacky\.yaml:4: .*Slack is not configured/);
+    expect(s.stderr).toMatch(/warning: .*slacky\.yaml:4:\d+: .*Slack is not configured/);
     const big = 'x'.repeat(1024 * 1024);
     const bigFile = join(h.home, 'args.txt');
     writeFileSync(bigFile, big);
