@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, daemonPid, alive, tempHome, type TempHome } from '../support/home.js';
 
 // A corpus of broken workflow files (test/fuzz/corpus): each must be refused with one line per
-// problem, `file:line: ...`, by `opstream workflows validate FILE`, be listed as a problem by the
+// problem, `file:line[:column]: ...`, by `opstream workflows validate FILE`, be listed as a problem by the
 // daemon when dropped in the user's workflows dir, and never run.
 
 const CORPUS = fileURLToPath(new URL('./corpus/', import.meta.url));
@@ -63,6 +63,8 @@ const EXPECT: Record<string, [number, RegExp]> = {
   'huge.yaml': [1, /the file is 3\.\d MiB; a workflow file may be at most 1 MiB/],
 };
 
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 let h: TempHome;
 let dir: string;
 let files: string[];
@@ -108,12 +110,13 @@ describe('broken workflow YAML', () => {
       expect(r.code, `${f}: ${r.stdout}${r.stderr}`).toBe(1);
       expect(r.stdout, f).toBe('');
       const lines = r.stderr.trimEnd().split('\n');
-      // one line per problem, each `file:line: message`, and never a stack trace or a flood
+      // one line per problem, each `file:line[:column]: message`, and never a stack trace or a flood
       expect(lines.length, `${f}:\n${r.stderr}`).toBeLessThanOrEqual(5);
-      for (const l of lines) expect(l, f).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: \\S`));
+      const at = (line: number | string): RegExp => new RegExp(`^${escape(file)}:${line}(:\\d+)?: \\S`);
+      for (const l of lines) expect(l, f).toMatch(at('\\d+'));
       expect(lines.every((l) => l.length < 400), f).toBe(true);
       const [line, message] = EXPECT[f];
-      expect(lines.some((l) => l.startsWith(`${file}:${line}: `) && message.test(l)), `${f} wants line ${line} ${message}, got:\n${r.stderr}`).toBe(true);
+      expect(lines.some((l) => at(line).test(l) && message.test(l)), `${f} wants line ${line} ${message}, got:\n${r.stderr}`).toBe(true);
     }
   }, 120_000);
 
@@ -129,10 +132,10 @@ describe('broken workflow YAML', () => {
       const [line, message] = EXPECT[f];
       expect(w.problems.some((p) => p.line === line && message.test(`${p.path ? `${p.path}: ` : ''}${p.message}`)), `${f}: ${JSON.stringify(w.problems)}`).toBe(true);
     }
-    // the table view prints each problem as file:line
+    // the table view prints each problem as file:line[:column]
     const t = await cli(['workflows'], h.env);
     expect(t.code).toBe(0);
-    for (const f of files) expect(t.stdout, f).toContain(`${join(dir, f)}:${EXPECT[f][0]}: `);
+    for (const f of files) expect(t.stdout, f).toMatch(new RegExp(`${escape(join(dir, f))}:${EXPECT[f][0]}(:\\d+)?: `));
 
     // none of them can be started, by any id a file wrote
     const ids = [...new Set(mine.map((w) => w.id).filter((id): id is string => typeof id === 'string' && /^[a-z0-9_-]+$/.test(id)))];
