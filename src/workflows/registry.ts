@@ -362,23 +362,20 @@ function objectKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
     if (u._zod.def.type === 'union') return (u._zod.def.options as AnyZod[]).flatMap(objects);
     return [];
   };
-  let cur: AnyZod[] = [schema as unknown as AnyZod];
-  for (const seg of path) {
-    const next: AnyZod[] = [];
-    for (const c of cur) {
-      const u = unwrap(c);
-      if (!u) continue;
-      const d = u._zod.def;
-      if (d.type === 'array' && typeof seg === 'number') next.push(d.element as AnyZod);
-      else if (d.type === 'record') next.push(d.valueType as AnyZod);
-      else if (d.type === 'union') next.push(...(d.options as AnyZod[]).map((o) => unwrap(o)).filter((o): o is AnyZod => o !== undefined && (o._zod.def.type === 'object' ? String(seg) in (o._zod.def.shape as Obj) : o._zod.def.type === 'array')).map((o) => (o._zod.def.type === 'object' ? ((o._zod.def.shape as Record<string, AnyZod>)[String(seg)]) : (o._zod.def.element as AnyZod))));
-      else if (d.type === 'object') {
-        const child = (d.shape as Record<string, AnyZod>)[String(seg)];
-        if (child) next.push(child);
-      }
+  /** The schema(s) one step down the path: an array's element, a record's value, an object's field. */
+  const child = (s: AnyZod, seg: PropertyKey): AnyZod[] => {
+    const d = s._zod.def;
+    if (d.type === 'array') return typeof seg === 'number' ? [d.element as AnyZod] : [];
+    if (d.type === 'record') return [d.valueType as AnyZod];
+    if (d.type === 'object') {
+      const field = (d.shape as Record<string, AnyZod | undefined>)[String(seg)];
+      return field ? [field] : [];
     }
-    cur = next;
-  }
+    if (d.type === 'union') return (d.options as AnyZod[]).flatMap((o) => (unwrap(o) ? child(unwrap(o)!, seg) : []));
+    return [];
+  };
+  let cur: AnyZod[] = [schema as unknown as AnyZod];
+  for (const seg of path) cur = cur.flatMap((c) => (unwrap(c) ? child(unwrap(c)!, seg) : []));
   return [...new Set(cur.flatMap(objects).flatMap((o) => Object.keys(o._zod.def.shape as Obj)))];
 }
 

@@ -22,6 +22,36 @@ const noColumn = (p: WorkflowProblem): string => formatWorkflowProblem({ ...p, c
 const lines = (text: string): string[] => validateWorkflowText(text, 'w.yaml').problems.map(noColumn);
 
 describe('one file', () => {
+  it('suggests the nearest key at any depth (unions and nested maps too), and no far-off guess', () => {
+    const text = [
+      'id: s',
+      'schedule: { cron: "0 3 * * *", overlp: skip }',
+      'steps:',
+      '  - id: a',
+      '    retry: { attemps: 3 }',
+      '    agent: { prompt: go, tool: [ops.http_probe] }',
+      '  - id: b',
+      '    zzzzzz: 1',
+      '    notify: { text: hi, levle: info }',
+      '',
+    ].join('\n');
+    const problems = validateWorkflowText(text, 'w.yaml').problems;
+    expect(problems.map((p) => [p.path, p.suggestion ?? null])).toEqual([
+      ['schedule.overlp', 'overlap'],
+      ['steps.0.retry.attemps', 'attempts'],
+      ['steps.0.agent.tool', 'tools'],
+      ['steps.1.zzzzzz', null],
+      ['steps.1.notify.levle', 'level'],
+    ]);
+    expect(problems.map((p) => [p.line, p.column])).toEqual([
+      [2, 32],
+      [5, 14],
+      [6, 26],
+      [8, 5],
+      [9, 25],
+    ]);
+  });
+
   it('broken YAML names the line', () => {
     expect(lines('id: a\nsteps:\n  - id: x\n   notify: hi\n')).toEqual(['w.yaml:4: invalid YAML: Sequence item without - indicator']);
     expect(lines('id: a\nid: b\nsteps: []\n')[0]).toMatch(/^w\.yaml:2: invalid YAML: .*unique/i);
