@@ -4,7 +4,7 @@ import { schedulesTable } from '../../ui/runs.js';
 
 export default class SchedulesResume extends BaseCommand {
   static override description = 'Resume the schedule of a workflow (fire times missed while paused are not caught up).';
-  static override args = { workflow: Args.string({ description: 'workflow id', required: true }) };
+  static override args = { workflow: Args.string({ description: 'workflow: its command word, id or name', required: true }) };
 
   async run(): Promise<void> {
     const { args } = await this.parse(SchedulesResume);
