@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEventJson, RunJson } from '../../src/protocol/index.js';
-import { alive, BIN, cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { alive, BIN, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { start, waitRun } from '../support/runs.js';
 
 // The front doors of issue 18 as a user meets them: `--follow` across daemon restarts, `--workflow`
@@ -215,4 +216,71 @@ describe('--workflow filters read what start reads', () => {
     expect(JSON.parse(resumed.stdout)).toMatchObject({ workflow: 'nightly_check', paused: false });
     await cli(['cancel', id], h.env);
   }, 120_000);
+});
+
+describe('help --json, usage errors, demo builds', () => {
+  it('help --json prints every command with summary, usage, flags and args; help COMMAND --json only that one', async () => {
+    const all = await cli(['help', '--json'], h.env);
+    expect(all.code, all.stderr).toBe(0);
+    const doc = JSON.parse(all.stdout) as { commands: { command: string; summary: string; usage: string; flags: { name: string; type: string; char: string | null }[]; args: { name: string; required: boolean }[] }[] };
+    const names = doc.commands.map((c) => c.command);
+    expect(names).toEqual(expect.arrayContaining(['start', 'logs', 'list', 'daemon start', 'schedules pause', 'help']));
+    const logs = doc.commands.find((c) => c.command === 'logs')!;
+    expect(logs.summary).toMatch(/^Show a run's events/);
+    expect(logs.usage).toBe('opstream logs ID [FLAGS] [--json]');
+    expect(logs.args).toEqual([{ name: 'id', description: 'run id', required: true }]);
+    expect(logs.flags).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'follow', char: 'f', type: 'boolean' }), expect.objectContaining({ name: 'reconnect-timeout', type: 'option' })]));
+    const one = JSON.parse((await cli(['help', 'daemon', 'start', '--json'], h.env)).stdout) as typeof doc;
+    expect(one.commands.map((c) => c.command)).toEqual(['daemon start']);
+    const none = await cli(['help', 'nope', '--json'], h.env);
+    expect(none.code).toBe(1);
+    expect(none.stderr.trim()).toBe('opstream: no command named "nope"; `opstream help` lists them');
+  });
+
+  it('flag and argument errors are one readable line each (no tab, no split message), then the usage line; exit 2', async () => {
+    const cases: [string[], string][] = [
+      [['list', '--limit', 'abc'], 'opstream: --limit: expected an integer but received: abc'],
+      [['inbox', '--limit', '0'], 'opstream: --limit: expected an integer greater than or equal to 1 but received: 0'],
+      [['logs'], 'opstream: missing required argument ID (run id)'],
+      [['stats', '--prometheus', '--json'], 'opstream: --json cannot also be provided when using --prometheus'],
+      [['list', '--bogus'], 'opstream: Nonexistent flag: --bogus'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await cli(args, h.env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toContain('\t');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, args.join(' ')).toEqual([line, `Usage: opstream ${args[0]} ${args[0] === 'logs' ? 'ID ' : ''}[FLAGS] [--json]`]);
+    }
+  });
+
+  it('the demo scripts build without rewriting tracked files (oclif.manifest.json, schemas)', () => {
+    // a scratch clone whose command source changed since its manifest was committed: a build that
+    // regenerates the manifest would leave it modified
+    const dir = mkdtempSync(join(tmpdir(), 'opdemo-'));
+    try {
+      for (const p of ['src', 'scripts', 'bin', 'workflows', 'schemas', 'package.json', 'tsconfig.json', 'oclif.manifest.json', '.gitignore']) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+      const git = (...a: string[]): string => execFileSync('git', a, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+      git('init', '-q');
+      const list = join(dir, 'src', 'commands', 'list.ts');
+      writeFileSync(list, readFileSync(list, 'utf8').replace("'Include finished runs", "'Also include finished runs"));
+      git('add', '-A');
+      git('commit', '-qm', 'scratch');
+      const scripts = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+      const builds = new Set(['demo:ai', 'demo:slack'].map((k) => scripts[k].split(' && tsx ')[0].replace(' >/dev/null', '')));
+      const demoSh = /then say "building"; (.+?); fi/.exec(readFileSync(join(dir, 'scripts', 'demo.sh'), 'utf8'))![1];
+      builds.add(demoSh.replace(' >/dev/null', ''));
+      for (const b of builds) {
+        execFileSync('sh', ['-c', b], { cwd: dir, stdio: 'pipe', env: { ...process.env, npm_config_update_notifier: 'false' } });
+        expect(git('status', '--porcelain'), b).toBe('');
+      }
+      // it did build: the changed command is in the scratch dist, and that CLI runs
+      expect(readFileSync(join(dir, 'dist', 'commands', 'list.js'), 'utf8')).toContain('Also include finished runs');
+      expect(JSON.parse(execFileSync(process.execPath, [join(dir, 'bin', 'run.js'), 'help', 'list', '--json'], { encoding: 'utf8', env: h.env })).commands[0].command).toBe('list');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
