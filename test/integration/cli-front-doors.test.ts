@@ -1,5 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -283,4 +285,52 @@ describe('help --json, usage errors, demo builds', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 240_000);
+});
+
+describe('human times and report titles', () => {
+  let web: Server;
+  afterAll(() => new Promise<void>((r) => (web ? web.close(() => r()) : r())));
+
+  it('report is titled after the workflow (an SLO run is not a "Profiling report"); text output says local and relative times, ISO only in --json', async () => {
+    web = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}/health`;
+    const id = await start(h, ['slo', 'web', 'every', '1s', `url=${url}`, 'requests=2']);
+    // a reader in India (UTC+05:30, no DST): times must be theirs
+    const env = { ...h.env, TZ: 'Asia/Kolkata' };
+    const report = await waitFor(
+      async () => {
+        const r = await cli(['report', id], env);
+        return r.code === 0 ? r : null;
+      },
+      { what: 'a report of the SLO run', timeoutMs: 60_000 },
+    );
+    const body = report.stdout.split('\n').filter((l) => !l.startsWith('('));
+    expect(body[0]).toMatch(new RegExp(`^SLO Monitoring report ${id} \\(slo_monitoring, (running|waiting)\\)$`));
+    expect(report.stdout).not.toContain('Profiling report');
+    expect(report.stdout).toMatch(/Window: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+05:30 to/);
+    const json = JSON.parse((await cli(['report', id, '--json'], env)).stdout) as { run: { workflow_name: string; started_at: string } };
+    expect(json.run.workflow_name).toBe('SLO Monitoring');
+    expect(json.run.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+
+    const ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d/;
+    const RELATIVE = /(just now|\d+ s ago|\d+ min ago)/;
+    const inbox = await cli(['inbox'], env);
+    expect(inbox.stdout).not.toMatch(ISO);
+    expect(inbox.stdout.split('\n')[1]).toMatch(new RegExp(`^${RELATIVE.source} `));
+    const audit = await cli(['audit', '--run', id], env);
+    expect(audit.stdout).not.toMatch(ISO);
+    const startLine = audit.stdout.split('\n').find((l) => l.includes('runs.start'))!;
+    const at = new Date((JSON.parse((await cli(['audit', '--run', id, '--json'], env)).stdout) as { at: string; action: string }[]).find((e) => e.action === 'runs.start')!.at);
+    const local = new Date(at.getTime() + 330 * 60_000).toISOString().slice(11, 19); // the wall clock in Kolkata
+    expect(startLine).toMatch(new RegExp(`^${local} +${RELATIVE.source} `));
+    const schedules = await cli(['schedules'], env);
+    expect(schedules.stdout).not.toMatch(ISO);
+    expect(schedules.stdout).toMatch(/nightly_check .* \d\d:\d\d \(in \d+ (h|min|h \d+ min)\)/);
+    const stats = await cli(['stats'], env);
+    expect(stats.stdout).not.toMatch(ISO);
+    expect(stats.stdout).not.toContain('UTC');
+    expect(stats.stdout.split('\n')[0]).toMatch(/^Runs that ended since ([A-Z][a-z]{2} \d+ )?\d\d:\d\d \(7d\)/);
+    await cli(['cancel', id], h.env);
+  }, 120_000);
 });

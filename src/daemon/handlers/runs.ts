@@ -20,7 +20,10 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
     const { sub, cursor } = await scope.watch(p.cursor);
     return { sub, cursor, runs };
   },
-  'runs.report': async (p, { ctx }) => buildReport(await ctx.engine.get(p.id)),
+  'runs.report': async (p, { ctx }) => {
+    const run = await ctx.engine.get(p.id);
+    return buildReport(run, ctx.workflows.current().workflows.get(run.workflow)?.workflow.name ?? null);
+  },
   'runs.pause': (p, { ctx, actor }) => ctx.engine.pause(p.id, actor),
   'runs.resume': (p, { ctx, actor }) => ctx.engine.resume(p.id, actor),
   'runs.cancel': (p, { ctx, actor }) => ctx.engine.cancel(p.id, actor),
