@@ -16,7 +16,7 @@ FAULTS=${DEMO_FAULTS:-slow-endpoint,dependency-timeout,memory-growth}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ ! -d node_modules ]; then say "installing dependencies (npm ci)"; npm ci --no-audit --no-fund; fi
-if [ ! -f dist/commands/start.js ] || [ ! -f dist/ops-server/main.js ]; then say "building"; npm run build >/dev/null; fi
+if [ ! -f dist/commands/start.js ] || [ ! -f dist/ops-server/main.js ]; then say "building"; npm run build:run >/dev/null; fi
 
 OPSTREAM_HOME=$(mktemp -d "${TMPDIR:-/tmp}/opstream-demo-XXXXXX")
 export OPSTREAM_HOME

@@ -83,7 +83,7 @@ describe('e2e: profiling the demo service', () => {
       // the report a user reads, and the JSON a machine reads
       const report = await cli(['report', ids[i]], h.env);
       expect(report.code, report.stderr).toBe(0);
-      expect(report.stdout).toContain(`Profiling report ${ids[i]} (application_profiling, succeeded)`);
+      expect(report.stdout).toContain(`Application Performance Profiling report ${ids[i]} (application_profiling, succeeded)`);
       if (c.fault === null) expect(report.stdout).toContain('No performance bottlenecks found');
       else {
         expect(report.stdout).toMatch(/Found \d performance bottlenecks?/);

@@ -60,7 +60,7 @@ export abstract class BaseCommand extends Command {
       this.parsed = true;
       exit = err.oclif.exit === 0 ? 0 : 2;
       if (exit !== 0) {
-        process.stderr.write(`opstream: ${err.message.trim()}\nUsage: ${this.usageLine()}\n`);
+        process.stderr.write(`${usageProblems(err.message).map((l) => `opstream: ${l}\n`).join('')}Usage: ${this.usageLine()}\n`);
         process.exitCode = exit;
         return;
       }
@@ -84,4 +84,31 @@ export abstract class BaseCommand extends Command {
     this.daemonClient?.close();
     await super.finally(err);
   }
+}
+
+/**
+ * oclif's parse error text as one readable line per problem. oclif writes a flag's problem on two
+ * lines joined by a tab ("Parsing --limit \n\tExpected an integer..."), lists several under "The
+ * following errors occurred:", names missing args in a table and ends with "See more help with
+ * --help"; people (and scripts reading stderr) get `--limit: expected an integer...` instead.
+ */
+export function usageProblems(message: string): string[] {
+  const lines = message
+    .split('\n')
+    .map((l) => l.replace(/\s+/g, ' ').trim())
+    .filter((l) => l !== '' && !/^See more help with --help$/i.test(l));
+  if (lines.length === 0) return ['bad usage'];
+  const [head, ...rest] = lines;
+  const sentence = (t: string): string => t.charAt(0).toLowerCase() + t.slice(1);
+  const parsing = /^Parsing (--?[\w-]+)$/.exec(head);
+  if (parsing) return [`${parsing[1]}: ${sentence(rest.join(' ') || 'cannot read its value')}`];
+  const missing = /^Missing \d+ required args?:?$/.exec(head);
+  if (missing) {
+    return rest.map((l) => {
+      const [name, ...desc] = l.split(' ');
+      return `missing required argument ${name.toUpperCase()}${desc.length ? ` (${desc.join(' ')})` : ''}`;
+    });
+  }
+  if (/^The following errors? occurred:?$/.test(head) && rest.length) return rest.map((l) => l.replace(/^--([\w-]+)=true cannot/, '--$1 cannot'));
+  return [lines.join(' ')];
 }

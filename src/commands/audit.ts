@@ -1,7 +1,6 @@
 import { Flags } from '../cli/oclif.js';
 import { BaseCommand } from '../cli/base-command.js';
-import { clock } from '../ui/events.js';
-import { ago, table } from '../ui/format.js';
+import { localTime, relativeTime, table } from '../ui/format.js';
 
 export default class Audit extends BaseCommand {
   static override description =
@@ -23,7 +22,7 @@ export default class Audit extends BaseCommand {
     this.emit(items, () => {
       if (items.length === 0) return 'no audit entries match';
       const now = Date.now();
-      const t = table(['TIME', 'WHEN', 'ACTOR', 'ACTION', 'TARGET'], items.map((e) => [clock(e.at, now), ago(e.at, now), e.actor, e.action, e.target]));
+      const t = table(['TIME', 'WHEN', 'ACTOR', 'ACTION', 'TARGET'], items.map((e) => [localTime(e.at, now, { seconds: true }), relativeTime(e.at, now), e.actor, e.action, e.target]));
       return r.more ? `(older entries left out; use --limit or --since)\n${t}` : t;
     });
   }

@@ -11,7 +11,7 @@ export default class List extends BaseCommand {
   static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --all --limit 50', '<%= config.bin %> list --all --workflow profile --json'];
   static override flags = {
     all: Flags.boolean({ description: 'Include finished runs (finished runs list without their steps; `status ID` has them).' }),
-    workflow: Flags.string({ description: 'Only runs of this workflow.' }),
+    workflow: Flags.string({ description: 'Only runs of this workflow: its command word (as for start), id or name.' }),
     limit: Flags.integer({ description: 'At most this many runs (newest first). Default: 200 active runs; with --all, every run.', min: 1 }),
   };
 

@@ -4,7 +4,7 @@ import { renderReport } from '../ui/report.js';
 
 export default class Report extends BaseCommand {
   static override description =
-    "Print a profiling run's report: its bottlenecks with evidence, the worst series as a chart, and suggested fixes. " +
+    "Print a run's report, titled after its workflow (profiling, SLO...): its findings with evidence, the worst series as a chart, and suggested fixes. " +
     'For a run still sampling, a preliminary report of the samples so far.';
   static override args = { id: Args.string({ description: 'run id (from `opstream start` or `opstream list`)', required: true }) };
   static override examples = ['<%= config.bin %> report r_8f3k2m', '<%= config.bin %> report r_8f3k2m --json'];

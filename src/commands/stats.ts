@@ -8,7 +8,7 @@ export default class Stats extends BaseCommand {
     'tokens per workflow, notifications per channel and the daemon’s health. --prometheus prints the same as Prometheus text (what the metrics port serves).';
   static override examples = ['<%= config.bin %> stats', '<%= config.bin %> stats --since 30d --workflow slo_monitoring', '<%= config.bin %> stats --json', '<%= config.bin %> stats --prometheus'];
   static override flags = {
-    workflow: Flags.string({ char: 'w', description: 'Only runs of this workflow.' }),
+    workflow: Flags.string({ char: 'w', description: 'Only runs of this workflow: its command word (as for start), id or name.' }),
     since: Flags.string({ description: 'Runs that ended in this window back from now (e.g. 1h, 7d), or "all".', default: '7d' }),
     prometheus: Flags.boolean({ description: 'Print Prometheus text exposition (all time) once.', exclusive: ['json'] }),
   };

@@ -1,11 +1,12 @@
 import type { Result } from '../protocol/index.js';
+import { whenText } from './format.js';
 
 type Summary = Result<'memory.search'>['items'][number];
 
 export function summariesText(items: Summary[]): string {
   if (!items.length) return 'nothing remembered matches';
   return items
-    .map((s) => [`${s.id}  ${s.workflow} on ${s.service}  ${s.outcome}  ${s.at.slice(0, 16).replace('T', ' ')}`, `  ${s.headline}`, ...(s.root_cause ? [`  root cause: ${s.root_cause}`] : []), ...(s.fixes.length ? [`  fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}`] : [])].join('\n'))
+    .map((s) => [`${s.id}  ${s.workflow} on ${s.service}  ${s.outcome}  ${whenText(s.at)}`, `  ${s.headline}`, ...(s.root_cause ? [`  root cause: ${s.root_cause}`] : []), ...(s.fixes.length ? [`  fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}`] : [])].join('\n'))
     .join('\n\n');
 }
 

@@ -1,7 +1,7 @@
 import type { Notification } from '../protocol/index.js';
 import { paint, type Paint } from './color.js';
 import { clock } from './events.js';
-import { ago, table } from './format.js';
+import { relativeTime, table } from './format.js';
 
 /** One channel's state in a few characters: `webhook:sent`, `pager:retrying(3)`, `desktop:failed`. */
 export function deliveryText(n: Pick<Notification, 'channels'>): string {
@@ -28,7 +28,8 @@ export function notificationLine(n: Pick<Notification, 'at' | 'level' | 'title' 
 /** `opstream inbox`: newest last, with each channel's delivery state and the last error of a failing one. */
 export function inboxTable(items: Notification[]): string {
   if (items.length === 0) return 'no notifications';
-  const rows = items.map((n) => [ago(n.at), n.run_id ?? '-', n.level, n.title.length > 70 ? `${n.title.slice(0, 67)}...` : n.title, deliveryText(n)]);
+  const now = Date.now();
+  const rows = items.map((n) => [relativeTime(n.at, now), n.run_id ?? '-', n.level, n.title.length > 70 ? `${n.title.slice(0, 67)}...` : n.title, deliveryText(n)]);
   const lines = [table(['WHEN', 'RUN', 'LEVEL', 'NOTIFICATION', 'DELIVERY'], rows)];
   const errors = items.flatMap((n) => Object.entries(n.channels).filter(([, st]) => st.state !== 'sent' && st.last_error).map(([name, st]) => `  ${n.id.slice(-18)} ${name}: ${st.last_error}`));
   if (errors.length) lines.push('', 'delivery problems:', ...errors.slice(-20));

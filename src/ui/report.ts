@@ -4,13 +4,17 @@ import { formatDuration, table } from './format.js';
 /**
  * The profiling report as text (`opstream report ID`): headline, findings table, each finding's
  * evidence and fix, the worst finding's series as a sparkline and a bar chart, and per-target
- * tables. Plain text without colour: it is pasted into tickets and chat. Times are UTC.
+ * tables. Plain text without colour: it is pasted into tickets and chat. Times are the reader's
+ * local time, with the zone named once per date-time ("2026-01-01 11:00:00 UTC+01:00"), so a pasted
+ * report still says when.
  */
 
 /** What the report shows about the run; all optional so an analysis can be rendered on its own. */
 export interface ReportRun {
   id?: string;
   workflow?: string;
+  /** The workflow's `name` ("SLO Monitoring"): the report is titled after it. */
+  workflow_name?: string | null;
   status?: string;
   params?: Record<string, unknown>;
   started_at?: string | null;
@@ -91,16 +95,37 @@ export function formatValue(v: number | null, unit: string): string {
   }
 }
 
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** HH:MM:SS in the local time zone. */
 function time(iso: string | null | undefined): string {
   if (!iso) return '-';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toISOString().slice(11, 19);
+  return Number.isNaN(d.getTime()) ? iso : `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+/** The local zone at that instant as people write it: `UTC`, `UTC+05:30`, `UTC-08:00`. */
+function zone(d: Date): string {
+  const off = -d.getTimezoneOffset();
+  if (off === 0) return 'UTC';
+  const a = Math.abs(off);
+  return `UTC${off > 0 ? '+' : '-'}${pad2(Math.floor(a / 60))}:${pad2(a % 60)}`;
+}
+
+/** Local date and time with the zone: `2026-01-01 11:00:00 UTC+01:00`. */
 function dateTime(iso: string | null | undefined): string {
   if (!iso) return '-';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 19)} UTC`;
+  return Number.isNaN(d.getTime()) ? iso : `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${time(iso)} ${zone(d)}`;
+}
+
+/**
+ * The report's title follows the workflow: its name ("SLO Monitoring report"), else its id made
+ * readable; only an analysis rendered on its own says what kind it is from the analysis.
+ */
+export function reportTitle(analysis: Pick<AnalyzeOutput, 'slo'>, run: ReportRun = {}): string {
+  const name = run.workflow_name?.trim() || (run.workflow ? run.workflow.replace(/[_-]+/g, ' ').replace(/^./, (c) => c.toUpperCase()) : analysis.slo ? 'SLO' : 'Profiling');
+  return `${name} report`;
 }
 
 function when(f: Finding): string {
@@ -154,7 +179,7 @@ export function worstCharted(analysis: AnalyzeOutput): Finding | undefined {
 export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts: ReportOptions = {}): string {
   const width = opts.width ?? 100;
   const out: string[] = [];
-  const title = [analysis.slo ? 'SLO report' : 'Profiling report', run.id, run.workflow ? `(${run.workflow}${run.status ? `, ${run.status}` : ''})` : run.status ? `(${run.status})` : undefined].filter(Boolean).join(' ');
+  const title = [reportTitle(analysis, run), run.id, run.workflow ? `(${run.workflow}${run.status ? `, ${run.status}` : ''})` : run.status ? `(${run.status})` : undefined].filter(Boolean).join(' ');
   out.push(title);
   const target = run.params?.service ?? run.params?.url ?? run.params?.urls;
   if (target !== undefined) out.push(`Service: ${Array.isArray(target) ? target.join(', ') : String(target)}`);

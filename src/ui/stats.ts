@@ -1,5 +1,5 @@
 import type { StatsJson } from '../protocol/index.js';
-import { formatDuration, table } from './format.js';
+import { formatDuration, localTime, table } from './format.js';
 
 const pct = (r: number | null): string => (r === null ? '-' : `${Math.round(r * 1000) / 10}%`);
 const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
@@ -10,7 +10,7 @@ const counts = (r: Record<string, number>): string => Object.entries(r).filter((
 export function statsText(s: StatsJson, since: string): string {
   const r = s.runs;
   const out: string[] = [];
-  const window = s.window.since ? `since ${s.window.since.slice(0, 16).replace('T', ' ')} UTC (${since})` : 'all time';
+  const window = s.window.since ? `since ${localTime(s.window.since, Date.parse(s.window.until))} (${since})` : 'all time';
   out.push(`Runs that ended ${window}${s.window.workflow ? `, workflow ${s.window.workflow}` : ''}`);
   out.push(`  ${r.runs} run(s): ${r.succeeded} succeeded, ${r.failed} failed, ${r.cancelled} cancelled; success rate ${pct(r.success_rate)}`);
   out.push(`  duration of succeeded runs: p50 ${dur(r.duration_ms.p50)}, p95 ${dur(r.duration_ms.p95)}`);

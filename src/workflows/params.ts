@@ -228,6 +228,44 @@ export function coerceParams(workflow: Workflow, params: Record<string, unknown>
   return out;
 }
 
+/**
+ * The workflow a person means by `word`, as `start`, `/opstream` and every `--workflow` filter read
+ * it: its id, its `command` verb, or its `name` (any case, e.g. "SLO Monitoring"); undefined when
+ * none of the loaded workflows answers to it.
+ */
+export function findWorkflow(set: WorkflowSet, word: string): LoadedWorkflow | undefined {
+  const w = word.trim();
+  const hit = set.workflows.get(w) ?? set.byCommand(w.toLowerCase());
+  if (hit) return hit;
+  const lower = w.toLowerCase();
+  for (const x of set.workflows.values()) if (x.workflow.id.toLowerCase() === lower || x.workflow.name?.toLowerCase() === lower) return x;
+  return undefined;
+}
+
+/** The one-line error for a word no workflow answers to, with the nearest ids, verbs and names. */
+export function unknownWorkflow(set: WorkflowSet, word: string): WireError {
+  const broken = set.invalid.find((f) => f.id === word);
+  if (broken) {
+    const first = broken.problems[0];
+    return new WireError('workflow_invalid', `workflow ${word} has ${broken.problems.length} problem(s) and cannot start; first: ${first ? `${first.file}${first.line ? `:${first.line}` : ''}: ${first.path ? `${first.path}: ` : ''}${first.message}` : 'unknown'} (run \`opstream workflows validate ${broken.file}\`)`);
+  }
+  const names = [...set.workflows.keys(), ...[...set.workflows.values()].flatMap((w) => [...(w.workflow.command ? [w.workflow.command] : []), ...(w.workflow.name ? [w.workflow.name] : [])])];
+  const near = suggest(word, [...new Set(names)]).map((n) => (/\s/.test(n) ? JSON.stringify(n) : n));
+  const hint = near.length ? `; did you mean ${orList(near)}?` : names.length ? '; `opstream workflows` lists them' : '; no workflows are loaded';
+  return new WireError('not_found', `no workflow or command named ${word}${hint}`);
+}
+
+/**
+ * A `--workflow` filter (list, stats, schedules) to the workflow id the records carry. `hasRuns`
+ * lets the id of a workflow that is no longer loaded still find its past runs.
+ */
+export function resolveWorkflowFilter(set: WorkflowSet, word: string, hasRuns: (id: string) => boolean = () => false): string {
+  const found = findWorkflow(set, word);
+  if (found) return found.workflow.id;
+  if (hasRuns(word)) return word;
+  throw unknownWorkflow(set, word);
+}
+
 const KEY_VALUE = /^([a-z_][a-z0-9_]*)=(.*)$/s;
 
 export interface ResolvedStart {
@@ -273,18 +311,8 @@ function serviceParams(set: WorkflowSet, w: Workflow, name: string, services: Se
 export function resolveStart(set: WorkflowSet, words: string[], services: ServiceDefaults = {}): ResolvedStart {
   const [head, ...rest] = words;
   if (head === undefined || head.trim() === '') throw new WireError('invalid_params', 'name a workflow to start (an id or a command verb); `opstream workflows` lists them');
-  const workflow = set.workflows.get(head) ?? set.byCommand(head);
-  if (!workflow) {
-    const broken = set.invalid.find((f) => f.id === head);
-    if (broken) {
-      const first = broken.problems[0];
-      throw new WireError('workflow_invalid', `workflow ${head} has ${broken.problems.length} problem(s) and cannot start; first: ${first ? `${first.file}${first.line ? `:${first.line}` : ''}: ${first.path ? `${first.path}: ` : ''}${first.message}` : 'unknown'} (run \`opstream workflows validate ${broken.file}\`)`);
-    }
-    const names = [...set.workflows.keys(), ...[...set.workflows.values()].flatMap((w) => (w.workflow.command ? [w.workflow.command] : []))];
-    const near = suggest(head, [...new Set(names)]);
-    const hint = near.length ? `; did you mean ${orList(near)}?` : names.length ? '; `opstream workflows` lists them' : '; no workflows are loaded';
-    throw new WireError('not_found', `no workflow or command named ${head}${hint}`);
-  }
+  const workflow = findWorkflow(set, head);
+  if (!workflow) throw unknownWorkflow(set, head);
   const w = workflow.workflow;
   const given: Record<string, unknown> = {};
   const positional: string[] = [];

@@ -352,7 +352,7 @@ describe('the CLI a newcomer meets', () => {
     expect(start.stdout).toContain('opstream start WORKFLOW');
     const missing = await cli(['logs'], h.env);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('Missing 1 required arg');
+    expect(missing.stderr).toContain('opstream: missing required argument ID (run id)\n');
     expect(missing.stderr).toContain('Usage: opstream logs ID');
     const bad = await cli(['status', 'bad-id'], h.env);
     expect(bad.code).toBe(1);

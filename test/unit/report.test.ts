@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { analyzeSamples } from '../../src/ops-server/analysis/analyze.js';
 import { barChart, findAnalysis, formatValue, renderReport, sparkline } from '../../src/ui/report.js';
 
+// report times are local: these expectations are written for a reader in UTC
+process.env.TZ = 'UTC';
+
 const T0 = Date.parse('2026-01-01T10:00:00.000Z');
 const at = (i: number) => new Date(T0 + i * 5000).toISOString();
 const BASE = 'http://127.0.0.1:8080';
@@ -50,9 +53,9 @@ describe('text charts', () => {
 
 describe('renderReport', () => {
   it('shows the headline, a findings table, each finding with evidence and fix, the worst series and per-target tables', () => {
-    const text = renderReport(faultyAnalysis(), { id: 'r_abc123', workflow: 'application_profiling', status: 'succeeded', params: { service: 'demo' } });
+    const text = renderReport(faultyAnalysis(), { id: 'r_abc123', workflow: 'application_profiling', workflow_name: 'Application Performance Profiling', status: 'succeeded', params: { service: 'demo' } });
     const lines = text.split('\n');
-    expect(lines[0]).toBe('Profiling report r_abc123 (application_profiling, succeeded)');
+    expect(lines[0]).toBe('Application Performance Profiling report r_abc123 (application_profiling, succeeded)');
     expect(text).toContain('Service: demo');
     expect(text).toContain('Window: 2026-01-01 10:00:00 UTC to 10:00:55 (55s), 48 samples: 36 http, 12 process, 0 log');
     expect(text).toContain('Found 2 performance bottlenecks');

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
-import { schedulesTable } from '../../ui/runs.js';
+import { schedulesText } from '../../ui/schedules.js';
 
 export default class Schedules extends BaseCommand {
   static override description = 'List workflow schedules with their next and last fire times; `schedules pause|resume WORKFLOW` controls one.';
@@ -8,6 +8,6 @@ export default class Schedules extends BaseCommand {
     await this.parse(Schedules);
     const client = await this.client();
     const r = await client.request('schedules.list', {});
-    this.emit(r.schedules, () => schedulesTable(r.schedules));
+    this.emit(r.schedules, () => schedulesText(r.schedules));
   }
 }

@@ -225,6 +225,11 @@ export class Engine implements Service {
 
   // ---------------------------------------------------------------- indexes
 
+  /** Whether any run of this workflow id is active or finished and kept (a `--workflow` filter's fallback). */
+  hasRunsOf(workflow: string): boolean {
+    return (this.summary.by_workflow[workflow] ?? 0) > 0 || this.activeRunsOf(workflow).length > 0;
+  }
+
   /** Active runs by status (in memory) and finished runs in the store (the summary). */
   runCounts(): Record<RunStatus, number> {
     return { ...this.counts, ...this.summary.finished };

@@ -1,5 +1,6 @@
 import type { runsMethods } from '../../protocol/methods/runs.js';
-import { resolveStart } from '../../workflows/params.js';
+import { findWorkflow, resolveStart, resolveWorkflowFilter, unknownWorkflow } from '../../workflows/params.js';
+import type { DaemonContext } from '../context.js';
 import { buildReport } from '../reports/report.js';
 import type { HandlersFor } from './types.js';
 
@@ -11,7 +12,7 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
     return ctx.engine.json(run);
   },
   'runs.get': (p, { ctx }) => ctx.engine.get(p.id),
-  'runs.list': (p, { ctx }) => ctx.engine.list(p),
+  'runs.list': (p, { ctx }) => ctx.engine.list({ ...p, workflow: workflowFilter(ctx, p.workflow) }),
   async 'runs.watch'(p, scope) {
     // the snapshot is taken at the cursor it returns; events after it may already show in it, and
     // each run's `seq` lets the client skip those when they arrive
@@ -19,7 +20,10 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
     const { sub, cursor } = await scope.watch(p.cursor);
     return { sub, cursor, runs };
   },
-  'runs.report': async (p, { ctx }) => buildReport(await ctx.engine.get(p.id)),
+  'runs.report': async (p, { ctx }) => {
+    const run = await ctx.engine.get(p.id);
+    return buildReport(run, ctx.workflows.current().workflows.get(run.workflow)?.workflow.name ?? null);
+  },
   'runs.pause': (p, { ctx, actor }) => ctx.engine.pause(p.id, actor),
   'runs.resume': (p, { ctx, actor }) => ctx.engine.resume(p.id, actor),
   'runs.cancel': (p, { ctx, actor }) => ctx.engine.cancel(p.id, actor),
@@ -28,6 +32,24 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   'runs.reject': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'approval', decision: 'rejected', comment: p.comment }),
   'runs.respond': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'input', text: p.text }),
   'schedules.list': (_p, { ctx }) => ({ schedules: ctx.engine.schedules.list() }),
-  'schedules.pause': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(p.workflow, true, actor),
-  'schedules.resume': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(p.workflow, false, actor),
+  'schedules.pause': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(scheduled(ctx, p.workflow), true, actor),
+  'schedules.resume': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(scheduled(ctx, p.workflow), false, actor),
 };
+
+/**
+ * A `--workflow` filter as people type it (command verb, id or name, like `start`) to the id runs
+ * carry; an unknown word is a not_found error with the nearest names, never an empty list.
+ */
+export function workflowFilter(ctx: DaemonContext, word: string | undefined): string | undefined {
+  if (word === undefined) return undefined;
+  return resolveWorkflowFilter(ctx.workflows.current(), word, (id) => ctx.engine.hasRunsOf(id));
+}
+
+/** `schedules pause|resume WORKFLOW`: the same words, to the id a schedule is kept under. */
+function scheduled(ctx: DaemonContext, word: string): string {
+  const set = ctx.workflows.current();
+  const found = findWorkflow(set, word);
+  if (found) return found.workflow.id;
+  if (ctx.engine.schedules.list().some((s) => s.workflow === word)) return word;
+  throw unknownWorkflow(set, word);
+}

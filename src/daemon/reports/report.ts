@@ -10,7 +10,7 @@ const ACTIVE = new Set(['queued', 'running', 'waiting', 'paused']);
  * headline and (later) the dashboard and Slack. A run still sampling gets a preliminary analysis of
  * what it has recorded so far, by the same deterministic code the workflow's analyze step runs.
  */
-export function buildReport(run: RunJson): Result<'runs.report'> {
+export function buildReport(run: RunJson, workflowName: string | null = null): Result<'runs.report'> {
   let found = findAnalysis(run.steps);
   let preliminary = false;
   if (!found) {
@@ -25,7 +25,7 @@ export function buildReport(run: RunJson): Result<'runs.report'> {
     preliminary = true;
   }
   return {
-    run: { id: run.id, workflow: run.workflow, status: run.status, params: run.params, started_at: run.started_at, ended_at: run.ended_at },
+    run: { id: run.id, workflow: run.workflow, workflow_name: workflowName, status: run.status, params: run.params, started_at: run.started_at, ended_at: run.ended_at },
     step: found.step,
     preliminary,
     progress: run.progress.fraction,

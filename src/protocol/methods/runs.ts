@@ -114,7 +114,16 @@ export const runsMethods = {
   'runs.report': defineMethod(
     ById,
     z.object({
-      run: z.object({ id: z.string(), workflow: z.string(), status: RunStatus, params: z.record(z.string(), z.unknown()), started_at: z.string().nullable(), ended_at: z.string().nullable() }),
+      run: z.object({
+        id: z.string(),
+        workflow: z.string(),
+        /** The workflow's `name` (the report's title), null when it has none or is no longer loaded. */
+        workflow_name: z.string().nullable().default(null),
+        status: RunStatus,
+        params: z.record(z.string(), z.unknown()),
+        started_at: z.string().nullable(),
+        ended_at: z.string().nullable(),
+      }),
       step: z.string(),
       preliminary: z.boolean(),
       progress: z.number().nullable(),
