@@ -199,6 +199,21 @@ describe('item 10: directories 0700, files 0600, what another user owns refused'
     expect(daemonPid(h.home)).toBeNull();
     expect(statSync(p).uid).toBe(NOBODY);
   });
+  it('a config file others can write to is refused with the chmod to run; a mode 0600 one starts', async () => {
+    const h = home();
+    const file = join(h.home, 'config.yaml');
+    writeFileSync(file, 'notify: { desktop: "off" }\n');
+    chmodSync(file, 0o666);
+    const r = await cli(['status'], h.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`opstream: config file ${file} is writable by others (mode 666); run: chmod 600 ${file}`);
+    expect(daemonPid(h.home)).toBeNull();
+    chmodSync(file, 0o600);
+    const ok = await cli(['status'], h.env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe('');
+    expect((await cli(['daemon', 'stop'], h.env)).code).toBe(0);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
