@@ -21,8 +21,9 @@ export interface ConnectOptions {
   allowMismatch?: boolean;
   startTimeoutMs?: number;
   /**
-   * How long to wait for each reply, in ms (0: no limit). Default: OPSTREAM_TIMEOUT, else 30 s (the
-   * methods that do long work on purpose, such as `runs.ask`, get more unless a limit was given).
+   * How long to wait for each reply, in ms (0: no limit). Default: OPSTREAM_TIMEOUT, else 30 s for
+   * the CLI and the dashboard (the methods that do long work on purpose, such as `runs.ask`, get
+   * more unless a limit was given) and no limit for other clients (tests, bench).
    * Subscriptions and `runs.watch` feeds are not limited: only their first reply is.
    */
   requestTimeoutMs?: number;
@@ -156,6 +157,9 @@ export class DaemonClient {
       if (chosen !== null) {
         client.timeoutMs = chosen;
         client.timeoutExplicit = true;
+      } else if (!['cli', 'tui'].includes(opts.client ?? 'cli')) {
+        // programs (tests, bench) drive heavy loads on purpose and have their own deadlines
+        client.timeoutMs = 0;
       }
       try {
         client.hello = await client.request('hello', { protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, client: opts.client ?? 'cli' });
