@@ -146,7 +146,8 @@ export class DaemonClient {
         if (code === 'ECONNREFUSED') removeStaleSocket(paths);
         if (!autoStart) throw new LocalError(`the daemon is not running (no answer on ${paths.socket}); start it with: opstream daemon start`, { exitCode: 1 });
         if (attempt >= 3) throw new LocalError(`could not reach the daemon at ${paths.socket} after starting it`, { retryable: true });
-        const out = await spawnDaemon(paths, env, opts.startTimeoutMs ?? Math.max(60_000, chosen ?? 0));
+        // a first start may index an older store (about 10 s per 100,000 runs): at least a minute
+        const out = await spawnDaemon(paths, env, Math.max(60_000, opts.startTimeoutMs ?? 0, chosen ?? 0));
         if (out.kind === 'already') await waitForSocket(paths.socket, timeout);
         else notices = out.notices;
         continue;
