@@ -36,7 +36,7 @@ export abstract class BaseCommand extends Command {
 
   private daemonClient?: DaemonClient;
   /** `--timeout` in ms, when given (a command with its own --timeout, such as `tools call`, keeps it). */
-  private timeoutFlagMs?: number;
+  protected timeoutFlagMs?: number;
 
   protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(options?: Input<F, B, A>, argv?: string[]): Promise<ParserOutput<F, B, A>> {
     const out = await super.parse(options, argv);

@@ -287,9 +287,9 @@ describe('item 13: /metrics on loopback unless configured, and behind a bearer t
 /**
  * A stand-in daemon on the home's socket path, speaking the real wire format: it says hello as a
  * daemon of this very version would (or not at all), then answers each method the way `answer`
- * says: never (undefined) or with the given error.
+ * says: never (undefined), with an empty result ('ok') or with the given error.
  */
-async function fakeDaemon(h: TempHome, opts: { hello: 'ok' | 'silent' | 'error'; answer?: (method: string) => { code: string; message: string } | undefined }): Promise<string[]> {
+async function fakeDaemon(h: TempHome, opts: { hello: 'ok' | 'silent' | 'error'; answer?: (method: string) => { code: string; message: string } | 'ok' | undefined }): Promise<string[]> {
   const seen: string[] = [];
   const run = join(h.home, 'run');
   mkdirSync(run, { mode: 0o700, recursive: true });
@@ -308,8 +308,9 @@ async function fakeDaemon(h: TempHome, opts: { hello: 'ok' | 'silent' | 'error';
           if (opts.hello === 'error') s.write(`${JSON.stringify({ id: msg.id, error: { code: 'internal', message: 'the store cannot be read', retryable: false } })}\n`);
           continue;
         }
-        const err = opts.answer?.(msg.method);
-        if (err) s.write(`${JSON.stringify({ id: msg.id, error: { ...err, retryable: false } })}\n`);
+        const answer = opts.answer?.(msg.method);
+        if (answer === 'ok') s.write(`${JSON.stringify({ id: msg.id, result: {} })}\n`);
+        else if (answer) s.write(`${JSON.stringify({ id: msg.id, error: { ...answer, retryable: false } })}\n`);
       }
     });
   });
@@ -362,6 +363,15 @@ describe('item 14: the CLI never hangs on a daemon that does not answer', () => 
     const r = await cli(['daemon', 'stop', '--timeout', '0'], h2.env, { timeoutMs: 20_000 });
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`opstream: the daemon (pid ${process.pid}) answered the stop with an error: cannot write to the store: no space left; stop it with: kill ${process.pid}`);
+    expect(seen).toEqual(['hello', 'daemon.shutdown']);
+  });
+
+  it('`daemon stop` against a daemon that accepts the stop but never goes gives up with the pid to kill', async () => {
+    const h = home();
+    const seen = await fakeDaemon(h, { hello: 'ok', answer: (m) => (m === 'daemon.shutdown' ? 'ok' : undefined) });
+    const r = await cli(['daemon', 'stop', '--timeout', '2s'], h.env, { timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`opstream: daemon (pid ${process.pid}) did not exit within 2s; kill it with: kill ${process.pid}`);
     expect(seen).toEqual(['hello', 'daemon.shutdown']);
   });
 

@@ -3,6 +3,7 @@ import { waitForExit } from '../../client/client.js';
 import { LocalError } from '../../client/errors.js';
 import { isWireError } from '../../protocol/wire-error.js';
 
+/** How long a stop may take (services stop, in-flight steps are recorded), unless --timeout says. */
 const STOP_WAIT_MS = 30_000;
 
 export default class DaemonStop extends BaseCommand {
@@ -26,9 +27,10 @@ export default class DaemonStop extends BaseCommand {
       if (isWireError(e)) throw new LocalError(`the daemon (pid ${pid}) answered the stop with an error: ${e.message}; stop it with: kill ${pid}`);
       throw e;
     }
-    const deadline = Date.now() + STOP_WAIT_MS;
-    if (!(await client.waitClosed(STOP_WAIT_MS)) || !(await waitForExit(pid, Math.max(0, deadline - Date.now())))) {
-      throw new LocalError(`daemon (pid ${pid}) did not exit within ${STOP_WAIT_MS / 1000}s; kill it with: kill ${pid}`);
+    const wait = this.timeoutFlagMs || STOP_WAIT_MS;
+    const deadline = Date.now() + wait;
+    if (!(await client.waitClosed(wait)) || !(await waitForExit(pid, Math.max(0, deadline - Date.now())))) {
+      throw new LocalError(`daemon (pid ${pid}) did not exit within ${Number((wait / 1000).toFixed(1))}s; kill it with: kill ${pid}`);
     }
     this.emit({ stopped: true, pid }, () => `daemon stopped (pid ${pid})`);
   }
