@@ -1,10 +1,17 @@
 // Nothing here may import zod or yaml (see DaemonClient's `validateResults`) nor `@oclif/core`'s
 // index (see ./oclif.ts): this module is on the path of every CLI call.
-import { DaemonClient, type ConnectOptions } from '../client/client.js';
+import type { Input, ParserOutput } from '@oclif/core/interfaces';
+import { DaemonClient, parseTimeout, type ConnectOptions } from '../client/client.js';
 import { LocalError } from '../client/errors.js';
 import type { ConfigError } from '../config/load.js';
 import { isWireError } from '../protocol/wire-error.js';
 import { Command, Flags } from './oclif.js';
+
+// oclif's own FlagOutput / ArgOutput, which its interfaces entry does not export
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type FlagOutput = { [name: string]: any };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ArgOutput = { [name: string]: any };
 
 /**
  * By name, not instanceof: importing config/load.js (yaml + zod) only to recognise its error would
@@ -21,16 +28,34 @@ function isConfigError(e: unknown): e is ConfigError {
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print machine-readable JSON on stdout (and nothing else there).' }),
+    timeout: Flags.string({
+      description: 'How long to wait for each answer of the daemon, e.g. 30s or 2m; 0 waits without a limit (default: $OPSTREAM_TIMEOUT, else 30s). Following (--follow, the dashboard) is not limited.',
+      helpValue: 'DURATION',
+    }),
   };
 
   private daemonClient?: DaemonClient;
+  /** `--timeout` in ms, when given (a command with its own --timeout, such as `tools call`, keeps it). */
+  protected timeoutFlagMs?: number;
+
+  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(options?: Input<F, B, A>, argv?: string[]): Promise<ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv);
+    const own = (this.constructor as { flags?: Record<string, unknown> }).flags?.timeout;
+    const text = (out.flags as { timeout?: unknown }).timeout;
+    if ((own === undefined || own === BaseCommand.baseFlags.timeout) && typeof text === 'string') this.timeoutFlagMs = parseTimeout(text, '--timeout');
+    return out;
+  }
 
   protected get jsonMode(): boolean {
     return this.argv.includes('--json');
   }
 
   protected async client(opts: ConnectOptions = {}): Promise<DaemonClient> {
-    this.daemonClient ??= await DaemonClient.connect(opts);
+    if (!this.daemonClient) {
+      this.daemonClient = await DaemonClient.connect({ requestTimeoutMs: this.timeoutFlagMs, ...opts });
+      // permissions the daemon tightened as it started for this call: said once, on stderr
+      for (const notice of this.daemonClient.notices) process.stderr.write(`opstream: ${notice}\n`);
+    }
     return this.daemonClient;
   }
 

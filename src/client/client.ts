@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { resolvePaths, type Paths } from '../config/paths.js';
+import { parseDuration } from '../config/duration.js';
+import { resolvePaths, socketDirProblem, type Paths } from '../config/paths.js';
 // Only zod-free protocol modules at run time: this file is on every CLI call's path. The zod
 // schemas (protocol/index.js) are imported as types, or loaded lazily when replies are validated.
 import { encodeFrame, LineDecoder } from '../protocol/framing.js';
@@ -19,6 +20,13 @@ export interface ConnectOptions {
   /** Accept a daemon of another version (used by `daemon stop` and `daemon status`). */
   allowMismatch?: boolean;
   startTimeoutMs?: number;
+  /**
+   * How long to wait for each reply, in ms (0: no limit). Default: OPSTREAM_TIMEOUT, else 30 s for
+   * the CLI and the dashboard (the methods that do long work on purpose, such as `runs.ask`, get
+   * more unless a limit was given) and no limit for other clients (tests, bench).
+   * Subscriptions and `runs.watch` feeds are not limited: only their first reply is.
+   */
+  requestTimeoutMs?: number;
   /**
    * Check every result against its method's zod schema. Default: on for long-lived clients (TUI,
    * Slack, tests, bench), off for the CLI (`client: 'cli'`, the default kind). Deliberate trade-off:
@@ -42,6 +50,41 @@ interface PendingRequest {
   reject: (e: unknown) => void;
 }
 
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Methods that do long work on purpose get a longer default limit (never more than the user's own
+ * limit when one was given). A method whose params carry `timeout_ms` (tools.call, slack.test) is
+ * given that plus a grace, so the daemon's own timeout answers first, with its own message.
+ */
+const LONG_METHOD_MS: Partial<Record<MethodName, number>> = {
+  'runs.ask': 10 * 60_000,
+  'runs.replay': 30 * 60_000,
+  'tools.call': 10 * 60_000,
+  'slack.test': 3 * 60_000,
+  'store.gc': 10 * 60_000,
+  'memory.search': 2 * 60_000,
+};
+const OWN_TIMEOUT_GRACE_MS = 10_000;
+
+/** The per-request limit from OPSTREAM_TIMEOUT ("30s", "2m", seconds; 0 = none), or null when unset. */
+export function timeoutFromEnv(env: NodeJS.ProcessEnv): number | null {
+  const text = env.OPSTREAM_TIMEOUT;
+  if (text === undefined || text.trim() === '') return null;
+  return parseTimeout(text, 'OPSTREAM_TIMEOUT');
+}
+
+/** `--timeout` / OPSTREAM_TIMEOUT text to ms; a usage error (exit 2) when it is not a duration. */
+export function parseTimeout(text: string, what: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new LocalError(`${what} must be a duration such as 30s or 2m (0 waits without a limit), not "${text}"`, { exitCode: 2 });
+  return ms;
+}
+
+function formatWait(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Number((ms / 1000).toFixed(1))} s`;
+}
+
 function socketConnect(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
@@ -62,6 +105,11 @@ export class DaemonClient {
   private readonly early = new Map<string, [string, unknown][]>();
   private seq = 0;
   private closedError: LocalError | null = null;
+  /** The per-request limit (ms, 0 = none) and whether the user chose it (then it binds every method). */
+  private timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+  private timeoutExplicit = false;
+  /** What the daemon this call started tightened on its way up (permissions), one line each. */
+  notices: string[] = [];
   /** Set when results are validated; loaded lazily so that the CLI never imports zod. */
   private schemas: ResultSchemas | null = null;
   hello!: HelloResult;
@@ -82,7 +130,13 @@ export class DaemonClient {
     const autoStart = opts.autoStart ?? true;
     const timeout = opts.startTimeoutMs ?? 20_000;
     const schemas = (opts.validateResults ?? (opts.client ?? 'cli') !== 'cli') ? await loadSchemas() : null;
+    const chosen = opts.requestTimeoutMs ?? timeoutFromEnv(env);
+    let notices: string[] = [];
     for (let attempt = 0; ; attempt++) {
+      // Who may have made the socket's directory decides who answers us: a directory another user
+      // owns or can write to may hold their socket, which would read our requests and approvals.
+      const problem = socketDirProblem(paths.runDir);
+      if (problem) throw new LocalError(problem, { exitCode: 1 });
       let socket: Socket;
       try {
         socket = await socketConnect(paths.socket);
@@ -92,13 +146,29 @@ export class DaemonClient {
         if (code === 'ECONNREFUSED') removeStaleSocket(paths);
         if (!autoStart) throw new LocalError(`the daemon is not running (no answer on ${paths.socket}); start it with: opstream daemon start`, { exitCode: 1 });
         if (attempt >= 3) throw new LocalError(`could not reach the daemon at ${paths.socket} after starting it`, { retryable: true });
-        const out = await spawnDaemon(paths, env);
+        // a first start may index an older store (about 10 s per 100,000 runs): at least a minute
+        const out = await spawnDaemon(paths, env, Math.max(60_000, opts.startTimeoutMs ?? 0, chosen ?? 0));
         if (out.kind === 'already') await waitForSocket(paths.socket, timeout);
+        else notices = out.notices;
         continue;
       }
       const client = new DaemonClient(socket, paths);
       client.schemas = schemas;
-      client.hello = await client.request('hello', { protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, client: opts.client ?? 'cli' });
+      client.notices = notices;
+      if (chosen !== null) {
+        client.timeoutMs = chosen;
+        client.timeoutExplicit = true;
+      } else if (!['cli', 'tui'].includes(opts.client ?? 'cli')) {
+        // programs (tests, bench) drive heavy loads on purpose and have their own deadlines
+        client.timeoutMs = 0;
+      }
+      try {
+        client.hello = await client.request('hello', { protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, client: opts.client ?? 'cli' });
+      } catch (e) {
+        // an open socket would keep the CLI process alive after it printed the error
+        client.close();
+        throw e;
+      }
       const matches = client.hello.protocol === PROTOCOL_VERSION && client.hello.version === PACKAGE_VERSION;
       if (matches) return client;
       if (opts.allowMismatch) {
@@ -124,13 +194,53 @@ export class DaemonClient {
     await waitForExit(h.pid, 15_000);
   }
 
-  request<M extends MethodName>(method: M, params: ParamsIn<M>): Promise<Result<M>> {
+  /**
+   * One request. It fails with a LocalError naming the method, the socket and the log when no reply
+   * came within the limit (see `requestTimeoutMs`; `opts.timeoutMs` overrides it for this call, 0:
+   * no limit); a reply that comes later is dropped.
+   */
+  request<M extends MethodName>(method: M, params: ParamsIn<M>, opts: { timeoutMs?: number } = {}): Promise<Result<M>> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = `c${++this.seq}`;
+    const limit = opts.timeoutMs ?? this.limitFor(method, params);
     return new Promise<Result<M>>((resolve, reject) => {
-      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject });
+      let timer: NodeJS.Timeout | undefined;
+      const settle =
+        <T>(fn: (v: T) => void) =>
+        (v: T): void => {
+          if (timer) clearTimeout(timer);
+          fn(v);
+        };
+      this.pending.set(id, { method, resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) });
+      if (limit > 0) {
+        timer = setTimeout(() => {
+          if (!this.pending.delete(id)) return;
+          reject(
+            new LocalError(`the daemon did not answer \`${method}\` within ${formatWait(limit)} (socket ${this.paths.socket}); check \`opstream daemon status\` or the log ${this.paths.logFile}`, {
+              retryable: true,
+            }),
+          );
+        }, limit);
+      }
       this.socket.write(encodeFrame({ id, method, params }));
     });
+  }
+
+  private limitFor(method: MethodName, params: unknown): number {
+    if (this.timeoutMs === 0) return 0;
+    const own = (params as { timeout_ms?: unknown } | null)?.timeout_ms;
+    if (typeof own === 'number' && own > 0) return Math.max(own + OWN_TIMEOUT_GRACE_MS, this.timeoutMs);
+    if (this.timeoutExplicit) return this.timeoutMs;
+    return Math.max(this.timeoutMs, LONG_METHOD_MS[method] ?? 0);
+  }
+
+  /** True when the daemon closed this connection within `ms` (after `daemon.shutdown`, say). */
+  async waitClosed(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+    const closed = await Promise.race([this.closed.then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return closed;
   }
 
   /** Subscribes to a bus topic; events for it are handed to `onEvent` until `unsubscribe` or close. */

@@ -51,23 +51,36 @@ export function removeStaleSocket(paths: Paths): boolean {
   }
 }
 
-export type SpawnOutcome = { kind: 'ready'; pid: number } | { kind: 'already'; pid: number | null };
+/** `notices`: what the daemon tightened on start (permissions), one line each, for stderr. */
+export type SpawnOutcome = { kind: 'ready'; pid: number; notices: string[] } | { kind: 'already'; pid: number | null };
 
 /**
  * Starts a detached daemon and waits for its one-line report. Startup errors (bad config, socket
  * dir refused) come back as a LocalError carrying the daemon's own message.
  */
-export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<SpawnOutcome> {
-  mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
-  const errFd = openSync(join(paths.logDir, 'daemon.stderr'), 'a', 0o600);
+export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<SpawnOutcome> {
+  let errFd: number;
+  try {
+    mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
+    errFd = openSync(join(paths.logDir, 'daemon.stderr'), 'a', 0o600);
+  } catch (e) {
+    return Promise.reject(new LocalError(`cannot write to the log directory ${paths.logDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: 1 }));
+  }
   const child = spawn(process.execPath, [ENTRY], { detached: true, stdio: ['ignore', 'pipe', errFd], env, cwd: '/' });
   closeSync(errFd);
   return new Promise<SpawnOutcome>((resolve, reject) => {
     let buf = '';
     let settled = false;
+    // A daemon that hangs while starting (a store on a stuck disk) must not hang the CLI with it; it
+    // is left running (it may still come up, and then the next command finds it).
+    const timer = setTimeout(
+      () => settle(() => reject(new LocalError(`the daemon did not report ready within ${Math.round(timeoutMs / 1000)} s (pid ${child.pid}); see the log ${paths.logFile} and ${join(paths.logDir, 'daemon.stderr')}`, { retryable: true }))),
+      timeoutMs,
+    );
     const settle = (fn: () => void): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       child.stdout?.destroy();
       child.unref();
       fn();
@@ -76,14 +89,14 @@ export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<Spawn
       buf += d.toString('utf8');
       const nl = buf.indexOf('\n');
       if (nl === -1) return;
-      let msg: { ready?: number; already?: number | null; error?: string; problems?: ConfigProblem[] };
+      let msg: { ready?: number; notices?: string[]; already?: number | null; error?: string; problems?: ConfigProblem[] };
       try {
         msg = JSON.parse(buf.slice(0, nl));
       } catch {
         settle(() => reject(new LocalError(`the daemon printed something unexpected at start: ${buf.slice(0, 200)}`)));
         return;
       }
-      if (typeof msg.ready === 'number') settle(() => resolve({ kind: 'ready', pid: msg.ready as number }));
+      if (typeof msg.ready === 'number') settle(() => resolve({ kind: 'ready', pid: msg.ready as number, notices: Array.isArray(msg.notices) ? msg.notices.map(String) : [] }));
       else if ('already' in msg) settle(() => resolve({ kind: 'already', pid: msg.already ?? null }));
       else if (msg.problems) {
         const problems = msg.problems;

@@ -55,24 +55,30 @@ export interface CompiledMetrics {
   port: number;
   /** As written, for messages. */
   text: string;
+  /** Scrapes must send `Authorization: Bearer <token>`; null: none asked (loopback only then). */
+  token: string | null;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-/** `host:port` on a loopback address; anything else is a problem (metrics carry run names and figures). */
-function compileMetrics(listen: string, file: string, problems: ConfigProblem[]): CompiledMetrics | null {
+/**
+ * `host:port` on a loopback address, or on any address when a bearer token guards it: metrics carry
+ * workflow names and figures, so nothing off this machine reads them without the token.
+ */
+function compileMetrics(metrics: NonNullable<RawConfig['metrics']>, file: string, problems: ConfigProblem[]): CompiledMetrics | null {
+  const listen = metrics.listen;
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(listen.slice(i + 1));
-  if (!LOOPBACK.has(host) && !/^127\.\d+\.\d+\.\d+$/.test(host)) {
-    problems.push({ file, path: 'metrics.listen', line: null, message: `metrics are served on a loopback address only (127.0.0.1, ::1 or localhost), not ${host}; put a proxy in front to expose them` });
+  if (!LOOPBACK.has(host) && !/^127\.\d+\.\d+\.\d+$/.test(host) && !metrics.token) {
+    problems.push({ file, path: 'metrics.listen', line: null, message: `metrics are served on a loopback address only (127.0.0.1, ::1 or localhost), not ${host}, unless metrics.token is set too (scrapes then send it as a bearer token)` });
     return null;
   }
   if (!Number.isInteger(port) || port > 65535) {
     problems.push({ file, path: 'metrics.listen', line: null, message: `port ${listen.slice(i + 1)} is not a port number (0-65535)` });
     return null;
   }
-  return { host, port, text: listen };
+  return { host, port, text: listen, token: metrics.token ?? null };
 }
 
 export interface CompiledLlm extends NonNullable<RawConfig['llm']> {
@@ -261,7 +267,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   };
 
   const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
-  const metrics = raw.metrics ? compileMetrics(raw.metrics.listen, paths.configFile, problems) : null;
+  const metrics = raw.metrics ? compileMetrics(raw.metrics, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
   return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };

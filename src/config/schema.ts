@@ -176,9 +176,15 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ allowed_commands: [] }),
-    /** Opt-in Prometheus endpoint: `listen: "127.0.0.1:9464"` serves GET /metrics (loopback addresses only). */
+    /**
+     * Opt-in Prometheus endpoint: `listen: "127.0.0.1:9464"` serves GET /metrics. A loopback address
+     * unless `token` is set too; with `token` every scrape must send `Authorization: Bearer <token>`.
+     */
     metrics: z
-      .object({ listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464') })
+      .object({
+        listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464'),
+        token: z.string().min(16, 'a bearer token of at least 16 characters, e.g. from `openssl rand -hex 16` (keep it in the environment: token: ${METRICS_TOKEN})').optional(),
+      })
       .strict()
       .optional(),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'), max_size: z.string().default('10m'), files: z.number().int().min(1).max(100).default(5) }).strict().default({ level: 'info', max_size: '10m', files: 5 }),

@@ -1,11 +1,14 @@
 /**
  * The detached daemon process. The CLI that spawned it reads exactly one JSON line from stdout:
- * {"ready":pid} | {"already":pid|null} | {"error":"...", "problems"?: ConfigProblem[]}; after that the daemon never touches
+ * {"ready":pid, "notices"?: [...]} | {"already":pid|null} | {"error":"...", "problems"?: ConfigProblem[]}; after that the daemon never touches
  * stdout again (the reader is gone), and stderr goes to a file the CLI chose.
  */
 import { startDaemon } from './main.js';
 
 process.title = 'opstream-daemon';
+// Everything the daemon creates (store files, logs, pid file, caches) is for this user alone. The
+// tools it spawns inherit this umask too, so a file an MCP server writes is private by default.
+process.umask(0o077);
 
 function report(msg: Record<string, unknown>): Promise<void> {
   return new Promise((resolve) => {
@@ -36,7 +39,7 @@ async function main(): Promise<void> {
     void daemon.stop('uncaught exception').finally(() => process.exit(1));
   });
   process.on('unhandledRejection', (err) => daemon.ctx.log.error({ err }, 'unhandled rejection'));
-  await report({ ready: process.pid });
+  await report({ ready: process.pid, ...(outcome.notices.length ? { notices: outcome.notices } : {}) });
   process.stdout.end();
   await daemon.stopped;
   process.exit(0);

@@ -6,7 +6,7 @@ import { PACKAGE_VERSION } from '../protocol/index.js';
 import { Bus } from './bus.js';
 import type { DaemonContext, Service } from './context.js';
 import { createLogger } from './logger.js';
-import { checkSocketPath, ensurePrivateDir } from './secure-dir.js';
+import { securePaths } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
 import { RetentionService } from './store/retention.js';
@@ -29,7 +29,8 @@ export interface RunningDaemon {
   stop(reason?: string): Promise<void>;
 }
 
-export type StartOutcome = { kind: 'started'; daemon: RunningDaemon } | { kind: 'already-running'; pid: number | null };
+/** `notices`: permissions the start tightened (one line each), for the CLI's stderr; also logged. */
+export type StartOutcome = { kind: 'started'; daemon: RunningDaemon; notices: string[] } | { kind: 'already-running'; pid: number | null };
 
 export function readPid(paths: Paths): number | null {
   try {
@@ -47,12 +48,9 @@ export function readPid(paths: Paths): number | null {
  */
 export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise<StartOutcome> {
   const paths = resolvePaths(env);
+  // before the config is read: a config, store or socket dir another user owns or can write is refused
+  const notices = securePaths(paths);
   const config = loadConfig(paths, env);
-  checkSocketPath(paths.socket);
-  ensurePrivateDir(paths.runDir);
-  // the store and the logs: a loose one found here is refused like the socket's
-  ensurePrivateDir(paths.dataDir, 'data directory');
-  ensurePrivateDir(paths.logDir, 'log directory');
 
   let store: Store;
   try {
@@ -65,6 +63,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
   let log: Logger | undefined;
   try {
     log = await createLogger(paths.logDir, { level: config.log.level, maxBytes: config.log.maxBytes, files: config.log.files });
+    for (const notice of notices) log.warn({ notice }, notice);
     writeFileAtomic(paths.pidFile, `${process.pid}\n`);
     if (existsSync(paths.socket)) {
       log.warn({ socket: paths.socket }, 'removing stale socket left by a previous daemon');
@@ -72,7 +71,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
     }
     const daemon = await assemble(paths, config, store, log);
     log.info({ version: PACKAGE_VERSION, socket: paths.socket }, 'daemon started');
-    return { kind: 'started', daemon };
+    return { kind: 'started', daemon, notices };
   } catch (e) {
     log?.error({ err: e }, 'daemon failed to start');
     await store.close().catch(() => undefined);

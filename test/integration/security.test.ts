@@ -74,7 +74,7 @@ describe('files: the socket and every directory the daemon keeps are private', (
     const dir = root ? p : '/run';
     const r = await cli(['daemon', 'start'], root ? h.env : { ...h.env, OPSTREAM_HOME: '/' });
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe(`opstream: socket directory ${dir} belongs to uid ${root ? 65534 : 0}, not you (uid ${process.getuid?.()}); refusing to use it`);
+    expect(r.stderr.trim()).toBe(`opstream: socket directory ${dir} belongs to ${root ? 'nobody (uid 65534)' : 'root (uid 0)'}, not you (uid ${process.getuid?.()}); refusing to use it (someone else may have created it; remove it or set OPSTREAM_HOME elsewhere)`);
     expect(daemonPid(h.home)).toBeNull();
   });
 });

@@ -16,8 +16,10 @@ export default class DaemonStart extends BaseCommand {
     const paths = resolvePaths();
     if (flags.foreground) {
       const { startDaemon } = await import('../../daemon/main.js');
+      process.umask(0o077); // as the detached daemon does (src/daemon/entry.ts)
       const out = await startDaemon(process.env);
       if (out.kind === 'already-running') return this.already(out.pid);
+      this.notices(out.notices);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void out.daemon.stop(`signal ${sig}`));
       this.emit({ started: true, pid: process.pid, socket: paths.socket }, () => `daemon running in the foreground (pid ${process.pid}); Ctrl-C stops it`);
       await out.daemon.stopped;
@@ -33,7 +35,13 @@ export default class DaemonStart extends BaseCommand {
       await waitForSocket(paths.socket, 20_000);
       return this.already(out.pid);
     }
+    this.notices(out.notices);
     this.emit({ started: true, pid: out.pid, socket: paths.socket, log_file: paths.logFile }, () => `daemon started (pid ${out.pid}, socket ${paths.socket})`);
+  }
+
+  /** Permissions the daemon tightened as it started: one line each on stderr. */
+  private notices(lines: string[]): void {
+    for (const line of lines) process.stderr.write(`opstream: ${line}\n`);
   }
 
   private already(pid: number | null): void {

@@ -1,5 +1,4 @@
 import { BaseCommand } from '../../cli/base-command.js';
-import { DaemonClient } from '../../client/client.js';
 import { PACKAGE_VERSION } from '../../protocol/version.js';
 import { formatDuration } from '../../ui/format.js';
 import { slackLine } from '../../ui/runs.js';
@@ -9,9 +8,8 @@ export default class DaemonStatusCommand extends BaseCommand {
 
   async run(): Promise<void> {
     await this.parse(DaemonStatusCommand);
-    const client = await DaemonClient.connect({ autoStart: false, allowMismatch: true });
+    const client = await this.client({ autoStart: false, allowMismatch: true });
     const s = await client.request('daemon.status', {});
-    client.close();
     this.emit(s, () => {
       const counts = Object.entries(s.runs).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
       return [

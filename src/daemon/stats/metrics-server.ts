@@ -1,11 +1,26 @@
-import { createServer, type Server } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonContext, Service } from '../context.js';
 import { prometheusText } from './prometheus.js';
 
 /**
- * The opt-in Prometheus endpoint (config `metrics: { listen: "127.0.0.1:9464" }`): GET /metrics on a
- * loopback address only (config refuses others), nothing else served.
+ * Whether the request carries `Authorization: Bearer <token>`. Both sides are hashed first so the
+ * comparison takes the same time whatever the length or the first wrong byte (timingSafeEqual
+ * needs equal lengths, and an early exit would tell a prober how much of a guess was right).
+ */
+export function bearerMatches(req: IncomingMessage, tokenDigest: Buffer): boolean {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+  const given = createHash('sha256')
+    .update(m?.[1] ?? '')
+    .digest();
+  return timingSafeEqual(given, tokenDigest) && m !== null;
+}
+
+/**
+ * The opt-in Prometheus endpoint (config `metrics: { listen: "127.0.0.1:9464", token? }`): GET
+ * /metrics, nothing else served; on a loopback address unless a token guards it (config refuses
+ * others), and with a token only to scrapes that send it. The token is never logged.
  */
 export class MetricsServer implements Service {
   readonly name = 'metrics';
@@ -17,7 +32,14 @@ export class MetricsServer implements Service {
     const ctx = this.ctxOf();
     const listen = ctx.config.metrics;
     if (!listen) return;
+    const tokenDigest = listen.token === null ? null : createHash('sha256').update(listen.token).digest();
     const server = createServer((req, res) => {
+      if (tokenDigest && !bearerMatches(req, tokenDigest)) {
+        // the same answer for a missing and a wrong token; the attempt is logged without either
+        ctx.log.debug({ remote: req.socket.remoteAddress, had_authorization: req.headers.authorization !== undefined }, 'metrics scrape refused: no valid bearer token');
+        res.writeHead(401, { 'www-authenticate': 'Bearer realm="opstream metrics"', 'content-type': 'text/plain' }).end('a bearer token is required (metrics.token)\n');
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -52,7 +74,7 @@ export class MetricsServer implements Service {
     const a = server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     ctx.stats.metricsUrl = `http://${host}:${a.port}/metrics`;
-    ctx.log.info({ url: ctx.stats.metricsUrl }, 'metrics endpoint listening');
+    ctx.log.info({ url: ctx.stats.metricsUrl, bearer_token: listen.token !== null }, 'metrics endpoint listening');
     this.server = server;
   }
 
