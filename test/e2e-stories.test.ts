@@ -122,7 +122,7 @@ describe('e2e stories', () => {
     await lb.blockAction({ user: PEOPLE.alice, channel: CH, message: { ts: ask.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(ask, 'opstream.approve') }] });
     await lb.waitForMessage(CH, (m) => m.ts === ask.ts && shows(m).includes('Approved by @alice'), 30_000);
     const confirmed = await botReply(s, CH, header.ts, (t) => t.includes('Fix confirmed'));
-    expect(shows(confirmed)).toMatch(/Fix confirmed: \/api\/search p95 \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}, approved by @alice\)/);
+    expect(shows(confirmed)).toMatch(/Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}, approved by @alice\)/);
     const state = (await svc.get('/admin/state')).body as AdminState;
     expect(state.pool.size).toBe(20);
     expect(state.faults).toEqual([]);
@@ -234,7 +234,7 @@ describe('e2e stories', () => {
 
     const runA = await waitRun(h, a, (r) => r.status === 'succeeded', 'the profiling run');
     expect((stepOf(runA, 'check_fix')?.output as AnalyzeOutput).verification?.confirmed).toBe(true);
-    await waitFor(() => hook.received.find((x) => /^Fix confirmed: \/api\/search p95 \d+ ms -> \d+ ms/.test(String(x.json.text))), { what: 'the confirmation at the webhook' });
+    await waitFor(() => hook.received.find((x) => /^Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms/.test(String(x.json.text))), { what: 'the confirmation at the webhook' });
     await waitFor(() => hook.received.find((x) => String(x.json.text).startsWith('SLO restored on shop in')), { what: 'the recovery at the webhook', timeoutMs: 60_000 });
     expect(((await slow.get('/admin/state')).body as AdminState).pool.size).toBe(20);
     expect(((await shop.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(2000);
