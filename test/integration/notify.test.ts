@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -206,6 +208,25 @@ describe('notifications: outbox, channels, inbox', () => {
     // the info one does not go to a critical-only webhook
     expect(ns.find((n) => n.kind === 'notify')!.channels.pager).toBeUndefined();
     expect(hook.accepted()).toHaveLength(1);
+  });
+
+  it('a TLS certificate for another name fails the webhook at once, not retried, while a good one delivers', async () => {
+    // a CA the daemon trusts (NODE_EXTRA_CA_CERTS), whose certificate names hooks.example.com, not 127.0.0.1
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(h.home, 'k.pem'), '-out', join(h.home, 'c.pem'), '-days', '1', '-subj', '/CN=hooks.example.com', '-addext', 'subjectAltName=DNS:hooks.example.com'], { stdio: 'ignore' });
+    const tls = createHttpsServer({ key: readFileSync(join(h.home, 'k.pem')), cert: readFileSync(join(h.home, 'c.pem')) }, (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    try {
+      h.env.NODE_EXTRA_CA_CERTS = join(h.home, 'c.pem');
+      const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/hook`;
+      writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: tls, url: "${url}" }\n    - { name: ops, url: "${hook.url}" }\n`);
+      writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+      const id = await startRun(h, ['tell']);
+      const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.tls?.state === 'failed' && ns[0]?.channels.ops?.state === 'sent', 'tls failed, ops sent');
+      expect(n.channels.tls).toMatchObject({ attempts: 1, next_at: null });
+      expect(n.channels.tls.last_error).toMatch(/TLS: Hostname\/IP does not match certificate's altnames.*permanent: not retried/);
+    } finally {
+      await new Promise<void>((r) => tls.close(() => r()));
+    }
   });
 
   it('PagerDuty: a critical notification triggers an incident keyed by the run, the run\'s recovery resolves it', async () => {

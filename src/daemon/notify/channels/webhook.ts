@@ -127,6 +127,7 @@ const TLS_PERMANENT = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_
  * (RFC 6761). A well-formed name that does not resolve may be a VPN or resolver problem: retried.
  */
 export function malformedHost(host: string): boolean {
+  if (host.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(host)) return false; // an IP literal
   const h = host.replace(/\.$/, '').toLowerCase();
   if (!h || h.length > 253 || h === 'invalid' || h.endsWith('.invalid')) return true;
   return h.split('.').some((l) => !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l));
@@ -149,7 +150,8 @@ export function classifyFetchError(e: unknown, url: string): DeliveryResult {
   if (msg === 'bad port') return permanent(`port ${portOf(url)} is blocked by the fetch standard (bad port)`);
   if (msg === 'unknown scheme' || /scheme must be/i.test(msg)) return permanent(`the scheme ${schemeOf(url)} is not http or https`);
   if (code && TLS_PERMANENT.has(code)) return permanent(`TLS: ${msg}`);
-  if (code === 'ENOTFOUND') {
+  // no such name, or the resolver could not say: a name that is malformed will never resolve
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') {
     const host = err.cause?.hostname ?? hostOf(url);
     if (malformedHost(host)) return permanent(`the host name "${host}" is malformed and can never resolve`);
   }
