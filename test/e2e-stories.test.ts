@@ -94,7 +94,7 @@ describe('e2e stories', () => {
     // (on a busy machine another endpoint may be slow too: the fix offered is the mapped one)
     const found = await botReply(s, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
     expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
-    expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\)/);
+    expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report
     expect(shows(found)).toMatch(/AI: Every \/api\/search request fans out .* Try first: Raise the search pool/);
     // the chart of the slow endpoint, in the thread
@@ -104,7 +104,7 @@ describe('e2e stories', () => {
 
     const ask = await botReply(s, CH, header.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
-    expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\?/);
+    expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\?/);
     // it shows exactly the call approving allows, with the hash of its arguments
     expect(shows(ask)).toContain('If approved, the run goes on to `apply_fix`: `ops.http_request`');
     expect(shows(ask)).toContain(`"url": "${svc.url}/admin/pool"`);

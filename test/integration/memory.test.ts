@@ -146,7 +146,7 @@ describe('memory against the loopback Ollama and the demo service', () => {
     expect(memB.applied).toEqual([]);
     expect(memB.rejected).toEqual([expect.objectContaining({ proposal: 'POST /admin/pool {"size":20}', comment: 'not during the sale', by: memA.applied[0].by })]);
     const text = await cli(['memory', 'search', 'search', 'pool'], h.env);
-    expect(text.stdout).toMatch(/fix applied: POST \/admin\/pool \{"size":20\} for \/api\/search\?q=a p95 \d+ ms .*; effect: \/api\/search p95 latency \d+ ms -> \d+ ms \(confirmed\)/);
+    expect(text.stdout).toMatch(/fix applied: POST \/admin\/pool \{"size":20\} for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\), approved by \S+; effect: \/api\/search p95 latency \d+ ms -> \d+ ms \(confirmed\)/);
     expect(text.stdout).toMatch(/fix rejected: POST \/admin\/pool \{"size":20\} .*rejected by \S+: "not during the sale"/);
     const show = await cli(['memory', 'show', b], h.env);
     expect(show.code, show.stderr).toBe(0);

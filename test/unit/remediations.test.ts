@@ -42,7 +42,7 @@ describe('remediations in the analysis', () => {
   it('attaches the most specific mapping to each finding and names the worst one', () => {
     const out = analyzeSamples({ iterations: slowSearch(6, 640), remediations: REMEDIATIONS, base_url: BASE });
     const byKind = Object.fromEntries(out.findings.map((f) => [`${f.kind} ${f.endpoint}`, f.remediation]));
-    expect(byKind['latency /api/search?q=a']).toMatchObject({ key: 'latency:/api/search', method: 'POST', url: `${BASE}/admin/pool`, body: { size: 20 }, call: 'POST /admin/pool {"size":20}', subject: '/api/search?q=a p95 640 ms (limit 500 ms)' });
+    expect(byKind['latency /api/search?q=a']).toMatchObject({ key: 'latency:/api/search', method: 'POST', url: `${BASE}/admin/pool`, body: { size: 20 }, call: 'POST /admin/pool {"size":20}', subject: '/api/search?q=a p95 latency 640 ms (limit 500 ms)' });
     expect(byKind['error_rate /api/checkout']).toMatchObject({ key: '/api/checkout', url: `${BASE}/admin/timeout`, call: 'POST /admin/timeout {"ms":2000}' });
     // the critical 504s come first, so theirs is the remediation the run offers
     expect(out.remediation?.finding_id).toBe(`error_rate:${BASE}/api/checkout`);

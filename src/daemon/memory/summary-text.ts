@@ -3,7 +3,7 @@
 export interface AppliedFix {
   /** The call that was made, e.g. `POST /admin/pool {"size":20}`. */
   fix: string;
-  /** What it was for, e.g. `/api/search?q=a p95 1241 ms (limit 500 ms)`. */
+  /** What it was for, e.g. `/api/search?q=a p95 latency 1241 ms (limit 500 ms)`. */
   for: string | null;
   by: string | null;
   comment: string | null;

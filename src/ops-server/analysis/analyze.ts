@@ -521,7 +521,7 @@ function resolveRemediation(f: Finding, specs: Record<string, RemediationSpec>, 
     key,
     finding_id: f.id,
     finding_title: f.title,
-    subject: `${f.endpoint ?? f.target} ${f.percentile ?? f.metric.replace(/_/g, ' ')} ${formatMetric(f.value, f.unit)} (limit ${formatMetric(f.threshold, f.unit)})`,
+    subject: `${measuredLabel(f, { query: true })} ${formatMetric(f.value, f.unit)} (limit ${formatMetric(f.threshold, f.unit)})`,
     kind: f.kind,
     target: f.target,
     endpoint: f.endpoint,
@@ -562,9 +562,9 @@ const METRIC_WORDS: Record<string, string> = {
  * Which measurement a verdict is about, whole: where (the endpoint's path, else the process or
  * log), the metric and its percentile: `/api/search p95 latency`, `checkout#4242 CPU p50`.
  */
-export function measuredLabel(m: { target: string; endpoint: string | null; metric: string; percentile: string | null }): string {
+export function measuredLabel(m: { target: string; endpoint: string | null; metric: string; percentile: string | null }, o: { query?: boolean } = {}): string {
   const words = METRIC_WORDS[m.metric] ?? m.metric.replace(/_/g, ' ');
-  if (m.endpoint) return `${m.endpoint.split('?')[0]}${m.percentile ? ` ${m.percentile}` : ''} ${words}`;
+  if (m.endpoint) return `${o.query ? m.endpoint : m.endpoint.split('?')[0]}${m.percentile ? ` ${m.percentile}` : ''} ${words}`;
   return `${m.target} ${words}${m.percentile ? ` ${m.percentile}` : ''}`;
 }
 

@@ -84,7 +84,7 @@ export const Remediation = z.object({
   key: z.string().describe('the `remediations` key that matched'),
   finding_id: z.string(),
   finding_title: z.string(),
-  /** Short: what is wrong where, e.g. `GET /api/search?q=a p95 1214 ms (limit 500 ms)`. */
+  /** Short: what is wrong where, e.g. `/api/search?q=a p95 latency 1214 ms (limit 500 ms)`. */
   subject: z.string(),
   kind: z.string(),
   ...Measured,
