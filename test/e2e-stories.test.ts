@@ -94,7 +94,7 @@ describe('e2e stories', () => {
     // (on a busy machine another endpoint may be slow too: the fix offered is the mapped one)
     const found = await botReply(s, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
     expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
-    expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\)/);
+    expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report
     expect(shows(found)).toMatch(/AI: Every \/api\/search request fans out .* Try first: Raise the search pool/);
     // the chart of the slow endpoint, in the thread
@@ -104,7 +104,7 @@ describe('e2e stories', () => {
 
     const ask = await botReply(s, CH, header.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
-    expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 \d+ ms \(limit 500 ms\)\?/);
+    expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\?/);
     // it shows exactly the call approving allows, with the hash of its arguments
     expect(shows(ask)).toContain('If approved, the run goes on to `apply_fix`: `ops.http_request`');
     expect(shows(ask)).toContain(`"url": "${svc.url}/admin/pool"`);
@@ -122,7 +122,7 @@ describe('e2e stories', () => {
     await lb.blockAction({ user: PEOPLE.alice, channel: CH, message: { ts: ask.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(ask, 'opstream.approve') }] });
     await lb.waitForMessage(CH, (m) => m.ts === ask.ts && shows(m).includes('Approved by @alice'), 30_000);
     const confirmed = await botReply(s, CH, header.ts, (t) => t.includes('Fix confirmed'));
-    expect(shows(confirmed)).toMatch(/Fix confirmed: \/api\/search p95 \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}, approved by @alice\)/);
+    expect(shows(confirmed)).toMatch(/Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}, approved by @alice\)/);
     const state = (await svc.get('/admin/state')).body as AdminState;
     expect(state.pool.size).toBe(20);
     expect(state.faults).toEqual([]);
@@ -234,7 +234,7 @@ describe('e2e stories', () => {
 
     const runA = await waitRun(h, a, (r) => r.status === 'succeeded', 'the profiling run');
     expect((stepOf(runA, 'check_fix')?.output as AnalyzeOutput).verification?.confirmed).toBe(true);
-    await waitFor(() => hook.received.find((x) => /^Fix confirmed: \/api\/search p95 \d+ ms -> \d+ ms/.test(String(x.json.text))), { what: 'the confirmation at the webhook' });
+    await waitFor(() => hook.received.find((x) => /^Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms/.test(String(x.json.text))), { what: 'the confirmation at the webhook' });
     await waitFor(() => hook.received.find((x) => String(x.json.text).startsWith('SLO restored on shop in')), { what: 'the recovery at the webhook', timeoutMs: 60_000 });
     expect(((await slow.get('/admin/state')).body as AdminState).pool.size).toBe(20);
     expect(((await shop.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(2000);

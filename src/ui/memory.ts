@@ -1,13 +1,24 @@
+import { appliedText, rejectedText } from '../daemon/memory/summary-text.js';
 import type { Result } from '../protocol/index.js';
 import { whenText } from './format.js';
 
 type Summary = Result<'memory.search'>['items'][number];
 
+/** One remembered run: what it found, what was done about it (with the effect) or turned down (and why). */
+export function summaryText(s: Summary): string {
+  return [
+    `${s.id}  ${s.workflow} on ${s.service}  ${s.outcome}  ${whenText(s.at)}`,
+    `  ${s.headline}`,
+    ...(s.root_cause ? [`  root cause: ${s.root_cause}`] : []),
+    ...s.applied.map((a) => `  ${appliedText(a)}`),
+    ...s.rejected.map((r) => `  ${rejectedText(r)}`),
+    ...(s.fixes.length ? [`  fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}`] : []),
+  ].join('\n');
+}
+
 export function summariesText(items: Summary[]): string {
   if (!items.length) return 'nothing remembered matches';
-  return items
-    .map((s) => [`${s.id}  ${s.workflow} on ${s.service}  ${s.outcome}  ${whenText(s.at)}`, `  ${s.headline}`, ...(s.root_cause ? [`  root cause: ${s.root_cause}`] : []), ...(s.fixes.length ? [`  fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}`] : [])].join('\n'))
-    .join('\n\n');
+  return items.map(summaryText).join('\n\n');
 }
 
 const show = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v, null, 2));

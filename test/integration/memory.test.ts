@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVERYTHING, HitCounter, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
 import { startDemoService, type DemoService } from '../support/demo-service.js';
 import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { demoServiceYaml } from '../support/stories.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 
 // Memory that saves work: summaries of finished runs recalled as "seen before", `ask` about a run,
@@ -110,6 +111,57 @@ describe('memory against the loopback Ollama and the demo service', () => {
     const stats = JSON.parse((await cli(['memory', 'stats', '--json'], h.env)).stdout);
     expect(stats.summaries).toBe(1);
   });
+
+  it('memory keeps the fix that worked with its measured effect and the fix a person rejected with the comment; memory search/show and the next run\'s recall say both', async () => {
+    svc = await startDemoService(['--fault', 'slow-endpoint']);
+    writeFileSync(join(h.home, 'config.yaml'), ['notify: { desktop: "off" }', 'llm:', `  host: "${ollama.host}"`, '  model: "qwen2.5:7b"', demoServiceYaml(svc, { interval: '1s' })].join('\n'));
+    ollama.setHandler((c) => (c.body.format ? { content: JSON.stringify({ explanation: 'the search pool is too small', fixes: ['raise the pool'] }) } : { content: 'the search pool is too small' }));
+    const args = ['profile', 'demo-service', 'for', '3s'];
+    const atApproval = (id: string): Promise<Run> => waitStatus(h, id, (r) => r.waiting_for?.kind === 'approval', `run ${id} to ask for the fix`, 90_000);
+
+    // A: approved, applied, measured
+    const a = await startRun(h, args);
+    await atApproval(a);
+    expect((await cli(['approve', a, '--comment', 'pool is too small'], h.env)).code).toBe(0);
+    const runA = await waitStatus(h, a, (r) => r.status === 'succeeded', 'the fixed run', 120_000);
+    const confirmed = (runA.notifications as Run[]).find((n) => /^Fix confirmed/.test(n.text));
+    // the verdict names the endpoint, the percentile and the metric, with units
+    expect(confirmed?.text).toMatch(/^Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}/);
+
+    // B: the fault is back; this time the fix is turned down
+    await svc.post('/admin/faults', { enable: ['slow-endpoint'] });
+    const b = await startRun(h, args);
+    await atApproval(b);
+    expect((await cli(['reject', b, '--comment', 'not during the sale'], h.env)).code).toBe(0);
+    await waitStatus(h, b, (r) => r.status === 'succeeded' || r.status === 'failed', 'the rejected run', 90_000);
+
+    const found = JSON.parse((await cli(['memory', 'search', 'search', 'pool', '--json'], h.env)).stdout) as Run[];
+    const memA = found.find((m) => m.id === a)!;
+    const memB = found.find((m) => m.id === b)!;
+    expect(memA.applied).toHaveLength(1);
+    expect(memA.applied[0]).toMatchObject({ fix: 'POST /admin/pool {"size":20}', comment: 'pool is too small', confirmed: true });
+    expect(memA.applied[0].effect).toMatch(/^\/api\/search p95 latency \d+ ms -> \d+ ms$/);
+    expect(memA.applied[0].by).toEqual(expect.any(String));
+    expect(memA.rejected).toEqual([]);
+    expect(memB.applied).toEqual([]);
+    expect(memB.rejected).toEqual([expect.objectContaining({ proposal: 'POST /admin/pool {"size":20}', comment: 'not during the sale', by: memA.applied[0].by })]);
+    const text = await cli(['memory', 'search', 'search', 'pool'], h.env);
+    expect(text.stdout).toMatch(/fix applied: POST \/admin\/pool \{"size":20\} for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\), approved by \S+; effect: \/api\/search p95 latency \d+ ms -> \d+ ms \(confirmed\)/);
+    expect(text.stdout).toMatch(/fix rejected: POST \/admin\/pool \{"size":20\} .*rejected by \S+: "not during the sale"/);
+    const show = await cli(['memory', 'show', b], h.env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/fix rejected: .*"not during the sale"/);
+    expect((await cli(['memory', 'show', 'r_nosuchrun'], h.env)).stderr).toMatch(/no memory of run r_nosuchrun/);
+
+    // C: the next run's recall (what its agent step is told) carries both
+    const chatsBefore = ollama.chats.length;
+    const c = await startRun(h, args);
+    await atApproval(c);
+    const prompt = ollama.chats.slice(chatsBefore).map(userPrompt).find((p) => p.includes('Seen before')) ?? '';
+    expect(prompt).toMatch(new RegExp(`run ${a} .*fix applied: POST /admin/pool \\{"size":20\\}.*effect: /api/search p95 latency \\d+ ms -> \\d+ ms \\(confirmed\\)`));
+    expect(prompt).toMatch(new RegExp(`run ${b} .*fix rejected: POST /admin/pool \\{"size":20\\}.*"not during the sale"`));
+    expect((await cli(['cancel', c], h.env)).code).toBe(0);
+  }, 300_000);
 
   it('replay with another prompt makes no live tool call, changes the answer, and leaves the run as it was; bad replays are refused clearly', async () => {
     const hits = new HitCounter();

@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
@@ -10,6 +13,15 @@ import { RawPeer } from '../support/raw-socket.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
+
+/** A loopback port nothing listens on (taken, then released): connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
 
 function writeConfig(h: TempHome, yaml: string): void {
   writeFileSync(join(h.home, 'config.yaml'), yaml);
@@ -95,9 +107,10 @@ describe('notifications: outbox, channels, inbox', () => {
 
   it('500 then 200 is delivered once after a retry; 410 is a permanent failure shown in inbox; a refused connection keeps retrying', async () => {
     const gone = await startWebhookReceiver([410]);
+    const closed = await closedPort();
     try {
       hook.setScript([500, 200]);
-      writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: flaky, url: "${hook.url}" }\n    - { name: gone, url: "${gone.url}" }\n    - { name: down, url: "http://127.0.0.1:9/nothing" }\n`);
+      writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: flaky, url: "${hook.url}" }\n    - { name: gone, url: "${gone.url}" }\n    - { name: down, url: "http://127.0.0.1:${closed}/nothing" }\n`);
       writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
       const id = await startRun(h, ['tell']);
       await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run to go on and succeed');
@@ -107,9 +120,9 @@ describe('notifications: outbox, channels, inbox', () => {
       expect(hook.accepted()).toHaveLength(1);
       expect(n.channels.gone.state).toBe('failed');
       expect(n.channels.gone.attempts).toBe(1);
-      expect(n.channels.gone.last_error).toMatch(/HTTP 410/);
+      expect(n.channels.gone.last_error).toMatch(/HTTP 410.*permanent/);
       expect(n.channels.down.state).toBe('pending');
-      expect(n.channels.down.last_error).toMatch(/ECONNREFUSED|cannot reach/);
+      expect(n.channels.down.last_error).toMatch(/ECONNREFUSED/);
       expect(n.channels.terminal.state).toBe('sent');
       const text = await cli(['inbox', '--run', id], h.env);
       expect(text.stdout).toMatch(/gone:failed/);
@@ -117,6 +130,46 @@ describe('notifications: outbox, channels, inbox', () => {
     } finally {
       await gone.close();
     }
+  });
+
+  it('a bad port fails at once and visibly; a 503 backs off on its own message while the next one on the same channel goes out', async () => {
+    // port 9 is one the fetch standard refuses to connect to ("bad port"): no retry can ever work
+    hook.setScript([{ status: 503, headers: { 'retry-after': '3' } }, 200]);
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: bad, url: "http://127.0.0.1:9/x" }\n    - { name: ops, url: "${hook.url}" }\n`);
+    writeWorkflow(h, 'two.yaml', `id: two\nnotifications: []\nsteps:\n  - id: first\n    notify: { text: "first alert", level: critical }\n  - id: second\n    notify: { text: "second alert", level: critical }\n`);
+    const id = await startRun(h, ['two']);
+    await waitStatus(h, id, (r) => r.status === 'succeeded', 'the run');
+    const ns = await waitDelivery(h, id, (items) => items.length === 2 && items.every((x) => x.channels.ops.state === 'sent' && x.channels.bad.state === 'failed'), 'ops sent both, bad failed both');
+    const [first, second] = ns;
+    expect(first.text).toBe('first alert');
+    // the first got 503 and waited out its Retry-After; the second did not wait behind it
+    expect(hook.received.map((r) => [r.json.text, r.status])).toEqual([
+      ['first alert', 503],
+      ['second alert', 200],
+      ['first alert', 200],
+    ]);
+    expect(first.channels.ops).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(second.channels.ops).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(Date.parse(first.channels.ops.sent_at!)).toBeGreaterThan(Date.parse(second.channels.ops.sent_at!));
+    expect(new Set(hook.accepted().map((r) => r.headers['idempotency-key']))).toEqual(new Set([first.id, second.id]));
+    // the bad port: one attempt each, failed with the reason, not retried while the others went on
+    for (const n of ns) {
+      expect(n.channels.bad).toMatchObject({ state: 'failed', attempts: 1, next_at: null });
+      expect(n.channels.bad.last_error).toMatch(/port 9 is blocked.*bad port.*permanent: not retried/);
+    }
+    const text = await cli(['inbox', '--run', id], h.env);
+    expect(text.stdout).toMatch(/bad:failed/);
+    expect(text.stdout).toMatch(/bad: cannot use http:\/\/127\.0\.0\.1:9\/x: port 9 is blocked/);
+    const st = await cli(['notify', 'status', '--json'], h.env);
+    expect(st.code, st.stderr).toBe(0);
+    const channels = (JSON.parse(st.stdout) as { channels: { name: string; kind: string; target: string | null; pending: number; sent: number; failed: number; last_problem: { state: string; error: string } | null }[] }).channels;
+    const bad = channels.find((c) => c.name === 'bad')!;
+    expect(bad).toMatchObject({ kind: 'webhook', target: 'http://127.0.0.1:9/x', pending: 0, sent: 0, failed: 2, last_problem: { state: 'failed' } });
+    expect(bad.last_problem!.error).toMatch(/bad port/);
+    expect(channels.find((c) => c.name === 'ops')).toMatchObject({ pending: 0, sent: 2, failed: 0 });
+    const human = await cli(['notify', 'status'], h.env);
+    expect(human.stdout).toMatch(/^bad\s+webhook\s+http:\/\/127\.0\.0\.1:9\/x\s+0\s+0\s+2/m);
+    expect(human.stdout).toMatch(/bad: failed after 1 attempt, .*port 9 is blocked/);
   });
 
   it('a notification written before a kill -9 and not yet delivered is delivered after the restart, once per key', async () => {
@@ -157,6 +210,25 @@ describe('notifications: outbox, channels, inbox', () => {
     expect(hook.accepted()).toHaveLength(1);
   });
 
+  it('a TLS certificate for another name fails the webhook at once, not retried, while a good one delivers', async () => {
+    // a CA the daemon trusts (NODE_EXTRA_CA_CERTS), whose certificate names hooks.example.com, not 127.0.0.1
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(h.home, 'k.pem'), '-out', join(h.home, 'c.pem'), '-days', '1', '-subj', '/CN=hooks.example.com', '-addext', 'subjectAltName=DNS:hooks.example.com'], { stdio: 'ignore' });
+    const tls = createHttpsServer({ key: readFileSync(join(h.home, 'k.pem')), cert: readFileSync(join(h.home, 'c.pem')) }, (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    try {
+      h.env.NODE_EXTRA_CA_CERTS = join(h.home, 'c.pem');
+      const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/hook`;
+      writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: tls, url: "${url}" }\n    - { name: ops, url: "${hook.url}" }\n`);
+      writeWorkflow(h, 'tell.yaml', NOTIFY_ONCE.replace('[completion]', '[]'));
+      const id = await startRun(h, ['tell']);
+      const [n] = await waitDelivery(h, id, (ns) => ns[0]?.channels.tls?.state === 'failed' && ns[0]?.channels.ops?.state === 'sent', 'tls failed, ops sent');
+      expect(n.channels.tls).toMatchObject({ attempts: 1, next_at: null });
+      expect(n.channels.tls.last_error).toMatch(/TLS: Hostname\/IP does not match certificate's altnames.*permanent: not retried/);
+    } finally {
+      await new Promise<void>((r) => tls.close(() => r()));
+    }
+  });
+
   it('PagerDuty: a critical notification triggers an incident keyed by the run, the run\'s recovery resolves it', async () => {
     hook.setScript([{ status: 202, body: '{"status":"success","dedup_key":"x"}' }]);
     writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: pd, url: "${hook.url}", format: pagerduty, routing_key: "\${PD_KEY}" }\n`);
@@ -173,6 +245,36 @@ describe('notifications: outbox, channels, inbox', () => {
     // the run's end resolved the second incident; nothing is left open
     const ns = await waitDelivery(h, id, (items) => items.filter((x) => x.channels.pd).every((x) => x.channels.pd.state === 'sent'), 'all PD deliveries recorded');
     expect(ns.filter((n) => n.channels.pd).length).toBe(4);
+  });
+
+  it('PagerDuty: a failed run triggers and stays open; only a later successful run of the same workflow and service resolves it', async () => {
+    hook.setScript([{ status: 202, body: '{"status":"success"}' }]);
+    h.env.OPSTREAM_ENGINE_FAULTS = '1';
+    h.env.PD_KEY = 'R0UT1NGKEY0123456789';
+    writeConfig(h, `notify:\n  desktop: off\n  webhooks:\n    - { name: pd, url: "${hook.url}", format: pagerduty, routing_key: "\${PD_KEY}" }\n`);
+    writeWorkflow(h, 'backup.yaml', `id: backup\nnotifications: [errors, completion]\nparams:\n  service: { type: string, default: db-1 }\n  fail: { type: boolean, default: false }\nsteps:\n  - id: dump\n    when: "{{ params.fail }}"\n    tool: engine_test.throw\n    with: { message: "backup of db-1 failed" }\n`);
+    const bad = await startRun(h, ['backup', 'fail=true']);
+    await waitStatus(h, bad, (r) => r.status === 'failed', 'the run to fail');
+    // everything the failure queued has been delivered: one trigger, nothing resolving it
+    await waitDelivery(h, bad, (items) => items.length > 0 && items.every((x) => Object.values(x.channels).every((c) => c.state !== 'pending')), 'the failure notifications delivered');
+    expect(hook.received.map((r) => r.json.event_action)).toEqual(['trigger']);
+    const trigger = hook.received[0].json;
+    expect(trigger.dedup_key).toBe('opstream:backup:db-1');
+    expect(String((trigger.payload as { summary: string }).summary)).toContain('backup of db-1 failed');
+
+    // another service's success is not this incident's recovery
+    const other = await startRun(h, ['backup', 'service=db-2']);
+    await waitStatus(h, other, (r) => r.status === 'succeeded', 'the run on db-2');
+    await waitDelivery(h, other, (items) => items.length > 0 && items.every((x) => Object.values(x.channels).every((c) => c.state !== 'pending')), 'db-2 notifications delivered');
+    expect(hook.received).toHaveLength(1);
+
+    const good = await startRun(h, ['backup']);
+    await waitStatus(h, good, (r) => r.status === 'succeeded', 'the next run to succeed');
+    await hook.waitFor(2);
+    const resolve = hook.received[1].json;
+    expect(resolve).toMatchObject({ event_action: 'resolve', dedup_key: 'opstream:backup:db-1', routing_key: 'R0UT1NGKEY0123456789' });
+    const ns = await waitDelivery(h, good, (items) => items.some((x) => x.channels.pd?.state === 'sent'), 'the resolve recorded');
+    expect(ns.find((x) => x.channels.pd)!.text).toMatch(/backup on db-1 succeeded again .*resolved/);
   });
 
   it('desktop notifications go through notify-send with a title that says it is critical', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/daemon/engine/types.js';
 import { summarize } from '../../src/daemon/memory/summary.js';
+import { analyzeSamples } from '../../src/ops-server/tools/analyze-samples.js';
 
 function run(steps: RunRecord['steps'], params: Record<string, unknown> = { service: 'checkout' }): RunRecord {
   return {
@@ -27,5 +28,30 @@ describe('run summaries', () => {
     expect(JSON.stringify(s)).not.toMatch(/xoxb-1234567890|AKIAABCDEFGHIJKLMNOP/);
     const custom = summarize(run({ think: st({ summary: 'customer cust-991 saw 504s' }) }), [/\bcust-[0-9]+\b/g]);
     expect(custom.text).not.toContain('cust-991');
+  });
+
+  it('an SLO watch: the remediation approved in one breach is kept with its effect, the one rejected in another with the comment', () => {
+    const T0 = Date.parse('2026-11-30T00:00:00Z');
+    const probe = (i: number, code: string) => ({ url: 'http://127.0.0.1:8080/api/checkout', method: 'GET', started_at: new Date(T0 + i * 30_000).toISOString(), duration_ms: 100, count: 10, responses: 10, ok: code === '200' ? 10 : 0, errors: 0, timeouts: 0, status_codes: { [code]: 10 }, latency_ms: { min: 1, mean: 5, p50: 5, p95: 9, p99: 9, max: 9 }, error_samples: [] });
+    const objectives = { availability_pct: 99, latency_ms: 500, latency_percentile: 'p95' as const };
+    const check = (i: number, code: string) => analyzeSamples({ iterations: [probe(i, code)], objectives });
+    const breach = (i: number, decision: object, fixed: boolean) => ({
+      probe: probe(i, '504'),
+      check: check(i, '504'),
+      approve: decision,
+      ...(fixed ? { remediate: { url: 'http://127.0.0.1:8080/admin/timeout', method: 'POST', status: 200, ok: true, body: '{}' } } : {}),
+      recheck: [{ reprobe: probe(i + 1, fixed ? '200' : '504'), verify: check(i + 1, fixed ? '200' : '504') }],
+      recovery: analyzeSamples({ iterations: [probe(i, '504'), probe(i + 1, fixed ? '200' : '504')], objectives }),
+    });
+    const monitor = [
+      { probe: probe(0, '200'), check: check(0, '200') },
+      breach(1, { decision: 'approved', by: 'slack:U0BOB', comment: 'fix it', at: '2026-11-30T00:00:40Z' }, true),
+      breach(5, { decision: 'rejected', by: 'cli:alice', comment: 'payments is in maintenance', at: '2026-11-30T00:03:00Z' }, false),
+    ];
+    const s = summarize(run({ monitor: st(monitor) }, { service: 'checkout', remediation_url: 'http://127.0.0.1:8080/admin/timeout', remediation_method: 'POST' }));
+    expect(s.applied).toEqual([expect.objectContaining({ fix: 'POST http://127.0.0.1:8080/admin/timeout', by: 'slack:U0BOB', comment: 'fix it', effect: 'checkout availability 0% -> 100%, recovered in 30s', confirmed: true })]);
+    expect(s.rejected).toEqual([expect.objectContaining({ proposal: 'POST http://127.0.0.1:8080/admin/timeout', by: 'cli:alice', comment: 'payments is in maintenance' })]);
+    expect(s.rejected![0].for).toMatch(/^availability 0% < 99% on GET \/api\/checkout/);
+    expect(s.text).toContain('fix rejected: POST http://127.0.0.1:8080/admin/timeout');
   });
 });

@@ -42,7 +42,7 @@ describe('remediations in the analysis', () => {
   it('attaches the most specific mapping to each finding and names the worst one', () => {
     const out = analyzeSamples({ iterations: slowSearch(6, 640), remediations: REMEDIATIONS, base_url: BASE });
     const byKind = Object.fromEntries(out.findings.map((f) => [`${f.kind} ${f.endpoint}`, f.remediation]));
-    expect(byKind['latency /api/search?q=a']).toMatchObject({ key: 'latency:/api/search', method: 'POST', url: `${BASE}/admin/pool`, body: { size: 20 }, call: 'POST /admin/pool {"size":20}', subject: '/api/search?q=a p95 640 ms (limit 500 ms)' });
+    expect(byKind['latency /api/search?q=a']).toMatchObject({ key: 'latency:/api/search', method: 'POST', url: `${BASE}/admin/pool`, body: { size: 20 }, call: 'POST /admin/pool {"size":20}', subject: '/api/search?q=a p95 latency 640 ms (limit 500 ms)' });
     expect(byKind['error_rate /api/checkout']).toMatchObject({ key: '/api/checkout', url: `${BASE}/admin/timeout`, call: 'POST /admin/timeout {"ms":2000}' });
     // the critical 504s come first, so theirs is the remediation the run offers
     expect(out.remediation?.finding_id).toBe(`error_rate:${BASE}/api/checkout`);
@@ -67,12 +67,23 @@ describe('remediations in the analysis', () => {
     const before = analyzeSamples({ iterations: slowSearch(6, 640), remediations: { 'latency:/api/search': REMEDIATIONS['latency:/api/search'] }, base_url: BASE });
     const fix = before.findings.find((f) => f.kind === 'latency')!.remediation!;
     const fixed = analyzeSamples({ iterations: [0, 1, 2].map((i) => ({ p: probe('/api/search?q=a', i, 70) })), verify: fix });
-    expect(fixed.verification).toMatchObject({ confirmed: true, before: 640, after: 70, unit: 'ms', samples: 3, text: 'Fix confirmed: /api/search p95 640 ms -> 70 ms' });
+    expect(fixed.verification).toMatchObject({ confirmed: true, before: 640, after: 70, unit: 'ms', samples: 3, target: `${BASE}/api/search?q=a`, metric: 'latency_ms', percentile: 'p95', label: '/api/search p95 latency', effect: '/api/search p95 latency 640 ms -> 70 ms', text: 'Fix confirmed: /api/search p95 latency 640 ms -> 70 ms' });
     const still = analyzeSamples({ iterations: [0, 1, 2].map((i) => ({ p: probe('/api/search?q=a', i, 610) })), verify: fix });
-    expect(still.verification).toMatchObject({ confirmed: false, text: 'Fix not confirmed: /api/search p95 640 ms -> 610 ms (still over the 500 ms threshold)' });
+    expect(still.verification).toMatchObject({ confirmed: false, text: 'Fix not confirmed: /api/search p95 latency 640 ms -> 610 ms (still over the 500 ms threshold)' });
     const none = analyzeSamples({ iterations: [{ p: probe('/health', 0, 3) }], verify: fix });
     expect(none.verification?.confirmed).toBe(false);
     expect(none.verification?.text).toMatch(/^Fix not confirmed: no new samples of \/api\/search\?q=a/);
+    expect(none.verification?.effect).toBeNull();
+  });
+
+  it('a CPU verdict names the process, the metric and its percentile, and compares median with median', () => {
+    const proc = (i: number, cpu: number) => ({ sampled_at: new Date(T0 + i * 60_000).toISOString(), sample_ms: 500, query: 'pid 4242', pid: 4242, name: 'demo', count: 1, cpu_percent: cpu, rss_bytes: 100 * 1024 * 1024, threads: 11, open_fds: 24, uptime_s: 100 + i * 60, processes: [] });
+    const busy = analyzeSamples({ iterations: [99, 99, 98, 99, 99, 99].map((c, i) => ({ s: proc(i, c) })), remediations: { cpu_saturation: REMEDIATIONS.cpu_saturation }, base_url: BASE });
+    const fix = busy.remediation!;
+    expect(fix.kind).toBe('cpu_saturation');
+    // mean 21.7, median 5.3: the finding was a median, so is its verdict
+    const after = analyzeSamples({ iterations: [5.3, 5.1, 60, 5.4, 5.3].map((c, i) => ({ s: proc(10 + i, c) })), verify: fix });
+    expect(after.verification).toMatchObject({ confirmed: true, label: 'demo#4242 CPU p50', before: 99, after: 5.3, unit: '%', text: 'Fix confirmed: demo#4242 CPU p50 99% -> 5.3%' });
   });
 });
 

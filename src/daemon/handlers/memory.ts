@@ -4,7 +4,8 @@ import { replay } from '../memory/replay.js';
 import type { HandlersFor } from './types.js';
 
 export const memoryHandlers: HandlersFor<keyof typeof memoryMethods> = {
-  'memory.search': (p, { ctx }) => ({ items: ctx.memory.search(p.text, p.limit) }),
+  'memory.search': (p, { ctx }) => ({ items: ctx.memory.search(p.text, p.limit).map((s) => ({ ...s, applied: s.applied ?? [], rejected: s.rejected ?? [] })) }),
+  'memory.show': (p, { ctx }) => ctx.memory.show(p.id),
   'memory.forget': (p, { ctx, actor }) => ctx.memory.forget(p.id, actor),
   'memory.stats': (_p, { ctx }) => ctx.memory.stats(),
   'runs.ask': (p, { ctx, actor }) => ask(ctx, p.id, p.question, actor),

@@ -3,7 +3,7 @@ import { WireError } from '../../protocol/index.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { RunRecord } from '../engine/types.js';
 import type { StoreOp } from '../store/store.js';
-import { serviceOf, summarize, type RunSummary } from './summary.js';
+import { appliedText, rejectedText, serviceOf, summarize, type RunSummary } from './summary.js';
 
 /** An embedding kept with the model and dimension that made it: vectors of two models are never compared. */
 interface StoredVector {
@@ -214,7 +214,9 @@ export class MemoryService implements Service {
     if (!hits.length) return '';
     const lines = hits.map((h) => {
       const s = h.summary;
-      return `- ${s.at.slice(0, 16).replace('T', ' ')} UTC, run ${s.id} (${s.outcome}): ${s.headline}${s.root_cause ? `; root cause: ${s.root_cause}` : ''}${s.fixes.length ? `; fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}` : ''}`;
+      // what was done about it first (a fix that worked, or one a person turned down, and why), then suggestions
+      const decided = [...(s.applied ?? []).map(appliedText), ...(s.rejected ?? []).map(rejectedText)].map((t) => `; ${t}`).join('');
+      return `- ${s.at.slice(0, 16).replace('T', ' ')} UTC, run ${s.id} (${s.outcome}): ${s.headline}${s.root_cause ? `; root cause: ${s.root_cause}` : ''}${decided}${s.fixes.length ? `; fixed by / suggested: ${s.fixes.slice(0, 3).join('; ')}` : ''}`;
     });
     return `Seen before (OpStream's memory of earlier ${run.workflow} runs on ${service}; check whether the same cause applies):\n${lines.join('\n')}`;
   }
@@ -225,6 +227,13 @@ export class MemoryService implements Service {
 
   get(id: string): RunSummary | undefined {
     return this.summaries.get(id);
+  }
+
+  /** `memory show`: one run's summary, or a not_found that says where to look. */
+  show(id: string): RunSummary & Required<Pick<RunSummary, 'applied' | 'rejected'>> {
+    const s = this.summaries.get(id);
+    if (!s) throw new WireError('not_found', `no memory of run ${id}; \`opstream memory search TEXT\` lists what is remembered`);
+    return { ...s, applied: s.applied ?? [], rejected: s.rejected ?? [] };
   }
 
   stats(): { summaries: number; by_workflow: Record<string, number>; vectors: Record<string, number>; embed_model: string | null; oldest: string | null; newest: string | null } {

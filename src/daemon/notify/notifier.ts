@@ -1,4 +1,4 @@
-import type { Notification, Result } from '../../protocol/index.js';
+import type { ChannelStatus, Notification, Result } from '../../protocol/index.js';
 import type { Workflow } from '../../workflows/schema.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { WatchItem } from '../../protocol/index.js';
@@ -7,6 +7,7 @@ import type { RunEvent, RunRecord } from '../engine/types.js';
 import { DesktopChannel, desktopCommand, hasDesktopSession } from './channels/desktop.js';
 import { TerminalChannel } from './channels/terminal.js';
 import { WebhookChannel } from './channels/webhook.js';
+import { serviceOf } from '../memory/summary.js';
 import { draftsFor } from './policy.js';
 import type { Channel, DeliveryResult, Draft } from './types.js';
 
@@ -22,6 +23,15 @@ export const PENDING = 'npend:';
 const PENDING_MARK = 'outbox:pending-index';
 
 const pad = (n: number): string => n.toString().padStart(15, '0');
+
+/**
+ * The PagerDuty incident of a run's failure: per workflow and service, not per run, so that the
+ * next successful run of the same workflow on the same service (the condition recovered) resolves
+ * it, and repeated failures land in one incident.
+ */
+export function failureKey(run: { workflow: string; params: Record<string, unknown> }): string {
+  return `opstream:${run.workflow}:${serviceOf(run.params, run.workflow)}`.slice(0, 255);
+}
 
 /** One delivery lane of one channel (most channels have one; Slack has one per Slack channel). */
 interface Queue {
@@ -45,10 +55,13 @@ export interface Prepared {
  * The notifier: decides what to tell whom (policy.ts), writes each notification to the durable
  * outbox in the same batch as the run change that caused it, and delivers it through channels.
  *
- * Delivery contract: per channel, entries go out in order, one at a time; a channel's answer is
- * recorded before the next entry (at least once: a crash between a delivery and its record
- * delivers again, with the same idempotency key). A slow or broken channel holds up only itself.
- * An entry is `sent` on a channel only after that channel confirmed it.
+ * Delivery contract: per channel lane, one attempt at a time, entries in the order they were
+ * queued; an entry that must be retried backs off on its own and the others go on in order of
+ * their readiness (unless the channel keeps them behind it: Channel.orderKey). A permanent failure
+ * ends that entry on that channel at once, visibly. A channel's answer is recorded before the next
+ * entry (at least once: a crash between a delivery and its record delivers again, with the same
+ * idempotency key). A slow or broken channel holds up only itself. An entry is `sent` on a
+ * channel only after that channel confirmed it.
  */
 export class Notifier implements Service {
   readonly name = 'notifier';
@@ -62,7 +75,7 @@ export class Notifier implements Service {
    * much, so `status` (run from memory) lists them too rather than a run waiting with no question.
    */
   private readonly preparing = new Map<string, Notification>();
-  /** PagerDuty hooks -> runs with an incident they triggered and not yet resolved. */
+  /** PagerDuty hooks -> incident keys (run ids, failureKey) they triggered and not yet resolved. */
   private readonly pdOpen = new Map<string, Set<string>>();
   private readonly wants = new WeakMap<Workflow, ReadonlySet<string>>();
   private seq = 0;
@@ -106,8 +119,10 @@ export class Notifier implements Service {
       if (hook.format === 'pagerduty') this.pdOpen.set(hook.name, new Set());
     }
     for (const [key] of await ctx.store.entries('meta', { gte: 'pd_open:', lt: 'pd_open:~' })) {
-      const [, hook, run] = key.split(':');
-      this.pdOpen.get(hook)?.add(run);
+      // pd_open:<hook>:<incident key>; hook names have no ':', incident keys may
+      const rest = key.slice('pd_open:'.length);
+      const at = rest.indexOf(':');
+      this.pdOpen.get(rest.slice(0, at))?.add(rest.slice(at + 1));
     }
     // everything not yet confirmed, in order, per channel: the pending index names them, so a
     // start reads the undelivered entries only, not every notification kept
@@ -190,20 +205,13 @@ export class Notifier implements Service {
     drafts.push(...extra);
     const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
     const ended = evs.some((e) => TERMINAL_EVENTS.has(e.type));
-    const resolvedHooks = new Set<string>();
+    const resolved = new Set<string>();
     for (const d of drafts) {
-      const channels = this.route(d, run, ended, resolvedHooks);
+      const channels = this.route(d, run, resolved);
       if (d.kind === 'notify') out.routed.push(channels);
       this.addEntry(out, d, run, channels);
     }
-    if (ended) {
-      // the run ends with a PagerDuty incident still open and nothing above resolving it
-      const open = [...this.pdOpen].filter(([hook, runs]) => runs.has(run.id) && !resolvedHooks.has(hook)).map(([hook]) => hook);
-      if (open.length) {
-        for (const hook of open) this.closeIncident(out, hook, run.id);
-        this.addEntry(out, { kind: run.status === 'succeeded' ? 'completion' : 'error', level: 'info', title: `${run.workflow} ${run.id} ${run.status}`, text: `The run ${run.status}; its incident is resolved.`, data: { pagerduty: 'resolve' } }, run, open);
-      }
-    }
+    if (ended && run.status !== 'failed') this.resolveIncidents(out, run, resolved);
     out.ops.push(...this.drainOps());
     return out;
   }
@@ -211,7 +219,7 @@ export class Notifier implements Service {
   /** A notification not tied to a run event (e.g. `opstream notify test`), committed on its own. */
   async send(d: Draft, run: { id: string; workflow: string; actor?: string } | null = null): Promise<Notification> {
     const out: Prepared = { entries: [], ops: [], feed: [], routed: [] };
-    const channels = this.route(d, null, false, new Set(), run ? { id: run.id, workflow: run.workflow, actor: run.actor ?? '' } : null);
+    const channels = this.route(d, null, new Set(), run ? { id: run.id, workflow: run.workflow, actor: run.actor ?? '' } : null);
     this.addEntry(out, d, run, channels);
     out.ops.push(...this.drainOps());
     await this.commitPrepared(out);
@@ -255,9 +263,24 @@ export class Notifier implements Service {
     out.feed.push({ cursor: f.cursor, item: f.item });
   }
 
-  private closeIncident(out: Prepared, hook: string, runId: string): void {
-    this.pdOpen.get(hook)?.delete(runId);
-    out.ops.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${runId}` });
+  /**
+   * A run that ended without failing: its own incidents still open are resolved (it finished its
+   * checks; a person cancelling it is handling it), and a succeeded run also resolves the incident
+   * of an earlier FAILED run of the same workflow and service. A failed run resolves nothing: the
+   * failure is the condition, and the page must stay until something recovers.
+   */
+  private resolveIncidents(out: Prepared, run: RunRecord, resolved: Set<string>): void {
+    const keys = [run.id, ...(run.status === 'succeeded' ? [failureKey(run)] : [])];
+    for (const key of keys) {
+      const hooks = [...this.pdOpen].filter(([hook, open]) => open.has(key) && !resolved.has(`${hook}\u0000${key}`)).map(([hook]) => hook);
+      if (!hooks.length) continue;
+      for (const hook of hooks) {
+        this.pdOpen.get(hook)!.delete(key);
+        out.ops.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${key}` });
+      }
+      const text = key === run.id ? `The run ${run.status}; its incident is resolved.` : `${run.workflow} on ${serviceOf(run.params, run.workflow)} succeeded again (run ${run.id}); the incident of its earlier failure is resolved.`;
+      this.addEntry(out, { kind: 'completion', level: 'info', title: `${run.workflow} ${run.id} ${run.status}`, text, data: { pagerduty: 'resolve', pagerduty_key: key } }, run, hooks);
+    }
   }
 
   /**
@@ -268,7 +291,7 @@ export class Notifier implements Service {
    * falls back to the default route: the desktop, every webhook whose `levels` take this level and
    * every channel whose `accept` takes it. Approvals and input requests count as critical.
    */
-  private route(d: Draft, run: RunRecord | null, ended: boolean, resolvedHooks: Set<string>, ref: { id: string; workflow: string; actor: string } | null = null): string[] {
+  private route(d: Draft, run: RunRecord | null, resolved: Set<string>, ref: { id: string; workflow: string; actor: string } | null = null): string[] {
     const out = ['terminal'];
     const level = d.kind === 'approval' || d.kind === 'input' ? 'critical' : d.level;
     const explicit = d.channel && d.channel !== 'default' ? d.channel : null;
@@ -278,7 +301,7 @@ export class Notifier implements Service {
     if (explicit === 'terminal') return out;
     if (explicit && this.channels.has(explicit)) {
       out.push(explicit);
-      if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, ended, resolvedHooks, true);
+      if (this.pdOpen.has(explicit)) this.pagerDuty(d, run, explicit, level, resolved, true);
       return out;
     }
     let claimed: string[] = [];
@@ -293,29 +316,33 @@ export class Notifier implements Service {
     for (const hook of this.ctx.config.notify.webhooks) {
       if (!this.channels.has(hook.name)) continue;
       if (hook.format === 'pagerduty') {
-        if (this.pagerDuty(d, run, hook.name, level, ended, resolvedHooks, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
+        if (this.pagerDuty(d, run, hook.name, level, resolved, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
       } else if (!hook.levels || hook.levels.includes(level)) out.push(hook.name);
     }
     for (const c of this.channels.values()) if (claimed.includes(c.name) || c.accept?.(d, who, null)) out.push(c.name);
     return out;
   }
 
-  /** PagerDuty: a critical one triggers (and opens the run's incident); a later recovery or the end resolves it. */
-  private pagerDuty(d: Draft, run: RunRecord | null, hook: string, level: string, ended: boolean, resolvedHooks: Set<string>, takes: boolean): boolean {
+  /**
+   * PagerDuty: a critical one triggers an incident (a run's failure under failureKey, anything
+   * else under the run id) and opens it; a recovery check of the same run (an info notify step)
+   * resolves the run's incident. The failure itself never resolves anything.
+   */
+  private pagerDuty(d: Draft, run: RunRecord | null, hook: string, level: string, resolved: Set<string>, takes: boolean): boolean {
     const open = this.pdOpen.get(hook)!;
     if (takes && level === 'critical') {
-      d.data = { ...d.data, pagerduty: 'trigger' };
-      if (run && !open.has(run.id)) {
-        open.add(run.id);
-        this.pendingPdOps.push({ type: 'put', sub: 'meta', key: `pd_open:${hook}:${run.id}`, value: 1 });
+      const key = run ? (d.kind === 'error' ? failureKey(run) : run.id) : null;
+      d.data = { ...d.data, pagerduty: 'trigger', ...(key ? { pagerduty_key: key } : {}) };
+      if (key && !open.has(key)) {
+        open.add(key);
+        this.pendingPdOps.push({ type: 'put', sub: 'meta', key: `pd_open:${hook}:${key}`, value: 1 });
       }
       return true;
     }
-    const recovers = ended || (d.kind === 'notify' && d.level === 'info');
-    if (run && open.has(run.id) && recovers) {
-      d.data = { ...d.data, pagerduty: 'resolve' };
+    if (run && d.kind === 'notify' && d.level === 'info' && open.has(run.id)) {
+      d.data = { ...d.data, pagerduty: 'resolve', pagerduty_key: run.id };
       open.delete(run.id);
-      resolvedHooks.add(hook);
+      resolved.add(`${hook}\u0000${run.id}`);
       this.pendingPdOps.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${run.id}` });
       return true;
     }
@@ -364,22 +391,46 @@ export class Notifier implements Service {
     void loop.finally(() => this.loops.delete(loop));
   }
 
+  /**
+   * The entry this lane delivers next: the first one in queue order that is due and not held up by
+   * an earlier entry of its order key (see Channel.orderKey). Without one due: how long until the
+   * soonest becomes due. Entries no longer pending leave the queue here.
+   */
+  private next(q: Queue): { entry: Notification; st: Notification['channels'][string] } | { waitMs: number } | null {
+    const now = Date.now();
+    const held = new Set<string>();
+    let soonest = Infinity;
+    for (let i = 0; i < q.ids.length; i++) {
+      const entry = this.live.get(q.ids[i]);
+      const st = entry?.channels[q.channel.name];
+      if (!entry || !st || st.state !== 'pending') {
+        // shift() at the head is O(1) in V8 (a drain of thousands takes entries from there)
+        if (i === 0) q.ids.shift();
+        else q.ids.splice(i, 1);
+        i--;
+        continue;
+      }
+      const key = q.channel.orderKey?.(entry) ?? '';
+      if (held.has(key)) continue;
+      held.add(key);
+      const due = st.next_at ? Date.parse(st.next_at) : 0;
+      if (due <= now) return { entry, st };
+      soonest = Math.min(soonest, due);
+    }
+    return soonest === Infinity ? null : { waitMs: soonest - now };
+  }
+
   private async loop(q: Queue): Promise<void> {
     q.running = true;
     try {
-      while (q.ids.length > 0 && !this.stopping) {
-        const id = q.ids[0];
-        const entry = this.live.get(id);
-        const st = entry?.channels[q.channel.name];
-        if (!entry || !st || st.state !== 'pending') {
-          q.ids.shift();
+      while (!this.stopping) {
+        const pick = this.next(q);
+        if (!pick) break;
+        if ('waitMs' in pick) {
+          await this.sleep(q, pick.waitMs);
           continue;
         }
-        const wait = st.next_at ? Date.parse(st.next_at) - Date.now() : 0;
-        if (wait > 0) {
-          await this.sleep(q, wait);
-          continue;
-        }
+        const { entry, st } = pick;
         const result = await this.attempt(q, entry);
         if (this.stopping && result.kind === 'retry') break;
         // The state changes now. For a channel whose receivers drop repeats by idempotency key, its
@@ -392,8 +443,12 @@ export class Notifier implements Service {
         void recorded.finally(() => this.recording.delete(recorded));
         if (!q.channel.idempotent) await recorded;
         if (st.state !== 'pending') {
-          q.ids.shift();
-          if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(id);
+          if (q.ids[0] === entry.id) q.ids.shift();
+          else {
+            const at = q.ids.indexOf(entry.id);
+            if (at >= 0) q.ids.splice(at, 1);
+          }
+          if (!Object.values(entry.channels).some((c) => c.state === 'pending')) this.live.delete(entry.id);
         }
       }
     } finally {
@@ -405,16 +460,15 @@ export class Notifier implements Service {
 
   private sleep(q: Queue, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
+      // setTimeout fires at once past 2^31 ms; a longer wait just looks again then
+      const t = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
       function done(): void {
         clearTimeout(t);
         q.wake = null;
         resolve();
       }
-      // a new entry does not cut a retry wait short (order per channel), but stop does
-      q.wake = () => {
-        if (this.stopping) done();
-      };
+      // a new entry may be ready while the others wait out their backoff; stop ends the wait too
+      q.wake = done;
     });
   }
 
@@ -486,6 +540,46 @@ export class Notifier implements Service {
     }
     const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
     return { items: rows.map(([, e]) => this.live.get(e.id) ?? e).reverse() };
+  }
+
+  /**
+   * `opstream notify status`: per channel, what is pending or being retried (from the live queues)
+   * and, over the newest `window` notifications, how many were sent or failed and the newest
+   * problem with its reason. A bounded read: the outbox may hold a month of notifications.
+   */
+  async status(window: number): Promise<Result<'notifications.status'>> {
+    const rows = await this.ctx.store.entries<Notification>('outbox', { reverse: true, limit: window });
+    const byId = new Map(rows.map(([, e]) => [e.id, this.live.get(e.id) ?? e]));
+    for (const e of this.live.values()) byId.set(e.id, e);
+    const out = new Map<string, ChannelStatus>();
+    const of = (name: string): ChannelStatus => {
+      let c = out.get(name);
+      if (!c) {
+        const d = this.channels.get(name)?.describe?.() ?? { kind: name === 'slack' ? 'slack' : 'unknown', target: null };
+        out.set(name, (c = { name, kind: d.kind, target: d.target, pending: 0, retrying: 0, next_at: null, sent: 0, failed: 0, last_sent_at: null, last_problem: null }));
+      }
+      return c;
+    };
+    for (const name of this.channels.keys()) of(name);
+    // newest first, so the first problem seen per channel is its newest
+    for (const e of [...byId.values()].sort((a, b) => b.id.localeCompare(a.id))) {
+      for (const [name, st] of Object.entries(e.channels)) {
+        const c = of(name);
+        if (st.state === 'sent') {
+          c.sent++;
+          if (st.sent_at && (!c.last_sent_at || st.sent_at > c.last_sent_at)) c.last_sent_at = st.sent_at;
+          continue;
+        }
+        if (st.state === 'failed') c.failed++;
+        else {
+          c.pending++;
+          if (st.attempts > 0) c.retrying++;
+          if (st.next_at && (!c.next_at || st.next_at < c.next_at)) c.next_at = st.next_at;
+        }
+        if (!c.last_problem && st.last_error) c.last_problem = { id: e.id, at: e.at, state: st.state, attempts: st.attempts, error: st.last_error };
+      }
+    }
+    return { window, channels: [...out.values()] };
   }
 
   /** Backlog per channel, for status and stats. */

@@ -4,7 +4,10 @@ export type { Notification };
 
 /**
  * What a channel answers for one delivery attempt. Only `delivered` marks the entry sent; `retry`
- * keeps it pending (the dispatcher waits at least `afterMs`); `failed` gives up on this channel.
+ * (transient: refused connection, 5xx, 408, 429, a timeout) keeps it pending and the dispatcher
+ * waits at least `afterMs` before trying THIS entry again; `failed` (permanent: a bad URL or port,
+ * a 4xx other than 408/429, a TLS name mismatch, a malformed host) gives up on this entry on this
+ * channel at once, with `error` shown in `opstream inbox` and `opstream notify status`.
  */
 export type DeliveryResult = { kind: 'delivered'; receipt: string } | { kind: 'retry'; error: string; afterMs?: number } | { kind: 'failed'; error: string };
 
@@ -39,6 +42,16 @@ export interface Channel {
    * Absent: one lane per channel.
    */
   laneOf?(entry: Notification): string;
+  /**
+   * Order within a lane: entries with the same key go out in the order they were queued, so a
+   * retry holds up the later ones of its key (a PagerDuty resolve must not overtake its trigger).
+   * Entries of different keys are independent: one being retried waits for its own backoff while
+   * the others go out, one at a time, in order of their own readiness. Absent: the whole lane is
+   * one key (strict order, what Slack threads and digests need).
+   */
+  orderKey?(entry: Notification): string;
+  /** For `opstream notify status`: what kind of channel this is and where it delivers (no secrets). */
+  describe?(): { kind: string; target: string | null };
 }
 
 /** A notification before it is routed and stored. */

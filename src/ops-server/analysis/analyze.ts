@@ -521,7 +521,7 @@ function resolveRemediation(f: Finding, specs: Record<string, RemediationSpec>, 
     key,
     finding_id: f.id,
     finding_title: f.title,
-    subject: `${f.endpoint ?? f.target} ${f.percentile ?? f.metric.replace(/_/g, ' ')} ${formatMetric(f.value, f.unit)} (limit ${formatMetric(f.threshold, f.unit)})`,
+    subject: `${measuredLabel(f, { query: true })} ${formatMetric(f.value, f.unit)} (limit ${formatMetric(f.threshold, f.unit)})`,
     kind: f.kind,
     target: f.target,
     endpoint: f.endpoint,
@@ -541,10 +541,34 @@ function resolveRemediation(f: Finding, specs: Record<string, RemediationSpec>, 
 function formatMetric(v: number, unit: string): string {
   if (unit === 'ms') return ms(v);
   if (unit === 'ratio') return pct(v);
-  return `${round(v, 2)} ${unit}`.replace(' %', '%');
+  if (unit === '%' || unit.startsWith('/')) return `${round(v, 2)}${unit}`;
+  return `${round(v, 2)} ${unit}`;
 }
 
-/** What the finding's metric is in the new samples (the same signal the detector read). */
+/** What people call a metric, in words (the metric id stays in the data). */
+const METRIC_WORDS: Record<string, string> = {
+  latency_ms: 'latency',
+  connection_error_rate: 'connection error rate',
+  '5xx_rate': '5xx rate',
+  failed_requests: 'failed requests',
+  timeout_rate: 'timeout rate',
+  error_rate: 'error rate',
+  cpu_percent: 'CPU',
+  rss_growth_mb_per_min: 'memory growth',
+  log_errors_per_min: 'log errors',
+};
+
+/**
+ * Which measurement a verdict is about, whole: where (the endpoint's path, else the process or
+ * log), the metric and its percentile: `/api/search p95 latency`, `checkout#4242 CPU p50`.
+ */
+export function measuredLabel(m: { target: string; endpoint: string | null; metric: string; percentile: string | null }, o: { query?: boolean } = {}): string {
+  const words = METRIC_WORDS[m.metric] ?? m.metric.replace(/_/g, ' ');
+  if (m.endpoint) return `${o.query ? m.endpoint : m.endpoint.split('?')[0]}${m.percentile ? ` ${m.percentile}` : ''} ${words}`;
+  return `${m.target} ${words}${m.percentile ? ` ${m.percentile}` : ''}`;
+}
+
+/** What the finding's metric is in the new samples: the same signal and statistic the detector read. */
 function observed(r: Remediation, endpoints: EndpointSummary[], processes: ProcessSummary[], logs: LogSummary[], data: Normalized): { value: number | null; samples: number } {
   if (r.endpoint !== null) {
     const e = endpoints.find((x) => x.target === r.target);
@@ -552,7 +576,7 @@ function observed(r: Remediation, endpoints: EndpointSummary[], processes: Proce
     const xs = data.http.filter((s) => s.target === r.target);
     const requests = xs.reduce((a, s) => a + s.requests, 0);
     let value: number | null;
-    if (r.metric === 'latency_ms') value = e.p95_ms;
+    if (r.metric === 'latency_ms') value = r.percentile === 'p50' ? e.p50_ms : r.percentile === 'p99' ? (e.p99_ms ?? e.max_ms) : e.p95_ms;
     else if (r.metric === '5xx_rate') value = requests ? xs.reduce((a, s) => a + s.s5xx, 0) / requests : null;
     else if (r.metric === 'timeout_rate') value = requests ? xs.reduce((a, s) => a + s.timeouts, 0) / requests : null;
     else if (r.metric === 'connection_error_rate') value = requests ? xs.reduce((a, s) => a + s.errors, 0) / requests : null;
@@ -562,26 +586,45 @@ function observed(r: Remediation, endpoints: EndpointSummary[], processes: Proce
   if (r.kind === 'cpu_saturation' || r.kind === 'memory_growth') {
     const p = processes.find((x) => x.target === r.target) ?? processes[0];
     if (!p) return { value: null, samples: 0 };
-    return { value: r.kind === 'cpu_saturation' ? p.cpu_avg : p.rss_slope_mb_per_min, samples: p.samples };
+    if (r.kind === 'memory_growth') return { value: p.rss_slope_mb_per_min, samples: p.samples };
+    // the finding is the median (p50) CPU: compare it with the median of the new samples, not their mean
+    const cpus = data.process.filter((s) => s.target === p.target).map((s) => s.cpu).filter((v): v is number => v !== null);
+    const m = median(cpus);
+    return { value: m === null ? null : round(m), samples: p.samples };
   }
   const l = logs.find((x) => x.target === r.target) ?? logs[0];
   return l ? { value: l.errors_per_min, samples: l.samples } : { value: null, samples: 0 };
 }
 
 function verifyFix(r: Remediation, findings: Finding[], endpoints: EndpointSummary[], processes: ProcessSummary[], logs: LogSummary[], data: Normalized): Verification {
-  const what = `${r.endpoint ? `${r.endpoint.split('?')[0]} ` : ''}${r.percentile ?? r.metric.replace(/_/g, ' ')}`;
+  const what = measuredLabel(r);
   const { value, samples } = observed(r, endpoints, processes, logs, data);
   const still = findings.find((f) => f.id === r.finding_id && f.severity !== 'info');
   const before = formatMetric(r.value, r.unit);
+  const effect = value === null ? null : `${what} ${before} -> ${formatMetric(value, r.unit)}`;
   let text: string;
   let confirmed = false;
-  if (value === null || samples === 0) text = `Fix not confirmed: no new samples of ${r.endpoint ?? r.target} to check ${what} (was ${before})`;
-  else if (still) text = `Fix not confirmed: ${what} ${before} -> ${formatMetric(value, r.unit)} (still over the ${formatMetric(r.threshold, r.unit)} threshold)`;
+  if (effect === null || samples === 0) text = `Fix not confirmed: no new samples of ${r.endpoint ?? r.target} to check ${what} (was ${before})`;
+  else if (still) text = `Fix not confirmed: ${effect} (still over the ${formatMetric(r.threshold, r.unit)} threshold)`;
   else {
     confirmed = true;
-    text = `Fix confirmed: ${what} ${before} -> ${formatMetric(value, r.unit)}`;
+    text = `Fix confirmed: ${effect}`;
   }
-  return { finding_id: r.finding_id, confirmed, before: r.value, after: value, unit: r.unit, samples, text };
+  return {
+    finding_id: r.finding_id,
+    confirmed,
+    target: r.target,
+    endpoint: r.endpoint,
+    metric: r.metric,
+    percentile: r.percentile,
+    label: what,
+    before: r.value,
+    after: value,
+    unit: r.unit,
+    effect: samples === 0 ? null : effect,
+    samples,
+    text,
+  };
 }
 
 /** The analysis itself: a pure function of its input. */

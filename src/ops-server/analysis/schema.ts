@@ -84,7 +84,7 @@ export const Remediation = z.object({
   key: z.string().describe('the `remediations` key that matched'),
   finding_id: z.string(),
   finding_title: z.string(),
-  /** Short: what is wrong where, e.g. `GET /api/search?q=a p95 1214 ms (limit 500 ms)`. */
+  /** Short: what is wrong where, e.g. `/api/search?q=a p95 latency 1214 ms (limit 500 ms)`. */
   subject: z.string(),
   kind: z.string(),
   ...Measured,
@@ -101,11 +101,20 @@ export const Verification = z.object({
   finding_id: z.string(),
   /** The finding is gone from the new samples (and there were samples of its target). */
   confirmed: z.boolean(),
+  /** What was measured, where (the finding's): the verdict names it whole. */
+  target: z.string(),
+  endpoint: z.string().nullable(),
+  metric: z.string(),
+  percentile: z.string().nullable(),
+  /** e.g. `/api/search p95 latency`, `checkout#4242 CPU p50`. */
+  label: z.string(),
   before: z.number(),
   after: z.number().nullable(),
   unit: z.string(),
+  /** The measured effect with units, e.g. `/api/search p95 latency 640 ms -> 70 ms`; null without new samples. */
+  effect: z.string().nullable(),
   samples: z.number().int(),
-  /** e.g. `Fix confirmed: /api/search p95 640 ms -> 70 ms`. */
+  /** e.g. `Fix confirmed: /api/search p95 latency 640 ms -> 70 ms`. */
   text: z.string(),
 });
 export type Verification = z.infer<typeof Verification>;

@@ -44,6 +44,27 @@ export const Notification = z.object({
 });
 export type Notification = z.infer<typeof Notification>;
 
+/** One channel in `opstream notify status`: what waits, what failed (and why), over the newest notifications. */
+export const ChannelStatus = z.object({
+  name: z.string(),
+  /** inbox, desktop, webhook, pagerduty, slack, ... */
+  kind: z.string(),
+  /** Where it delivers, without credentials or query (a webhook's URL, the desktop command). */
+  target: z.string().nullable(),
+  /** Not confirmed yet; `retrying` of them have failed at least once (transient) and wait for their next try. */
+  pending: z.number().int(),
+  retrying: z.number().int(),
+  /** When the soonest retry is due. */
+  next_at: z.string().nullable(),
+  /** Among the newest `window` notifications. */
+  sent: z.number().int(),
+  failed: z.number().int(),
+  last_sent_at: z.string().nullable(),
+  /** The newest problem: a permanent failure, or the last error of an entry still being retried. */
+  last_problem: z.object({ id: z.string(), at: z.string(), state: z.enum(['pending', 'failed']), attempts: z.number().int(), error: z.string() }).nullable(),
+});
+export type ChannelStatus = z.infer<typeof ChannelStatus>;
+
 export const notifyMethods = {
   'notifications.list': defineMethod(
     z
@@ -55,5 +76,9 @@ export const notifyMethods = {
       })
       .default({ limit: 50 }),
     z.object({ items: z.array(Notification) }),
+  ),
+  'notifications.status': defineMethod(
+    z.object({ window: z.number().int().min(1).max(10_000).default(1000) }).default({ window: 1000 }),
+    z.object({ window: z.number().int(), channels: z.array(ChannelStatus) }),
   ),
 } as const;

@@ -49,6 +49,15 @@ export class DesktopChannel implements Channel {
     private readonly platform: NodeJS.Platform = process.platform,
   ) {}
 
+  /** Each notification stands alone: one that fails to show does not hold up the next. */
+  orderKey(n: Notification): string {
+    return n.id;
+  }
+
+  describe(): { kind: string; target: string | null } {
+    return { kind: 'desktop', target: this.command };
+  }
+
   deliver(n: Notification, signal: AbortSignal): Promise<DeliveryResult> {
     if (!this.command) {
       const what = this.platform === 'darwin' ? 'osascript' : 'notify-send (Debian/Ubuntu: apt install libnotify-bin)';

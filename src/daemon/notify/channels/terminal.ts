@@ -12,6 +12,10 @@ export class TerminalChannel implements Channel {
 
   constructor(private readonly bus: Bus) {}
 
+  describe(): { kind: string; target: string | null } {
+    return { kind: 'inbox', target: null };
+  }
+
   async deliver(entry: Notification): Promise<DeliveryResult> {
     this.bus.publish('notifications', 'notification', entry);
     return { kind: 'delivered', receipt: 'inbox' };
