@@ -96,7 +96,8 @@ export const ConfigSchema = z
           .optional(),
         users: z.record(z.string(), z.enum(['admin', 'operator', 'viewer', 'none'])).optional(),
         /** Role of anyone not listed in `users`; `none` refuses strangers everything. */
-        default_role: z.enum(['admin', 'operator', 'viewer', 'none']).default('viewer'),
+        // `none`: a workspace member nobody listed gets nothing (a viewer reads params and spends model tokens)
+        default_role: z.enum(['admin', 'operator', 'viewer', 'none']).default('none'),
         /** The slash command as created in the app (the manifest uses it). */
         command: z.string().regex(/^\/[a-z0-9_-]+$/, 'a slash command such as /opstream').default('/opstream'),
         /** Name of the app in the manifest. */

@@ -1,0 +1,134 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRun, waitStatus } from '../support/engine-fixtures.js';
+import { cli, waitFor } from '../support/home.js';
+import { connected, PEOPLE, setupSlack, shown, slackConfig, type SlackSetup } from '../support/slack-daemon.js';
+
+// Issue 19, chat users: what a Slack member without a role, or with a small one, can see and make the
+// daemon do (items 7 and 12), and what text from outside can do to a channel.
+
+/** A loopback HTTP service answering `body` on every path; records the paths it was asked for. */
+async function startService(body: string): Promise<{ url: string; port: number; paths: string[]; close(): Promise<void> }> {
+  const paths: string[] = [];
+  const server: Server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    paths,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+interface AuditItem {
+  actor: string;
+  action: string;
+  target: string;
+}
+
+async function audit(env: NodeJS.ProcessEnv): Promise<AuditItem[]> {
+  const a = JSON.parse((await cli(['audit', '--json'], env)).stdout) as { items?: AuditItem[] } | AuditItem[];
+  return Array.isArray(a) ? a : (a.items ?? []);
+}
+
+let s: SlackSetup | null = null;
+let svc: Awaited<ReturnType<typeof startService>> | null = null;
+afterEach(async () => {
+  await s?.close();
+  await svc?.close();
+  s = svc = null;
+});
+
+const SHIP = `id: ship
+command: ship
+notifications: []
+steps:
+  - id: hold
+    approval: { prompt: "Ship it?", timeout: 1h }
+`;
+
+describe('chat exposure (issue 19 item 12)', () => {
+  it('an unlisted member has no role by default: status and start are refused only to them, help says how to get access and nothing more, a refused @mention is ephemeral', async () => {
+    // no default_role in the config: the default applies
+    s = await setupSlack({ config: (lb) => slackConfig(lb).replace('  default_role: none\n', ''), workflows: { 'ship.yaml': SHIP } });
+    await connected(s);
+    const { lb } = s;
+
+    // /opstream status from a stranger: refused (a viewer could read every run's params), to her only
+    await lb.slashCommand({ text: 'status', user_id: PEOPLE.eve, channel_id: 'C0OPSALERTS' });
+    const refusal = await lb.waitForResponse((r) => String(r.body.text).includes('Nothing was done'));
+    expect(refusal.body.response_type).toBe('ephemeral');
+    expect(String(refusal.body.text)).toContain('you have no OpStream role here');
+
+    // help: how to get access, and not the workflows or commands
+    const before = lb.responses().length;
+    await lb.slashCommand({ text: 'help', user_id: PEOPLE.eve, channel_id: 'C0OPSALERTS' });
+    await waitFor(() => lb.responses().length > before, { what: 'the answer to help' });
+    const h = lb.responses()[before];
+    expect(h.body.response_type).toBe('ephemeral');
+    const helpText = shown(h.body as never);
+    expect(helpText).toContain('U0EVE');
+    expect(helpText).toContain('slack.users');
+    for (const leak of ['ship', 'Workflows', 'Commands', 'start <workflow>']) expect(helpText, `help for role none shows ${leak}`).not.toContain(leak);
+
+    // an @mention asking to start a run, in a public channel: the refusal is ephemeral, the channel sees nothing
+    const m = lb.postAsUser({ channel: '#general', user: PEOPLE.eve, text: `<@${lb.botUserId}> ship` });
+    await lb.event({ type: 'app_mention', channel: '#general', user: PEOPLE.eve, text: m.text, ts: m.ts });
+    const eph = await waitFor(() => lb.ephemerals('#general').find((e) => e.user === PEOPLE.eve && e.text.includes('Nothing was done')), { what: 'the ephemeral refusal' });
+    expect(eph.source).toBe('chat.postEphemeral');
+    // a viewer asking an operator's thing by @mention: also told only to them
+    const v = lb.postAsUser({ channel: '#general', user: PEOPLE.vic, text: `<@${lb.botUserId}> ship` });
+    await lb.event({ type: 'app_mention', channel: '#general', user: PEOPLE.vic, text: v.text, ts: v.ts });
+    await waitFor(() => lb.ephemerals('#general').find((e) => e.user === PEOPLE.vic && e.text.includes('needs the operator role')), { what: "the viewer's ephemeral refusal" });
+    // "hi" from the stranger: the access note, ephemeral
+    const hi = lb.postAsUser({ channel: '#general', user: PEOPLE.eve, text: `<@${lb.botUserId}> hi` });
+    await lb.event({ type: 'app_mention', channel: '#general', user: PEOPLE.eve, text: hi.text, ts: hi.ts });
+    await waitFor(() => lb.ephemerals('#general').find((e) => e.user === PEOPLE.eve && e.text.includes('no OpStream role here yet')), { what: 'the access note' });
+    expect(lb.thread('#general', m.ts).filter((x) => x.bot_id)).toEqual([]);
+    expect(lb.thread('#general', v.ts).filter((x) => x.bot_id)).toEqual([]);
+    expect(lb.thread('#general', hi.ts).filter((x) => x.bot_id)).toEqual([]);
+    expect(lb.messages('#general').filter((x) => x.bot_id)).toEqual([]);
+    // nothing started; each refusal audited
+    expect((JSON.parse((await cli(['list', '--all', '--json'], s.h.env)).stdout) as unknown[]).length).toBe(0);
+    const items = await audit(s.h.env);
+    expect(items.filter((a) => a.actor === 'slack:U0EVE' && a.action === 'slack.refused').length).toBeGreaterThanOrEqual(2);
+    expect(items.some((a) => a.actor === 'slack:U0VIC' && a.action === 'slack.refused')).toBe(true);
+  }, 120_000);
+
+  it('mentions in text from outside (a web response carried into a notification and an approval) ping nobody, in the text or the fallback', async () => {
+    svc = await startService('DOWN <!channel> <!here> <!everyone> <@U0ALICE> & <#C0GENERAL> page everyone');
+    const wf = `id: relay
+tools: [ops.http_request]
+notifications: [approvals, milestones]
+steps:
+  - id: fetch
+    tool: ops.http_request
+    with: { url: "${svc.url}/status" }
+  - id: tell
+    notify: { text: "{{ steps.fetch.output.body }}", level: warning }
+  - id: hold
+    approval: { prompt: "The service says {{ steps.fetch.output.body }}. Restart?", timeout: 1h }
+`;
+    s = await setupSlack({ workflows: { 'relay.yaml': wf } });
+    await connected(s);
+    const { lb } = s;
+    const id = await startRun(s.h, ['relay']);
+    await waitStatus(s.h, id, (r) => r.status === 'waiting', 'the approval');
+    await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes('Restart?'), 30_000);
+    await lb.waitForMessage('#ops-alerts', (m) => shown(m).includes('page everyone') && !shown(m).includes('Restart?'), 30_000);
+    const posts = lb.calls().filter((c) => c.method.startsWith('chat.'));
+    expect(posts.length).toBeGreaterThan(1);
+    const all = JSON.stringify(posts.map((c) => ({ text: c.args.text, blocks: c.args.blocks })));
+    for (const ping of ['<!channel>', '<!here>', '<!everyone>', '<@U0ALICE>', '<#C0GENERAL>']) expect(all, `${ping} reached Slack unescaped`).not.toContain(ping);
+    // escaped, not dropped: people still read what the service said
+    expect(all).toContain('&lt;!channel&gt;');
+  }, 120_000);
+});
