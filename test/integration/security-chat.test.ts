@@ -1,5 +1,8 @@
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRun, waitStatus } from '../support/engine-fixtures.js';
 import { cli, waitFor } from '../support/home.js';
@@ -131,4 +134,97 @@ steps:
     // escaped, not dropped: people still read what the service said
     expect(all).toContain('&lt;!channel&gt;');
   }, 120_000);
+});
+
+const PROBE = `id: probe
+command: probe
+usage: "<url>"
+params:
+  url: { type: url, required: true }
+tools: [ops.http_probe]
+notifications: [completion, errors]
+steps:
+  - id: look
+    tool: ops.http_probe
+    with: { url: "{{ params.url }}", count: 1 }
+`;
+/** The URL is built from a bare host: only the check before the tool call can see it. */
+const FETCH = `id: fetch
+params:
+  host: { type: string, required: true }
+tools: [ops.http_probe]
+notifications: [errors]
+steps:
+  - id: look
+    tool: ops.http_probe
+    with: { url: "http://{{ params.host }}/latest/meta-data/", count: 1 }
+`;
+
+describe('destinations of runs started from chat (issue 19 item 7)', () => {
+  it('probes of cloud metadata, an unconfigured admin port or files outside log_dirs are refused from Slack and audited; the same from the CLI works; configured ones work', async () => {
+    svc = await startService('ok');
+    const admin = await startService('admin console');
+    const logs = join(tmpdir(), `ops-logdirs-${process.pid}-${Date.now()}`);
+    try {
+      mkdirSync(logs, { recursive: true });
+      writeFileSync(join(logs, 'app.log'), 'INFO up\nERROR down\n');
+      symlinkSync('/etc/passwd', join(logs, 'sneaky.log'));
+      s = await setupSlack({
+        config: (lb) => `${slackConfig(lb)}\nservices:\n  api: { url: "${svc!.url}/health" }\nlog_dirs: ["${logs}"]\n`,
+        workflows: { 'probe.yaml': PROBE, 'fetch.yaml': FETCH },
+      });
+      await connected(s);
+      const { lb } = s;
+      const env = s.h.env;
+      const refusedTo = async (text: string, what: RegExp): Promise<void> => {
+        const before = lb.responses().length;
+        await lb.slashCommand({ text, user_id: PEOPLE.bob, channel_id: 'C0OPSALERTS' });
+        const r = await waitFor(() => lb.responses().slice(before).find((x) => what.test(String(x.body.text))), { what: `the refusal of "${text}"` });
+        expect(r.body.response_type).toBe('ephemeral');
+        expect(String(r.body.text)).toContain('Nothing was done');
+      };
+      await refusedTo('probe http://169.254.169.254/latest/meta-data/', /host 169\.254\.169\.254 is not in allow_hosts/);
+      await refusedTo(`probe http://127.0.0.1:${admin.port}/admin`, new RegExp(`host 127\\.0\\.0\\.1:${admin.port} is not in allow_hosts`));
+      // the shipped profiling workflow's log param: /etc/shadow, a way out with .., and a symlink out of the log dir
+      await refusedTo('profile api for 1m log=/etc/shadow', /path \/etc\/shadow is outside the log directories/);
+      await refusedTo(`profile api for 1m log=${logs}/../../etc/shadow`, /is outside the log directories/);
+      await refusedTo(`profile api for 1m log=${logs}/sneaky.log`, /is outside the log directories/);
+      expect(admin.paths).toEqual([]);
+      expect((JSON.parse((await cli(['list', '--all', '--json'], env)).stdout) as unknown[]).length).toBe(0);
+
+      // a URL the start cannot see (built from a bare host in the workflow): refused at the tool call
+      await lb.slashCommand({ text: 'start fetch host=169.254.169.254', user_id: PEOPLE.bob, channel_id: 'C0OPSALERTS' });
+      const runs = await waitFor(async () => {
+        const l = JSON.parse((await cli(['list', '--all', '--json'], env)).stdout) as { id: string; status: string }[];
+        return l.find((r) => r.status === 'failed') ? l : null;
+      }, { what: 'the fetch run to fail' });
+      const failed = JSON.parse((await cli(['status', runs[0].id, '--json'], env)).stdout) as { error: string; steps: { error: string | null }[] };
+      expect(failed.steps[0].error).toContain('host 169.254.169.254 is not in allow_hosts');
+
+      const items = await audit(env);
+      const refusals = items.filter((a) => a.actor === 'slack:U0BOB' && a.action === 'slack.refused').map((a) => a.target);
+      expect(refusals.some((t) => t.includes('host 169.254.169.254 is not in allow_hosts'))).toBe(true);
+      expect(refusals.some((t) => t.includes(`127.0.0.1:${admin.port}`))).toBe(true);
+      expect(refusals.some((t) => t.includes('/etc/shadow'))).toBe(true);
+      expect(items.some((a) => a.actor === 'slack:U0BOB' && a.action === 'tools.refused' && a.target.startsWith(`run:${runs[0].id} ops.http_probe: host 169.254.169.254`))).toBe(true);
+
+      // allowed from Slack: the configured service, a log file inside log_dirs
+      await lb.slashCommand({ text: `probe ${svc!.url}/health`, user_id: PEOPLE.bob, channel_id: 'C0OPSALERTS' });
+      await waitFor(() => (svc!.paths.includes('/health') ? true : null), { what: 'the allowed probe' });
+      const okRun = await waitFor(async () => {
+        const l = JSON.parse((await cli(['list', '--all', '--json'], env)).stdout) as { id: string; workflow: string; status: string }[];
+        return l.find((r) => r.workflow === 'probe' && r.status === 'succeeded') ?? null;
+      }, { what: 'the allowed probe run to succeed' });
+      expect(okRun).toBeTruthy();
+
+      // the local user is not limited: the admin port from the CLI works
+      const id = await startRun(s.h, ['probe', `url=http://127.0.0.1:${admin.port}/admin`]);
+      const done = await waitStatus(s.h, id, (r) => ['succeeded', 'failed'].includes(r.status), 'the CLI probe');
+      expect(done.status).toBe('succeeded');
+      expect(admin.paths).toEqual(['/admin']);
+    } finally {
+      await admin.close();
+      rmSync(logs, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -4,6 +4,7 @@ import type { Step, Workflow } from '../../workflows/schema.js';
 import type { DaemonContext } from '../context.js';
 import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '../llm/index.js';
 import { canonicalJson } from '../tools/cache.js';
+import { LOCAL_TRIGGERS } from '../tools/destinations.js';
 import { compileArgsValidator, type ArgsValidator } from '../tools/validate.js';
 import type { AnyEvent } from './reducer.js';
 import { durationMs, stepAt } from './step-paths.js';
@@ -195,7 +196,7 @@ export class AgentHost {
       throw fail('budget exceeded', false, 'stopped');
     }
     const cacheTtlMs = step.agent!.cache === undefined ? undefined : (durationMs(step.agent!.cache) ?? undefined);
-    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}` });
+    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}`, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     const age = r.cached && r.cachedAt ? Date.now() - r.cachedAt : null;
     if (r.error) return answer('error', frame(name, 'error', `error: ${r.error.message}`, null), { error: r.error.message });
     const full = r.structured !== null && r.structured !== undefined ? JSON.stringify(r.structured) : r.text;
@@ -224,8 +225,6 @@ function findById(steps: Step[] | undefined, id: string): Step | undefined {
   return undefined;
 }
 
-/** Triggers whose params a local user (or their own config) gave; any other front door is chat. */
-const LOCAL_TRIGGERS = new Set(['cli', 'tui', 'dashboard', 'schedule']);
 
 /**
  * Why an agent step's next model turn may be steered by text from outside, one reason per source:

@@ -232,6 +232,12 @@ async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOp
   if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
   if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
   const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args), ctx.config.raw.services);
+  // a URL or file path typed in chat is checked before anything starts (the tool calls are checked again)
+  const why = ctx.tools.destinations.checkArgs(params, workflow.workflow);
+  if (why) {
+    await ctx.store.commit([], { actor: who.actor, action: 'slack.refused', target: `runs.start (${workflow.workflow.id}: ${why})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
+    return { ...say(`:no_entry: Not started: ${esc(why)}. Nothing was done.`), refused: true };
+  }
   const extraOps = opts.durableKey ? [{ type: 'put' as const, sub: 'meta' as const, key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } }] : [];
   const run = await ctx.engine.startRun({ workflow, params, trigger: 'slack', actor: who.actor, extraOps });
   // the thread appears at once even for workflows that do not announce their start

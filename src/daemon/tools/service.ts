@@ -1,6 +1,7 @@
 import type { DaemonContext, Service } from '../context.js';
 import { join } from 'node:path';
 import { ToolResultCache } from './cache.js';
+import { Destinations } from './destinations.js';
 import { ChildRegistry } from './child-registry.js';
 import { ToolPool } from './pool.js';
 import { serverSpecs } from './server-specs.js';
@@ -24,6 +25,8 @@ export class ToolService implements Service, ToolsApi {
   private dirty = false;
   private ctx!: DaemonContext;
   children!: ChildRegistry;
+  /** What runs started from chat may reach (allow_hosts, log_dirs). */
+  destinations!: Destinations;
   /** Settles when the servers a crashed daemon left running have been ended (see ChildRegistry). */
   reaped: Promise<unknown> = Promise.resolve();
 
@@ -32,6 +35,7 @@ export class ToolService implements Service, ToolsApi {
 
   async start(): Promise<void> {
     const ctx = (this.ctx = this.ctxOf());
+    this.destinations = new Destinations(ctx.config);
     this.cache = new ToolResultCache(ctx.store);
     const log = ctx.log.child({ svc: 'tools' });
     this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
@@ -70,7 +74,18 @@ export class ToolService implements Service, ToolsApi {
     await this.ctx.store.putLoose('meta', STATS_KEY, this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
   }
 
-  call(req: ToolCallRequest): Promise<ToolCallResult> {
+  async call(req: ToolCallRequest): Promise<ToolCallResult> {
+    // a run started from chat reaches only allowed hosts and log files: refused before the server sees it
+    if (this.destinations.limits(req.origin)) {
+      const why = this.destinations.checkArgs(req.args ?? {}, req.origin.def);
+      if (why) {
+        const o = req.origin;
+        await this.ctx.store.commit([], { actor: o.actor, action: 'tools.refused', target: `run:${o.run} ${req.tool}: ${why}` }).catch((err: unknown) => this.ctx.log.warn({ err }, 'tools: could not audit a refused call'));
+        this.ctx.log.info({ tool: req.tool, run: o.run, actor: o.actor }, `tools: refused a call from a chat run: ${why}`);
+        const [server = '', tool = ''] = req.tool.split('.');
+        return { ok: false, isError: false, error: { code: 'invalid_params', message: `refused: ${why}; nothing was called`, retryable: false }, server, tool, content: [], structured: null, text: '', durationMs: 0, bytes: 0, cached: false, truncated: false };
+      }
+    }
     return this.pool.call(req);
   }
 
