@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRun, waitStatus } from '../support/engine-fixtures.js';
 import { cli, waitFor } from '../support/home.js';
+import { startOllamaLoopback, type OllamaLoopback } from '../support/ollama-loopback.js';
 import { connected, PEOPLE, setupSlack, shown, slackConfig, type SlackSetup } from '../support/slack-daemon.js';
 
 // Issue 19, chat users: what a Slack member without a role, or with a small one, can see and make the
@@ -16,6 +17,7 @@ async function startService(body: string): Promise<{ url: string; port: number; 
   const paths: string[] = [];
   const server: Server = createServer((req, res) => {
     paths.push(req.url ?? '');
+    if (body.startsWith('{')) res.setHeader('content-type', 'application/json');
     res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -226,5 +228,65 @@ describe('destinations of runs started from chat (issue 19 item 7)', () => {
       await admin.close();
       rmSync(logs, { recursive: true, force: true });
     }
+  }, 180_000);
+});
+
+describe('secrets in formatted shapes (issue 19 item 11)', () => {
+  let ollama: OllamaLoopback | null = null;
+  afterEach(async () => {
+    await ollama?.close();
+    ollama = null;
+  });
+
+  it('a secret printed with digit grouping, split across lines or as a raw number reaches no log, audit, --json, prompt or Slack post', async () => {
+    const SECRET = { LEDGER_PIN: '4815162342', VAULT_TOKEN: 'vlt-9f3k2m-77xq-ab12' };
+    // what the "vault" answers: the pin grouped three ways, the token wrapped, the pin as a JSON number
+    svc = await startService(JSON.stringify({ note: `pin 4,815,162,342 / 4 815 162 342 / 4.815.162.342; token vlt-9f3k2m-\n77xq-ab12`, pin: 4815162342 }));
+    ollama = await startOllamaLoopback(['qwen2.5:7b']);
+    const llmHost = ollama.host;
+    const wf = `id: vault
+tools: [ops.http_request]
+notifications: [milestones, completion]
+steps:
+  - id: fetch
+    tool: ops.http_request
+    with: { url: "${svc.url}/vault" }
+  - id: tell
+    notify: { text: "vault says {{ steps.fetch.output.json.note }}; pin {{ steps.fetch.output.json.pin }}", level: warning }
+  - id: think
+    agent:
+      prompt: "Check this: {{ steps.fetch.output.body }} and pin {{ steps.fetch.output.json.pin }}"
+      max_turns: 2
+`;
+    s = await setupSlack({ inProcess: false, workflows: { 'vault.yaml': wf }, config: (lb) => `${slackConfig(lb, [], `llm:\n  host: "${llmHost}"\n  model: "qwen2.5:7b"\nlog: { level: debug }`)}\n` });
+    const env = { ...s.h.env, ...SECRET };
+    expect((await cli(['daemon', 'start'], env)).code).toBe(0);
+    await connected(s);
+    ollama.script({ content: 'looked at it' });
+    const id = await startRun({ ...s.h, env }, ['vault']);
+    const done = await waitStatus({ ...s.h, env }, id, (r) => ['succeeded', 'failed'].includes(r.status), 'the run to end', 90_000);
+    expect(done.status).toBe('succeeded');
+    await s.lb.waitForMessage('#ops-alerts', (m) => shown(m).includes('vault says'), 30_000);
+    const outputs: Record<string, string> = {};
+    for (const args of [['status', id, '--json'], ['logs', id, '--json'], ['logs', id], ['audit', '--json'], ['inbox', '--json']]) {
+      const r = await cli(args, env);
+      outputs[args.join(' ')] = r.stdout + r.stderr;
+    }
+    for (const f of readdirSync(join(s.h.home, 'data', 'logs'))) outputs[f] = readFileSync(join(s.h.home, 'data', 'logs', f), 'utf8');
+    outputs['model requests'] = JSON.stringify(ollama.requests);
+    outputs['slack'] = JSON.stringify([...s.lb.calls().map((c) => c.args), ...s.lb.messages('#ops-alerts').map((m) => m.revisions), ...s.lb.ephemerals()]);
+    // the run really carried the text (masked) everywhere
+    expect(outputs['model requests']).toContain('[redacted:LEDGER_PIN]');
+    expect(outputs['slack']).toContain('[redacted:LEDGER_PIN]');
+    expect(outputs[`status ${id} --json`]).toContain('[redacted:VAULT_TOKEN]');
+    const leaks: string[] = [];
+    for (const [where, text] of Object.entries(outputs)) {
+      // JSON escapes (\n) and every grouping character removed: no shape of the value is left
+      const flat = text.replace(/\\n|\\u00a0|[\s,.'_-]/g, '');
+      if (flat.includes('4815162342')) leaks.push(`LEDGER_PIN in ${where}`);
+      if (flat.includes('vlt9f3k2m77xqab12')) leaks.push(`VAULT_TOKEN in ${where}`);
+    }
+    expect(leaks).toEqual([]);
+    await cli(['daemon', 'stop'], env);
   }, 180_000);
 });

@@ -1,6 +1,7 @@
 import type { DaemonContext, Service } from '../context.js';
 import { join } from 'node:path';
 import { ToolResultCache } from './cache.js';
+import { SecretMasker } from '../llm/redact.js';
 import { Destinations } from './destinations.js';
 import { ChildRegistry } from './child-registry.js';
 import { ToolPool } from './pool.js';
@@ -27,6 +28,7 @@ export class ToolService implements Service, ToolsApi {
   children!: ChildRegistry;
   /** What runs started from chat may reach (allow_hosts, log_dirs). */
   destinations!: Destinations;
+  private secrets = new SecretMasker([]);
   /** Settles when the servers a crashed daemon left running have been ended (see ChildRegistry). */
   reaped: Promise<unknown> = Promise.resolve();
 
@@ -36,6 +38,7 @@ export class ToolService implements Service, ToolsApi {
   async start(): Promise<void> {
     const ctx = (this.ctx = this.ctxOf());
     this.destinations = new Destinations(ctx.config);
+    this.secrets = new SecretMasker(ctx.config.secrets);
     this.cache = new ToolResultCache(ctx.store);
     const log = ctx.log.child({ svc: 'tools' });
     this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
@@ -86,7 +89,23 @@ export class ToolService implements Service, ToolsApi {
         return { ok: false, isError: false, error: { code: 'invalid_params', message: `refused: ${why}; nothing was called`, retryable: false }, server, tool, content: [], structured: null, text: '', durationMs: 0, bytes: 0, cached: false, truncated: false };
       }
     }
-    return this.pool.call(req);
+    return this.mask(await this.pool.call(req));
+  }
+
+  /**
+   * A tool's result is where secrets get in (a config dump, an env listing): the known values are
+   * masked in the raw result, before anything stores, templates, formats or posts it, so a number
+   * that would be printed as 4,815,162,342 is gone before it is a number on a screen.
+   */
+  private mask(r: ToolCallResult): ToolCallResult {
+    if (this.secrets.size === 0) return r;
+    return {
+      ...r,
+      text: this.secrets.text(r.text).text,
+      structured: this.secrets.value(r.structured),
+      content: this.secrets.value(r.content),
+      ...(r.error ? { error: { ...r.error, message: this.secrets.text(r.error.message).text } } : {}),
+    };
   }
 
   list(): Promise<ToolInfo[]> {
