@@ -1,3 +1,4 @@
+import { secretValues, type SecretValue } from './secrets.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
@@ -48,6 +49,8 @@ export interface CompiledConfig {
   log: RawConfig['log'] & { maxBytes: number };
   /** The Prometheus endpoint, or null when `metrics.listen` is not set. */
   metrics: CompiledMetrics | null;
+  /** Secret values (env vars named like secrets, the config's secret fields): masked wherever text leaves the daemon. */
+  secrets: SecretValue[];
 }
 
 export interface CompiledMetrics {
@@ -270,7 +273,8 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   const metrics = raw.metrics ? compileMetrics(raw.metrics, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics };
+  const secrets = secretValues(env, { slack: raw.slack, llm: raw.llm, webhooks: raw.notify.webhooks, mcpEnv: Object.values(raw.mcpServers).map((m) => m.env) });
+  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
 }
 
 /**

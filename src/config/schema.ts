@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostRule } from './allow-hosts.js';
 
 const Duration = z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/i, 'expected a duration such as 30s, 5m or 2h');
 /** A retention rule: keep for this long, or `never` remove. */
@@ -96,7 +97,8 @@ export const ConfigSchema = z
           .optional(),
         users: z.record(z.string(), z.enum(['admin', 'operator', 'viewer', 'none'])).optional(),
         /** Role of anyone not listed in `users`; `none` refuses strangers everything. */
-        default_role: z.enum(['admin', 'operator', 'viewer', 'none']).default('viewer'),
+        // `none`: a workspace member nobody listed gets nothing (a viewer reads params and spends model tokens)
+        default_role: z.enum(['admin', 'operator', 'viewer', 'none']).default('none'),
         /** The slash command as created in the app (the manifest uses it). */
         command: z.string().regex(/^\/[a-z0-9_-]+$/, 'a slash command such as /opstream').default('/opstream'),
         /** Name of the app in the manifest. */
@@ -176,6 +178,20 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ allowed_commands: [] }),
+    /**
+     * Where runs started from chat (Slack) may connect: host names, `*.example.com` (subdomains),
+     * IP addresses, CIDR ranges (`10.0.0.0/8`), each optionally with `:port`; `*` allows anything.
+     * Destinations the config names (services, webhooks, the LLM, MCP servers) and URLs written in a
+     * workflow file are always allowed. Not set: only those. Local (CLI) runs are not limited.
+     */
+    allow_hosts: z
+      .array(z.string().min(1).superRefine((v, ctx) => {
+        const r = parseHostRule(v);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+      }))
+      .optional(),
+    /** Directories whose files chat users may have tools read (ops.log_scan paths, `log=` params). Not set: none, besides files the config names. */
+    log_dirs: z.array(z.string().min(1)).default([]),
     /**
      * Opt-in Prometheus endpoint: `listen: "127.0.0.1:9464"` serves GET /metrics. A loopback address
      * unless `token` is set too; with `token` every scrape must send `Authorization: Bearer <token>`.

@@ -14,6 +14,7 @@ import { Store, StoreLockedError } from './store/store.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
+import { SecretMasker } from './llm/redact.js';
 import { LlmGateway } from './llm/index.js';
 import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
@@ -95,7 +96,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     tools: new ToolService(() => ctx),
     engine: new Engine(() => ctx),
     feed: new Feed(store),
-    llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' })) : null,
+    llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' }), new SecretMasker(config.secrets)) : null,
     notifier: new Notifier(() => ctx),
     stats: new StatsService(() => ctx),
     memory: new MemoryService(() => ctx),

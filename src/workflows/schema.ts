@@ -55,8 +55,8 @@ export const Agent = z
     /** JSON Schema the final answer must match. */
     output: z.record(z.string(), z.unknown()).optional(),
     /**
-     * Let `auto_resolve` approve destructive calls even after the agent read tool output. Off by
-     * default: prompt injection arrives through tool output.
+     * Accepted so older files still load, but it no longer lifts the gate: a step that saw text from
+     * outside (tool output, step outputs, chat params, memory) always asks a person (issue 19).
      */
     trust_tool_output: z.boolean().default(false),
     /** Reuse identical tool results younger than this (default: each server's `cache`); the model is told their age. */

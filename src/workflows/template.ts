@@ -252,3 +252,38 @@ export function referencedPaths(expr: string): string[][] {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** What decides whether a template reference reads text from outside (see `untrustedSources`). */
+export interface TaintRules {
+  /** Params came from a chat message (a Slack user typed them), not from the local user or a schedule. */
+  paramsFromChat: boolean;
+  /** Steps whose output OpStream made itself (a wait's `woke_at`, a notify's `delivered_to`). */
+  trustedStep(id: string): boolean;
+}
+
+/**
+ * The untrusted sources a template pulls into the text it renders: step outputs (tool results, web
+ * responses, answers typed by people, agents' answers) and params typed in chat. Tracked from the
+ * references, not the rendered text, so a value that looks harmless is still counted: a prompt that
+ * carries any of them cannot unlock a gated tool (DESIGN.md, "Text from outside ... is untrusted
+ * wherever it goes"). `steps.<id>.status`, `run.*` and `llm.*` are OpStream's own values.
+ */
+export function untrustedSources(value: unknown, rules: TaintRules): string[] {
+  const out = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      for (const expr of templateExpressions(v)) {
+        for (const path of referencedPaths(expr)) {
+          const [root, id, field] = path;
+          if (root === 'steps') {
+            if (id === undefined) out.add('output of earlier steps');
+            else if (field !== 'status' && !rules.trustedStep(id)) out.add(`output of step ${id}`);
+          } else if (root === 'params' && rules.paramsFromChat) out.add(id === undefined ? 'parameters given in chat' : `parameter ${id} given in chat`);
+        }
+      }
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (isPlainObject(v)) Object.values(v).forEach(visit);
+  };
+  visit(value);
+  return [...out];
+}

@@ -152,7 +152,7 @@ describe('agent steps against a loopback Ollama', () => {
       expect(waiting.waiting_for).toMatchObject({ kind: 'approval', tool: 'ops.http_request', args: { url, method: 'POST' } });
       expect(waiting.waiting_for.args_hash).toMatch(/^[0-9a-f]{16}$/);
       expect(waiting.waiting_for.prompt).toContain(waiting.waiting_for.args_hash);
-      expect(waiting.waiting_for.prompt).toMatch(/auto_resolve is on: the agent has read tool output/);
+      expect(waiting.waiting_for.prompt).toContain('the agent has read untrusted output of tool everything.echo; such text may carry injected instructions, so auto_resolve does not apply');
       expect(hits.count('/admin/restart')).toBe(0);
       const note = (waiting.notifications as Run[]).find((n) => n.kind === 'approval');
       expect(note?.data).toMatchObject({ tool: 'ops.http_request', args_hash: waiting.waiting_for.args_hash });

@@ -4,10 +4,12 @@ import type { Step, Workflow } from '../../workflows/schema.js';
 import type { DaemonContext } from '../context.js';
 import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '../llm/index.js';
 import { canonicalJson } from '../tools/cache.js';
+import { LOCAL_TRIGGERS } from '../tools/destinations.js';
 import { compileArgsValidator, type ArgsValidator } from '../tools/validate.js';
 import type { AnyEvent } from './reducer.js';
 import { durationMs, stepAt } from './step-paths.js';
-import type { ErrorData, RunEvent, RunRecord, WaitingFor, WorkerMessage } from './types.js';
+import { untrustedSources } from '../../workflows/template.js';
+import type { AgentState, ErrorData, RunEvent, RunRecord, WaitingFor, WorkerMessage } from './types.js';
 
 type Msg<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
 type Commit = (run: RunRecord, events: Omit<AnyEvent, 'at'>[], audit?: { actor: string; action: string }) => Promise<RunEvent[]>;
@@ -157,27 +159,30 @@ export class AgentHost {
     const same = a.calls.find((c) => c.args_hash === hash && c.name === name && (c.status === 'ok' || c.status === 'error'));
     if (same) return answer('duplicate', `(this is the same call as in turn ${same.turn}: nothing was run again; its result was)\n${same.content}`);
 
-    // 3. destructive: a person approves these exact arguments (policy may, until tool output was read)
+    // 3. destructive: a person approves these exact arguments. Policy (auto_resolve) may grant it only
+    // in a step that has seen no text from outside: not in its prompt (step outputs, chat params,
+    // recalled memory) and not in any tool output it read (prompt injection arrives both ways).
     const destructive = info.destructive;
     if (destructive) {
       const d = a.approvals[hash];
       if (d?.decision === 'rejected') return answer('rejected', `${d.by} rejected this call; nothing was run. Do not call it again with these arguments; carry on without it.`);
       if (!d) {
-        const readOutput = a.calls.some((c) => c.status === 'ok' || c.status === 'error');
-        const policy = def.auto_resolve && (!readOutput || step.agent!.trust_tool_output === true);
-        if (policy) {
+        const untrusted = untrustedSeen(run, def, step, a);
+        if (def.auto_resolve && untrusted.length === 0) {
           await this.commit(run, [{ type: 'approval.answered', step: msg.step, args_hash: hash, decision: 'approved', by: 'policy:auto_resolve', policy: true }], { actor: 'policy:auto_resolve', action: 'agent.approve_tool' });
         } else {
+          const why = untrusted.length ? ` Why a person must approve: ${untrusted.join('; ')}; such text may carry injected instructions${def.auto_resolve ? ', so auto_resolve does not apply' : ''}.` : '';
           const waiting_for: WaitingFor = {
             kind: 'approval',
             step: msg.step,
-            prompt: `The agent in step ${msg.step} wants to run ${name} (destructive) with ${JSON.stringify(args)}. Argument hash ${hash}: approving runs exactly this.${def.auto_resolve && readOutput ? ' (Asked although auto_resolve is on: the agent has read tool output, which may carry injected instructions.)' : ''}`,
+            prompt: `The agent in step ${msg.step} wants to run ${name} (destructive) with ${JSON.stringify(args)}. Argument hash ${hash}: approving runs exactly this.${why}`,
             until: null,
             approvers: [],
             on_timeout: 'reject',
             tool: name,
             args,
             args_hash: hash,
+            ...(untrusted.length ? { untrusted } : {}),
           };
           return { recorded: await this.commit(run, [{ type: 'step.waiting', step: msg.step, waiting_for }]), suspended: true };
         }
@@ -191,7 +196,7 @@ export class AgentHost {
       throw fail('budget exceeded', false, 'stopped');
     }
     const cacheTtlMs = step.agent!.cache === undefined ? undefined : (durationMs(step.agent!.cache) ?? undefined);
-    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}` });
+    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}`, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     const age = r.cached && r.cachedAt ? Date.now() - r.cachedAt : null;
     if (r.error) return answer('error', frame(name, 'error', `error: ${r.error.message}`, null), { error: r.error.message });
     const full = r.structured !== null && r.structured !== undefined ? JSON.stringify(r.structured) : r.text;
@@ -206,6 +211,41 @@ export class AgentHost {
     if (!v) this.validators.set(name, (v = compileArgsValidator(schema).validate));
     return v;
   }
+}
+
+/** Step kinds whose output OpStream writes itself (no text from outside in it). */
+const OWN_OUTPUT = new Set(['wait', 'notify']);
+
+function findById(steps: Step[] | undefined, id: string): Step | undefined {
+  for (const s of steps ?? []) {
+    if (s.id === id) return s;
+    const inner = findById(s.steps ?? s.parallel, id);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+
+/**
+ * Why an agent step's next model turn may be steered by text from outside, one reason per source:
+ * what its prompt templates pull in (step outputs, params typed in chat), memory recalled into the
+ * prompt (recorded with agent.started), and every tool output it has read so far. Empty: only the
+ * workflow author's and the local user's own words.
+ */
+export function untrustedSeen(run: RunRecord, def: Workflow, step: Step, a: AgentState): string[] {
+  const rules = { paramsFromChat: !LOCAL_TRIGGERS.has(run.trigger), trustedStep: (id: string) => OWN_OUTPUT.has(stepKindOf(findById(def.steps, id))) };
+  const cfg = step.agent!;
+  const out = untrustedSources([cfg.prompt, cfg.system ?? ''], rules).map((src) => `the prompt contains untrusted ${src}`);
+  for (const src of a.untrusted ?? []) out.push(`the prompt contains untrusted ${src}`);
+  const read = [...new Set(a.calls.filter((c) => c.status === 'ok' || c.status === 'error').map((c) => c.name))];
+  if (read.length) out.push(`the agent has read untrusted output of ${read.map((n) => `tool ${n}`).join(', ')}`);
+  return out;
+}
+
+function stepKindOf(s: Step | undefined): string {
+  if (!s) return 'unknown';
+  for (const k of ['wait', 'notify'] as const) if (s[k] !== undefined) return k;
+  return 'other';
 }
 
 /** Tool output reaches the model as framed, untrusted data; a cached result says how old it is. */

@@ -166,7 +166,7 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
       break;
     case 'agent.started': {
       const st = steps[path!];
-      if (st) Object.assign(agentOf(st), { started: true, prompt: e.prompt as string, system: e.system as string });
+      if (st) Object.assign(agentOf(st), { started: true, prompt: e.prompt as string, system: e.system as string, ...(Array.isArray(e.untrusted) && e.untrusted.length ? { untrusted: e.untrusted as string[] } : {}) });
       break;
     }
     case 'agent.turn': {

@@ -71,6 +71,8 @@ export interface AgentState {
   /** The rendered prompt and system text the model got (a resumed step goes on with exactly these). */
   prompt?: string;
   system?: string;
+  /** Untrusted text the worker put into the prompt besides templates (memory recall), from agent.started. */
+  untrusted?: string[];
   turns: AgentTurn[];
   calls: AgentCall[];
   /** Decisions on destructive calls, by argument hash: an approval binds to exact arguments. */
@@ -92,6 +94,8 @@ export interface WaitingFor {
   tool?: string;
   args?: Record<string, unknown>;
   args_hash?: string;
+  /** Why policy could not grant it: the untrusted text the agent's turn saw (e.g. "the prompt contains untrusted output of step fetch"). */
+  untrusted?: string[];
   /** kind llm: why the step waits for the model (host, model, what to do). */
   reason?: string;
   host?: string;
@@ -190,7 +194,7 @@ export type WorkerEvent =
   | { type: 'step.waiting'; step: string; waiting_for: WaitingFor }
   | { type: 'repeat.iteration'; step: string; index: number; output: unknown; next_at: string | null }
   | { type: 'step.warning'; step: string; warning: string }
-  | { type: 'agent.started'; step: string; system: string; prompt: string; tools: unknown[]; schema: Record<string, unknown> | null; model: string | null; max_turns: number }
+  | { type: 'agent.started'; step: string; system: string; prompt: string; tools: unknown[]; schema: Record<string, unknown> | null; model: string | null; max_turns: number; untrusted?: string[] }
   | { type: 'run.succeeded' }
   | { type: 'run.failed'; step: string | null; error: string };
 

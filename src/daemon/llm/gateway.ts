@@ -9,7 +9,7 @@ import { LlmError, httpError, isLlmError, isNetworkError, networkCode } from './
 import { FifoLimiter } from './limiter.js';
 import { OllamaBackend } from './ollama-backend.js';
 import { OpenAiBackend } from './openai-backend.js';
-import { redactCount, redactMessages } from './redact.js';
+import { redactCount, redactMessages, SecretMasker } from './redact.js';
 import type { ChatMessage, ChatOptions, ChatReply, ChatRequest, CompactionReport, EmbedResult, LlmProvider, LlmStats, ModelDescription, ModelStats } from './types.js';
 
 /** Metadata requests (/api/tags, /api/show, /models) should answer fast even when a model is busy. */
@@ -44,6 +44,8 @@ export class LlmGateway implements Service {
   constructor(
     private readonly config: CompiledLlm,
     private readonly log: Logger,
+    /** The daemon's secret values, masked in every prompt in any formatted shape. */
+    private readonly secrets: SecretMasker = new SecretMasker([]),
   ) {
     this.backend = config.provider === 'openai-compatible' ? new OpenAiBackend(config.base_url ?? config.host, config.api_key) : new OllamaBackend(config.host, config.keepAliveMs);
   }
@@ -191,7 +193,7 @@ export class LlmGateway implements Service {
    */
   private prepare(req: ChatRequest, model: string, numCtx: number): { messages: ChatMessage[]; redactions: number; estimate: number; compacted?: CompactionReport; warnings: string[] } {
     const warnings: string[] = [];
-    const red = redactMessages(req.messages, this.config.redactPatterns);
+    const red = redactMessages(req.messages, this.config.redactPatterns, this.secrets);
     let capped = 0;
     let messages = red.messages.map((m) => {
       if (m.role !== 'tool') return m;
@@ -319,7 +321,7 @@ export class LlmGateway implements Service {
     try {
       release = await this.limiter(name).acquire(signal);
       const input = texts.map((t) => {
-        const r = redactCount(t, this.config.redactPatterns);
+        const r = redactCount(t, this.config.redactPatterns, this.secrets);
         stats.redactions += r.count;
         return r.text;
       });

@@ -1,3 +1,4 @@
+import type { SecretValue } from '../../config/secrets.js';
 import type { ChatMessage, ToolCallData } from './types.js';
 
 /**
@@ -54,9 +55,11 @@ function asGlobal(re: RegExp): RegExp {
 }
 
 /** Masks secrets in `text` and says how many it masked. */
-export function redactCount(text: string, extra: readonly RegExp[] = []): RedactResult {
-  let count = 0;
-  let out = text;
+export function redactCount(text: string, extra: readonly RegExp[] = [], secrets?: SecretMasker): RedactResult {
+  // the known values first: a shape rule could otherwise cut one in two and leave half of it
+  const known = secrets ? secrets.text(text) : { text, count: 0 };
+  let count = known.count;
+  let out = known.text;
   for (const rule of RULES) {
     out = out.replace(rule.re, (...args: unknown[]) => {
       const match = args[0] as string;
@@ -85,26 +88,100 @@ export function redact(text: string, extra: readonly RegExp[] = []): string {
   return redactCount(text, extra).text;
 }
 
-function redactValue(v: unknown, extra: readonly RegExp[], counter: { n: number }): unknown {
+function redactValue(v: unknown, extra: readonly RegExp[], counter: { n: number }, secrets?: SecretMasker): unknown {
   if (typeof v === 'string') {
-    const r = redactCount(v, extra);
+    const r = redactCount(v, extra, secrets);
     counter.n += r.count;
     return r.text;
   }
-  if (Array.isArray(v)) return v.map((x) => redactValue(x, extra, counter));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactValue(x, extra, counter)]));
+  if (secrets && (typeof v === 'number' || typeof v === 'bigint')) return secrets.value(v);
+  if (Array.isArray(v)) return v.map((x) => redactValue(x, extra, counter, secrets));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactValue(x, extra, counter, secrets)]));
   return v;
 }
 
 /** Redacts every message's content and the string values inside replayed tool-call arguments. */
-export function redactMessages(messages: readonly ChatMessage[], extra: readonly RegExp[]): { messages: ChatMessage[]; count: number } {
+export function redactMessages(messages: readonly ChatMessage[], extra: readonly RegExp[], secrets?: SecretMasker): { messages: ChatMessage[]; count: number } {
   const counter = { n: 0 };
   const out = messages.map((m) => {
-    const r = redactCount(m.content, extra);
+    const r = redactCount(m.content, extra, secrets);
     counter.n += r.count;
     const next: ChatMessage = { ...m, content: r.text };
-    if (m.tool_calls) next.tool_calls = m.tool_calls.map((tc): ToolCallData => ({ ...tc, arguments: redactValue(tc.arguments, extra, counter) as Record<string, unknown> }));
+    if (m.tool_calls) next.tool_calls = m.tool_calls.map((tc): ToolCallData => ({ ...tc, arguments: redactValue(tc.arguments, extra, counter, secrets) as Record<string, unknown> }));
     return next;
   });
   return { messages: out, count: counter.n };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known secret values (issue 19 item 11)
+
+/** Shorter values would mask ordinary words and numbers. */
+const MIN_SECRET = 6;
+
+/**
+ * Characters that formatting puts inside a value: digit grouping (1,234,567 / 1 234 567 / 1.234.567 /
+ * 1'234'567, with narrow or no-break spaces), and line breaks or spaces where text was wrapped or split.
+ */
+const SPLIT = "[\\s,.'_\\u00a0\\u2009\\u202f\\u2019-]*";
+
+function escapeRe(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/**
+ * The secret values the daemon knows (from the environment and the config), masked wherever they
+ * appear: as they are, digit-grouped or split across whitespace and line breaks, and as raw numbers
+ * in structured values, so nothing formats a secret number into a shape no pattern would match.
+ */
+export class SecretMasker {
+  private readonly res: { name: string; re: RegExp; value: string }[] = [];
+
+  constructor(values: readonly SecretValue[]) {
+    const seen = new Set<string>();
+    // longest first: a value containing another is masked whole
+    for (const v of [...values].sort((a, b) => b.value.length - a.value.length)) {
+      const value = v.value.trim();
+      if (value.length < MIN_SECRET || seen.has(value)) continue;
+      seen.add(value);
+      const chars = [...value].map(escapeRe);
+      this.res.push({ name: v.name, value, re: new RegExp(chars.join(SPLIT), 'g') });
+    }
+  }
+
+  get size(): number {
+    return this.res.length;
+  }
+
+  /** Masks every known secret in `text`, in any of its formatted shapes. */
+  text(text: string): RedactResult {
+    let count = 0;
+    let out = text;
+    for (const s of this.res) {
+      if (!out.includes(s.value[0])) continue;
+      out = out.replace(s.re, () => {
+        count++;
+        return `[redacted:${s.name}]`;
+      });
+    }
+    return { text: out, count };
+  }
+
+  /** Masks secrets in raw values, before anything formats them: strings, and numbers whose digits are a secret. */
+  value<T>(v: T): T {
+    if (this.res.length === 0) return v;
+    return this.walk(v) as T;
+  }
+
+  private walk(v: unknown): unknown {
+    if (typeof v === 'string') return this.text(v).text;
+    if (typeof v === 'number' || typeof v === 'bigint') {
+      const digits = String(v);
+      const hit = this.res.find((s) => digits.includes(s.value) || (/^[\d.,\s]+$/.test(s.value) && s.value.replace(/[^\d]/g, '') === digits.replace(/[^\d]/g, '')));
+      return hit ? `[redacted:${hit.name}]` : v;
+    }
+    if (Array.isArray(v)) return v.map((x) => this.walk(x));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.walk(x)]));
+    return v;
+  }
 }

@@ -35,6 +35,8 @@ export interface CommandReply {
   msg: SlackMessage;
   /** Posted for the channel to see (default: only the person who asked). */
   public?: boolean;
+  /** A refusal (or the access note for someone without a role): only ever shown to the person who asked. */
+  refused?: boolean;
 }
 
 interface Spec {
@@ -189,6 +191,8 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
   const [head, ...rest] = words;
   let name = commandOf(head);
   let args = rest;
+  // someone without a role learns how to get one, and nothing about the workflows or commands
+  if (who.role === 'none' && (!head || name === 'help')) return accessMessage(d, who);
   if (!name) {
     if (!head) return { msg: helpMessage(d) };
     if (!isWorkflowWord(d.ctx(), head)) return say(suggestion(d, words.join(' ')));
@@ -212,7 +216,15 @@ export async function refusal(d: Pick<CommandDeps, 'ctx' | 'log'>, who: Caller, 
   await d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${what.slice(0, 120)})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
   d.log.info({ user: who.user, role: who.role, action }, 'slack: refused a request');
   const mine = who.role === 'none' ? 'you have no OpStream role here' : `your role is ${who.role}`;
-  return say(`:no_entry: Sorry, that needs the ${needs} role and ${mine}. Nothing was done. (An admin can add you under \`slack.users\`.)`);
+  return { ...say(`:no_entry: Sorry, that needs the ${needs} role and ${mine}. Nothing was done. (An admin can add you under \`slack.users\`.)`), refused: true };
+}
+
+/** `help` for someone without a role: how to get access, nothing more. */
+export function accessMessage(d: Pick<CommandDeps, 'cfg'>, who: Pick<Caller, 'user'>): CommandReply {
+  return {
+    msg: mrkdwnMessage(`:lock: You have no OpStream role in this workspace yet. To get one, ask whoever runs OpStream here to add your Slack user id \`${esc(who.user)}\` under \`slack.users\` in their config.yaml (as viewer, operator or admin); then \`${esc(d.cfg.command)} help\` shows what you may do.`, 'You have no OpStream role here yet; ask an OpStream admin to add you under slack.users.'),
+    refused: true,
+  };
 }
 
 async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOpts): Promise<CommandReply | null> {
@@ -220,6 +232,12 @@ async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOp
   if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
   if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
   const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args), ctx.config.raw.services);
+  // a URL or file path typed in chat is checked before anything starts (the tool calls are checked again)
+  const why = ctx.tools.destinations.checkArgs(params, workflow.workflow);
+  if (why) {
+    await ctx.store.commit([], { actor: who.actor, action: 'slack.refused', target: `runs.start (${workflow.workflow.id}: ${why})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
+    return { ...say(`:no_entry: Not started: ${esc(why)}. Nothing was done.`), refused: true };
+  }
   const extraOps = opts.durableKey ? [{ type: 'put' as const, sub: 'meta' as const, key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } }] : [];
   const run = await ctx.engine.startRun({ workflow, params, trigger: 'slack', actor: who.actor, extraOps });
   // the thread appears at once even for workflows that do not announce their start

@@ -5,7 +5,7 @@ import { isWireError } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
 import { answerAboutRun } from './answer.js';
 import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
-import { refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
+import { accessMessage, commandOf, refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
 import { Dedupe } from './dedupe.js';
 import { ActionBody, MessageEvent, SlashBody } from './payloads.js';
@@ -128,13 +128,23 @@ export class Inbound {
     }
     if (!dm && !mentioned) return;
     const to: ReplyTarget = { channel: ev.channel, user: ev.user, thread_ts: dm ? inThread ?? undefined : (inThread ?? ev.ts) };
+    if (who.role === 'none') {
+      // no role: no model tokens spent on understanding them, and the answer is theirs alone
+      const words = splitWords(text);
+      const asksHelp = words.length === 0 || commandOf(words[0]) === 'help' || /^(hi|hello|hey|help)\b/i.test(text);
+      if (asksHelp) return this.d.responder.reply(to, accessMessage(this.d.commands, who).msg);
+      const r = await refusal(this.d.commands, who, 'slack.message', text, 'viewer');
+      return this.d.responder.reply(to, r.msg);
+    }
     const intent = await mapIntent(this.d.ctx(), text, this.d.log);
     if (!intent.words) {
       await this.post(to, mrkdwnMessage(suggestion(this.d.commands, text)));
       return;
     }
     const reply = await this.safely(() => runCommand(this.d.commands, who, intent.words));
-    if (reply) await this.post(to, reply.msg);
+    // a refusal in a channel is told to the person only (an ephemeral message), never to the channel
+    if (reply?.refused) await this.d.responder.reply(to, reply.msg);
+    else if (reply) await this.post(to, reply.msg);
   }
 
   /**

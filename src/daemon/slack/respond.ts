@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { SlackMessage } from './blocks.js';
+import { safeOutgoing } from './text.js';
 
 /** Slack's rules for a response_url: 5 posts within 30 minutes of the command or click. */
 const MAX_USES = 5;
@@ -32,7 +33,7 @@ export class Responder {
         const res = await fetch(to.responseUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json; charset=utf-8' },
-          body: JSON.stringify({ ...msg, response_type: opts.public ? 'in_channel' : 'ephemeral', replace_original: opts.replaceOriginal ?? false, ...(to.thread_ts ? { thread_ts: to.thread_ts } : {}) }),
+          body: JSON.stringify({ ...safeOutgoing('chat.postEphemeral', msg), response_type: opts.public ? 'in_channel' : 'ephemeral', replace_original: opts.replaceOriginal ?? false, ...(to.thread_ts ? { thread_ts: to.thread_ts } : {}) }),
           signal: AbortSignal.timeout(10_000),
         });
         await res.body?.cancel().catch(() => undefined);

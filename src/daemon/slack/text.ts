@@ -63,3 +63,25 @@ export function joinDurations(words: string[]): string[] {
 export function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+/**
+ * The `text` of a message that has blocks is its plain fallback (notifications, screen readers), but
+ * Slack still turns `<!channel>`, `<!here>` and `<@U1>` in it into mentions. It often quotes outside
+ * text (an approval's prompt, a notify step's title, a tool's output) unescaped, while the blocks
+ * escape it. So a control sequence in the fallback stays only when the blocks carry it as such (our
+ * own "approved by <@U1>"); every other one, and every bare `&`, is escaped.
+ */
+export function plainFallback(text: string, blocks: string): string {
+  return text.replace(/&(?!amp;|lt;|gt;)/g, '&amp;').replace(/<[^<>]*>|[<>]/g, (m) => (m.length > 2 && blocks.includes(m) ? m : esc(m)));
+}
+
+const POSTS = new Set(['chat.postMessage', 'chat.postEphemeral', 'chat.update', 'chat.scheduleMessage']);
+
+/** A Web API call's options with the fallback text of a message with blocks made safe (see plainFallback). */
+export function safeOutgoing<T>(method: string, options: T): T {
+  const o = options as { text?: unknown; blocks?: unknown } | undefined;
+  if (!POSTS.has(method) || !o || typeof o.text !== 'string' || o.blocks === undefined || o.blocks === null) return options;
+  const blocks = typeof o.blocks === 'string' ? o.blocks : JSON.stringify(o.blocks);
+  if (blocks === '[]') return options;
+  return { ...o, text: plainFallback(o.text, blocks) } as T;
+}

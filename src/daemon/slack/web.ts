@@ -1,6 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
+import { safeOutgoing } from './text.js';
 import { FATAL_ERRORS } from './tokens.js';
 
 /** The official clients log through this: their chatter goes to the daemon log at debug. */
@@ -26,13 +27,23 @@ export function slackLogger(log: Logger): SlackLogger {
  * again, per Slack channel.
  */
 export function webClient(s: Pick<CompiledSlack, 'bot_token' | 'api_url' | 'timeoutMs'>, log: Logger): WebClient {
-  return new WebClient(s.bot_token, {
+  return new SafeWebClient(s.bot_token, {
     slackApiUrl: s.api_url ?? 'https://slack.com/api/',
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
     timeout: s.timeoutMs,
     logger: slackLogger(log),
   });
+}
+
+/**
+ * Every post and edit goes through `apiCall` (the client binds its methods to it when built), so
+ * this is the one place where the fallback text of every message is made unable to ping anyone.
+ */
+class SafeWebClient extends WebClient {
+  override apiCall(method: string, options?: Record<string, unknown>): ReturnType<WebClient['apiCall']> {
+    return super.apiCall(method, safeOutgoing(method, options));
+  }
 }
 
 /** A failed Web API call, sorted: retry (after how long), give up, or the bridge must stop. */

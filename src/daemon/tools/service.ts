@@ -1,6 +1,8 @@
 import type { DaemonContext, Service } from '../context.js';
 import { join } from 'node:path';
 import { ToolResultCache } from './cache.js';
+import { SecretMasker } from '../llm/redact.js';
+import { Destinations } from './destinations.js';
 import { ChildRegistry } from './child-registry.js';
 import { ToolPool } from './pool.js';
 import { serverSpecs } from './server-specs.js';
@@ -24,6 +26,9 @@ export class ToolService implements Service, ToolsApi {
   private dirty = false;
   private ctx!: DaemonContext;
   children!: ChildRegistry;
+  /** What runs started from chat may reach (allow_hosts, log_dirs). */
+  destinations!: Destinations;
+  private secrets = new SecretMasker([]);
   /** Settles when the servers a crashed daemon left running have been ended (see ChildRegistry). */
   reaped: Promise<unknown> = Promise.resolve();
 
@@ -32,6 +37,8 @@ export class ToolService implements Service, ToolsApi {
 
   async start(): Promise<void> {
     const ctx = (this.ctx = this.ctxOf());
+    this.destinations = new Destinations(ctx.config);
+    this.secrets = new SecretMasker(ctx.config.secrets);
     this.cache = new ToolResultCache(ctx.store);
     const log = ctx.log.child({ svc: 'tools' });
     this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
@@ -70,8 +77,35 @@ export class ToolService implements Service, ToolsApi {
     await this.ctx.store.putLoose('meta', STATS_KEY, this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
   }
 
-  call(req: ToolCallRequest): Promise<ToolCallResult> {
-    return this.pool.call(req);
+  async call(req: ToolCallRequest): Promise<ToolCallResult> {
+    // a run started from chat reaches only allowed hosts and log files: refused before the server sees it
+    if (this.destinations.limits(req.origin)) {
+      const why = this.destinations.checkArgs(req.args ?? {}, req.origin.def);
+      if (why) {
+        const o = req.origin;
+        await this.ctx.store.commit([], { actor: o.actor, action: 'tools.refused', target: `run:${o.run} ${req.tool}: ${why}` }).catch((err: unknown) => this.ctx.log.warn({ err }, 'tools: could not audit a refused call'));
+        this.ctx.log.info({ tool: req.tool, run: o.run, actor: o.actor }, `tools: refused a call from a chat run: ${why}`);
+        const [server = '', tool = ''] = req.tool.split('.');
+        return { ok: false, isError: false, error: { code: 'invalid_params', message: `refused: ${why}; nothing was called`, retryable: false }, server, tool, content: [], structured: null, text: '', durationMs: 0, bytes: 0, cached: false, truncated: false };
+      }
+    }
+    return this.mask(await this.pool.call(req));
+  }
+
+  /**
+   * A tool's result is where secrets get in (a config dump, an env listing): the known values are
+   * masked in the raw result, before anything stores, templates, formats or posts it, so a number
+   * that would be printed as 4,815,162,342 is gone before it is a number on a screen.
+   */
+  private mask(r: ToolCallResult): ToolCallResult {
+    if (this.secrets.size === 0) return r;
+    return {
+      ...r,
+      text: this.secrets.text(r.text).text,
+      structured: this.secrets.value(r.structured),
+      content: this.secrets.value(r.content),
+      ...(r.error ? { error: { ...r.error, message: this.secrets.text(r.error.message).text } } : {}),
+    };
   }
 
   list(): Promise<ToolInfo[]> {

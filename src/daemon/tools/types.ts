@@ -1,3 +1,4 @@
+import type { CallOrigin } from './destinations.js';
 import type { ErrorCode } from '../../protocol/index.js';
 
 export type ServerState = 'idle' | 'starting' | 'ready' | 'failed' | 'disabled' | 'stopped';
@@ -54,6 +55,8 @@ export interface ToolCallRequest {
   /** Run id + step id + attempt: concurrent calls with the same key share one execution; sent to the server in `_meta`. */
   idempotencyKey?: string;
   signal?: AbortSignal;
+  /** The run the call is made for: a run started from chat may reach only allowed destinations (destinations.ts). */
+  origin?: CallOrigin;
 }
 
 /** Why a call did not complete (as opposed to the tool reporting `isError`, which is data). */

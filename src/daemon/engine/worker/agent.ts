@@ -72,7 +72,8 @@ export async function runAgent(step: Step, path: string, attempt: number, io: Ag
   const cfg = step.agent!;
   const schema = cfg.output;
   const prompt = String(io.render(cfg.prompt)) + (recall ? `\n\n${recall}` : '');
-  return runAgentWith(cfg, path, attempt, io, validate, systemText(cfg.system === undefined ? undefined : String(io.render(cfg.system)), schema), prompt, schema);
+  // recalled memory is text from earlier runs' tool output: the main thread's gate must know it is in the prompt
+  return runAgentWith(cfg, path, attempt, io, validate, systemText(cfg.system === undefined ? undefined : String(io.render(cfg.system)), schema), prompt, schema, recall ? ['memory recalled from earlier runs'] : []);
 }
 
 /** The loop itself, from a rendered system text and prompt (`opstream replay` passes recorded or edited ones). */
@@ -85,6 +86,7 @@ export async function runAgentWith(
   system: string,
   prompt: string,
   schema: Record<string, unknown> | undefined,
+  untrusted: string[] = [],
 ): Promise<AgentResult> {
   const parse = (text: string): { value: unknown; problem: string | null } => {
     if (!schema) return { value: text, problem: null };
@@ -103,7 +105,7 @@ export async function runAgentWith(
   if (first.started) {
     system = first.system ?? system;
     prompt = first.prompt ?? prompt;
-  } else await io.record([{ type: 'agent.started', step: path, system, prompt, tools, schema: schema ?? null, model: cfg.model ?? null, max_turns: cfg.max_turns }]);
+  } else await io.record([{ type: 'agent.started', step: path, system, prompt, tools, schema: schema ?? null, model: cfg.model ?? null, max_turns: cfg.max_turns, ...(untrusted.length ? { untrusted } : {}) }]);
 
   for (;;) {
     const a = state();
