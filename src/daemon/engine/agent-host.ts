@@ -5,12 +5,12 @@ import type { DaemonContext } from '../context.js';
 import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '../llm/index.js';
 import { canonicalJson } from '../tools/cache.js';
 import { compileArgsValidator, type ArgsValidator } from '../tools/validate.js';
-import type { AnyEvent } from './reducer.js';
+import type { EventBody } from '../../protocol/events.js';
 import { durationMs, stepAt } from './step-paths.js';
 import type { ErrorData, RunEvent, RunRecord, WaitingFor, WorkerMessage } from './types.js';
 
 type Msg<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
-type Commit = (run: RunRecord, events: Omit<AnyEvent, 'at'>[], audit?: { actor: string; action: string }) => Promise<RunEvent[]>;
+type Commit = (run: RunRecord, events: EventBody[], audit?: { actor: string; action: string }) => Promise<RunEvent[]>;
 
 /** What the worker gets back: the events committed for its request (applied to its copy). */
 export interface HostReply {
@@ -116,7 +116,7 @@ export class AgentHost {
     if (reply.compacted) warnings.push(`the conversation was compacted to fit num_ctx ${reply.num_ctx}: ${reply.compacted.tool_outputs_dropped} older tool outputs dropped, ${reply.compacted.messages_summarized} turns summarised`);
     const recorded = await this.commit(run, [
       {
-        type: 'agent.turn',
+        type: 'agent.turn' as const,
         step: msg.step,
         attempt: msg.attempt,
         turn: msg.turn,
@@ -142,8 +142,8 @@ export class AgentHost {
     const name = realToolName(msg.name);
     const args = msg.args && typeof msg.args === 'object' && !Array.isArray(msg.args) ? msg.args : {};
     const hash = argsHash(name, args);
-    const base = { type: 'agent.tool', step: msg.step, attempt: msg.attempt, turn: msg.turn, index: msg.index, name, args, args_hash: hash };
-    const answer = async (status: string, content: string, extra: Record<string, unknown> = {}): Promise<HostReply> => ({ recorded: await this.commit(run, [{ ...base, status, content, ...extra }]) });
+    const base = { type: 'agent.tool' as const, step: msg.step, attempt: msg.attempt, turn: msg.turn, index: msg.index, name, args, args_hash: hash };
+    const answer = async (status: 'ok' | 'error' | 'refused' | 'duplicate' | 'rejected', content: string, extra: Record<string, unknown> = {}): Promise<HostReply> => ({ recorded: await this.commit(run, [{ ...base, status, content, ...extra }]) });
 
     // 1. only the step's tools, with arguments that fit their schema: never executed otherwise
     const allowed = step.agent!.tools;
