@@ -112,7 +112,9 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     }
     case 'repeat.iteration': {
       const st = steps[e.step];
-      st.outputs = [...(st.outputs ?? []), e.output];
+      // appended in place: a copy per iteration would make a long watch quadratic (states are
+      // serialised when committed, before the next event of the run is applied)
+      (st.outputs ??= []).push(e.output);
       st.iteration = e.index + 1;
       st.next_at = e.next_at ?? null;
       if (isBreach(e.output)) st.breaches = (st.breaches ?? 0) + 1;
@@ -236,8 +238,9 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     default:
       break;
   }
-  // what the run has shown so far stays shown: progress never goes back
-  if (run.started_at) {
+  // what the run has shown so far stays shown: progress never goes back. Only run events and
+  // top-level steps change what the figure is based on (inside a loop it is the loop's time).
+  if (run.started_at && (e.step === undefined || e.step === null || !/[.[]/.test(e.step))) {
     const f = timing(run, Date.parse(at)).fraction;
     if (f !== null && f > (run.progress_floor ?? 0)) run.progress_floor = f;
   }
@@ -438,9 +441,11 @@ function timing(run: RunRecord, t: number): Timing {
   }
   const w = run.waiting_for;
   if (w && w.kind === 'timer' && w.until && topLevel(w.step) === run.current_step && !cur?.every_ms) {
+    // the timer's own share of its step: finished steps plus how far the wait is, over the known steps
     const end = Date.parse(w.until);
-    const elapsed = Math.max(0, t - start);
-    return { fraction: clamp(elapsed / Math.max(1, end - start)), eta: w.until, elapsed_ms: elapsed, total_ms: end - start, basis: 'timer' };
+    const from = Date.parse(w.since ?? cur?.started_at ?? run.started_at);
+    const part = Math.max(0, Math.min(1, (t - from) / Math.max(1, end - from)));
+    return { fraction: clamp((done + part) / total), eta: w.until, basis: 'timer' };
   }
   const history = run.history_ms ?? null;
   const eta = history !== null && history > 0 && start + history > t ? new Date(start + history).toISOString() : null;

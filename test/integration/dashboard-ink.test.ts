@@ -79,7 +79,7 @@ describe('dashboard (Ink) against a real daemon', () => {
 
       d.press(KEY.enter);
       // the approval's exact arguments are on screen, not a summary
-      await screen(d, ['Waiting for an approval at step confirm', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
+      await screen(d, ['waiting for approval by anyone, since', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
       d.press('a');
       const done = await waitRun(h, a, status(a, 'succeeded'), 'the approved run to finish');
       expect(done.steps.find((s) => s.id === 'confirm')?.output).toMatchObject({ decision: 'approved', by: expect.stringMatching(/^tui:/) });

@@ -92,7 +92,9 @@ function waitDetails(run: RunRecord, def: Workflow | undefined, ev: RunEvent, w:
 }
 
 function startText(run: RunRecord): string {
-  const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  // the params given, not every default (the outline recorded with the run knows them)
+  const defaults = run.outline?.defaults ?? {};
+  const p = Object.entries(run.params).filter(([k, v]) => !(k in defaults && JSON.stringify(defaults[k]) === JSON.stringify(v))).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
   return `started${p ? ` with ${p}` : ''}; follow it with: opstream logs ${run.id} --follow`;
 }
 

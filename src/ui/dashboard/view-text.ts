@@ -108,7 +108,8 @@ export function seriesOf(r: RunView, max = 4): Series[] {
   const out: Series[] = [];
   for (const s of r.steps) {
     if (!Array.isArray(s.output) || s.id.includes('[')) continue;
-    const iters = (s.output as unknown[]).map((it) => iterationMeasurements(it));
+    // the latest iterations are what a line of the screen can show
+    const iters = (s.output as unknown[]).slice(-240).map((it) => iterationMeasurements(it));
     const metrics: { metric: string; unit: string }[] = [];
     for (const ms of iters) for (const m of ms) if (!metrics.some((x) => x.metric === m.metric) && m.metric !== 'ok') metrics.push({ metric: m.metric, unit: m.unit });
     for (const m of metrics) {
