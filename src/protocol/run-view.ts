@@ -363,9 +363,9 @@ export function measurementsOf(output: unknown): Measurement[] {
     // a probe: every request that did not get a 2xx/3xx answer failed, whatever the reason
     const count = o.count;
     const ok = num(o.ok) ?? 0;
-    out.push({ metric: 'ok', value: ok, unit: `of ${count} requests`, threshold: null, op: null, ok: null });
-    out.push({ metric: 'failed', value: count - ok, unit: 'requests', threshold: null, op: null, ok: null });
     out.push({ metric: 'latency p95', value: num(lat.p95), unit: 'ms', threshold: null, op: null, ok: null });
+    out.push({ metric: 'ok', value: ok, unit: `of ${count} requests`, threshold: null, op: null, ok: null });
+    out.push({ metric: 'failed', value: count - ok, unit: count - ok === 1 ? 'request' : 'requests', threshold: null, op: null, ok: null });
     return out;
   }
   const cpu = num(o.cpu_percent) ?? num(rec(o.cpu)?.percent);
