@@ -389,9 +389,22 @@ export function formatMeasurement(m: Measurement): string {
 export function iterationMeasurements(iteration: unknown): Measurement[] {
   const o = rec(iteration);
   if (!o) return [];
-  const all = Object.values(o).flatMap((v) => measurementsOf(v));
+  const all = Object.values(o).flatMap((v) => {
+    const direct = measurementsOf(v);
+    if (direct.length || !rec(v)) return direct;
+    // a parallel step's outputs (profiling probes several endpoints at once): each named by its path
+    return Object.values(rec(v)!).flatMap((x) => {
+      const path = typeof rec(x)?.url === 'string' ? pathOf(rec(x)!.url as string) : '';
+      return measurementsOf(x).filter((m) => m.metric !== 'ok').map((m) => (path ? { ...m, metric: `${m.metric} ${path}` } : m));
+    });
+  });
   const seen = new Set<string>();
   return [...all.filter((m) => m.threshold !== null), ...all.filter((m) => m.threshold === null)].filter((m) => (seen.has(m.metric) ? false : (seen.add(m.metric), true)));
+}
+
+function pathOf(url: string): string {
+  const m = /^[a-z]+:\/\/[^/]+(\/[^?#]*)?/i.exec(url);
+  return m?.[1] || '/';
 }
 
 /** An iteration breached when one of its outputs reports an objective not met (`slo.met: false`). */

@@ -245,6 +245,13 @@ describe('run view: one projection behind every screen', () => {
     const s = seriesOf(view);
     expect(s.map((x) => x.label)).toEqual(['availability (monitor)', 'latency p95 (monitor)']);
     expect(s[1].values).toEqual([12, 13]);
+    // profiling probes several endpoints in parallel and samples the process: those are its series
+    const probe = (p95: number): unknown => ({ url: 'http://h:1/api/search?q=a', count: 20, ok: 20, latency_ms: { p50: 5, p95 } });
+    const sample = (p95: number): unknown => ({ probes: { p1: probe(p95), p2: null }, stats: { cpu_percent: 40, rss_bytes: 50 * 1048576 }, logs: null, progress: null });
+    const prof = { steps: [{ id: 'sample', label: 'sample', status: 'running', attempts: 1, started_at: null, ended_at: null, output: [sample(640), sample(650)], error: null }] } as unknown as Parameters<typeof seriesOf>[0];
+    const ps = seriesOf(prof);
+    expect(ps.map((x) => x.label)).toEqual(['latency p95 /api/search (sample)', 'failed /api/search (sample)', 'CPU (sample)', 'memory (RSS) (sample)']);
+    expect(ps[0].values).toEqual([640, 650]);
   });
 
   it('one recorded event stream: CLI text, --json, the dashboard model and Slack agree on status, progress, breaches and decisions', async () => {
