@@ -66,7 +66,7 @@ describe('opstream dashboard in a terminal', () => {
     // Enter opens it (pressed again if the first press landed before the list had it selected)
     let pressed = 0;
     await waitFor(() => {
-      if (capture().includes('Waiting for an approval')) return true;
+      if (capture().includes('waiting for approval by anyone')) return true;
       if (Date.now() - pressed > 2000) {
         tmux('send-keys', '-t', 'dash', 'Enter');
         pressed = Date.now();

@@ -256,10 +256,15 @@ export class DaemonClient {
    * `runs.watch`: the active runs and a cursor, then every feed item after it to `onItem`, in order.
    * Pass the last cursor seen to resume after a reconnect (no gap, no repeat).
    */
-  async watch(opts: { cursor?: number; snapshot?: boolean }, onItem: (item: WatchItem) => void, onDropped?: (reason: string, cursor: number) => void): Promise<Result<'runs.watch'>> {
+  async watch(opts: { cursor?: number; snapshot?: boolean; states?: boolean }, onItem: (item: WatchItem) => void, onDropped?: (reason: string, cursor: number) => void): Promise<Result<'runs.watch'>> {
     let sub: string | null = null;
+    const WatchItemSchema = (await import('../protocol/events.js')).WatchItem;
     const handler: EventHandler = (event, data) => {
-      if (event === 'watch') onItem(data as WatchItem);
+      if (event === 'watch') {
+        // the socket edge: a pushed item is a typed run event (or notification) or it is dropped
+        const item = WatchItemSchema.safeParse(data);
+        if (item.success) onItem(item.data);
+      }
       else if (event === 'watch.dropped') onDropped?.((data as { reason: string }).reason, (data as { cursor: number }).cursor);
     };
     // frames of a replay arrive before the reply: the early-event buffer holds them by sub id

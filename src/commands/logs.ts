@@ -48,7 +48,11 @@ export default class Logs extends BaseCommand {
     // follow: NDJSON under --json, one line per event or notification
     const line = (kind: 'event' | 'notification', data: Record<string, unknown>): void => {
       if (this.jsonMode) process.stdout.write(`${JSON.stringify(kind === 'event' ? data : { notification: data })}\n`);
-      else process.stdout.write(`${kind === 'event' ? ev(data as RunEventJson) : note(data as Notification)}\n`);
+      else {
+        // a loop's per-sample step events read as one line per check (the iteration's); others are skipped
+        const text = kind === 'event' ? ev(data as RunEventJson) : note(data as Notification);
+        if (text) process.stdout.write(`${text}\n`);
+      }
     };
     // the cursors live across connections: after a daemon restart the stream goes on from them,
     // with no event or notification shown twice and none skipped

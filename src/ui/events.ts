@@ -1,4 +1,6 @@
 import type { RunEventJson } from '../protocol/index.js';
+import type { RunOutline } from '../protocol/run-state.js';
+import { formatMeasurement, iterationMeasurements, isBreach, stepLabel } from '../protocol/run-view.js';
 import { formatDuration } from './format.js';
 import { paint, truncateVisible, type Paint } from './color.js';
 
@@ -12,6 +14,31 @@ export interface EventLineOptions {
   width?: number;
   /** For the date part: events of another day than `now` show their date. */
   now?: number;
+  /** The run's outline (step names, defaults); else the one its run.created event carried. */
+  outline?: RunOutline;
+}
+
+/**
+ * Outlines seen in run.created events, by run: `logs` prints a run's events from its first, so the
+ * lines after it can name steps as people wrote them. Bounded; an unknown run reads ids.
+ */
+const outlines = new Map<string, RunOutline>();
+function outlineOf(e: RunEventJson, given?: RunOutline): RunOutline | undefined {
+  if (given) return given;
+  if (e.type === 'run.created' && e.outline) {
+    if (outlines.size > 200) outlines.delete(outlines.keys().next().value as string);
+    outlines.set(e.run_id, e.outline as RunOutline);
+  }
+  return outlines.get(e.run_id);
+}
+
+/**
+ * Events that are samples, not news: a loop's steps starting and succeeding in each iteration.
+ * The iteration's own line says what the check measured; failures and waits still show.
+ */
+export function isSampleNoise(e: RunEventJson): boolean {
+  if (!e.step || !/\[\d+\]/.test(e.step)) return false;
+  return e.type === 'step.started' || e.type === 'step.succeeded' || e.type === 'step.skipped';
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -94,11 +121,13 @@ function waitText(w: Record<string, unknown> | undefined, now: number): string {
 }
 
 /** What happened, as words, and how it is coloured. */
-function describe(e: RunEventJson, p: Paint, now: number): string {
+function describe(e: RunEventJson, p: Paint, now: number, outline: RunOutline | undefined): string {
   const x = e as RunEventJson & Record<string, unknown>;
   switch (e.type) {
     case 'run.created': {
-      const params = Object.entries((x.params as Record<string, unknown>) ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+      // only what differs from the workflow's defaults
+      const defaults = outline?.defaults ?? {};
+      const params = Object.entries((x.params as Record<string, unknown>) ?? {}).filter(([k, v]) => !(k in defaults && JSON.stringify(defaults[k]) === JSON.stringify(v))).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
       return `run created${x.trigger ? ` (${String(x.trigger)})` : ''}${params ? `  ${params}` : ''}`;
     }
     case 'run.queued':
@@ -113,7 +142,8 @@ function describe(e: RunEventJson, p: Paint, now: number): string {
       return `started${attempt}${x.rerun ? ' again after a restart' : ''}${loop}`;
     }
     case 'step.succeeded': {
-      const f = keyFigures(x.output);
+      const ms = iterationMeasurements({ x: x.output });
+      const f = ms.length ? ms.slice(0, 4).map(formatMeasurement).join(', ') : keyFigures(x.output);
       return `${p.green('succeeded')}${f ? `  ${f}` : ''}`;
     }
     case 'step.skipped':
@@ -123,9 +153,13 @@ function describe(e: RunEventJson, p: Paint, now: number): string {
     case 'step.waiting':
       return p.yellow(waitText(x.waiting_for as Record<string, unknown> | undefined, now));
     case 'repeat.iteration': {
-      const f = keyFigures(x.output);
+      // one line per check: what it measured (objectives first), not every sample's step
+      const ms = iterationMeasurements(x.output);
+      const f = ms.length ? ms.slice(0, 4).map(formatMeasurement).join(', ') : keyFigures(x.output);
       const next = typeof x.next_at === 'string' ? `; next at ${clock(x.next_at, now)}` : '';
-      return `iteration ${Number(x.index) + 1} done${f ? `  ${f}` : ''}${next}`;
+      const watch = outline?.steps.find((s) => s.id === e.step)?.watch;
+      const what = `${watch ? 'check' : 'iteration'} ${Number(x.index) + 1}`;
+      return `${isBreach(x.output) ? p.red(`${what}: breach`) : `${what} done`}${f ? `  ${f}` : ''}${next}`;
     }
     case 'timer.fired':
       return x.kind === 'retry' ? 'retrying now' : 'timer fired';
@@ -155,10 +189,13 @@ function describe(e: RunEventJson, p: Paint, now: number): string {
   }
 }
 
+/** One event as a line; '' for a loop's per-sample step events (see isSampleNoise). */
 export function eventLine(e: RunEventJson, o: EventLineOptions = {}): string {
+  const outline = outlineOf(e, o.outline);
+  if (isSampleNoise(e)) return '';
   const p = o.paint ?? paint(false);
   const now = o.now ?? Date.now();
-  const step = e.step ? `${p.bold(e.step)}  ` : '';
-  const line = `${p.dim(clock(e.at, now))}  ${step}${describe(e, p, now)}`;
+  const step = e.step ? `${p.bold(stepLabel(e.step, outline))}  ` : '';
+  const line = `${p.dim(clock(e.at, now))}  ${step}${describe(e, p, now, outline)}`;
   return o.width ? truncateVisible(line, o.width) : line;
 }

@@ -1,36 +1,66 @@
 import type { DaemonStatus, RunEventJson, RunJson, ScheduleJson } from '../protocol/index.js';
 import { paint, type Paint } from './color.js';
-import { eventLine } from './events.js';
+import { clock, eventLine } from './events.js';
+import { formatMeasurement, type Measurement } from '../protocol/run-view.js';
 import { ago, formatDuration, table } from './format.js';
 import { deliveryText, notificationLine } from './notifications.js';
 
 export const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
 
-function waitingText(w: RunJson['waiting_for']): string {
-  if (!w) return '';
-  const until = w.until ? `, until ${w.until}` : '';
-  if (w.kind === 'approval') return `approval at ${w.step}: ${w.prompt ?? ''}${until}`;
-  if (w.kind === 'input') return `input at ${w.step}: ${w.prompt ?? ''}${until}`;
-  if (w.kind === 'retry') return `retry of ${w.step}${until}`;
-  if (w.kind === 'llm') {
-    const x = w as typeof w & { reason?: string; host?: string; model?: string; hint?: string | null };
-    return `${x.reason ?? 'llm_unavailable'}: ${x.model ?? '?'} at ${x.host ?? '?'}${x.hint ? ` (${x.hint})` : ''}; next try${until}`;
-  }
-  return `timer at ${w.step}${until}`;
+/** A time for people: `2m ago (10:02:03)` (local time); ISO stays in `--json`. */
+export function when(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '-';
+  return `${ago(iso, now)} (${clock(iso, now)})`;
 }
 
-/** A watch's state instead of an ETA: `12 checks, 1 breach, next in 4m`. */
+/** Who may answer a wait: the approvers named, or anyone. */
+export function whoMayAnswer(approvers: readonly string[] | undefined): string {
+  return approvers?.length ? approvers.join(' or ') : 'anyone';
+}
+
+/** A person's wait as one phrase: `waiting for approval by alice or bob, since 2m ago (10:02:03)`. */
+export function personWaitText(w: NonNullable<RunJson['progress']['waiting']>, now = Date.now()): string {
+  return `waiting for ${w.kind === 'approval' ? `approval by ${whoMayAnswer(w.approvers)}` : `input by ${whoMayAnswer(w.approvers)}`}${w.since ? `, since ${when(w.since, now)}` : ''}`;
+}
+
+function waitingText(r: RunJson, now: number): string {
+  const w = r.waiting_for;
+  if (!w) return '';
+  const label = (w.step === r.progress.waiting?.step ? r.progress.waiting.label : null) ?? r.current_label ?? w.step;
+  const until = w.until ? `; answer before ${clock(w.until, now)}${w.kind === 'approval' ? ` (then ${(w as { on_timeout?: string }).on_timeout ?? 'reject'})` : ''}` : '';
+  if (r.progress.waiting) return `${personWaitText(r.progress.waiting, now)} at ${label}: ${w.prompt ?? ''}${until}`;
+  if (w.kind === 'retry') return `waiting to retry ${label}, ${w.until ? `at ${clock(w.until, now)} (${ago(w.until, now)})` : 'soon'}`;
+  if (w.kind === 'llm') {
+    const x = w as typeof w & { reason?: string; host?: string; model?: string; hint?: string | null };
+    return `waiting for the model: ${x.reason ?? 'llm_unavailable'}: ${x.model ?? '?'} at ${x.host ?? '?'}${x.hint ? ` (${x.hint})` : ''}; next try ${w.until ? clock(w.until, now) : 'soon'}`;
+  }
+  return `waiting for a timer at ${label}${w.until ? ` until ${clock(w.until, now)} (${ago(w.until, now)})` : ''}`;
+}
+
+/** A watch's state instead of an ETA: `12 checks, 1 breach (breached, waiting for approval), next in 4m`. */
 export function watchText(w: NonNullable<RunJson['progress']['watch']>, now = Date.now()): string {
-  const next = w.next_check ? (Date.parse(w.next_check) > now ? `next ${ago(w.next_check, now)}` : 'checking now') : 'checking now';
-  return `${w.checks} check${w.checks === 1 ? '' : 's'}, ${w.breaches} breach${w.breaches === 1 ? '' : 'es'}, ${next}`;
+  const next = w.next_check && Date.parse(w.next_check) > now ? `next ${ago(w.next_check, now)}` : 'checking now';
+  const state = w.state && w.state !== 'idle' && w.state !== 'checking' ? ` (${w.state})` : '';
+  return `${w.checks} check${w.checks === 1 ? '' : 's'}, ${w.breaches} breach${w.breaches === 1 ? '' : 'es'}${state}, ${state ? (w.state?.startsWith('breached') ? 'this check is still open' : next) : next}`;
+}
+
+/** The latest measurements of a watch or step, formatted (`availability 0% (objective ≥ 99%) BREACHED`). */
+export function measurementsText(ms: readonly Measurement[] | undefined): string {
+  return (ms ?? []).map(formatMeasurement).join(', ');
+}
+
+/** A decision as a line: `rejected by cli:bob 2m ago (10:03:01) at approve (check 1): "not now"`. */
+export function decisionText(d: NonNullable<RunJson['decisions']>[number], now = Date.now()): string {
+  return `${d.decision} by ${d.by}${d.policy ? ' (policy)' : ''} ${when(d.at, now)} at ${d.label}${d.comment ? `: ${JSON.stringify(d.comment)}` : ''}`;
 }
 
 /**
  * Progress as of `now` from a reading taken at `readAt`: elapsed time moves on between readings, so
- * a spinner or the dashboard shows a moving figure without asking the daemon again.
+ * a spinner or the dashboard shows a moving figure without asking the daemon again. Only a
+ * time-based figure (a timer, a loop, a watch) moves; waiting for a person never does.
  */
 export function progressNow(p: RunJson['progress'], readAt: number, now = Date.now()): RunJson['progress'] {
-  if (p.elapsed_ms === undefined || p.total_ms === undefined || p.fraction === null || p.total_ms <= 0) return p;
+  if (p.waiting || p.elapsed_ms === undefined || p.total_ms === undefined || p.fraction === null || p.total_ms <= 0) return p;
   const elapsed = p.elapsed_ms + Math.max(0, now - readAt);
   // only the daemon says a run is done: a client's own estimate stops at 99%
   return { ...p, elapsed_ms: elapsed, fraction: Math.max(p.fraction, Math.min(0.99, elapsed / p.total_ms)) };
@@ -47,35 +77,54 @@ export function progressText(p: RunJson['progress'], now = Date.now()): string {
   if (p.watch) return watchText(p.watch, now);
   if (p.fraction === null) return '-';
   const pct = `${Math.round(p.fraction * 100)}%`;
-  // an ETA that has passed says so rather than "eta 3m ago"
-  const eta = p.eta ? (Date.parse(p.eta) > now ? `, eta ${ago(p.eta, now)}` : ', past its usual time') : '';
+  // a person's wait is its own state: no ETA, never "overdue"
+  if (p.waiting) return `${pct}, ${personWaitText(p.waiting, now)}`;
+  const steps = p.basis === 'steps' && p.steps ? ` (${p.steps.done}/${p.steps.total} steps)` : '';
+  // an estimate from earlier runs that has passed is dropped, not shown as late
+  const eta = p.eta && Date.parse(p.eta) > now ? `, eta ${ago(p.eta, now)}` : '';
   if (p.elapsed_ms !== undefined && p.total_ms !== undefined) return `${pct} (${formatDuration(p.elapsed_ms)}/${formatDuration(p.total_ms)})${eta}`;
-  return `${pct}${eta}`;
+  return `${pct}${steps}${eta}`;
 }
 
-function statusText(r: RunJson): string {
+export function statusText(r: RunJson): string {
   if (r.pause_requested && r.status === 'running') return 'running (pausing at the next step)';
   if (r.status === 'paused' && r.pause_reason) return `paused (${r.pause_reason})`;
-  return r.status;
+  return r.outcome ?? r.status;
 }
 
-/** One run for humans: header, what it waits for, steps, progress, error. */
-export function runText(r: RunJson): string {
+/** `key=value` pairs of the params that differ from the workflow's defaults. */
+export function paramsLine(r: Pick<RunJson, 'params' | 'changed_params'>): string {
+  const shown = r.changed_params ?? r.params;
+  return Object.entries(shown).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+}
+
+/** One run for humans: header, what it waits for, the watch, decisions, steps with what they measured, error. */
+export function runText(r: RunJson, now = Date.now()): string {
   const lines = [`${r.id}  ${r.workflow}  ${statusText(r)}`];
-  if (r.waiting_for) lines.push(`waiting for ${waitingText(r.waiting_for)}`);
-  if (Object.keys(r.params).length) lines.push(`params: ${Object.entries(r.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
+  if (r.waiting_for) lines.push(waitingText(r, now));
+  const params = paramsLine(r);
+  const hidden = Object.keys(r.params).length - Object.keys(r.changed_params ?? r.params).length;
+  if (params || hidden) lines.push(`params: ${params || '(all defaults)'}${hidden ? `  (+${hidden} default${hidden === 1 ? '' : 's'})` : ''}`);
   const tokens = r.usage.llm_calls ? `; model calls ${r.usage.llm_calls}, tokens ${r.usage.prompt_tokens} in / ${r.usage.completion_tokens} out${r.usage.unknown_counts ? ` (+${r.usage.unknown_counts} call(s) with unknown counts)` : ''}` : '';
-  lines.push(`created ${ago(r.created_at)}${r.ended_at ? `, ended ${ago(r.ended_at)}` : ''}; progress ${progressText(r.progress)}; tool calls ${r.usage.tool_calls}${tokens}`);
-  if (r.steps.length) {
+  lines.push(`created ${when(r.created_at, now)}${r.ended_at ? `, ended ${when(r.ended_at, now)}` : ''}; progress ${progressText(r.progress, now)}; tool calls ${r.usage.tool_calls}${tokens}`);
+  const w = r.progress.watch;
+  if (w?.last?.length) lines.push(`last check: ${measurementsText(w.last)}`);
+  if (r.decisions?.length) {
+    lines.push('', 'decisions:');
+    for (const d of r.decisions) lines.push(`  ${decisionText(d, now)}`);
+  }
+  // a loop's finished iterations are summed up by the watch or the loop row; what is in flight shows
+  const rows = r.steps.filter((s) => !/\[\d+\]/.test(s.id) || !['succeeded', 'skipped'].includes(s.status));
+  if (rows.length) {
     lines.push('');
     lines.push(
       table(
-        ['STEP', 'STATUS', 'ATTEMPTS', 'TOOK', 'ERROR'],
-        r.steps.map((s) => [s.id, s.status, s.attempts, s.started_at && s.ended_at ? formatDuration(Date.parse(s.ended_at) - Date.parse(s.started_at)) : null, s.error ? s.error.slice(0, 120) : null]),
+        ['STEP', 'STATUS', 'ATTEMPTS', 'TOOK', 'MEASURED / ERROR'],
+        rows.map((s) => [s.label ?? s.id, s.status, s.attempts, s.started_at && s.ended_at ? formatDuration(Date.parse(s.ended_at) - Date.parse(s.started_at)) : null, s.error ? s.error.slice(0, 120) : s.measurements?.length ? measurementsText(s.measurements).slice(0, 160) : null]),
       ),
     );
   }
-  for (const s of r.steps) for (const w of s.warnings ?? []) lines.push(`warning (${s.id}): ${w}`);
+  for (const s of r.steps) for (const x of s.warnings ?? []) lines.push(`warning (${s.label ?? s.id}): ${x}`);
   if (r.error) lines.push('', `error: ${r.error}`);
   if (r.notifications?.length) {
     lines.push('', 'notifications:');
@@ -84,11 +133,11 @@ export function runText(r: RunJson): string {
   return lines.join('\n');
 }
 
-export function runsTable(runs: RunJson[]): string {
+export function runsTable(runs: RunJson[], now = Date.now()): string {
   if (runs.length === 0) return 'no runs';
   return table(
     ['ID', 'WORKFLOW', 'STATUS', 'STEP', 'PROGRESS', 'CREATED'],
-    runs.map((r) => [r.id, r.workflow, statusText(r), r.current_step, progressText(r.progress), ago(r.created_at)]),
+    runs.map((r) => [r.id, r.workflow, statusText(r), r.current_label ?? r.current_step, progressText(r.progress, now), ago(r.created_at, now)]),
   );
 }
 

@@ -39,7 +39,8 @@ describe('CLI output', () => {
     expect(r.stdout).not.toMatch(/[{}]/);
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(160);
     const ok = lines.find((l) => /look {2}succeeded/.test(l))!;
-    expect(ok).toMatch(/cpu_percent=[\d.]+ memory\.used_percent=[\d.]+/);
+    // figures with their units (measurements), not raw output keys
+    expect(ok).toMatch(/CPU [\d.]+%, memory used [\d.]+%/);
     expect(lines.some((l) => /look {2}started$/.test(l))).toBe(true);
     expect(eventLines.at(-1)).toMatch(/\[info\] quick .* succeeded/);
     expect(r.stdout).not.toContain('\u001b['); // NO_COLOR and a pipe: no colour

@@ -79,13 +79,13 @@ describe('dashboard (Ink) against a real daemon', () => {
 
       d.press(KEY.enter);
       // the approval's exact arguments are on screen, not a summary
-      await screen(d, ['Waiting for an approval at step confirm', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
+      await screen(d, ['waiting for approval by anyone, since', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
       // `a` only asks: the question shows what will run, and Esc sends nothing
       d.press('a');
       await screen(d, [`Approve run ${a}, step confirm?`, 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'y or Enter approves'], 'the confirmation');
       expect((await getRun(h, a)).status).toBe('waiting');
       d.press(KEY.escape);
-      await screen(d, [`nothing was sent; run ${a} still waits`, 'Waiting for an approval at step confirm'], 'the question withdrawn');
+      await screen(d, [`nothing was sent; run ${a} still waits`, 'waiting for approval by anyone, since'], 'the question withdrawn');
       // n withdraws too; keys other than y/Enter/n/Esc do nothing while it asks
       d.press('a');
       await screen(d, [`Approve run ${a}, step confirm?`], 'asked again');

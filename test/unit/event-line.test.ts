@@ -11,7 +11,7 @@ const ev = (e: Partial<RunEventJson> & Record<string, unknown>): RunEventJson =>
 describe('event lines', () => {
   it('say what happened with the key figures first', () => {
     const probe = { url: 'http://x/health', method: 'GET', started_at: at, duration_ms: 812, count: 20, responses: 20, ok: 19, errors: 1, timeouts: 0, status_codes: { 200: 19 }, latency_ms: { min: 3, mean: 9.123, p50: 8, p95: 20.5, p99: 30, max: 31 }, error_samples: [] };
-    expect(eventLine(ev({ type: 'step.succeeded', step: 'probe', output: probe }), { now })).toBe('10:11:12  probe  succeeded  latency_ms.p95=20.5 latency_ms.p50=8 ok=19 errors=1');
+    expect(eventLine(ev({ type: 'step.succeeded', step: 'probe', output: probe }), { now })).toBe('10:11:12  probe  succeeded  latency p95 20.5 ms, ok 19 of 20 requests, failed 1 request');
     expect(eventLine(ev({ type: 'step.waiting', step: 'fix', waiting_for: { kind: 'approval', step: 'fix', prompt: 'Apply?' } }), { now })).toBe('10:11:12  fix  waiting for approval: "Apply?"');
     expect(eventLine(ev({ type: 'step.failed', step: 'probe', error: 'boom\nstack', retry_at: at }), { now })).toBe('10:11:12  probe  failed: boom; retry at 10:11:12');
     expect(eventLine(ev({ type: 'approval.answered', step: 'fix', decision: 'rejected', by: 'cli:ann', comment: 'later' }), { now })).toBe('10:11:12  fix  rejected by cli:ann: "later"');

@@ -6,13 +6,13 @@ import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '
 import { canonicalJson } from '../tools/cache.js';
 import { LOCAL_TRIGGERS } from '../tools/destinations.js';
 import { compileArgsValidator, type ArgsValidator } from '../tools/validate.js';
-import type { AnyEvent } from './reducer.js';
+import type { EventBody } from '../../protocol/events.js';
 import { durationMs, stepAt } from './step-paths.js';
 import { untrustedSources } from '../../workflows/template.js';
 import type { AgentState, ErrorData, RunEvent, RunRecord, WaitingFor, WorkerMessage } from './types.js';
 
 type Msg<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
-type Commit = (run: RunRecord, events: Omit<AnyEvent, 'at'>[], audit?: { actor: string; action: string }) => Promise<RunEvent[]>;
+type Commit = (run: RunRecord, events: EventBody[], audit?: { actor: string; action: string }) => Promise<RunEvent[]>;
 
 /** What the worker gets back: the events committed for its request (applied to its copy). */
 export interface HostReply {
@@ -118,7 +118,7 @@ export class AgentHost {
     if (reply.compacted) warnings.push(`the conversation was compacted to fit num_ctx ${reply.num_ctx}: ${reply.compacted.tool_outputs_dropped} older tool outputs dropped, ${reply.compacted.messages_summarized} turns summarised`);
     const recorded = await this.commit(run, [
       {
-        type: 'agent.turn',
+        type: 'agent.turn' as const,
         step: msg.step,
         attempt: msg.attempt,
         turn: msg.turn,
@@ -144,8 +144,8 @@ export class AgentHost {
     const name = realToolName(msg.name);
     const args = msg.args && typeof msg.args === 'object' && !Array.isArray(msg.args) ? msg.args : {};
     const hash = argsHash(name, args);
-    const base = { type: 'agent.tool', step: msg.step, attempt: msg.attempt, turn: msg.turn, index: msg.index, name, args, args_hash: hash };
-    const answer = async (status: string, content: string, extra: Record<string, unknown> = {}): Promise<HostReply> => ({ recorded: await this.commit(run, [{ ...base, status, content, ...extra }]) });
+    const base = { type: 'agent.tool' as const, step: msg.step, attempt: msg.attempt, turn: msg.turn, index: msg.index, name, args, args_hash: hash };
+    const answer = async (status: 'ok' | 'error' | 'refused' | 'duplicate' | 'rejected', content: string, extra: Record<string, unknown> = {}): Promise<HostReply> => ({ recorded: await this.commit(run, [{ ...base, status, content, ...extra }]) });
 
     // 1. only the step's tools, with arguments that fit their schema: never executed otherwise
     const allowed = step.agent!.tools;

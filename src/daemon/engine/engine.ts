@@ -10,8 +10,10 @@ import type { DaemonContext, Service } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
-import { applyEvent, type AnyEvent } from './reducer.js';
-import { DurationStats, toRunJson } from './run-json.js';
+import { applyEvent, type AnyEvent } from '../../protocol/run-view.js';
+import { WorkerEvent, type EventBody, type RunEventPush } from '../../protocol/events.js';
+import { z } from 'zod';
+import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
 import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
@@ -26,6 +28,8 @@ export function activationJobPath(): string {
   if (existsSync(here)) return here;
   return here.replace(/\/src\/daemon\/engine\//, '/dist/daemon/engine/');
 }
+
+const WorkerEvents = z.array(WorkerEvent);
 
 const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running', 'waiting', 'paused']);
 
@@ -280,7 +284,7 @@ export class Engine implements Service {
    * Applies events to the run and commits them with the record, the timers the new state needs,
    * outbox entries and `extra` in ONE batch; publishes on the bus after it is durable.
    */
-  private async commitRun(run: RunRecord, events: Omit<AnyEvent, 'at'>[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
+  private async commitRun(run: RunRecord, events: EventBody[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
     const at = new Date().toISOString();
     const before = run.status;
     const wasStarted = run.started_at !== null;
@@ -320,7 +324,7 @@ export class Engine implements Service {
     if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
-      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } });
+      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
       ops.push(f.op);
       return { cursor: f.cursor, item: f.item };
     });
@@ -444,7 +448,7 @@ export class Engine implements Service {
     this.counts.queued += 1;
     const admit = this.canAdmit(run, def);
     if (!admit) this.queueList(def.id).push(run.id);
-    await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
+    await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id, outline: outlineFor(def), history_ms: this.stats.mean(def.id) }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
     if (admit) this.pool.request(run.id);
     return run;
   }
@@ -497,7 +501,15 @@ export class Engine implements Service {
       this.replyError(act, msg.id, 'the run is no longer active', 'stopped');
       return;
     }
-    if (msg.type === 'transition') return this.onTransition(act, run, msg);
+    if (msg.type === 'transition') {
+      // the worker boundary: what a worker asks to record is checked before it touches the run
+      const parsed = WorkerEvents.safeParse(msg.events);
+      if (!parsed.success) {
+        this.ctx.log.error({ run: run.id, issues: parsed.error.issues.slice(0, 3) }, 'worker sent events that are not run events (engine bug)');
+        return this.replyError(act, msg.id, `not a run event: ${parsed.error.issues[0]?.message ?? 'invalid'}`, 'invalid_event', false);
+      }
+      return this.onTransition(act, run, { ...msg, events: parsed.data });
+    }
     if (msg.type === 'tool') return this.onTool(act, run, msg);
     // agent steps: model turns and tool calls, each committed before the worker hears back
     const def = this.defOf(run)!;
@@ -516,7 +528,7 @@ export class Engine implements Service {
 
   private async onTransition(act: Activation, run: RunRecord, msg: Extract<WorkerMessage, { type: 'transition' }>): Promise<void> {
     const def = this.defOf(run)!;
-    const events: Omit<AnyEvent, 'at'>[] = [...msg.events];
+    const events: EventBody[] = [...msg.events];
     let audit: { actor: string; action: string } | undefined;
     for (const e of msg.events) {
       if (e.type === 'step.started') {
@@ -649,8 +661,13 @@ export class Engine implements Service {
     return [...this.runs.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
   }
 
+  /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer). */
+  activeStates(): RunRecord[] {
+    return [...this.runs.values()].map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
+  }
+
   json(run: RunRecord): RunJson {
-    return toRunJson(run, this.defOf(run), this.stats);
+    return toRunJson(run, this.defOf(run));
   }
 
   /**
@@ -692,7 +709,7 @@ export class Engine implements Service {
       for (const live of lives) {
         const header = live ? undefined : stored[j++];
         if (live) out.push(this.json(live));
-        else if (header) out.push(this.json({ ...header, steps: {} } as RunRecord));
+        else if (header) out.push(headerJson({ ...header, steps: {} } as RunRecord, this.defs.get(header.def_hash)));
       }
       if (out.length === o.limit) break page;
     }
@@ -738,7 +755,7 @@ export class Engine implements Service {
       const def = this.defOf(run)!;
       const admit = this.canAdmit(run, def);
       if (!admit) this.queueList(run.workflow).push(run.id);
-      await this.commitRun(run, [{ type: 'run.resumed', to: 'queued', by: actor }, ...(admit ? [{ type: 'run.started' }] : [])], [], audit);
+      await this.commitRun(run, [{ type: 'run.resumed', to: 'queued', by: actor }, ...(admit ? [{ type: 'run.started' as const }] : [])], [], audit);
       if (admit) this.pool.request(id);
       return this.json(run);
     }

@@ -16,9 +16,10 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   async 'runs.watch'(p, scope) {
     // the snapshot is taken at the cursor it returns; events after it may already show in it, and
     // each run's `seq` lets the client skip those when they arrive
-    const runs = p.snapshot ? scope.ctx.engine.activeJson() : [];
+    const runs = p.snapshot && !p.states ? scope.ctx.engine.activeJson() : [];
+    const states = p.snapshot && p.states ? scope.ctx.engine.activeStates() : undefined;
     const { sub, cursor } = await scope.watch(p.cursor);
-    return { sub, cursor, runs };
+    return { sub, cursor, runs, ...(states ? { states: states as never } : {}) };
   },
   'runs.report': async (p, { ctx }) => {
     const run = await ctx.engine.get(p.id);

@@ -2,6 +2,7 @@ import type { Workflow } from '../../workflows/schema.js';
 import { stepAt } from '../engine/step-paths.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import { headlineOf } from '../reports/report.js';
+import { outcomeOf } from '../../protocol/run-view.js';
 import { approvalPreview } from './approval-preview.js';
 import type { Draft } from './types.js';
 
@@ -27,14 +28,18 @@ export function draftsFor(run: RunRecord, def: Workflow | undefined, ev: RunEven
         .map(([id, st]) => ({ id, output: st.output }));
       const h = headlineOf(topSteps);
       const took = run.started_at ? ` in ${humanMs(Date.now() - Date.parse(run.started_at))}` : '';
+      // a rejected remediation is part of how the run ended (the same phrase every screen shows)
+      const outcome = outcomeOf(run);
+      const rejected = outcome !== 'succeeded' ? `, ${outcome.replace(/^succeeded, /, '')}` : '';
+      const decided = (run.decisions ?? []).filter((d) => d.decision === 'rejected' && !d.args_hash).map((d) => `\nRejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`).join('');
       if (h) {
         const text = `${h.headline}${h.root_cause ? `\nLikely root cause: ${h.root_cause}` : ''}\nReport: opstream report ${run.id}`;
-        return [{ kind: 'completion', level: h.summary.critical > 0 ? 'warning' : 'info', title: `${name} succeeded${took}: ${h.headline}`, text, data: { headline: h.headline, root_cause: h.root_cause, bottlenecks: h.summary.bottlenecks, critical: h.summary.critical } }];
+        return [{ kind: 'completion', level: h.summary.critical > 0 ? 'warning' : 'info', title: `${name} succeeded${took}${rejected}: ${h.headline}`, text: `${text}${decided}`, data: { headline: h.headline, root_cause: h.root_cause, bottlenecks: h.summary.bottlenecks, critical: h.summary.critical } }];
       }
-      return [{ kind: 'completion', level: 'info', title: `${name} succeeded${took}`, text: `Details: opstream status ${run.id}` }];
+      return [{ kind: 'completion', level: 'info', title: `${name} succeeded${took}${rejected}`, text: `Details: opstream status ${run.id}${decided}` }];
     }
     case 'run.failed':
-      return wants.has('errors') ? [{ kind: 'error', level: 'critical', title: `${name} failed${ev.step ? ` in step ${String(ev.step)}` : ''}`, text: String(ev.error ?? 'failed'), step: (ev.step as string | null) ?? null }] : [];
+      return wants.has('errors') ? [{ kind: 'error', level: 'critical', title: `${name} ${outcomeOf(run) === 'rejected' ? 'was rejected' : 'failed'}${ev.step ? ` in step ${String(ev.step)}` : ''}`, text: String(ev.error ?? 'failed'), step: (ev.step as string | null) ?? null }] : [];
     case 'step.waiting': {
       const w = run.waiting_for;
       if (w?.kind === 'llm' && w.llm_attempt === 1) {
@@ -87,7 +92,9 @@ function waitDetails(run: RunRecord, def: Workflow | undefined, ev: RunEvent, w:
 }
 
 function startText(run: RunRecord): string {
-  const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  // the params given, not every default (the outline recorded with the run knows them)
+  const defaults = run.outline?.defaults ?? {};
+  const p = Object.entries(run.params).filter(([k, v]) => !(k in defaults && JSON.stringify(defaults[k]) === JSON.stringify(v))).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
   return `started${p ? ` with ${p}` : ''}; follow it with: opstream logs ${run.id} --follow`;
 }
 

@@ -2,6 +2,7 @@ import { formatDuration } from '../../config/duration.js';
 import type { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import { formatValue } from '../../ui/report.js';
+import { formatMeasurement } from '../../protocol/run-view.js';
 import { table } from '../../ui/format.js';
 import { cut, esc } from './text.js';
 
@@ -114,22 +115,36 @@ export interface HeaderExtras {
  */
 export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
   const emoji = STATUS_EMOJI[run.status] ?? '';
-  const p = paramsText(run.params);
+  // what differs from the workflow's defaults: the rest is noise
+  const p = paramsText(run.changed_params ?? run.params);
   const blocks: Block[] = [md(`${emoji} *${esc(run.workflow)}* \`${run.id}\`${p ? `\n${esc(p)}` : ''}`)];
   const who = x.by ? `started by <@${x.by}>` : run.trigger ? `started by ${esc(run.trigger)}` : '';
-  blocks.push(ctxBlock([`*${run.status}*`, run.current_step && !['succeeded', 'failed', 'cancelled'].includes(run.status) ? `step \`${esc(run.current_step)}\`` : '', who, run.started_at ? `since ${slackDate(run.started_at, '{time}')}` : `queued ${slackDate(run.created_at, '{time}')}`].filter(Boolean).join(' · ')));
+  blocks.push(ctxBlock([`*${esc(run.outcome ?? run.status)}*`, run.current_step && !['succeeded', 'failed', 'cancelled'].includes(run.status) ? `at ${esc(run.current_label ?? run.current_step)}` : '', who, run.started_at ? `since ${slackDate(run.started_at, '{time}')}` : `queued ${slackDate(run.created_at, '{time}')}`].filter(Boolean).join(' · ')));
   const active = ['queued', 'running', 'waiting', 'paused'].includes(run.status);
-  if (active && run.progress.fraction !== null) {
+  const watch = run.progress.watch;
+  if (active && watch) {
+    // a watch reports its checks and breaches (the open one included), not a percentage
+    const next = watch.next_check && !watch.state?.startsWith('breached') ? ` · next check ${slackDate(watch.next_check, '{time}')}` : '';
+    blocks.push(md(`${watch.breaches ? ':rotating_light:' : ':eyes:'} ${watch.checks} check${watch.checks === 1 ? '' : 's'}, *${watch.breaches} breach${watch.breaches === 1 ? '' : 'es'}*${watch.state && watch.state !== 'idle' && watch.state !== 'checking' ? ` (${esc(watch.state)})` : ''}${next}`));
+    if (watch.last?.length) blocks.push(ctxBlock(`last check: ${esc(watch.last.map(formatMeasurement).join(', '))}`));
+  } else if (active && run.progress.fraction !== null) {
     const pct = Math.round(run.progress.fraction * 100);
-    const eta = run.progress.eta ? ` · ETA ${slackDate(run.progress.eta, '{time}')}` : '';
+    const eta = run.progress.eta && !run.progress.waiting ? ` · ETA ${slackDate(run.progress.eta, '{time}')}` : '';
     blocks.push(md(`\`${progressBar(run.progress.fraction)}\` ${pct}%${eta}`));
   }
   if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
-    blocks.push(md(`:raised_hand: Waiting for ${run.waiting_for.kind === 'approval' ? 'an approval' : 'an answer'}: ${esc(cut(run.waiting_for.prompt ?? '', 500))} (see the thread)`));
+    const pw = run.progress.waiting;
+    const who = pw?.approvers.length ? ` by ${esc(pw.approvers.join(' or '))}` : '';
+    const since = pw?.since ? ` since ${slackDate(pw.since, '{time}')}` : '';
+    blocks.push(md(`:raised_hand: Waiting for ${run.waiting_for.kind === 'approval' ? 'approval' : 'an answer'}${who}${since}: ${esc(cut(run.waiting_for.prompt ?? '', 500))} (see the thread)`));
+  }
+  for (const d of (run.decisions ?? []).slice(-3)) {
+    const by = d.by.replace(/^slack:([UW][A-Z0-9]{2,})$/, '<@$1>');
+    blocks.push(ctxBlock(`${d.decision === 'rejected' ? ':no_entry:' : ':white_check_mark:'} ${d.decision === 'rejected' ? 'Rejected' : 'Approved'} by ${by === d.by ? esc(by) : by} at ${slackDate(d.at, '{time}')} (${esc(d.label)})${d.comment ? `: ${esc(cut(d.comment, 300))}` : ''}`));
   }
   if (run.pause_requested && run.status === 'running') blocks.push(md(':double_vertical_bar: Pausing at the next step boundary'));
-  if (run.status === 'succeeded') blocks.push(md(`${STATUS_EMOJI.succeeded} Succeeded in ${tookText(run)}${x.headline ? `: *${esc(x.headline)}*` : ''}`));
-  if (run.status === 'failed') blocks.push(md(`${STATUS_EMOJI.failed} Failed${run.current_step ? ` in step \`${esc(run.current_step)}\`` : ''} after ${tookText(run)}: ${esc(cut(run.error ?? 'failed', 1500))}`));
+  if (run.status === 'succeeded') blocks.push(md(`${STATUS_EMOJI.succeeded} Succeeded in ${tookText(run)}${run.outcome && run.outcome !== 'succeeded' ? ` (${esc(run.outcome.replace(/^succeeded, /, ''))})` : ''}${x.headline ? `: *${esc(x.headline)}*` : ''}`));
+  if (run.status === 'failed') blocks.push(md(`${STATUS_EMOJI.failed} ${run.outcome === 'rejected' ? 'Rejected' : 'Failed'}${run.current_step ? ` in step \`${esc(run.current_step)}\`` : ''} after ${tookText(run)}: ${esc(cut(run.error ?? 'failed', 1500))}`));
   if (run.status === 'cancelled') blocks.push(md(`${STATUS_EMOJI.cancelled} Cancelled after ${tookText(run)}`));
   if (x.controls && active) {
     const v = JSON.stringify({ r: run.id });
@@ -137,8 +152,9 @@ export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
     els.push(button('Cancel', ACTION.cancel, v, 'danger'));
     blocks.push({ type: 'actions', block_id: `controls:${run.id}`, elements: els });
   }
-  const pct = active && run.progress.fraction !== null ? ` ${Math.round(run.progress.fraction * 100)}%` : '';
-  return { text: `${run.workflow} ${run.id}: ${run.status}${pct}`, blocks };
+  const pct = active && run.progress.fraction !== null && !watch ? ` ${Math.round(run.progress.fraction * 100)}%` : '';
+  const breaches = active && watch ? `, ${watch.breaches} breach${watch.breaches === 1 ? '' : 'es'}` : '';
+  return { text: `${run.workflow} ${run.id}: ${run.outcome ?? run.status}${pct}${breaches}`, blocks };
 }
 
 /** A notification as a thread reply (milestones, notify steps, budget pauses, errors). */

@@ -3,16 +3,32 @@ import { defineMethod } from '../messages.js';
 import { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import { RunStatus } from './daemon.js';
 import { Notification } from './notify.js';
+import { RunEvent, RunOutlineJson } from '../events.js';
+
+/** A figure a step measured, as data (the projection reads it from known output shapes). */
+export const MeasurementJson = z.object({
+  metric: z.string(),
+  value: z.number().nullable(),
+  unit: z.string(),
+  /** The objective it is held to, and whether it met it (null: no objective). */
+  threshold: z.number().nullable(),
+  op: z.enum(['>=', '<=']).nullable(),
+  ok: z.boolean().nullable(),
+});
 
 /** A run as `opstream status ID --json` prints it (WORKFLOWS.md "Runs"). */
 export const RunStepJson = z.object({
   id: z.string(),
+  /** The step as people read it: the name they wrote or the id, with its position in a loop (`approve (check 9)`). */
+  label: z.string().optional(),
   status: z.string(),
   attempts: z.number().int(),
   started_at: z.string().nullable(),
   ended_at: z.string().nullable(),
   output: z.unknown(),
   error: z.string().nullable(),
+  /** What a succeeded step measured (probe, objective check, process stats). */
+  measurements: z.array(MeasurementJson).optional(),
   /** Agent steps: tokens and calls (null-count model calls are `unknown_counts`), warnings, the calls made. */
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), llm_calls: z.number(), unknown_counts: z.number(), tool_calls: z.number(), cache_hits: z.number().optional() }).optional(),
   warnings: z.array(z.string()).optional(),
@@ -23,11 +39,17 @@ export const RunJson = z.object({
   id: z.string(),
   workflow: z.string(),
   status: RunStatus,
+  /** The status in one phrase, with a rejection said: `succeeded, remediation rejected`, `rejected`. */
+  outcome: z.string().optional(),
   params: z.record(z.string(), z.unknown()),
+  /** The params that differ from the workflow's defaults (what text output shows). */
+  changed_params: z.record(z.string(), z.unknown()).optional(),
   created_at: z.string(),
   started_at: z.string().nullable(),
   ended_at: z.string().nullable(),
   current_step: z.string().nullable(),
+  /** What the run is at, as people read it (the waiting step inside a loop: `approve (check 9)`). */
+  current_label: z.string().nullable().optional(),
   waiting_for: z
     .object({ kind: z.string(), step: z.string(), prompt: z.string().optional(), until: z.string().nullable().optional() })
     .passthrough()
@@ -38,9 +60,30 @@ export const RunJson = z.object({
     eta: z.string().nullable(),
     elapsed_ms: z.number().optional(),
     total_ms: z.number().optional(),
+    /** Where the figure comes from: the run's own timer, loop or watch, or finished/known steps. */
+    basis: z.enum(['done', 'none', 'steps', 'timer', 'loop', 'watch']).optional(),
+    steps: z.object({ done: z.number().int(), total: z.number().int() }).optional(),
+    /** Waiting for a person: who may answer and since when (no ETA then; never "overdue"). */
+    waiting: z
+      .object({ kind: z.enum(['approval', 'input']), step: z.string(), label: z.string(), approvers: z.array(z.string()), since: z.string().nullable(), until: z.string().nullable(), prompt: z.string() })
+      .nullable()
+      .optional(),
     /** Watches (a run whose last step is a timed repeat without `until`, like the SLO monitor): no ETA, but these. */
-    watch: z.object({ checks: z.number().int(), breaches: z.number().int(), next_check: z.string().nullable(), ends_at: z.string().nullable() }).optional(),
+    watch: z
+      .object({
+        checks: z.number().int(),
+        /** Checks that breached an objective, the one in progress included (also while its remediation waits or after it was rejected). */
+        breaches: z.number().int(),
+        next_check: z.string().nullable(),
+        ends_at: z.string().nullable(),
+        state: z.string().optional(),
+        /** The latest check's measurements. */
+        last: z.array(MeasurementJson).optional(),
+      })
+      .optional(),
   }),
+  /** Every approval answered: who, when, what, why. */
+  decisions: z.array(z.object({ step: z.string(), label: z.string(), decision: z.enum(['approved', 'rejected']), by: z.string(), at: z.string(), comment: z.string().nullable(), policy: z.boolean(), args_hash: z.string().optional() })).optional(),
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }),
   error: z.string().nullable(),
   trigger: z.string().optional(),
@@ -56,8 +99,16 @@ export const RunJson = z.object({
 });
 export type RunJson = z.infer<typeof RunJson>;
 
-export const RunEventJson = z.object({ seq: z.number().int(), at: z.string(), run_id: z.string(), type: z.string(), step: z.string().optional() }).passthrough();
+/** A recorded run event: the typed union of events.ts. */
+export const RunEventJson = RunEvent;
 export type RunEventJson = z.infer<typeof RunEventJson>;
+
+/**
+ * A run's reducible state (run-state.ts RunRecord) as `runs.watch` sends it to clients that apply
+ * the pushed events themselves with the shared reducer (the dashboard).
+ */
+export const RunStateJson = z
+  .looseObject({ id: z.string(), workflow: z.string(), status: RunStatus, created_at: z.string(), seq: z.number().int(), steps: z.record(z.string(), z.unknown()), outline: RunOutlineJson.optional() });
 
 export const RunId = z.string().regex(/^r_[a-z0-9]{4,16}$/, 'not a run id (run ids look like r_8f3k2m; `opstream list --all` shows them)');
 
@@ -107,8 +158,9 @@ export const runsMethods = {
    * (the last one a client saw) it replays what it missed first, with no gap and no repeat.
    */
   'runs.watch': defineMethod(
-    z.object({ cursor: z.number().int().min(0).optional(), snapshot: z.boolean().default(true) }).default({ snapshot: true }),
-    z.object({ sub: z.string(), cursor: z.number().int(), runs: z.array(RunJson) }),
+    z.object({ cursor: z.number().int().min(0).optional(), snapshot: z.boolean().default(true), states: z.boolean().default(false) }).default({ snapshot: true, states: false }),
+    /** `states`: the snapshot as reducible states (`states[]`, `runs` empty), for clients that apply events themselves. */
+    z.object({ sub: z.string(), cursor: z.number().int(), runs: z.array(RunJson), states: z.array(RunStateJson).optional() }),
   ),
   /** The findings of a profiling or SLO run (`opstream report`); preliminary while it still samples. */
   'runs.report': defineMethod(

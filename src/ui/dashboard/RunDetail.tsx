@@ -4,6 +4,7 @@ import { eventLine, clock } from '../events.js';
 import { paint } from '../color.js';
 import { formatDuration } from '../format.js';
 import { deliveryText } from '../notifications.js';
+import { decisionText, measurementsText, paramsLine, personWaitText, statusText, watchText } from '../runs.js';
 import type { LogLine, RunView } from './model.js';
 import type { Notification } from '../../protocol/index.js';
 import { bar, fit, progressLabel, seriesLine, seriesOf, statusLabel } from './view-text.js';
@@ -55,14 +56,14 @@ export function RunDetail({ run, log, notifications, width, height, now }: RunDe
     lines.push(el);
     used += rows;
   };
-  const params = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  const params = paramsLine(run);
 
   push(
     <Text key="head" wrap="truncate">
       <Text bold>{run.id}</Text>
       {`  ${run.workflow}  `}
-      <Text color={run.status === 'failed' ? 'red' : run.status === 'succeeded' ? 'green' : run.status === 'running' ? 'cyan' : 'yellow'}>{statusLabel(run)}</Text>
-      {`  ${run.current_step ? `step ${run.current_step}  ` : ''}${p.fraction !== null ? `${bar(p.fraction, 10)} ` : ''}${p.text}`}
+      <Text color={run.status === 'failed' ? 'red' : run.status === 'succeeded' && run.outcome === 'succeeded' ? 'green' : run.status === 'running' ? 'cyan' : 'yellow'}>{run.status === 'succeeded' || run.status === 'failed' ? statusText(run) : statusLabel(run)}</Text>
+      {`  ${run.current_step && !['succeeded', 'failed', 'cancelled'].includes(run.status) ? `at ${run.current_label ?? run.current_step}  ` : ''}${p.fraction !== null ? `${bar(p.fraction, 10)} ` : ''}${p.text}`}
     </Text>,
   );
   if (params) push(<Text key="params" wrap="truncate" dimColor>{`params: ${params}`}</Text>);
@@ -78,7 +79,7 @@ export function RunDetail({ run, log, notifications, width, height, now }: RunDe
     const extra = w as typeof w & { approvers?: string[]; on_timeout?: string; resolve?: boolean };
     push(
       <Box key="wait" flexDirection="column" borderStyle="round" borderColor="yellow" paddingX={1}>
-        <Text color="yellow" bold>{`Waiting for ${w.kind === 'approval' ? 'an approval' : 'input'} at step ${w.step}`}</Text>
+        <Text color="yellow" bold>{`${run.progress.waiting ? personWaitText(run.progress.waiting, now) : `waiting for ${w.kind}`} at ${run.progress.waiting?.label ?? w.step}`}</Text>
         <Text wrap="wrap">{w.prompt ?? ''}</Text>
         <Text dimColor wrap="truncate">
           {[
@@ -93,10 +94,17 @@ export function RunDetail({ run, log, notifications, width, height, now }: RunDe
       3 + Math.max(1, Math.ceil((w.prompt ?? '').length / Math.max(10, width - 4))) + 1,
     );
   } else if (w) {
-    push(<Text key="wait" color="yellow" wrap="truncate">{`waiting: ${w.kind} at ${w.step}${w.until ? ` until ${clock(w.until, now)}` : ''}`}</Text>);
+    push(<Text key="wait" color="yellow" wrap="truncate">{`waiting: ${w.kind} at ${run.current_label ?? w.step}${w.until ? ` until ${clock(w.until, now)}` : ''}`}</Text>);
   }
+  const watch = run.progress.watch;
+  if (watch) {
+    push(<Text key="watch" wrap="truncate" color={watch.breaches ? 'red' : undefined}>{`watch: ${watchText(watch, now)}`}</Text>);
+    if (watch.last?.length) push(<Text key="last" wrap="truncate">{`last check: ${measurementsText(watch.last)}`}</Text>);
+  }
+  for (const d of (run.decisions ?? []).slice(-2)) push(<Text key={`dec-${d.at}-${d.step}`} wrap="truncate" color={d.decision === 'rejected' ? 'red' : 'green'}>{decisionText(d, now)}</Text>);
 
-  const topSteps = run.steps.filter((s) => !s.id.includes('['));
+  // loop iterations in flight show too (a check waiting for approval); finished ones are in the series
+  const topSteps = run.steps.filter((s) => !s.id.includes('[') || !['succeeded', 'skipped'].includes(s.status));
   const series = seriesOf(run);
   const stepRows = topSteps.slice(-8);
   const leftW = series.length ? Math.floor(width * 0.45) : width;
@@ -110,7 +118,7 @@ export function RunDetail({ run, log, notifications, width, height, now }: RunDe
           return (
             <Text key={s.id} wrap="truncate">
               <Text color={m.color}>{` ${m.mark} `}</Text>
-              {`${fit(s.id, 14)} ${fit(s.status, 10)} ${fit(took(s, now), 8)}${s.attempts > 1 ? ` x${s.attempts}` : ''}${s.error ? ` ${s.error}` : ''}`}
+              {`${fit(s.label ?? s.id, 22)} ${fit(s.status, 10)} ${fit(took(s, now), 8)}${s.attempts > 1 ? ` x${s.attempts}` : ''}${s.error ? ` ${s.error}` : ''}`}
             </Text>
           );
         })}
@@ -146,7 +154,10 @@ export function RunDetail({ run, log, notifications, width, height, now }: RunDe
   push(<Text key="lh" bold>Log</Text>);
   for (const l of log.slice(-logRows)) {
     const key = l.event ? `log-e${l.event.seq}` : `log-n${l.notification!.id}`;
-    if (l.event) push(<Text key={key} wrap="truncate">{` ${eventLine(l.event, { paint: plain, now })}`}</Text>);
+    if (l.event) {
+      const text = eventLine(l.event, { paint: plain, now });
+      if (text) push(<Text key={key} wrap="truncate">{` ${text}`}</Text>);
+    }
     else push(<Text key={key} wrap="truncate" color="blue">{` ${clock(l.at, now)}  notification [${l.notification!.level}] ${l.notification!.title}`}</Text>);
   }
   return (

@@ -1,6 +1,7 @@
 import { DaemonClient, type ConnectOptions } from '../../client/client.js';
 import { isWireError } from '../../protocol/wire-error.js';
 import type { RunEventPush, RunJson, WatchItem } from '../../protocol/index.js';
+import type { RunRecord } from '../../protocol/run-state.js';
 import { DashboardModel } from './model.js';
 
 export type ConnectionState =
@@ -12,15 +13,13 @@ export interface FeedOptions {
   env?: NodeJS.ProcessEnv;
   /** Start the daemon for the first connection when none runs (like any CLI command). */
   autoStart?: boolean;
-  /** Reads of runs at once (progress, tokens, outputs). */
-  maxReads?: number;
   /** Shortest time between two announced changes (ms). */
   frameMs?: number;
 }
 
 /**
- * Feeds a DashboardModel from the daemon: `runs.watch` (snapshot + cursor, then pushed items), reads
- * of the runs whose figures changed meaning, the user's actions, and the reconnect after the
+ * Feeds a DashboardModel from the daemon: `runs.watch` (a snapshot of run states + cursor, then
+ * pushed events, which the model applies with the shared reducer), the user's actions, and the reconnect after the
  * daemon went away: it retries with the last cursor it applied, so nothing is missed or repeated,
  * and says so (`notice`). It never polls the whole list.
  */
@@ -32,8 +31,6 @@ export class DashboardFeed {
   private client: DaemonClient | null = null;
   private readonly listeners = new Set<() => void>();
   private closed = false;
-  private reads = 0;
-  private readTimer: NodeJS.Timeout | null = null;
   private connecting: Promise<void> | null = null;
 
   constructor(private readonly opts: FeedOptions = {}) {}
@@ -108,12 +105,12 @@ export class DashboardFeed {
     const before = m.cursor;
     let res;
     try {
-      res = await c.watch({ cursor: resumeFrom, snapshot: first }, (item) => this.onItem(item), () => void this.lost(c, 'the daemon ended the watch'));
+      res = await c.watch({ cursor: resumeFrom, snapshot: first, states: true }, (item) => this.onItem(item), () => void this.lost(c, 'the daemon ended the watch'));
     } catch (e) {
       // the daemon's feed no longer reaches back to our cursor (or was reset): start afresh
       if (!first && isWireError(e) && (e.code === 'cursor_expired' || e.code === 'invalid_params')) {
-        res = await c.watch({ snapshot: true }, (item) => this.onItem(item), () => void this.lost(c, 'the daemon ended the watch'));
-        m.snapshot(res.runs, res.cursor);
+        res = await c.watch({ snapshot: true, states: true }, (item) => this.onItem(item), () => void this.lost(c, 'the daemon ended the watch'));
+        m.snapshot((res.states ?? []) as unknown as RunRecord[], res.cursor);
         this.say(`reconnected to the daemon (pid ${c.hello.pid}); its feed had moved on, so the list was read afresh`);
       } else {
         c.close();
@@ -122,15 +119,12 @@ export class DashboardFeed {
     }
     this.client = c;
     this.state = { kind: 'connected', pid: c.hello.pid, version: c.hello.version };
-    if (first) m.snapshot(res.runs, res.cursor);
+    if (first) m.snapshot((res.states ?? []) as unknown as RunRecord[], res.cursor);
     else if (!this.notice || !/afresh/.test(this.notice.text)) {
       this.say(`reconnected to the daemon (pid ${c.hello.pid}) from cursor ${resumeFrom}; ${Math.max(0, m.cursor - before)} missed update(s) applied`);
-      // the picture is current again; figures only reads carry may have moved while we were away
-      for (const id of m.runs.keys()) m.stale.add(id);
     }
     void c.closed.then(() => this.lost(c, 'the connection to the daemon closed'));
     this.emit();
-    this.pumpReads();
   }
 
   private async lost(c: DaemonClient, reason: string): Promise<void> {
@@ -144,36 +138,7 @@ export class DashboardFeed {
 
   private onItem(item: WatchItem): void {
     this.model.apply(item);
-    if (this.model.stale.size) this.pumpReads();
     this.emit();
-  }
-
-  /** Reads stale runs a few at a time; more changes meanwhile just mark them stale again. */
-  private pumpReads(): void {
-    const c = this.client;
-    const m = this.model;
-    const max = this.opts.maxReads ?? 4;
-    if (!c) return;
-    while (this.reads < max && m.stale.size) {
-      const id = m.stale.values().next().value as string;
-      m.stale.delete(id);
-      if (!m.runs.has(id)) continue;
-      this.reads++;
-      c.request('runs.get', { id })
-        .then((json) => {
-          m.setRun(json);
-          this.emit();
-        })
-        .catch(() => undefined)
-        .finally(() => {
-          this.reads--;
-          // a short pause between rounds keeps a storm of events from becoming a storm of reads
-          this.readTimer ??= setTimeout(() => {
-            this.readTimer = null;
-            this.pumpReads();
-          }, 50);
-        });
-    }
   }
 
   /** Marks a run as the open one and reads its history (events and notifications). */
@@ -184,7 +149,7 @@ export class DashboardFeed {
     if (!id || !this.client) return;
     const c = this.client;
     try {
-      const run = m.runs.get(id);
+      const run = m.stateOf(id);
       const after = Math.max(0, (run?.seq ?? 0) - 300);
       const [json, ev] = await Promise.all([c.request('runs.get', { id }), c.request('runs.events', { id, after, limit: 300 })]);
       m.setRun(json);
@@ -214,7 +179,6 @@ export class DashboardFeed {
 
   close(): void {
     this.closed = true;
-    if (this.readTimer) clearTimeout(this.readTimer);
     if (this.emitTimer) clearTimeout(this.emitTimer);
     this.client?.close();
     this.client = null;

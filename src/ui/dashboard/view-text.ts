@@ -1,6 +1,6 @@
 import { ago, formatDuration, roughDuration } from '../format.js';
-import { sparkline } from '../report.js';
-import { progressNow, progressText } from '../runs.js';
+import { iterationMeasurements } from '../../protocol/run-view.js';
+import { progressNow, progressText, whoMayAnswer } from '../runs.js';
 import type { RunView } from './model.js';
 
 /** Column layout of the run list for a terminal width (80 columns at least keeps every column). */
@@ -40,29 +40,31 @@ export function statusLabel(r: RunView): string {
   if (r.pause_requested && r.status === 'running') return 'pausing';
   if (r.status === 'waiting' && r.waiting_for?.kind === 'approval') return 'approve?';
   if (r.status === 'waiting' && r.waiting_for?.kind === 'input') return 'answer?';
+  if (r.outcome === 'rejected') return 'rejected';
   return r.status;
 }
 
 /** What the run is doing now: its current step (or the step it waits at). */
 export function stepLabel(r: RunView): string {
-  return r.current_step ?? r.waiting_for?.step ?? '-';
+  return r.current_label ?? r.current_step ?? r.waiting_for?.step ?? '-';
 }
 
 export function progressLabel(r: RunView, now: number, compact = false): { fraction: number | null; text: string } {
-  if (r.status === 'succeeded') return { fraction: 1, text: `done in ${r.started_at && r.ended_at ? formatDuration(Date.parse(r.ended_at) - Date.parse(r.started_at)) : '-'}` };
+  const rejected = r.outcome && r.outcome.startsWith('succeeded, ') ? `, ${r.outcome.slice('succeeded, '.length)}` : '';
+  if (r.status === 'succeeded') return { fraction: 1, text: `done in ${r.started_at && r.ended_at ? formatDuration(Date.parse(r.ended_at) - Date.parse(r.started_at)) : '-'}${rejected}` };
   if (r.status === 'failed' || r.status === 'cancelled') return { fraction: null, text: r.ended_at ? `${r.status} ${ago(r.ended_at, now)}` : r.status };
   if (r.status === 'queued') return { fraction: null, text: 'queued' };
   // elapsed time moves on while a run works or waits for a timer; not while paused
   const p = r.status === 'running' || r.status === 'waiting' ? progressNow(r.progress, r.read_at, now) : r.progress;
-  if (r.partial && p.fraction === null) return { fraction: null, text: 'reading…' };
   if (!compact) return { fraction: p.watch ? null : p.fraction, text: progressText(p, now) };
   // the list's column: the same facts, shortest first
   if (p.watch) return { fraction: null, text: `${p.watch.checks} checks, ${p.watch.breaches} breach${p.watch.breaches === 1 ? '' : 'es'}` };
   if (p.fraction === null) return { fraction: null, text: '-' };
   const pct = `${Math.round(p.fraction * 100)}%`;
-  if (!p.eta) return { fraction: p.fraction, text: pct };
-  const left = Date.parse(p.eta) - now;
-  return { fraction: p.fraction, text: left > 0 ? `${pct} eta ${roughDuration(left)}` : `${pct} overdue` };
+  // waiting for a person is its own state: who, and for how long; never "overdue"
+  if (p.waiting) return { fraction: p.fraction, text: `${p.waiting.kind} by ${whoMayAnswer(p.waiting.approvers)}${p.waiting.since ? `, ${roughDuration(Math.max(0, now - Date.parse(p.waiting.since)))}` : ''}` };
+  const left = p.eta ? Date.parse(p.eta) - now : 0;
+  return { fraction: p.fraction, text: left > 0 ? `${pct} eta ${roughDuration(left)}` : pct };
 }
 
 /** `[####----]`: ASCII, for the same reason as fit(). */
@@ -93,55 +95,62 @@ export interface Series {
   unit: string;
 }
 
-const WANTED: { re: RegExp; label: string; unit: string }[] = [
-  { re: /latency_ms\.p95$/, label: 'latency p95', unit: 'ms' },
-  { re: /latency_ms\.p50$/, label: 'latency p50', unit: 'ms' },
-  { re: /(^|\.)cpu_percent$/, label: 'CPU', unit: '%' },
-  { re: /(^|\.)rss_bytes$/, label: 'memory (RSS)', unit: 'B' },
-  { re: /memory\.used_percent$/, label: 'memory used', unit: '%' },
-  { re: /error_rate$/, label: 'error rate', unit: 'ratio' },
-];
-
-function leafPaths(v: unknown, prefix: string, depth: number, out: Map<string, number>): void {
-  if (v === null || v === undefined || depth > 4) return;
-  if (typeof v === 'number') out.set(prefix, v);
-  else if (typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v as Record<string, unknown>)) leafPaths(x, prefix ? `${prefix}.${k}` : k, depth + 1, out);
+function seriesKey(metric: string): string {
+  return metric;
 }
 
 /**
- * The numeric series of a run's repeat steps (latency, CPU, memory first), from their iteration
- * outputs: a repeat step's output is the list of its iterations, each an object of child outputs.
+ * The series a run's loops measured, one per metric (objectives first: availability, latency), from
+ * each iteration's measurements as the projection reads them: the metric, its unit and its
+ * objective come with the data, so every workflow plots what it measured, not a key that happens to match.
  */
 export function seriesOf(r: RunView, max = 4): Series[] {
   const out: Series[] = [];
   for (const s of r.steps) {
     if (!Array.isArray(s.output) || s.id.includes('[')) continue;
-    const iters = s.output as unknown[];
-    const perIter = iters.map((it) => {
-      const m = new Map<string, number>();
-      leafPaths(it, '', 0, m);
-      return m;
-    });
-    const keys = new Set(perIter.flatMap((m) => [...m.keys()]));
-    for (const w of WANTED) {
-      const key = [...keys].find((k) => w.re.test(k));
-      if (!key) continue;
-      out.push({ step: s.id, label: `${w.label} (${key})`, values: perIter.map((m) => m.get(key) ?? null), unit: w.unit });
+    // the latest iterations are what a line of the screen can show
+    const iters = (s.output as unknown[]).slice(-240).map((it) => iterationMeasurements(it));
+    const metrics: { metric: string; unit: string }[] = [];
+    for (const ms of iters) for (const m of ms) if (!metrics.some((x) => x.metric === m.metric) && m.metric !== 'ok') metrics.push({ metric: m.metric, unit: m.unit });
+    for (const m of metrics) {
+      out.push({ step: s.id, label: `${m.metric} (${s.label ?? s.id})`, values: iters.map((ms) => ms.find((x) => seriesKey(x.metric) === m.metric)?.value ?? null), unit: m.unit });
       if (out.length >= max) return out;
     }
   }
   return out;
 }
 
+const BLOCKS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/**
+ * A sparkline scaled from zero (or, for values that go below it, over a span of at least 20% of the
+ * largest magnitude): 2% of noise stays 2% of the height instead of filling it.
+ */
+export function sparkZero(values: readonly (number | null)[]): string {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (xs.length === 0) return '';
+  let lo = Math.min(0, ...xs);
+  let hi = Math.max(...xs);
+  const mag = Math.max(Math.abs(lo), Math.abs(hi));
+  if (hi - lo < mag * 0.2) {
+    const mid = (hi + lo) / 2;
+    lo = mid - mag * 0.1;
+    hi = mid + mag * 0.1;
+  }
+  if (hi === lo) return values.map((v) => (v === null ? ' ' : BLOCKS[0])).join('');
+  return values.map((v) => (v === null || !Number.isFinite(v) ? ' ' : BLOCKS[Math.min(BLOCKS.length - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * BLOCKS.length)))])).join('');
+}
+
 export function seriesLine(s: Series, width: number): string {
   const vals = s.values.slice(-Math.max(8, width));
   const last = [...s.values].reverse().find((v) => v !== null) ?? null;
-  return `${sparkline(vals)}  ${formatUnit(last, s.unit)}`;
+  return `${sparkZero(vals)}  ${formatUnit(last, s.unit)}`;
 }
 
 export function formatUnit(v: number | null, unit: string): string {
   if (v === null) return '-';
   if (unit === 'B') return `${Math.round((v / 1024 / 1024) * 10) / 10} MB`;
+  if (unit.startsWith('of ') || unit === 'requests') return `${Math.round(v)} ${unit}`;
   if (unit === 'ratio') return `${Math.round(v * 1000) / 10}%`;
   const n = Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 10) / 10;
   return `${n}${unit === '%' ? '%' : ` ${unit}`}`;

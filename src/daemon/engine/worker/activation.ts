@@ -15,7 +15,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseDuration } from '../../../config/duration.js';
 import type { Step, Workflow } from '../../../workflows/schema.js';
-import { applyEvent, type AnyEvent } from '../reducer.js';
+import { applyEvent, type AnyEvent } from '../../../protocol/run-view.js';
 import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
 import type { AgentIo } from './agent.js';
 import type { ActivationData, Directive, ErrorData, MainMessage, ReplyMessage, RunRecord, StepState, WaitingFor, WorkerBody, WorkerEvent, WorkerMessage } from '../types.js';
@@ -161,6 +161,11 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
   async function runStep(step: Step, path: string, scope: Scope): Promise<{ output: unknown; status: string }> {
     const st = states[path];
     if (st?.status === 'succeeded' || st?.status === 'skipped') return { output: st.output, status: st.status };
+    if (st?.status === 'rejected') {
+      // an approval said no: the step ended rejected; `error` is set when the rejection fails the run
+      if (st.error && step.on_error !== 'continue') throw new StepFailure(`step ${path} failed: ${st.error}`, false);
+      return { output: st.output, status: 'rejected' };
+    }
     if (st?.status === 'failed') {
       if (step.on_error === 'continue') return { output: null, status: 'failed' };
       throw new StepFailure(`step ${path} failed: ${st.error}`);
