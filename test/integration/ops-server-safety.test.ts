@@ -134,6 +134,29 @@ describe('ops.http_request and redirects (issue 19.6)', () => {
     expect(other.hits).toEqual([]);
   });
 
+  it('reads a response body only up to max_body_bytes: an endless body is cut, not buffered until the timeout', async () => {
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = (): void => {
+        while (res.write(chunk));
+        res.once('drain', pump);
+      };
+      pump();
+      res.on('close', () => res.removeAllListeners('drain'));
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(endless.address() as AddressInfo).port}/`;
+      const r = await toolCall(h, 'ops.http_request', { url, max_body_bytes: 100_000, timeout_ms: 120_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.out?.structured).toMatchObject({ status: 200, body_bytes: 100_000, body_truncated: true });
+    } finally {
+      endless.closeAllConnections();
+      await new Promise<void>((r) => endless.close(() => r()));
+    }
+  });
+
   it('ops.http_probe counts a redirect as the answer and never follows it', async () => {
     const before = a.hits.length;
     const r = await toolCall(h, 'ops.http_probe', { url: `${a.base}/away`, count: 3 });
