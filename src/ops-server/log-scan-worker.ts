@@ -44,6 +44,9 @@ export const MAX_LINE_BYTES = 256 * 1024;
 /** Lines are tested in groups of about this many characters, and only groups that match are split. */
 const GROUP_CHARS = 256 * 1024;
 const GROUP_LINES = 4096;
+const BLOCK_LINES = 64;
+/** Kept well under RE2's fixed heap, which also holds the compiled patterns. */
+const BLOCK_CHARS = 64 * 1024;
 const READ_BYTES = 1024 * 1024;
 
 const ISO = /(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)(Z|[+-]\d{2}:?\d{2})?/;
@@ -110,16 +113,31 @@ function compileAll(job: ScanJob): { each: RE2[]; detectors: RE2[]; joined: bool
   }
 }
 
-/** Indexes of the lines in [lo, hi) that `re` matches: a group that does not match is skipped whole. */
+/**
+ * Indexes of the lines in [lo, hi) that `re` matches. Each call into the wasm matcher costs about
+ * as much as matching a few KiB, so lines are tested joined by '\n' in blocks, and a block that
+ * matches is split in four until single lines are left. Error lines are usually few, so most
+ * text is handed over once or twice.
+ */
 function matching(lines: string[], lo: number, hi: number, re: RE2, joined: boolean, out: Set<number>): void {
-  if (hi - lo === 1 || !joined) {
-    for (let i = lo; i < hi; i++) if (re.test(lines[i])) out.add(i);
-    return;
+  const probe = (b: number, e: number): void => {
+    if (e - b === 1) {
+      if (re.test(lines[b])) out.add(b);
+      return;
+    }
+    if (!re.test(lines.slice(b, e).join('\n'))) return;
+    const step = Math.ceil((e - b) / 4);
+    for (let i = b; i < e; i += step) probe(i, Math.min(e, i + step));
+  };
+  for (let b = lo; b < hi; ) {
+    let e = b + 1;
+    if (joined) {
+      let chars = lines[b].length;
+      while (e < hi && e - b < BLOCK_LINES && chars + lines[e].length < BLOCK_CHARS) chars += lines[e++].length + 1;
+    }
+    probe(b, e);
+    b = e;
   }
-  if (!re.test(lines.slice(lo, hi).join('\n'))) return;
-  const mid = (lo + hi) >> 1;
-  matching(lines, lo, mid, re, joined, out);
-  matching(lines, mid, hi, re, joined, out);
 }
 
 export async function scan(job: ScanJob): Promise<ScanResult> {
