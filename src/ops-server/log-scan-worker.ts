@@ -41,11 +41,11 @@ export type ScanReply = { ok: true; result: ScanResult } | { ok: false; message:
 
 /** A line longer than this is matched on its first part (RE2's wasm heap is a fixed 16 MiB). */
 export const MAX_LINE_BYTES = 256 * 1024;
-/** Lines are tested in groups of about this many characters, and only groups that match are split. */
+/** Lines are read and counted in groups of about this size (what the thread holds at a time). */
 const GROUP_CHARS = 256 * 1024;
 const GROUP_LINES = 4096;
+/** A block handed to the matcher at once (see matching): kept well under RE2's fixed heap, which also holds the compiled patterns. */
 const BLOCK_LINES = 64;
-/** Kept well under RE2's fixed heap, which also holds the compiled patterns. */
 const BLOCK_CHARS = 64 * 1024;
 const READ_BYTES = 1024 * 1024;
 
