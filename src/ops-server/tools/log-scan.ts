@@ -21,7 +21,7 @@ const Input = z
     case_sensitive: z.boolean().default(false),
     tail_bytes: z.number().int().min(1).max(MAX_TAIL_BYTES).default(16 * 1024 * 1024).describe('scan only the last N bytes (at most 64 MiB)'),
     top: z.number().int().min(0).max(100).default(10).describe('how many top messages'),
-    timeout_ms: z.number().int().min(100).max(600_000).default(60_000).describe('the scan is stopped after this long'),
+    timeout_ms: z.number().int().min(100).max(300_000).default(60_000).describe('the scan is stopped after this long (the daemon gives a call at most 5 minutes)'),
   })
   .strict();
 
