@@ -255,8 +255,18 @@ function reply(r: ScanReply): void {
   parentPort!.postMessage(r);
 }
 
-if (!isMainThread && parentPort && (workerData as { logScan?: ScanJob } | null)?.logScan) {
-  scan((workerData as { logScan: ScanJob }).logScan).then(
+/**
+ * A thread is started ahead of need (the ops server keeps one spare, RE2 loaded), takes exactly one
+ * job as its first message, answers and is ended: re2-wasm never frees compiled patterns, so a
+ * thread that scanned once is not used again.
+ */
+if (!isMainThread && parentPort && (workerData as { logScan?: boolean } | null)?.logScan) {
+  compilePattern('warm', { caseSensitive: true }).test('');
+  parentPort.once('message', (job: ScanJob) => void run(job));
+}
+
+function run(job: ScanJob): Promise<void> {
+  return scan(job).then(
     (result) => reply({ ok: true, result }),
     (e: unknown) => {
       if (e instanceof ScanError) return reply({ ok: false, message: e.message });

@@ -72,13 +72,28 @@ function workerFile(): string {
   return existsSync(beside) ? beside : fileURLToPath(new URL('../../../dist/ops-server/log-scan-worker.js', import.meta.url));
 }
 
+function startWorker(): Worker {
+  // stdout: true keeps anything the thread prints off the server's stdout, which is the MCP channel
+  const w = new Worker(workerFile(), { workerData: { logScan: true }, stdout: true, stderr: true, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  w.stdout.resume();
+  w.stderr.resume();
+  w.on('error', () => undefined); // seen by the call that has it (its exit follows)
+  w.once('exit', () => {
+    if (spare === w) spare = null; // a spare that died is not handed a job
+  });
+  w.unref(); // a spare does not keep the server alive
+  return w;
+}
+
+/** A thread started (and RE2 loaded) ahead of the next scan, which then starts at once. */
+let spare: Worker | null = null;
+
 /** Runs one scan in its own thread, ended when the time is up or the call is cancelled. */
 function inWorker(job: ScanJob, timeoutMs: number, signal: AbortSignal): Promise<ScanResult> {
-  return new Promise((resolve, reject) => {
-    // stdout: true keeps anything the thread prints off the server's stdout, which is the MCP channel
-    const w = new Worker(workerFile(), { workerData: { logScan: job }, stdout: true, stderr: true, resourceLimits: { maxOldGenerationSizeMb: 256 } });
-    w.stdout.resume();
-    w.stderr.resume();
+  const w = spare ?? startWorker();
+  spare = null;
+  w.ref();
+  return new Promise<ScanResult>((resolve, reject) => {
     let settled = false;
     const end = (fn: () => void): void => {
       if (settled) return;
@@ -99,6 +114,10 @@ function inWorker(job: ScanJob, timeoutMs: number, signal: AbortSignal): Promise
       end(() => reject(new OpsToolError(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `the scan of ${job.path} ran out of memory; scan fewer bytes (tail_bytes)` : `log scan failed: ${e.message}`))),
     );
     w.once('exit', (code) => end(() => reject(new OpsToolError(`log scan ended without an answer (exit code ${code})`))));
+    w.postMessage(job);
+  }).finally(() => {
+    // the next one warms up after this scan, not during it (2-core machines)
+    spare ??= startWorker();
   });
 }
 
