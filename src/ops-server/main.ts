@@ -1,63 +1,47 @@
 #!/usr/bin/env node
 import { pathToFileURL } from 'node:url';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PACKAGE_VERSION } from '../protocol/version.js';
-import { OpsToolError, type OpsTool } from './tool.js';
+import { OpsToolError, RETRYABLE_META, type OpsTool } from './tool.js';
 import { opsTools } from './tools/index.js';
 
 /** Same name as the daemon's server-specs OPS_ALLOWED_ENV (kept literal so this entry stays small). */
 const ALLOWED_ENV = 'OPSTREAM_OPS_ALLOWED_COMMANDS';
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
-  const s = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  return { ...s, type: 'object' } as Tool['inputSchema'];
-}
-
-function errorResult(message: string): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text: message }] };
-}
-
-function zodMessage(e: z.ZodError): string {
-  return e.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length ? i.path.join('.') : 'arguments'}: ${i.message}`)
-    .join('; ');
+/** A tool failure as data: the text says why, `_meta` says whether the same call may succeed later. */
+export function errorResult(message: string, retryable: boolean): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text: message }], _meta: { [RETRYABLE_META]: retryable } };
 }
 
 /**
- * The built-in `ops` MCP server: each OpsTool's zod input is published as JSON Schema and checked
- * again here, its output is returned as structured content (and as JSON text for clients that read
- * only text), and its failures are `isError` results, never a crashed server.
+ * The built-in `ops` MCP server. Every OpsTool is registered through the SDK's own
+ * `McpServer.registerTool`: the SDK publishes its zod input and output schemas, validates arguments
+ * and structured output, and answers tools/list and tools/call. What the SDK does not do is say
+ * whether a failure may be retried; each tool failure here is an `isError` result carrying that in
+ * `_meta` (see errorResult), never a crashed server. Cross-field rules live in the tools' `run`
+ * (not in zod refinements) so that every refusal of a call the daemon let through carries the flag.
  */
-export function createOpsServer(allowedCommands: string[], tools: OpsTool[] = opsTools): Server {
-  const server = new Server({ name: 'opstream-ops', version: PACKAGE_VERSION }, { capabilities: { tools: {} } });
-  const byName = new Map(tools.map((t) => [t.name, t]));
-  const listed: Tool[] = tools.map((t) => ({
-    name: t.name,
-    title: t.title,
-    description: t.description,
-    inputSchema: jsonSchema(t.input, 'input'),
-    outputSchema: jsonSchema(t.output, 'output'),
-    annotations: { title: t.title, ...t.annotations },
-  }));
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
-    const tool = byName.get(req.params.name);
-    if (!tool) return errorResult(`unknown tool "${req.params.name}" (this server has: ${[...byName.keys()].join(', ')})`);
-    const parsed = tool.input.safeParse(req.params.arguments ?? {});
-    if (!parsed.success) return errorResult(`invalid arguments for ${tool.name}: ${zodMessage(parsed.error)}`);
-    const key = req.params._meta?.['opstream/idempotency_key'];
-    try {
-      const out = await tool.run(parsed.data, { allowedCommands, signal: extra.signal, idempotencyKey: typeof key === 'string' ? key : undefined });
-      return { content: [{ type: 'text', text: JSON.stringify(out) }], structuredContent: out as Record<string, unknown> };
-    } catch (e) {
-      if (e instanceof OpsToolError) return errorResult(e.message);
-      return errorResult(`${tool.name} failed: ${(e as Error)?.message ?? String(e)}`);
-    }
-  });
+export function createOpsServer(allowedCommands: string[], tools: OpsTool[] = opsTools): McpServer {
+  const server = new McpServer({ name: 'opstream-ops', version: PACKAGE_VERSION }, { capabilities: { tools: {} } });
+  for (const tool of tools) {
+    server.registerTool(
+      tool.name,
+      { title: tool.title, description: tool.description, inputSchema: tool.input, outputSchema: tool.output, annotations: { title: tool.title, ...tool.annotations } },
+      async (args: Record<string, unknown>, extra): Promise<CallToolResult> => {
+        const key = extra._meta?.['opstream/idempotency_key'];
+        try {
+          const out = await tool.run(args, { allowedCommands, signal: extra.signal, idempotencyKey: typeof key === 'string' ? key : undefined });
+          return { content: [{ type: 'text', text: JSON.stringify(out) }], structuredContent: out as Record<string, unknown> };
+        } catch (e) {
+          if (e instanceof OpsToolError) return errorResult(e.message, e.retryable);
+          // an unexpected throw is a bug in the tool, not a passing condition: retrying will not fix it
+          return errorResult(`${tool.name} failed: ${(e as Error)?.message ?? String(e)}`, false);
+        }
+      },
+    );
+  }
   return server;
 }
 

@@ -23,7 +23,17 @@ export interface OpsTool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   run(args: z.output<I>, ctx: OpsToolContext): Promise<z.output<O>>;
 }
 
-/** A failure the tool reports as an MCP `isError` result (data for the caller), not a crash. */
+/**
+ * Where an `isError` result says whether a retry may help: `_meta["opstream/retryable"]`. The daemon
+ * reads the same key (src/daemon/tools/result.ts; kept literal there so neither side imports the other).
+ */
+export const RETRYABLE_META = 'opstream/retryable';
+
+/**
+ * A failure the tool reports as an MCP `isError` result (data for the caller), not a crash.
+ * `retryable`: whether the same call may succeed later (a refused connection may; a missing pid, a
+ * bad pattern or a refused argument will not).
+ */
 export class OpsToolError extends Error {
   constructor(
     message: string,

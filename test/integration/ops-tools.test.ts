@@ -124,6 +124,23 @@ describe('ops.log_scan', () => {
     expect(s.top_messages[0].count).toBe(2); // the two db timeouts fold into one message
   });
 
+  it('finds the same lines as a per-line match over many lines, anchors and several patterns included', async () => {
+    const file = join(dir, 'many.log');
+    const lines = Array.from({ length: 12_345 }, (_, i) => (i % 97 === 0 ? `ERROR job ${i} failed` : i % 89 === 0 ? `job ${i} hit a timeout` : `INFO job ${i} ok timeout=${i}s`));
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const patterns = ['^ERROR', 'timeout$', '(?i)JOB 1\\d{3} '];
+    const r = await pool.call({ tool: 'ops.log_scan', args: { path: file, patterns, case_sensitive: true } });
+    expect(r.ok, r.text).toBe(true);
+    const s = r.structured as { lines_scanned: number; error_count: number; patterns: { count: number; first: { line: number } | null; last: { line: number } | null }[] };
+    const js = [/^ERROR/, /timeout$/, /JOB 1\d{3} /i];
+    expect(s.lines_scanned).toBe(lines.length);
+    expect(s.error_count).toBe(lines.filter((l) => js.some((re) => re.test(l))).length);
+    js.forEach((re, k) => {
+      const at = lines.map((l, i) => (re.test(l) ? i + 1 : 0)).filter(Boolean);
+      expect(s.patterns[k]).toMatchObject({ count: at.length, first: { line: at[0] }, last: { line: at[at.length - 1] } });
+    });
+  });
+
   it('gives a clear error for a missing file or a bad pattern', async () => {
     expect((await pool.call({ tool: 'ops.log_scan', args: { path: join(dir, 'missing.log') } })).text).toBe(`no such file: ${join(dir, 'missing.log')}`);
     expect((await pool.call({ tool: 'ops.log_scan', args: { path: dir } })).text).toContain('is not a regular file');
@@ -194,6 +211,11 @@ describe('the ops server on its own', () => {
       expect(r.structuredContent).toMatchObject({ stdout: 'standalone\n' });
       const bad = await client.callTool({ name: 'http_probe', arguments: { url: 'ftp://x' } });
       expect(bad.isError).toBe(true);
+      // failures say whether the same call may succeed later
+      const gone = await client.callTool({ name: 'process_stats', arguments: { pid: 2 ** 22 + 7 } });
+      expect(gone).toMatchObject({ isError: true, _meta: { 'opstream/retryable': false } });
+      const refused = await client.callTool({ name: 'http_request', arguments: { url: deadUrl } });
+      expect(refused).toMatchObject({ isError: true, _meta: { 'opstream/retryable': true } });
     } finally {
       await client.close();
     }

@@ -570,7 +570,7 @@ export class Engine implements Service {
     run.usage.tool_calls += 1;
     const r = await this.ctx.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     if (r.error) return this.replyError(act, msg.id, r.error.message, r.error.code, r.error.retryable);
-    this.reply(act, msg.id, { isError: r.isError, structured: r.structured ?? undefined, text: r.text });
+    this.reply(act, msg.id, { isError: r.isError, retryable: r.retryable, structured: r.structured ?? undefined, text: r.text });
   }
 
   private async onActivationExit(act: Activation): Promise<void> {

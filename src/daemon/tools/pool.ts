@@ -135,7 +135,7 @@ export class ToolPool {
       }
       const raw = await conn.call(tool, args, { timeoutMs, signal: req.signal, meta: req.idempotencyKey ? { 'opstream/idempotency_key': req.idempotencyKey } : undefined });
       const n = normalizeResult(raw, this.maxResultBytes);
-      result = { ok: !n.isError, isError: n.isError, error: null, server, tool, content: n.content, structured: n.structured, text: n.text, durationMs: performance.now() - t0, bytes: n.bytes, cached: false, truncated: n.truncated };
+      result = { ok: !n.isError, isError: n.isError, ...(n.retryable === null ? {} : { retryable: n.retryable }), error: null, server, tool, content: n.content, structured: n.structured, text: n.text, durationMs: performance.now() - t0, bytes: n.bytes, cached: false, truncated: n.truncated };
       if (cacheable && result.ok) await this.opts.cache!.put(server, tool, args, result, ttl).catch((err) => this.opts.log.warn({ err }, 'tool cache write failed'));
     } catch (e) {
       if (!(e instanceof CallFailure)) this.opts.log.error({ err: e, tool: req.tool }, 'tool call failed unexpectedly');

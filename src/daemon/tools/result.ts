@@ -3,8 +3,16 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 /** Default cap on what one result may carry into runs, the cache and the socket. */
 export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
 
+/**
+ * Where a server may say whether an `isError` result is worth retrying: `_meta["opstream/retryable"]`
+ * (the built-in ops server always does; src/ops-server/tool.ts RETRYABLE_META is the same key).
+ */
+export const RETRYABLE_META = 'opstream/retryable';
+
 export interface NormalizedResult {
   isError: boolean;
+  /** For `isError` results: what the server said about retrying, or null when it did not say. */
+  retryable: boolean | null;
   content: unknown[];
   structured: unknown;
   text: string;
@@ -33,7 +41,9 @@ export function normalizeResult(raw: CallToolResult, maxBytes: number): Normaliz
   const structured = raw.structuredContent ?? null;
   const bytes = Buffer.byteLength(JSON.stringify(raw));
   const isError = raw.isError === true;
-  if (bytes <= maxBytes) return { isError, content, structured, text: joinText(content), bytes, truncated: false };
+  const said = raw._meta?.[RETRYABLE_META];
+  const retryable = isError && typeof said === 'boolean' ? said : null;
+  if (bytes <= maxBytes) return { isError, retryable, content, structured, text: joinText(content), bytes, truncated: false };
 
   let budget = maxBytes;
   let keptStructured: unknown = null;
@@ -62,7 +72,7 @@ export function normalizeResult(raw: CallToolResult, maxBytes: number): Normaliz
   }
   const note = `[opstream: result truncated: the server returned ${formatBytes(bytes)}, over the ${formatBytes(maxBytes)} limit${structured !== null && keptStructured === null ? '; structured content dropped' : ''}]`;
   out.push({ type: 'text', text: note });
-  return { isError, content: out, structured: keptStructured, text: joinText(out), bytes, truncated: true };
+  return { isError, retryable, content: out, structured: keptStructured, text: joinText(out), bytes, truncated: true };
 }
 
 function joinText(content: unknown[]): string {

@@ -71,6 +71,11 @@ export interface ToolCallResult {
   ok: boolean;
   /** The tool ran and reported failure (`isError: true`); content says why. */
   isError: boolean;
+  /**
+   * For `isError` results: whether the server said the same call may succeed later (`_meta`
+   * "opstream/retryable"); absent when it did not say, which callers treat as retryable.
+   */
+  retryable?: boolean;
   /** Set when the call could not complete (unknown tool, bad arguments, timeout, server down). */
   error: ToolCallError | null;
   server: string;

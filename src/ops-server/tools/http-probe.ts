@@ -30,6 +30,13 @@ const Output = z.object({
   error_samples: z.array(z.string()),
 });
 
+/** Reads a body to its end without keeping it: a huge answer costs time, not memory. */
+async function drain(res: Response): Promise<void> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  while (!(await reader.read()).done);
+}
+
 /** Nearest-rank percentile of sorted values. */
 export function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
@@ -55,8 +62,9 @@ const tool: OpsTool<typeof Input, typeof Output> = {
     const one = async (): Promise<void> => {
       const t = performance.now();
       try {
+        // redirect: 'manual': a probe measures the URL it was given; a 3xx is counted as that URL's answer, never followed
         const res = await fetch(args.url, { method: args.method, headers: args.headers, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(args.timeout_ms)]), redirect: 'manual' });
-        await res.arrayBuffer(); // the whole response counts, as a user waits for all of it
+        await drain(res); // the whole response counts, as a user waits for all of it
         latencies.push(performance.now() - t);
         codes[String(res.status)] = (codes[String(res.status)] ?? 0) + 1;
       } catch (e) {

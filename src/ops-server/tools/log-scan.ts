@@ -1,14 +1,27 @@
-import { open, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
+import type { ScanJob, ScanReply, ScanResult } from '../log-scan-worker.js';
 import { OpsToolError, type OpsTool } from '../tool.js';
+
+/** One argument may not make the ops server read more than this (the scan keeps no more than a group of lines at a time, but reading costs time). */
+export const MAX_TAIL_BYTES = 64 * 1024 * 1024;
 
 const Input = z
   .object({
     path: z.string().min(1).describe('log file to scan'),
-    patterns: z.array(z.string().min(1).max(500)).min(1).max(50).default(['\\b(error|err|fatal|panic|exception)\\b']).describe('regular expressions; a line matching any counts as an error line'),
+    patterns: z
+      .array(z.string().min(1).max(500))
+      .min(1)
+      .max(50)
+      .default(['\\b(error|err|fatal|panic|exception)\\b'])
+      .describe('regular expressions in RE2 syntax (linear time: no lookaround, no backreferences); a line matching any counts as an error line'),
     case_sensitive: z.boolean().default(false),
-    tail_bytes: z.number().int().min(1).max(512 * 1024 * 1024).default(16 * 1024 * 1024).describe('scan only the last N bytes'),
+    tail_bytes: z.number().int().min(1).max(MAX_TAIL_BYTES).default(16 * 1024 * 1024).describe('scan only the last N bytes (at most 64 MiB)'),
     top: z.number().int().min(0).max(100).default(10).describe('how many top messages'),
+    timeout_ms: z.number().int().min(100).max(300_000).default(60_000).describe('the scan is stopped after this long (the daemon gives a call at most 5 minutes)'),
   })
   .strict();
 
@@ -26,63 +39,16 @@ const Output = z.object({
   top_messages: z.array(z.object({ message: z.string(), count: z.number(), example: z.string() })),
 });
 
-const ISO = /(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)(Z|[+-]\d{2}:?\d{2})?/;
-const SYSLOG = /^([A-Z][a-z]{2})\s+(\d{1,2}) (\d{2}:\d{2}:\d{2})/;
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** A line's time: ISO-like stamps, syslog stamps, or a JSON line's time/ts/timestamp field (pino's epoch ms too). */
-export function lineTime(line: string, year: number): Date | null {
-  if (line.startsWith('{')) {
-    try {
-      const o = JSON.parse(line) as Record<string, unknown>;
-      const v = o.time ?? o.timestamp ?? o.ts ?? o['@timestamp'];
-      if (typeof v === 'number') return new Date(v < 1e11 ? v * 1000 : v);
-      if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return new Date(v);
-    } catch {
-      // not JSON: try the patterns
-    }
-  }
-  const m = ISO.exec(line);
-  if (m) {
-    const d = new Date(`${m[1]}T${m[2].replace(',', '.')}${m[3] ?? 'Z'}`);
-    if (!Number.isNaN(d.getTime())) return d;
-  }
-  const s = SYSLOG.exec(line);
-  if (s && MONTHS.includes(s[1])) return new Date(`${year}-${String(MONTHS.indexOf(s[1]) + 1).padStart(2, '0')}-${s[2].padStart(2, '0')}T${s[3]}Z`);
-  return null;
-}
-
-/** Groups similar lines: times, numbers, hex ids and quoted values vary; the message shape does not. */
-function shape(line: string): string {
-  return line
-    .replace(ISO, '')
-    .replace(SYSLOG, '')
-    .replace(/"[^"]{0,200}"/g, '"…"')
-    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>')
-    .replace(/\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b/gi, '<hex>')
-    .replace(/\d+(\.\d+)?/g, '<n>')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, 300);
-}
-
 const tool: OpsTool<typeof Input, typeof Output> = {
   name: 'log_scan',
   title: 'Log scan',
   description:
-    'Scans a log file (or its last N bytes) for patterns: counts per pattern with first and last occurrence, errors per minute, and the most frequent error messages (numbers and ids folded).',
+    'Scans a log file (or its last N bytes, at most 64 MiB) for patterns: counts per pattern with first and last occurrence, errors per minute, and the most frequent error messages (numbers and ids folded). ' +
+    'Patterns are RE2 syntax, matched in linear time (no lookaround or backreferences); a line is matched on its first 256 KiB.',
   input: Input,
   output: Output,
   annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
   async run(args, ctx) {
-    const flags = args.case_sensitive ? '' : 'i';
-    const regexes = args.patterns.map((p) => {
-      try {
-        return new RegExp(p, flags);
-      } catch (e) {
-        throw new OpsToolError(`pattern ${JSON.stringify(p)} is not a valid regular expression: ${(e as Error).message}`);
-      }
-    });
     let size: number;
     try {
       const st = await stat(args.path);
@@ -94,76 +60,65 @@ const tool: OpsTool<typeof Input, typeof Output> = {
       throw new OpsToolError(code === 'ENOENT' ? `no such file: ${args.path}` : code === 'EACCES' ? `permission denied: ${args.path}` : `cannot read ${args.path}: ${(e as Error).message}`);
     }
     const from = Math.max(0, size - args.tail_bytes);
-    const fh = await open(args.path, 'r');
-    let text: string;
-    try {
-      const buf = Buffer.alloc(size - from);
-      let off = 0;
-      while (off < buf.length) {
-        if (ctx.signal.aborted) throw new OpsToolError('cancelled');
-        const { bytesRead } = await fh.read(buf, off, Math.min(buf.length - off, 4 * 1024 * 1024), from + off);
-        if (bytesRead === 0) break;
-        off += bytesRead;
-      }
-      text = buf.subarray(0, off).toString('utf8');
-    } finally {
-      await fh.close();
-    }
-    // starting mid-file: the first line is partial, so it is skipped
-    if (from > 0) text = text.slice(text.indexOf('\n') + 1);
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-
-    const year = new Date().getUTCFullYear();
-    const per = regexes.map((_, i) => ({ pattern: args.patterns[i], count: 0, first: null as null | { line: number; at: string | null; text: string }, last: null as null | { line: number; at: string | null; text: string } }));
-    const minutes = new Map<string, { errors: number; lines: number }>();
-    const messages = new Map<string, { count: number; example: string }>();
-    let errorCount = 0;
-    let noTime = 0;
-    let lastTime: Date | null = null;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i];
-      const hits = regexes.map((r) => r.test(line));
-      const isError = hits.some(Boolean);
-      const t: Date | null = lineTime(line, year) ?? lastTime; // continuation lines (stack traces) inherit the last time
-      if (t) lastTime = t;
-      if (t) {
-        const minute = `${t.toISOString().slice(0, 16)}Z`;
-        const m = minutes.get(minute) ?? { errors: 0, lines: 0 };
-        m.lines++;
-        if (isError) m.errors++;
-        minutes.set(minute, m);
-      } else if (isError) noTime++;
-      if (!isError) continue;
-      errorCount++;
-      const occ = { line: i + 1, at: t ? t.toISOString() : null, text: line.slice(0, 500) };
-      hits.forEach((h, k) => {
-        if (!h) return;
-        per[k].count++;
-        per[k].first ??= occ;
-        per[k].last = occ;
-      });
-      const key = shape(line);
-      const msg = messages.get(key);
-      if (msg) msg.count++;
-      else if (messages.size < 10_000) messages.set(key, { count: 1, example: line.slice(0, 500) });
-    }
-    return {
-      path: args.path,
-      file_bytes: size,
-      bytes_scanned: size - from,
-      from_offset: from,
-      lines_scanned: lines.length,
-      error_count: errorCount,
-      patterns: per,
-      errors_per_minute: [...minutes.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([minute, m]) => ({ minute, errors: m.errors, lines: m.lines })),
-      lines_without_time: noTime,
-      top_messages: [...messages.entries()]
-        .sort((a, b) => b[1].count - a[1].count)
-        .slice(0, args.top)
-        .map(([message, m]) => ({ message, count: m.count, example: m.example })),
-    };
+    const job: ScanJob = { path: args.path, from, to: size, patterns: args.patterns, caseSensitive: args.case_sensitive, top: args.top, year: new Date().getUTCFullYear() };
+    const r = await inWorker(job, args.timeout_ms, ctx.signal);
+    return { path: args.path, file_bytes: size, from_offset: from, ...r };
   },
 };
+
+/** dist/ops-server/log-scan-worker.js, beside this module's folder (or in dist/ when this runs from src/ in tests). */
+function workerFile(): string {
+  const beside = fileURLToPath(new URL('../log-scan-worker.js', import.meta.url));
+  return existsSync(beside) ? beside : fileURLToPath(new URL('../../../dist/ops-server/log-scan-worker.js', import.meta.url));
+}
+
+function startWorker(): Worker {
+  // stdout: true keeps anything the thread prints off the server's stdout, which is the MCP channel
+  const w = new Worker(workerFile(), { workerData: { logScan: true }, stdout: true, stderr: true, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  w.stdout.resume();
+  w.stderr.resume();
+  w.on('error', () => undefined); // seen by the call that has it (its exit follows)
+  w.once('exit', () => {
+    if (spare === w) spare = null; // a spare that died is not handed a job
+  });
+  w.unref(); // a spare does not keep the server alive
+  return w;
+}
+
+/** A thread started (and RE2 loaded) ahead of the next scan, which then starts at once. */
+let spare: Worker | null = null;
+
+/** Runs one scan in its own thread, ended when the time is up or the call is cancelled. */
+function inWorker(job: ScanJob, timeoutMs: number, signal: AbortSignal): Promise<ScanResult> {
+  const w = spare ?? startWorker();
+  spare = null;
+  w.ref();
+  return new Promise<ScanResult>((resolve, reject) => {
+    let settled = false;
+    const end = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      void w.terminate();
+      fn();
+    };
+    const timer = setTimeout(
+      () => end(() => reject(new OpsToolError(`the scan of ${job.path} was stopped after ${timeoutMs} ms; scan fewer bytes (tail_bytes) or use fewer patterns`))),
+      timeoutMs,
+    );
+    const onAbort = (): void => end(() => reject(new OpsToolError('cancelled', true)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    w.once('message', (m: ScanReply) => end(() => (m.ok ? resolve(m.result) : reject(new OpsToolError(m.message)))));
+    w.once('error', (e: Error & { code?: string }) =>
+      end(() => reject(new OpsToolError(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `the scan of ${job.path} ran out of memory; scan fewer bytes (tail_bytes)` : `log scan failed: ${e.message}`))),
+    );
+    w.once('exit', (code) => end(() => reject(new OpsToolError(`log scan ended without an answer (exit code ${code})`))));
+    w.postMessage(job);
+  }).finally(() => {
+    // the next one warms up after this scan, not during it (2-core machines)
+    spare ??= startWorker();
+  });
+}
 
 export default tool;

@@ -10,8 +10,7 @@ const Input = z
     sample_ms: z.number().int().min(50).max(10_000).default(500).describe('CPU % is measured over this window'),
     limit: z.number().int().min(1).max(200).default(20).describe('at most this many matching processes'),
   })
-  .strict()
-  .refine((a) => (a.pid === undefined) !== (a.name === undefined), { message: 'give exactly one of pid or name' });
+  .strict();
 
 const Proc = z.object({
   pid: z.number(),
@@ -55,6 +54,7 @@ const tool: OpsTool<typeof Input, typeof Output> = {
   output: Output,
   annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
   async run(args, ctx) {
+    if ((args.pid === undefined) === (args.name === undefined)) throw new OpsToolError('give exactly one of pid or name');
     const procs = usePortable() ? await portable(args) : await fromProc(args, ctx.signal);
     if (procs.length === 0) throw new OpsToolError(`the process (${queryOf(args)}) exited while it was being sampled`);
     const query = queryOf(args);

@@ -329,7 +329,7 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
     if (data.faults && step.tool!.startsWith('engine_test.')) return runFault(step.tool!, path, args);
     const timeoutMs = step.timeout === undefined ? undefined : renderDuration(step.timeout, scope, 'timeout');
     const cacheTtlMs = step.cache === undefined ? undefined : renderDuration(step.cache, scope, 'cache');
-    let result: { isError: boolean; structured?: unknown; text?: string };
+    let result: { isError: boolean; retryable?: boolean; structured?: unknown; text?: string };
     try {
       result = await request({ type: 'tool', step: path, tool: step.tool!, args, key, timeoutMs, cacheTtlMs });
     } catch (e) {
@@ -337,7 +337,8 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
       if (err.code === 'stopped') throw new Suspend();
       throw new StepFailure(errorText(e), err.retryable !== false);
     }
-    if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`);
+    // the server may say a retry cannot help (no such pid, a bad pattern); unsaid means it may
+    if (result.isError) throw new StepFailure(`${step.tool} returned an error: ${(result.text ?? '').slice(0, 500)}`, result.retryable !== false);
     const output = result.structured ?? result.text ?? null;
     recordLater([{ type: 'step.succeeded', step: path, output }]);
     return output;
