@@ -219,3 +219,64 @@ export function tableNames(dir: string): string[] {
     return [];
   }
 }
+
+/** Each table file among `names` with its problem (all of them, not the first). */
+export function badTables(dir: string, names: string[]): { name: string; problem: string }[] {
+  const out: { name: string; problem: string }[] = [];
+  for (const name of names) {
+    const buf = readIfPresent(join(dir, name));
+    const problem = buf && verifyTableFile(buf);
+    if (problem) out.push({ name, problem });
+  }
+  return out;
+}
+
+/**
+ * The newest entry per key from the blocks of a damaged table whose checksums pass (the blocks
+ * that fail are what is lost). `value` null: the key was deleted at that point.
+ */
+export function salvageTable(buf: Buffer): { key: Buffer; value: Buffer | null }[] {
+  const out = new Map<string, { key: Buffer; value: Buffer | null }>();
+  let handles: Handle[];
+  try {
+    const at = { pos: buf.length - 48 };
+    varint(buf, at);
+    varint(buf, at);
+    handles = indexHandles(readBlock(buf, { offset: varint(buf, at), size: varint(buf, at) }));
+  } catch {
+    return []; // no index: nothing can be located
+  }
+  for (const h of handles) {
+    let block: Uint8Array;
+    try {
+      block = readBlock(buf, h);
+    } catch {
+      continue;
+    }
+    try {
+      const view = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+      const restarts = view.readUInt32LE(view.length - 4);
+      const limit = view.length - 4 - restarts * 4;
+      const at = { pos: 0 };
+      let last = Buffer.alloc(0);
+      while (at.pos < limit) {
+        const shared = varint(block, at);
+        const unshared = varint(block, at);
+        const vlen = varint(block, at);
+        const key = Buffer.concat([last.subarray(0, shared), view.subarray(at.pos, at.pos + unshared)]);
+        at.pos += unshared;
+        const value = Buffer.from(view.subarray(at.pos, at.pos + vlen));
+        at.pos += vlen;
+        last = key;
+        // an internal key: the user key, then 8 bytes of (sequence << 8 | type); newest first
+        const user = key.subarray(0, key.length - 8);
+        const type = key[key.length - 8];
+        const id = user.toString('latin1');
+        if (!out.has(id)) out.set(id, { key: Buffer.from(user), value: type === 1 ? value : null });
+      }
+    } catch {
+      // a block that passed its checksum but does not parse: skip what is left of it
+    }
+  }
+  return [...out.values()];
+}
