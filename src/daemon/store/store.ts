@@ -2,7 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
-import { tableNames, verifyLogs, verifyTables } from './verify.js';
+import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
 /** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
@@ -97,7 +97,7 @@ export class Store {
     if (opts.verify) {
       // the tables that were there before the open (the LOCK is ours now; tables never change once
       // written, and one a compaction removed meanwhile is skipped)
-      const bad = verifyTables(dir, tables);
+      const bad = verifyTablesOnce(dir, tables);
       if (bad) {
         await db.close().catch(() => undefined);
         throw new StoreCorruptError(dir, bad);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -279,4 +279,44 @@ export function salvageTable(buf: Buffer): { key: Buffer; value: Buffer | null }
     }
   }
   return [...out.values()];
+}
+
+/**
+ * Tables never change once written, so each is checked once: the names and sizes of tables that
+ * passed are remembered with their size and mtime beside the store (`<db>.verified.json`), and a
+ * start checks only new or changed ones
+ * (a restart of a large store then costs what its new tables cost). Log files are checked at every
+ * start. The file is a cache: losing it only means checking everything again.
+ */
+export function verifyTablesOnce(dir: string, names: string[]): string | null {
+  const cacheFile = `${dir}.verified.json`;
+  let cache: Record<string, string> = {};
+  try {
+    cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, string>;
+  } catch {
+    cache = {};
+  }
+  const next: Record<string, string> = {};
+  for (const name of names) {
+    let size: string;
+    try {
+      // size and modification time: a file written to since (by anything) is checked again
+      const st = statSync(join(dir, name));
+      size = `${st.size}:${st.mtimeMs}`;
+    } catch {
+      continue; // removed by a compaction meanwhile
+    }
+    if (cache[name] !== size) {
+      const bad = verifyTables(dir, [name]);
+      if (bad) return bad;
+    }
+    next[name] = size;
+  }
+  try {
+    writeFileSync(`${cacheFile}.tmp`, JSON.stringify(next), { mode: 0o600 });
+    renameSync(`${cacheFile}.tmp`, cacheFile);
+  } catch {
+    // a full disk: checked again next time
+  }
+  return null;
 }
