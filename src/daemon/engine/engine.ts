@@ -747,9 +747,14 @@ export class Engine implements Service {
 
   // ---------------------------------------------------------------- requests
 
+  /** A run whose creation is not yet durable (seq 0 until its first batch commits) is not shown. */
+  private shown(run: RunRecord | undefined): run is RunRecord {
+    return run !== undefined && run.seq > 0;
+  }
+
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
-    if (live) return live;
+    if (this.shown(live)) return live;
     const header = await this.ctx.store.get<RunHeader>('runs', id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
     const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
@@ -771,7 +776,7 @@ export class Engine implements Service {
 
   /** Active runs as JSON (the `runs.watch` snapshot). */
   activeJson(): RunJson[] {
-    return [...this.runs.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
+    return [...this.runs.values()].filter((r) => this.shown(r)).sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
   }
 
   json(run: RunRecord): RunJson {
@@ -787,7 +792,7 @@ export class Engine implements Service {
    */
   async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
     if (!o.all) {
-      let runs = [...this.runs.values()];
+      let runs = [...this.runs.values()].filter((r) => this.shown(r));
       if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
