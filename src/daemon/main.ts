@@ -10,7 +10,7 @@ import { securePaths } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
 import { RetentionService } from './store/retention.js';
-import { Store, StoreLockedError } from './store/store.js';
+import { Store, StoreCorruptError, StoreLockedError } from './store/store.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
@@ -55,9 +55,11 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
 
   let store: Store;
   try {
-    store = await Store.open(paths.dbDir);
+    store = await Store.open(paths.dbDir, { verify: true });
   } catch (e) {
     if (e instanceof StoreLockedError) return { kind: 'already-running', pid: readPid(paths) };
+    // the logs are checked before the lock is taken: a live daemon's store is not ours to judge
+    if (e instanceof StoreCorruptError && pidAlive(readPid(paths))) return { kind: 'already-running', pid: readPid(paths) };
     throw e;
   }
 
@@ -115,10 +117,12 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
 
   const stop = (reason = 'stop requested'): Promise<void> => {
     stopping ??= (async () => {
-      log.info({ reason }, 'daemon stopping');
-      await server.close().catch((err) => log.error({ err }, 'closing socket server'));
-      for (const s of [...started].reverse()) await s.stop().catch((err) => log.error({ err, service: s.name }, 'stopping service'));
-      await store.close().catch((err) => log.error({ err }, 'closing store'));
+      log.info({ reason, store_unwritable: store.unwritable?.message }, 'daemon stopping');
+      // every phase is bounded: `daemon stop` must return even when a service or the disk hangs
+      // (what was acknowledged is already on disk; the rest resumes on the next start)
+      await bounded(server.close(), 3000, () => log.error('closing the socket server timed out'));
+      for (const s of [...started].reverse()) await bounded(s.stop(), 3000, () => log.error({ service: s.name }, 'stopping service timed out')).catch((err) => log.error({ err, service: s.name }, 'stopping service'));
+      await bounded(store.close(), 2000, () => log.error('closing the store timed out')).catch((err) => log.error({ err }, 'closing store'));
       rmSync(paths.socket, { force: true });
       if (readPid(paths) === process.pid) rmSync(paths.pidFile, { force: true });
       log.info('daemon stopped');
@@ -141,6 +145,23 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
   return { ctx, stopped, stop };
 }
 
+
+/** Waits for `p` at most `ms` (then calls `late`); its rejection passes through. */
+async function bounded(p: Promise<unknown>, ms: number, late: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const out = await Promise.race([p.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() => clearTimeout(timer));
+  if (!out) late();
+}
+
+function pidAlive(pid: number | null): boolean {
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;

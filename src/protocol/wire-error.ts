@@ -23,6 +23,11 @@ export const ERROR_CODES = [
   'cursor_expired',
   /** A subscriber that stopped reading was dropped to keep the daemon's memory bounded. */
   'slow_consumer',
+  /**
+   * The daemon's store cannot write (a full disk, an I/O error): new work is refused until it can
+   * again; the daemon retries by itself, so the same request may succeed later.
+   */
+  'store_unwritable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -35,7 +40,7 @@ export interface WireErrorData {
   data?: unknown;
 }
 
-const RETRYABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set(['unavailable', 'timeout']);
+const RETRYABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set(['unavailable', 'timeout', 'store_unwritable']);
 
 /** An error that is meant to cross the socket. Anything else becomes `internal`. */
 export class WireError extends Error {

@@ -20,7 +20,7 @@ const rng = new Rng(SEED);
 const tag = `(FUZZ_SEED=${SEED})`;
 
 /** Methods whose effects reach outside the daemon or stop it: mutated params could make them valid. */
-const OFF_LIMITS = new Set(['daemon.shutdown', 'tools.call', 'runs.start']);
+const OFF_LIMITS = new Set(['daemon.shutdown', 'tools.call', 'runs.start', 'store.backup']);
 const METHODS = Object.keys(methods).filter((m) => !OFF_LIMITS.has(m));
 const CODES = new Set<string>(ERROR_CODES);
 

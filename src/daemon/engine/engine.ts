@@ -105,6 +105,13 @@ export class Engine implements Service {
   private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
   private scheduler!: Scheduler;
   private stopping = false;
+  /**
+   * Work a full disk interrupted, redone when the store can write again: timers whose firing could
+   * not be recorded, and running runs whose activation was ended because its step could not be.
+   */
+  private readonly deferredAlarms = new Set<string>();
+  private readonly stalled = new Set<string>();
+  private offWritable: (() => void) | null = null;
   private readonly faults: boolean;
   /** Figures for benchmarks. */
   readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0, loaded: 0 };
@@ -128,19 +135,21 @@ export class Engine implements Service {
     const max = this.opts.maxActivations ?? Number(process.env.OPSTREAM_MAX_ACTIVATIONS ?? 32);
     this.pool = new ActivationPool(activationJobPath(), max, {
       dataFor: (id, n) => this.activationData(id, n),
-      onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => ctx.log.error({ err, run: act.runId }, 'worker message failed')),
-      onExit: (act) => void this.onActivationExit(act).catch((err) => ctx.log.error({ err, run: act.runId }, 'activation exit handling failed')),
+      onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => this.activationFailed(act, err, 'worker message failed')),
+      onExit: (act) => void this.onActivationExit(act).catch((err) => this.activationFailed(act, err, 'activation exit handling failed')),
     }, ctx.log, this.opts.workerMemoryMb ?? 128, {
       idleMs: this.opts.workerIdleMs ?? positiveEnv('OPSTREAM_WORKER_IDLE_MS', 30_000),
       maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 500),
     });
     await this.recover();
+    this.offWritable = ctx.store.onWritable(() => this.resumeAfterStoreFailure());
     this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
     await this.scheduler.start();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.offWritable?.();
     await this.scheduler?.stop();
     this.alarms.clearAll();
     // runs in flight stay `running` in the store and resume on the next start
@@ -280,19 +289,60 @@ export class Engine implements Service {
 
   // ---------------------------------------------------------------- the one write path
 
+  /** Per run, the commit in progress: a run's commits apply one after another, each on the state the last one made durable. */
+  private readonly commitChain = new Map<string, Promise<unknown>>();
+
   /**
    * Applies events to the run and commits them with the record, the timers the new state needs,
-   * outbox entries and `extra` in ONE batch; publishes on the bus after it is durable.
+   * outbox entries and `extra` in ONE batch; publishes on the bus after it is durable. The events
+   * are applied to a draft of the record: the live record (what `status` shows) changes only once
+   * the batch is on disk, and a batch that fails leaves it, and every index, as it was.
    */
-  private async commitRun(run: RunRecord, events: EventBody[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
+  private commitRun(run: RunRecord, events: EventBody[], extra: StoreOp[] = [], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
+    const prev = this.commitChain.get(run.id);
+    // with nothing before it the commit starts synchronously, so admissions see its index changes at once
+    const next = prev ? prev.then(undefined, () => undefined).then(() => this.commitRunNow(run, events, extra, audit, notify)) : this.commitRunNow(run, events, extra, audit, notify);
+    this.commitChain.set(run.id, next);
+    const done = (): void => {
+      if (this.commitChain.get(run.id) === next) this.commitChain.delete(run.id);
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  /**
+   * A copy of the record the reducer may change freely: it assigns top-level fields (waiting_for
+   * and the rest are replaced, not edited), adds to `usage`, and edits only the step states the
+   * events name, so those are copied deeply and the other steps are shared.
+   */
+  private draftOf(run: RunRecord, events: EventBody[]): RunRecord {
+    const { steps, ...rest } = run;
+    const draft = structuredClone(rest) as RunRecord;
+    draft.steps = { ...steps };
+    for (const e of events) {
+      const path = (e as { step?: unknown }).step;
+      if (typeof path === 'string' && steps[path] && draft.steps[path] === steps[path]) draft.steps[path] = structuredClone(steps[path]);
+    }
+    return draft;
+  }
+
+  private async commitRunNow(run: RunRecord, events: EventBody[], extra: StoreOp[], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
+    const live = run;
+    run = this.draftOf(live, events);
+    const undo: (() => void)[] = [];
     const at = new Date().toISOString();
     const before = run.status;
     const wasStarted = run.started_at !== null;
     const def = this.defOf(run);
     const evs: RunEvent[] = [];
     const stepOps: StoreOp[] = [];
+    const rowsBefore = this.rows.snapshot(run.id);
+    undo.push(() => this.rows.restore(run.id, rowsBefore));
     // a run stored before step rows existed: all its steps become rows now, in their order
-    if (this.legacy.delete(run.id)) this.rows.write(run, Object.keys(run.steps), stepOps);
+    if (this.legacy.delete(run.id)) {
+      undo.push(() => this.legacy.add(run.id));
+      this.rows.write(run, Object.keys(run.steps), stepOps);
+    }
     const touched = new Set<string>();
     for (const e of events) {
       const ev = { ...e, at, seq: ++run.seq, run_id: run.id } as RunEvent;
@@ -322,6 +372,13 @@ export class Engine implements Service {
     ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
     // the run indexes change in the same batch as the record (store/run-index.ts)
     if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
+    const timersBefore = [`${run.id}:step`, `${run.id}:run_timeout`].map((k) => [k, this.timers.get(k)] as const);
+    undo.push(() => {
+      for (const [k, t] of timersBefore) {
+        if (t) this.timers.set(k, t);
+        else this.timers.delete(k);
+      }
+    });
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
       const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
@@ -330,30 +387,43 @@ export class Engine implements Service {
     });
     ops.push(...notes.ops, ...this.ctx.stats.prepare(run, evs), ...extra);
     feed.push(...notes.feed);
-    // in-memory indexes change before the await so concurrent admissions see them
+    // in-memory indexes change before the await so concurrent admissions see them (undone if the batch fails)
     const after = run.status;
     if (before !== after) {
       this.counts[before] -= 1;
       this.counts[after] = (this.counts[after] ?? 0) + 1;
+      undo.push(() => {
+        this.counts[after] -= 1;
+        this.counts[before] += 1;
+      });
     }
-    if (!wasStarted && run.started_at) this.addActive(run);
+    if (!wasStarted && run.started_at) {
+      this.addActive(run);
+      undo.push(() => this.activeByWf.get(run.workflow)?.delete(run.id));
+    }
     const terminal = TERMINAL.has(after);
     if (terminal && !TERMINAL.has(before)) {
       countFinished(this.summary, run, +1);
+      undo.push(() => countFinished(this.summary, run, -1));
       ops.push(...finishedOps(run), this.summaryOp());
     }
+    try {
+      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+    } catch (e) {
+      this.ctx.notifier.abandon(notes);
+      for (const u of undo.reverse()) u();
+      throw e;
+    }
+    // durable: the live record becomes the draft (same object, so every holder sees it)
+    for (const k of Object.keys(live)) if (!(k in run)) delete (live as unknown as Record<string, unknown>)[k];
+    Object.assign(live, run);
+    run = live;
     if (terminal) {
       this.runs.delete(run.id);
       this.rows.forget(run.id);
       this.activeByWf.get(run.workflow)?.delete(run.id);
       const q = this.queuedByWf.get(run.workflow);
       if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
-    }
-    try {
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
-    } catch (e) {
-      this.ctx.notifier.abandon(notes);
-      throw e;
     }
     this.figures.transitions += evs.length;
     for (const [key, t] of timerChanges) {
@@ -415,7 +485,8 @@ export class Engine implements Service {
     const def = o.workflow.workflow;
     const hash = createHash('sha256').update(JSON.stringify(def)).digest('hex').slice(0, 16);
     const ops: StoreOp[] = [...(o.extraOps ?? [])];
-    if (!this.defs.has(hash)) {
+    const newDef = !this.defs.has(hash);
+    if (newDef) {
       this.defs.set(hash, def);
       ops.push({ type: 'put', sub: 'meta', key: `wfdef:${hash}`, value: def });
     }
@@ -448,7 +519,17 @@ export class Engine implements Service {
     this.counts.queued += 1;
     const admit = this.canAdmit(run, def);
     if (!admit) this.queueList(def.id).push(run.id);
-    await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id, outline: outlineFor(def), history_ms: this.stats.mean(def.id) }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
+    try {
+      await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id, outline: outlineFor(def), history_ms: this.stats.mean(def.id) }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
+    } catch (e) {
+      // not durable, so it never existed: no id was given out and nothing of it stays in memory
+      this.runs.delete(run.id);
+      this.rows.forget(run.id);
+      this.counts.queued -= 1;
+      if (!admit) this.queuedByWf.set(def.id, this.queueList(def.id).filter((id) => id !== run.id));
+      if (newDef) this.defs.delete(hash);
+      throw e;
+    }
     if (admit) this.pool.request(run.id);
     return run;
   }
@@ -465,7 +546,12 @@ export class Engine implements Service {
       const def = this.defOf(run);
       if (!def || !this.canAdmit(run, def)) return;
       q.shift();
-      await this.commitRun(run, [{ type: 'run.started' }]);
+      try {
+        await this.commitRun(run, [{ type: 'run.started' }]);
+      } catch (e) {
+        q.unshift(run.id); // still queued on disk: admitted when the store can write (or at the next end)
+        throw e;
+      }
       this.pool.request(run.id);
     }
   }
@@ -484,6 +570,22 @@ export class Engine implements Service {
     const act = this.pool.active.get(runId);
     if (act) act.startSeq = run.seq;
     return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.ctx.llm !== null, model: this.ctx.llm?.model ?? null } };
+  }
+
+  /**
+   * A worker's request could not be handled. When the store refused the write, the step's result
+   * is not on disk, so the worker must not go on: its activation ends and the run stays at its last
+   * recorded step, to be activated again (the step in flight runs again) once the store can write.
+   */
+  private activationFailed(act: Activation, err: unknown, what: string): void {
+    if (this.storeRefused(err)) {
+      this.stalled.add(act.runId);
+      this.pool.terminate(act.runId);
+      this.ctx.log.warn({ run: act.runId, err: (err as Error).message }, 'run parked: the store cannot write');
+      if (!this.ctx.store.unwritable) this.resumeAfterStoreFailure();
+      return;
+    }
+    this.ctx.log.error({ err, run: act.runId }, what);
   }
 
   private reply(act: Activation, id: number, value: unknown): void {
@@ -577,6 +679,7 @@ export class Engine implements Service {
     if (this.stopping) return;
     const run = this.runs.get(act.runId);
     if (!run) return;
+    if (this.stalled.has(run.id)) return; // parked until the store can write
     if (act.failure && !act.killed) {
       // a crash, an out-of-memory worker or a step timeout fails the step in flight (with retry)
       const path = act.failure.path ?? act.inflight[act.inflight.length - 1];
@@ -599,6 +702,27 @@ export class Engine implements Service {
       return;
     }
     this.pool.request(run.id);
+  }
+
+  /** Whether `e` is the store refusing writes (a full disk): the work is parked, not failed. */
+  private storeRefused(e: unknown): boolean {
+    return (e as { code?: unknown })?.code === 'store_unwritable';
+  }
+
+  /** The store writes again: fire the parked timers and give the stalled runs a new activation. */
+  private resumeAfterStoreFailure(): void {
+    if (this.stopping) return;
+    const alarms = [...this.deferredAlarms];
+    const runs = [...this.stalled];
+    this.deferredAlarms.clear();
+    this.stalled.clear();
+    this.ctx.log.info({ timers: alarms.length, runs: runs.length }, 'the store can write again; resuming parked work');
+    for (const key of alarms) void this.onAlarm(key);
+    for (const id of runs) {
+      const run = this.runs.get(id);
+      if (run?.status === 'running') this.pool.request(id);
+    }
+    for (const wf of this.queuedByWf.keys()) void this.admitQueued(wf).catch((err) => this.ctx.log.warn({ err, workflow: wf }, 'admitting queued runs failed'));
   }
 
   // ---------------------------------------------------------------- timers
@@ -628,15 +752,26 @@ export class Engine implements Service {
       }
       if (run.status === 'running') this.pool.request(run.id);
     } catch (err) {
+      if (this.storeRefused(err) && this.ctx.store.unwritable) {
+        // nothing of it was recorded; it fires again once the store can write
+        this.deferredAlarms.add(key);
+        this.ctx.log.warn({ key, run: t.run_id, err: (err as Error).message }, 'timer parked: the store cannot write');
+        return;
+      }
       this.ctx.log.error({ err, key }, 'timer handling failed');
     }
   }
 
   // ---------------------------------------------------------------- requests
 
+  /** A run whose creation is not yet durable (seq 0 until its first batch commits) is not shown. */
+  private shown(run: RunRecord | undefined): run is RunRecord {
+    return run !== undefined && run.seq > 0;
+  }
+
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
-    if (live) return live;
+    if (this.shown(live)) return live;
     const header = await this.ctx.store.get<RunHeader>('runs', id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
     const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
@@ -658,12 +793,12 @@ export class Engine implements Service {
 
   /** Active runs as JSON (the `runs.watch` snapshot). */
   activeJson(): RunJson[] {
-    return [...this.runs.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
+    return [...this.runs.values()].filter((r) => this.shown(r)).sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
   }
 
   /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer). */
   activeStates(): RunRecord[] {
-    return [...this.runs.values()].map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
+    return [...this.runs.values()].filter((r) => this.shown(r)).map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
   }
 
   json(run: RunRecord): RunJson {
@@ -679,7 +814,7 @@ export class Engine implements Service {
    */
   async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
     if (!o.all) {
-      let runs = [...this.runs.values()];
+      let runs = [...this.runs.values()].filter((r) => this.shown(r));
       if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };

@@ -40,7 +40,7 @@ export function headerOf(run: RunRecord): RunHeader {
   return header;
 }
 
-interface Ords {
+export interface Ords {
   next: number;
   byPath: Map<string, number>;
 }
@@ -91,6 +91,17 @@ export class StepRows {
       if (n === undefined) o.byPath.set(p, (n = o.next++));
       ops.push({ type: 'put', sub: 'runs', key: stepRowKey(run.id, n), value: { path: p, state } satisfies StepRow });
     }
+  }
+
+  /** The run's row assignment, to put back with `restore` if the batch that changed it failed. */
+  snapshot(runId: string): Ords | undefined {
+    const o = this.ords.get(runId);
+    return o ? { next: o.next, byPath: new Map(o.byPath) } : undefined;
+  }
+
+  restore(runId: string, snap: Ords | undefined): void {
+    if (snap) this.ords.set(runId, snap);
+    else this.ords.delete(runId);
   }
 
   forget(runId: string): void {

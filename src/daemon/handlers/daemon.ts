@@ -37,7 +37,12 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
   },
 
   async 'daemon.shutdown'(p, { ctx, actor }) {
-    await ctx.store.commit([], { actor, action: 'daemon.shutdown', target: `pid:${process.pid}` });
+    // a store that cannot write must not keep the daemon from stopping: the audit entry is then
+    // only logged (shutdown writes nothing else; what was acknowledged is already on disk)
+    await ctx.store.commit([], { actor, action: 'daemon.shutdown', target: `pid:${process.pid}` }).catch((err: unknown) => {
+      if ((err as { code?: string }).code !== 'store_unwritable') throw err;
+      ctx.log.warn({ actor, err: (err as Error).message }, 'daemon.shutdown not audited: the store cannot write');
+    });
     ctx.requestShutdown(p.reason ?? `requested by ${actor}`);
     return { stopping: true as const };
   },

@@ -517,9 +517,34 @@ export class Notifier implements Service {
       }
     }
     const data = { id: entry.id, run_id: entry.run_id, channel: channel.name, delivery: { ...st } };
-    const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
-    await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry), f.op], [f]);
+    // a full disk does not lose the record of a delivery: it is written once the store can write
+    // again (a stop before that delivers the entry again after the restart, with the same key)
+    for (;;) {
+      const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
+      try {
+        await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry), f.op], [f]);
+        break;
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== 'store_unwritable' || this.stopping) throw e;
+        await this.untilWritable();
+        if (this.stopping) throw e;
+      }
+    }
     this.ctx.bus.publish('notifications', 'delivery', data);
+  }
+
+  /** Resolves when the store can write again, or when the notifier stops. */
+  private untilWritable(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.ctx.store.unwritable) return resolve();
+      const off = this.ctx.store.onWritable(done);
+      const poll = setInterval(() => this.stopping && done(), 200);
+      function done(): void {
+        off();
+        clearInterval(poll);
+        resolve();
+      }
+    });
   }
 
   // ---------------------------------------------------------------- reading

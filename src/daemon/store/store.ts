@@ -1,5 +1,8 @@
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
+import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
 /** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
@@ -38,8 +41,16 @@ interface Pending {
  * being acknowledged early.
  */
 export class Store {
-  readonly db: Level<string, Json>;
-  private readonly subs: Record<SublevelName, Sub>;
+  /** Replaced when the handle is reopened after a write error (see `recover`). */
+  db: Level<string, Json>;
+  private subs: Record<SublevelName, Sub>;
+  /** Set while the store cannot write: every commit is refused with it until a probe write succeeds. */
+  private failure: WireError | null = null;
+  private recovering: NodeJS.Timeout | null = null;
+  private reopening: Promise<void> | null = null;
+  private readonly writableListeners = new Set<() => void>();
+  /** Test hook (documented in README): while this file exists, writes fail as on a full disk. */
+  private readonly faultFile = process.env.OPSTREAM_STORE_FAULT_FILE || null;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private auditSeq = 0;
@@ -51,22 +62,64 @@ export class Store {
    */
   readonly reads = Object.fromEntries(SUBLEVELS.map((n) => [n, 0])) as Record<SublevelName, number>;
 
-  private constructor(db: Level<string, Json>) {
+  private constructor(
+    db: Level<string, Json>,
+    readonly dir: string,
+  ) {
     this.db = db;
-    this.subs = Object.fromEntries(SUBLEVELS.map((n) => [n, db.sublevel<string, Json>(n, { valueEncoding: 'json' })])) as unknown as Record<SublevelName, Sub>;
+    this.subs = subsOf(db);
   }
 
-  /** Opens the store; a second daemon gets `locked` (LevelDB's LOCK file is the single-daemon lock). */
-  static async open(dir: string): Promise<Store> {
+  /**
+   * Opens the store; a second daemon gets `locked` (LevelDB's LOCK file is the single-daemon lock).
+   * With `verify` (the daemon), every record of the files LevelDB would replay or read is checked
+   * against its checksum first (LevelDB as bundled skips a bad log record silently): a corrupt store
+   * is refused with StoreCorruptError, never opened with runs missing.
+   */
+  static async open(dir: string, opts: { verify?: boolean } = {}): Promise<Store> {
+    let tables: string[] = [];
+    if (opts.verify) {
+      // the logs before the open: opening replays them into a table and deletes them, a bad record
+      // and all (a torn tail is a crash's unacknowledged write and passes)
+      const bad = verifyLogs(dir);
+      if (bad) throw new StoreCorruptError(dir, bad);
+      tables = tableNames(dir);
+    }
     const db = new Level<string, Json>(dir, { valueEncoding: 'json' });
     try {
       await db.open();
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause;
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(dir);
+      if (cause?.code === 'LEVEL_CORRUPTION') throw new StoreCorruptError(dir, cause.message ?? 'corruption');
       throw e;
     }
-    return new Store(db);
+    if (opts.verify) {
+      // the tables that were there before the open (the LOCK is ours now; tables never change once
+      // written, and one a compaction removed meanwhile is skipped)
+      const bad = verifyTablesOnce(dir, tables);
+      if (bad) {
+        await db.close().catch(() => undefined);
+        throw new StoreCorruptError(dir, bad);
+      }
+    }
+    return new Store(db, dir);
+  }
+
+  /** Why the store cannot write now, or null. */
+  get unwritable(): WireError | null {
+    return this.failure;
+  }
+
+  /** Called each time the store can write again after a failure (pending work retries then). */
+  onWritable(fn: () => void): () => void {
+    this.writableListeners.add(fn);
+    return () => this.writableListeners.delete(fn);
+  }
+
+  /** Reads wait out a reopen (a few milliseconds) instead of failing on the closed handle. */
+  private async gate(): Promise<void> {
+    while (this.reopening) await this.reopening;
   }
 
   sub(name: SublevelName): Sub {
@@ -74,6 +127,7 @@ export class Store {
   }
 
   async get<T = Json>(sub: SublevelName, key: string): Promise<T | undefined> {
+    if (this.reopening) await this.gate();
     const v = (await this.subs[sub].get(key)) as T | undefined;
     if (v !== undefined) this.reads[sub]++;
     return v;
@@ -81,6 +135,7 @@ export class Store {
 
   /** Entries of a sublevel in key order. */
   async entries<T = Json>(sub: SublevelName, opts: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean } = {}): Promise<[string, T][]> {
+    if (this.reopening) await this.gate();
     const it = this.subs[sub].iterator({ ...opts, limit: opts.limit ?? -1 });
     const rows = (await it.all()) as [string, T][];
     this.reads[sub] += rows.length;
@@ -103,6 +158,7 @@ export class Store {
 
   /** Many values by key in one call (undefined where absent). */
   async getMany<T = Json>(sub: SublevelName, keys: string[]): Promise<(T | undefined)[]> {
+    if (this.reopening) await this.gate();
     if (keys.length === 0) return [];
     const values = (await this.subs[sub].getMany(keys)) as (T | undefined)[];
     for (const v of values) if (v !== undefined) this.reads[sub]++;
@@ -126,6 +182,7 @@ export class Store {
   }
 
   private async lane<T>(sub: SublevelName, ranges: { gte: string; lt: string }[]): Promise<[string, T][][]> {
+    if (this.reopening) await this.gate();
     const out: [string, T][][] = [];
     const it = this.subs[sub].iterator();
     try {
@@ -148,6 +205,7 @@ export class Store {
 
   /** Keys only (no values decoded), in key order. */
   async keys(sub: SublevelName, opts: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean } = {}): Promise<string[]> {
+    if (this.reopening) await this.gate();
     const rows = (await this.subs[sub].keys({ ...opts, limit: opts.limit ?? -1 }).all()) as string[];
     this.reads[sub] += rows.length;
     return rows;
@@ -155,12 +213,21 @@ export class Store {
 
   /** A non-durable write for data that may be lost in a crash (cache entries). */
   async putLoose(sub: SublevelName, key: string, value: Json): Promise<void> {
-    await this.subs[sub].put(key, value);
+    if (this.failure) throw this.failure;
+    if (this.reopening) await this.gate();
+    try {
+      this.injectFault();
+      await this.subs[sub].put(key, value);
+    } catch (e) {
+      throw this.writeFailed(e);
+    }
   }
 
   /** Atomic, durable; with `audit`, the audit entry is part of the same batch. */
   commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>): Promise<void> {
     if (this.closed) return Promise.reject(new WireError('unavailable', 'the daemon is shutting down'));
+    // refused at once while the store cannot write: nothing is attempted, nothing is left behind
+    if (this.failure) return Promise.reject(this.failure);
     const all = audit ? [...ops, this.auditOp(audit)] : ops;
     return new Promise((resolve, reject) => {
       this.queue.push({ ops: all, resolve, reject });
@@ -176,23 +243,109 @@ export class Store {
   }
 
   private async flush(): Promise<void> {
+    // always yields first: `this.flushing` is assigned before this body can finish (a group that
+    // fails synchronously would otherwise clear it too early and leave it set for good)
+    await this.gate();
     while (this.queue.length > 0) {
       const group = this.queue;
       this.queue = [];
+      if (this.failure) {
+        for (const p of group) p.reject(this.failure);
+        continue;
+      }
       const ops = group.flatMap((p) => p.ops).map((op) =>
         op.type === 'put' ? { type: 'put' as const, sublevel: this.subs[op.sub], key: op.key, value: op.value } : { type: 'del' as const, sublevel: this.subs[op.sub], key: op.key },
       );
       try {
+        this.injectFault();
         await this.db.batch(ops as never, { sync: true });
         this.stats.batches++;
         this.stats.commits += group.length;
         this.stats.ops += ops.length;
         for (const p of group) p.resolve();
       } catch (e) {
-        for (const p of group) p.reject(e);
+        const err = this.closed && !this.failure ? e : this.writeFailed(e);
+        for (const p of group) p.reject(err);
       }
     }
     this.flushing = null;
+  }
+
+  private injectFault(): void {
+    if (this.faultFile && existsSync(this.faultFile)) {
+      const what = readFileSync(this.faultFile, 'utf8').trim() || 'enospc';
+      throw Object.assign(new Error(`IO error: ${this.dir}: ${what === 'eio' ? 'Input/output error' : 'No space left on device'} (injected by ${this.faultFile})`), { code: 'LEVEL_IO_ERROR' });
+    }
+  }
+
+  /**
+   * A write failed: from now on every commit is refused with a clear, retryable error, and the
+   * handle is never written again. After a failed append LevelDB's log may end in a torn record,
+   * and records appended after it would be lost on the next open (the reader skips the rest of a
+   * block with a bad checksum), so writing resumes only through a reopen, which replays the log up
+   * to the torn tail and starts a fresh one (PostgreSQL likewise recovers from its WAL after a
+   * failed write or fsync instead of retrying it). Probes with backoff until the disk takes writes.
+   */
+  private writeFailed(e: unknown): WireError {
+    if (!this.failure) {
+      const text = String((e as { cause?: Error })?.cause?.message ?? (e as Error)?.message ?? e);
+      const why = /no space left|ENOSPC|disk full/i.test(text) ? 'no space left on device' : /quota/i.test(text) ? 'disk quota exceeded' : text.replace(/^IO error:\s*/i, '');
+      this.failure = new WireError('store_unwritable', `cannot write to ${this.dir}: ${why}; new work is refused until it can (the daemon retries by itself)`, { retryable: true });
+      this.scheduleRecovery(250);
+    }
+    return this.failure;
+  }
+
+  private scheduleRecovery(ms: number): void {
+    if (this.closed || this.recovering) return;
+    this.recovering = setTimeout(() => {
+      this.recovering = null;
+      void this.tryRecover().then(
+        (ok) => {
+          if (!ok) this.scheduleRecovery(Math.min(ms * 2, 5000));
+        },
+        () => this.scheduleRecovery(Math.min(ms * 2, 5000)),
+      );
+    }, ms);
+    this.recovering.unref();
+  }
+
+  /** One recovery attempt: a probe file write, then a reopen and a synced probe record. */
+  private async tryRecover(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      this.injectFault();
+      probeWrite(this.dir);
+    } catch {
+      return false;
+    }
+    while (this.flushing) await this.flushing;
+    if (this.closed) return false;
+    let done!: () => void;
+    this.reopening = new Promise<void>((r) => (done = r));
+    try {
+      await this.db.close().catch(() => undefined);
+      const fresh = new Level<string, Json>(this.dir, { valueEncoding: 'json' });
+      await fresh.open();
+      this.db = fresh;
+      this.subs = subsOf(fresh);
+      await this.subs.meta.put('store:last_recovered', { at: new Date().toISOString(), from: this.failure?.message ?? null }, { sync: true } as never);
+    } catch {
+      // still failing (the reopen itself needs a little space): the next attempt reopens again
+      return false;
+    } finally {
+      this.reopening = null;
+      done();
+    }
+    this.failure = null;
+    for (const fn of this.writableListeners) {
+      try {
+        fn();
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+    return true;
   }
 
   private closed = false;
@@ -200,8 +353,44 @@ export class Store {
   /** Waits for queued commits, then closes the handle. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.recovering) clearTimeout(this.recovering);
     while (this.flushing) await this.flushing;
+    while (this.reopening) await this.reopening;
     await this.db.close();
+  }
+}
+
+function subsOf(db: Level<string, Json>): Record<SublevelName, Sub> {
+  return Object.fromEntries(SUBLEVELS.map((n) => [n, db.sublevel<string, Json>(n, { valueEncoding: 'json' })])) as unknown as Record<SublevelName, Sub>;
+}
+
+/** Whether the disk takes a synced write of a little more than a LevelDB log block. */
+function probeWrite(dir: string): void {
+  const file = join(dir, 'PROBE.tmp');
+  try {
+    const fd = openSync(file, 'w', 0o600);
+    try {
+      writeSync(fd, Buffer.alloc(64 * 1024));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+export class StoreCorruptError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly detail: string,
+  ) {
+    super(
+      `the store at ${dir} is corrupt (${detail}); the daemon will not start on it. ` +
+        'Run `opstream daemon repair` to salvage what is intact (it reports what was lost), ' +
+        'or `opstream daemon restore <backup> --force` to go back to a backup',
+    );
+    this.name = 'StoreCorruptError';
   }
 }
 

@@ -22,4 +22,13 @@ export const storeMethods = {
     }),
     { mutates: true },
   ),
+  /**
+   * `opstream daemon backup`: a consistent snapshot of the whole store, taken while the daemon
+   * runs, written to `path` (an absolute file path that must not exist, or a directory to put a
+   * dated file in). The daemon writes it as the user it runs as.
+   */
+  'store.backup': defineMethod(
+    z.object({ path: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'path must be absolute') }).strict(),
+    z.object({ file: z.string(), entries: z.number().int(), bytes: z.number().int() }),
+  ),
 } as const;
