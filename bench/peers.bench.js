@@ -23,6 +23,7 @@
 //             BullMQ: stalled-job recovery with lockDuration PEERS_BULLMQ_LOCK_MS (5,000 ms) and
 //             stalledInterval PEERS_BULLMQ_STALLED_MS (1,000 ms), lowered from BullMQ's 30 s defaults
 //             as a user wanting fast recovery would.
+//             DBOS: its defaults (system-database pool of 10; PEERS_DBOS_POOL_SIZE to change it).
 //   waiting   PEERS_BENCH_RUNS runs waiting on a 2 h timer, in a freshly started process: its RSS,
 //             its CPU over PEERS_BENCH_IDLE_S (10 s), and the server's memory and CPU beside it.
 // Ratios of the same run: ratio_steps_noop_vs_bullmq and ratio_steps_mcp_vs_bullmq (ours / BullMQ
@@ -41,6 +42,8 @@ const RUNS = size('PEERS_BENCH_RUNS', 10_000, 500);
 const IDLE_S = size('PEERS_BENCH_IDLE_S', 10, 3);
 const LOCK_MS = size('PEERS_BULLMQ_LOCK_MS', 5_000, 5_000);
 const STALLED_MS = size('PEERS_BULLMQ_STALLED_MS', 1_000, 1_000);
+const BULL_CONCURRENCY = size('PEERS_BULLMQ_CONCURRENCY', 100, 100);
+const DBOS_POOL = Number(process.env.PEERS_DBOS_POOL_SIZE ?? 0);
 const PEER_TIMEOUT_MS = Number(process.env.PEERS_BENCH_PEER_TIMEOUT_S ?? 600) * 1000;
 const MARK = '@@PEER@@ ';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -149,8 +152,9 @@ async function recoveryOn(kind, server, o) {
   await server.reset?.();
   const setup = startPeer(kind, 'recovery-setup', { runs: RUNS, ...o });
   const s0 = performance.now();
+  let inflight;
   try {
-    await setup.wait('inflight');
+    inflight = await setup.wait('inflight');
   } finally {
     await setup.kill('SIGKILL');
   }
@@ -159,7 +163,7 @@ async function recoveryOn(kind, server, o) {
   const t0 = performance.now();
   try {
     const r = await resume.wait('result');
-    return { ...r, setupS, fromSpawnS: (performance.now() - t0) / 1000 };
+    return { ...r, active: inflight.active ?? inflight.running, setupS, fromSpawnS: (performance.now() - t0) / 1000 };
   } finally {
     await resume.kill();
   }
@@ -213,9 +217,9 @@ export async function run() {
     pgWhy = e.message;
   }
   // a database per workload: DBOS creates it at launch; unique, so an outside server's old ones never mix in
-  const db = (w) => pg.url(`opstream_bench_${w}_${Date.now().toString(36)}`);
+  const db = (w) => ({ url: pg.url(`opstream_bench_${w}_${Date.now().toString(36)}`), ...(DBOS_POOL ? { poolSize: DBOS_POOL } : {}) });
   const bull = (o = {}) => ({ port: redis.port, ...o });
-  const bullLocks = { lockMs: LOCK_MS, stalledMs: STALLED_MS };
+  const bullLocks = { lockMs: LOCK_MS, stalledMs: STALLED_MS, concurrency: BULL_CONCURRENCY };
   try {
     // 1. chain, no-op steps
     log('chain: OpStream');
@@ -226,7 +230,7 @@ export async function run() {
     const bNoopRow = !redis ? notMeasured('peer_bullmq_steps_per_s', 'BullMQ chained no-op steps/s', redisWhy) : Array.isArray(bNoop) ? bNoop : [{ id: 'peer_bullmq_steps_per_s', name: `BullMQ: steps completed per second, ${CHAINS} chains x ${STEPS} no-op steps (a job each, adding the next before it completes; worker concurrency ${CHAINS})`, value: bNoop.steps_per_s, unit: 'steps/s', note: `${bNoop.steps} steps in ${bNoop.s.toFixed(2)} s; ${redis.label}` }];
     rows.push(...bNoopRow);
     log('chain: DBOS');
-    const dNoop = pg ? await figure('peer_dbos_steps_per_s', 'DBOS steps/s', async () => chainOn('dbos', 'chain', pg, { url: db('chain') })) : null;
+    const dNoop = pg ? await figure('peer_dbos_steps_per_s', 'DBOS steps/s', async () => chainOn('dbos', 'chain', pg, db('chain'))) : null;
     rows.push(...(!pg ? notMeasured('peer_dbos_steps_per_s', 'DBOS Transact steps/s', pgWhy) : Array.isArray(dNoop) ? dNoop : [{ id: 'peer_dbos_steps_per_s', name: `DBOS Transact: steps completed per second, ${CHAINS} concurrent workflows x ${STEPS} no-op steps (DBOS.runStep, each checkpointed in PostgreSQL)`, value: dNoop.steps_per_s, unit: 'steps/s', note: `${dNoop.steps} steps in ${dNoop.s.toFixed(2)} s; ${pg.label}` }]));
     rows.push(ratioRow('ratio_steps_noop_vs_bullmq', 'OpStream no-op steps/s / BullMQ steps/s, same run', oNoop, bNoopRow[0], (a, b) => a / b, 'BullMQ steps/s'));
 
@@ -239,7 +243,7 @@ export async function run() {
     const bMcpRow = !redis ? notMeasured('peer_bullmq_mcp_steps_per_s', 'BullMQ MCP tool steps/s', redisWhy) : Array.isArray(bMcp) ? bMcp : [{ id: 'peer_bullmq_mcp_steps_per_s', name: `BullMQ: steps/s, ${CHAINS} chains x ${STEPS} steps, each calling one tool of a stdio MCP server (official SDK client, one per process)`, value: bMcp.steps_per_s, unit: 'steps/s', note: `${bMcp.steps} steps in ${bMcp.s.toFixed(2)} s; the same server OpStream's figure calls` }];
     rows.push(...bMcpRow);
     log('mcp: DBOS');
-    const dMcp = pg ? await figure('peer_dbos_mcp_steps_per_s', 'DBOS MCP steps/s', async () => chainOn('dbos', 'mcp', pg, { url: db('mcp') })) : null;
+    const dMcp = pg ? await figure('peer_dbos_mcp_steps_per_s', 'DBOS MCP steps/s', async () => chainOn('dbos', 'mcp', pg, db('mcp'))) : null;
     rows.push(...(!pg ? notMeasured('peer_dbos_mcp_steps_per_s', 'DBOS Transact MCP tool steps/s', pgWhy) : Array.isArray(dMcp) ? dMcp : [{ id: 'peer_dbos_mcp_steps_per_s', name: `DBOS Transact: steps/s, ${CHAINS} workflows x ${STEPS} steps, each calling one tool of a stdio MCP server`, value: dMcp.steps_per_s, unit: 'steps/s', note: `${dMcp.steps} steps in ${dMcp.s.toFixed(2)} s` }]));
     rows.push(ratioRow('ratio_steps_mcp_vs_bullmq', 'OpStream MCP tool steps/s / BullMQ MCP tool steps/s, same run', oMcp, bMcpRow[0], (a, b) => a / b, 'BullMQ MCP steps/s'));
 
@@ -249,9 +253,9 @@ export async function run() {
     rows.push(oursRow(oRec, 's'));
     log('recovery: BullMQ');
     const bRec = redis ? await figure('peer_bullmq_recovery_10k_s', 'BullMQ recovery', async () => recoveryOn('bullmq', redis, bull({ queue: 'recovery', ...bullLocks }))) : null;
-    rows.push(...(!redis ? notMeasured('peer_bullmq_recovery_10k_s', 'BullMQ recovery', redisWhy) : Array.isArray(bRec) ? bRec : [{ id: 'peer_bullmq_recovery_10k_s', name: `BullMQ: ${RUNS} jobs active, worker process killed (SIGKILL) and restarted: until every job ran again`, value: bRec.resumed_s, unit: 's', note: `stalled-job recovery with lockDuration ${LOCK_MS} ms and stalledInterval ${STALLED_MS} ms (BullMQ defaults 30,000 / 30,000 ms), worker concurrency ${RUNS}; first job again after ${bRec.first_s.toFixed(2)} s (lock expiry + stalled check), all completed after ${bRec.completed_s.toFixed(2)} s; ${bRec.fromSpawnS.toFixed(2)} s from the process spawn incl. node start` }]));
+    rows.push(...(!redis ? notMeasured('peer_bullmq_recovery_10k_s', 'BullMQ recovery', redisWhy) : Array.isArray(bRec) ? bRec : [{ id: 'peer_bullmq_recovery_10k_s', name: `BullMQ: ${RUNS} runs in flight (a job each: ${bRec.active} active, the rest waiting), worker process killed (SIGKILL) and restarted: until every job's step ran`, value: bRec.resumed_s, unit: 's', note: `the active jobs by stalled-job recovery with lockDuration ${LOCK_MS} ms and stalledInterval ${STALLED_MS} ms (BullMQ defaults 30,000 / 30,000 ms); worker concurrency ${BULL_CONCURRENCY}; first job again after ${bRec.first_s.toFixed(2)} s (lock expiry + stalled check), all completed after ${bRec.completed_s.toFixed(2)} s; ${bRec.fromSpawnS.toFixed(2)} s from the process spawn incl. node start` }]));
     log('recovery: DBOS');
-    const dRec = pg ? await figure('peer_dbos_recovery_10k_s', 'DBOS recovery', async () => recoveryOn('dbos', pg, { url: db('recovery') })) : null;
+    const dRec = pg ? await figure('peer_dbos_recovery_10k_s', 'DBOS recovery', async () => recoveryOn('dbos', pg, db('recovery'))) : null;
     const dRecRow = !pg ? notMeasured('peer_dbos_recovery_10k_s', 'DBOS Transact recovery', pgWhy) : Array.isArray(dRec) ? dRec : [{ id: 'peer_dbos_recovery_10k_s', name: `DBOS Transact: ${RUNS} workflows in their first step, process killed (SIGKILL) and restarted: from DBOS.launch() until every workflow ran its step again`, value: dRec.resumed_s, unit: 's', note: `fixed executor id and application version; launch() returned after ${dRec.launch_s.toFixed(2)} s, first step again after ${dRec.first_s.toFixed(2)} s; ${dRec.fromSpawnS.toFixed(2)} s from the process spawn incl. node start` }];
     rows.push(...dRecRow);
     rows.push(ratioRow('ratio_recovery_vs_dbos', 'DBOS recovery seconds / OpStream recovery seconds, same run', oRec, dRecRow[0], (a, b) => b / a, 'DBOS recovery'));
@@ -264,7 +268,7 @@ export async function run() {
     const bWait = redis ? await figure('peer_bullmq_waiting_rss_mb', 'BullMQ waiting', async () => waitingOn('bullmq', redis, bull({ queue: 'waiting' }))) : null;
     rows.push(...(!redis ? notMeasured('peer_bullmq_waiting_rss_mb', 'BullMQ waiting', redisWhy) : Array.isArray(bWait) ? bWait : waitingRows('bullmq', 'BullMQ', 'Redis', bWait, `${RUNS} jobs delayed 2 h (held in Redis, not in the worker process); a worker (concurrency 40) started afterwards and idle`)));
     log('waiting: DBOS');
-    const dWait = pg ? await figure('peer_dbos_waiting_rss_mb', 'DBOS waiting', async () => waitingOn('dbos', pg, { url: db('waiting') })) : null;
+    const dWait = pg ? await figure('peer_dbos_waiting_rss_mb', 'DBOS waiting', async () => waitingOn('dbos', pg, db('waiting'))) : null;
     rows.push(...(!pg ? notMeasured('peer_dbos_waiting_rss_mb', 'DBOS Transact waiting', pgWhy) : Array.isArray(dWait) ? dWait : waitingRows('dbos', 'DBOS Transact', pg.external ? null : 'PostgreSQL', dWait, `${RUNS} workflows in DBOS.sleep(2 h), recovered by a restarted process (like OpStream's daemon start) in ${dWait.recovered_s?.toFixed(1)} s`)));
   } finally {
     await redis?.stop().catch((e) => log(`redis stop: ${e.message}`));

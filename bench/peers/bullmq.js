@@ -7,11 +7,13 @@
 // only run once it is.
 //   chain            40 chains x 500 no-op steps: steps/s
 //   mcp              the same, each step calling `echo` of a stdio MCP server (one SDK client)
-//   recovery-setup   `runs` jobs active at once (a worker with concurrency `runs`, each job's step
-//                    never returning): reports "inflight"; the bench then kills it with SIGKILL
-//   recovery-resume  a new worker on that queue: seconds from its start until every job's step ran
-//                    again (stalled-job recovery: the dead worker's locks expire after
-//                    lockDuration, the stalled checker runs every stalledInterval)
+//   recovery-setup   `runs` runs in flight: a job each, `concurrency` of them active in a worker
+//                    (their step never returns), the others waiting: reports "inflight"; the
+//                    bench then kills the process with SIGKILL
+//   recovery-resume  a new worker (same concurrency) on that queue: seconds from its start until
+//                    every job's step ran (again, for the active ones: stalled-job recovery, the
+//                    dead worker's locks expire after lockDuration, the stalled checker runs every
+//                    stalledInterval)
 //   waiting-setup    `runs` jobs delayed by 2 h (BullMQ's timer: a delayed job in Redis)
 //   waiting-hold     a worker on that queue, idle, with the delayed jobs; the bench reads its RSS
 import { opts, mcpClient, never, runPeer, say, until, workload } from './child.js';
@@ -59,19 +61,26 @@ async function chain(mcp) {
 async function recoverySetup() {
   const queue = new Queue(name, { connection });
   const seen = new Set();
+  let added = 0;
+  const ready = () => {
+    if (added === opts.runs && seen.size >= Math.min(opts.concurrency, opts.runs)) say('inflight', { active: seen.size, waiting: opts.runs - seen.size });
+  };
   const worker = new Worker(
     name,
     async (job) => {
       seen.add(job.id);
-      if (seen.size === opts.runs) say('inflight', { active: seen.size });
+      ready();
       return never(); // the step in flight when the process is killed
     },
-    { connection, concurrency: opts.runs, ...locks },
+    { connection, concurrency: opts.concurrency, ...locks },
   );
   await worker.waitUntilReady();
   for (let i = 0; i < opts.runs; i += 1000) {
-    await queue.addBulk(Array.from({ length: Math.min(1000, opts.runs - i) }, (_, k) => ({ name: 'step', data: { run: i + k, step: 0 }, opts: { jobId: `r${i + k}-s0` } })));
+    const n = Math.min(1000, opts.runs - i);
+    await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name: 'step', data: { run: i + k, step: 0 }, opts: { jobId: `r${i + k}-s0` } })));
+    added += n;
   }
+  ready();
   await never();
 }
 
@@ -91,7 +100,7 @@ async function recoveryResume() {
       }
       return job.data.step;
     },
-    { connection, concurrency: opts.runs, ...locks },
+    { connection, concurrency: opts.concurrency, ...locks },
   );
   worker.on('completed', () => done++);
   await until(`all ${opts.runs} jobs to run again (${seen.size} so far)`, () => allAt !== null, opts.maxMs);

@@ -20,7 +20,8 @@ import { opts, mcpClient, never, runPeer, say, until, workload } from './child.j
 const { DBOS } = await import('@dbos-inc/dbos-sdk');
 
 function configure() {
-  DBOS.setConfig({ name: 'opstream-bench', systemDatabaseUrl: opts.url, logLevel: 'error', executorID: 'opstream-bench', applicationVersion: 'opstream-bench-1' });
+  // DBOS's defaults otherwise (a system-database pool of 10 connections unless PEERS_DBOS_POOL_SIZE)
+  DBOS.setConfig({ name: 'opstream-bench', systemDatabaseUrl: opts.url, logLevel: 'error', executorID: 'opstream-bench', applicationVersion: 'opstream-bench-1', ...(opts.poolSize ? { systemDatabasePoolSize: opts.poolSize } : {}) });
 }
 
 async function chain(mcp) {
