@@ -25,7 +25,8 @@
 //             as a user wanting fast recovery would.
 //             DBOS: its defaults (system-database pool of 10; PEERS_DBOS_POOL_SIZE to change it).
 //   waiting   PEERS_BENCH_RUNS runs waiting on a 2 h timer, in a freshly started process: its RSS,
-//             its CPU over PEERS_BENCH_IDLE_S (10 s), and the server's memory and CPU beside it.
+//             its CPU over PEERS_BENCH_IDLE_S (10 s) after PEERS_BENCH_SETTLE_S (5 s), and the
+//             server's memory and CPU beside it.
 // Ratios of the same run: ratio_steps_noop_vs_bullmq and ratio_steps_mcp_vs_bullmq (ours / BullMQ
 // steps/s), ratio_recovery_vs_dbos (DBOS seconds / ours). PEERS_BENCH_DEBUG=1 passes the peers'
 // stderr through. PEERS_BENCH_PEER_TIMEOUT_S bounds one peer process (600 s).
@@ -40,6 +41,8 @@ const CHAINS = 40;
 const STEPS = size('PEERS_BENCH_STEPS', 500, 50);
 const RUNS = size('PEERS_BENCH_RUNS', 10_000, 500);
 const IDLE_S = size('PEERS_BENCH_IDLE_S', 10, 3);
+// after every waiting run is back, before the idle window: the peers finish their own start-up work
+const SETTLE_S = size('PEERS_BENCH_SETTLE_S', 5, 1);
 const LOCK_MS = size('PEERS_BULLMQ_LOCK_MS', 5_000, 5_000);
 const STALLED_MS = size('PEERS_BULLMQ_STALLED_MS', 1_000, 1_000);
 const BULL_CONCURRENCY = size('PEERS_BULLMQ_CONCURRENCY', 100, 100);
@@ -180,7 +183,7 @@ async function waitingOn(kind, server, o) {
   const hold = startPeer(kind, 'waiting-hold', { runs: RUNS, ...o });
   try {
     const h = await hold.wait('holding');
-    await sleep(1000);
+    await sleep(SETTLE_S * 1000);
     const pid = hold.child.pid;
     const c0 = cpuSeconds([pid]);
     const sc0 = cpuSeconds(server.pids());

@@ -56,6 +56,10 @@ try {
 }
 // a filtered run merges its figures into the last full run's
 const figures = only.length ? { ...previous } : {};
+// ... except the old figures of the modules this run measured again (an id a module no longer
+// reports, such as an old run's failed row, must not outlive it)
+const ran = new Set(files.map((f) => f.replace('.bench.js', '')));
+for (const [id, f] of Object.entries(figures)) if (ran.has(f.bench)) delete figures[id];
 for (const r of all) {
   const c = contract.get(r.id);
   const goal = r.goal ?? c?.goal ?? null;
