@@ -33,7 +33,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { cpuSeconds, pssMb, redisMissing, rssMb, startPostgres, startRedis } from './peers/servers.js';
+import { cpuBetween, cpuByPid, pssMb, redisMissing, rssMb, startPostgres, startRedis } from './peers/servers.js';
 import { runPartsInChildren, size } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -185,12 +185,14 @@ async function waitingOn(kind, server, o) {
     const h = await hold.wait('holding');
     await sleep(SETTLE_S * 1000);
     const pid = hold.child.pid;
-    const c0 = cpuSeconds([pid]);
-    const sc0 = cpuSeconds(server.pids());
+    // the server's processes (PostgreSQL: a backend per connection) read at both ends of the window
+    const c0 = cpuByPid([pid]);
+    const sc0 = cpuByPid(server.pids());
     const t0 = performance.now();
     await sleep(IDLE_S * 1000);
     const wall = (performance.now() - t0) / 1000;
-    return { ...h, rss: rssMb(pid), idlePct: ((cpuSeconds([pid]) - c0) / wall) * 100, serverIdlePct: ((cpuSeconds(server.pids()) - sc0) / wall) * 100, serverMb: server.memoryMb(), wall };
+    const serverIdlePct = (cpuBetween(sc0, cpuByPid(server.pids())) / wall) * 100;
+    return { ...h, rss: rssMb(pid), idlePct: (cpuBetween(c0, cpuByPid([pid])) / wall) * 100, serverIdlePct, serverMb: server.memoryMb(), wall };
   } finally {
     await hold.kill('SIGTERM');
   }

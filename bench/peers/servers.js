@@ -198,17 +198,24 @@ export function pssMb(pids) {
 
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU seconds (user + system) used so far by processes. */
-export function cpuSeconds(pids) {
-  let ticks = 0;
+/** CPU seconds (user + system) used so far, per process id. */
+export function cpuByPid(pids) {
+  const out = new Map();
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      out.set(pid, (Number(f[11]) + Number(f[12])) / TICK);
     } catch {
       // gone meanwhile
     }
   }
-  return ticks / TICK;
+  return out;
+}
+
+/** CPU seconds used between two `cpuByPid` readings by the processes alive at both. */
+export function cpuBetween(before, after) {
+  let s = 0;
+  for (const [pid, t] of after) if (before.has(pid)) s += Math.max(0, t - before.get(pid));
+  return s;
 }
