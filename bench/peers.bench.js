@@ -284,7 +284,7 @@ export async function run() {
 
 function ratioRow(id, name, oursFig, peerRow, f, peerName) {
   if (oursFig.failed || peerRow.failed || !Number.isFinite(peerRow.value)) {
-    return { id, name, value: null, unit: 'x', failed: true, error: `not measured: ${oursFig.failed ? `OpStream's figure failed (${oursFig.error})` : `${peerName} ${peerRow.error ?? 'missing'}`}` };
+    return { id, name, value: null, unit: 'x', failed: true, error: `not measured: ${oursFig.failed ? `OpStream's figure failed (${oursFig.error})` : `${peerName}: ${String(peerRow.error ?? 'missing').replace(/^not measured: /, '')}`}` };
   }
   return { id, name, value: f(oursFig.value, peerRow.value), unit: 'x', baseline: { name: `${peerName}, same run`, value: peerRow.value, unit: peerRow.unit }, note: `OpStream ${oursFig.value.toFixed(2)} ${peerRow.unit}, ${peerName} ${peerRow.value.toFixed(2)} ${peerRow.unit}` };
 }
