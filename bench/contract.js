@@ -7,7 +7,8 @@ export const CONTRACT = [
   { id: 'steps_per_s_noop', unit: 'steps/s', what: 'steps completed per second, 40 runs x 500 in-worker no-op steps (`engine_test.noop`, no tool call); each step\'s result is fsynced before the run\'s next step starts (commits of concurrent runs share fsyncs)' },
   { id: 'steps_per_s_mcp', unit: 'steps/s', goal: { op: '>=', value: 5000 }, what: 'the same with a no-op MCP tool step (`fault.echo` of a stdio MCP server) through the daemon\'s tool pool' },
   { id: 'events_per_s', unit: 'events/s', what: 'durable run events per second in the no-op run (two per step: started, succeeded; plus run events); what older reports called "durable step transitions/s"' },
-  { id: 'waiting_runs_rss_mb', unit: 'MB', goal: { op: '<', value: 250 }, what: 'daemon RSS with 10,000 runs waiting (approval with a 2 h timeout: a timer armed per run), after start and 6 s idle' },
+  { id: 'waiting_runs_rss_mb', unit: 'MB', goal: { op: '<', value: 120 }, what: 'daemon RSS with 10,000 runs waiting (approval with a 2 h timeout: a timer armed per run), after start and 6 s idle' },
+  { id: 'waiting_runs_idle_cpu_pct', unit: '% of a core', goal: { op: '<', value: 1 }, what: 'daemon CPU over 5 s while those 10,000 runs wait' },
   { id: 'recovery_10k_s', unit: 's', goal: { op: '<', value: 3 }, what: 'daemon start after kill -9 with 10,000 runs in flight, until every run is recovered and its new activation has started' },
   { id: 'recovery_drain_runs_per_s', unit: 'runs/s', what: 'recovered runs finished per second (a two-step run each) while draining those 10,000' },
   { id: 'restart_with_100k_finished_s', unit: 's', goal: { op: '<', value: 1 }, what: 'daemon start (restart: its one-time stats backfill already done) with 100,000 finished runs in the store (header, step rows and events each), until it serves', baseline: 'the same start with an empty store' },
@@ -22,6 +23,20 @@ export const CONTRACT = [
   { id: 'load_start_ack_p99_ms', unit: 'ms', what: 'the same, p99' },
   { id: 'load_starts_acked', unit: 'starts', goal: { op: '==', value: 1000 }, what: 'starts acknowledged out of 1,000', strict: true },
   { id: 'load_runs_lost', unit: 'runs', goal: { op: '==', value: 0 }, what: 'started runs or waiting runs missing from the store after the daemon stopped', strict: true },
+  // issue 20: the peers, measured by bench/peers.bench.js in the same run (`npm run bench -- peers`)
+  // beside OpStream's own figures measured again in that part; a peer that cannot run here is
+  // "not measured" (failed, with the one-line install), never estimated
+  { id: 'peer_bullmq_steps_per_s', unit: 'steps/s', what: 'BullMQ on Redis (`appendfsync always`): 40 chains x 500 no-op steps, a job per step that adds the chain\'s next job before it completes (worker concurrency 40)' },
+  { id: 'peer_dbos_steps_per_s', unit: 'steps/s', what: 'DBOS Transact on PostgreSQL (fsync, synchronous_commit on): 40 concurrent workflows x 500 no-op `DBOS.runStep` steps, each checkpointed before the next' },
+  { id: 'ratio_steps_noop_vs_bullmq', unit: 'x', goal: { op: '>=', value: 1.5 }, what: 'OpStream no-op steps/s (`steps_per_s_noop`\'s part, measured again in the peers part) divided by `peer_bullmq_steps_per_s`, same run', baseline: 'the BullMQ figure' },
+  { id: 'peer_bullmq_mcp_steps_per_s', unit: 'steps/s', what: 'the BullMQ chain with each step calling `echo` of the same stdio MCP server OpStream\'s `steps_per_s_mcp` calls (official SDK client, one per process, calls concurrent)' },
+  { id: 'peer_dbos_mcp_steps_per_s', unit: 'steps/s', what: 'the DBOS chain with each step calling that tool' },
+  { id: 'ratio_steps_mcp_vs_bullmq', unit: 'x', goal: { op: '>=', value: 1.5 }, what: 'OpStream MCP tool steps/s (measured again in the peers part) divided by `peer_bullmq_mcp_steps_per_s`, same run', baseline: 'the BullMQ figure' },
+  { id: 'peer_bullmq_recovery_10k_s', unit: 's', what: 'BullMQ: 10,000 jobs active, the worker process killed (SIGKILL) and restarted: until every job ran again (stalled-job recovery; lockDuration 5 s, stalledInterval 1 s instead of the 30 s defaults)' },
+  { id: 'peer_dbos_recovery_10k_s', unit: 's', what: 'DBOS: 10,000 workflows in their first step, the process killed (SIGKILL) and restarted with the same executor id: from `DBOS.launch()` until every workflow ran its step again' },
+  { id: 'ratio_recovery_vs_dbos', unit: 'x', goal: { op: '>=', value: 5 }, what: '`peer_dbos_recovery_10k_s` divided by OpStream\'s recovery seconds (`recovery_10k_s`\'s part, measured again in the peers part), same run', baseline: 'the DBOS figure' },
+  { id: 'peer_bullmq_waiting_rss_mb', unit: 'MB', what: 'BullMQ: RSS of a freshly started worker process with 10,000 jobs delayed 2 h (they live in Redis: its memory is `peer_bullmq_waiting_server_mb`)' },
+  { id: 'peer_dbos_waiting_rss_mb', unit: 'MB', what: 'DBOS: RSS of a restarted process holding 10,000 workflows recovered into a 2 h `DBOS.sleep` (PostgreSQL\'s memory apart: `peer_dbos_waiting_server_mb`)' },
 ];
 
 export const OPS = {

@@ -215,7 +215,7 @@ async function waiting() {
       const rss = process.memoryUsage().rss / 1024 / 1024;
       return [
         { id: 'waiting_runs_rss_mb', name: `daemon RSS with ${fig.runs} runs waiting on approvals (${fig.timers} timers armed)`, value: rss, unit: 'MB', note: `in-process daemon (includes the bench harness); started in ${startMs.toFixed(0)} ms` },
-        { id: 'waiting_runs_idle_cpu_pct', name: `${fig.runs} waiting runs: idle CPU over 5 s`, value: idle, unit: '% of a core', goal: { op: '<', value: 2 } },
+        { id: 'waiting_runs_idle_cpu_pct', name: `${fig.runs} waiting runs: idle CPU over 5 s`, value: idle, unit: '% of a core' },
         { id: 'waiting_runs_daemon_start_ms', name: `daemon start with ${fig.runs} waiting runs`, value: startMs, unit: 'ms' },
       ];
     } finally {

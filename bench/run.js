@@ -3,7 +3,7 @@
 // child process (one process tree; a module that fails or hangs is one failed row, the others
 // still run), then writes bench/results.json and prints the figures as a markdown table.
 //   node bench/run.js [NAME...]   only modules whose file name contains NAME (merged into results.json)
-//   BENCH_QUICK=1                  small sizes for development (see each module's header)
+//   BENCH_QUICK=1 (or --quick)     small sizes for development (see each module's header)
 //   BENCH_MODULE_TIMEOUT_S         per-module limit (default 1500 s)
 // Exit code: 0 when every figure was measured (a missed goal is reported, not an error), 1 when a
 // figure failed (could not be measured, or a check such as "no run lost" failed).
@@ -30,7 +30,9 @@ if (process.argv[2] === '--module') {
   emitRows(rows);
 }
 
-const only = process.argv.slice(2);
+// `--quick` is BENCH_QUICK=1 (set before any module reads it: they run in child processes)
+if (process.argv.includes('--quick')) process.env.BENCH_QUICK = '1';
+const only = process.argv.slice(2).filter((a) => a !== '--quick');
 const files = readdirSync(here).filter((f) => f.endsWith('.bench.js')).sort().filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 const machineStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 const t0 = performance.now();
@@ -54,6 +56,10 @@ try {
 }
 // a filtered run merges its figures into the last full run's
 const figures = only.length ? { ...previous } : {};
+// ... except the old figures of the modules this run measured again (an id a module no longer
+// reports, such as an old run's failed row, must not outlive it)
+const ran = new Set(files.map((f) => f.replace('.bench.js', '')));
+for (const [id, f] of Object.entries(figures)) if (ran.has(f.bench)) delete figures[id];
 for (const r of all) {
   const c = contract.get(r.id);
   const goal = r.goal ?? c?.goal ?? null;
