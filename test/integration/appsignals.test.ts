@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -194,6 +194,57 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
       expect(tools.stdout + tools.stderr).toMatch(/appsignals/);
     } finally {
       await s.h.cleanup();
+    }
+  }, 60_000);
+});
+
+describe('opstream doctor with mcpServers.appsignals', () => {
+  interface Doc {
+    ok: boolean;
+    checks: { name: string; status: string; detail: string }[];
+  }
+  const doctor = async (h: TempHome): Promise<{ code: number; out: string; doc: Doc }> => {
+    const r = await cli(['doctor', '--json'], h.env, { timeoutMs: 60_000 });
+    return { code: r.code, out: r.stdout + r.stderr, doc: JSON.parse(r.stdout) as Doc };
+  };
+  const check = (d: Doc, name: string) => d.checks.find((c) => c.name === name);
+
+  it('starts the server, lists its tools and names the AWS identity without printing secrets', async () => {
+    const w = home('opaws6-');
+    try {
+      const r = await doctor(w.h);
+      expect(check(r.doc, 'mcp appsignals')).toMatchObject({ status: 'ok' });
+      expect(check(r.doc, 'mcp appsignals')!.detail).toMatch(/7 tool\(s\): audit_slos, get_slo, list_monitored_services, list_slis, list_slos, query_service_metrics, search_transaction_spans/);
+      expect(check(r.doc, 'aws identity')).toEqual({ name: 'aws identity', status: 'ok', detail: 'access key ****MPLE from mcpServers.appsignals.env; region eu-west-1' });
+      expect(r.out).not.toContain('AKIAIOSFODNN7EXAMPLE');
+      expect(r.out).not.toContain('wJalrXUtnFEMI');
+    } finally {
+      await w.h.cleanup();
+    }
+  }, 60_000);
+
+  it('a profile from ~/.aws (region from it), and a missing profile fails with the server start', async () => {
+    const h = tempHome('opaws7-');
+    try {
+      const fakeHome = join(h.home, 'user');
+      mkdirSync(join(fakeHome, '.aws'), { recursive: true });
+      writeFileSync(join(fakeHome, '.aws', 'config'), '[profile dev]\nregion = ap-south-1\n');
+      writeFileSync(join(fakeHome, '.aws', 'credentials'), '[dev]\naws_access_key_id = AKIADEVDEVDEV1234567\naws_secret_access_key = s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3tS3CR3T0000\n');
+      h.env.HOME = fakeHome;
+      const cfg = (env: Record<string, string>) => ['mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n');
+      writeFileSync(join(h.home, 'config.yaml'), cfg({ AWS_PROFILE: 'dev', AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' }));
+      const ok = await doctor(h);
+      expect(check(ok.doc, 'aws identity')).toMatchObject({ status: 'ok', detail: `profile dev (${join(fakeHome, '.aws', 'config')}); region ap-south-1, endpoint http://127.0.0.1:4566` });
+      expect(ok.out).not.toMatch(/s3cr3t|AKIADEV/);
+
+      writeFileSync(join(h.home, 'config.yaml'), cfg({ AWS_PROFILE: 'nope', APPSIGNALS_STANDIN_SCENARIO: 'start_failure' }));
+      const bad = await doctor(h);
+      expect(bad.code).not.toBe(0);
+      expect(check(bad.doc, 'mcp appsignals')).toMatchObject({ status: 'fail' });
+      expect(check(bad.doc, 'mcp appsignals')!.detail).toContain('The config profile (nope) could not be found');
+      expect(check(bad.doc, 'aws identity')!.detail).toMatch(/^AWS_PROFILE=nope is not in .* the server will not start \(ProfileNotFound\)$/);
+    } finally {
+      await h.cleanup();
     }
   }, 60_000);
 });
