@@ -95,6 +95,27 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);
 
+  it('a breach that appears while it watches is alerted by the check running then or the next one; healthy checks raise nothing', async () => {
+    const w = home('opaws8-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ scenario: 'healthy' }));
+    const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    type Check = { check: { slo: { met: boolean; status: string } }; alert: unknown };
+    const checks = async (): Promise<Check[]> => (stepOf(await getRun(h!, id), 'monitor')?.output ?? []) as Check[];
+    await waitFor(async () => (await checks()).length >= 2, { what: 'two healthy checks', timeoutMs: 60_000 });
+    expect((await checks()).every((c) => c.check.slo.met && c.check.slo.status === 'met' && c.alert === null)).toBe(true);
+    expect((await notes(h, id)).filter((n) => n.level === 'critical')).toEqual([]);
+
+    const before = (await checks()).length;
+    writeFileSync(w.state, JSON.stringify({}));
+    await waitNote(h, id, (n) => n.level === 'critical' && n.text.includes('payment-service'), 'the breach alert');
+    // the incident's check is still open (re-checking): its steps are listed by their own ids
+    const alertStep = (await getRun(h, id)).steps.find((st) => /^monitor\[\d+\]\.alert$/.test(st.id) && st.status === 'succeeded');
+    const at = Number(/^monitor\[(\d+)\]/.exec(alertStep?.id ?? '')?.[1]);
+    expect([before, before + 1]).toContain(at);
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 120_000);
+
   it('with remediation_url: waits for approval, calls the remediation exactly once after it, then says the SLO is restored', async () => {
     const w = home('opaws2-');
     h = w.h;

@@ -216,148 +216,151 @@ const tool: OpsTool<typeof Input, typeof Output> = {
   input: Input,
   output: Output,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-  run(args) {
-    const notes: string[] = [];
-    const end = Date.now();
-    const start = end - parseDuration(args.window);
-    // +00:00, not Z: the server parses with Python's datetime.fromisoformat, which rejects Z before 3.11
-    const iso = (t: number): string => new Date(t).toISOString().replace(/\.\d+Z$/, '+00:00');
-    const window = { start_iso: iso(start), end_iso: iso(end), start_unix: Math.floor(start / 1000), end_unix: Math.floor(end / 1000) };
-
-    let environment: string | null = null;
-    let status: 'ok' | 'breached' | 'insufficient_data' = 'ok';
-    let breached: string[] = [];
-    if (args.list_slis !== undefined) {
-      const reports = parseSliReport(args.list_slis);
-      const mine = reports.find((r) => r.service === args.service);
-      if (!mine) {
-        const known = reports.map((r) => r.service);
-        throw new OpsToolError(`service "${args.service}" is not in Application Signals${known.length ? ` (services: ${known.join(', ')})` : ' (no services found)'}`);
-      }
-      environment = mine.environment;
-      status = mine.status;
-      breached = mine.breached;
-    }
-
-    // the breach's operation and dependency graph from the audit (SLO + trace auditors)
-    let operation: string | null = null;
-    let graphSlow: { name: string; operation: string | null; ms: number } | null = null;
-    const auditNotes: string[] = [];
-    if (args.audit !== undefined) {
-      const findings = parseAudit(args.audit).filter((f) => !f.KeyAttributes?.Name || f.KeyAttributes.Name === args.service);
-      const latency = findings.find((f) => f.Type === 'Latency') ?? findings[0];
-      operation = latency?.Operation ?? null;
-      const nodes = (latency?.DependencyGraph?.Nodes ?? []).filter((n) => n.Name !== args.service && typeof n.Duration === 'number');
-      nodes.sort((a, b) => (b.Duration ?? 0) - (a.Duration ?? 0));
-      if (nodes[0]) {
-        const name = nodes[0].Type === 'AWS::Resource' ? `${nodes[0].KeyAttributes?.ResourceType ?? nodes[0].Name} ${nodes[0].KeyAttributes?.Identifier ?? ''}`.trim() : (nodes[0].Name ?? '');
-        graphSlow = { name, operation: nodes[0].Operation ?? null, ms: Math.round((nodes[0].Duration ?? 0) * 1000) };
-      }
-      for (const f of findings) for (const r of f.AuditorResults ?? []) if (r.Severity && /CRITICAL|HIGH/.test(r.Severity)) auditNotes.push(`${r.Auditor}: ${String(r.Description).split('\n')[0].replace(/\s*see a \[sample trace\].*$/, '')}`);
-    }
-
-    // the dependencies from spans: the slow one stands out from the others
-    const dependencies: Dep[] = spanRows('search_transaction_spans', args.dependency_spans, notes)
-      .map((r) => ({ name: String(r['attributes.aws.remote.service'] ?? 'unknown'), operation: r['attributes.aws.remote.operation'] ?? null, calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), slow: false }))
-      .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
-    if (dependencies.length > 0) {
-      const [top, next] = dependencies;
-      const p = top.p99_ms ?? 0;
-      if (p >= args.min_slow_ms && (next === undefined || p >= args.slow_factor * (next.p99_ms ?? 0))) top.slow = true;
-    } else if (graphSlow) {
-      dependencies.push({ name: graphSlow.name, operation: graphSlow.operation, calls: null, avg_ms: null, p99_ms: graphSlow.ms, slow: graphSlow.ms >= args.min_slow_ms });
-      notes.push('no span rows: the dependency comes from the audit\'s dependency graph');
-    }
-    const slow = dependencies.find((d) => d.slow) ?? null;
-    if (slow && graphSlow && graphSlow.name !== slow.name) notes.push(`the audit's dependency graph points at ${graphSlow.name}, the spans at ${slow.name}`);
-
-    const operations = spanRows('search_transaction_spans', args.operation_spans, notes)
-      .map((r) => ({ name: String(r['attributes.aws.local.operation'] ?? 'unknown'), calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), faults: num(r.faults) }))
-      .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
-    const metrics = parseMetrics(args.metrics ?? []);
-    if (metrics.some((m) => m.percentiles_missing)) notes.push('query_service_metrics returned no percentiles (a known bug of the pinned server release); latency percentiles come from spans');
-
-    const isBreached = status === 'breached';
-    const sloName = breached[0] ?? null;
-    const op = operation ?? (operations[0]?.name ?? null);
-    const reason = isBreached ? `SLO ${breached.join(', ')} breached${op ? ` on ${op}` : ''}` : null;
-    const rootCause = isBreached
-      ? slow
-        ? `dependency ${slow.name}${slow.operation ? ` (${slow.operation})` : ''} is slow: p99 ${slow.p99_ms} ms${slow.avg_ms !== null ? `, avg ${slow.avg_ms} ms` : ''}${op ? `, called by ${op}` : ''}`
-        : 'no single slow dependency found in spans or the audit'
-      : null;
-    const findings = slow
-      ? [
-          {
-            id: `latency:${slow.name}`,
-            kind: 'latency',
-            severity: isBreached ? 'critical' : 'warning',
-            title: `${slow.name}${slow.operation ? ` ${slow.operation}` : ''} is slow (p99 ${slow.p99_ms} ms)`,
-            target: slow.name,
-            metric: 'p99_ms',
-            value: slow.p99_ms,
-            threshold: args.min_slow_ms,
-            unit: 'ms',
-            first_at: window.start_iso,
-            last_at: window.end_iso,
-            samples_affected: slow.calls ?? 0,
-            samples_total: dependencies.reduce((n, d) => n + (d.calls ?? 0), 0),
-            evidence: { operation: op, dependency_operation: slow.operation, avg_ms: slow.avg_ms, p99_ms: slow.p99_ms, healthy_dependencies: dependencies.filter((d) => !d.slow).map((d) => d.name).join(', ') || null },
-            suggested_fix: `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`,
-            series: null,
-          },
-        ]
-      : [];
-
-    const now = new Date(end).toISOString();
-    const started = args.breach_started_at ?? null;
-    const recovered = !isBreached && status === 'ok' && started !== null;
-    const ttr = recovered ? end - Date.parse(started) : null;
-    const slo = {
-      objectives: { availability_pct: null, latency_ms: null, latency_percentile: 'p99' },
-      met: status === 'ok',
-      status: status === 'insufficient_data' ? ('no_data' as const) : isBreached ? ('breached' as const) : recovered ? ('recovered' as const) : ('met' as const),
-      checks: 1,
-      breaching_checks: isBreached ? 1 : 0,
-      availability_pct: null,
-      latency_ms: slow?.p99_ms ?? null,
-      reason,
-      breach_started_at: isBreached ? (started ?? now) : started,
-      recovered_at: recovered ? now : null,
-      time_to_recovery_ms: ttr,
-      time_to_recovery: ttr === null ? null : human(ttr),
-    };
-    const worstOp = operations[0];
-    const headline = isBreached
-      ? `${args.service}: ${reason}; ${rootCause}`
-      : args.metrics || args.operation_spans
-        ? `${args.service}: worst operation ${worstOp ? `${worstOp.name} (p99 ${worstOp.p99_ms} ms)` : 'unknown'}${dependencies[0] ? `, slowest dependency ${dependencies[0].name} (p99 ${dependencies[0].p99_ms} ms)` : ''}`
-        : `${args.service}: ${status === 'ok' ? 'all SLOs met' : 'not enough data for its SLOs'}`;
-
-    const sloTargets = JSON.stringify(breached.map((n) => ({ Type: 'slo', Data: { Slo: { SloName: n } } })));
-    return Promise.resolve({
-      service: args.service,
-      environment,
-      status,
-      breached_slos: breached,
-      slo_name: sloName,
-      slo_targets: sloTargets,
-      operation: op,
-      slow_dependency: slow,
-      dependencies,
-      operations,
-      metrics,
-      window,
-      spans_query: `filter attributes.aws.local.service = ${q(args.service)} and kind = "CLIENT" | stats count(*) as calls, avg(durationNano) / 1000000 as avg_ms, pct(durationNano, 99) / 1000000 as p99_ms by attributes.aws.remote.service, attributes.aws.remote.operation | sort p99_ms desc | limit 20`,
-      operations_query: `filter attributes.aws.local.service = ${q(args.service)} and kind = "SERVER" | stats count(*) as calls, avg(durationNano) / 1000000 as avg_ms, pct(durationNano, 99) / 1000000 as p99_ms, sum(status.code = "ERROR") as faults by attributes.aws.local.operation | sort p99_ms desc | limit 20`,
-      worst_operations: operations.slice(0, 3).map((o) => `${o.name} p99 ${o.p99_ms} ms (${o.calls ?? '?'} calls${o.faults ? `, ${o.faults} faults` : ''})`).join('; ') || 'none seen',
-      worst_dependencies: dependencies.slice(0, 3).map((d) => `${d.name}${d.operation ? ` ${d.operation}` : ''} p99 ${d.p99_ms} ms${d.slow ? ' (slow)' : ''}`).join('; ') || 'none seen',
-      notes: [...auditNotes, ...notes],
-      summary: { headline, healthy: !isBreached, bottlenecks: findings.length, critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, info: 0, root_cause: rootCause },
-      findings,
-      slo,
-    });
-  },
+  // a rejected promise, not a synchronous throw, for the server's error texts
+  run: (args) => new Promise((resolve) => resolve(facts(args))),
 };
+
+function facts(args: z.output<typeof Input>): z.output<typeof Output> {
+  const notes: string[] = [];
+  const end = Date.now();
+  const start = end - parseDuration(args.window);
+  // +00:00, not Z: the server parses with Python's datetime.fromisoformat, which rejects Z before 3.11
+  const iso = (t: number): string => new Date(t).toISOString().replace(/\.\d+Z$/, '+00:00');
+  const window = { start_iso: iso(start), end_iso: iso(end), start_unix: Math.floor(start / 1000), end_unix: Math.floor(end / 1000) };
+
+  let environment: string | null = null;
+  let status: 'ok' | 'breached' | 'insufficient_data' = 'ok';
+  let breached: string[] = [];
+  if (args.list_slis !== undefined) {
+    const reports = parseSliReport(args.list_slis);
+    const mine = reports.find((r) => r.service === args.service);
+    if (!mine) {
+      const known = reports.map((r) => r.service);
+      throw new OpsToolError(`service "${args.service}" is not in Application Signals${known.length ? ` (services: ${known.join(', ')})` : ' (no services found)'}`);
+    }
+    environment = mine.environment;
+    status = mine.status;
+    breached = mine.breached;
+  }
+
+  // the breach's operation and dependency graph from the audit (SLO + trace auditors)
+  let operation: string | null = null;
+  let graphSlow: { name: string; operation: string | null; ms: number } | null = null;
+  const auditNotes: string[] = [];
+  if (args.audit !== undefined) {
+    const findings = parseAudit(args.audit).filter((f) => !f.KeyAttributes?.Name || f.KeyAttributes.Name === args.service);
+    const latency = findings.find((f) => f.Type === 'Latency') ?? findings[0];
+    operation = latency?.Operation ?? null;
+    const nodes = (latency?.DependencyGraph?.Nodes ?? []).filter((n) => n.Name !== args.service && typeof n.Duration === 'number');
+    nodes.sort((a, b) => (b.Duration ?? 0) - (a.Duration ?? 0));
+    if (nodes[0]) {
+      const name = nodes[0].Type === 'AWS::Resource' ? `${nodes[0].KeyAttributes?.ResourceType ?? nodes[0].Name} ${nodes[0].KeyAttributes?.Identifier ?? ''}`.trim() : (nodes[0].Name ?? '');
+      graphSlow = { name, operation: nodes[0].Operation ?? null, ms: Math.round((nodes[0].Duration ?? 0) * 1000) };
+    }
+    for (const f of findings) for (const r of f.AuditorResults ?? []) if (r.Severity && /CRITICAL|HIGH/.test(r.Severity)) auditNotes.push(`${r.Auditor}: ${String(r.Description).split('\n')[0].replace(/\s*see a \[sample trace\].*$/, '')}`);
+  }
+
+  // the dependencies from spans: the slow one stands out from the others
+  const dependencies: Dep[] = spanRows('search_transaction_spans', args.dependency_spans, notes)
+    .map((r) => ({ name: String(r['attributes.aws.remote.service'] ?? 'unknown'), operation: r['attributes.aws.remote.operation'] ?? null, calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), slow: false }))
+    .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
+  if (dependencies.length > 0) {
+    const [top, next] = dependencies;
+    const p = top.p99_ms ?? 0;
+    if (p >= args.min_slow_ms && (next === undefined || p >= args.slow_factor * (next.p99_ms ?? 0))) top.slow = true;
+  } else if (graphSlow) {
+    dependencies.push({ name: graphSlow.name, operation: graphSlow.operation, calls: null, avg_ms: null, p99_ms: graphSlow.ms, slow: graphSlow.ms >= args.min_slow_ms });
+    notes.push('no span rows: the dependency comes from the audit\'s dependency graph');
+  }
+  const slow = dependencies.find((d) => d.slow) ?? null;
+  if (slow && graphSlow && graphSlow.name !== slow.name) notes.push(`the audit's dependency graph points at ${graphSlow.name}, the spans at ${slow.name}`);
+
+  const operations = spanRows('search_transaction_spans', args.operation_spans, notes)
+    .map((r) => ({ name: String(r['attributes.aws.local.operation'] ?? 'unknown'), calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), faults: num(r.faults) }))
+    .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
+  const metrics = parseMetrics(args.metrics ?? []);
+  if (metrics.some((m) => m.percentiles_missing)) notes.push('query_service_metrics returned no percentiles (a known bug of the pinned server release); latency percentiles come from spans');
+
+  const isBreached = status === 'breached';
+  const sloName = breached[0] ?? null;
+  const op = operation ?? (operations[0]?.name ?? null);
+  const reason = isBreached ? `SLO ${breached.join(', ')} breached${op ? ` on ${op}` : ''}` : null;
+  const rootCause = isBreached
+    ? slow
+      ? `dependency ${slow.name}${slow.operation ? ` (${slow.operation})` : ''} is slow: p99 ${slow.p99_ms} ms${slow.avg_ms !== null ? `, avg ${slow.avg_ms} ms` : ''}${op ? `, called by ${op}` : ''}`
+      : 'no single slow dependency found in spans or the audit'
+    : null;
+  const findings = slow
+    ? [
+        {
+          id: `latency:${slow.name}`,
+          kind: 'latency',
+          severity: isBreached ? 'critical' : 'warning',
+          title: `${slow.name}${slow.operation ? ` ${slow.operation}` : ''} is slow (p99 ${slow.p99_ms} ms)`,
+          target: slow.name,
+          metric: 'p99_ms',
+          value: slow.p99_ms,
+          threshold: args.min_slow_ms,
+          unit: 'ms',
+          first_at: window.start_iso,
+          last_at: window.end_iso,
+          samples_affected: slow.calls ?? 0,
+          samples_total: dependencies.reduce((n, d) => n + (d.calls ?? 0), 0),
+          evidence: { operation: op, dependency_operation: slow.operation, avg_ms: slow.avg_ms, p99_ms: slow.p99_ms, healthy_dependencies: dependencies.filter((d) => !d.slow).map((d) => d.name).join(', ') || null },
+          suggested_fix: `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`,
+          series: null,
+        },
+      ]
+    : [];
+
+  const now = new Date(end).toISOString();
+  const started = args.breach_started_at ?? null;
+  const recovered = !isBreached && status === 'ok' && started !== null;
+  const ttr = recovered ? end - Date.parse(started) : null;
+  const slo = {
+    objectives: { availability_pct: null, latency_ms: null, latency_percentile: 'p99' },
+    met: status === 'ok',
+    status: status === 'insufficient_data' ? ('no_data' as const) : isBreached ? ('breached' as const) : recovered ? ('recovered' as const) : ('met' as const),
+    checks: 1,
+    breaching_checks: isBreached ? 1 : 0,
+    availability_pct: null,
+    latency_ms: slow?.p99_ms ?? null,
+    reason,
+    breach_started_at: isBreached ? (started ?? now) : started,
+    recovered_at: recovered ? now : null,
+    time_to_recovery_ms: ttr,
+    time_to_recovery: ttr === null ? null : human(ttr),
+  };
+  const worstOp = operations[0];
+  const headline = isBreached
+    ? `${args.service}: ${reason}; ${rootCause}`
+    : args.metrics || args.operation_spans
+      ? `${args.service}: worst operation ${worstOp ? `${worstOp.name} (p99 ${worstOp.p99_ms} ms)` : 'unknown'}${dependencies[0] ? `, slowest dependency ${dependencies[0].name} (p99 ${dependencies[0].p99_ms} ms)` : ''}`
+      : `${args.service}: ${status === 'ok' ? 'all SLOs met' : 'not enough data for its SLOs'}`;
+
+  const sloTargets = JSON.stringify(breached.map((n) => ({ Type: 'slo', Data: { Slo: { SloName: n } } })));
+  return {
+    service: args.service,
+    environment,
+    status,
+    breached_slos: breached,
+    slo_name: sloName,
+    slo_targets: sloTargets,
+    operation: op,
+    slow_dependency: slow,
+    dependencies,
+    operations,
+    metrics,
+    window,
+    spans_query: `filter attributes.aws.local.service = ${q(args.service)} and kind = "CLIENT" | stats count(*) as calls, avg(durationNano) / 1000000 as avg_ms, pct(durationNano, 99) / 1000000 as p99_ms by attributes.aws.remote.service, attributes.aws.remote.operation | sort p99_ms desc | limit 20`,
+    operations_query: `filter attributes.aws.local.service = ${q(args.service)} and kind = "SERVER" | stats count(*) as calls, avg(durationNano) / 1000000 as avg_ms, pct(durationNano, 99) / 1000000 as p99_ms, sum(status.code = "ERROR") as faults by attributes.aws.local.operation | sort p99_ms desc | limit 20`,
+    worst_operations: operations.slice(0, 3).map((o) => `${o.name} p99 ${o.p99_ms} ms (${o.calls ?? '?'} calls${o.faults ? `, ${o.faults} faults` : ''})`).join('; ') || 'none seen',
+    worst_dependencies: dependencies.slice(0, 3).map((d) => `${d.name}${d.operation ? ` ${d.operation}` : ''} p99 ${d.p99_ms} ms${d.slow ? ' (slow)' : ''}`).join('; ') || 'none seen',
+    notes: [...auditNotes, ...notes],
+    summary: { headline, healthy: !isBreached, bottlenecks: findings.length, critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, info: 0, root_cause: rootCause },
+    findings,
+    slo,
+  };
+}
 
 export default tool;
