@@ -38,7 +38,8 @@ describe('ops.appsignals_facts', () => {
       { 'attributes.aws.remote.service': 'a', 'attributes.aws.remote.operation': 'GET /x', calls: '10', avg_ms: '300', p99_ms: '900' },
       { 'attributes.aws.remote.service': 'b', 'attributes.aws.remote.operation': 'GET /y', calls: '10', avg_ms: '280', p99_ms: '800' },
     ];
-    const out = await run({ service: 'orders', list_slis: breached, dependency_spans: { status: 'Complete', results: rows } });
+    const out = await run({ service: 'orders', list_slis: breached, dependency_spans: { result: { status: 'Complete', results: rows } } });
+    expect(out.dependencies.map((d) => d.name)).toEqual(['a', 'b']);
     expect(out.slow_dependency).toBeNull();
     expect(out.summary.root_cause).toBe('no single slow dependency found in spans or the audit');
     expect(out.findings).toEqual([]);

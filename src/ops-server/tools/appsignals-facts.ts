@@ -167,6 +167,8 @@ function spanRows(tool: string, v: unknown, notes: string[]): Record<string, str
       throw awsError(tool, v.replace(/^Error executing tool \w+: /, ''));
     }
   }
+  // FastMCP may wrap a tool's dict as { result: {...} } in structured content; the text is the dict
+  if (o && typeof o === 'object' && 'result' in o && !('status' in o)) o = (o as { result: unknown }).result;
   const d = o as { status?: string; message?: string; results?: Record<string, string>[] };
   if (d.status === 'Complete') return Array.isArray(d.results) ? d.results : [];
   notes.push(`${tool}: ${d.status ?? 'no status'}${d.message ? ` (${d.message.split('. ')[0]})` : ''}`);
