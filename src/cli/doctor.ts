@@ -3,6 +3,7 @@ import { LocalError } from '../client/errors.js';
 import { ConfigError, formatProblem, loadConfig, type CompiledConfig, type CompiledMcpServer } from '../config/load.js';
 import { resolvePaths } from '../config/paths.js';
 import type { DaemonStatus } from '../protocol/index.js';
+import { awsIdentity } from './aws-identity.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface Check {
@@ -92,11 +93,31 @@ export async function checkMcpServers(config: CompiledConfig, timeoutMs = 15_000
       const name = `mcp ${s.name}`;
       if (s.disabled) return { name, status: 'skip', detail: 'disabled in config' };
       const r = await probeServer(s, Math.min(timeoutMs, s.timeoutMs));
+      if (r.ok && s.name === 'appsignals') return appsignalsTools(r.tools.map((t) => t.tool), Math.round(r.durationMs));
       return r.ok
         ? { name, status: 'ok', detail: `started in ${Math.round(r.durationMs)} ms, ${r.tools.length} tool(s)` }
         : { name, status: 'fail', detail: `${r.error ?? 'did not start'} (${s.source})` };
     }),
   );
+}
+
+/** The tools the shipped slo_appsignals / profile_appsignals workflows call (release 0.1.40's names). */
+const APPSIGNALS_TOOLS = ['list_slis', 'audit_slos', 'search_transaction_spans', 'query_service_metrics'];
+
+function appsignalsTools(tools: string[], ms: number): Check {
+  const missing = APPSIGNALS_TOOLS.filter((t) => !tools.includes(t));
+  const listing = [...tools].sort().join(', ');
+  if (missing.length > 0) return { name: 'mcp appsignals', status: 'fail', detail: `started in ${ms} ms but lacks ${missing.join(', ')} that slo_appsignals/profile_appsignals call (is it awslabs.cloudwatch-applicationsignals-mcp-server 0.1.40 or later?); it has: ${listing}` };
+  return { name: 'mcp appsignals', status: 'ok', detail: `started in ${ms} ms, ${tools.length} tool(s): ${listing}` };
+}
+
+/** With mcpServers.appsignals: the AWS identity, region and endpoint the server would use (no secrets). */
+export async function checkAws(config: CompiledConfig): Promise<Check[]> {
+  const s = config.mcpServers.appsignals;
+  if (!s || s.disabled) return [];
+  const { serverEnv } = await import('../daemon/tools/server-specs.js');
+  const id = awsIdentity(serverEnv(s.env));
+  return [{ name: 'aws identity', status: id.status, detail: id.detail }];
 }
 
 /** Runs every check. */
@@ -116,6 +137,7 @@ export async function runDoctor(): Promise<Check[]> {
     checks.push(...checkSlack(config));
     checks.push(await checkOllama(config));
     checks.push(...(await checkMcpServers(config)));
+    checks.push(...(await checkAws(config)));
   } else {
     checks.push({ name: 'slack, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
   }

@@ -205,7 +205,7 @@ describe('the ops server on its own', () => {
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [opsServerEntry(), '--allow', 'echo standalone'], stderr: 'ignore' }));
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['analyze_samples', 'http_probe', 'http_request', 'log_scan', 'process_stats', 'run_command', 'system_stats']);
+      expect(tools.map((t) => t.name).sort()).toEqual(['analyze_samples', 'appsignals_facts', 'http_probe', 'http_request', 'log_scan', 'process_stats', 'run_command', 'system_stats']);
       expect(tools.find((t) => t.name === 'run_command')?.annotations?.destructiveHint).toBe(true);
       const r = await client.callTool({ name: 'run_command', arguments: { command: 'echo standalone' } });
       expect(r.structuredContent).toMatchObject({ stdout: 'standalone\n' });

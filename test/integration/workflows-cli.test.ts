@@ -67,7 +67,7 @@ describe('opstream workflows validate FILE (no daemon needed)', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
       `${f}:2:1: nmae: unknown key "nmae"; did you mean "name"?`,
-      `${f}:3:25: tools.1: no tool "ops.nope": server "ops" has analyze_samples, http_probe, http_request, log_scan, process_stats, run_command, system_stats`,
+      `${f}:3:25: tools.1: no tool "ops.nope": server "ops" has analyze_samples, appsignals_facts, http_probe, http_request, log_scan, process_stats, run_command, system_stats`,
       `${f}:8:5: steps.0.wiat: unknown key "wiat"; did you mean "wait"?`,
       `${f}:9:5: steps.1.id: step id "a" is already used at steps.0; step ids must be unique in a workflow`,
       `${f}:10:15: steps.1.notify.text: params.servce, which is not declared under params; did you mean "params.service"?`,
@@ -77,7 +77,7 @@ describe('opstream workflows validate FILE (no daemon needed)', () => {
       `${f}:16:5: steps.3.when: "steps.prob.output.ok" uses steps.prob, but there is no step with that id; did you mean "steps.probe"?`,
       `${f}:18:14: steps.4.agent.prompt: template "go {{ steps.probe.outptu }} {{ params.service": missing closing }}`,
       `${f}:18:79: steps.4.agent.tools.0: agent tool "ops.other" is not listed in the workflow's tools (ops.http_probe, ops.nope); agent steps may use only those`,
-      `${f}:18:79: steps.4.agent.tools.0: no tool "ops.other": server "ops" has analyze_samples, http_probe, http_request, log_scan, process_stats, run_command, system_stats`,
+      `${f}:18:79: steps.4.agent.tools.0: no tool "ops.other": server "ops" has analyze_samples, appsignals_facts, http_probe, http_request, log_scan, process_stats, run_command, system_stats`,
     ]);
     const j = await cli(['workflows', 'validate', f, '--json'], h.env);
     expect(j.code).toBe(1);

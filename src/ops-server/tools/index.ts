@@ -1,5 +1,6 @@
 import type { OpsTool } from '../tool.js';
 import analyzeSamples from './analyze-samples.js';
+import appsignalsFacts from './appsignals-facts.js';
 import httpProbe from './http-probe.js';
 import httpRequest from './http-request.js';
 import logScan from './log-scan.js';
@@ -16,4 +17,5 @@ export const opsTools: OpsTool[] = [
   analyzeSamples,
   httpRequest,
   runCommand,
+  appsignalsFacts,
 ] as unknown as OpsTool[];

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configCatalog } from '../../../src/workflows/tool-catalog.js';
 import { formatWorkflowProblem, loadWorkflows, shippedWorkflowsDir, validateWorkflowFile, validateWorkflowText, type WorkflowProblem } from '../../../src/workflows/registry.js';
 
 let dir: string;
@@ -209,5 +210,21 @@ describe('a set of files', () => {
     expect(set.problems.map(noColumn)).toEqual([]);
     expect(set.workflows.has('hello')).toBe(true);
     expect(readFileSync(join(shippedWorkflowsDir(), 'hello.yaml'), 'utf8')).toContain('yaml-language-server: $schema=');
+  });
+
+  it('a shipped workflow for an MCP server that is not configured (slo_appsignals) loads with one warning; a user file naming it is refused', () => {
+    const catalog = configCatalog(null, 'no config');
+    const complete = { ...catalog, complete: true };
+    const set = loadWorkflows({ shipped: shippedWorkflowsDir(), user }, { tools: complete });
+    expect(set.problems.map(noColumn)).toEqual([]);
+    expect(set.workflows.has('slo_appsignals')).toBe(true);
+    expect(set.warnings.filter((w) => w.message.includes('needs the MCP server "appsignals"')).map((w) => w.message)).toEqual([
+      'workflow profile_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then its runs fail at the first call',
+      'workflow slo_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then its runs fail at the first call',
+    ]);
+    writeFileSync(join(user, 'mine.yaml'), readFileSync(join(shippedWorkflowsDir(), 'slo_appsignals.yaml'), 'utf8').replace('id: slo_appsignals', 'id: mine').replace('command: slo-aws', 'command: mine'));
+    const withUser = loadWorkflows({ shipped: shippedWorkflowsDir(), user }, { tools: complete });
+    expect(withUser.workflows.has('mine')).toBe(false);
+    expect(withUser.problems.some((p) => p.message.startsWith('no MCP server "appsignals"'))).toBe(true);
   });
 });

@@ -1,0 +1,271 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cli, ROOT, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { getRun, start, stepOf, waitRun } from '../support/runs.js';
+
+// The AppSignals stories through the real CLI and daemon, with the stand-in of the AWS Labs
+// Application Signals MCP server (test/support/appsignals-standin.mjs, mirroring release 0.1.40)
+// configured as `appsignals`, exactly as a user configures the real one. Its world: checkout-api's
+// latency SLO breached because payment-service is slow; inventory-service and DynamoDB healthy.
+
+const STANDIN = join(ROOT, 'test', 'support', 'appsignals-standin.mjs');
+
+interface Note {
+  level: string;
+  kind: string;
+  title: string;
+  text: string;
+}
+
+function config(state: string, env: Record<string, string> = {}): string {
+  const all = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', APPSIGNALS_STANDIN_STATE: state, ...env };
+  return ['notify: { desktop: "off" }', 'mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(all)}`, ''].join('\n');
+}
+
+function home(prefix: string, env: Record<string, string> = {}): { h: TempHome; state: string } {
+  const h = tempHome(prefix);
+  const state = join(h.home, 'aws-world.json');
+  writeFileSync(join(h.home, 'config.yaml'), config(state, env));
+  return { h, state };
+}
+
+async function notes(h: TempHome, id: string): Promise<Note[]> {
+  const r = await cli(['inbox', '--run', id, '--json'], h.env);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as Note[];
+}
+
+function waitNote(h: TempHome, id: string, p: (n: Note) => boolean, what: string): Promise<Note> {
+  return waitFor(async () => (await notes(h, id)).find(p), { what, timeoutMs: 60_000 });
+}
+
+/** A loopback remediation endpoint: counts its calls and heals the stand-in's world. */
+async function remediationEndpoint(state: string): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+  let hits = 0;
+  const server: Server = createServer((req, res) => {
+    hits++;
+    req.resume();
+    req.on('end', () => {
+      writeFileSync(state, JSON.stringify({ remediated: true }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"scaled":true}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scale-payments`, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.appsignals)', () => {
+  let h: TempHome | undefined;
+  let endpoint: Awaited<ReturnType<typeof remediationEndpoint>> | undefined;
+
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+    await endpoint?.close();
+    endpoint = undefined;
+  });
+
+  it('without remediation_url: names the breached SLO and the slow dependency (none of the healthy ones), never waits for approval, says when restored', async () => {
+    const w = home('opaws1-');
+    h = w.h;
+    const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    const alert = await waitNote(h, id, (n) => n.level === 'critical', 'the breach alert');
+    expect(alert.text).toContain('SLO breach on checkout-api: SLO checkout-api-latency-p99 breached on POST /checkout');
+    expect(alert.text).toContain('Likely root cause: dependency payment-service (POST /charge) is slow: p99 2391.6 ms');
+    expect(alert.text).toContain('No remediation configured; watching for recovery.');
+    for (const healthy of ['inventory-service', 'DynamoDB', 'GET /stock', 'PutItem']) expect(alert.text).not.toContain(healthy);
+
+    const run = await getRun(h, id);
+    expect(run.waiting_for?.kind).not.toBe('approval');
+    expect(stepOf(run, 'monitor[0].approve')?.status).toBe('skipped');
+    const facts = stepOf(run, 'monitor[0].diagnose')?.output as { slo_name: string; operation: string; slow_dependency: { name: string }; slo: { met: boolean }; summary: { root_cause: string }; dependencies: { name: string; slow: boolean }[] };
+    expect(facts).toMatchObject({ slo_name: 'checkout-api-latency-p99', operation: 'POST /checkout', slow_dependency: { name: 'payment-service' }, slo: { met: false } });
+    expect(facts.dependencies.filter((d) => d.slow).map((d) => d.name)).toEqual(['payment-service']);
+
+    // fixed by someone else: the re-check sees it and says so
+    writeFileSync(w.state, JSON.stringify({ remediated: true }));
+    const restored = await waitNote(h, id, (n) => /SLO checkout-api-latency-p99 restored/.test(n.text), 'the restored report');
+    expect(restored.text).toMatch(/SLO checkout-api-latency-p99 restored on checkout-api in \d+s \(breach at .*, restored at .*; without remediation\)\. Cause was dependency payment-service/);
+    const all = await notes(h, id);
+    expect(all.filter((n) => n.level === 'critical')).toHaveLength(1);
+    expect(all.filter((n) => n.kind === 'approval')).toEqual([]);
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 120_000);
+
+  it('a breach that appears while it watches is alerted by the check running then or the next one; healthy checks raise nothing', async () => {
+    const w = home('opaws8-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ scenario: 'healthy' }));
+    const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    type Check = { check: { slo: { met: boolean; status: string } }; alert: unknown };
+    const checks = async (): Promise<Check[]> => (stepOf(await getRun(h!, id), 'monitor')?.output ?? []) as Check[];
+    await waitFor(async () => (await checks()).length >= 2, { what: 'two healthy checks', timeoutMs: 60_000 });
+    expect((await checks()).every((c) => c.check.slo.met && c.check.slo.status === 'met' && c.alert === null)).toBe(true);
+    expect((await notes(h, id)).filter((n) => n.level === 'critical')).toEqual([]);
+
+    const before = (await checks()).length;
+    writeFileSync(w.state, JSON.stringify({}));
+    await waitNote(h, id, (n) => n.level === 'critical' && n.text.includes('payment-service'), 'the breach alert');
+    // the incident's check is still open (re-checking): its steps are listed by their own ids
+    const alertStep = (await getRun(h, id)).steps.find((st) => /^monitor\[\d+\]\.alert$/.test(st.id) && st.status === 'succeeded');
+    const at = Number(/^monitor\[(\d+)\]/.exec(alertStep?.id ?? '')?.[1]);
+    expect([before, before + 1]).toContain(at);
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 120_000);
+
+  it('with remediation_url: waits for approval, calls the remediation exactly once after it, then says the SLO is restored', async () => {
+    const w = home('opaws2-');
+    h = w.h;
+    endpoint = await remediationEndpoint(w.state);
+    const id = await start(h, ['slo_appsignals', 'checkout-api', `remediation_url=${endpoint.url}`, 'every', '2s', 'recheck_every=1s']);
+    const waiting = await waitRun(h, id, (r) => r.status === 'waiting' && r.waiting_for?.kind === 'approval', 'the approval');
+    expect(waiting.waiting_for?.prompt).toContain(`Apply the remediation POST ${endpoint.url}?`);
+    expect(waiting.waiting_for?.prompt).toContain('payment-service');
+    const alert = await waitNote(h, id, (n) => n.level === 'critical' && /SLO breach/.test(n.text), 'the breach alert');
+    expect(alert.text).toContain(`opstream approve ${id}`);
+    expect(endpoint.hits()).toBe(0);
+
+    const ok = await cli(['approve', id, '--comment', 'scale payments'], h.env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const restored = await waitNote(h, id, (n) => /restored on checkout-api/.test(n.text), 'the restored report');
+    expect(restored.text).toContain(`after the remediation POST ${endpoint.url}`);
+    expect(endpoint.hits()).toBe(1);
+    // the incident's check, once finished, is the monitor's first iteration output
+    type Check = { remediate: { status: number; ok: boolean } | null; recheck: { verify: { slo: { met: boolean; status: string } } }[] };
+    const incident = await waitFor(async () => ((stepOf(await getRun(h!, id), 'monitor')?.output ?? []) as Check[])[0], { what: 'the incident check to be recorded' });
+    expect(incident.remediate).toMatchObject({ status: 200, ok: true });
+    expect(incident.recheck.at(-1)!.verify.slo).toMatchObject({ met: true, status: 'recovered' });
+
+    // monitoring goes on healthy; the remediation is not called again
+    await waitRun(h, id, (r) => Array.isArray(stepOf(r, 'monitor')?.output) && (stepOf(r, 'monitor')!.output as unknown[]).length >= 2, 'a healthy check after the incident');
+    expect(endpoint.hits()).toBe(1);
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 120_000);
+
+  it('profile_appsignals: reports the worst operations and the slow dependency over a short window', async () => {
+    const w = home('opaws3-');
+    h = w.h;
+    const id = await start(h, ['profile_appsignals', 'checkout-api', 'for', '4s', 'interval=2s']);
+    const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the profile to finish');
+    const analyze = stepOf(done, 'analyze')?.output as { operations: { name: string }[]; slow_dependency: { name: string }; metrics: { metric: string; percentiles_missing: boolean }[] };
+    expect(analyze.operations[0].name).toBe('POST /checkout');
+    expect(analyze.slow_dependency.name).toBe('payment-service');
+    expect(analyze.metrics.map((m) => m.metric)).toEqual(['Latency', 'Fault']);
+    expect(analyze.metrics.every((m) => m.percentiles_missing)).toBe(true); // the pinned release's bug, said not hidden
+    const report = await waitNote(h, id, (n) => /Profiling checkout-api/.test(n.text), 'the report');
+    expect(report.level).toBe('warning');
+    expect(report.text).toContain('Slow dependency: payment-service POST /charge (p99 2391.6 ms)');
+    expect(report.text).toContain('Worst operations: POST /checkout p99 2455.1 ms (410 calls)');
+  }, 120_000);
+});
+
+describe('AppSignals bad input: clear errors, nothing started wrongly, the daemon alive', () => {
+  let w: { h: TempHome; state: string };
+  beforeAll(() => {
+    w = home('opaws4-');
+  });
+  afterAll(async () => {
+    await w.h.cleanup();
+  });
+
+  async function failsWith(args: string[], scenario: string | null, reason: RegExp): Promise<void> {
+    writeFileSync(w.state, JSON.stringify(scenario ? { scenario } : {}));
+    const id = await start(w.h, args);
+    const run = await waitRun(w.h, id, (r) => r.status === 'failed', `run ${args.join(' ')} to fail`).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(await getRun(w.h, id))}`);
+    });
+    expect(run.error).toMatch(reason);
+    expect(run.error!.split('\n')).toHaveLength(1);
+    // nothing after the failing read ran: no alert, no approval, no remediation
+    expect(run.steps.filter((s) => /\.(alert|approve|remediate)$/.test(s.id) && s.status !== 'skipped')).toEqual([]);
+    expect((await notes(w.h, id)).filter((n) => n.level === 'critical' && /SLO breach/.test(n.text))).toEqual([]);
+    const alive = await cli(['daemon', 'status'], w.h.env);
+    expect(alive.code, alive.stderr).toBe(0);
+  }
+
+  it('an unknown service', async () => {
+    await failsWith(['slo_appsignals', 'checkout', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], null, /service "checkout" is not in Application Signals \(services: checkout-api, inventory-service, payment-service\)/);
+    await failsWith(['profile_appsignals', 'checkout', 'for', '4s', 'interval=2s'], null, /Service 'checkout' not found in Application Signals/);
+  }, 120_000);
+
+  it('no AWS credentials', async () => {
+    await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'no_credentials', /no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE/);
+  }, 60_000);
+
+  it('a throttled API (ThrottlingException text from the tool)', async () => {
+    await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'throttled', /AWS throttled the call \(An error occurred \(ThrottlingException\) when calling the ListServices operation/);
+  }, 60_000);
+
+  it('an error result (isError) from the server', async () => {
+    await failsWith(['slo_appsignals', 'checkout-api', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
+  }, 60_000);
+
+  it('a server that fails to start', async () => {
+    const s = home('opaws5-', { APPSIGNALS_STANDIN_SCENARIO: 'start_failure', AWS_PROFILE: 'nope' });
+    try {
+      const id = await start(s.h, ['slo_appsignals', 'checkout-api', 'every', '2s']);
+      const run = await waitRun(s.h, id, (r) => r.status === 'failed', 'the run to fail');
+      expect(run.error).toMatch(/server "appsignals" is not available: exited with code 1/);
+      expect(run.error).toContain('The config profile (nope) could not be found');
+      expect((await cli(['daemon', 'status'], s.h.env)).code).toBe(0);
+      const tools = await cli(['tools'], s.h.env);
+      expect(tools.stdout + tools.stderr).toMatch(/appsignals/);
+    } finally {
+      await s.h.cleanup();
+    }
+  }, 60_000);
+});
+
+describe('opstream doctor with mcpServers.appsignals', () => {
+  interface Doc {
+    ok: boolean;
+    checks: { name: string; status: string; detail: string }[];
+  }
+  const doctor = async (h: TempHome): Promise<{ code: number; out: string; doc: Doc }> => {
+    const r = await cli(['doctor', '--json'], h.env, { timeoutMs: 60_000 });
+    return { code: r.code, out: r.stdout + r.stderr, doc: JSON.parse(r.stdout) as Doc };
+  };
+  const check = (d: Doc, name: string) => d.checks.find((c) => c.name === name);
+
+  it('starts the server, lists its tools and names the AWS identity without printing secrets', async () => {
+    const w = home('opaws6-');
+    try {
+      const r = await doctor(w.h);
+      expect(check(r.doc, 'mcp appsignals')).toMatchObject({ status: 'ok' });
+      expect(check(r.doc, 'mcp appsignals')!.detail).toMatch(/7 tool\(s\): audit_slos, get_slo, list_monitored_services, list_slis, list_slos, query_service_metrics, search_transaction_spans/);
+      expect(check(r.doc, 'aws identity')).toEqual({ name: 'aws identity', status: 'ok', detail: 'access key ****MPLE from mcpServers.appsignals.env; region eu-west-1' });
+      expect(r.out).not.toContain('AKIAIOSFODNN7EXAMPLE');
+      expect(r.out).not.toContain('wJalrXUtnFEMI');
+    } finally {
+      await w.h.cleanup();
+    }
+  }, 60_000);
+
+  it('a profile from ~/.aws (region from it), and a missing profile fails with the server start', async () => {
+    const h = tempHome('opaws7-');
+    try {
+      const fakeHome = join(h.home, 'user');
+      mkdirSync(join(fakeHome, '.aws'), { recursive: true });
+      writeFileSync(join(fakeHome, '.aws', 'config'), '[profile dev]\nregion = ap-south-1\n');
+      writeFileSync(join(fakeHome, '.aws', 'credentials'), '[dev]\naws_access_key_id = AKIADEVDEVDEV1234567\naws_secret_access_key = s3cr3tS3CR3Ts3cr3tS3CR3Ts3cr3tS3CR3T0000\n');
+      h.env.HOME = fakeHome;
+      const cfg = (env: Record<string, string>) => ['mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n');
+      writeFileSync(join(h.home, 'config.yaml'), cfg({ AWS_PROFILE: 'dev', AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' }));
+      const ok = await doctor(h);
+      expect(check(ok.doc, 'aws identity')).toMatchObject({ status: 'ok', detail: `profile dev (${join(fakeHome, '.aws', 'config')}); region ap-south-1, endpoint http://127.0.0.1:4566` });
+      expect(ok.out).not.toMatch(/s3cr3t|AKIADEV/);
+
+      writeFileSync(join(h.home, 'config.yaml'), cfg({ AWS_PROFILE: 'nope', APPSIGNALS_STANDIN_SCENARIO: 'start_failure' }));
+      const bad = await doctor(h);
+      expect(bad.code).not.toBe(0);
+      expect(check(bad.doc, 'mcp appsignals')).toMatchObject({ status: 'fail' });
+      expect(check(bad.doc, 'mcp appsignals')!.detail).toContain('The config profile (nope) could not be found');
+      expect(check(bad.doc, 'aws identity')!.detail).toMatch(/^AWS_PROFILE=nope is not in .* the server will not start \(ProfileNotFound\)$/);
+    } finally {
+      await h.cleanup();
+    }
+  }, 60_000);
+});
