@@ -85,13 +85,19 @@ export class Feed implements Service {
    * Commits `ops` (holding the feed rows of `items`) and settles the items either way: published
    * once durable, skipped if the batch failed. Every writer of feed rows commits through here.
    */
-  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<Store['commit']>[1]): Promise<void> {
+  /**
+   * `durable` runs once the batch is on disk and before any listener hears of it: a writer whose
+   * in-memory state follows the disk (the engine's live run records) catches up there, so a listener
+   * that reads that state on an item sees the change the item announces.
+   */
+  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<Store['commit']>[1], durable?: () => void): Promise<void> {
     try {
       await this.store.commit(ops, audit);
     } catch (e) {
       this.settle(items, false);
       throw e;
     }
+    durable?.();
     this.settle(items, true);
   }
 

@@ -407,16 +407,19 @@ export class Engine implements Service {
       undo.push(() => countFinished(this.summary, run, -1));
       ops.push(...finishedOps(run), this.summaryOp());
     }
+    const draft = run;
     try {
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined);
+      // durable: the live record becomes the draft (same object, so every holder sees it), before
+      // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
+      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, () => {
+        for (const k of Object.keys(live)) if (!(k in draft)) delete (live as unknown as Record<string, unknown>)[k];
+        Object.assign(live, draft);
+      });
     } catch (e) {
       this.ctx.notifier.abandon(notes);
       for (const u of undo.reverse()) u();
       throw e;
     }
-    // durable: the live record becomes the draft (same object, so every holder sees it)
-    for (const k of Object.keys(live)) if (!(k in run)) delete (live as unknown as Record<string, unknown>)[k];
-    Object.assign(live, run);
     run = live;
     if (terminal) {
       this.runs.delete(run.id);

@@ -1,4 +1,5 @@
 import type { runsMethods } from '../../protocol/methods/runs.js';
+import { WireError } from '../../protocol/index.js';
 import { findWorkflow, resolveStart, resolveWorkflowFilter, unknownWorkflow } from '../../workflows/params.js';
 import type { DaemonContext } from '../context.js';
 import { buildReport } from '../reports/report.js';
@@ -7,7 +8,17 @@ import type { HandlersFor } from './types.js';
 /** Thin: parse happened at the edge, the engine does the work (and writes the audit entries). */
 export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   async 'runs.start'(p, { ctx, actor }) {
-    const { workflow, params } = resolveStart(ctx.workflows.current(), [p.workflow, ...p.args], ctx.config.raw.services);
+    const words = [p.workflow, ...p.args];
+    let resolved;
+    try {
+      resolved = resolveStart(ctx.workflows.current(), words, ctx.config.raw.services);
+    } catch (e) {
+      // a file saved a moment ago may not be loaded yet (the dir watcher waits for writes to settle):
+      // read the dirs once more before saying the workflow does not exist
+      if (!(e instanceof WireError) || e.code !== 'not_found') throw e;
+      resolved = resolveStart(ctx.workflows.reload(), words, ctx.config.raw.services);
+    }
+    const { workflow, params } = resolved;
     const run = await ctx.engine.startRun({ workflow, params, trigger: actor.split(':')[0] ?? 'cli', actor });
     return ctx.engine.json(run);
   },

@@ -69,11 +69,21 @@ export interface RepairReport {
 }
 
 /**
+ * What these commands write (the repaired or restored store, the copy kept aside, a backup) holds
+ * every run's parameters and outputs: private to the user, as the daemon keeps it (0600 files, 0700
+ * directories). They run in the CLI's process, whose umask is the shell's.
+ */
+function privateFiles(): void {
+  process.umask(0o077);
+}
+
+/**
  * LevelDB's repair (it rebuilds the manifest from whatever table and log records pass their
  * checksums, dropping the rest), then a consistency pass over the run indexes, which are rebuilt
  * from the run records that survived. The daemon must be stopped.
  */
 export async function repairStore(paths: { dbDir: string; pidFile: string }): Promise<RepairReport> {
+  privateFiles();
   refuseIfRunning(paths.pidFile, 'repair');
   const dir = paths.dbDir;
   if (!existsSync(join(dir, 'CURRENT')) && tableNames(dir).length === 0 && !readdirSafe(dir).some((n) => n.endsWith('.log'))) throw new MaintenanceError(`there is no store at ${dir} to repair`);
@@ -405,6 +415,7 @@ async function storeHasData(dir: string): Promise<boolean | 'unreadable'> {
  * deleted.
  */
 export async function restoreStore(paths: { dbDir: string; pidFile: string }, file: string, force: boolean): Promise<RestoreReport> {
+  privateFiles();
   refuseIfRunning(paths.pidFile, 'restore');
   const backup = readBackup(resolve(file));
   const dir = paths.dbDir;
@@ -442,6 +453,7 @@ export async function restoreStore(paths: { dbDir: string; pidFile: string }, fi
 
 /** A backup with the daemon stopped: the same snapshot, taken through a handle of our own. */
 export async function backupOffline(dbDir: string, target: string): Promise<BackupReport> {
+  privateFiles();
   let store: Store;
   try {
     store = await Store.open(dbDir, { verify: true });
