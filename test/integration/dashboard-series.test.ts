@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY, notInCi } from '../support/dashboard.js';
 import { startDemoService, type DemoService } from '../support/demo-service.js';
 import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
-import { getRun, start, stepOf, waitRun } from '../support/runs.js';
+import { start, stepOf, waitRun } from '../support/runs.js';
 
 // Issue 18 item 9 through the real daemon: the shipped SLO watch and profiling workflows run against
 // the demo service, the Ink dashboard (ink-testing-library, 100 columns) opens each run, and its
