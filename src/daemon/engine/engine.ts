@@ -914,7 +914,12 @@ export class Engine implements Service {
    * `as.roles`: roles the caller vouches for (the Slack bridge maps a Slack user to admin/operator/
    * viewer); an approval's `approvers` may name a role (`operator` or `role:operator`) besides people.
    */
-  async answer(id: string, actor: string, a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string } | { kind: 'input'; text: string }, as: { roles?: readonly string[] } = {}): Promise<RunJson> {
+  async answer(
+    id: string,
+    actor: string,
+    a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string; shown?: { step?: string; args_hash?: string } } | { kind: 'input'; text: string },
+    as: { roles?: readonly string[] } = {},
+  ): Promise<RunJson> {
     const run = await this.lookup(id);
     const w = this.runs.has(id) ? run.waiting_for : null;
     const what = a.kind === 'approval' ? 'an approval' : 'input';
@@ -923,6 +928,7 @@ export class Engine implements Service {
       throw new WireError('invalid_state', `run ${id} is not waiting for ${what} (it is ${now}); nothing was recorded`);
     }
     if (this.answering.has(id)) throw new WireError('invalid_state', `run ${id} is already being answered; nothing was recorded`);
+    if (a.kind === 'approval' && a.shown) this.checkShown(run, w, a.shown);
     if (a.kind === 'approval' && w.approvers?.length) {
       const user = actor.split(':').slice(1).join(':');
       const byRole = (as.roles ?? []).some((r) => w.approvers!.includes(r) || w.approvers!.includes(`role:${r}`));
@@ -942,6 +948,21 @@ export class Engine implements Service {
     }
     if (run.status === 'running') this.pool.request(id);
     return this.json(run);
+  }
+
+  /**
+   * The decision names what the person saw (a step, by id or by its label, and a gated call's argument
+   * hash): if the run now waits for something else, it is refused, so nothing lands on a question
+   * nobody was shown. Not retryable: the same request would answer the wrong question later too.
+   */
+  private checkShown(run: RunRecord, w: NonNullable<RunRecord['waiting_for']>, shown: { step?: string; args_hash?: string }): void {
+    const label = shown.step !== undefined && shown.step !== w.step ? (this.json(run).progress.waiting?.label ?? null) : null;
+    const stepOk = shown.step === undefined || shown.step === w.step || shown.step === label;
+    const hashOk = shown.args_hash === undefined || shown.args_hash === w.args_hash;
+    if (stepOk && hashOk) return;
+    const was = `${shown.step !== undefined ? ` at ${shown.step}` : ''}${shown.args_hash !== undefined ? ` with argument hash ${shown.args_hash}` : ''}`;
+    const now = `approval at ${label ?? w.step}${label && label !== w.step ? ` (${w.step})` : ''}${w.args_hash ? ` with argument hash ${w.args_hash}` : ''}`;
+    throw new WireError('conflict', `run ${run.id} no longer waits for approval${was} (it now waits for ${now}); nothing was recorded`, { retryable: false });
   }
 
   /** For `status` without an id and for benchmarks. */

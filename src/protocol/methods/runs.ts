@@ -126,6 +126,15 @@ export type ScheduleJson = z.infer<typeof ScheduleJson>;
 
 const ById = z.object({ id: RunId });
 const Comment = z.string().max(2000).optional();
+/**
+ * What the person was shown when they decided (the waiting step, the gated call's argument hash):
+ * the daemon answers only if the run still waits for exactly that, so a decision never lands on a
+ * question that replaced the one on screen (a timeout, another person, the next check's approval).
+ */
+const ShownApproval = {
+  step: z.string().min(1).max(500).optional(),
+  args_hash: z.string().min(1).max(128).optional(),
+};
 
 export const runsMethods = {
   /** `workflow` is an id or a `command` verb; `args` are the words and key=value pairs after it. */
@@ -192,8 +201,8 @@ export const runsMethods = {
     /** `events_removed_at`: the run's events were removed by the `retention.events` rule then. */
     z.object({ events: z.array(RunEventJson), status: RunStatus, events_removed_at: z.string().optional() }),
   ),
-  'runs.approve': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),
-  'runs.reject': defineMethod(z.object({ id: RunId, comment: Comment }), RunJson, { mutates: true }),
+  'runs.approve': defineMethod(z.object({ id: RunId, comment: Comment, ...ShownApproval }), RunJson, { mutates: true }),
+  'runs.reject': defineMethod(z.object({ id: RunId, comment: Comment, ...ShownApproval }), RunJson, { mutates: true }),
   'runs.respond': defineMethod(z.object({ id: RunId, text: z.string().min(1).max(100_000) }), RunJson, { mutates: true }),
   'schedules.list': defineMethod(z.object({}).strict().default({}), z.object({ schedules: z.array(ScheduleJson) })),
   'schedules.pause': defineMethod(z.object({ workflow: z.string().min(1) }), ScheduleJson, { mutates: true }),

@@ -110,13 +110,15 @@ export function App({ feed, tickMs = 1000 }: AppProps) {
         feed.say(`nothing was sent; run ${id} still waits`);
         setMode(mode.back);
       } else if (yes) {
-        // the run may have moved on while the question was open (a timeout, another person): answer only what was shown
+        // the run may have moved on while the question was open (a timeout, another person): answer only what was shown;
+        // the daemon checks it too (step and argument hash sent), since the screen may lag behind the run
         const w = model.runs.get(id)?.waiting_for;
+        const shown = { step: mode.waiting.step, ...(gatedCall(mode.waiting)?.hash ? { args_hash: gatedCall(mode.waiting)!.hash! } : {}) };
         if (!w || w.kind !== 'approval' || w.step !== mode.waiting.step || gatedCall(w)?.hash !== gatedCall(mode.waiting)?.hash) feed.say(`run ${id} no longer waits for what was shown; nothing was sent`, 'error');
-        else if (decision === 'approve') void feed.act('approve', (cl) => cl.request('runs.approve', { id }));
+        else if (decision === 'approve') void feed.act('approve', (cl) => cl.request('runs.approve', { id, ...shown }));
         else {
           const comment = mode.text.trim() || undefined;
-          void feed.act('reject', (cl) => cl.request('runs.reject', { id, comment }));
+          void feed.act('reject', (cl) => cl.request('runs.reject', { id, comment, ...shown }));
         }
         setMode(mode.back);
       } else if (decision === 'reject') {
