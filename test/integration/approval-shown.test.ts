@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import { isWireError } from '../../src/protocol/index.js';
@@ -14,6 +16,11 @@ describe('approve/reject only what was shown', () => {
   beforeAll(async () => {
     h = tempHome('opshown-');
     installDashboardWorkflows(h, ['gate.yaml']);
+    mkdirSync(join(h.home, 'workflows'), { recursive: true });
+    writeFileSync(
+      join(h.home, 'workflows', 'named.yaml'),
+      ['id: named', 'notifications: []', 'steps:', '  - id: ask', '    name: remediation', '    approval: { prompt: "Apply the fix?" }', ''].join('\n'),
+    );
     const r = await cli(['daemon', 'start'], h.env);
     expect(r.code, r.stderr).toBe(0);
     client = await DaemonClient.connect({ env: h.env, client: 'tui' });
@@ -68,5 +75,18 @@ describe('approve/reject only what was shown', () => {
     await waitRun(h, next, (r) => r.waiting_for?.kind === 'approval', 'the next approval');
     const rejected = await client!.request('runs.reject', { id: next, step: 'confirm', comment: 'not now' });
     expect(rejected.decisions).toMatchObject([{ step: 'confirm', decision: 'rejected', comment: 'not now' }]);
+  });
+
+  it('--step takes the name people see as well as the id; a stale name says what the run waits for now', async () => {
+    const id = await start(h, ['named']);
+    await waitRun(h, id, (r) => r.waiting_for?.kind === 'approval', 'the approval');
+    const stale = await cli(['reject', id, '--step', 'rollback'], h.env);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain(`run ${id} no longer waits for approval at rollback (it now waits for approval at remediation (ask)); nothing was recorded`);
+    expect((await getRun(h, id)).status).toBe('waiting');
+    const ok = await cli(['approve', id, '--step', 'remediation'], h.env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the approved run');
+    expect(done.decisions).toMatchObject([{ step: 'ask', decision: 'approved' }]);
   });
 });
