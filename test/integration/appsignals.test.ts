@@ -85,6 +85,29 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect(facts).toMatchObject({ slo_name: 'checkout-api-latency-p99', operation: 'POST /checkout', slow_dependency: { name: 'payment-service' }, slo: { met: false } });
     expect(facts.dependencies.filter((d) => d.slow).map((d) => d.name)).toEqual(['payment-service']);
 
+    // status and report name the SLO and the slow dependency (never a healthy one), as the built-in SLO story does
+    const healthy = /inventory-service|DynamoDB|GET \/stock|PutItem/;
+    const status = await cli(['status', id], h.env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('checkout-api-latency-p99');
+    expect(status.stdout).toContain('payment-service');
+    expect(status.stdout).toMatch(/breach/i);
+    const statusJson = JSON.parse((await cli(['status', id, '--json'], h.env)).stdout) as { progress: { watch?: { breaches: number; state: string; last: { metric: string }[] } } };
+    expect(statusJson.progress.watch?.breaches).toBeGreaterThanOrEqual(1);
+    expect(statusJson.progress.watch?.last.map((m) => m.metric).join(' ')).toContain('checkout-api-latency-p99');
+    const report = await cli(['report', id], h.env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toContain('SLO checkout-api-latency-p99: BREACHED on POST /checkout');
+    expect(report.stdout).toMatch(/Slow dependency: payment-service POST \/charge p99 2392 ms/);
+    expect(report.stdout).toContain('not restored yet');
+    // the verdict (headline, root cause, SLO, slow dependency) names no healthy dependency; the tables list them as healthy
+    expect(report.stdout.slice(0, report.stdout.indexOf('Worst operations:'))).not.toMatch(healthy);
+    expect(report.stdout).toMatch(/inventory-service\s+GET \/stock\s+398\s+18.4 ms\s+46.9 ms\n/);
+    expect(report.stdout).not.toContain('no samples yet');
+    const reportJson = JSON.parse((await cli(['report', id, '--json'], h.env)).stdout) as { analysis: { appsignals: { slo_name: string; slow_dependency: { name: string } }; summary: { root_cause: string } } };
+    expect(reportJson.analysis.appsignals).toMatchObject({ slo_name: 'checkout-api-latency-p99', slow_dependency: { name: 'payment-service' } });
+    expect(reportJson.analysis.summary.root_cause).not.toMatch(healthy);
+
     // fixed by someone else: the re-check sees it and says so
     writeFileSync(w.state, JSON.stringify({ remediated: true }));
     const restored = await waitNote(h, id, (n) => /SLO checkout-api-latency-p99 restored/.test(n.text), 'the restored report');
@@ -92,6 +115,11 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     const all = await notes(h, id);
     expect(all.filter((n) => n.level === 'critical')).toHaveLength(1);
     expect(all.filter((n) => n.kind === 'approval')).toEqual([]);
+    const after = await waitFor(async () => {
+      const r = await cli(['report', id], h!.env);
+      return /time to recovery \d+s/.test(r.stdout) ? r.stdout : undefined;
+    }, { what: 'the report to say the SLO was restored' });
+    expect(after).toMatch(/SLO checkout-api-latency-p99: RECOVERED on POST \/checkout/);
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);
 
@@ -159,6 +187,11 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect(report.level).toBe('warning');
     expect(report.text).toContain('Slow dependency: payment-service POST /charge (p99 2391.6 ms)');
     expect(report.text).toContain('Worst operations: POST /checkout p99 2455.1 ms (410 calls)');
+    const text = await cli(['report', id], h.env);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('Slow dependency: payment-service POST /charge p99 2392 ms');
+    expect(text.stdout).toMatch(/Operations \(worst first\)\n\s+OPERATION.*\n\s+POST \/checkout\s+410/);
+    expect(text.stdout).toMatch(/Dependencies \(worst first\)\n\s+DEPENDENCY.*\n\s+payment-service\s+POST \/charge.*SLOW/);
   }, 120_000);
 });
 
