@@ -228,9 +228,29 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'no_credentials', /no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE/);
   }, 60_000);
 
-  it('a throttled API (ThrottlingException text from the tool)', async () => {
-    await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'throttled', /AWS throttled the call \(An error occurred \(ThrottlingException\) when calling the ListServices operation/);
-  }, 60_000);
+  it('a throttled API (ThrottlingException text from the tool): that check is recorded failed with the reason, the watch goes on and alerts on the next check', async () => {
+    writeFileSync(w.state, JSON.stringify({ scenario: 'throttled' }));
+    const id = await start(w.h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    const logs = async (): Promise<string> => (await cli(['logs', id], w.h.env)).stdout;
+    await waitFor(async () => /check \(check 2\)\s+failed: ops\.appsignals_facts returned an error: list_slis: AWS throttled the call \(An error occurred \(ThrottlingException\)/.test(await logs()), {
+      what: 'two throttled checks in the logs',
+      timeoutMs: 60_000,
+    });
+    const events = (await cli(['logs', id, '--json'], w.h.env)).stdout;
+    expect(events).toMatch(/AWS throttled the call \(An error occurred \(ThrottlingException\) when calling the ListServices operation \(reached max retries: 4\): Rate exceeded\)/);
+    const run = await getRun(w.h, id);
+    expect(run.status).not.toBe('failed');
+    expect(run.error ?? null).toBeNull();
+    // AWS answers again: the next check reads it and alerts
+    writeFileSync(w.state, JSON.stringify({}));
+    const alert = await waitNote(w.h, id, (n) => n.level === 'critical' && /SLO breach/.test(n.text), 'the breach alert after throttling');
+    expect(alert.text).toContain('payment-service');
+    const checks = (stepOf(await getRun(w.h, id), 'monitor')?.output ?? []) as { check: unknown; audit: unknown }[];
+    expect(checks.length).toBeGreaterThanOrEqual(1);
+    expect(checks.filter((c) => c.check === null).every((c) => c.audit === null)).toBe(true);
+    expect((await cli(['cancel', id], w.h.env)).code).toBe(0);
+    expect((await cli(['daemon', 'status'], w.h.env)).code).toBe(0);
+  }, 90_000);
 
   it('an error result (isError) from the server', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
