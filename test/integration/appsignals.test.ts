@@ -272,6 +272,35 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
   }, 60_000);
 });
 
+describe('AppSignals workflows without mcpServers.appsignals', () => {
+  let h: TempHome | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+
+  it('a start is refused in one line saying how to configure the server; nothing is started, the daemon alive', async () => {
+    h = tempHome('opaws9-');
+    writeFileSync(join(h.home, 'config.yaml'), 'notify: { desktop: "off" }\n');
+    for (const args of [['slo_appsignals', 'checkout-api'], ['profile_appsignals', 'checkout-api', 'for', '1h']]) {
+      const r = await cli(['start', ...args], h.env);
+      expect(r.code).not.toBe(0);
+      const line = r.stderr.trim();
+      expect(line.split('\n')).toHaveLength(1);
+      expect(line).toContain(`workflow ${args[0]} needs the MCP server "appsignals", which is not configured: add it under mcpServers.appsignals in config.yaml (README: "AWS: CloudWatch Application Signals")`);
+    }
+    const list = await cli(['list', '--all', '--json'], h.env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    expect((await cli(['daemon', 'status'], h.env)).code).toBe(0);
+    // configured, the same start is accepted
+    writeFileSync(join(h.home, 'config.yaml'), config(join(h.home, 'aws-world.json')));
+    await cli(['daemon', 'stop'], h.env);
+    const id = await start(h, ['slo_appsignals', 'checkout-api']);
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 60_000);
+});
+
 describe('opstream doctor with mcpServers.appsignals', () => {
   interface Doc {
     ok: boolean;
