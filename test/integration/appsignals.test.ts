@@ -262,7 +262,10 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
       const id = await start(s.h, ['slo_appsignals', 'checkout-api', 'every', '2s']);
       const run = await waitRun(s.h, id, (r) => r.status === 'failed', 'the run to fail');
       expect(run.error).toMatch(/server "appsignals" is not available: exited with code 1/);
-      expect(run.error).toContain('The config profile (nope) could not be found');
+      // one line: the server's first meaningful stderr line (its log prefix dropped), not the traceback
+      expect(run.error!.split('\n')).toHaveLength(1);
+      expect(run.error).toMatch(/exited with code 1: Failed to initialize AWS clients: The config profile \(nope\) could not be found/);
+      expect(run.error).not.toMatch(/Traceback|botocore\.exceptions|\| ERROR/);
       expect((await cli(['daemon', 'status'], s.h.env)).code).toBe(0);
       const tools = await cli(['tools'], s.h.env);
       expect(tools.stdout + tools.stderr).toMatch(/appsignals/);
