@@ -348,6 +348,15 @@ export function measurementsOf(output: unknown): Measurement[] {
   if (!o) return [];
   const out: Measurement[] = [];
   const slo = rec(o.slo);
+  if (slo && Array.isArray(o.breached_slos) && 'slow_dependency' in o) {
+    // ops.appsignals_facts: the SLOs by name (a verdict, no figure of ours) and the slow dependency's p99
+    const names = o.breached_slos.filter((n): n is string => typeof n === 'string');
+    const noData = slo.status === 'no_data';
+    out.push({ metric: names.length ? `SLO ${names.join(', ')}` : 'SLOs', value: null, unit: '', threshold: null, op: null, ok: noData ? null : slo.met === true });
+    const dep = rec(o.slow_dependency);
+    if (dep && typeof dep.name === 'string') out.push({ metric: `slow dependency ${dep.name}${typeof dep.operation === 'string' ? ` ${dep.operation}` : ''} p99`, value: num(dep.p99_ms), unit: 'ms', threshold: null, op: null, ok: null });
+    return out;
+  }
   if (slo) {
     const obj = rec(slo.objectives) ?? {};
     const avail = num(slo.availability_pct);
@@ -379,6 +388,8 @@ export function measurementsOf(output: unknown): Measurement[] {
 
 /** `availability 0% (objective >= 99%)`, `latency p95 212 ms (<= 500 ms)`, `failed 20 requests`. */
 export function formatMeasurement(m: Measurement): string {
+  // a verdict without a figure (an Application Signals SLO by name): `SLO x on POST /checkout BREACHED`
+  if (m.value === null && m.unit === '') return `${m.metric}${m.ok === false ? ' BREACHED' : m.ok ? ' met' : ' (no data)'}`;
   const v = m.value === null ? '-' : Math.abs(m.value) >= 100 || Number.isInteger(m.value) ? String(Math.round(m.value)) : String(Math.round(m.value * 10) / 10);
   const sep = m.unit === '%' ? '' : ' ';
   const th = m.threshold !== null && m.threshold !== undefined ? ` (objective ${m.op === '>=' ? '≥' : '≤'} ${m.threshold}${sep}${m.unit})` : '';

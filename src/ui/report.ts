@@ -185,15 +185,19 @@ export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts:
   if (target !== undefined) out.push(`Service: ${Array.isArray(target) ? target.join(', ') : String(target)}`);
   const w = analysis.window;
   const s = w.samples;
-  out.push(
-    `Window: ${dateTime(w.from)} to ${time(w.to)} (${formatDuration(w.duration_ms)}), ` +
-      `${s.http + s.process + s.log} samples: ${s.http} http, ${s.process} process, ${s.log} log${s.ignored ? `, ${s.ignored} unrecognised` : ''}`,
-  );
+  const aws = analysis.appsignals;
+  if (aws) out.push(`Window: ${dateTime(w.from)} to ${time(w.to)} (${formatDuration(w.duration_ms)}), from CloudWatch Application Signals${aws.environment ? ` (${aws.environment})` : ''}`);
+  else
+    out.push(
+      `Window: ${dateTime(w.from)} to ${time(w.to)} (${formatDuration(w.duration_ms)}), ` +
+        `${s.http + s.process + s.log} samples: ${s.http} http, ${s.process} process, ${s.log} log${s.ignored ? `, ${s.ignored} unrecognised` : ''}`,
+    );
   out.push('');
   out.push(analysis.summary.headline + (analysis.summary.info ? ` (and ${analysis.summary.info} note${analysis.summary.info === 1 ? '' : 's'})` : ''));
   if (analysis.summary.root_cause) out.push(wrap(`Likely root cause: ${analysis.summary.root_cause}`, width, '', '  '));
   const slo = analysis.slo;
-  if (slo) {
+  if (aws) out.push(...appSignalsLines(aws, slo, width));
+  else if (slo) {
     const obj = [
       slo.objectives.availability_pct !== null ? `availability >= ${slo.objectives.availability_pct}%` : null,
       slo.objectives.latency_ms !== null ? `${slo.objectives.latency_percentile} <= ${formatValue(slo.objectives.latency_ms, 'ms')}` : null,
@@ -255,6 +259,21 @@ export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts:
     }
   } else out.push('');
 
+  if (aws && aws.operations.length > 0) {
+    out.push('Operations (worst first)');
+    out.push(indent(table(['OPERATION', 'CALLS', 'AVG', 'P99', 'FAULTS'], aws.operations.map((o) => [o.name, o.calls ?? '-', formatValue(o.avg_ms, 'ms'), formatValue(o.p99_ms, 'ms'), o.faults ?? '-']))));
+    out.push('');
+  }
+  if (aws && aws.dependencies.length > 0) {
+    out.push('Dependencies (worst first)');
+    out.push(indent(table(['DEPENDENCY', 'OPERATION', 'CALLS', 'AVG', 'P99', ''], aws.dependencies.map((d) => [d.name, d.operation ?? '-', d.calls ?? '-', formatValue(d.avg_ms, 'ms'), formatValue(d.p99_ms, 'ms'), d.slow ? 'SLOW' : '']))));
+    out.push('');
+  }
+  if (aws && aws.notes.length > 0) {
+    out.push('Notes');
+    for (const n of aws.notes) out.push(wrap(`- ${n}`, width, '  ', '    '));
+    out.push('');
+  }
   if (analysis.endpoints.length > 0) {
     out.push('Endpoints');
     out.push(
@@ -310,6 +329,31 @@ export function renderReport(analysis: AnalyzeOutput, run: ReportRun = {}, opts:
     out.push('');
   }
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
+
+/** The SLO lines of an Application Signals report: the SLO by name, its operation, the slow dependency, recovery. */
+function appSignalsLines(aws: NonNullable<AnalyzeOutput['appsignals']>, slo: AnalyzeOutput['slo'], width: number): string[] {
+  const out: string[] = [];
+  if (aws.breached_slos.length > 0 || slo) {
+    const status = slo ? slo.status.toUpperCase().replace('_', ' ') : aws.status.toUpperCase();
+    const names = aws.breached_slos.length ? aws.breached_slos.join(', ') : (aws.slo_name ?? 'all SLOs');
+    out.push(wrap(`SLO ${names}: ${status}${aws.operation ? ` on ${aws.operation}` : ''}`, width, '', '  '));
+  }
+  const d = aws.slow_dependency;
+  if (d) out.push(wrap(`Slow dependency: ${d.name}${d.operation ? ` ${d.operation}` : ''} p99 ${formatValue(d.p99_ms, 'ms')}${d.avg_ms !== null ? `, avg ${formatValue(d.avg_ms, 'ms')}` : ''}${d.calls !== null ? ` over ${d.calls} calls` : ''}`, width, '', '  '));
+  if (slo?.breach_started_at) {
+    out.push(
+      wrap(
+        `Breach since ${dateTime(slo.breach_started_at)}` + (slo.recovered_at ? `; restored at ${time(slo.recovered_at)}, time to recovery ${slo.time_to_recovery}` : '; not restored yet'),
+        width,
+        '',
+        '  ',
+      ),
+    );
+  }
+  out.push(wrap(`Worst operations: ${aws.worst_operations}`, width, '', '  '));
+  out.push(wrap(`Worst dependencies: ${aws.worst_dependencies}`, width, '', '  '));
+  return out;
 }
 
 function indent(text: string): string {

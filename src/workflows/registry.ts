@@ -108,11 +108,11 @@ export function loadWorkflows(dirs: { shipped: string; user: string }, checks: W
       const r = validateWorkflowFile(file, checks);
       warnings.push(...(r.warnings ?? []));
       // A shipped workflow for an optional MCP server (slo_appsignals needs `appsignals`) is not broken
-      // when the user has not configured that server: it is said once as a warning, and its runs fail
-      // at the first call with the pool's "not configured" reason.
+      // when the user has not configured that server: it is said once as a warning, and its start is
+      // refused with how to configure it (tool-catalog.ts missingServerReason).
       if (source === 'shipped' && r.workflow && r.problems.length > 0 && r.problems.every((p) => p.message.startsWith('no MCP server "'))) {
         const servers = [...new Set(r.problems.map((p) => /^no MCP server "([^"]+)"/.exec(p.message)?.[1]))].join('", "');
-        warnings.push({ ...r.problems[0], path: '', message: `workflow ${r.workflow.id} needs the MCP server "${servers}": add it under mcpServers in config.yaml (README: AWS); until then its runs fail at the first call` });
+        warnings.push({ ...r.problems[0], path: '', message: `workflow ${r.workflow.id} needs the MCP server "${servers}": add it under mcpServers in config.yaml (README: AWS); until then it is refused at start` });
         r.problems = [];
       }
       if (r.workflow && r.problems.length === 0) {

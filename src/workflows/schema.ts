@@ -110,7 +110,10 @@ const StepBase = z.object({
   when: z.union([z.string(), z.boolean()]).optional().describe('Skip the step when false: "{{ steps.a.output.count > 3 }}" or a bare expression.'),
   retry: Retry.optional().describe('Retry a failing step: { attempts, backoff: fixed|exponential, delay, max_delay }.'),
   timeout: DurationText.optional(),
-  on_error: z.enum(['fail', 'continue']).default('fail').describe('fail: the run fails with this step; continue: record the error and go on.'),
+  on_error: z
+    .enum(['fail', 'continue', 'continue_if_retryable'])
+    .default('fail')
+    .describe('fail: the run fails with this step; continue: record the error and go on; continue_if_retryable: go on only when the failure is retryable (throttling, a timeout), fail otherwise.'),
   milestone: z.string().optional().describe('Text of a milestone notification sent after the step succeeds.'),
 
   tool: ToolName.optional().describe('Call an MCP tool ("server.tool"); its result is the output.'),

@@ -57,3 +57,21 @@ export function daemonCatalog(config: CompiledConfig | null, servers: DaemonServ
   cat.complete = true;
   return cat;
 }
+
+/**
+ * Why a workflow cannot start with this config: an MCP server its `tools` name is not configured
+ * (or disabled). A shipped workflow for an optional server (slo_appsignals needs `appsignals`) loads
+ * without it; its start is refused here in one line rather than failing at the first call. Null: it can start.
+ */
+export function missingServerReason(workflow: { id: string; tools: readonly string[] }, config: Pick<CompiledConfig, 'mcpServers'>): string | null {
+  const servers = [...new Set(workflow.tools.map((t) => t.split('.')[0]))].filter((s) => s !== 'ops');
+  const missing = servers.filter((s) => !config.mcpServers[s]);
+  const disabled = servers.filter((s) => config.mcpServers[s]?.disabled);
+  if (missing.length === 0 && disabled.length === 0) return null;
+  const aws = [...missing, ...disabled].includes('appsignals') ? ' (README: "AWS: CloudWatch Application Signals")' : ' (README: mcpServers)';
+  if (missing.length > 0) {
+    const names = missing.map((s) => `"${s}"`).join(', ');
+    return `workflow ${workflow.id} needs the MCP server ${names}, which is not configured: add it under mcpServers.${missing[0]} in config.yaml${aws}`;
+  }
+  return `workflow ${workflow.id} needs the MCP server ${disabled.map((s) => `"${s}"`).join(', ')}, which is disabled in config.yaml (mcpServers.${disabled[0]}.disabled: true)`;
+}

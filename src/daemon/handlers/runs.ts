@@ -1,6 +1,7 @@
 import type { runsMethods } from '../../protocol/methods/runs.js';
 import { WireError } from '../../protocol/index.js';
 import { findWorkflow, resolveStart, resolveWorkflowFilter, unknownWorkflow } from '../../workflows/params.js';
+import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
 import { buildReport } from '../reports/report.js';
 import type { HandlersFor } from './types.js';
@@ -19,6 +20,8 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
       resolved = resolveStart(ctx.workflows.reload(), words, ctx.config.raw.services);
     }
     const { workflow, params } = resolved;
+    const missing = missingServerReason(workflow.workflow, ctx.config);
+    if (missing) throw new WireError('invalid_state', missing);
     const run = await ctx.engine.startRun({ workflow, params, trigger: actor.split(':')[0] ?? 'cli', actor });
     return ctx.engine.json(run);
   },

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError, type RunJson, type SlackConnectionStatus } from '../../protocol/index.js';
 import { resolveStart } from '../../workflows/params.js';
+import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
 import { answerAboutRun } from './answer.js';
 import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
@@ -232,6 +233,8 @@ async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOp
   if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
   if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
   const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args), ctx.config.raw.services);
+  const missing = missingServerReason(workflow.workflow, ctx.config);
+  if (missing) return { ...say(`:no_entry: Not started: ${esc(missing)}.`), refused: true };
   // a URL or file path typed in chat is checked before anything starts (the tool calls are checked again)
   const why = ctx.tools.destinations.checkArgs(params, workflow.workflow);
   if (why) {

@@ -32,7 +32,8 @@ export class StdioTransport implements Transport {
   private child: ChildProcess | null = null;
   private chunks: Buffer[] = [];
   private pendingBytes = 0;
-  private stderrTail = '';
+  /** The first stderr lines: a start failure is said by the first meaningful one. */
+  private readonly stderrHead: string[] = [];
   private closed = false;
   /** Why the child went away, when it was not our close(): shown to callers. */
   exitReason: string | null = null;
@@ -67,7 +68,11 @@ export class StdioTransport implements Transport {
       });
       child.once('close', (code, signal) => {
         if (spawned && child.pid) this.opts.onExit?.(child.pid);
-        if (!this.exitReason && !this.closed) this.exitReason = `exited with ${signal ? `signal ${signal}` : `code ${code}`}${this.stderrTail ? `: ${this.stderrTail.trim().slice(-300)}` : ''}`;
+        if (!this.exitReason && !this.closed) {
+          // one line: the server's first meaningful stderr line, not its whole traceback
+          const why = meaningfulLine(this.stderrHead);
+          this.exitReason = `exited with ${signal ? `signal ${signal}` : `code ${code}`}${why ? `: ${why}` : ''}`;
+        }
         this.child = null;
         this.onclose?.();
       });
@@ -82,7 +87,7 @@ export class StdioTransport implements Transport {
           const line = errBuf.slice(0, i).replace(/\r$/, '');
           errBuf = errBuf.slice(i + 1);
           if (line) {
-            this.stderrTail = `${this.stderrTail}\n${line}`.slice(-2000);
+            if (this.stderrHead.length < 50) this.stderrHead.push(line.slice(0, 2000));
             this.opts.onStderrLine(line.slice(0, 2000));
           }
         }
@@ -174,4 +179,20 @@ export class StdioTransport implements Transport {
     child.kill('SIGKILL');
     await wait(2000);
   }
+}
+
+const ERRORISH = /error|exception|fail|fatal|not found|could not|cannot|can't|denied|invalid|missing|unable|no such/i;
+
+/**
+ * The line of a dying server's stderr that says why, shortened: the first one that reads like an
+ * error (a log prefix such as `2026-01-01 10:00:00 | ERROR | module:fn:12 - ` dropped; Python's
+ * "Traceback (most recent call last):" skipped), else the first non-empty line.
+ */
+export function meaningfulLine(lines: readonly string[]): string {
+  const clean = lines
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Traceback \(most recent call last\):$/.test(l) && !/^File ".*", line \d+/.test(l))
+    .map((l) => l.replace(/^.*?\|\s*(ERROR|CRITICAL|FATAL|WARNING|WARN)\s*\|\s*\S+\s+-\s+/, ''));
+  const line = clean.find((l) => ERRORISH.test(l)) ?? clean[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }

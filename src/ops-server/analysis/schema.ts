@@ -241,5 +241,22 @@ export const AnalyzeOutput = z.object({
   remediation: Remediation.nullable().optional(),
   /** With `verify`: whether the fix took. */
   verification: Verification.nullable().optional(),
+  /** Set when the facts came from CloudWatch Application Signals (ops.appsignals_facts), not from samples. */
+  appsignals: z
+    .object({
+      service: z.string(),
+      environment: z.string().nullable(),
+      status: z.string(),
+      slo_name: z.string().nullable(),
+      breached_slos: z.array(z.string()),
+      operation: z.string().nullable(),
+      slow_dependency: z.object({ name: z.string(), operation: z.string().nullable(), calls: z.number().nullable(), avg_ms: z.number().nullable(), p99_ms: z.number().nullable() }).nullable(),
+      dependencies: z.array(z.object({ name: z.string(), operation: z.string().nullable(), calls: z.number().nullable(), avg_ms: z.number().nullable(), p99_ms: z.number().nullable(), slow: z.boolean() })),
+      operations: z.array(z.object({ name: z.string(), calls: z.number().nullable(), avg_ms: z.number().nullable(), p99_ms: z.number().nullable(), faults: z.number().nullable() })),
+      worst_operations: z.string(),
+      worst_dependencies: z.string(),
+      notes: z.array(z.string()),
+    })
+    .optional(),
 });
 export type AnalyzeOutput = z.infer<typeof AnalyzeOutput>;

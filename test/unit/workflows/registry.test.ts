@@ -219,8 +219,8 @@ describe('a set of files', () => {
     expect(set.problems.map(noColumn)).toEqual([]);
     expect(set.workflows.has('slo_appsignals')).toBe(true);
     expect(set.warnings.filter((w) => w.message.includes('needs the MCP server "appsignals"')).map((w) => w.message)).toEqual([
-      'workflow profile_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then its runs fail at the first call',
-      'workflow slo_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then its runs fail at the first call',
+      'workflow profile_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then it is refused at start',
+      'workflow slo_appsignals needs the MCP server "appsignals": add it under mcpServers in config.yaml (README: AWS); until then it is refused at start',
     ]);
     writeFileSync(join(user, 'mine.yaml'), readFileSync(join(shippedWorkflowsDir(), 'slo_appsignals.yaml'), 'utf8').replace('id: slo_appsignals', 'id: mine').replace('command: slo-aws', 'command: mine'));
     const withUser = loadWorkflows({ shipped: shippedWorkflowsDir(), user }, { tools: complete });

@@ -167,7 +167,8 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
       return { output: st.output, status: 'rejected' };
     }
     if (st?.status === 'failed') {
-      if (step.on_error === 'continue') return { output: null, status: 'failed' };
+      // a failed step the run went on past (a later activation): continue_if_retryable let it pass then
+      if (step.on_error === 'continue' || step.on_error === 'continue_if_retryable') return { output: null, status: 'failed' };
       throw new StepFailure(`step ${path} failed: ${st.error}`);
     }
     if (st?.status === 'waiting' || (st?.status === 'retrying' && st.retry_at)) throw new Suspend();
@@ -215,7 +216,7 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
     const at = retryAt(step, attempt, Date.now(), retryable);
     await record([{ type: 'step.failed', step: path, attempt, error, retry_at: at }]);
     if (at) throw new Suspend();
-    if (step.on_error === 'continue') return { output: null, status: 'failed' };
+    if (step.on_error === 'continue' || (step.on_error === 'continue_if_retryable' && retryable)) return { output: null, status: 'failed' };
     throw new StepFailure(`step ${path} failed: ${error}`, false);
   }
 
