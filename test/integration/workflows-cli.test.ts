@@ -72,7 +72,7 @@ describe('opstream workflows validate FILE (no daemon needed)', () => {
       `${f}:9:5: steps.1.id: step id "a" is already used at steps.0; step ids must be unique in a workflow`,
       `${f}:10:15: steps.1.notify.text: params.servce, which is not declared under params; did you mean "params.service"?`,
       `${f}:12:5: steps.2.tool: no tool "ops.http_prob"; did you mean "ops.http_probe"?`,
-      `${f}:13:5: steps.2.on_error: Invalid option: expected one of "fail"|"continue"; did you mean "continue"?`,
+      `${f}:13:5: steps.2.on_error: Invalid option: expected one of "fail"|"continue"|"continue_if_retryable"; did you mean "continue"?`,
       `${f}:15:5: steps.3.wait: expected a duration such as 30s, 5m, 2h or "2 hours"`,
       `${f}:16:5: steps.3.when: "steps.prob.output.ok" uses steps.prob, but there is no step with that id; did you mean "steps.probe"?`,
       `${f}:18:14: steps.4.agent.prompt: template "go {{ steps.probe.outptu }} {{ params.service": missing closing }}`,
