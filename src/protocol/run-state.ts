@@ -173,6 +173,8 @@ export interface RunRecord {
   decisions?: Decision[];
   /** Progress never goes back: the highest fraction shown as of the last event. */
   progress_floor?: number;
+  /** Top-level steps in a terminal state, kept by the reducer event by event (absent: count them). */
+  steps_done?: number;
 }
 
 /** A recorded run event (seq, at, run_id added by the engine). */

@@ -36,6 +36,10 @@ function clearChildren(states: Record<string, unknown>, path: string): void {
 export function applyEvent(run: RunRecord, e: AnyEvent): void {
   const at = e.at;
   const steps = run.steps;
+  // the count of finished top-level steps follows the events (counting them per event would make a
+  // long run quadratic): only an event of a top-level step can change it, and only that step
+  const top = typeof e.step === 'string' && !/[.[]/.test(e.step) ? e.step : null;
+  const wasDone = top !== null && TERMINAL_STEP.has(steps[top]?.status ?? '');
   switch (e.type) {
     case 'run.created':
       if (e.outline) run.outline = e.outline as RunOutline;
@@ -238,9 +242,14 @@ export function applyEvent(run: RunRecord, e: AnyEvent): void {
     default:
       break;
   }
+  if (run.steps_done === undefined || (top === null && !e.step)) run.steps_done = countDone(run);
+  else if (top !== null) {
+    const isDone = TERMINAL_STEP.has(run.steps[top]?.status ?? '');
+    if (isDone !== wasDone) run.steps_done += isDone ? 1 : -1;
+  }
   // what the run has shown so far stays shown: progress never goes back. Only run events and
   // top-level steps change what the figure is based on (inside a loop it is the loop's time).
-  if (run.started_at && (e.step === undefined || e.step === null || !/[.[]/.test(e.step))) {
+  if (run.started_at && (e.step === undefined || e.step === null || top !== null)) {
     const f = timing(run, Date.parse(at)).fraction;
     if (f !== null && f > (run.progress_floor ?? 0)) run.progress_floor = f;
   }
@@ -307,6 +316,13 @@ export function outlineOf(def: Workflow): RunOutline {
 }
 
 /** The outline of a run recorded before outlines were: its top-level steps as they happened. */
+/** Top-level steps in a terminal state (what `steps_done` keeps up to date event by event). */
+function countDone(run: RunRecord): number {
+  let n = 0;
+  for (const [p, st] of Object.entries(run.steps)) if (!/[.[]/.test(p) && TERMINAL_STEP.has(st.status)) n++;
+  return n;
+}
+
 function fallbackOutline(run: RunRecord): RunOutline {
   return { steps: Object.keys(run.steps).filter((p) => !/[.[]/.test(p)).map((id) => ({ id, kind: run.steps[id].every_ms !== undefined ? 'repeat' : 'tool' })), defaults: {} };
 }
@@ -449,13 +465,11 @@ function timing(run: RunRecord, t: number): Timing {
   const start = Date.parse(run.started_at);
   const outline = run.outline ?? fallbackOutline(run);
   const total = Math.max(1, outline.steps.length);
-  const done = outline.steps.filter((s) => TERMINAL_STEP.has(run.steps[s.id]?.status ?? '')).length;
   const cur = run.current_step ? run.steps[run.current_step] : undefined;
-  const curOutline = outline.steps.find((s) => s.id === run.current_step);
   if (cur && cur.for_ms && cur.repeat_started_at && !TERMINAL_STEP.has(cur.status)) {
     const loopStart = Date.parse(cur.repeat_started_at);
     const end = loopStart + cur.for_ms;
-    if (curOutline?.watch) {
+    if (outline.steps.find((s) => s.id === run.current_step)?.watch) {
       const elapsed = Math.max(0, t - loopStart);
       return { fraction: clamp(elapsed / cur.for_ms), eta: null, elapsed_ms: elapsed, total_ms: cur.for_ms, basis: 'watch' };
     }
@@ -463,6 +477,7 @@ function timing(run: RunRecord, t: number): Timing {
     const elapsed = Math.max(0, t - loopStart);
     return { fraction: clamp(elapsed / cur.for_ms), eta: new Date(end).toISOString(), elapsed_ms: elapsed, total_ms: cur.for_ms, basis: 'loop' };
   }
+  const done = run.steps_done ?? countDone(run);
   const w = run.waiting_for;
   if (w && w.kind === 'timer' && w.until && topLevel(w.step) === run.current_step && !cur?.every_ms) {
     // the timer's own share of its step: finished steps plus how far the wait is, over the known steps

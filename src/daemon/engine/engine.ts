@@ -15,6 +15,7 @@ import { WorkerEvent, type EventBody, type RunEventPush } from '../../protocol/e
 import { z } from 'zod';
 import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
+import { draftSteps, type StepsDraft } from './steps-draft.js';
 import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
@@ -216,6 +217,8 @@ export class Engine implements Service {
       const def = await store.get<Workflow>('meta', `wfdef:${h}`);
       if (def) this.defs.set(h, def);
     }
+    // headers are stored without the outline (step-rows.ts headerOf): one shared per definition
+    for (const run of this.runs.values()) run.outline ??= outlineFor(this.defOf(run));
     if (ops.length) await store.commit(ops);
     for (const [key, t] of await store.entries<TimerEntry>('timers')) {
       const run = this.runs.get(t.run_id);
@@ -315,20 +318,25 @@ export class Engine implements Service {
    * and the rest are replaced, not edited), adds to `usage`, and edits only the step states the
    * events name, so those are copied deeply and the other steps are shared.
    */
-  private draftOf(run: RunRecord, events: EventBody[]): RunRecord {
-    const { steps, ...rest } = run;
-    const draft = structuredClone(rest) as RunRecord;
-    draft.steps = { ...steps };
+  private draftOf(run: RunRecord, events: EventBody[]): { draft: RunRecord; steps: StepsDraft } {
+    // a shallow copy: the reducer replaces header fields rather than changing them in place (the
+    // outline, params and decisions are shared, never edited), except the usage counters; the
+    // steps are a copy-on-write view (steps-draft.ts). Cloning the whole record per commit cost
+    // more than the rest of a step, and grew with the workflow.
+    const { steps: live, ...rest } = run;
+    const steps = draftSteps(live);
+    const draft = { ...rest, usage: { ...rest.usage }, steps: steps.steps } as RunRecord;
     for (const e of events) {
       const path = (e as { step?: unknown }).step;
-      if (typeof path === 'string' && steps[path] && draft.steps[path] === steps[path]) draft.steps[path] = structuredClone(steps[path]);
+      // a step's state is changed in place by the reducer: the draft gets its own copy
+      if (typeof path === 'string' && Object.hasOwn(live, path) && draft.steps[path] === live[path]) draft.steps[path] = structuredClone(live[path]);
     }
-    return draft;
+    return { draft, steps };
   }
-
   private async commitRunNow(run: RunRecord, events: EventBody[], extra: StoreOp[], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
     const live = run;
-    run = this.draftOf(live, events);
+    const drafted = this.draftOf(live, events);
+    run = drafted.draft;
     const undo: (() => void)[] = [];
     const at = new Date().toISOString();
     const before = run.status;
@@ -336,12 +344,12 @@ export class Engine implements Service {
     const def = this.defOf(run);
     const evs: RunEvent[] = [];
     const stepOps: StoreOp[] = [];
-    const rowsBefore = this.rows.snapshot(run.id);
-    undo.push(() => this.rows.restore(run.id, rowsBefore));
+    const rowsJournal = this.rows.journal(run.id);
+    undo.push(() => this.rows.undo(run.id, rowsJournal));
     // a run stored before step rows existed: all its steps become rows now, in their order
     if (this.legacy.delete(run.id)) {
       undo.push(() => this.legacy.add(run.id));
-      this.rows.write(run, Object.keys(run.steps), stepOps);
+      this.rows.write(run, Object.keys(run.steps), stepOps, rowsJournal);
     }
     const touched = new Set<string>();
     for (const e of events) {
@@ -350,7 +358,7 @@ export class Engine implements Service {
       // these may delete other steps' states (a parent's new attempt, a repeat iteration)
       const mayDrop = ev.type === 'repeat.iteration' || (ev.type === 'step.started' && path !== undefined && path in run.steps);
       applyEvent(run, ev as AnyEvent);
-      this.rows.observe(run, path, mayDrop, stepOps);
+      this.rows.observe(run, path, mayDrop, stepOps, rowsJournal);
       if (path !== undefined) touched.add(path);
       evs.push(ev);
     }
@@ -368,7 +376,7 @@ export class Engine implements Service {
       if (st) st.output = output;
     }
     const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
-    this.rows.write(run, touched, stepOps);
+    this.rows.write(run, touched, stepOps, rowsJournal);
     ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
     // the run indexes change in the same batch as the record (store/run-index.ts)
     if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
@@ -412,8 +420,10 @@ export class Engine implements Service {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
       await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, () => {
-        for (const k of Object.keys(live)) if (!(k in draft)) delete (live as unknown as Record<string, unknown>)[k];
-        Object.assign(live, draft);
+        const { steps: _steps, ...header } = draft;
+        for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
+        Object.assign(live, header);
+        drafted.steps.apply();
       });
     } catch (e) {
       this.ctx.notifier.abandon(notes);

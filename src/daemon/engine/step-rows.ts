@@ -35,14 +35,28 @@ export function runIdOfKey(key: string): string {
   return i < 0 ? key : key.slice(0, i);
 }
 
+/**
+ * What the header row stores: the record without its steps, and without the outline, which is the
+ * definition's (run.created records it; a loaded run gets it back from the definition by hash).
+ * Written with every commit of the run, an outline growing with the workflow made each step cost
+ * as much as the whole workflow.
+ */
 export function headerOf(run: RunRecord): RunHeader {
-  const { steps: _steps, ...header } = run;
+  const { steps: _steps, outline: _outline, ...header } = run;
   return header;
 }
 
 export interface Ords {
   next: number;
   byPath: Map<string, number>;
+}
+
+/** A run's row changes made by one batch (see StepRows.journal). */
+export interface RowJournal {
+  existed: boolean;
+  next: number;
+  /** In order: a path given row n (`added`), or a path whose row n was dropped. */
+  changes: { path: string; n: number; added: boolean }[];
 }
 
 /** Per live run: which row holds which step path. */
@@ -58,50 +72,70 @@ export class StepRows {
   /**
    * Called after each event is applied: drops rows of paths the event removed (a parent's new
    * attempt, a finished repeat iteration; only when `mayDrop`) and gives a new path its row.
+   * Changes are noted in `j` so that `undo` can put them back if the batch fails.
    */
-  observe(run: RunRecord, path: string | undefined, mayDrop: boolean, ops: StoreOp[]): void {
+  observe(run: RunRecord, path: string | undefined, mayDrop: boolean, ops: StoreOp[], j?: RowJournal): void {
     const o = this.of(run.id);
     if (mayDrop) {
       for (const [p, n] of o.byPath) {
-        if (!(p in run.steps)) {
-          o.byPath.delete(p);
-          ops.push({ type: 'del', sub: 'runs', key: stepRowKey(run.id, n) });
-        }
+        if (!(p in run.steps)) this.drop(run.id, o, p, n, ops, j);
       }
     }
     if (path === undefined) return;
-    if (path in run.steps) {
-      if (!o.byPath.has(path)) o.byPath.set(path, o.next++);
-    } else {
+    if (path in run.steps) this.assign(o, path, j);
+    else {
       const n = o.byPath.get(path);
-      if (n !== undefined) {
-        o.byPath.delete(path);
-        ops.push({ type: 'del', sub: 'runs', key: stepRowKey(run.id, n) });
-      }
+      if (n !== undefined) this.drop(run.id, o, path, n, ops, j);
     }
   }
 
   /** Puts the rows of `paths` (those still present) as they are now. */
-  write(run: RunRecord, paths: Iterable<string>, ops: StoreOp[]): void {
+  write(run: RunRecord, paths: Iterable<string>, ops: StoreOp[], j?: RowJournal): void {
     const o = this.of(run.id);
     for (const p of paths) {
       const state = run.steps[p];
       if (!state) continue;
-      let n = o.byPath.get(p);
-      if (n === undefined) o.byPath.set(p, (n = o.next++));
+      const n = this.assign(o, p, j);
       ops.push({ type: 'put', sub: 'runs', key: stepRowKey(run.id, n), value: { path: p, state } satisfies StepRow });
     }
   }
 
-  /** The run's row assignment, to put back with `restore` if the batch that changed it failed. */
-  snapshot(runId: string): Ords | undefined {
-    const o = this.ords.get(runId);
-    return o ? { next: o.next, byPath: new Map(o.byPath) } : undefined;
+  private assign(o: Ords, path: string, j?: RowJournal): number {
+    let n = o.byPath.get(path);
+    if (n === undefined) {
+      o.byPath.set(path, (n = o.next++));
+      j?.changes.push({ path, n, added: true });
+    }
+    return n;
   }
 
-  restore(runId: string, snap: Ords | undefined): void {
-    if (snap) this.ords.set(runId, snap);
-    else this.ords.delete(runId);
+  private drop(runId: string, o: Ords, path: string, n: number, ops: StoreOp[], j?: RowJournal): void {
+    o.byPath.delete(path);
+    j?.changes.push({ path, n, added: false });
+    ops.push({ type: 'del', sub: 'runs', key: stepRowKey(runId, n) });
+  }
+
+  /**
+   * Starts noting the run's row changes, to put them back with `undo` if the batch that made them
+   * failed (a journal, not a copy: copying the assignment per commit made a step cost O(steps)).
+   */
+  journal(runId: string): RowJournal {
+    const o = this.ords.get(runId);
+    return { existed: o !== undefined, next: o?.next ?? 0, changes: [] };
+  }
+
+  undo(runId: string, j: RowJournal): void {
+    if (!j.existed) {
+      this.ords.delete(runId);
+      return;
+    }
+    const o = this.of(runId);
+    for (let i = j.changes.length - 1; i >= 0; i--) {
+      const c = j.changes[i];
+      if (c.added) o.byPath.delete(c.path);
+      else o.byPath.set(c.path, c.n);
+    }
+    o.next = j.next;
   }
 
   forget(runId: string): void {
