@@ -83,39 +83,29 @@ function bod<T extends string, Sh extends z.ZodRawShape>(type: T, shape: Sh) {
   return z.looseObject({ ...shape, type: z.literal(type) });
 }
 
+type Bodies = typeof bodies;
+type EventType = keyof Bodies;
+// one schema per event type, written once in `bodies`; the unions below are built from it
+type RecOf<K> = K extends EventType ? ReturnType<typeof rec<K, Bodies[K]>> : never;
+type BodOf<K> = K extends EventType ? ReturnType<typeof bod<K, Bodies[K]>> : never;
+const TYPES = Object.keys(bodies) as EventType[];
+
 /** A recorded run event (`runs.events`, `logs --json`, the feed). */
-export const RunEvent = z.discriminatedUnion('type', [
-  rec('run.created', bodies['run.created']), rec('run.queued', bodies['run.queued']), rec('run.started', bodies['run.started']), rec('run.recovered', bodies['run.recovered']),
-  rec('run.pause_requested', bodies['run.pause_requested']), rec('run.paused', bodies['run.paused']), rec('run.resumed', bodies['run.resumed']),
-  rec('run.succeeded', bodies['run.succeeded']), rec('run.failed', bodies['run.failed']), rec('run.cancelled', bodies['run.cancelled']),
-  rec('step.started', bodies['step.started']), rec('step.succeeded', bodies['step.succeeded']), rec('step.skipped', bodies['step.skipped']), rec('step.failed', bodies['step.failed']),
-  rec('step.waiting', bodies['step.waiting']), rec('step.warning', bodies['step.warning']), rec('repeat.iteration', bodies['repeat.iteration']), rec('timer.fired', bodies['timer.fired']),
-  rec('approval.answered', bodies['approval.answered']), rec('input.answered', bodies['input.answered']), rec('wait.timed_out', bodies['wait.timed_out']),
-  rec('agent.started', bodies['agent.started']), rec('agent.turn', bodies['agent.turn']), rec('agent.tool', bodies['agent.tool']),
-]);
+export const RunEvent = z.discriminatedUnion('type', TYPES.map((t) => rec(t, bodies[t])) as [RecOf<EventType>, ...RecOf<EventType>[]]);
 export type RunEvent = z.infer<typeof RunEvent>;
 export type RunEventType = RunEvent['type'];
 
 /** An event as asked to be recorded (the engine adds seq, at and run_id). */
-export const EventBody = z.discriminatedUnion('type', [
-  bod('run.created', bodies['run.created']), bod('run.queued', bodies['run.queued']), bod('run.started', bodies['run.started']), bod('run.recovered', bodies['run.recovered']),
-  bod('run.pause_requested', bodies['run.pause_requested']), bod('run.paused', bodies['run.paused']), bod('run.resumed', bodies['run.resumed']),
-  bod('run.succeeded', bodies['run.succeeded']), bod('run.failed', bodies['run.failed']), bod('run.cancelled', bodies['run.cancelled']),
-  bod('step.started', bodies['step.started']), bod('step.succeeded', bodies['step.succeeded']), bod('step.skipped', bodies['step.skipped']), bod('step.failed', bodies['step.failed']),
-  bod('step.waiting', bodies['step.waiting']), bod('step.warning', bodies['step.warning']), bod('repeat.iteration', bodies['repeat.iteration']), bod('timer.fired', bodies['timer.fired']),
-  bod('approval.answered', bodies['approval.answered']), bod('input.answered', bodies['input.answered']), bod('wait.timed_out', bodies['wait.timed_out']),
-  bod('agent.started', bodies['agent.started']), bod('agent.turn', bodies['agent.turn']), bod('agent.tool', bodies['agent.tool']),
-]);
+export const EventBody = z.discriminatedUnion('type', TYPES.map((t) => bod(t, bodies[t])) as [BodOf<EventType>, ...BodOf<EventType>[]]);
 export type EventBody = z.infer<typeof EventBody>;
 
 /**
  * What a worker may post to record: the step and run transitions it makes itself. Model turns,
  * tool calls, answers and timers are recorded by the main thread, never asked for by a worker.
  */
-export const WorkerEvent = z.discriminatedUnion('type', [
-  bod('step.started', bodies['step.started']), bod('step.succeeded', bodies['step.succeeded']), bod('step.skipped', bodies['step.skipped']), bod('step.failed', bodies['step.failed']), bod('step.waiting', bodies['step.waiting']),
-  bod('repeat.iteration', bodies['repeat.iteration']), bod('step.warning', bodies['step.warning']), bod('agent.started', bodies['agent.started']), bod('run.succeeded', bodies['run.succeeded']), bod('run.failed', bodies['run.failed']),
-]);
+const WORKER_TYPES = ['step.started', 'step.succeeded', 'step.skipped', 'step.failed', 'step.waiting', 'repeat.iteration', 'step.warning', 'agent.started', 'run.succeeded', 'run.failed'] as const;
+type WorkerType = (typeof WORKER_TYPES)[number];
+export const WorkerEvent = z.discriminatedUnion('type', WORKER_TYPES.map((t) => bod(t, bodies[t])) as [BodOf<WorkerType>, ...BodOf<WorkerType>[]]);
 export type WorkerEvent = z.infer<typeof WorkerEvent>;
 
 /** What the daemon pushes on subscriptions (topics: EventTopic in methods/daemon.ts). */

@@ -1,4 +1,4 @@
-import { appliedText, rejectedText } from '../daemon/memory/summary-text.js';
+import { appliedText, rejectedText } from '../protocol/memory-text.js';
 import type { Result } from '../protocol/index.js';
 import { whenText } from './format.js';
 

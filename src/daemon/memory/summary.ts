@@ -2,7 +2,7 @@ import { findAnalysis } from '../../ops-server/analysis/find.js';
 import { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import type { RunRecord } from '../engine/types.js';
 import { redact } from '../llm/index.js';
-import { appliedText, rejectedText, type AppliedFix, type RejectedProposal } from './summary-text.js';
+import { appliedText, rejectedText, type AppliedFix, type RejectedProposal } from '../../protocol/memory-text.js';
 
 export { appliedText, rejectedText, type AppliedFix, type RejectedProposal };
 

@@ -1,4 +1,5 @@
-// No imports: the CLI renders these lines too (memory search/show), and its path stays light.
+// No imports: the daemon writes these lines into memory and the CLI renders them (memory search/show);
+// shared here so the CLI path stays light and the ui never imports the daemon.
 
 export interface AppliedFix {
   /** The call that was made, e.g. `POST /admin/pool {"size":20}`. */
