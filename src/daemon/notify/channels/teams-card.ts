@@ -158,9 +158,19 @@ function measurementValue(m: Measurement): string {
   return m.ok === true && !/\bmet$/.test(v) ? `${v} ok` : v;
 }
 
+/**
+ * A run id as it can be typed: run ids are `r_` and lowercase letters and digits, in which nothing
+ * is Markdown (an underscore inside a word is not emphasis), so commands are sent unescaped and
+ * copy the same from every Teams client. Anything else is escaped like any text.
+ */
+function typable(id: string | null): string | null {
+  if (!id) return null;
+  return /^r_[a-z0-9]{4,16}$/.test(id) ? id : escapeTeams(id);
+}
+
 function cardBody({ n, view, mask }: CardInput, limit: (typeof LIMITS)[number], cuts: { n: number }): CardElement[] {
   const clean = (s: string, max: number, where: string): string => escapeTeams(cut(mask(s), max, where, cuts));
-  const runId = n.run_id;
+  const runId = typable(n.run_id);
   const where = runId ? `opstream status ${runId}` : 'opstream inbox';
   const ms = view ? viewMeasurements(view) : [];
   const breached = ms.filter((x) => x.m.ok === false).length;
@@ -172,7 +182,7 @@ function cardBody({ n, view, mask }: CardInput, limit: (typeof LIMITS)[number], 
   if (n.title && n.title !== title) body.push(text(clean(n.title, 300, where), { isSubtle: true, spacing: 'Small' }));
 
   const facts: { title: string; value: string }[] = [];
-  if (runId) facts.push({ title: 'Run', value: escapeTeams(runId) });
+  if (runId) facts.push({ title: 'Run', value: runId });
   if (view) facts.push({ title: 'Status', value: escapeTeams(view.outcome ?? view.status) });
   if (view?.current_label && view.status !== 'succeeded') facts.push({ title: 'Step', value: clean(view.current_label, 200, where) });
   else if (n.step) facts.push({ title: 'Step', value: clean(n.step, 200, where) });
@@ -201,7 +211,7 @@ function cardBody({ n, view, mask }: CardInput, limit: (typeof LIMITS)[number], 
 
   // webhooks cannot take clicks: where to look next, as commands
   const hints = runId ? [`Open in the CLI: opstream status ${runId}`, ...(n.kind === 'completion' ? [`report: opstream report ${runId}`] : []), 'dashboard: opstream dashboard'] : ['Open in the CLI: opstream inbox', 'dashboard: opstream dashboard'];
-  body.push(text(hints.map(escapeTeams).join(' · '), { isSubtle: true, size: 'Small', spacing: 'Medium' }));
+  body.push(text(hints.join(' · '), { isSubtle: true, size: 'Small', spacing: 'Medium' }));
   return body;
 }
 
@@ -213,8 +223,13 @@ function askContainer(n: Notification, runId: string | null, limit: (typeof LIMI
   if (prompt) items.push(text(clean(paragraphs(prompt), limit.body, where)));
   const next = d.next;
   if (n.kind === 'approval' && next?.tool) {
-    items.push(text(clean(`If approved, the run goes on to step ${next.step ?? '?'} and calls ${next.tool} with:`, 400, where)));
-    items.push(text(clean(JSON.stringify(maskArgs(next.args ?? {}), null, 1), limit.args, where), { fontType: 'Monospace', size: 'Small' }));
+    const args = maskArgs(next.args ?? {});
+    const entries = args && typeof args === 'object' && !Array.isArray(args) ? Object.entries(args) : [['arguments', args] as [string, unknown]];
+    items.push(text(clean(`If approved, the run goes on to step ${next.step ?? '?'} and calls ${next.tool}${entries.length ? ' with:' : ' without arguments'}`, 400, where)));
+    // one fact per argument (Teams renders facts as a two-column table; a code block it does not have)
+    const shown = entries.slice(0, limit.facts);
+    if (shown.length) items.push({ type: 'FactSet', facts: shown.map(([k, v]) => ({ title: clean(k, 100, where), value: clean(typeof v === 'string' ? v : JSON.stringify(v) ?? 'null', limit.args, where) || ' ' })) });
+    if (entries.length > shown.length) items.push(text(`… and ${entries.length - shown.length} more arguments: ${where}`, { isSubtle: true, size: 'Small' }));
     if (next.args_hash) items.push(text(`args sha256 ${escapeTeams(next.args_hash)}`, { isSubtle: true, size: 'Small' }));
   }
   const facts: { title: string; value: string }[] = [];
@@ -224,7 +239,7 @@ function askContainer(n: Notification, runId: string | null, limit: (typeof LIMI
   if (runId) {
     items.push(text('Teams cannot send your answer back to OpStream; answer from a terminal:', { spacing: 'Medium' }));
     const cmds = n.kind === 'approval' ? [`opstream approve ${runId}`, `opstream reject ${runId} --comment "why"`] : [`opstream respond ${runId} "your answer"`];
-    for (const c of cmds) items.push(text(escapeTeams(c), { fontType: 'Monospace', weight: 'Bolder' }));
+    for (const c of cmds) items.push(text(c, { fontType: 'Monospace', weight: 'Bolder' }));
   }
   return { type: 'Container', style: 'emphasis', separator: true, items };
 }
