@@ -342,4 +342,28 @@ describe('Microsoft Teams: run events as Adaptive Cards', () => {
     expect(lines.join('\n')).toContain('backup of db-1 failed: disk *full* <at>ops</at>');
     for (const t of texts(fail)) expect(t).not.toMatch(/(^|[^\\])<at>/);
   });
+
+  it('doctor tells a Workflows URL from a retiring connector URL and one copied without its sig, and never prints the sig', async () => {
+    writeConfig(
+      h,
+      [
+        'notify:',
+        '  desktop: off',
+        '  webhooks:',
+        '    - { name: flow, format: teams, url: "https://prod-12.westeurope.logic.azure.com:443/workflows/0a1b/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=S1GSECRETvalue0123456789" }',
+        '    - { name: old, format: teams, url: "https://contoso.webhook.office.com/webhookb2/abc@def/IncomingWebhook/123/456" }',
+        '    - { name: cut, format: teams, url: "https://prod-12.westeurope.logic.azure.com/workflows/0a1b/triggers/manual/paths/invoke?api-version=2016-06-01" }',
+        '    - { name: plainjson, url: "https://hooks.example.com/x" }',
+        '',
+      ].join('\n'),
+    );
+    const r = await cli(['doctor', '--json'], h.env, { timeoutMs: 60_000 });
+    expect(r.stdout).not.toContain('S1GSECRETvalue0123456789');
+    const checks = (JSON.parse(r.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+    const by = (name: string) => checks.find((c) => c.name === name);
+    expect(by('teams flow')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^https:\/\/prod-12\.westeurope\.logic\.azure\.com: a Teams Workflows webhook/) });
+    expect(by('teams old')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/classic Office 365 connector webhook, which Microsoft is retiring; create a Workflows webhook/) });
+    expect(by('teams cut')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/without its sig= parameter/) });
+    expect(by('teams plainjson')).toBeUndefined();
+  });
 });
