@@ -125,7 +125,7 @@ function statusPhrase(n: Notification, view: RunJson | null, breached: number): 
   if (n.kind === 'approval') return 'needs an approval';
   if (n.kind === 'input') return 'needs an answer';
   if (n.kind === 'test') return 'test notification';
-  const base = view ? (view.outcome ?? view.status) : n.kind === 'error' ? 'failed' : n.kind === 'completion' ? 'finished' : n.kind;
+  const base = view ? (view.outcome ?? view.status) : ({ error: 'failed', completion: 'finished', start: 'started', notify: 'update' } as Record<string, string>)[n.kind] ?? n.kind;
   return breached > 0 ? `${base}, ${breached} objective${breached === 1 ? '' : 's'} BREACHED` : base;
 }
 
