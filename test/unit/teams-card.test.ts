@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeTeams, MAX_CARD_BYTES, teamsMessage } from '../../src/daemon/notify/channels/teams-card.js';
+import { escapeTeams, MAX_CARD_BYTES, secretKey, teamsMessage } from '../../src/daemon/notify/channels/teams-card.js';
 import { teamsRefusal } from '../../src/daemon/notify/channels/webhook.js';
 import type { Notification, RunJson } from '../../src/protocol/index.js';
 
@@ -45,6 +45,11 @@ describe('Teams cards', () => {
     expect(text).toContain('"title":"password","value":"\\\\[redacted\\\\]"');
     expect(text).toContain('"text":"opstream approve r_abcd1234"');
     expect(text).toContain('"text":"opstream reject r_abcd1234 --comment \\"why\\""');
+  });
+
+  it('knows a secret-named key by its words', () => {
+    for (const k of ['password', 'api_key', 'apiKey', 'X-Auth-Token', 'db_pin', 'AWS_SECRET_ACCESS_KEY', 'routing_key', 'clientSecret']) expect(secretKey(k), k).toBe(true);
+    for (const k of ['mapping', 'author', 'tokens_used', 'service', 'spinner', 'keyboard', 'key']) expect(secretKey(k), k).toBe(false);
   });
 
   it('reads the classic connector\'s "200 but failed" bodies', () => {

@@ -1,4 +1,3 @@
-import { SECRET_ENV } from '../../../config/secrets.js';
 import type { Notification, RunJson } from '../../../protocol/index.js';
 import { formatMeasurement, iterationMeasurements, type Measurement } from '../../../protocol/run-view.js';
 
@@ -65,11 +64,21 @@ function cut(s: string, max: number, where: string, cuts: { n: number }): string
   return `${s.slice(0, Math.max(0, max))}… [truncated: ${s.length - max} more characters; the full text: ${where}]`;
 }
 
-/** Values under keys that name a secret (`password`, `api_key`, `token`) are never shown. */
+/**
+ * A key that names a secret, as a whole word of it: `password`, `api_key`, `apiKey`, `X-Auth-Token`,
+ * `db_pin`; not `mapping`, `author` or `tokens_used` (an approver must see what they approve).
+ */
+export function secretKey(k: string): boolean {
+  const words = k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const joined = words.join('_');
+  return words.some((w) => ['secret', 'token', 'password', 'passwd', 'passphrase', 'credential', 'credentials', 'auth', 'authorization', 'pin', 'dsn', 'apikey', 'cookie'].includes(w)) || /(^|_)(api|access|private|secret|routing)_key($|_)/.test(joined);
+}
+
+/** Values under keys that name a secret are never shown. */
 function maskArgs(v: unknown, depth = 0): unknown {
   if (depth > 8) return '…';
   if (Array.isArray(v)) return v.map((x) => maskArgs(x, depth + 1));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_ENV.test(k) && x !== null && x !== '' ? '[redacted]' : maskArgs(x, depth + 1)]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, secretKey(k) && x !== null && x !== '' ? '[redacted]' : maskArgs(x, depth + 1)]));
   return v;
 }
 
