@@ -25,6 +25,7 @@ describe('Teams cards', () => {
     expect(escapeTeams('<at>Everyone</at> **x** _y_ [a](http://b) `c` ~d~ \\')).toBe('\\<at\\>Everyone\\</at\\> \\*\\*x\\*\\* \\_y\\_ \\[a\\](http://b) \\`c\\` \\~d\\~ \\\\');
     expect(escapeTeams('- one\n  + two\n3. three\n# four\nfive - six 7. eight')).toBe('\\- one\n  \\+ two\n3\\. three\n\\# four\nfive - six 7. eight');
     expect(escapeTeams('CPU 12% at 10:00, p95=212ms (ok)')).toBe('CPU 12% at 10:00, p95=212ms (ok)');
+    expect(escapeTeams('engine_test.noop on checkout_api_ _x café_bar')).toBe('engine_test.noop on checkout_api\\_ \\_x café_bar');
   });
 
   it('stays under the size limit whatever it is given, and says it was cut', () => {

@@ -36,14 +36,17 @@ export interface TeamsMessage {
 }
 
 /**
- * Escapes what Teams would read as Markdown or as a mention: emphasis (`*`, `_`), links and images
+ * Escapes what Teams would read as Markdown or as a mention: emphasis (`*`, `_` except inside a word), links and images
  * (`[`, `]`), code (`` ` ``), strike (`~`), `<at>` mentions and autolinks (`<`, `>`), the escape
  * itself, and list or heading markers at the start of a line. CommonMark backslash escapes, which
  * the Adaptive Card renderers honour: the text reads as it was written.
  */
 export function escapeTeams(s: string): string {
+  const word = (c: string | undefined): boolean => c !== undefined && /[\p{L}\p{N}]/u.test(c);
   return s
-    .replace(/[\\`*_[\]~<>]/g, (c) => `\\${c}`)
+    .replace(/[\\`*[\]~<>]/g, (c) => `\\${c}`)
+    // an underscore inside a word (`checkout_api`, `r_8f3k2m`) is never emphasis: left as typed
+    .replace(/_/g, (c, at: number, all: string) => (word(all[at - 1]) && word(all[at + 1]) ? c : `\\${c}`))
     .replace(/^(\s*)([-+#]|\d+[.)])(?=\s|$)/gm, (_m, sp: string, mark: string) => `${sp}${mark.replace(/[-+#.)]$/, (c) => `\\${c}`)}`);
 }
 
