@@ -264,7 +264,7 @@ describe('Microsoft Teams: run events as Adaptive Cards', () => {
 
   it('a permanent 400 stops at once and is never "delivered"; a 429 and the connector\'s "200 but HTTP error 429" are retried; its "200 but 413" is a permanent failure', async () => {
     teams = await startWebhookReceiver([teamsReply.badPayload]);
-    const throttled = await startWebhookReceiver([teamsReply.throttled('1'), teamsReply.ok], { teams: 'connector' });
+    const throttled = await startWebhookReceiver([teamsReply.throttled('3'), teamsReply.ok], { teams: 'connector' });
     const busy = await startWebhookReceiver([teamsReply.refusedIn200(429), teamsReply.ok], { teams: 'connector' });
     const refused = await startWebhookReceiver([teamsReply.refusedIn200(413)], { teams: 'connector' });
     try {
@@ -287,8 +287,8 @@ describe('Microsoft Teams: run events as Adaptive Cards', () => {
       expect(n.channels.refused.last_error).toMatch(/HTTP 200 but Teams refused the message \(413\).*permanent.*too large/);
       expect(n.channels.throttled).toMatchObject({ state: 'sent', attempts: 2, receipt: 'HTTP 200' });
       expect(throttled.received.map((r) => r.status)).toEqual([429, 200]);
-      // the retry waited out Retry-After: 1
-      expect(throttled.received[1].at - throttled.received[0].at).toBeGreaterThanOrEqual(950);
+      // the retry waited out Retry-After: 3 (the backoff alone would have tried again after 1 s)
+      expect(throttled.received[1].at - throttled.received[0].at).toBeGreaterThanOrEqual(2900);
       expect(n.channels.busy).toMatchObject({ state: 'sent', attempts: 2, receipt: 'HTTP 200' });
       expect(busy.received.map((r) => r.answer)).toEqual([expect.stringMatching(/HTTP error 429/), '1']);
       // not retried: one request each, however long the others took
