@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { escapeTeams, MAX_CARD_BYTES, secretKey, teamsMessage } from '../../src/daemon/notify/channels/teams-card.js';
 import { teamsRefusal } from '../../src/daemon/notify/channels/webhook.js';
 import type { Notification, RunJson } from '../../src/protocol/index.js';
+import { secretValues } from '../../src/config/secrets.js';
 
 const note = (over: Partial<Notification> = {}): Notification => ({
   id: '000001-r_abcd1234',
@@ -58,5 +59,10 @@ describe('Teams cards', () => {
     expect(teamsRefusal('')).toBeNull();
     expect(teamsRefusal('Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413 with ContextId tcid=0..')).toBe(413);
     expect(teamsRefusal('Webhook message delivery failed with error: Error contacting Microsoft Teams endpoint')).toBe(500);
+  });
+
+  it("a Teams Workflows URL's sig is one of the daemon's secrets", () => {
+    const s = secretValues({}, { webhooks: [{ format: 'teams', url: 'https://x.logic.azure.com/workflows/1/invoke?api-version=1&sig=S1Gvalue0123456789' }, { format: 'json', url: 'https://h.example/?sig=notateamsurl' }] });
+    expect(s).toEqual([{ name: 'webhook.url sig', value: 'S1Gvalue0123456789' }]);
   });
 });
