@@ -81,7 +81,9 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 }
 
 /**
- * POSTs each notification to one configured URL. 2xx confirms; 429 retries after Retry-After;
+ * POSTs each notification to one configured URL, as OpStream's JSON, a PagerDuty event or a Teams
+ * Adaptive Card (teams-card.ts). 2xx confirms (for Teams: unless the classic connector's 200 body
+ * says Teams refused it, see teamsRefusal); 429 retries after Retry-After;
  * 5xx, timeouts and refused connections retry with backoff; any other 4xx (a wrong URL, 410 Gone)
  * will not get better by itself and fails at once.
  *
