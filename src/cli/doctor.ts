@@ -35,6 +35,34 @@ export function checkSlack(config: CompiledConfig): Check[] {
   return out;
 }
 
+/**
+ * Teams webhooks (`format: teams`): what kind of URL it is, without posting (a test post would be
+ * a message in the channel). Classic Office 365 connector URLs are being retired by Microsoft;
+ * a Workflows URL without its `sig` parameter was copied incompletely and will be refused.
+ */
+export function checkTeams(config: CompiledConfig): Check[] {
+  return config.notify.webhooks
+    .filter((w) => w.format === 'teams')
+    .map((w): Check => {
+      const name = `teams ${w.name}`;
+      let url: URL;
+      try {
+        url = new URL(w.url);
+      } catch {
+        return { name, status: 'fail', detail: 'the url is not a valid URL' };
+      }
+      const host = url.hostname.toLowerCase();
+      const where = `${url.protocol}//${host}${url.port ? `:${url.port}` : ''}`;
+      if (/(^|\.)webhook\.office\.com$/.test(host) || host === 'outlook.office.com') return { name, status: 'warn', detail: `${where}: a classic Office 365 connector webhook, which Microsoft is retiring; create a Workflows webhook instead (README: Microsoft Teams)` };
+      if (/(^|\.)(logic\.azure\.com|powerplatform\.com|powerautomate\.com)$/.test(host) || host === 'flow.microsoft.com') {
+        if (!url.searchParams.get('sig')) return { name, status: 'fail', detail: `${where}: a Workflows webhook URL without its sig= parameter (copy the whole URL from the trigger "When a Teams webhook request is received")` };
+        return { name, status: 'ok', detail: `${where}: a Teams Workflows webhook (cards are Adaptive Card 1.4)` };
+      }
+      if (url.protocol !== 'https:' && host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') return { name, status: 'warn', detail: `${where}: not https; Teams and Workflows URLs are https` };
+      return { name, status: 'warn', detail: `${where}: not a Teams or Workflows host (a relay?); it must accept Teams messages with Adaptive Card attachments` };
+    });
+}
+
 export async function checkOllama(config: CompiledConfig): Promise<Check> {
   if (!config.llm) return { name: 'ollama', status: 'skip', detail: 'no llm configured (optional): workflows use deterministic analysis' };
   // the daemon's own gateway, so doctor sees exactly what agent steps will (loaded only here)
@@ -135,11 +163,12 @@ export async function runDoctor(): Promise<Check[]> {
   checks.push(...(await checkDaemon()));
   if (config) {
     checks.push(...checkSlack(config));
+    checks.push(...checkTeams(config));
     checks.push(await checkOllama(config));
     checks.push(...(await checkMcpServers(config)));
     checks.push(...(await checkAws(config)));
   } else {
-    checks.push({ name: 'slack, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
+    checks.push({ name: 'slack, teams, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
   }
   return checks;
 }

@@ -130,7 +130,8 @@ export const ConfigSchema = z
                 secret: z.string().optional(),
                 /** Levels it receives; approvals and input requests count as critical. Default: all. */
                 levels: z.array(z.enum(['info', 'warning', 'critical'])).optional(),
-                format: z.enum(['json', 'pagerduty']).default('json'),
+                /** json: OpStream's payload; pagerduty: Events API v2; teams: an Adaptive Card for a Teams Workflows or incoming webhook URL. */
+                format: z.enum(['json', 'pagerduty', 'teams']).default('json'),
                 /** PagerDuty Events API v2 integration key (format: pagerduty). */
                 routing_key: z.string().optional(),
                 timeout: Duration.default('10s'),

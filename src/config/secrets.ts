@@ -16,7 +16,7 @@ export interface SecretValue {
 export interface SecretFields {
   slack?: { app_token?: string; bot_token?: string } | null;
   llm?: { api_key?: string } | null;
-  webhooks?: readonly { secret?: string; routing_key?: string }[];
+  webhooks?: readonly { secret?: string; routing_key?: string; url?: string; format?: string }[];
   mcpEnv?: readonly Record<string, string>[];
 }
 
@@ -29,7 +29,20 @@ export function secretValues(env: NodeJS.ProcessEnv, config: SecretFields = {}):
   for (const w of config.webhooks ?? []) {
     if (w.secret) out.push({ name: 'webhook.secret', value: w.secret });
     if (w.routing_key) out.push({ name: 'webhook.routing_key', value: w.routing_key });
+    // a Teams Workflows URL carries its credential in the query (`sig=`): whoever has it can post
+    if (w.format === 'teams' && w.url) {
+      const sig = safeParam(w.url, 'sig');
+      if (sig) out.push({ name: 'webhook.url sig', value: sig });
+    }
   }
   for (const e of config.mcpEnv ?? []) for (const [name, value] of Object.entries(e)) if (value && SECRET_ENV.test(name)) out.push({ name, value });
   return out;
+}
+
+function safeParam(url: string, name: string): string | null {
+  try {
+    return new URL(url).searchParams.get(name);
+  } catch {
+    return null;
+  }
 }

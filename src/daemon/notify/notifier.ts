@@ -6,7 +6,8 @@ import type { StoreOp } from '../store/store.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import { DesktopChannel, desktopCommand, hasDesktopSession } from './channels/desktop.js';
 import { TerminalChannel } from './channels/terminal.js';
-import { WebhookChannel } from './channels/webhook.js';
+import { WebhookChannel, type WebhookDeps } from './channels/webhook.js';
+import { SecretMasker } from '../llm/redact.js';
 import { serviceOf } from '../memory/summary.js';
 import { draftsFor } from './policy.js';
 import type { Channel, DeliveryResult, Draft } from './types.js';
@@ -114,8 +115,11 @@ export class Notifier implements Service {
     this.register(new TerminalChannel(ctx.bus));
     const cmd = desktopCommand(process.env);
     if (cfg.desktop === 'on' || (cfg.desktop === 'auto' && hasDesktopSession(process.env) && cmd)) this.register(new DesktopChannel(cmd));
+    const masker = new SecretMasker(ctx.config.secrets);
+    // Teams cards show the run as every screen does; read when the card is sent
+    const deps: WebhookDeps = { runView: (id) => this.ctx.engine.get(id), mask: (t) => masker.text(t).text };
     for (const hook of cfg.webhooks) {
-      this.register(new WebhookChannel(hook));
+      this.register(new WebhookChannel(hook, deps));
       if (hook.format === 'pagerduty') this.pdOpen.set(hook.name, new Set());
     }
     for (const [key] of await ctx.store.entries('meta', { gte: 'pd_open:', lt: 'pd_open:~' })) {

@@ -1,8 +1,30 @@
 import { createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CompiledWebhook } from '../../../config/load.js';
-import { PACKAGE_VERSION } from '../../../protocol/index.js';
+import { PACKAGE_VERSION, type RunJson } from '../../../protocol/index.js';
 import type { Channel, DeliveryResult, Notification } from '../types.js';
+import { teamsMessage } from './teams-card.js';
+
+/** What a webhook needs from the daemon besides its config (Teams cards show the run view). */
+export interface WebhookDeps {
+  /** The run as every screen shows it, or null when it is gone. */
+  runView(id: string): Promise<RunJson | null>;
+  /** Masks every secret value the daemon knows. */
+  mask(text: string): string;
+}
+
+const NO_DEPS: WebhookDeps = { runView: () => Promise.resolve(null), mask: (t) => t };
+
+/**
+ * The classic Teams connector answers 200 to everything it received and says in the body when
+ * Teams itself refused the message: `Webhook message delivery failed with error: Microsoft Teams
+ * endpoint returned HTTP error 429 with ContextId ...`. That body is the real status.
+ */
+export function teamsRefusal(body: string): number | null {
+  if (!/delivery failed/i.test(body)) return null;
+  const m = /HTTP error (\d{3})/i.exec(body);
+  return m ? Number(m[1]) : 500;
+}
 
 /** The documented JSON payload (format: json). Receivers dedupe on `id` (also the Idempotency-Key header). */
 export function jsonPayload(n: Notification): Record<string, unknown> {
@@ -59,7 +81,9 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 }
 
 /**
- * POSTs each notification to one configured URL. 2xx confirms; 429 retries after Retry-After;
+ * POSTs each notification to one configured URL, as OpStream's JSON, a PagerDuty event or a Teams
+ * Adaptive Card (teams-card.ts). 2xx confirms (for Teams: unless the classic connector's 200 body
+ * says Teams refused it, see teamsRefusal); 429 retries after Retry-After;
  * 5xx, timeouts and refused connections retry with backoff; any other 4xx (a wrong URL, 410 Gone)
  * will not get better by itself and fails at once.
  *
@@ -72,13 +96,16 @@ export class WebhookChannel implements Channel {
   readonly timeoutMs: number;
   readonly idempotent = true;
 
-  constructor(private readonly hook: CompiledWebhook) {
+  constructor(
+    private readonly hook: CompiledWebhook,
+    private readonly deps: WebhookDeps = NO_DEPS,
+  ) {
     this.name = hook.name;
     this.timeoutMs = hook.timeoutMs;
   }
 
   async deliver(n: Notification, signal: AbortSignal): Promise<DeliveryResult> {
-    const payload = this.hook.format === 'pagerduty' ? pagerDutyPayload(n, this.hook.routing_key ?? '') : jsonPayload(n);
+    const payload = await this.payload(n);
     const body = JSON.stringify(payload);
     const ts = Math.floor(Date.now() / 1000).toString();
     const headers: Record<string, string> = {
@@ -97,15 +124,33 @@ export class WebhookChannel implements Channel {
       return classifyFetchError(e, this.hook.url);
     }
     // the body is read (and capped) only for the error text; a receiver's body is never trusted further
-    const text = res.ok ? '' : (await res.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
-    if (res.ok) {
+    const teams = this.hook.format === 'teams';
+    if (res.ok && !teams) {
       await res.body?.cancel().catch(() => undefined);
       return { kind: 'delivered', receipt: `HTTP ${res.status}` };
     }
-    const what = `HTTP ${res.status}${text ? `: ${text}` : ''}`;
-    if (res.status === 429) return { kind: 'retry', error: what, afterMs: retryAfterMs(res.headers.get('retry-after')) ?? undefined };
-    if (res.status >= 500 || res.status === 408) return { kind: 'retry', error: what, afterMs: retryAfterMs(res.headers.get('retry-after')) ?? undefined };
-    return { kind: 'failed', error: `${what} (permanent: a 4xx answer will not change by retrying; not retried; check the webhook's url)` };
+    const text = (await readCapped(res, 2048)).slice(0, 300).replace(/\s+/g, ' ').trim();
+    let status = res.status;
+    let what = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    if (res.ok) {
+      const refused = teamsRefusal(text);
+      if (refused === null) return { kind: 'delivered', receipt: `HTTP ${res.status}` };
+      status = refused;
+      what = `HTTP ${res.status} but Teams refused the message (${refused}): ${text.slice(0, 200)}`;
+    }
+    const after = retryAfterMs(res.headers.get('retry-after')) ?? undefined;
+    if (status === 429) return { kind: 'retry', error: what, afterMs: after };
+    if (status >= 500 || status === 408) return { kind: 'retry', error: what, afterMs: after };
+    const hint = teams && status === 413 ? 'the card is too large for Teams' : teams && status === 400 ? 'Teams refused the card' : "check the webhook's url";
+    return { kind: 'failed', error: `${what} (permanent: a 4xx answer will not change by retrying; not retried; ${hint})` };
+  }
+
+  private async payload(n: Notification): Promise<unknown> {
+    if (this.hook.format === 'pagerduty') return pagerDutyPayload(n, this.hook.routing_key ?? '');
+    if (this.hook.format !== 'teams') return jsonPayload(n);
+    // the run as it is now, from the one projection every screen uses (a run removed by retention: none)
+    const view = n.run_id ? await this.deps.runView(n.run_id).catch(() => null) : null;
+    return teamsMessage({ n, view, mask: (t) => this.deps.mask(t) }).message;
   }
 
   /** Each notification stands alone, except PagerDuty's: a resolve must not overtake its trigger. */
@@ -114,8 +159,29 @@ export class WebhookChannel implements Channel {
   }
 
   describe(): { kind: string; target: string | null } {
-    return { kind: this.hook.format === 'pagerduty' ? 'pagerduty' : 'webhook', target: safeUrl(this.hook.url) };
+    return { kind: this.hook.format === 'json' ? 'webhook' : this.hook.format, target: safeUrl(this.hook.url) };
   }
+}
+
+/** A receiver's body, read only up to `max` bytes (it is never trusted further than an error text). */
+async function readCapped(res: Response, max: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // a body cut off mid-way: what arrived is enough for an error text
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, max);
 }
 
 /** TLS failures that only a config change fixes (the receiver's name or its CA), not time. */
