@@ -248,7 +248,9 @@ describe('engine: schedules through the CLI and a real daemon', () => {
     for (const wf of wfs) {
       const runs = await runsOf(h, wf);
       expectNoDoubleFire(runs);
-      expect(runs.filter((r) => r.catch_up).length).toBeLessThanOrEqual(wf === 'cu-all' ? 6 : wf === 'cu-latest' ? 2 : 0);
+      // each restart catches up at most max_catch_up (3) plus the one passing while jobs are armed;
+      // how many times were missed depends on how long the restart took (a busy machine: more)
+      expect(runs.filter((r) => r.catch_up).length).toBeLessThanOrEqual(wf === 'cu-all' ? allCatch.length + 4 : wf === 'cu-latest' ? 2 : 0);
     }
     for (const wf of wfs) await cli(['schedules', 'pause', wf], h.env);
   }, 240_000);
