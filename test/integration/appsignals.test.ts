@@ -173,6 +173,25 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);
 
+  it('an account without Transaction Search: the spans answer "Transaction Search Not Available"; the slow dependency comes from the audit, the note says why', async () => {
+    const w = home('opawsa-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ transaction_search: false }));
+    const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    const alert = await waitNote(h, id, (n) => n.level === 'critical', 'the breach alert');
+    expect(alert.text).toContain('SLO breach on checkout-api: SLO checkout-api-latency-p99 breached on POST /checkout');
+    expect(alert.text).toContain('Likely root cause: dependency payment-service (POST /charge) is slow: p99 2392 ms');
+    expect(alert.text).not.toMatch(/inventory-service|DynamoDB|GET \/stock|PutItem/);
+    const run = await getRun(h, id);
+    const spans = stepOf(run, 'monitor[0].spans')?.output as { status: string };
+    expect(spans.status).toBe('Transaction Search Not Available');
+    const facts = stepOf(run, 'monitor[0].diagnose')?.output as { notes: string[]; slow_dependency: { name: string } };
+    expect(facts.slow_dependency.name).toBe('payment-service');
+    expect(facts.notes.join('\n')).toMatch(/search_transaction_spans: Transaction Search Not Available \(⚠️ Transaction Search is not enabled for this account\)/);
+    expect(facts.notes.join('\n')).toContain("no span rows: the dependency comes from the audit's dependency graph");
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+  }, 120_000);
+
   it('profile_appsignals: reports the worst operations and the slow dependency over a short window', async () => {
     const w = home('opaws3-');
     h = w.h;
@@ -223,6 +242,10 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     await failsWith(['slo_appsignals', 'checkout', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], null, /service "checkout" is not in Application Signals \(services: checkout-api, inventory-service, payment-service\)/);
     await failsWith(['profile_appsignals', 'checkout', 'for', '4s', 'interval=2s'], null, /Service 'checkout' not found in Application Signals/);
   }, 120_000);
+
+  it('a service without SLOs (the real list_slis reports it OK with "0 SLO(s) healthy"): refused at the first check, not watched as "all SLOs met"', async () => {
+    await failsWith(['slo_appsignals', 'payment-service', 'every', '2s'], null, /service "payment-service" has no SLOs in Application Signals, so there is nothing to watch: create one/);
+  }, 60_000);
 
   it('no AWS credentials', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'no_credentials', /no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE/);

@@ -20,7 +20,12 @@
 //                              | start_failure (exits at start like the real one with a bad AWS_PROFILE)
 //   APPSIGNALS_STANDIN_STATE   a JSON file read on every call, so one running server can change
 //                              world: { "remediated": true } heals it (the test's remediation endpoint
-//                              writes that), { "scenario": "throttled" } overrides the scenario
+//                              writes that), { "scenario": "throttled" } overrides the scenario,
+//                              { "transaction_search": false } is an account without Transaction
+//                              Search (list_slis says so; search_transaction_spans answers
+//                              "Transaction Search Not Available", as the real one does)
+// payment-service has no SLOs: the real list_slis reports such a service OK with "0 SLO(s) healthy"
+// (its SLI report client says OK when there is nothing to breach), not as insufficient data.
 //   no AWS_ACCESS_KEY_ID and no AWS_PROFILE: every AWS call fails as botocore's NoCredentialsError.
 import { readFileSync } from 'node:fs';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -83,6 +88,12 @@ function state() {
   }
 }
 const scenarioNow = () => state().scenario ?? startScenario;
+/** The real check_transaction_search_enabled: any failure of the X-Ray call reads as (false, Unknown, Error). */
+function transactionSearch() {
+  if (awsFailure('GetTraceSegmentDestination')) return { enabled: false, destination: 'Unknown', status: 'Error' };
+  if (state().transaction_search === false) return { enabled: false, destination: 'XRay', status: 'ACTIVE' };
+  return { enabled: true, destination: 'CloudWatchLogs', status: 'ACTIVE' };
+}
 const healed = () => scenarioNow() === 'healthy' || state().remediated === true;
 
 /** Raises what boto3 raises for an API call in the current scenario (null: the call goes through). */
@@ -189,11 +200,13 @@ function listSlis(a) {
   const reports = SERVICES.map((s) => {
     const total = SLOS.filter((o) => o.service === s.Name).length;
     const breached = breachedOf(s.Name);
-    return { s, total, breached, status: total === 0 ? 'INSUFFICIENT_DATA' : breached.length > 0 ? 'BREACHED' : 'OK' };
+    return { s, total, breached, status: breached.length > 0 ? 'BREACHED' : 'OK' };
   });
   let r = `SLI Status Report - Last ${hours} hours\n`;
   r += `Time Range: ${ymdhm(start)} - ${ymdhm(end)}\n\n`;
-  r += '✅ Transaction Search: ENABLED (100% trace visibility available)\n\n';
+  const ts = transactionSearch();
+  if (ts.enabled) r += '✅ Transaction Search: ENABLED (100% trace visibility available)\n\n';
+  else r += `⚠️ Transaction Search: NOT ENABLED (only 5% sampled traces available)\n   Current config: Destination=${ts.destination}, Status=${ts.status}\n   Enable Transaction Search for accurate root cause analysis\n\n`;
   const count = (st) => reports.filter((x) => x.status === st).length;
   r += `Summary:\n• Total Services: ${reports.length}\n• Healthy (OK): ${count('OK')}\n• Breached: ${count('BREACHED')}\n• Insufficient Data: ${count('INSUFFICIENT_DATA')}\n\n`;
   if (count('BREACHED') > 0) {
@@ -342,7 +355,24 @@ function searchTransactionSpans(a) {
   if (!a.query_string || !a.query_string.trim()) {
     return { status: 'Invalid Input', message: 'query_string is required and must not be empty. Provide a CloudWatch Logs Insights query (e.g., "fields @timestamp, attributes.aws.local.service | limit 20").' };
   }
-  const err = awsFailure('GetTraceSegmentDestination');
+  // the real tool checks Transaction Search first and answers (not raises) when it is off or the
+  // check failed (no credentials, throttled: check_transaction_search_enabled swallows the error)
+  const ts = transactionSearch();
+  if (!ts.enabled) {
+    return {
+      status: 'Transaction Search Not Available',
+      transaction_search_status: { enabled: false, destination: ts.destination, status: ts.status },
+      message:
+        '⚠️ Transaction Search is not enabled for this account. ' +
+        `Current configuration: Destination=${ts.destination}, Status=${ts.status}. ` +
+        "Transaction Search requires sending traces to CloudWatch Logs (destination='CloudWatchLogs' and status='ACTIVE'). " +
+        'Without Transaction Search, you only have access to 5% sampled trace data through X-Ray. ' +
+        'To get 100% trace visibility, please enable Transaction Search in your X-Ray settings. ' +
+        'As a fallback, you can use get_xray_trace() to look up specific traces by ID, but results may be incomplete due to sampling.',
+      fallback_recommendation: 'Use get_xray_trace() to look up specific X-Ray trace IDs (5% sampled data).',
+    };
+  }
+  const err = awsFailure('StartQuery');
   if (err) throw new Error(err);
   if (scenarioNow() === 'error_result') {
     throw new Error(`An error occurred (AccessDeniedException) when calling the StartQuery operation: User: arn:aws:iam::${ACCOUNT}:user/opstream is not authorized to perform: logs:StartQuery`);

@@ -92,6 +92,8 @@ interface SliReport {
   environment: string;
   status: 'ok' | 'breached' | 'insufficient_data';
   breached: string[];
+  /** A healthy service's SLO count ("- 2 SLO(s) healthy"); 0: it has no SLOs (the report still says OK). */
+  healthy_slos: number | null;
 }
 
 /** Parses list_slis' "SLI Status Report" text into one entry per service. */
@@ -110,7 +112,8 @@ export function parseSliReport(text: string): SliReport[] {
     else if (section && line.startsWith('• ')) {
       const m = /^• (.+?) \(([^)]*)\)/.exec(line);
       if (!m) continue;
-      current = { service: m[1], environment: m[2], status: section, breached: [] };
+      const healthy = /\) - (\d+) SLO\(s\) healthy$/.exec(line);
+      current = { service: m[1], environment: m[2], status: section, breached: [], healthy_slos: healthy ? Number(healthy[1]) : null };
       out.push(current);
     } else if (section === 'breached' && current && /^ {4}- /.test(line)) current.breached.push(line.slice(6).trim());
   }
@@ -239,6 +242,11 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
     if (!mine) {
       const known = reports.map((r) => r.service);
       throw new OpsToolError(`service "${args.service}" is not in Application Signals${known.length ? ` (services: ${known.join(', ')})` : ' (no services found)'}`);
+    }
+    // the server reports a service without SLOs as OK ("0 SLO(s) healthy"): watching it would say
+    // "all SLOs met" forever, so this is said at the first check instead
+    if (mine.status === 'ok' && mine.healthy_slos === 0) {
+      throw new OpsToolError(`service "${args.service}" has no SLOs in Application Signals, so there is nothing to watch: create one (CloudWatch console: Application Signals > Service Level Objectives) or watch a service that has one`);
     }
     environment = mine.environment;
     status = mine.status;
