@@ -190,6 +190,16 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect(facts.notes.join('\n')).toMatch(/search_transaction_spans: Transaction Search Not Available \(⚠️ Transaction Search is not enabled for this account\)/);
     expect(facts.notes.join('\n')).toContain("no span rows: the dependency comes from the audit's dependency graph");
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
+
+    // a profile there has no spans to rank; it says nothing about SLOs it never read
+    const prof = await start(h, ['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s']);
+    await waitRun(h, prof, (r) => r.status === 'succeeded', 'the profile to finish');
+    const status = await cli(['status', prof], h.env);
+    expect(status.stdout).not.toMatch(/SLOs? .*met|all SLOs/);
+    const report = await cli(['report', prof], h.env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).not.toMatch(/SLO|all SLOs met/);
+    expect(report.stdout).toContain('Transaction Search Not Available');
   }, 120_000);
 
   it('profile_appsignals: reports the worst operations and the slow dependency over a short window', async () => {
@@ -274,6 +284,50 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     expect((await cli(['cancel', id], w.h.env)).code).toBe(0);
     expect((await cli(['daemon', 'status'], w.h.env)).code).toBe(0);
   }, 90_000);
+
+  it('no AWS credentials anywhere (no keys and no AWS_PROFILE in the server\'s env): both workflows fail at their first read, in one line saying how to give them', async () => {
+    const n = tempHome('opawsn-');
+    try {
+      // a server env with a region only: boto3's chain finds nothing (the daemon passes no AWS_* of its own)
+      const env = { AWS_REGION: 'eu-west-1', APPSIGNALS_STANDIN_STATE: join(n.home, 'aws-world.json') };
+      writeFileSync(join(n.home, 'config.yaml'), ['notify: { desktop: "off" }', 'mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n'));
+      for (const args of [['slo_appsignals', 'checkout-api', 'every', '2s'], ['profile_appsignals', 'checkout-api', 'for', '4s', 'interval=2s']]) {
+        const id = await start(n, args);
+        const run = await waitRun(n, id, (r) => r.status === 'failed', `${args[0]} to fail`);
+        expect(run.error).toMatch(/no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE or AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY in mcpServers\.appsignals\.env/);
+        expect(run.error!.split('\n')).toHaveLength(1);
+        expect(run.steps.filter((st) => /\.(alert|approve|remediate)$|^(analyze|report|report_slow)$/.test(st.id) && st.status !== 'skipped')).toEqual([]);
+      }
+      expect((await cli(['daemon', 'status'], n.env)).code).toBe(0);
+    } finally {
+      await n.cleanup();
+    }
+  }, 90_000);
+
+  it('profile_appsignals: a throttled sample is recorded failed with AWS\'s message and skipped; the profile goes on and reports from the samples AWS answered', async () => {
+    const p = home('opawsp-');
+    try {
+      writeFileSync(p.state, JSON.stringify({ scenario: 'throttled' }));
+      const id = await start(p.h, ['profile_appsignals', 'checkout-api', 'for', '20s', 'interval=2s']);
+      await waitFor(async () => /read \(iteration 1\)\s+failed: ops\.appsignals_facts returned an error: query_service_metrics: AWS throttled the call/.test((await cli(['logs', id], p.h.env)).stdout), {
+        what: 'the throttled first sample in the logs',
+        timeoutMs: 60_000,
+      });
+      // the full message (the plain log line is cut to the terminal)
+      expect((await cli(['logs', id, '--json'], p.h.env)).stdout).toMatch(/AWS throttled the call \(An error occurred \(ThrottlingException\) when calling the ListServices operation \(reached max retries: 4\): Rate exceeded\)/);
+      expect((await getRun(p.h, id)).status).not.toBe('failed');
+      writeFileSync(p.state, JSON.stringify({}));
+      const done = await waitRun(p.h, id, (r) => r.status === 'succeeded', 'the profile to finish');
+      const samples = stepOf(done, 'sample')?.output as { read: unknown }[];
+      expect(samples[0].read).toBeNull();
+      expect(samples.some((x) => x.read !== null)).toBe(true);
+      const analyze = stepOf(done, 'analyze')?.output as { metrics: { metric: string; average: number }[]; slow_dependency: { name: string } };
+      expect(analyze.metrics.map((m) => m.metric)).toEqual(['Latency', 'Fault']);
+      expect(analyze.slow_dependency.name).toBe('payment-service');
+    } finally {
+      await p.h.cleanup();
+    }
+  }, 120_000);
 
   it('an error result (isError) from the server', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
