@@ -117,6 +117,32 @@ describe('slo_appsignals in Slack', () => {
   }, 150_000);
 });
 
+describe('profile_appsignals in Slack', () => {
+  it('the thread ends with the worst operation and the slow dependency, the healthy ones not called slow', async () => {
+    const world = mkdtempSync(join(tmpdir(), 'opaws-w-'));
+    closers.push(async () => rmSync(world, { recursive: true, force: true }));
+    const setup = await setupSlack({ config: (lb) => `${slackConfig(lb)}\n${awsYaml(join(world, 'aws-world.json'))}` });
+    s = setup;
+    await connected(setup);
+    const { lb } = setup;
+    const started = await slash(setup, 'profile-aws checkout-api for 4 seconds interval=2s', PEOPLE.bob);
+    const id = /`(r_[a-z0-9]+)`/.exec(started)?.[1] ?? '';
+    expect(started).toContain('Started *profile_appsignals*');
+    const header = await lb.waitForMessage('#ops-alerts', (m) => isTop(m) && shows(m).includes(id), 30_000);
+    const report = await botReply(setup, '#ops-alerts', header.ts, (t) => t.includes('Profiling checkout-api'));
+    expect(shows(report)).toContain('Slow dependency: payment-service POST /charge (p99 2391.6 ms)');
+    expect(shows(report)).toContain('Worst operations: POST /checkout p99 2455.1 ms (410 calls)');
+    const done = await botReply(setup, '#ops-alerts', header.ts, (t) => t.includes('profile_appsignals succeeded'));
+    expect(shows(done)).toContain('worst operation POST /checkout (p99 2455.1 ms), slowest dependency payment-service (p99 2391.6 ms)');
+    // the window is AWS's data, not samples of ours ("0 samples" before)
+    expect(shows(done)).toContain('Window 4s of Application Signals, 3 operations, 3 dependencies');
+    expect(shows(done)).not.toMatch(/\d+ samples/);
+    expect(shows(done)).toMatch(/payment-service\s+p99_ms/);
+    expect(shows(done)).not.toMatch(/(inventory-service|DynamoDB)[^\n]*slow/);
+    await waitRunStatus(setup, id, (r) => r.status === 'succeeded', 'the profile to finish');
+  }, 120_000);
+});
+
 describe('slo_appsignals in the dashboard', () => {
   it('the run detail shows the breached SLO by name and the slow dependency with its p99, never a healthy one as slow', async () => {
     type InkTesting = typeof import('ink-testing-library');
