@@ -219,6 +219,9 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     const text = await cli(['report', id], h.env);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toContain('Slow dependency: payment-service POST /charge p99 2392 ms');
+    // a profile reads no SLOs: its advice does not invoke one
+    expect(text.stdout.replace(/\s+/g, ' ')).toContain('fix: Look at payment-service first: its p99 (2391.6 ms) stands out from the other dependencies of POST /checkout.');
+    expect(text.stdout).not.toMatch(/\bSLOs?\b/);
     expect(text.stdout).toMatch(/Operations \(worst first\)\n\s+OPERATION.*\n\s+POST \/checkout\s+410/);
     expect(text.stdout).toMatch(/Dependencies \(worst first\)\n\s+DEPENDENCY.*\n\s+payment-service\s+POST \/charge.*SLOW/);
   }, 120_000);

@@ -318,7 +318,10 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
           samples_affected: slow.calls ?? 0,
           samples_total: dependencies.reduce((n, d) => n + (d.calls ?? 0), 0),
           evidence: { operation: op, dependency_operation: slow.operation, avg_ms: slow.avg_ms, p99_ms: slow.p99_ms, healthy_dependencies: dependencies.filter((d) => !d.slow).map((d) => d.name).join(', ') || null },
-          suggested_fix: `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`,
+          // a profile read no SLOs: it names what stands out, not an SLO it never looked at
+          suggested_fix: isBreached
+            ? `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`
+            : `Look at ${slow.name} first: its p99 (${slow.p99_ms} ms) stands out from the other dependencies${op ? ` of ${op}` : ''}.`,
           series: null,
         },
       ]
