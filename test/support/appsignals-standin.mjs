@@ -104,6 +104,16 @@ function awsFailure(operation) {
   return null;
 }
 
+/**
+ * The text of the tools that catch botocore's ClientError apart (list_monitored_services,
+ * query_service_metrics, list_slos, get_slo): `AWS Error: ` and the error's Message only ("Rate
+ * exceeded", no code, no operation); anything else (NoCredentialsError) as `Error: ` and str(e).
+ */
+function caughtText(err) {
+  const client = /^An error occurred \((\w+)\) when calling the \w+ operation(?: \(reached max retries: \d+\))?: (.*)$/.exec(err);
+  return client ? `AWS Error: ${client[2]}` : `Error: ${err}`;
+}
+
 // ---- tool schemas: FastMCP's JSON Schema for the pinned signatures --------------------------------
 
 const str = (title, description, dflt) => ({ title, description, type: 'string', ...(dflt === undefined ? {} : { default: dflt }) });
@@ -177,7 +187,7 @@ const ymdhm = (d) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(
 
 function listMonitoredServices() {
   const err = awsFailure('ListServices');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   let r = `Application Signals Services (${SERVICES.length} total: ${SERVICES.length} instrumented, 0 uninstrumented):\n\n`;
   r += `Instrumented Services (${SERVICES.length}):\n\n`;
   for (const s of SERVICES) {
@@ -236,7 +246,7 @@ function listSlos(a) {
     return `Error: Invalid JSON in key_attributes parameter: ${e.message}`;
   }
   const err = awsFailure('ListServiceLevelObjectives');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   const found = SLOS.filter((o) => !filter.Name || o.service === filter.Name).slice(0, Math.min(Math.max(a.max_results ?? 50, 1), 50));
   if (found.length === 0) return 'No Service Level Objectives found matching the specified criteria.';
   let r = `Service Level Objectives (${found.length} total):\n\n`;
@@ -249,7 +259,7 @@ function listSlos(a) {
 
 function getSlo(a) {
   const err = awsFailure('GetServiceLevelObjective');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   const o = SLOS.find((x) => x.Name === a.slo_id || sloArn(x.Name) === a.slo_id);
   if (!o) return `AWS Error: Service Level Objective ${a.slo_id} not found`;
   let r = 'Service Level Objective Details\n' + '='.repeat(50) + '\n\n';
@@ -402,7 +412,7 @@ function searchTransactionSpans(a) {
 function queryServiceMetrics(a) {
   const hours = a.hours ?? 1;
   const err = awsFailure('ListServices');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   if (!SERVICES.some((s) => s.Name === a.service_name)) return `Service '${a.service_name}' not found in Application Signals.`;
   const metrics = ['Latency', 'Error', 'Fault'];
   if (!a.metric_name) {
