@@ -173,6 +173,19 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);
 
+  it('profile_appsignals of a service without traffic in the metrics\' window: the report says there were no data points, it does not drop them silently', async () => {
+    const w = home('opawsq-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ quiet: true }));
+    const id = await start(h, ['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s']);
+    const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the profile to finish');
+    const analyze = stepOf(done, 'analyze')?.output as { metrics: unknown[]; notes: string[] };
+    expect(analyze.metrics).toEqual([]);
+    expect(analyze.notes).toContain("query_service_metrics: No data points found for metric 'Latency' on service 'checkout-api' in the last 1 hour(s).");
+    const report = await cli(['report', id], h.env);
+    expect(report.stdout.replace(/\s+/g, ' ')).toContain("No data points found for metric 'Fault' on service 'checkout-api'");
+  }, 60_000);
+
   it('an account without Transaction Search: the spans answer "Transaction Search Not Available"; the slow dependency comes from the audit, the note says why', async () => {
     const w = home('opawsa-');
     h = w.h;

@@ -23,7 +23,9 @@
 //                              writes that), { "scenario": "throttled" } overrides the scenario,
 //                              { "transaction_search": false } is an account without Transaction
 //                              Search (list_slis says so; search_transaction_spans answers
-//                              "Transaction Search Not Available", as the real one does)
+//                              "Transaction Search Not Available", as the real one does),
+//                              { "quiet": true } a service without traffic in the metrics' window
+//                              (query_service_metrics: "No data points found ...")
 // payment-service has no SLOs: the real list_slis reports such a service OK with "0 SLO(s) healthy"
 // (its SLI report client says OK when there is nothing to breach), not as insufficient data.
 //   no AWS_ACCESS_KEY_ID and no AWS_PROFILE: every AWS call fails as botocore's NoCredentialsError.
@@ -421,6 +423,7 @@ function queryServiceMetrics(a) {
     return r;
   }
   if (!metrics.includes(a.metric_name)) return `Metric '${a.metric_name}' not found for service '${a.service_name}'. Available: ${metrics.join(', ')}`;
+  if (state().quiet === true) return `No data points found for metric '${a.metric_name}' on service '${a.service_name}' in the last ${hours} hour(s).`;
   const statistic = a.statistic ?? 'Average';
   const period = hours <= 3 ? 60 : hours <= 24 ? 300 : 3600;
   const bad = a.service_name === 'checkout-api' && !healed();

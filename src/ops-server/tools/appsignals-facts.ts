@@ -184,13 +184,18 @@ const num = (s: unknown): number | null => {
   return Number.isFinite(n) ? Math.round(n * 10) / 10 : null;
 };
 
-function parseMetrics(texts: unknown[]): z.infer<typeof MetricSummary>[] {
+function parseMetrics(texts: unknown[], notes: string[]): z.infer<typeof MetricSummary>[] {
   const out: z.infer<typeof MetricSummary>[] = [];
   for (const t of texts) {
     if (typeof t !== 'string') continue;
     failIfError('query_service_metrics', t);
     const head = /^Metrics for .+ - (\w+)$/m.exec(t);
-    if (!head) continue;
+    if (!head) {
+      // a quiet service ("No data points found for metric 'Latency' ... in the last 1 hour(s).") or
+      // one without metrics: said, not dropped
+      notes.push(`query_service_metrics: ${t.trim().split('\n')[0].slice(0, 200)}`);
+      continue;
+    }
     const std = /^(\w+) Statistics:\n• Latest: ([\d.]+)\n• Average: ([\d.]+)\n• Maximum: ([\d.]+)/m.exec(t);
     const pct = /^p\d+ Statistics:/m.test(t);
     out.push({ metric: head[1], statistic: std?.[1] ?? 'unknown', latest: num(std?.[2]), average: num(std?.[3]), maximum: num(std?.[4]), data_points: num(/• Data Points: (\d+)/.exec(t)?.[1]), percentiles_missing: !pct });
@@ -289,7 +294,7 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
   const operations = spanRows('search_transaction_spans', args.operation_spans, notes)
     .map((r) => ({ name: String(r['attributes.aws.local.operation'] ?? 'unknown'), calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), faults: num(r.faults) }))
     .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
-  const metrics = parseMetrics(args.metrics ?? []);
+  const metrics = parseMetrics(args.metrics ?? [], notes);
   if (metrics.some((m) => m.percentiles_missing)) notes.push('query_service_metrics returned no percentiles (a known bug of the pinned server release); latency percentiles come from spans');
 
   const isBreached = status === 'breached';
