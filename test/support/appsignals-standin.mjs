@@ -389,8 +389,10 @@ function searchTransactionSpans(a) {
   if (scenarioNow() === 'error_result') {
     throw new Error(`An error occurred (AccessDeniedException) when calling the StartQuery operation: User: arn:aws:iam::${ACCOUNT}:user/opstream is not authorized to perform: logs:StartQuery`);
   }
+  // datetime.fromisoformat of Python 3.10 (the release's .python-version and its lowest supported):
+  // no trailing Z, no bare date-time without the T or space separator
   for (const t of [a.start_time, a.end_time]) {
-    if (!t || Number.isNaN(Date.parse(t))) throw new Error(`Invalid isoformat string: '${t ?? ''}'`);
+    if (!t || /Z$/i.test(t) || !/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d)?)?$/.test(t) || Number.isNaN(Date.parse(t))) throw new Error(`Invalid isoformat string: '${t ?? ''}'`);
   }
   const q = a.query_string;
   const svc = /attributes\.aws\.local\.service\s*=\s*["']([^"']+)["']/.exec(q)?.[1];
