@@ -348,6 +348,7 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
 
   it('an error result (isError) from the server', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
+    await failsWith(['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
   }, 60_000);
 
   it('a server that fails to start', async () => {
