@@ -104,6 +104,19 @@ describe('slo_appsignals in Slack', () => {
     expect(shows(header)).not.toMatch(HEALTHY);
     expect(endpoint.hits()).toBe(0);
 
+    // questions in the thread are answered from the run (no model configured)
+    await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'why?');
+    const why = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('The worst finding:'));
+    expect(shows(why)).toContain('Likely root cause: dependency payment-service (POST /charge) is slow: p99 2391.6 ms');
+    expect(shows(why)).toContain('The worst finding: payment-service POST /charge is slow (p99 2391.6 ms)');
+    await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'show me the details');
+    const details = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('SLO breached:'));
+    expect(shows(details)).toContain('SLO breached: SLO checkout-api-latency-p99 breached on POST /checkout');
+    // AWS's data, not samples of ours ("0 samples" before)
+    expect(shows(details)).toContain('(CloudWatch Application Signals: 3 dependencies)');
+    expect(shows(details)).not.toMatch(/\d+ samples\)/);
+    expect(endpoint.hits()).toBe(0);
+
     await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'fix it');
     const restored = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('restored on checkout-api'));
     expect(shows(restored)).toMatch(/SLO checkout-api-latency-p99 restored on checkout-api in \d+s \(breach at .*after the remediation POST .*\/scale-payments\)\. Cause was dependency payment-service \(POST \/charge\)/);
