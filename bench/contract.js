@@ -37,6 +37,11 @@ export const CONTRACT = [
   { id: 'ratio_recovery_vs_dbos', unit: 'x', goal: { op: '>=', value: 5 }, what: '`peer_dbos_recovery_10k_s` divided by OpStream\'s recovery seconds (`recovery_10k_s`\'s part, measured again in the peers part), same run', baseline: 'the DBOS figure' },
   { id: 'peer_bullmq_waiting_rss_mb', unit: 'MB', what: 'BullMQ: RSS of a freshly started worker process with 10,000 jobs delayed 2 h (they live in Redis: its memory is `peer_bullmq_waiting_server_mb`)' },
   { id: 'peer_dbos_waiting_rss_mb', unit: 'MB', what: 'DBOS: RSS of a restarted process holding 10,000 workflows recovered into a 2 h `DBOS.sleep` (PostgreSQL\'s memory apart: `peer_dbos_waiting_server_mb`)' },
+  // issue 23: the AWS stories (bench/appsignals.bench.js, `npm run bench -- appsignals`), with the
+  // stand-in of the AWS Labs Application Signals MCP server; the row carries the goal for the
+  // interval it ran with (5 s checks: 10 s)
+  { id: 'appsignals_breach_report_s', unit: 's', goal: { op: '<', value: 10 }, what: '`slo_appsignals checkout-api every 5s` through the CLI and a daemon process: from a breach appearing in the stand-in\'s world until the run\'s critical alert naming the SLO and the slow dependency arrives on a `notifications` subscription; the worst of 6 breaches, 3 at a random moment of a check interval and 3 just after a check read the SLI report (the worst moment), the world healed and the SLO reported restored between them', baseline: 'the check interval' },
+  { id: 'appsignals_tokens_vs_builtin', unit: 'x', goal: { op: '<=', value: 1 }, what: 'model prompt tokens `slo_appsignals` spent explaining a slow-dependency breach (stand-in server), divided by those of the built-in `slo` story on the same incident (demo service, dependency timing out); both through the loopback Ollama with the story model, until each run\'s alert', baseline: 'the built-in story\'s prompt tokens' },
 ];
 
 export const OPS = {

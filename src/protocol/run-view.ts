@@ -368,7 +368,8 @@ export function measurementsOf(output: unknown): Measurement[] {
     // ops.appsignals_facts: the SLOs by name (a verdict, no figure of ours) and the slow dependency's p99
     const names = o.breached_slos.filter((n): n is string => typeof n === 'string');
     const noData = slo.status === 'no_data';
-    out.push({ metric: names.length ? `SLO ${names.join(', ')}` : 'SLOs', value: null, unit: '', threshold: null, op: null, ok: noData ? null : slo.met === true });
+    // a profile's facts read no SLI report: no verdict on SLOs it never looked at
+    if (o.slis_read !== false) out.push({ metric: names.length ? `SLO ${names.join(', ')}` : 'SLOs', value: null, unit: '', threshold: null, op: null, ok: noData ? null : slo.met === true });
     const dep = rec(o.slow_dependency);
     if (dep && typeof dep.name === 'string') out.push({ metric: `slow dependency ${dep.name}${typeof dep.operation === 'string' ? ` ${dep.operation}` : ''} p99`, value: num(dep.p99_ms), unit: 'ms', threshold: null, op: null, ok: null });
     return out;

@@ -173,6 +173,48 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);
 
+  it('profile_appsignals of a service without traffic in the metrics\' window: the report says there were no data points, it does not drop them silently', async () => {
+    const w = home('opawsq-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ quiet: true }));
+    const id = await start(h, ['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s']);
+    const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the profile to finish');
+    const analyze = stepOf(done, 'analyze')?.output as { metrics: unknown[]; notes: string[] };
+    expect(analyze.metrics).toEqual([]);
+    expect(analyze.notes).toContain("query_service_metrics: No data points found for metric 'Latency' on service 'checkout-api' in the last 1 hour(s).");
+    const report = await cli(['report', id], h.env);
+    expect(report.stdout.replace(/\s+/g, ' ')).toContain("No data points found for metric 'Fault' on service 'checkout-api'");
+  }, 60_000);
+
+  it('an account without Transaction Search: the spans answer "Transaction Search Not Available"; the slow dependency comes from the audit, the note says why', async () => {
+    const w = home('opawsa-');
+    h = w.h;
+    writeFileSync(w.state, JSON.stringify({ transaction_search: false }));
+    const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
+    const alert = await waitNote(h, id, (n) => n.level === 'critical', 'the breach alert');
+    expect(alert.text).toContain('SLO breach on checkout-api: SLO checkout-api-latency-p99 breached on POST /checkout');
+    expect(alert.text).toContain('Likely root cause: dependency payment-service (POST /charge) is slow: p99 2392 ms');
+    expect(alert.text).not.toMatch(/inventory-service|DynamoDB|GET \/stock|PutItem/);
+    const run = await getRun(h, id);
+    const spans = stepOf(run, 'monitor[0].spans')?.output as { status: string };
+    expect(spans.status).toBe('Transaction Search Not Available');
+    const facts = stepOf(run, 'monitor[0].diagnose')?.output as { notes: string[]; slow_dependency: { name: string } };
+    expect(facts.slow_dependency.name).toBe('payment-service');
+    expect(facts.notes.join('\n')).toMatch(/search_transaction_spans: Transaction Search Not Available \(⚠️ Transaction Search is not enabled for this account\)/);
+    expect(facts.notes.join('\n')).toContain("no span rows: the dependency comes from the audit's dependency graph");
+    expect((await cli(['cancel', id], h.env)).code).toBe(0);
+
+    // a profile there has no spans to rank; it says nothing about SLOs it never read
+    const prof = await start(h, ['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s']);
+    await waitRun(h, prof, (r) => r.status === 'succeeded', 'the profile to finish');
+    const status = await cli(['status', prof], h.env);
+    expect(status.stdout).not.toMatch(/SLOs? .*met|all SLOs/);
+    const report = await cli(['report', prof], h.env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).not.toMatch(/SLO|all SLOs met/);
+    expect(report.stdout).toContain('Transaction Search Not Available');
+  }, 120_000);
+
   it('profile_appsignals: reports the worst operations and the slow dependency over a short window', async () => {
     const w = home('opaws3-');
     h = w.h;
@@ -190,6 +232,9 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     const text = await cli(['report', id], h.env);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toContain('Slow dependency: payment-service POST /charge p99 2392 ms');
+    // a profile reads no SLOs: its advice does not invoke one
+    expect(text.stdout.replace(/\s+/g, ' ')).toContain('fix: Look at payment-service first: its p99 (2391.6 ms) stands out from the other dependencies of POST /checkout.');
+    expect(text.stdout).not.toMatch(/\bSLOs?\b/);
     expect(text.stdout).toMatch(/Operations \(worst first\)\n\s+OPERATION.*\n\s+POST \/checkout\s+410/);
     expect(text.stdout).toMatch(/Dependencies \(worst first\)\n\s+DEPENDENCY.*\n\s+payment-service\s+POST \/charge.*SLOW/);
   }, 120_000);
@@ -224,6 +269,10 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     await failsWith(['profile_appsignals', 'checkout', 'for', '4s', 'interval=2s'], null, /Service 'checkout' not found in Application Signals/);
   }, 120_000);
 
+  it('a service without SLOs (the real list_slis reports it OK with "0 SLO(s) healthy"): refused at the first check, not watched as "all SLOs met"', async () => {
+    await failsWith(['slo_appsignals', 'payment-service', 'every', '2s'], null, /service "payment-service" has no SLOs in Application Signals, so there is nothing to watch: create one/);
+  }, 60_000);
+
   it('no AWS credentials', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'every', '2s'], 'no_credentials', /no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE/);
   }, 60_000);
@@ -252,8 +301,54 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     expect((await cli(['daemon', 'status'], w.h.env)).code).toBe(0);
   }, 90_000);
 
+  it('no AWS credentials anywhere (no keys and no AWS_PROFILE in the server\'s env): both workflows fail at their first read, in one line saying how to give them', async () => {
+    const n = tempHome('opawsn-');
+    try {
+      // a server env with a region only: boto3's chain finds nothing (the daemon passes no AWS_* of its own)
+      const env = { AWS_REGION: 'eu-west-1', APPSIGNALS_STANDIN_STATE: join(n.home, 'aws-world.json') };
+      writeFileSync(join(n.home, 'config.yaml'), ['notify: { desktop: "off" }', 'mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n'));
+      for (const args of [['slo_appsignals', 'checkout-api', 'every', '2s'], ['profile_appsignals', 'checkout-api', 'for', '4s', 'interval=2s']]) {
+        const id = await start(n, args);
+        const run = await waitRun(n, id, (r) => r.status === 'failed', `${args[0]} to fail`);
+        expect(run.error).toMatch(/no usable AWS credentials \(Unable to locate credentials\); set AWS_PROFILE or AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY in mcpServers\.appsignals\.env/);
+        expect(run.error!.split('\n')).toHaveLength(1);
+        expect(run.steps.filter((st) => /\.(alert|approve|remediate)$|^(analyze|report|report_slow)$/.test(st.id) && st.status !== 'skipped')).toEqual([]);
+      }
+      expect((await cli(['daemon', 'status'], n.env)).code).toBe(0);
+    } finally {
+      await n.cleanup();
+    }
+  }, 90_000);
+
+  it('profile_appsignals: a throttled sample is recorded failed with AWS\'s message and skipped; the profile goes on and reports from the samples AWS answered', async () => {
+    const p = home('opawsp-');
+    try {
+      writeFileSync(p.state, JSON.stringify({ scenario: 'throttled' }));
+      const id = await start(p.h, ['profile_appsignals', 'checkout-api', 'for', '20s', 'interval=2s']);
+      await waitFor(async () => /read \(iteration 1\)\s+failed: ops\.appsignals_facts returned an error: query_service_metrics: AWS throttled the call/.test((await cli(['logs', id], p.h.env)).stdout), {
+        what: 'the throttled first sample in the logs',
+        timeoutMs: 60_000,
+      });
+      // the full message (the plain log line is cut to the terminal): query_service_metrics, like
+      // the real one, says only "AWS Error: Rate exceeded" (a ClientError's Message, no code)
+      expect((await cli(['logs', id, '--json'], p.h.env)).stdout).toMatch(/query_service_metrics: AWS throttled the call \(Rate exceeded\); try again later/);
+      expect((await getRun(p.h, id)).status).not.toBe('failed');
+      writeFileSync(p.state, JSON.stringify({}));
+      const done = await waitRun(p.h, id, (r) => r.status === 'succeeded', 'the profile to finish');
+      const samples = stepOf(done, 'sample')?.output as { read: unknown }[];
+      expect(samples[0].read).toBeNull();
+      expect(samples.some((x) => x.read !== null)).toBe(true);
+      const analyze = stepOf(done, 'analyze')?.output as { metrics: { metric: string; average: number }[]; slow_dependency: { name: string } };
+      expect(analyze.metrics.map((m) => m.metric)).toEqual(['Latency', 'Fault']);
+      expect(analyze.slow_dependency.name).toBe('payment-service');
+    } finally {
+      await p.h.cleanup();
+    }
+  }, 120_000);
+
   it('an error result (isError) from the server', async () => {
     await failsWith(['slo_appsignals', 'checkout-api', 'remediation_url=http://127.0.0.1:9/never', 'every', '2s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
+    await failsWith(['profile_appsignals', 'checkout-api', 'for', '2s', 'interval=1s'], 'error_result', /search_transaction_spans.*AccessDeniedException.*logs:StartQuery/);
   }, 60_000);
 
   it('a server that fails to start', async () => {

@@ -20,7 +20,14 @@
 //                              | start_failure (exits at start like the real one with a bad AWS_PROFILE)
 //   APPSIGNALS_STANDIN_STATE   a JSON file read on every call, so one running server can change
 //                              world: { "remediated": true } heals it (the test's remediation endpoint
-//                              writes that), { "scenario": "throttled" } overrides the scenario
+//                              writes that), { "scenario": "throttled" } overrides the scenario,
+//                              { "transaction_search": false } is an account without Transaction
+//                              Search (list_slis says so; search_transaction_spans answers
+//                              "Transaction Search Not Available", as the real one does),
+//                              { "quiet": true } a service without traffic in the metrics' window
+//                              (query_service_metrics: "No data points found ...")
+// payment-service has no SLOs: the real list_slis reports such a service OK with "0 SLO(s) healthy"
+// (its SLI report client says OK when there is nothing to breach), not as insufficient data.
 //   no AWS_ACCESS_KEY_ID and no AWS_PROFILE: every AWS call fails as botocore's NoCredentialsError.
 import { readFileSync } from 'node:fs';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -83,6 +90,12 @@ function state() {
   }
 }
 const scenarioNow = () => state().scenario ?? startScenario;
+/** The real check_transaction_search_enabled: any failure of the X-Ray call reads as (false, Unknown, Error). */
+function transactionSearch() {
+  if (awsFailure('GetTraceSegmentDestination')) return { enabled: false, destination: 'Unknown', status: 'Error' };
+  if (state().transaction_search === false) return { enabled: false, destination: 'XRay', status: 'ACTIVE' };
+  return { enabled: true, destination: 'CloudWatchLogs', status: 'ACTIVE' };
+}
 const healed = () => scenarioNow() === 'healthy' || state().remediated === true;
 
 /** Raises what boto3 raises for an API call in the current scenario (null: the call goes through). */
@@ -91,6 +104,16 @@ function awsFailure(operation) {
   if (scenario === 'no_credentials' || (!process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE)) return 'Unable to locate credentials';
   if (scenario === 'throttled') return `An error occurred (ThrottlingException) when calling the ${operation} operation (reached max retries: 4): Rate exceeded`;
   return null;
+}
+
+/**
+ * The text of the tools that catch botocore's ClientError apart (list_monitored_services,
+ * query_service_metrics, list_slos, get_slo): `AWS Error: ` and the error's Message only ("Rate
+ * exceeded", no code, no operation); anything else (NoCredentialsError) as `Error: ` and str(e).
+ */
+function caughtText(err) {
+  const client = /^An error occurred \((\w+)\) when calling the \w+ operation(?: \(reached max retries: \d+\))?: (.*)$/.exec(err);
+  return client ? `AWS Error: ${client[2]}` : `Error: ${err}`;
 }
 
 // ---- tool schemas: FastMCP's JSON Schema for the pinned signatures --------------------------------
@@ -166,7 +189,7 @@ const ymdhm = (d) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(
 
 function listMonitoredServices() {
   const err = awsFailure('ListServices');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   let r = `Application Signals Services (${SERVICES.length} total: ${SERVICES.length} instrumented, 0 uninstrumented):\n\n`;
   r += `Instrumented Services (${SERVICES.length}):\n\n`;
   for (const s of SERVICES) {
@@ -189,11 +212,13 @@ function listSlis(a) {
   const reports = SERVICES.map((s) => {
     const total = SLOS.filter((o) => o.service === s.Name).length;
     const breached = breachedOf(s.Name);
-    return { s, total, breached, status: total === 0 ? 'INSUFFICIENT_DATA' : breached.length > 0 ? 'BREACHED' : 'OK' };
+    return { s, total, breached, status: breached.length > 0 ? 'BREACHED' : 'OK' };
   });
   let r = `SLI Status Report - Last ${hours} hours\n`;
   r += `Time Range: ${ymdhm(start)} - ${ymdhm(end)}\n\n`;
-  r += '✅ Transaction Search: ENABLED (100% trace visibility available)\n\n';
+  const ts = transactionSearch();
+  if (ts.enabled) r += '✅ Transaction Search: ENABLED (100% trace visibility available)\n\n';
+  else r += `⚠️ Transaction Search: NOT ENABLED (only 5% sampled traces available)\n   Current config: Destination=${ts.destination}, Status=${ts.status}\n   Enable Transaction Search for accurate root cause analysis\n\n`;
   const count = (st) => reports.filter((x) => x.status === st).length;
   r += `Summary:\n• Total Services: ${reports.length}\n• Healthy (OK): ${count('OK')}\n• Breached: ${count('BREACHED')}\n• Insufficient Data: ${count('INSUFFICIENT_DATA')}\n\n`;
   if (count('BREACHED') > 0) {
@@ -223,7 +248,7 @@ function listSlos(a) {
     return `Error: Invalid JSON in key_attributes parameter: ${e.message}`;
   }
   const err = awsFailure('ListServiceLevelObjectives');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   const found = SLOS.filter((o) => !filter.Name || o.service === filter.Name).slice(0, Math.min(Math.max(a.max_results ?? 50, 1), 50));
   if (found.length === 0) return 'No Service Level Objectives found matching the specified criteria.';
   let r = `Service Level Objectives (${found.length} total):\n\n`;
@@ -236,7 +261,7 @@ function listSlos(a) {
 
 function getSlo(a) {
   const err = awsFailure('GetServiceLevelObjective');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   const o = SLOS.find((x) => x.Name === a.slo_id || sloArn(x.Name) === a.slo_id);
   if (!o) return `AWS Error: Service Level Objective ${a.slo_id} not found`;
   let r = 'Service Level Objective Details\n' + '='.repeat(50) + '\n\n';
@@ -342,13 +367,32 @@ function searchTransactionSpans(a) {
   if (!a.query_string || !a.query_string.trim()) {
     return { status: 'Invalid Input', message: 'query_string is required and must not be empty. Provide a CloudWatch Logs Insights query (e.g., "fields @timestamp, attributes.aws.local.service | limit 20").' };
   }
-  const err = awsFailure('GetTraceSegmentDestination');
+  // the real tool checks Transaction Search first and answers (not raises) when it is off or the
+  // check failed (no credentials, throttled: check_transaction_search_enabled swallows the error)
+  const ts = transactionSearch();
+  if (!ts.enabled) {
+    return {
+      status: 'Transaction Search Not Available',
+      transaction_search_status: { enabled: false, destination: ts.destination, status: ts.status },
+      message:
+        '⚠️ Transaction Search is not enabled for this account. ' +
+        `Current configuration: Destination=${ts.destination}, Status=${ts.status}. ` +
+        "Transaction Search requires sending traces to CloudWatch Logs (destination='CloudWatchLogs' and status='ACTIVE'). " +
+        'Without Transaction Search, you only have access to 5% sampled trace data through X-Ray. ' +
+        'To get 100% trace visibility, please enable Transaction Search in your X-Ray settings. ' +
+        'As a fallback, you can use get_xray_trace() to look up specific traces by ID, but results may be incomplete due to sampling.',
+      fallback_recommendation: 'Use get_xray_trace() to look up specific X-Ray trace IDs (5% sampled data).',
+    };
+  }
+  const err = awsFailure('StartQuery');
   if (err) throw new Error(err);
   if (scenarioNow() === 'error_result') {
     throw new Error(`An error occurred (AccessDeniedException) when calling the StartQuery operation: User: arn:aws:iam::${ACCOUNT}:user/opstream is not authorized to perform: logs:StartQuery`);
   }
+  // datetime.fromisoformat of Python 3.10 (the release's .python-version and its lowest supported):
+  // no trailing Z, no bare date-time without the T or space separator
   for (const t of [a.start_time, a.end_time]) {
-    if (!t || Number.isNaN(Date.parse(t))) throw new Error(`Invalid isoformat string: '${t ?? ''}'`);
+    if (!t || /Z$/i.test(t) || !/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d)?)?$/.test(t) || Number.isNaN(Date.parse(t))) throw new Error(`Invalid isoformat string: '${t ?? ''}'`);
   }
   const q = a.query_string;
   const svc = /attributes\.aws\.local\.service\s*=\s*["']([^"']+)["']/.exec(q)?.[1];
@@ -372,7 +416,7 @@ function searchTransactionSpans(a) {
 function queryServiceMetrics(a) {
   const hours = a.hours ?? 1;
   const err = awsFailure('ListServices');
-  if (err) return `Error: ${err}`;
+  if (err) return caughtText(err);
   if (!SERVICES.some((s) => s.Name === a.service_name)) return `Service '${a.service_name}' not found in Application Signals.`;
   const metrics = ['Latency', 'Error', 'Fault'];
   if (!a.metric_name) {
@@ -381,6 +425,7 @@ function queryServiceMetrics(a) {
     return r;
   }
   if (!metrics.includes(a.metric_name)) return `Metric '${a.metric_name}' not found for service '${a.service_name}'. Available: ${metrics.join(', ')}`;
+  if (state().quiet === true) return `No data points found for metric '${a.metric_name}' on service '${a.service_name}' in the last ${hours} hour(s).`;
   const statistic = a.statistic ?? 'Average';
   const period = hours <= 3 ? 60 : hours <= 24 ? 300 : 3600;
   const bad = a.service_name === 'checkout-api' && !healed();

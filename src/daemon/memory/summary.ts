@@ -118,7 +118,8 @@ function strings(v: unknown, out: string[], depth = 0): void {
 export function summarize(run: RunRecord, extraRedact: RegExp[] = []): RunSummary {
   const top = Object.entries(run.steps).filter(([p]) => !p.includes('.') && !p.includes('['));
   const nested = Object.entries(run.steps);
-  const found = findAnalysis(top.map(([id, st]) => ({ id, output: st.output })));
+  // a watch that was cancelled never finished its loop: its finished checks are in `outputs`
+  const found = findAnalysis(top.map(([id, st]) => ({ id, output: st.output ?? st.outputs })));
   const findings: string[] = [];
   const fixes: string[] = [];
   let headline = `${run.workflow} ${run.status}`;

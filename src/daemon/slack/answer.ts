@@ -62,7 +62,10 @@ async function storedAnswer(ctx: DaemonContext, runId: string, question: string)
   if (wantsDetails) {
     if (found) {
       const a = found.analysis;
-      out.push(`${a.summary.headline} over ${formatDuration(a.window.duration_ms)} (${a.window.samples.http + a.window.samples.process + a.window.samples.log} samples).`);
+      // Application Signals facts come from AWS's metrics and spans, not from samples of ours
+      const aws = a.appsignals ? [[a.appsignals.operations.length, 'operations'], [a.appsignals.dependencies.length, 'dependencies']].filter(([n]) => n).map(([n, what]) => `${n} ${what}`).join(', ') : '';
+      const from = a.appsignals ? `CloudWatch Application Signals${aws ? `: ${aws}` : ''}` : `${a.window.samples.http + a.window.samples.process + a.window.samples.log} samples`;
+      out.push(`${a.summary.headline} over ${formatDuration(a.window.duration_ms)} (${from}).`);
       a.findings.slice(0, 5).forEach((f, i) => out.push(`${i + 1}. [${f.severity}] ${f.title}: ${formatValue(f.value, f.unit)} (limit ${formatValue(f.threshold, f.unit)}), ${f.samples_affected}/${f.samples_total} samples. Fix: ${f.suggested_fix}`));
       if (a.findings.length > 5) out.push(`… ${a.findings.length - 5} more: opstream report ${run.id}`);
       if (a.remediation) out.push(`Ready to apply after approval: ${a.remediation.call} (for ${a.remediation.subject}).`);

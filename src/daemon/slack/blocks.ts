@@ -265,7 +265,10 @@ export function completionMessage(n: Notification, run: RunJson | null, analysis
       `*Run*\n\`${n.run_id}\``,
       `*Took*\n${took || '-'}`,
       `*Findings*\n${s.critical} critical, ${s.warning} warning${s.info ? `, ${s.info} info` : ''}`,
-      `*Window*\n${formatDuration(analysis.window.duration_ms)}, ${analysis.window.samples.http + analysis.window.samples.process + analysis.window.samples.log} samples`,
+      // Application Signals facts come from AWS's metrics and spans, not from samples of ours
+      analysis.appsignals
+        ? `*Window*\n${[`${formatDuration(analysis.window.duration_ms)} of Application Signals`, ...[[analysis.appsignals.operations.length, 'operations'], [analysis.appsignals.dependencies.length, 'dependencies']].filter(([n]) => n).map(([n, what]) => `${n} ${what}`)].join(', ')}`
+        : `*Window*\n${formatDuration(analysis.window.duration_ms)}, ${analysis.window.samples.http + analysis.window.samples.process + analysis.window.samples.log} samples`,
     ];
     if (analysis.slo) fields.push(`*SLO*\n${analysis.slo.status}${analysis.slo.time_to_recovery ? ` (recovered in ${analysis.slo.time_to_recovery})` : ''}`);
     blocks.push({ type: 'section', fields: fields.map((t) => ({ type: 'mrkdwn', text: t })) });

@@ -34,6 +34,8 @@ const Facts = z.object({
   service: z.string(),
   environment: z.string().nullable(),
   status: z.enum(['ok', 'breached', 'insufficient_data']),
+  /** false: facts of a profile, which read no SLI report (absent in outputs recorded before it was added) */
+  slis_read: z.boolean().optional(),
   breached_slos: z.array(z.string()),
   slo_name: z.string().nullable(),
   operation: z.string().nullable(),
@@ -97,7 +99,7 @@ function findAppSignals(steps: readonly { id: string; output?: unknown }[]): { s
       processes: [],
       logs: [],
       thresholds: Thresholds.parse({}),
-      slo: f.breached_slos.length > 0 || f.status !== 'ok' || after || !f.operations.length ? slo : null,
+      slo: f.slis_read !== false && (f.breached_slos.length > 0 || f.status !== 'ok' || after || !f.operations.length) ? slo : null,
       appsignals: {
         service: f.service,
         environment: f.environment,

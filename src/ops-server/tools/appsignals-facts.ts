@@ -35,6 +35,7 @@ const Output = z.object({
   service: z.string(),
   environment: z.string().nullable(),
   status: z.enum(['ok', 'breached', 'insufficient_data']),
+  slis_read: z.boolean().describe('whether an SLI report (list_slis) was read: without one (profiling) status and slo say nothing about SLOs'),
   breached_slos: z.array(z.string()),
   slo_name: z.string().nullable().describe('the first breached SLO'),
   slo_targets: z.string().describe("audit_slos' slo_targets for the breached SLOs"),
@@ -92,6 +93,8 @@ interface SliReport {
   environment: string;
   status: 'ok' | 'breached' | 'insufficient_data';
   breached: string[];
+  /** A healthy service's SLO count ("- 2 SLO(s) healthy"); 0: it has no SLOs (the report still says OK). */
+  healthy_slos: number | null;
 }
 
 /** Parses list_slis' "SLI Status Report" text into one entry per service. */
@@ -110,7 +113,8 @@ export function parseSliReport(text: string): SliReport[] {
     else if (section && line.startsWith('• ')) {
       const m = /^• (.+?) \(([^)]*)\)/.exec(line);
       if (!m) continue;
-      current = { service: m[1], environment: m[2], status: section, breached: [] };
+      const healthy = /\) - (\d+) SLO\(s\) healthy$/.exec(line);
+      current = { service: m[1], environment: m[2], status: section, breached: [], healthy_slos: healthy ? Number(healthy[1]) : null };
       out.push(current);
     } else if (section === 'breached' && current && /^ {4}- /.test(line)) current.breached.push(line.slice(6).trim());
   }
@@ -180,13 +184,18 @@ const num = (s: unknown): number | null => {
   return Number.isFinite(n) ? Math.round(n * 10) / 10 : null;
 };
 
-function parseMetrics(texts: unknown[]): z.infer<typeof MetricSummary>[] {
+function parseMetrics(texts: unknown[], notes: string[]): z.infer<typeof MetricSummary>[] {
   const out: z.infer<typeof MetricSummary>[] = [];
   for (const t of texts) {
     if (typeof t !== 'string') continue;
     failIfError('query_service_metrics', t);
     const head = /^Metrics for .+ - (\w+)$/m.exec(t);
-    if (!head) continue;
+    if (!head) {
+      // a quiet service ("No data points found for metric 'Latency' ... in the last 1 hour(s).") or
+      // one without metrics: said, not dropped
+      notes.push(`query_service_metrics: ${t.trim().split('\n')[0].slice(0, 200)}`);
+      continue;
+    }
     const std = /^(\w+) Statistics:\n• Latest: ([\d.]+)\n• Average: ([\d.]+)\n• Maximum: ([\d.]+)/m.exec(t);
     const pct = /^p\d+ Statistics:/m.test(t);
     out.push({ metric: head[1], statistic: std?.[1] ?? 'unknown', latest: num(std?.[2]), average: num(std?.[3]), maximum: num(std?.[4]), data_points: num(/• Data Points: (\d+)/.exec(t)?.[1]), percentiles_missing: !pct });
@@ -240,6 +249,11 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
       const known = reports.map((r) => r.service);
       throw new OpsToolError(`service "${args.service}" is not in Application Signals${known.length ? ` (services: ${known.join(', ')})` : ' (no services found)'}`);
     }
+    // the server reports a service without SLOs as OK ("0 SLO(s) healthy"): watching it would say
+    // "all SLOs met" forever, so this is said at the first check instead
+    if (mine.status === 'ok' && mine.healthy_slos === 0) {
+      throw new OpsToolError(`service "${args.service}" has no SLOs in Application Signals, so there is nothing to watch: create one (CloudWatch console: Application Signals > Service Level Objectives) or watch a service that has one`);
+    }
     environment = mine.environment;
     status = mine.status;
     breached = mine.breached;
@@ -280,7 +294,7 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
   const operations = spanRows('search_transaction_spans', args.operation_spans, notes)
     .map((r) => ({ name: String(r['attributes.aws.local.operation'] ?? 'unknown'), calls: num(r.calls), avg_ms: num(r.avg_ms), p99_ms: num(r.p99_ms), faults: num(r.faults) }))
     .sort((a, b) => (b.p99_ms ?? 0) - (a.p99_ms ?? 0));
-  const metrics = parseMetrics(args.metrics ?? []);
+  const metrics = parseMetrics(args.metrics ?? [], notes);
   if (metrics.some((m) => m.percentiles_missing)) notes.push('query_service_metrics returned no percentiles (a known bug of the pinned server release); latency percentiles come from spans');
 
   const isBreached = status === 'breached';
@@ -309,7 +323,10 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
           samples_affected: slow.calls ?? 0,
           samples_total: dependencies.reduce((n, d) => n + (d.calls ?? 0), 0),
           evidence: { operation: op, dependency_operation: slow.operation, avg_ms: slow.avg_ms, p99_ms: slow.p99_ms, healthy_dependencies: dependencies.filter((d) => !d.slow).map((d) => d.name).join(', ') || null },
-          suggested_fix: `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`,
+          // a profile read no SLOs: it names what stands out, not an SLO it never looked at
+          suggested_fix: isBreached
+            ? `Look at ${slow.name}: its latency is what breaks ${sloName ?? 'the SLO'}.`
+            : `Look at ${slow.name} first: its p99 (${slow.p99_ms} ms) stands out from the other dependencies${op ? ` of ${op}` : ''}.`,
           series: null,
         },
       ]
@@ -345,6 +362,7 @@ function facts(args: z.output<typeof Input>): z.output<typeof Output> {
     service: args.service,
     environment,
     status,
+    slis_read: args.list_slis !== undefined,
     breached_slos: breached,
     slo_name: sloName,
     slo_targets: sloTargets,
