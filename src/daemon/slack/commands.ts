@@ -6,7 +6,7 @@ import { isWireError, type RunJson, type SlackConnectionStatus } from '../../pro
 import { resolveStart } from '../../workflows/params.js';
 import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
-import { answerAboutRun } from './answer.js';
+import { answerAboutRun } from '../chat/answer.js';
 import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
 import { applyPrefWords, prefsText, type PrefsStore } from './prefs.js';
 import { allows, rolesHeld, type Permission, type Role } from './roles.js';

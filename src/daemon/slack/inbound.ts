@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { answerAboutRun } from './answer.js';
+import { answerAboutRun } from '../chat/answer.js';
 import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { accessMessage, commandOf, refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
