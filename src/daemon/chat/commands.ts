@@ -5,7 +5,8 @@ import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
 import type { StoreOp } from '../store/store.js';
 import { answerAboutRun } from './answer.js';
-import { allows, roleNeeded, rolesHeld, type Permission, type Platform, type Role } from './roles.js';
+import { answerApproval } from './approvals.js';
+import { allows, roleNeeded, type Permission, type Platform, type Role } from './roles.js';
 
 /**
  * The chat-neutral application layer: a command a person typed or clicked on any chat platform,
@@ -20,6 +21,7 @@ export type ChatCommand =
   | { kind: 'start'; workflow: string; words: string[] }
   | { kind: 'pause' | 'resume' | 'cancel'; run: string }
   | { kind: 'approve' | 'reject'; run: string; comment?: string; shown?: { step: string; args_hash?: string } }
+  | { kind: 'respond'; run: string; text: string }
   | { kind: 'ask'; run: string; question: string };
 
 export type ChatCommandKind = ChatCommand['kind'];
@@ -33,7 +35,30 @@ export interface ChatCaller {
   actor: string;
 }
 
-/** What to tell the person: rendered by the platform adapter. */
+/**
+ * What came of a command, as data: each platform renders it in its own words and markup (Slack's
+ * mrkdwn, Discord's markdown and embeds). `plainReply` is the plain rendering.
+ */
+export type ChatOutcome =
+  | { kind: 'help'; role: Role }
+  | { kind: 'runs'; runs: RunJson[]; total: number; all: boolean }
+  | { kind: 'run'; run: RunJson }
+  | { kind: 'overview'; counts: Record<string, number>; active: number; runs: RunJson[] }
+  | { kind: 'started'; run: RunJson }
+  /** The same command delivered again (its durable key is already stored): nothing to say. */
+  | { kind: 'duplicate' }
+  | { kind: 'controlled'; action: 'pause' | 'resume' | 'cancel'; run: RunJson }
+  | { kind: 'decided'; decision: 'approved' | 'rejected'; run: RunJson }
+  /** A decision bound to a wait the run no longer has (someone decided first, or it ended). */
+  | { kind: 'already'; run: RunJson; step: string; decided: { decision: string; by: string; at: string } | null }
+  | { kind: 'responded'; run: RunJson }
+  | { kind: 'answer'; text: string; sources: string[] }
+  | { kind: 'refused'; need: Permission; role: Role }
+  | { kind: 'not_started'; reason: string; why: 'missing_server' | 'destination' }
+  | { kind: 'not_approver'; message: string }
+  | { kind: 'problem'; message: string };
+
+/** A plain rendering of an outcome, for platforms that show text as it is. */
 export interface ChatReply {
   tone: 'ok' | 'info' | 'warning' | 'refused';
   text: string;
@@ -56,6 +81,7 @@ export const NEEDS: Record<ChatCommandKind, Permission> = {
   cancel: 'operate',
   approve: 'operate',
   reject: 'operate',
+  respond: 'operate',
 };
 
 export const USAGE: Record<ChatCommandKind, string> = {
@@ -68,6 +94,7 @@ export const USAGE: Record<ChatCommandKind, string> = {
   cancel: 'cancel <run>',
   approve: 'approve <run> [comment]: answer the approval the run waits for',
   reject: 'reject <run> [comment]',
+  respond: 'respond <run> <answer>: answer what a run asks',
   ask: 'ask <run> <question>: a question about a run, answered from what it stored',
 };
 
@@ -76,53 +103,52 @@ const RUN_ID = /^r_[a-z0-9]{4,16}$/;
 export interface ChatDeps {
   ctx(): DaemonContext;
   log: Logger;
-  /** How the platform says where a run's thread is, for the reply to `start`. */
-  whereRunsReport: string;
-  /** How a person without a role gets one (names the config key). */
-  accessHint: string;
 }
 
 export interface ExecuteOptions {
-  /** Stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
-  durableOps?: StoreOp[];
+  /**
+   * A key stored with a started run, so a redelivered command cannot start it twice (even across
+   * restarts): a start whose key is already stored is a `duplicate`.
+   */
+  durableKey?: { key: string; value: unknown };
+  /** What the refusal audit entry names (default: the command). */
+  what?: string;
 }
 
-const reply = (tone: ChatReply['tone'], text: string, extra: Partial<ChatReply> = {}): ChatReply => ({ tone, text, private: tone === 'refused' || tone === 'warning', ...extra });
-
-/** A refused request: written to the audit log as `<platform>.refused` with the actor, told to the person only. */
-export async function refuse(d: Pick<ChatDeps, 'ctx' | 'log' | 'accessHint'>, who: ChatCaller, action: string, what: string, need: Permission): Promise<ChatReply> {
+/** Writes a refusal to the audit log as `<platform>.refused` with the actor; never throws (a failed audit is logged). */
+export async function auditRefusal(d: ChatDeps, who: ChatCaller, target: string): Promise<void> {
   await d
     .ctx()
-    .store.commit([], { actor: who.actor, action: `${who.platform}.refused`, target: `${action} (${what.slice(0, 120)})` })
+    .store.commit([], { actor: who.actor, action: `${who.platform}.refused`, target })
     .catch((err: unknown) => d.log.warn({ err }, `${who.platform}: could not audit a refusal`));
+}
+
+/** A refused request: audited, logged, and said to the person only. */
+export async function refuse(d: ChatDeps, who: ChatCaller, action: string, what: string, need: Permission): Promise<Extract<ChatOutcome, { kind: 'refused' }>> {
+  await auditRefusal(d, who, `${action} (${what.slice(0, 120)})`);
   d.log.info({ actor: who.actor, role: who.role, action }, `${who.platform}: refused a request`);
-  const mine = who.role === 'none' ? 'you have no OpStream role here' : `your role is ${who.role}`;
-  return reply('refused', `Sorry, that needs the ${roleNeeded(need)} role and ${mine}. Nothing was done. (${d.accessHint})`);
+  return { kind: 'refused', need, role: who.role };
 }
 
 /** Runs one command for one person: permission first (a refusal is audited and nothing else happens). */
-export async function execute(d: ChatDeps, who: ChatCaller, cmd: ChatCommand, o: ExecuteOptions = {}): Promise<ChatReply> {
+export async function execute(d: ChatDeps, who: ChatCaller, cmd: ChatCommand, o: ExecuteOptions = {}): Promise<ChatOutcome> {
   const need = NEEDS[cmd.kind];
-  if (!allows(who.role, need)) return refuse(d, who, `runs.${cmd.kind}`, describe(cmd), need);
+  if (!allows(who.role, need)) return refuse(d, who, `runs.${cmd.kind}`, o.what ?? describe(cmd), need);
   const ctx = d.ctx();
   try {
     switch (cmd.kind) {
       case 'help':
-        return reply('info', helpText(who.role));
+        return { kind: 'help', role: who.role };
       case 'list': {
         const { runs, total } = await ctx.engine.list({ all: cmd.all, limit: 15 });
-        if (runs.length === 0) return reply('info', cmd.all ? 'No runs yet.' : 'Nothing is running. `/opstream start` starts a workflow.');
-        return reply('info', `${cmd.all ? 'Runs' : 'Active runs'} (${total}):\n${runs.map(runLine).join('\n')}${total > runs.length ? `\n… and ${total - runs.length} more` : ''}`);
+        return { kind: 'runs', runs, total, all: cmd.all };
       }
       case 'status': {
-        if (cmd.run) {
-          const run = await ctx.engine.get(needRun(cmd.run));
-          return reply('info', runLine(run), { run });
-        }
+        if (cmd.run) return { kind: 'run', run: await ctx.engine.get(needRun(cmd.run)) };
         const counts = await ctx.runCounts();
         const active = (counts.queued ?? 0) + (counts.running ?? 0) + (counts.waiting ?? 0) + (counts.paused ?? 0);
         const { runs } = await ctx.engine.list({ all: false, limit: 10 });
-        return reply('info', `OpStream is up; ${active} active run${active === 1 ? '' : 's'}.${runs.length ? `\n${runs.map(runLine).join('\n')}` : ''}`);
+        return { kind: 'overview', counts, active, runs };
       }
       case 'start':
         return await start(d, who, cmd, o);
@@ -132,20 +158,22 @@ export async function execute(d: ChatDeps, who: ChatCaller, cmd: ChatCommand, o:
         const id = needRun(cmd.run);
         const e = ctx.engine;
         const run = cmd.kind === 'pause' ? await e.pause(id, who.actor) : cmd.kind === 'resume' ? await e.resume(id, who.actor) : await e.cancel(id, who.actor);
-        const verb = cmd.kind === 'pause' ? (run.status === 'paused' ? 'Paused' : 'Pausing (at the next step boundary)') : cmd.kind === 'resume' ? 'Resumed' : 'Cancelled';
-        return reply('ok', `${verb} ${id} (${run.workflow}); it is ${run.status}.`, { run });
+        return { kind: 'controlled', action: cmd.kind, run };
       }
       case 'approve':
       case 'reject':
         return await decide(d, who, cmd);
+      case 'respond': {
+        const run = await ctx.engine.answer(needRun(cmd.run), who.actor, { kind: 'input', text: cmd.text });
+        return { kind: 'responded', run };
+      }
       case 'ask': {
-        const id = needRun(cmd.run);
-        const a = await answerAboutRun(ctx, id, cmd.question || 'details', who.actor);
-        return reply('info', a.answer);
+        const a = await answerAboutRun(ctx, needRun(cmd.run), cmd.question || 'details', who.actor);
+        return { kind: 'answer', text: a.answer, sources: a.sources };
       }
     }
   } catch (e) {
-    if (e instanceof UsageError || isWireError(e)) return reply('warning', e.message);
+    if (e instanceof UsageError || isWireError(e)) return { kind: 'problem', message: e.message };
     throw e;
   }
 }
@@ -163,56 +191,105 @@ function describe(cmd: ChatCommand): string {
     .join(' ');
 }
 
-async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'start' }>, o: ExecuteOptions): Promise<ChatReply> {
+async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'start' }>, o: ExecuteOptions): Promise<ChatOutcome> {
   const ctx = d.ctx();
+  if (o.durableKey && (await ctx.store.get('meta', o.durableKey.key))) return { kind: 'duplicate' };
   const { workflow, params } = resolveStart(ctx.workflows.current(), [cmd.workflow, ...cmd.words], ctx.config.raw.services);
   const missing = missingServerReason(workflow.workflow, ctx.config);
-  if (missing) return reply('refused', `Not started: ${missing}.`);
+  if (missing) return { kind: 'not_started', reason: missing, why: 'missing_server' };
   // a URL or file path typed in chat is checked before anything starts (the tool calls are checked again)
   const why = ctx.tools.destinations.checkArgs(params, workflow.workflow);
   if (why) {
-    await ctx.store.commit([], { actor: who.actor, action: `${who.platform}.refused`, target: `runs.start (${workflow.workflow.id}: ${why})` }).catch((err: unknown) => d.log.warn({ err }, 'chat: could not audit a refusal'));
-    return reply('refused', `Not started: ${why}. Nothing was done.`);
+    await auditRefusal(d, who, `runs.start (${workflow.workflow.id}: ${why})`);
+    return { kind: 'not_started', reason: why, why: 'destination' };
   }
-  const rec = await ctx.engine.startRun({ workflow, params, trigger: who.platform, actor: who.actor, extraOps: o.durableOps ?? [] });
-  const run = await ctx.engine.get(rec.id);
-  const p = Object.entries(run.params)
-    .filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .slice(0, 6)
-    .join(' ');
-  return reply('ok', `Started ${run.workflow} ${run.id}${p ? ` (${p})` : ''}. I'll follow it ${d.whereRunsReport}.`, { run, started: true });
+  const extraOps: StoreOp[] = o.durableKey ? [{ type: 'put', sub: 'meta', key: o.durableKey.key, value: o.durableKey.value }] : [];
+  const rec = await ctx.engine.startRun({ workflow, params, trigger: who.platform, actor: who.actor, extraOps });
+  return { kind: 'started', run: await ctx.engine.get(rec.id) };
 }
 
 /**
  * Approve/reject: the first decision wins (the engine answers each wait once) and a decision bound to
  * what the person was shown (`shown`: the step and the gated call's argument hash) lands on nothing
- * else. An approval's `approvers` may name roles: the layer vouches for the roles this person holds.
+ * else. Whether the person's role makes them an approver is decided here (chat/approvals.ts).
  */
-async function decide(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'approve' | 'reject' }>): Promise<ChatReply> {
+async function decide(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'approve' | 'reject' }>): Promise<ChatOutcome> {
   const ctx = d.ctx();
   const id = needRun(cmd.run);
   const decision = cmd.kind === 'approve' ? 'approved' : 'rejected';
   const before = await ctx.engine.get(id);
-  if (cmd.shown && (before.waiting_for?.kind !== 'approval' || before.waiting_for.step !== cmd.shown.step)) return reply('info', alreadyText(before, cmd.shown.step));
+  if (cmd.shown && (before.waiting_for?.kind !== 'approval' || before.waiting_for.step !== cmd.shown.step)) return already(before, cmd.shown.step);
   try {
-    const run = await ctx.engine.answer(id, who.actor, { kind: 'approval', decision, comment: cmd.comment || undefined, ...(cmd.shown ? { shown: cmd.shown } : {}) }, { roles: rolesHeld(who.role) });
-    return reply('ok', `${decision === 'approved' ? 'Approved' : 'Rejected'} ${id} by ${who.actor}.`, { run });
+    const run = await answerApproval(ctx, who, id, { decision, comment: cmd.comment || undefined, shown: cmd.shown });
+    return { kind: 'decided', decision, run };
   } catch (e) {
     if (!isWireError(e)) throw e;
     if (/may not answer/.test(e.message)) {
-      await ctx.store.commit([], { actor: who.actor, action: `${who.platform}.refused`, target: `runs.${cmd.kind} (${id}: not an approver)` });
-      return reply('refused', e.message);
+      await auditRefusal(d, who, `runs.${cmd.kind} (${id}${before.waiting_for ? ` ${before.waiting_for.step}` : ''}: not an approver)`);
+      return { kind: 'not_approver', message: e.message };
     }
-    const now = await ctx.engine.get(id).catch(() => before);
-    return reply('info', cmd.shown ? alreadyText(now, cmd.shown.step) : e.message);
+    if (!cmd.shown) return { kind: 'problem', message: e.message };
+    return already(await ctx.engine.get(id).catch(() => before), cmd.shown.step);
   }
 }
 
-function alreadyText(run: RunJson, step: string): string {
+function already(run: RunJson, step: string): ChatOutcome {
   const d = [...(run.decisions ?? [])].reverse().find((x) => x.step === step);
-  if (d) return `This was already ${d.decision} by ${d.by} at ${d.at.slice(11, 19)} UTC; your click changed nothing.`;
-  return `Run ${run.id} is ${run.status} and no longer waits for this approval; your click changed nothing.`;
+  return { kind: 'already', run, step, decided: d ? { decision: d.decision, by: d.by, at: d.at } : null };
+}
+
+/** The plain rendering (Discord shows it with a little markdown). */
+export function plainReply(o: ChatOutcome, accessHint: string, whereRunsReport: string): ChatReply | null {
+  const r = (tone: ChatReply['tone'], text: string, extra: Partial<ChatReply> = {}): ChatReply => ({ tone, text, private: tone === 'refused' || tone === 'warning', ...extra });
+  switch (o.kind) {
+    case 'help':
+      return r('info', helpText(o.role));
+    case 'runs':
+      if (o.runs.length === 0) return r('info', o.all ? 'No runs yet.' : 'Nothing is running. `/opstream start` starts a workflow.');
+      return r('info', `${o.all ? 'Runs' : 'Active runs'} (${o.total}):\n${o.runs.map(runLine).join('\n')}${o.total > o.runs.length ? `\n… and ${o.total - o.runs.length} more` : ''}`);
+    case 'run':
+      return r('info', runLine(o.run), { run: o.run });
+    case 'overview':
+      return r('info', `OpStream is up; ${o.active} active run${o.active === 1 ? '' : 's'}.${o.runs.length ? `\n${o.runs.map(runLine).join('\n')}` : ''}`);
+    case 'started': {
+      const p = Object.entries(o.run.params)
+        .filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length))
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .slice(0, 6)
+        .join(' ');
+      return r('ok', `Started ${o.run.workflow} ${o.run.id}${p ? ` (${p})` : ''}. I'll follow it ${whereRunsReport}.`, { run: o.run, started: true });
+    }
+    case 'duplicate':
+      return null;
+    case 'controlled': {
+      const verb = o.action === 'pause' ? (o.run.status === 'paused' ? 'Paused' : 'Pausing (at the next step boundary)') : o.action === 'resume' ? 'Resumed' : 'Cancelled';
+      return r('ok', `${verb} ${o.run.id} (${o.run.workflow}); it is ${o.run.status}.`, { run: o.run });
+    }
+    case 'decided':
+      return r('ok', `${o.decision === 'approved' ? 'Approved' : 'Rejected'} ${o.run.id} by ${o.run.decisions?.at(-1)?.by ?? 'you'}.`, { run: o.run });
+    case 'already':
+      return r(
+        'info',
+        o.decided
+          ? `This was already ${o.decided.decision} by ${o.decided.by} at ${o.decided.at.slice(11, 19)} UTC; your click changed nothing.`
+          : `Run ${o.run.id} is ${o.run.status} and no longer waits for this approval; your click changed nothing.`,
+        { private: true },
+      );
+    case 'responded':
+      return r('ok', `Answer recorded for ${o.run.id}.`);
+    case 'answer':
+      return r('info', o.text);
+    case 'refused': {
+      const mine = o.role === 'none' ? 'you have no OpStream role here' : `your role is ${o.role}`;
+      return r('refused', `Sorry, that needs the ${roleNeeded(o.need)} role and ${mine}. Nothing was done. (${accessHint})`);
+    }
+    case 'not_started':
+      return r('refused', `Not started: ${o.reason}. Nothing was done.`);
+    case 'not_approver':
+      return r('refused', o.message);
+    case 'problem':
+      return r('warning', o.message);
+  }
 }
 
 export function runLine(r: RunJson): string {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CompiledDiscord } from '../../config/load.js';
 import { WireError, type DiscordStatus } from '../../protocol/index.js';
-import { execute, NEEDS, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatReply } from '../chat/commands.js';
+import { execute, NEEDS, plainReply, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatOutcome, type ChatReply } from '../chat/commands.js';
 import { Dedupe } from '../chat/dedupe.js';
 import { allows, platformActor, roleIn } from '../chat/roles.js';
 import type { DaemonContext, Service } from '../context.js';
@@ -181,7 +181,12 @@ export class DiscordBridge implements Service {
   }
 
   private deps(): ChatDeps {
-    return { ctx: () => this.ctx, log: this.log, whereRunsReport: `in a thread in <#${this.cfg.channel}>`, accessHint: 'An OpStream admin can add your Discord user id under discord.roles.' };
+    return { ctx: () => this.ctx, log: this.log };
+  }
+
+  /** An outcome of the chat layer in Discord's words. */
+  private say(o: ChatOutcome): ChatReply {
+    return plainReply(o, 'An OpStream admin can add your Discord user id under discord.roles.', `in a thread in <#${this.cfg.channel}>`) ?? { tone: 'info', private: true, text: 'Already done.' };
   }
 
   /** The interaction is ours now: remembered before anything happens, so a redelivery after a restart is not acted on again. */
@@ -214,7 +219,7 @@ export class DiscordBridge implements Service {
     const cmd = parsed.cmd;
     if (!allows(who.role, NEEDS[cmd.kind])) {
       await this.claim(ix);
-      return this.answerNow(ix, await refuse(this.deps(), who, `runs.${cmd.kind}`, `/opstream ${cmd.kind}`, NEEDS[cmd.kind]), at);
+      return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${cmd.kind}`, `/opstream ${cmd.kind}`, NEEDS[cmd.kind])), at);
     }
     if (cmd.kind === 'start' && !this.knowsWorkflow(cmd.workflow)) {
       await this.claim(ix);
@@ -236,7 +241,7 @@ export class DiscordBridge implements Service {
   /** A command through the chat layer; a start first opens its thread, so an unknown channel starts nothing. */
   private async run(who: ChatCaller, cmd: ChatCommand): Promise<ChatReply> {
     try {
-      if (cmd.kind !== 'start') return await execute(this.deps(), who, cmd);
+      if (cmd.kind !== 'start') return this.say(await execute(this.deps(), who, cmd));
       let at: { message: string; thread: string };
       try {
         at = await this.threads.open(`${cmd.workflow} (starting)`);
@@ -245,7 +250,7 @@ export class DiscordBridge implements Service {
         this.log.error({ channel: this.cfg.channel, error: describeError(e) }, 'discord: could not open a run thread; nothing started');
         return { tone: 'warning', private: true, text: `Not started: ${why}. Nothing was done.` };
       }
-      const r = await execute(this.deps(), who, cmd);
+      const r = this.say(await execute(this.deps(), who, cmd));
       if (r.started && r.run) await this.threads.bind(r.run.id, at);
       else await this.rest().delete(Routes.channelMessage(this.cfg.channel, at.message)).catch(() => undefined);
       return r;
@@ -260,7 +265,7 @@ export class DiscordBridge implements Service {
     const b = parseButtonId(ix.data?.custom_id ?? '');
     if (!b) return;
     await this.claim(ix);
-    if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision]), at);
+    if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision])), at);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, at);
     const run = await this.ctx.engine.get(b.run).catch(() => null);
     const w = run?.waiting_for;
@@ -270,7 +275,7 @@ export class DiscordBridge implements Service {
     const shown = { step: b.step, ...(current && sameArgs ? { args_hash: current } : {}) };
     let r: ChatReply;
     if (run && w?.kind === 'approval' && w.step === b.step && !sameArgs) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
-    else r = await execute(this.deps(), who, { kind: b.decision, run: b.run, shown, comment: 'button in Discord' });
+    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown, comment: 'button in Discord' }));
     await this.edit(ix, replyMessage({ ...r, private: true }));
   }
 

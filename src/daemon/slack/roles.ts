@@ -2,7 +2,7 @@ import type { CompiledSlack } from '../../config/load.js';
 import { platformActor, roleIn, type Role } from '../chat/roles.js';
 
 // the roles themselves are chat-neutral (chat/roles.ts); this is Slack's map of them
-export { allows, rolesHeld, type Permission, type Role } from '../chat/roles.js';
+export { allows, type Permission, type Role } from '../chat/roles.js';
 
 /** `slack.users` first, else `default_role`. */
 export function roleOf(config: Pick<CompiledSlack, 'users' | 'default_role'>, user: string): Role {
