@@ -69,7 +69,7 @@ async function setup(): Promise<Setup> {
       '  update_interval: 50ms',
     ].join('\n'),
   );
-  writeWorkflows(h, { 'gate.yaml': GATE });
+  writeWorkflows(h, { 'gate.yaml': GATE, 'profile_mini.yaml': profileWorkflow() });
   const out = await startDaemon(h.env);
   if (out.kind !== 'started') throw new Error('a daemon is already running in this home');
   const d = out.daemon;
@@ -106,6 +106,40 @@ async function audit(x: Setup, actor: string): Promise<{ actor: string; action: 
   const r = await cli(['audit', '--actor', actor, '--json'], x.h.env);
   const a = JSON.parse(r.stdout) as { items?: { actor: string; action: string; target: string }[] } | { actor: string; action: string; target: string }[];
   return Array.isArray(a) ? a : (a.items ?? []);
+}
+
+/** A run whose one step analyses samples with a slow endpoint: it ends with findings and a series to chart. */
+function profileWorkflow(): string {
+  const t0 = Date.parse('2026-01-01T10:00:00.000Z');
+  const iterations = Array.from({ length: 12 }, (_, i) => {
+    const p95 = 700 + ((i * 137) % 400);
+    return {
+      url: 'http://127.0.0.1:8080/api/orders',
+      method: 'GET',
+      started_at: new Date(t0 + i * 60_000).toISOString(),
+      duration_ms: 100,
+      count: 10,
+      responses: 10,
+      ok: 10,
+      errors: 0,
+      timeouts: 0,
+      status_codes: { '200': 10 },
+      latency_ms: { min: 5, mean: p95 / 2, p50: p95 / 2, p95, p99: p95 * 1.1, max: p95 * 1.2 },
+      error_samples: [],
+    };
+  });
+  return `id: profile_mini
+params:
+  service: { type: string, default: api }
+tools: [ops.analyze_samples]
+notifications: [start, completion, errors]
+steps:
+  - id: analyze
+    tool: ops.analyze_samples
+    with:
+      iterations: ${JSON.stringify(iterations)}
+      interval: 1m
+`;
 }
 
 describe('the Discord bridge through the real daemon', () => {
@@ -149,10 +183,18 @@ describe('the Discord bridge through the real daemon', () => {
     const done = await waitFor(async () => ((await runOf(x, id)).status === 'succeeded' ? runOf(x, id) : null), { what: 'the run to succeed', timeoutMs: 60_000 });
     expect(done.decisions?.filter((d) => d.step === 'ask')).toHaveLength(1);
     // the card was edited in place to the end state, its buttons gone
-    await x.lb.waitFor(() => {
+    const end = await x.lb.waitFor(() => {
       const c = cardOf(x, id);
       return c && c.components.length === 0 && /succeeded/.test(textOf(c as never)) ? c : null;
     }, 'the card to show success without buttons');
+    expect(end.edits).toBeGreaterThan(1);
+    // the thread tells what happened: the approval asked, who answered, the end
+    const thread = await x.lb.waitFor(() => {
+      const t = x.lb.messagesIn(end.thread_id!).map((m) => m.content);
+      return t.some((c) => c.includes(`gate ${id} succeeded`)) ? t : null;
+    }, 'the completion in the thread');
+    expect(thread.join('\n')).toMatch(/Approval needed at ask: Restart checkout-api\?/);
+    expect(thread.join('\n')).toMatch(/Approved by cli:/);
   }, 120_000);
 
   it('approves from the button; refuses a viewer and a stranger ephemerally with audit entries as discord:<id>; a button of an ended run changes nothing', async () => {
@@ -194,6 +236,21 @@ describe('the Discord bridge through the real daemon', () => {
     expect((await audit(x, `discord:${VIC.id}`)).some((a) => a.action === 'discord.refused' && /runs\.start/.test(a.target))).toBe(true);
     expect((await audit(x, `discord:${EVE.id}`)).some((a) => a.action === 'discord.refused' && /runs\.approve/.test(a.target))).toBe(true);
     expect((await audit(x, `discord:${BOB.id}`)).some((a) => a.action === 'runs.approve')).toBe(true);
+  }, 120_000);
+
+  it('a run that analysed samples ends with its findings and a PNG chart of the worst series in its thread', async () => {
+    s = await setup();
+    const x = s;
+    const start = x.lb.command(ALICE, 'start', { workflow: 'profile_mini' });
+    x.lb.deliver(start);
+    const id = runIdIn(await x.lb.answerOf(start.id));
+    const done = await x.lb.waitFor(() => {
+      const c = cardOf(x, id);
+      return c?.thread_id ? x.lb.messagesIn(c.thread_id).find((m) => m.content.includes(`profile_mini ${id} succeeded`)) : null;
+    }, 'the completion in the thread', 60_000);
+    expect(done.content).toMatch(/latency|slow|p95/i);
+    expect(done.files).toEqual([`${id}-chart.png`]);
+    expect(done.fileBytes[0]).toBeGreaterThan(2000);
   }, 120_000);
 
   it('resumes after op 7 and answers an interaction sent while away once; an interaction delivered twice acts once', async () => {

@@ -61,6 +61,10 @@ export interface LoopbackMessage {
   edits: number;
   /** Thread started from this message, if any. */
   thread_id: string | null;
+  /** File names of attachments sent with it (multipart `files[n]`). */
+  files: string[];
+  /** Byte size of each attachment, in order. */
+  fileBytes: number[];
 }
 
 export interface ComponentRow {
@@ -76,6 +80,7 @@ export interface InteractionRecord {
   /** The original response after edits (content, embeds, components, flags). */
   original: Record<string, unknown> | null;
   followups: Record<string, unknown>[];
+  /** When it was (last) dispatched over the gateway: callbacks[0].at - sentAt is the time to acknowledge. */
   sentAt: number;
 }
 
@@ -341,6 +346,8 @@ export class DiscordLoopback {
 
   /** Delivers an interaction over the gateway (INTERACTION_CREATE). */
   deliver(ix: { payload: Record<string, unknown> }): number {
+    const rec = this.interactions.get(String(ix.payload.id));
+    if (rec) rec.sentAt = Date.now();
     return this.dispatch('INTERACTION_CREATE', ix.payload);
   }
 
@@ -376,14 +383,15 @@ export class DiscordLoopback {
   private async rest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const rawBody = Buffer.concat(chunks).toString('utf8');
+    const buf = Buffer.concat(chunks);
+    const rawBody = buf.toString('utf8');
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     const method = req.method ?? 'GET';
     let body: unknown = null;
     if (rawBody) {
       const type = req.headers['content-type'] ?? '';
-      if (type.startsWith('multipart/form-data')) body = parseMultipartJson(rawBody);
+      if (type.startsWith('multipart/form-data')) body = parseMultipart(buf);
       else
         try {
           body = JSON.parse(rawBody);
@@ -439,8 +447,8 @@ export class DiscordLoopback {
       const [, channel, msgId, threads] = r;
       if (!this.channels.has(channel)) return this.send(res, call, 404, { message: 'Unknown Channel', code: 10003 });
       if (method === 'POST' && !msgId) {
-        const b = body as { content?: string; embeds?: unknown[]; components?: ComponentRow[]; flags?: number };
-        const msg: LoopbackMessage = { id: snowflake(), channel_id: channel, content: b.content ?? '', embeds: b.embeds ?? [], components: b.components ?? [], flags: b.flags ?? 0, edits: 0, thread_id: null };
+        const b = body as { content?: string; embeds?: unknown[]; components?: ComponentRow[]; flags?: number; _files?: string[]; _fileBytes?: number[] };
+        const msg: LoopbackMessage = { id: snowflake(), channel_id: channel, content: b.content ?? '', embeds: b.embeds ?? [], components: b.components ?? [], flags: b.flags ?? 0, edits: 0, thread_id: null, files: b._files ?? [], fileBytes: b._fileBytes ?? [] };
         this.messages.set(msg.id, msg);
         return this.send(res, call, 200, this.messageJson(msg));
       }
@@ -513,10 +521,25 @@ export function textOf(m: Record<string, unknown>): string {
   return parts.filter(Boolean).join('\n');
 }
 
-/** The `payload_json` part of a multipart body (files are recorded by name only). */
-function parseMultipartJson(raw: string): unknown {
-  const m = /name="payload_json"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/.exec(raw);
-  const files = [...raw.matchAll(/name="files\[(\d+)\]"; filename="([^"]+)"/g)].map((x) => x[2]);
-  const json = m ? (JSON.parse(m[1]) as Record<string, unknown>) : {};
-  return { ...json, _files: files };
+/** A multipart body: its `payload_json` part, and the files (`files[n]`) by name and size. */
+function parseMultipart(buf: Buffer): unknown {
+  const text = buf.toString('latin1');
+  const boundary = /^--([^\r\n]+)\r\n/.exec(text)?.[1];
+  if (!boundary) return {};
+  let json: Record<string, unknown> = {};
+  const files: string[] = [];
+  const sizes: number[] = [];
+  for (const part of text.split(`--${boundary}`)) {
+    const head = /^\r\n([\s\S]*?)\r\n\r\n/.exec(part);
+    if (!head) continue;
+    const data = part.slice(head[0].length, part.length - 2);
+    const name = /name="([^"]+)"/.exec(head[1])?.[1];
+    const filename = /filename="([^"]+)"/.exec(head[1])?.[1];
+    if (name === 'payload_json') json = JSON.parse(Buffer.from(data, 'latin1').toString('utf8')) as Record<string, unknown>;
+    else if (filename) {
+      files.push(filename);
+      sizes.push(Buffer.from(data, 'latin1').length);
+    }
+  }
+  return { ...json, _files: files, _fileBytes: sizes };
 }

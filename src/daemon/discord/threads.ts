@@ -1,6 +1,9 @@
 import { DiscordAPIError, Routes, type REST } from 'discord.js';
 import type { Logger } from 'pino';
-import type { WatchItem } from '../../protocol/index.js';
+import { findAnalysis } from '../../ops-server/analysis/find.js';
+import type { RunJson, WatchItem } from '../../protocol/index.js';
+import { worstCharted } from '../../ui/report.js';
+import { seriesPng } from '../chat/chart.js';
 import { runCard } from '../chat/view.js';
 import type { DaemonContext } from '../context.js';
 import { cardMessage } from './render.js';
@@ -11,6 +14,8 @@ export interface RunThread {
   channel: string;
   message: string;
   thread: string;
+  /** The completion was posted in the thread (not again after a restart). */
+  ended?: boolean;
 }
 
 const key = (run: string): string => `discord_thread:${run}`;
@@ -34,6 +39,7 @@ export class DiscordThreads {
   /** Event time -> edit answered, per edit, for the benchmark. */
   readonly editLatencies: number[] = [];
   private readonly pendingSince = new Map<string, number>();
+  private readonly lastEdit = new Map<string, number>();
 
   constructor(
     private readonly ctx: () => DaemonContext,
@@ -93,9 +99,11 @@ export class DiscordThreads {
   onFeed(item: WatchItem): void {
     if (item.topic !== 'runs' || this.stopping) return;
     const ev = item.data as { run_id: string; type: string; workflow?: string; waiting_for?: { kind?: string } };
-    if (this.byRun.has(ev.run_id)) {
+    const t = this.byRun.get(ev.run_id);
+    if (t) {
       if (!this.pendingSince.has(ev.run_id)) this.pendingSince.set(ev.run_id, Date.now());
       this.schedule(ev.run_id);
+      void this.tell(t, item.data as unknown as Record<string, unknown>).catch((e: unknown) => this.log.warn({ run: t.run, error: describeError(e) }, 'discord: could not post in a run thread'));
       return;
     }
     if (ev.type === 'step.waiting' && ev.waiting_for?.kind === 'approval') {
@@ -104,6 +112,47 @@ export class DiscordThreads {
         .then((r) => this.adopt(r.id, r.workflow))
         .catch((err: unknown) => this.log.warn({ err: describeError(err) }, 'discord: could not adopt a run'));
     }
+  }
+
+  /**
+   * What happens in a run, as replies in its thread: an approval asked for and how it was answered,
+   * and the end (its summary, with the chart of the worst series as a PNG when the run analysed one).
+   */
+  private async tell(t: RunThread, ev: Record<string, unknown>): Promise<void> {
+    const post = (body: Record<string, unknown>, files?: { name: string; data: Buffer; contentType: string }[]) =>
+      this.rest().post(Routes.channelMessages(t.thread), { body: { allowed_mentions: { parse: [] }, ...body }, ...(files ? { files } : {}) });
+    const type = String(ev.type);
+    if (type === 'step.waiting' && (ev.waiting_for as { kind?: string } | undefined)?.kind === 'approval') {
+      const w = ev.waiting_for as { prompt?: string };
+      await post({ content: `Approval needed at ${String(ev.step)}: ${w.prompt ?? 'go ahead?'} (Approve or Reject on the card above, or \`/opstream approve run:${t.run}\`)` });
+    } else if (type === 'approval.answered') {
+      await post({ content: `${ev.decision === 'approved' ? 'Approved' : 'Rejected'} by ${String(ev.by)}${ev.comment ? ` (${String(ev.comment).slice(0, 300)})` : ''}.` });
+    } else if ((type === 'run.succeeded' || type === 'run.failed' || type === 'run.cancelled') && !t.ended) {
+      const run = await this.ctx().engine.get(t.run);
+      await this.completion(t, run, post);
+      t.ended = true;
+      await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(t.run), value: t }]);
+    }
+  }
+
+  private async completion(t: RunThread, run: RunJson, post: (body: Record<string, unknown>, files?: { name: string; data: Buffer; contentType: string }[]) => Promise<unknown>): Promise<void> {
+    const analysis = findAnalysis(run.steps)?.analysis ?? null;
+    const lines = [`${run.workflow} ${run.id} ${run.outcome ?? run.status}.`];
+    if (run.error) lines.push(`Error: ${run.error}`);
+    if (analysis) {
+      lines.push(analysis.summary.headline);
+      for (const f of analysis.findings.slice(0, 5)) lines.push(`• [${f.severity}] ${f.title}`);
+    }
+    const worst = analysis ? worstCharted(analysis) : undefined;
+    let files: { name: string; data: Buffer; contentType: string }[] | undefined;
+    if (worst?.series) {
+      try {
+        files = [{ name: `${t.run}-chart.png`, data: await seriesPng(worst.series, `${worst.series.metric} of ${worst.series.label} (${worst.series.unit})`, { threshold: worst.threshold }), contentType: 'image/png' }];
+      } catch (e) {
+        this.log.warn({ run: t.run, error: describeError(e) }, 'discord: could not draw the chart');
+      }
+    }
+    await post({ content: lines.join('\n').slice(0, 2000), ...(files ? { attachments: [{ id: 0, filename: files[0].name, description: 'the worst series of the run' }] } : {}) }, files);
   }
 
   /** One edit in flight per run; the latest state goes next. */
@@ -122,7 +171,7 @@ export class DiscordThreads {
     try {
       for (;;) {
         state.dirty = false;
-        const wait = state.last + this.intervalMs - Date.now();
+        const wait = (this.lastEdit.get(run) ?? 0) + this.intervalMs - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
         if (this.stopping) return;
         const t = this.byRun.get(run);
@@ -132,6 +181,7 @@ export class DiscordThreads {
         const json = await this.ctx().engine.get(run);
         await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
         state.last = Date.now();
+        this.lastEdit.set(run, state.last);
         if (since !== undefined) this.editLatencies.push(state.last - since);
         if (!state.dirty) return;
       }
