@@ -38,6 +38,7 @@ const EVE = { id: '444444', username: 'eve' }; // no role
 interface Setup {
   h: TempHome;
   lb: DiscordLoopback;
+  /** Replaced by a restart. */
   d: RunningDaemon;
   channel: string;
   close(): Promise<void>;
@@ -74,17 +75,18 @@ async function setup(): Promise<Setup> {
   if (out.kind !== 'started') throw new Error('a daemon is already running in this home');
   const d = out.daemon;
   await waitFor(() => d.ctx.discord?.status().state === 'connected' && d.ctx.discord.status().command_registered, { what: 'the Discord bridge to connect and register /opstream', timeoutMs: 30_000 });
-  return {
+  const setup: Setup = {
     h,
     lb,
     d,
     channel: '789000000000000000',
     async close() {
-      await d.stop();
+      await setup.d.stop();
       await h.cleanup();
       await lb.close();
     },
   };
+  return setup;
 }
 
 async function runOf(x: Setup, id: string): Promise<RunJson> {
@@ -278,6 +280,30 @@ describe('the Discord bridge through the real daemon', () => {
     expect(runs.map((r) => r.params.service).sort()).toEqual(['twice', 'while-away']);
     expect(x.lb.calls.filter((c) => c.path.includes(`/interactions/${twice.id}/`))).toHaveLength(1);
     expect(x.lb.calls.filter((c) => c.path.includes(`/interactions/${away.id}/`))).toHaveLength(1);
+
+    // a resumable invalid session resumes; a non-resumable one identifies again; commands still work
+    x.lb.invalidSession(true);
+    await x.lb.waitFor(() => x.lb.resumes === 2, 'a second resume');
+    // (Discord sends no op 9 right after RESUMED: let the client take the resume first)
+    await waitFor(() => x.d.ctx.discord?.status().reconnects === 2, { what: 'the bridge to count the second resume' });
+    x.lb.invalidSession(false);
+    await x.lb.waitFor(() => x.lb.identifies === 2 && x.lb.connected, 'a new session', 30_000);
+    const after = x.lb.command(BOB, 'list');
+    x.lb.deliver(after);
+    expect(await x.lb.answerOf(after.id, 30_000)).toMatch(/Active runs \(2\)/);
+
+    // the interaction ids are kept in the store: after a daemon restart the same start acts nothing
+    await x.d.stop();
+    const again = await startDaemon(x.h.env);
+    if (again.kind !== 'started') throw new Error('no restart');
+    x.d = again.daemon;
+    await waitFor(() => x.d.ctx.discord?.status().state === 'connected', { what: 'the bridge after the restart', timeoutMs: 30_000 });
+    x.lb.deliver(twice);
+    const probe = x.lb.command(BOB, 'help');
+    x.lb.deliver(probe);
+    await x.lb.answerOf(probe.id);
+    expect((await x.d.ctx.engine.list({ all: true, limit: 20 })).total).toBe(2);
+    expect(x.lb.calls.filter((c) => c.path.includes(`/interactions/${twice.id}/`))).toHaveLength(1);
   }, 120_000);
 
   it('bad input gets a clear reply and starts nothing; a malformed gateway payload is logged and skipped; the token is in no log or audit entry', async () => {
@@ -313,6 +339,13 @@ describe('the Discord bridge through the real daemon', () => {
     expect(await x.lb.answerOf(help.id)).toMatch(/You are a viewer/);
     const st = await cli(['discord', 'status', '--json'], x.h.env);
     expect(JSON.parse(st.stdout)).toMatchObject({ state: 'connected', command_registered: true, application_id: x.lb.applicationId });
+
+    // workflow names are offered while typing
+    const ac = x.lb.autocomplete(BOB, 'start', 'workflow', 'ga');
+    x.lb.deliver(ac);
+    const choices = await x.lb.waitFor(() => x.lb.interactions.get(ac.id)?.callbacks[0], 'the autocomplete answer');
+    expect(choices.type).toBe(8);
+    expect(choices.data?.choices).toEqual([{ name: 'gate', value: 'gate' }]);
 
     const inv = JSON.parse((await cli(['discord', 'invite', '--json'], x.h.env)).stdout) as { url: string; permissions: string };
     // Send Messages 2048 + Embed Links 16384 + Attach Files 32768 + Read Message History 65536 + Create Public Threads 2^35 + Send Messages in Threads 2^38

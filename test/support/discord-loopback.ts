@@ -334,6 +334,13 @@ export class DiscordLoopback {
     return { id: b.id, payload };
   }
 
+  /** An autocomplete request (type 4) while typing `option` of `/opstream <sub>`. */
+  autocomplete(p: Person, sub: string, option: string, typed: string): { id: string; payload: Record<string, unknown> } {
+    const b = this.base(p, 4, [...this.channels][0]);
+    const payload = { ...b, data: { id: '700000000000000001', name: 'opstream', type: 1, options: [{ name: sub, type: 1, options: [{ name: option, type: 3, value: typed, focused: true }] }] } };
+    return { id: b.id, payload };
+  }
+
   /** A button click (type 3) on a message the bot posted. */
   click(p: Person, messageId: string, customId: string): { id: string; payload: Record<string, unknown> } {
     const m = this.messages.get(messageId);

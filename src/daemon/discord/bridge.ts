@@ -51,6 +51,7 @@ export class DiscordBridge implements Service {
   private botUser: string | null = null;
   private registered = false;
   private readonly inflight = new Set<Promise<void>>();
+  private sweepTimer: NodeJS.Timeout | null = null;
   /** Interaction received -> deferred ack answered, per interaction (for the benchmark). */
   readonly ackLatencies: number[] = [];
 
@@ -99,6 +100,9 @@ export class DiscordBridge implements Service {
     });
     client.on(Events.Error, (e: Error) => this.log.warn({ error: e.message }, 'discord: client error'));
     this.offFeed = this.ctx.feed.onPublish((item) => this.threads.onFeed(item));
+    this.sweepTimer = setInterval(() => void this.sweep(), 3_600_000);
+    this.sweepTimer.unref();
+    void this.sweep();
     this.state = 'connecting';
     // not awaited: the daemon starts whether Discord answers or not; the state says how it went
     void client
@@ -127,7 +131,19 @@ export class DiscordBridge implements Service {
     }
   }
 
+  /** Interaction ids older than a day are forgotten: Discord's interaction tokens live 15 minutes, a replay comes within the session. */
+  private async sweep(): Promise<void> {
+    try {
+      const day = Date.now() - 86_400_000;
+      const old = (await this.ctx.store.entries<{ at?: string }>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` })).filter(([, v]) => !v.at || Date.parse(v.at) < day);
+      if (old.length) await this.ctx.store.commit(old.map(([k]) => ({ type: 'del' as const, sub: 'meta' as const, key: k })));
+    } catch (err) {
+      this.log.warn({ error: describeError(err) }, 'discord: bookkeeping sweep failed');
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.offFeed?.();
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.threads?.stop();
