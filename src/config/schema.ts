@@ -3,7 +3,9 @@ import { parseHostRule } from './allow-hosts.js';
 
 const Duration = z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/i, 'expected a duration such as 30s, 5m or 2h');
 /** Discord ids (snowflakes) are written as strings of digits: YAML would round a number this large. */
-const Snowflake = z.string().regex(/^\d{5,25}$/, 'a Discord id: digits, in quotes (e.g. "123456789012345678")');
+const Snowflake = z
+  .string({ error: (iss) => (iss.input === undefined ? 'required: a Discord id, in quotes (e.g. "123456789012345678")' : 'a Discord id must be written in quotes (e.g. "123456789012345678"): YAML rounds a number this large') })
+  .regex(/^\d{5,25}$/, 'a Discord id: digits, in quotes (e.g. "123456789012345678")');
 /** A retention rule: keep for this long, or `never` remove. */
 const RetentionRule = z.string().regex(/^\s*(never|\d+(\.\d+)?\s*(ms|s|m|h|d)?)\s*$/i, 'expected a duration such as 30d or 12h, or never');
 

@@ -240,6 +240,27 @@ describe('the Discord bridge through the real daemon', () => {
     expect((await audit(x, `discord:${BOB.id}`)).some((a) => a.action === 'runs.approve')).toBe(true);
   }, 120_000);
 
+  it('config: ids must be quoted, the channel is required, roles are named; doctor says a refused token in one line without printing it', async () => {
+    const lb = await startDiscordLoopback();
+    const h = tempHome('ops-dcc-');
+    try {
+      writeFileSync(`${h.home}/config.yaml`, ['discord:', '  token: x', '  application_id: 123456789012345678', '  roles: { "111": boss }'].join('\n'));
+      const bad = await cli(['doctor'], h.env);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stdout).toMatch(/discord\.application_id: a Discord id must be written in quotes/);
+      expect(bad.stdout).toMatch(/discord\.channel: required: a Discord id/);
+      expect(bad.stdout).toMatch(/discord\.roles\.111: .*admin/);
+      const wrong = 'MTAw.wrong-token-value.xyz';
+      writeFileSync(`${h.home}/config.yaml`, ['discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, '  channel: "789000000000000000"', `  api_url: ${lb.apiUrl}`].join('\n'));
+      const refused = await cli(['doctor'], { ...h.env, DISCORD_TOKEN: wrong });
+      expect(refused.stdout).toMatch(/discord .*Discord refused the bot token \(401 Unauthorized\)/);
+      expect(refused.stdout + refused.stderr).not.toContain(wrong);
+    } finally {
+      await h.cleanup();
+      await lb.close();
+    }
+  }, 60_000);
+
   it('a run that analysed samples ends with its findings and a PNG chart of the worst series in its thread', async () => {
     s = await setup();
     const x = s;
