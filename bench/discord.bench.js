@@ -114,6 +114,7 @@ async function ackLatency() {
     const { events } = await d.ctx.engine.events(busy.id, 0, 100_000);
     const iterations = events.filter((e) => e.type === 'repeat.iteration').length;
     const edits = lb.calls.filter((c) => c.method === 'PATCH' && c.path.includes('/channels/')).length - editsBefore;
+    debug('card edits at', lb.calls.filter((c) => c.method === 'PATCH' && c.path.includes('/channels/')).map((c) => `${c.status}@${c.at % 100000}`).join(' '));
     const note = `${WAITING} runs waiting, slow step in flight, busy run ${iterations} iterations (${edits} card edits, ${lb.rateLimited} 429s); ${INTERACTIONS} interactions over ${window.toFixed(1)} s; ${INTERACTIONS - lat.length} not acknowledged`;
     return [
       { id: 'discord_ack_p50_ms', name: `interaction -> deferred ack p50 (busy daemon, ${WAITING} waiting runs)`, value: percentile(lat, 50), unit: 'ms', note: 'loopback: INTERACTION_CREATE sent -> callback received (ms resolution)' },

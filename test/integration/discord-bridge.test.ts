@@ -261,6 +261,24 @@ describe('the Discord bridge through the real daemon', () => {
     }
   }, 60_000);
 
+  it('a run started from the CLI that needs an approval gets a card and thread in the channel; its button decides it', async () => {
+    s = await setup();
+    const x = s;
+    const started = await cli(['start', 'gate', 'billing', '--json'], x.h.env);
+    expect(started.code, started.stderr).toBe(0);
+    const id = (JSON.parse(started.stdout) as { id: string }).id;
+    const card = await x.lb.waitFor(() => {
+      const c = cardOf(x, id);
+      return c && c.components.length ? c : null;
+    }, 'the card of a CLI run waiting for approval');
+    await x.lb.waitFor(() => x.lb.messagesIn(card.thread_id!).some((m) => m.content.includes('Restart billing?')), 'the approval asked in the thread');
+    const click = x.lb.click(BOB, card.id, card.components[0].components[0].custom_id!);
+    x.lb.deliver(click);
+    expect(await x.lb.answerOf(click.id)).toMatch(/Approved/);
+    const done = await waitFor(async () => ((await runOf(x, id)).status === 'succeeded' ? runOf(x, id) : null), { what: 'the run to succeed', timeoutMs: 60_000 });
+    expect(done.decisions?.[0]?.by).toBe(`discord:${BOB.id}`);
+  }, 120_000);
+
   it('a run that analysed samples ends with its findings and a PNG chart of the worst series in its thread', async () => {
     s = await setup();
     const x = s;

@@ -84,7 +84,11 @@ export class DiscordThreads {
       try {
         const at = await this.open(`${workflow} ${run}`);
         await this.bind(run, at);
-        return this.byRun.get(run) ?? null;
+        const t = this.byRun.get(run) ?? null;
+        // the wait that brought it here happened before it had a thread: asked now
+        const json = await this.ctx().engine.get(run);
+        if (t && json.waiting_for?.kind === 'approval') await this.tell(t, { type: 'step.waiting', step: json.waiting_for.step, waiting_for: json.waiting_for });
+        return t;
       } catch (e) {
         this.log.error({ run, channel: this.channel, error: describeError(e) }, isUnknownChannel(e) ? 'discord: the run channel is unknown to Discord (deleted, or the bot cannot see it); fix discord.channel' : 'discord: could not open a run thread');
         return null;
