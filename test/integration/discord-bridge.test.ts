@@ -353,11 +353,15 @@ describe('the Discord bridge through the real daemon', () => {
       [x.lb.command(BOB, 'start', {}), /needs the workflow option/],
       [x.lb.command(BOB, 'start', { workflow: 'no-such-flow' }), /There is no workflow "no-such-flow"/],
       [x.lb.command(BOB, 'cancel', { run: 'nonsense' }), /is not a run id/],
+      [x.lb.command(BOB, 'start', { workflow: 'gate' }), /service/],
     ];
     for (const [ix, want] of cases) {
       x.lb.deliver(ix);
       expect(await x.lb.answerOf(ix.id)).toMatch(want);
     }
+    // nothing started, and no card was posted for a start that failed its checks
+    expect((await x.d.ctx.engine.list({ all: true, limit: 10 })).total).toBe(0);
+    expect(x.lb.messagesIn(x.channel)).toHaveLength(0);
     // malformed: not JSON at all, and an INTERACTION_CREATE without the fields an interaction has
     x.lb.sendRaw('{"op":0,"t":"INTERACTION_CREATE",');
     x.lb.dispatch('INTERACTION_CREATE', { id: 'not-a-snowflake' });

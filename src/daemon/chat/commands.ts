@@ -54,7 +54,7 @@ export type ChatOutcome =
   | { kind: 'responded'; run: RunJson }
   | { kind: 'answer'; text: string; sources: string[] }
   | { kind: 'refused'; need: Permission; role: Role }
-  | { kind: 'not_started'; reason: string; why: 'missing_server' | 'destination' }
+  | { kind: 'not_started'; reason: string; why: 'missing_server' | 'destination' | 'platform' }
   | { kind: 'not_approver'; message: string }
   | { kind: 'problem'; message: string };
 
@@ -113,6 +113,11 @@ export interface ExecuteOptions {
   durableKey?: { key: string; value: unknown };
   /** What the refusal audit entry names (default: the command). */
   what?: string;
+  /**
+   * Called once a start passed every check, just before the run starts: the platform prepares where
+   * the run will report (Discord opens its thread). A reason returned refuses the start: nothing starts.
+   */
+  prepare?: (workflow: string) => Promise<string | null>;
 }
 
 /** Writes a refusal to the audit log as `<platform>.refused` with the actor; never throws (a failed audit is logged). */
@@ -203,6 +208,8 @@ async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { k
     await auditRefusal(d, who, `runs.start (${workflow.workflow.id}: ${why})`);
     return { kind: 'not_started', reason: why, why: 'destination' };
   }
+  const unready = o.prepare ? await o.prepare(workflow.workflow.id) : null;
+  if (unready) return { kind: 'not_started', reason: unready, why: 'platform' };
   const extraOps: StoreOp[] = o.durableKey ? [{ type: 'put', sub: 'meta', key: o.durableKey.key, value: o.durableKey.value }] : [];
   const rec = await ctx.engine.startRun({ workflow, params, trigger: who.platform, actor: who.actor, extraOps });
   return { kind: 'started', run: await ctx.engine.get(rec.id) };

@@ -254,21 +254,24 @@ export class DiscordBridge implements Service {
     return set.workflows.has(name) || set.byCommand(name.toLowerCase()) !== undefined;
   }
 
-  /** A command through the chat layer; a start first opens its thread, so an unknown channel starts nothing. */
+  /** A command through the chat layer; a start opens its thread once it passed every check, so an unknown channel starts nothing. */
   private async run(who: ChatCaller, cmd: ChatCommand): Promise<ChatReply> {
     try {
       if (cmd.kind !== 'start') return this.say(await execute(this.deps(), who, cmd));
-      let at: { message: string; thread: string };
-      try {
-        at = await this.threads.open(`${cmd.workflow} (starting)`);
-      } catch (e) {
-        const why = isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : describeError(e);
-        this.log.error({ channel: this.cfg.channel, error: describeError(e) }, 'discord: could not open a run thread; nothing started');
-        return { tone: 'warning', private: true, text: `Not started: ${why}. Nothing was done.` };
-      }
-      const r = this.say(await execute(this.deps(), who, cmd));
-      if (r.started && r.run) await this.threads.bind(r.run.id, at);
-      else await this.rest().delete(Routes.channelMessage(this.cfg.channel, at.message)).catch(() => undefined);
+      let at: { message: string; thread: string } | null = null;
+      const prepare = async (workflow: string): Promise<string | null> => {
+        try {
+          at = await this.threads.open(`${workflow} (starting)`);
+          return null;
+        } catch (e) {
+          this.log.error({ channel: this.cfg.channel, error: describeError(e) }, 'discord: could not open a run thread; nothing started');
+          return isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : `could not open the run's thread: ${describeError(e)}`;
+        }
+      };
+      const r = this.say(await execute(this.deps(), who, cmd, { prepare }));
+      const opened = at as { message: string; thread: string } | null;
+      if (r.started && r.run && opened) await this.threads.bind(r.run.id, opened);
+      else if (opened) await this.rest().delete(Routes.channelMessage(this.cfg.channel, opened.message)).catch(() => undefined);
       return r;
     } catch (e) {
       this.log.error({ error: describeError(e), command: cmd.kind }, 'discord: a command failed');
