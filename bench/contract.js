@@ -15,6 +15,9 @@ export const CONTRACT = [
   { id: 'mcp_overhead_p99_ms', unit: 'ms', goal: { op: '<', value: 2 }, what: 'tool pool call p99 minus a raw MCP SDK client call p99 to the same server', baseline: 'raw MCP SDK client call p99' },
   { id: 'cli_status_vs_node_ratio', unit: 'x', goal: { op: '<=', value: 2 }, what: '`opstream status` wall time (whole process, median of 15) divided by `node -e 0`', baseline: '`node -e 0` median' },
   { id: 'slack_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 300 }, what: 'Socket Mode envelope ack latency p99 at the loopback Slack while 1,000 runs wait, a slow step is in flight and a busy run edits its thread' },
+  // issue 22: the Discord bridge (bench/discord.bench.js)
+  { id: 'discord_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 300 }, what: 'interaction (INTERACTION_CREATE at the loopback gateway) -> deferred acknowledgement received, p99, while 1,000 runs wait, a slow step is in flight and a busy run edits its card' },
+  { id: 'discord_edit_p99_ms', unit: 'ms', goal: { op: '<', value: 500 }, what: 'run event (feed publish after the fsynced commit) -> the run card\'s PATCH answered by the loopback Discord (edit bucket 5/s, discord.js REST), p99' },
   { id: 'notify_p99_ms', unit: 'ms', goal: { op: '<', value: 50 }, what: 'a notify step\'s commit to the webhook receiver, p99' },
   { id: 'repeat_prompt_token_reduction', unit: '%', goal: { op: '>=', value: 60 }, what: 'prompt tokens saved by the second identical investigation within the cache TTL', baseline: 'prompt tokens of the first investigation' },
   { id: 'repeat_tool_call_reduction', unit: '%', goal: { op: '>=', value: 80 }, what: 'tool calls (reaching the server) saved by the repeat', baseline: 'tool calls of the first investigation' },

@@ -63,6 +63,22 @@ export function checkTeams(config: CompiledConfig): Check[] {
     });
 }
 
+/** The Discord bot token, asked of Discord itself (GET /users/@me at discord.api_url): never printed. */
+export async function checkDiscord(config: CompiledConfig): Promise<Check> {
+  const d = config.discord;
+  if (!d) return { name: 'discord', status: 'skip', detail: 'not configured (optional)' };
+  if (!d.token) return { name: 'discord', status: 'fail', detail: 'discord.token is missing (write it as "${DISCORD_TOKEN}")' };
+  try {
+    const res = await fetch(`${d.api_url.replace(/\/$/, '')}/v10/users/@me`, { headers: { authorization: `Bot ${d.token}` }, signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json().catch(() => ({}))) as { username?: string; id?: string; message?: string };
+    if (res.ok) return { name: 'discord', status: 'ok', detail: `token accepted (bot ${body.username ?? '?'}, id ${body.id ?? '?'})` };
+    if (res.status === 401) return { name: 'discord', status: 'fail', detail: 'Discord refused the bot token (401 Unauthorized): reset it in the Developer Portal (Bot > Reset Token) and update DISCORD_TOKEN' };
+    return { name: 'discord', status: 'warn', detail: `Discord answered ${res.status}${body.message ? ` ${body.message}` : ''}` };
+  } catch (e) {
+    return { name: 'discord', status: 'warn', detail: `Discord not reachable at ${d.api_url}: ${(e as Error).message}` };
+  }
+}
+
 export async function checkOllama(config: CompiledConfig): Promise<Check> {
   if (!config.llm) return { name: 'ollama', status: 'skip', detail: 'no llm configured (optional): workflows use deterministic analysis' };
   // the daemon's own gateway, so doctor sees exactly what agent steps will (loaded only here)
@@ -164,11 +180,12 @@ export async function runDoctor(): Promise<Check[]> {
   if (config) {
     checks.push(...checkSlack(config));
     checks.push(...checkTeams(config));
+    checks.push(await checkDiscord(config));
     checks.push(await checkOllama(config));
     checks.push(...(await checkMcpServers(config)));
     checks.push(...(await checkAws(config)));
   } else {
-    checks.push({ name: 'slack, teams, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
+    checks.push({ name: 'slack, teams, discord, ollama, mcp', status: 'skip', detail: 'skipped until the config is valid' });
   }
   return checks;
 }

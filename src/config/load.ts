@@ -41,6 +41,8 @@ export interface CompiledConfig {
   llm: CompiledLlm | null;
   /** Null when no `slack:` section (or no token at all) is configured. */
   slack: CompiledSlack | null;
+  /** Null when no `discord:` section is configured (a section without a token is refused by the bridge, not here). */
+  discord: CompiledDiscord | null;
   notify: CompiledNotify;
   memory: { retentionMs: number | null };
   /** Milliseconds per kind; null: no rule, nothing of that kind is removed. */
@@ -102,6 +104,10 @@ export interface CompiledSlack extends NonNullable<RawConfig['slack']> {
   quiet: { startSec: number; endSec: number; timezone: string } | null;
   /** `notifications.max_frequency` as N per window. */
   maxFrequency: { count: number; windowMs: number } | null;
+}
+
+export interface CompiledDiscord extends NonNullable<RawConfig['discord']> {
+  updateIntervalMs: number;
 }
 
 export type CompiledWebhook = RawConfig['notify']['webhooks'][number] & { timeoutMs: number };
@@ -270,11 +276,12 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   };
 
   const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
+  const discord = raw.discord ? { ...raw.discord, updateIntervalMs: parseDuration(raw.discord.update_interval) ?? 250 } : null;
   const metrics = raw.metrics ? compileMetrics(raw.metrics, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
-  const secrets = secretValues(env, { slack: raw.slack, llm: raw.llm, webhooks: raw.notify.webhooks, mcpEnv: Object.values(raw.mcpServers).map((m) => m.env) });
-  return { raw, files, mcpServers, llm, slack, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
+  const secrets = secretValues(env, { slack: raw.slack, discord: raw.discord, llm: raw.llm, webhooks: raw.notify.webhooks, mcpEnv: Object.values(raw.mcpServers).map((m) => m.env) });
+  return { raw, files, mcpServers, llm, slack, discord, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
 }
 
 /**

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { parseHostRule } from './allow-hosts.js';
 
 const Duration = z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/i, 'expected a duration such as 30s, 5m or 2h');
+/** Discord ids (snowflakes) are written as strings of digits: YAML would round a number this large. */
+const Snowflake = z
+  .string({ error: (iss) => (iss.input === undefined ? 'required: a Discord id, in quotes (e.g. "123456789012345678")' : 'a Discord id must be written in quotes (e.g. "123456789012345678"): YAML rounds a number this large') })
+  .regex(/^\d{5,25}$/, 'a Discord id: digits, in quotes (e.g. "123456789012345678")');
 /** A retention rule: keep for this long, or `never` remove. */
 const RetentionRule = z.string().regex(/^\s*(never|\d+(\.\d+)?\s*(ms|s|m|h|d)?)\s*$/i, 'expected a duration such as 30d or 12h, or never');
 
@@ -113,6 +117,25 @@ export const ConfigSchema = z
         update_interval: Duration.default('1s'),
         /** Per Web API call. */
         timeout: Duration.default('20s'),
+      })
+      .strict()
+      .optional(),
+    /** The Discord bridge (gateway + REST through discord.js): see the README, "Discord". */
+    discord: z
+      .object({
+        /** The bot token; write it as "${DISCORD_TOKEN}", never inline. */
+        token: z.string().optional(),
+        application_id: Snowflake,
+        /** Register `/opstream` in this guild only (instant) instead of globally. */
+        guild_id: Snowflake.optional(),
+        /** Text channel for run threads and notifications. */
+        channel: Snowflake,
+        /** Discord user id -> role; anyone not listed has none. */
+        roles: z.record(z.string().regex(/^\d{1,25}$/, 'a Discord user id (digits)'), z.enum(['admin', 'operator', 'viewer', 'none'])).default({}),
+        /** REST base; discord.js asks it for the gateway URL. */
+        api_url: z.url().default('https://discord.com/api'),
+        /** Run threads: the progress message is edited at most this often (only the latest state is sent). */
+        update_interval: Duration.default('250ms'),
       })
       .strict()
       .optional(),

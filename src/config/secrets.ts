@@ -15,6 +15,7 @@ export interface SecretValue {
 
 export interface SecretFields {
   slack?: { app_token?: string; bot_token?: string } | null;
+  discord?: { token?: string } | null;
   llm?: { api_key?: string } | null;
   webhooks?: readonly { secret?: string; routing_key?: string; url?: string; format?: string }[];
   mcpEnv?: readonly Record<string, string>[];
@@ -25,6 +26,7 @@ export function secretValues(env: NodeJS.ProcessEnv, config: SecretFields = {}):
   for (const [name, value] of Object.entries(env)) if (value && SECRET_ENV.test(name)) out.push({ name, value });
   if (config.slack?.app_token) out.push({ name: 'slack.app_token', value: config.slack.app_token });
   if (config.slack?.bot_token) out.push({ name: 'slack.bot_token', value: config.slack.bot_token });
+  if (config.discord?.token) out.push({ name: 'discord.token', value: config.discord.token });
   if (config.llm?.api_key) out.push({ name: 'llm.api_key', value: config.llm.api_key });
   for (const w of config.webhooks ?? []) {
     if (w.secret) out.push({ name: 'webhook.secret', value: w.secret });

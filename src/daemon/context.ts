@@ -10,6 +10,7 @@ import type { MemoryService } from './memory/memory.js';
 import type { Notifier } from './notify/notifier.js';
 import type { StatsService } from './stats/service.js';
 import type { SlackBridge } from './slack/bridge.js';
+import type { DiscordBridge } from './discord/bridge.js';
 import type { RetentionService } from './store/retention.js';
 import type { Store } from './store/store.js';
 import type { ToolService } from './tools/service.js';
@@ -53,6 +54,8 @@ export interface DaemonContext {
   readonly retention: RetentionService;
   /** The Slack bridge (slack/bridge.ts), or null when no Slack token is configured. */
   readonly slack: SlackBridge | null;
+  /** The Discord bridge (discord/bridge.ts), or null when no `discord:` section is configured. */
+  readonly discord: DiscordBridge | null;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
   runCounts(): Promise<Record<RunStatus, number>>;
   /** Asks the daemon to stop after the current reply is written. */

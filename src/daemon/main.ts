@@ -20,6 +20,7 @@ import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
 import { StatsService } from './stats/service.js';
 import { SlackBridge } from './slack/bridge.js';
+import { DiscordBridge } from './discord/bridge.js';
 import { daemonLoadChecks, WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
 
@@ -104,6 +105,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     memory: new MemoryService(() => ctx),
     retention: new RetentionService(() => ctx),
     slack: config.slack ? new SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
+    discord: config.discord ? new DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {

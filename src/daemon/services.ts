@@ -16,5 +16,6 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.retention, // after the engine: it asks which runs are active; its first sweep waits a minute
     new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
     ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine
+    ...(ctx.discord ? [ctx.discord] : []), // last: commands from Discord reach a running engine
   ];
 }

@@ -9,6 +9,7 @@ export * from './methods/tools.js';
 export * from './methods/workflows.js';
 export * from './methods/notify.js';
 export * from './methods/slack.js';
+export * from './methods/discord.js';
 export * from './events.js';
 export * from './methods/stats.js';
 export * from './methods/memory.js';

@@ -921,14 +921,15 @@ export class Engine implements Service {
   }
 
   /**
-   * `as.roles`: roles the caller vouches for (the Slack bridge maps a Slack user to admin/operator/
-   * viewer); an approval's `approvers` may name a role (`operator` or `role:operator`) besides people.
+   * The engine knows people only by actor (`cli:alice`, `slack:U1`, `discord:111`): an approval's
+   * `approvers` naming the actor (or its user part) may answer. `as.approver`: the front door (the chat
+   * layer, which knows roles) vouches that the caller is one of the approvers by role.
    */
   async answer(
     id: string,
     actor: string,
     a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string; shown?: { step?: string; args_hash?: string } } | { kind: 'input'; text: string },
-    as: { roles?: readonly string[] } = {},
+    as: { approver?: boolean } = {},
   ): Promise<RunJson> {
     const run = await this.lookup(id);
     const w = this.runs.has(id) ? run.waiting_for : null;
@@ -941,8 +942,7 @@ export class Engine implements Service {
     if (a.kind === 'approval' && a.shown) this.checkShown(run, w, a.shown);
     if (a.kind === 'approval' && w.approvers?.length) {
       const user = actor.split(':').slice(1).join(':');
-      const byRole = (as.roles ?? []).some((r) => w.approvers!.includes(r) || w.approvers!.includes(`role:${r}`));
-      if (!w.approvers.includes(actor) && !w.approvers.includes(user) && !byRole) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
+      if (!w.approvers.includes(actor) && !w.approvers.includes(user) && as.approver !== true) throw new WireError('invalid_state', `${actor} may not answer this approval (approvers: ${w.approvers.join(', ')}); nothing was recorded`);
     }
     this.answering.add(id);
     try {

@@ -6,6 +6,7 @@ import { runsHandlers } from './runs.js';
 import { statsHandlers } from './stats.js';
 import { storeHandlers } from './store.js';
 import { slackHandlers } from './slack.js';
+import { discordHandlers } from './discord.js';
 import { toolsHandlers } from './tools.js';
 import { workflowsHandlers } from './workflows.js';
 import type { Handler } from './types.js';
@@ -19,6 +20,7 @@ export const handlers: { [M in MethodName]: Handler<M> } = {
   ...statsHandlers,
   ...storeHandlers,
   ...slackHandlers,
+  ...discordHandlers,
   ...toolsHandlers,
   ...workflowsHandlers,
 };

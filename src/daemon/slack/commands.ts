@@ -3,13 +3,12 @@ import { closest, distance } from 'fastest-levenshtein';
 import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError, type RunJson, type SlackConnectionStatus } from '../../protocol/index.js';
-import { resolveStart } from '../../workflows/params.js';
-import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
-import { answerAboutRun } from './answer.js';
 import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
 import { applyPrefWords, prefsText, type PrefsStore } from './prefs.js';
-import { allows, rolesHeld, type Permission, type Role } from './roles.js';
+import { execute, refuse, type ChatCommand } from '../chat/commands.js';
+import { roleNeeded } from '../chat/roles.js';
+import { allows, type Permission, type Role } from './roles.js';
 import { esc, joinDurations } from './text.js';
 
 /** Who asks, as the engine and the audit log will record it. */
@@ -50,6 +49,8 @@ interface Spec {
 export interface RunOpts {
   /** A key stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
   durableKey?: string;
+  /** The words as typed, for a refusal's audit entry. */
+  what?: string;
 }
 
 const RUN_ID = /^r_[a-z0-9]{4,16}$/;
@@ -70,58 +71,41 @@ const COMMANDS: Record<string, Spec> = {
   list: {
     need: 'read',
     usage: 'list [all]',
-    async run(d, _who, args) {
-      const all = args[0] === 'all' || args[0] === '--all';
-      const { runs, total } = await d.ctx().engine.list({ all, limit: 15 });
-      if (runs.length === 0) return say(all ? 'No runs yet.' : 'Nothing is running. `start <workflow>` or a verb such as `profile my-service for 2h` starts something.');
-      const lines = runs.map(runLine);
-      return say(`${all ? 'Runs' : 'Active runs'} (${total}):\n${lines.join('\n')}${total > runs.length ? `\n… and ${total - runs.length} more` : ''}`);
-    },
+    run: (d, who, args, opts) => viaLayer(d, who, { kind: 'list', all: args[0] === 'all' || args[0] === '--all' }, opts),
   },
   status: {
     need: 'read',
     usage: 'status [run-id]',
-    async run(d, _who, args) {
-      if (args[0]) {
-        const run = await d.ctx().engine.get(needId(args, 'status'));
-        return { msg: runHeader(run) };
-      }
-      const counts = await d.ctx().runCounts();
-      const s = d.status();
-      const active = (counts.queued ?? 0) + (counts.running ?? 0) + (counts.waiting ?? 0) + (counts.paused ?? 0);
-      const { runs } = await d.ctx().engine.list({ all: false, limit: 10 });
-      return say(`OpStream is up; ${active} active run${active === 1 ? '' : 's'} (${Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none yet'}). Slack: ${s.state}, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}.${runs.length ? `\n${runs.map(runLine).join('\n')}` : ''}`);
-    },
+    run: (d, who, args, opts) => viaLayer(d, who, { kind: 'status', run: args[0] ? needId(args, 'status') : undefined }, opts),
   },
   start: {
     need: 'operate',
     usage: 'start <workflow> [words or key=value ...]',
-    run: (d, who, args, opts) => startRun(d, who, args, opts),
+    run(d, who, args, opts) {
+      if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
+      const [workflow, ...words] = joinDurations(args);
+      return viaLayer(d, who, { kind: 'start', workflow, words }, opts);
+    },
   },
-  pause: { need: 'operate', usage: 'pause <run-id>', run: async (d, who, args) => control(d, who, 'pause', needId(args, 'pause')) },
-  resume: { need: 'operate', usage: 'resume <run-id>', run: async (d, who, args) => control(d, who, 'resume', needId(args, 'resume')) },
-  cancel: { need: 'operate', usage: 'cancel <run-id>', run: async (d, who, args) => control(d, who, 'cancel', needId(args, 'cancel')) },
-  approve: { need: 'operate', usage: 'approve <run-id> [comment]', run: async (d, who, args) => decide(d, who, 'approved', needId(args, 'approve'), args.slice(1).join(' ')) },
-  reject: { need: 'operate', usage: 'reject <run-id> [comment]', run: async (d, who, args) => decide(d, who, 'rejected', needId(args, 'reject'), args.slice(1).join(' ')) },
+  pause: { need: 'operate', usage: 'pause <run-id>', run: (d, who, args, opts) => viaLayer(d, who, { kind: 'pause', run: needId(args, 'pause') }, opts) },
+  resume: { need: 'operate', usage: 'resume <run-id>', run: (d, who, args, opts) => viaLayer(d, who, { kind: 'resume', run: needId(args, 'resume') }, opts) },
+  cancel: { need: 'operate', usage: 'cancel <run-id>', run: (d, who, args, opts) => viaLayer(d, who, { kind: 'cancel', run: needId(args, 'cancel') }, opts) },
+  approve: { need: 'operate', usage: 'approve <run-id> [comment]', run: (d, who, args, opts) => viaLayer(d, who, { kind: 'approve', run: needId(args, 'approve'), comment: args.slice(1).join(' ') }, opts) },
+  reject: { need: 'operate', usage: 'reject <run-id> [comment]', run: (d, who, args, opts) => viaLayer(d, who, { kind: 'reject', run: needId(args, 'reject'), comment: args.slice(1).join(' ') }, opts) },
   respond: {
     need: 'operate',
     usage: 'respond <run-id> <answer>',
-    async run(d, who, args) {
+    run(d, who, args, opts) {
       const id = needId(args, 'respond');
       const text = args.slice(1).join(' ');
       if (!text) throw new UsageError('respond needs the answer after the run id');
-      await d.ctx().engine.answer(id, who.actor, { kind: 'input', text });
-      return say(`:white_check_mark: Answer recorded for \`${id}\`.`);
+      return viaLayer(d, who, { kind: 'respond', run: id, text }, opts);
     },
   },
   ask: {
     need: 'read',
     usage: 'ask <run-id> <question>',
-    async run(d, who, args) {
-      const id = needId(args, 'ask');
-      const a = await answerAboutRun(d.ctx(), id, args.slice(1).join(' ') || 'details', who.actor);
-      return say(esc(a.answer));
-    },
+    run: (d, who, args, opts) => viaLayer(d, who, { kind: 'ask', run: needId(args, 'ask'), question: args.slice(1).join(' ') || 'details' }, opts),
   },
   prefs: {
     need: 'read',
@@ -204,7 +188,7 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
   const spec = COMMANDS[name];
   if (!allows(who.role, spec.need)) return refusal(d, who, `runs.${name}`, words.join(' '), spec.need === 'operate' ? 'operator' : spec.need === 'admin' ? 'admin' : 'viewer');
   try {
-    return await spec.run(d, who, args, opts);
+    return await spec.run(d, who, args, { ...opts, what: words.join(' ') });
   } catch (e) {
     if (e instanceof UsageError) return say(`:warning: ${e.message}`);
     if (isWireError(e)) return say(`:warning: ${esc(e.message)}`);
@@ -212,10 +196,13 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
   }
 }
 
-/** A refused request: told to the person only, and written to the audit log. */
+/** A refused request: audited by the chat layer (as `slack.refused`), told to the person only. */
 export async function refusal(d: Pick<CommandDeps, 'ctx' | 'log'>, who: Caller, action: string, what: string, needs: string): Promise<CommandReply> {
-  await d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${what.slice(0, 120)})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
-  d.log.info({ user: who.user, role: who.role, action }, 'slack: refused a request');
+  await refuse({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, action, what, needs === 'operator' ? 'operate' : needs === 'admin' ? 'admin' : 'read');
+  return refusalReply(who, needs);
+}
+
+function refusalReply(who: Pick<Caller, 'role'>, needs: string): CommandReply {
   const mine = who.role === 'none' ? 'you have no OpStream role here' : `your role is ${who.role}`;
   return { ...say(`:no_entry: Sorry, that needs the ${needs} role and ${mine}. Nothing was done. (An admin can add you under \`slack.users\`.)`), refused: true };
 }
@@ -228,40 +215,59 @@ export function accessMessage(d: Pick<CommandDeps, 'cfg'>, who: Pick<Caller, 'us
   };
 }
 
-async function startRun(d: CommandDeps, who: Caller, args: string[], opts: RunOpts): Promise<CommandReply | null> {
-  const ctx = d.ctx();
-  if (!args.length) throw new UsageError('start needs a workflow: `start <workflow> [words]` (`help` lists them)');
-  if (opts.durableKey && (await ctx.store.get('meta', opts.durableKey))) return null;
-  const { workflow, params } = resolveStart(ctx.workflows.current(), joinDurations(args), ctx.config.raw.services);
-  const missing = missingServerReason(workflow.workflow, ctx.config);
-  if (missing) return { ...say(`:no_entry: Not started: ${esc(missing)}.`), refused: true };
-  // a URL or file path typed in chat is checked before anything starts (the tool calls are checked again)
-  const why = ctx.tools.destinations.checkArgs(params, workflow.workflow);
-  if (why) {
-    await ctx.store.commit([], { actor: who.actor, action: 'slack.refused', target: `runs.start (${workflow.workflow.id}: ${why})` }).catch((err: unknown) => d.log.warn({ err }, 'slack: could not audit a refusal'));
-    return { ...say(`:no_entry: Not started: ${esc(why)}. Nothing was done.`), refused: true };
+/** A command carried out by the chat layer (chat/commands.ts), its outcome said in Slack's words. */
+async function viaLayer(d: CommandDeps, who: Caller, cmd: ChatCommand, opts: RunOpts): Promise<CommandReply | null> {
+  const durableKey = opts.durableKey ? { key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } } : undefined;
+  const o = await execute({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, cmd, { durableKey, what: opts.what });
+  switch (o.kind) {
+    case 'help':
+      return { msg: helpMessage(d) };
+    case 'runs':
+      if (o.runs.length === 0) return say(o.all ? 'No runs yet.' : 'Nothing is running. `start <workflow>` or a verb such as `profile my-service for 2h` starts something.');
+      return say(`${o.all ? 'Runs' : 'Active runs'} (${o.total}):\n${o.runs.map(runLine).join('\n')}${o.total > o.runs.length ? `\n… and ${o.total - o.runs.length} more` : ''}`);
+    case 'run':
+      return { msg: runHeader(o.run) };
+    case 'overview': {
+      const s = d.status();
+      return say(`OpStream is up; ${o.active} active run${o.active === 1 ? '' : 's'} (${Object.entries(o.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none yet'}). Slack: ${s.state}, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}.${o.runs.length ? `\n${o.runs.map(runLine).join('\n')}` : ''}`);
+    }
+    case 'started':
+      return started(d, who, o.run);
+    case 'duplicate':
+      return null;
+    case 'controlled': {
+      const run = o.run;
+      const verb = o.action === 'pause' ? (run.status === 'paused' ? 'Paused' : 'Pausing (at the next step boundary)') : o.action === 'resume' ? 'Resumed' : 'Cancelled';
+      return say(`${verb} \`${run.id}\` (${esc(run.workflow)}); it is ${run.status}.`);
+    }
+    case 'decided':
+      return say(`${o.decision === 'approved' ? ':white_check_mark: Approved' : ':no_entry: Rejected'} \`${o.run.id}\`.`);
+    case 'already':
+      return say(`:information_source: ${o.decided ? `This was already ${o.decided.decision} by ${o.decided.by.startsWith('slack:') ? `<@${o.decided.by.slice(6)}>` : esc(o.decided.by)}.` : `\`${o.run.id}\` no longer waits for this approval.`}`);
+    case 'responded':
+      return say(`:white_check_mark: Answer recorded for \`${o.run.id}\`.`);
+    case 'answer':
+      return say(esc(o.text));
+    case 'refused':
+      return refusalReply(who, roleNeeded(o.need));
+    case 'not_started':
+      return { ...say(o.why === 'destination' ? `:no_entry: Not started: ${esc(o.reason)}. Nothing was done.` : `:no_entry: Not started: ${esc(o.reason)}.`), refused: true };
+    case 'not_approver':
+    case 'problem':
+      return say(`:warning: ${esc(o.message)}`);
   }
-  const extraOps = opts.durableKey ? [{ type: 'put' as const, sub: 'meta' as const, key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } }] : [];
-  const run = await ctx.engine.startRun({ workflow, params, trigger: 'slack', actor: who.actor, extraOps });
-  // the thread appears at once even for workflows that do not announce their start
-  if (!workflow.workflow.notifications.includes('start')) {
+}
+
+/** A run started from Slack: its thread appears at once, even for workflows that do not announce their start. */
+async function started(d: CommandDeps, who: Caller, run: RunJson): Promise<CommandReply> {
+  const ctx = d.ctx();
+  const wf = ctx.workflows.current().workflows.get(run.workflow)?.workflow;
+  if (wf && !wf.notifications.includes('start')) {
     const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
     await ctx.notifier.send({ kind: 'start', level: 'info', title: `${run.workflow} ${run.id} started`, text: `started by ${who.actor}${p ? ` with ${p}` : ''}` }, { id: run.id, workflow: run.workflow, actor: who.actor });
   }
   const p = Object.entries(run.params).filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).slice(0, 6).join(' ');
   return say(`:rocket: Started *${esc(run.workflow)}* \`${run.id}\`${p ? ` (${esc(p)})` : ''}. I'll follow it ${d.whereFor(who.user)}.`);
-}
-
-async function control(d: CommandDeps, who: Caller, what: 'pause' | 'resume' | 'cancel', id: string): Promise<CommandReply> {
-  const e = d.ctx().engine;
-  const run = what === 'pause' ? await e.pause(id, who.actor) : what === 'resume' ? await e.resume(id, who.actor) : await e.cancel(id, who.actor);
-  const verb = what === 'pause' ? (run.status === 'paused' ? 'Paused' : 'Pausing (at the next step boundary)') : what === 'resume' ? 'Resumed' : 'Cancelled';
-  return say(`${verb} \`${id}\` (${esc(run.workflow)}); it is ${run.status}.`);
-}
-
-async function decide(d: CommandDeps, who: Caller, decision: 'approved' | 'rejected', id: string, comment: string): Promise<CommandReply> {
-  await d.ctx().engine.answer(id, who.actor, { kind: 'approval', decision, comment: comment || undefined }, { roles: rolesHeld(who.role) });
-  return say(`${decision === 'approved' ? ':white_check_mark: Approved' : ':no_entry: Rejected'} \`${id}\`.`);
 }
 
 function runLine(r: RunJson): string {

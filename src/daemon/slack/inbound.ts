@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { answerAboutRun } from './answer.js';
+import { answerAboutRun } from '../chat/answer.js';
+import { answerApproval } from '../chat/approvals.js';
 import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { accessMessage, commandOf, refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
@@ -11,7 +12,7 @@ import { Dedupe } from './dedupe.js';
 import { ActionBody, MessageEvent, SlashBody } from './payloads.js';
 import { approvalDecision, mapIntent } from './intent.js';
 import type { Responder, ReplyTarget } from './respond.js';
-import { actorOf, allows, roleOf, rolesHeld, type Permission } from './roles.js';
+import { actorOf, allows, roleOf, type Permission } from './roles.js';
 import { esc, fromSlack, splitWords } from './text.js';
 import type { RunThreads } from './threads.js';
 
@@ -203,7 +204,7 @@ export class Inbound {
     const action = decision === 'approved' ? 'runs.approve' : 'runs.reject';
     if (!allows(who.role, 'operate')) return this.refuse(who, action, `${run} ${step} (thread reply "${text.slice(0, 40)}")`, 'operate', to);
     try {
-      await this.d.ctx().engine.answer(run, who.actor, { kind: 'approval', decision, comment: `"${text.slice(0, 200)}" in Slack` }, { roles: rolesHeld(who.role) });
+      await answerApproval(this.d.ctx(), who, run, { decision, comment: `"${text.slice(0, 200)}" in Slack` });
     } catch (e) {
       if (!isWireError(e)) throw e;
       if (/may not answer/.test(e.message)) await this.d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${run} ${step}: not an approver)` });
@@ -271,7 +272,7 @@ export class Inbound {
     if (!run || run.waiting_for?.kind !== 'approval' || run.waiting_for.step !== ref.s) return already();
     if (ref.q && (await this.d.threads.answerOf(ref.r, ref.s, ref.q).catch(() => null))) return already();
     try {
-      await engine.answer(ref.r, who.actor, { kind: 'approval', decision }, { roles: rolesHeld(who.role) });
+      await answerApproval(this.d.ctx(), who, ref.r, { decision });
     } catch (e) {
       if (!isWireError(e)) throw e;
       if (/may not answer/.test(e.message)) {

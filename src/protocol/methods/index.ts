@@ -7,6 +7,7 @@ import { runsMethods } from './runs.js';
 import { statsMethods } from './stats.js';
 import { storeMethods } from './store.js';
 import { slackMethods } from './slack.js';
+import { discordMethods } from './discord.js';
 import { toolsMethods } from './tools.js';
 import { workflowsMethods } from './workflows.js';
 
@@ -19,6 +20,7 @@ export const methods = {
   ...statsMethods,
   ...storeMethods,
   ...slackMethods,
+  ...discordMethods,
   ...toolsMethods,
   ...workflowsMethods,
 } as const satisfies Record<string, MethodSpec>;

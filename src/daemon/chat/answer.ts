@@ -15,7 +15,7 @@ export interface RunAnswer {
 
 /**
  * A question about one run ("why?", "show me the details", "how far is it?"): the ONE place the
- * Slack bridge answers thread questions. With a model configured it is `opstream ask` (the run's
+ * chat bridges (Slack, Discord) answer questions about a run. With a model configured it is `opstream ask` (the run's
  * stored outputs and memory, the conversation kept per run, no tool calls; `actor` is recorded);
  * without one, or when the model does not answer, it is answered from what the run stored: its
  * status and steps, and the findings of its analysis.

@@ -1,0 +1,308 @@
+import { Client, Events, GatewayIntentBits, InteractionResponseType, InteractionType, MessageFlags, Routes, type REST } from 'discord.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { CompiledDiscord } from '../../config/load.js';
+import { WireError, type DiscordStatus } from '../../protocol/index.js';
+import { execute, NEEDS, plainReply, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatOutcome, type ChatReply } from '../chat/commands.js';
+import { Dedupe } from '../chat/dedupe.js';
+import { allows, platformActor, roleIn } from '../chat/roles.js';
+import type { DaemonContext, Service } from '../context.js';
+import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
+import { replyMessage, type DiscordMessage } from './render.js';
+import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
+
+/** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
+const Interaction = z.object({
+  id: z.string().regex(/^\d+$/),
+  token: z.string().min(1),
+  type: z.number().int(),
+  application_id: z.string(),
+  channel_id: z.string().optional(),
+  member: z.object({ user: z.object({ id: z.string().regex(/^\d+$/) }) }).optional(),
+  user: z.object({ id: z.string().regex(/^\d+$/) }).optional(),
+  data: z
+    .object({ name: z.string().optional(), options: z.array(z.custom<InteractionOption>((v) => typeof v === 'object' && v !== null)).optional(), custom_id: z.string().optional() })
+    .passthrough()
+    .optional(),
+});
+type Interaction = z.infer<typeof Interaction>;
+
+const ixKey = (id: string): string => `discord_ix:${id}`;
+
+/**
+ * The native Discord bridge: discord.js opens the gateway (intents Guilds + GuildMessages only: the
+ * bot reads interactions, not message content) and resumes it across reconnects, so interactions sent
+ * while it was away are replayed; each is acted on once (interaction ids remembered in memory and in
+ * the store). Interactions are acknowledged at once (a deferred response, within Discord's 3 s) and
+ * answered by editing that response. Commands go through the chat-neutral layer (chat/commands.ts)
+ * with the actor `discord:<user id>`. The bot token is handed to discord.js only: it never reaches a
+ * log line, an audit entry or a message.
+ */
+export class DiscordBridge implements Service {
+  readonly name = 'discord';
+  private client: Client | null = null;
+  private threads!: DiscordThreads;
+  private readonly seen = new Dedupe();
+  private offFeed: (() => void) | null = null;
+  private state: DiscordStatus['state'] = 'starting';
+  private error: string | null;
+  private reconnects = 0;
+  private lastDispatchAt: number | null = null;
+  private botUser: string | null = null;
+  private registered = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Interaction received -> deferred ack answered, per interaction (for the benchmark). */
+  readonly ackLatencies: number[] = [];
+
+  constructor(
+    private readonly getCtx: () => DaemonContext,
+    readonly cfg: CompiledDiscord,
+    private readonly log: Logger,
+  ) {
+    this.error = cfg.token ? null : 'discord.token is not set (write it as "${DISCORD_TOKEN}" and export the bot token)';
+  }
+
+  private get ctx(): DaemonContext {
+    return this.getCtx();
+  }
+
+  private rest(): REST {
+    if (!this.client) throw new WireError('unavailable', 'the Discord bridge is not running');
+    return this.client.rest;
+  }
+
+  async start(): Promise<void> {
+    this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
+    await this.threads.load();
+    if (this.error) {
+      this.state = 'failed';
+      this.log.error({ error: this.error }, 'discord: not started');
+      return;
+    }
+    const client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
+    this.client = client;
+    client.on(Events.Raw, (p: { t?: string; d?: unknown }) => this.onDispatch(p));
+    client.on(Events.ShardReady, () => {
+      if (this.state === 'reconnecting') this.reconnects++;
+      this.state = 'connected';
+    });
+    client.on(Events.ShardResume, () => {
+      this.reconnects++;
+      this.state = 'connected';
+      this.log.info('discord: gateway session resumed');
+    });
+    client.on(Events.ShardReconnecting, () => (this.state = 'reconnecting'));
+    client.on(Events.ShardDisconnect, (ev: { code: number }) => {
+      this.state = 'failed';
+      this.error = `the gateway closed the session for good (code ${ev.code})`;
+      this.log.error({ code: ev.code }, 'discord: gateway closed for good');
+    });
+    client.on(Events.Error, (e: Error) => this.log.warn({ error: e.message }, 'discord: client error'));
+    this.offFeed = this.ctx.feed.onPublish((item) => this.threads.onFeed(item));
+    this.sweepTimer = setInterval(() => void this.sweep(), 3_600_000);
+    this.sweepTimer.unref();
+    void this.sweep();
+    this.state = 'connecting';
+    // not awaited: the daemon starts whether Discord answers or not; the state says how it went
+    void client
+      .login(this.cfg.token)
+      .then(async () => {
+        this.botUser = client.user?.id ?? null;
+        await this.register();
+      })
+      .catch((e: unknown) => {
+        this.state = 'failed';
+        this.error = `Discord refused to connect: ${describeError(e)}`;
+        this.log.error({ error: this.error }, 'discord: the bridge stopped');
+      });
+  }
+
+  /** `/opstream` in the guild (instant) or globally; a refused registration is said, the bridge goes on. */
+  private async register(): Promise<void> {
+    const route = this.cfg.guild_id ? Routes.applicationGuildCommands(this.cfg.application_id, this.cfg.guild_id) : Routes.applicationCommands(this.cfg.application_id);
+    try {
+      await this.rest().put(route, { body: commandDefinition() });
+      this.registered = true;
+      this.log.info({ scope: this.cfg.guild_id ? `guild ${this.cfg.guild_id}` : 'global' }, 'discord: /opstream registered');
+    } catch (e) {
+      this.error = `could not register /opstream: ${describeError(e)}`;
+      this.log.error({ error: this.error }, 'discord: command registration failed');
+    }
+  }
+
+  /** Interaction ids older than a day are forgotten: Discord's interaction tokens live 15 minutes, a replay comes within the session. */
+  private async sweep(): Promise<void> {
+    try {
+      const day = Date.now() - 86_400_000;
+      const old = (await this.ctx.store.entries<{ at?: string }>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` })).filter(([, v]) => !v.at || Date.parse(v.at) < day);
+      if (old.length) await this.ctx.store.commit(old.map(([k]) => ({ type: 'del' as const, sub: 'meta' as const, key: k })));
+    } catch (err) {
+      this.log.warn({ error: describeError(err) }, 'discord: bookkeeping sweep failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.offFeed?.();
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    await this.threads?.stop();
+    await this.client?.destroy();
+    this.client = null;
+    this.state = 'stopped';
+  }
+
+  status(): DiscordStatus {
+    return {
+      state: this.state,
+      error: this.error,
+      reconnects: this.reconnects,
+      last_dispatch_at: this.lastDispatchAt ? new Date(this.lastDispatchAt).toISOString() : null,
+      bot_user: this.botUser,
+      application_id: this.cfg.application_id,
+      guild_id: this.cfg.guild_id ?? null,
+      channel: this.cfg.channel,
+      command_registered: this.registered,
+    };
+  }
+
+  // ------------------------------------------------------------------------------ inbound
+
+  private onDispatch(p: { t?: string; d?: unknown }): void {
+    this.lastDispatchAt = Date.now();
+    if (p.t !== 'INTERACTION_CREATE') return;
+    const at = Date.now();
+    const parsed = Interaction.safeParse(p.d);
+    if (!parsed.success) {
+      this.log.warn({ event: p.t, problem: parsed.error.issues[0]?.message ?? 'bad shape', path: parsed.error.issues[0]?.path.join('.') }, 'discord: skipped a malformed gateway payload');
+      return;
+    }
+    const ix = parsed.data;
+    // a redelivered interaction (a replay after resume, or a duplicate) acts once
+    if (!this.seen.first(ix.id)) return;
+    const work = this.handle(ix, at)
+      .catch((err: unknown) => this.log.error({ error: describeError(err), interaction: ix.id }, 'discord: handling an interaction failed'))
+      .finally(() => this.inflight.delete(work));
+    this.inflight.add(work);
+  }
+
+  private async handle(ix: Interaction, at: number): Promise<void> {
+    const ctx = this.ctx;
+    if (await ctx.store.get('meta', ixKey(ix.id))) return;
+    const user = ix.member?.user.id ?? ix.user?.id ?? '';
+    const who: ChatCaller = { platform: 'discord', user, role: roleIn(this.cfg.roles, 'none', user), actor: platformActor('discord', user) };
+    if (ix.type === InteractionType.ApplicationCommandAutocomplete) return this.autocomplete(ix);
+    if (ix.type === InteractionType.ApplicationCommand) return this.command(ix, who, at);
+    if (ix.type === InteractionType.MessageComponent) return this.button(ix, who, at);
+  }
+
+  private deps(): ChatDeps {
+    return { ctx: () => this.ctx, log: this.log };
+  }
+
+  /** An outcome of the chat layer in Discord's words. */
+  private say(o: ChatOutcome): ChatReply {
+    return plainReply(o, 'An OpStream admin can add your Discord user id under discord.roles.', `in a thread in <#${this.cfg.channel}>`) ?? { tone: 'info', private: true, text: 'Already done.' };
+  }
+
+  /** The interaction is ours now: remembered before anything happens, so a redelivery after a restart is not acted on again. */
+  private async claim(ix: Interaction): Promise<void> {
+    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date().toISOString() } }]);
+  }
+
+  private async callback(ix: Interaction, body: { type: number; data?: unknown }, at: number): Promise<void> {
+    await this.rest().post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });
+    this.ackLatencies.push(Date.now() - at);
+  }
+
+  private async edit(ix: Interaction, msg: DiscordMessage): Promise<void> {
+    const { flags: _flags, ...body } = msg;
+    await this.rest().patch(Routes.webhookMessage(ix.application_id, ix.token, '@original'), { body, auth: false });
+  }
+
+  /** An immediate answer (no work to wait for): refusals and bad input, ephemeral. */
+  private async answerNow(ix: Interaction, r: Pick<ChatReply, 'text' | 'tone'>, at: number): Promise<void> {
+    await this.callback(ix, { type: InteractionResponseType.ChannelMessageWithSource, data: replyMessage({ ...r, private: true }) }, at);
+  }
+
+  private async command(ix: Interaction, who: ChatCaller, at: number): Promise<void> {
+    if (ix.data?.name !== 'opstream') return;
+    const parsed = parseSubcommand(ix.data.options);
+    if ('problem' in parsed) {
+      await this.claim(ix);
+      return this.answerNow(ix, { tone: 'warning', text: parsed.problem }, at);
+    }
+    const cmd = parsed.cmd;
+    if (!allows(who.role, NEEDS[cmd.kind])) {
+      await this.claim(ix);
+      return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${cmd.kind}`, `/opstream ${cmd.kind}`, NEEDS[cmd.kind])), at);
+    }
+    if (cmd.kind === 'start' && !this.knowsWorkflow(cmd.workflow)) {
+      await this.claim(ix);
+      return this.answerNow(ix, { tone: 'warning', text: `There is no workflow "${cmd.workflow.slice(0, 60)}" (the start option suggests them). Nothing was started.` }, at);
+    }
+    // actions are shown to the channel; reading (status, list, help, ask) is for the person asking
+    const visible = ['start', 'pause', 'resume', 'cancel', 'approve', 'reject'].includes(cmd.kind);
+    await this.claim(ix);
+    await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: visible ? {} : { flags: MessageFlags.Ephemeral } }, at);
+    const r = await this.run(who, cmd);
+    await this.edit(ix, replyMessage({ ...r, private: !visible }));
+  }
+
+  private knowsWorkflow(name: string): boolean {
+    const set = this.ctx.workflows.current();
+    return set.workflows.has(name) || set.byCommand(name.toLowerCase()) !== undefined;
+  }
+
+  /** A command through the chat layer; a start opens its thread once it passed every check, so an unknown channel starts nothing. */
+  private async run(who: ChatCaller, cmd: ChatCommand): Promise<ChatReply> {
+    try {
+      if (cmd.kind !== 'start') return this.say(await execute(this.deps(), who, cmd));
+      let at: { message: string; thread: string } | null = null;
+      const prepare = async (workflow: string): Promise<string | null> => {
+        try {
+          at = await this.threads.open(`${workflow} (starting)`);
+          return null;
+        } catch (e) {
+          this.log.error({ channel: this.cfg.channel, error: describeError(e) }, 'discord: could not open a run thread; nothing started');
+          return isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : `could not open the run's thread: ${describeError(e)}`;
+        }
+      };
+      const r = this.say(await execute(this.deps(), who, cmd, { prepare }));
+      const opened = at as { message: string; thread: string } | null;
+      if (r.started && r.run && opened) await this.threads.bind(r.run.id, opened);
+      else if (opened) await this.rest().delete(Routes.channelMessage(this.cfg.channel, opened.message)).catch(() => undefined);
+      return r;
+    } catch (e) {
+      this.log.error({ error: describeError(e), command: cmd.kind }, 'discord: a command failed');
+      return { tone: 'warning', private: true, text: `Something went wrong: ${describeError(e)}` };
+    }
+  }
+
+  /** Approve/Reject on a run card: bound to the run, step and argument hash it showed; the first decision wins. */
+  private async button(ix: Interaction, who: ChatCaller, at: number): Promise<void> {
+    const b = parseButtonId(ix.data?.custom_id ?? '');
+    if (!b) return;
+    await this.claim(ix);
+    if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision])), at);
+    await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, at);
+    const run = await this.ctx.engine.get(b.run).catch(() => null);
+    const w = run?.waiting_for;
+    const current = typeof w?.args_hash === 'string' ? w.args_hash : null;
+    // the hash prefix names what was shown: a different gated call is not what this click approved
+    const sameArgs = b.hash === null ? current === null : current?.startsWith(b.hash) === true;
+    const shown = { step: b.step, ...(current && sameArgs ? { args_hash: current } : {}) };
+    let r: ChatReply;
+    if (run && w?.kind === 'approval' && w.step === b.step && !sameArgs) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
+    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown, comment: 'button in Discord' }));
+    await this.edit(ix, replyMessage({ ...r, private: true }));
+  }
+
+  private async autocomplete(ix: Interaction): Promise<void> {
+    const focused = (ix.data?.options?.[0]?.options ?? []).find((o) => o.focused);
+    const typed = String(focused?.value ?? '').toLowerCase();
+    const names = [...this.ctx.workflows.current().workflows.values()].map((w) => w.workflow).flatMap((w) => [w.id, ...(w.command ? [w.command] : [])]);
+    const choices = [...new Set(names)].filter((n) => n.toLowerCase().includes(typed)).slice(0, 25).map((n) => ({ name: n, value: n }));
+    await this.rest().post(Routes.interactionCallback(ix.id, ix.token), { body: { type: InteractionResponseType.ApplicationCommandAutocompleteResult, data: { choices } }, auth: false });
+  }
+}

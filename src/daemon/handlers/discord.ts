@@ -1,0 +1,16 @@
+import { WireError, type discordMethods } from '../../protocol/index.js';
+import { inviteUrl } from '../discord/invite.js';
+import type { HandlersFor } from './types.js';
+
+const off = { state: 'off' as const, error: null, reconnects: 0, last_dispatch_at: null, bot_user: null, application_id: null, guild_id: null, channel: null, command_registered: false };
+
+/** Thin: the bridge does the work. */
+export const discordHandlers: HandlersFor<keyof typeof discordMethods> = {
+  'discord.status': (_p, { ctx }) => (ctx.discord ? ctx.discord.status() : off),
+  // works before the token is set: inviting the bot is part of setting it up
+  'discord.invite': (_p, { ctx }) => {
+    const d = ctx.config.raw.discord;
+    if (!d) throw new WireError('unavailable', 'Discord is not configured: add a discord: section with application_id and channel to config.yaml (see the README, "Discord")');
+    return inviteUrl(d.application_id, d.guild_id);
+  },
+};
