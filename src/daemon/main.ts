@@ -19,8 +19,6 @@ import { LlmGateway } from './llm/index.js';
 import { MemoryService } from './memory/memory.js';
 import { Notifier } from './notify/notifier.js';
 import { StatsService } from './stats/service.js';
-import { SlackBridge } from './slack/bridge.js';
-import { DiscordBridge } from './discord/bridge.js';
 import { daemonLoadChecks, WorkflowCatalog } from './workflows/catalog.js';
 import { shippedWorkflowsDir } from '../workflows/registry.js';
 
@@ -104,8 +102,10 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     stats: new StatsService(() => ctx),
     memory: new MemoryService(() => ctx),
     retention: new RetentionService(() => ctx),
-    slack: config.slack ? new SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
-    discord: config.discord ? new DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
+    // the chat SDKs (and what they pull in: undici, ws, discord.js) load only when configured: a
+    // daemon without them is tens of MB smaller
+    slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
+    discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
     runCounts: async () => ctx.engine.runCounts(),
     requestShutdown: (reason) => {
