@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEY, notInCi } from '../support/dashboard.js';
+import { KEY, mountDashboard, notInCi } from '../support/dashboard.js';
 import { cli, ROOT, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 import { getRun, start, stepOf, waitRun } from '../support/runs.js';
@@ -158,10 +158,6 @@ describe('profile_appsignals in Slack', () => {
 
 describe('slo_appsignals in the dashboard', () => {
   it('the run detail shows the breached SLO by name and the slow dependency with its p99, never a healthy one as slow', async () => {
-    type InkTesting = typeof import('ink-testing-library');
-    const ink: InkTesting = await import('ink-testing-library');
-    const dash = await import('../../src/ui/dashboard/index.js');
-    const react = await import('react');
     h = tempHome('opawsd-');
     const state = join(h.home, 'aws-world.json');
     writeFileSync(join(h.home, 'config.yaml'), `notify: { desktop: "off" }\n${awsYaml(state)}`);
@@ -169,30 +165,20 @@ describe('slo_appsignals in the dashboard', () => {
     const id = await start(h, ['slo_appsignals', 'checkout-api', 'every', '2s', 'recheck_every=1s']);
     await waitRun(h, id, (r) => (r.progress.watch?.breaches ?? 0) >= 1 && (r.progress.watch?.last ?? []).some((m) => m.metric.includes('slow dependency')), 'the breach in the watch');
 
-    const feed = new dash.DashboardFeed({ env: h.env, autoStart: false });
-    await feed.start();
-    const app = ink.render(react.createElement(dash.App, { feed, tickMs: 200 }));
-    const frame = (): string => app.lastFrame() ?? '';
-    const screen = async (texts: (string | RegExp)[], what: string): Promise<string> => {
-      try {
-        return await waitFor(() => (texts.every((t) => (typeof t === 'string' ? frame().includes(t) : t.test(frame()))) ? frame() : null), { what, timeoutMs: 30_000 });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; the screen:\n${frame()}`);
-      }
-    };
+    const d = await mountDashboard(h.env);
+    const screen = d.screen;
     try {
       await screen([id, 'slo_appsignals'], 'the run listed');
-      app.stdin.write('/');
-      for (const ch of id) app.stdin.write(ch);
-      app.stdin.write(KEY.enter);
+      d.press('/');
+      for (const ch of id) d.press(ch);
+      d.press(KEY.enter);
       await screen([`filter: ${id}`], 'the list filtered');
-      app.stdin.write(KEY.enter);
+      d.press(KEY.enter);
       const detail = await screen(['last check:', 'SLO checkout-api-latency-p99 BREACHED', /slow dependency payment-service POST \/charge p99/], 'the watch with the SLO and the slow dependency');
       expect(detail).toMatch(/watch: .*1 breach/);
       expect(detail.slice(detail.indexOf('last check:')).split('\n')[0]).not.toMatch(HEALTHY);
     } finally {
-      app.unmount();
-      feed.close();
+      d.stop();
     }
     expect((await cli(['cancel', id], h.env)).code).toBe(0);
   }, 120_000);

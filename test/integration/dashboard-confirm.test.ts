@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEY, notInCi } from '../support/dashboard.js';
+import { KEY, mountDashboard, notInCi } from '../support/dashboard.js';
 import { HitCounter } from '../support/engine-fixtures.js';
-import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { cli, tempHome, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback } from '../support/ollama-loopback.js';
 import { getRun, start, waitRun } from '../support/runs.js';
 
@@ -12,21 +12,11 @@ import { getRun, start, waitRun } from '../support/runs.js';
 // and their hash, and nothing reaches the endpoint before the person confirms.
 notInCi();
 
-type InkTesting = typeof import('ink-testing-library');
-type Dash = typeof import('../../src/ui/dashboard/index.js');
-type React = typeof import('react');
-
-let ink: InkTesting;
-let dash: Dash;
-let react: React;
 let h: TempHome;
 let ollama: OllamaLoopback;
 const hits = new HitCounter();
 
 beforeAll(async () => {
-  ink = await import('ink-testing-library');
-  dash = await import('../../src/ui/dashboard/index.js');
-  react = await import('react');
   await hits.start();
   ollama = await startOllamaLoopback(['qwen2.5:7b']);
   h = tempHome('opdc-');
@@ -55,37 +45,28 @@ describe('dashboard approve asks first and shows what will run', () => {
     const hash = (waiting.waiting_for as { args_hash?: string }).args_hash;
     expect(hash).toMatch(/^[0-9a-f]{16}$/);
 
-    const feed = new dash.DashboardFeed({ env: h.env, autoStart: false });
-    await feed.start();
-    const app = ink.render(react.createElement(dash.App, { feed, tickMs: 200 }));
-    const screen = async (texts: string[], what: string): Promise<string> => {
-      try {
-        return await waitFor(() => (texts.every((t) => (app.lastFrame() ?? '').includes(t)) ? (app.lastFrame() ?? '') : null), { what, timeoutMs: 30_000 });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; the screen:\n${app.lastFrame() ?? ''}`);
-      }
-    };
+    const d = await mountDashboard(h.env);
+    const screen = d.screen;
     try {
       await screen([id, 'fix', 'waiting'], 'the waiting run listed');
-      app.stdin.write('a');
+      d.press('a');
       await screen([`Approve run ${id}, step act?`, `runs exactly: ops.http_request {"url":"${url}","method":"POST"}`, `argument hash ${hash}`], 'the exact call in the question');
       expect((await getRun(h, id)).status).toBe('waiting');
-      app.stdin.write(KEY.escape);
+      d.press(KEY.escape);
       await screen([`nothing was sent; run ${id} still waits`], 'withdrawn');
       const still = await getRun(h, id);
       expect(still.status).toBe('waiting');
       expect(still.waiting_for).toMatchObject({ kind: 'approval', args_hash: hash });
       expect(hits.count('/admin/restart')).toBe(0);
 
-      app.stdin.write('a');
+      d.press('a');
       await screen([`argument hash ${hash}`], 'asked again');
-      app.stdin.write(KEY.enter);
+      d.press(KEY.enter);
       const done = await waitRun(h, id, (r) => r.status === 'succeeded', 'the approved call to run');
       expect(done.steps.find((s) => s.id === 'act')?.output).toBe('restarted');
       expect(hits.count('/admin/restart')).toBe(1);
     } finally {
-      app.unmount();
-      feed.close();
+      d.stop();
     }
   });
 });

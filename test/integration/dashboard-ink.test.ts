@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunJson } from '../../src/protocol/index.js';
-import { installDashboardWorkflows, KEY, notInCi } from '../support/dashboard.js';
+import { installDashboardWorkflows, KEY, mountDashboard, notInCi } from '../support/dashboard.js';
 import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { getRun, start, waitRun } from '../support/runs.js';
 
@@ -9,19 +9,9 @@ import { getRun, start, waitRun } from '../support/runs.js';
 // recorded and what the screen says. Ink and the components are imported after CI is cleared.
 notInCi();
 
-type InkTesting = typeof import('ink-testing-library');
-type Dash = typeof import('../../src/ui/dashboard/index.js');
-type React = typeof import('react');
-
-let ink: InkTesting;
-let dash: Dash;
-let react: React;
 let h: TempHome;
 
 beforeAll(async () => {
-  ink = await import('ink-testing-library');
-  dash = await import('../../src/ui/dashboard/index.js');
-  react = await import('react');
   h = tempHome('opdi-');
   installDashboardWorkflows(h);
   const r = await cli(['daemon', 'start'], h.env);
@@ -32,32 +22,6 @@ afterAll(async () => {
   await h?.cleanup();
 });
 
-function mount() {
-  const feed = new dash.DashboardFeed({ env: h.env, autoStart: false });
-  const out = { feed, app: null as ReturnType<InkTesting['render']> | null };
-  return {
-    async start() {
-      await feed.start();
-      out.app = ink.render(react.createElement(dash.App, { feed, tickMs: 200 }));
-      return out.app;
-    },
-    frame: () => out.app?.lastFrame() ?? '',
-    press: (k: string) => out.app!.stdin.write(k),
-    stop() {
-      out.app?.unmount();
-      feed.close();
-    },
-  };
-}
-
-/** Waits until the screen shows all of `texts` (the screen is the only thing a user sees). */
-async function screen(d: ReturnType<typeof mount>, texts: string[], what: string): Promise<string> {
-  try {
-    return await waitFor(() => (texts.every((t) => d.frame().includes(t)) ? d.frame() : null), { what, timeoutMs: 30_000 });
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; the screen:\n${d.frame()}`);
-  }
-}
 
 const status = (id: string, st: RunJson['status']) => (r: RunJson) => r.id === id && r.status === st;
 
@@ -65,59 +29,58 @@ describe('dashboard (Ink) against a real daemon', () => {
   it('lists runs live; p/r pause and resume, Enter shows the approval in full, a asks then approves on y, x asks then rejects with a comment, c cancels after y', async () => {
     const a = await start(h, ['gate', 'service=checkout']);
     await waitRun(h, a, (r) => r.waiting_for?.kind === 'approval', 'the approval');
-    const d = mount();
+    const d = await mountDashboard(h.env);
     try {
-      await d.start();
-      await screen(d, [a, 'gate', 'approve?', 'confirm'], 'the waiting run listed');
+      await d.screen([a, 'gate', 'approve?', 'confirm'], 'the waiting run listed');
 
       d.press('p');
       await waitRun(h, a, status(a, 'paused'), 'paused by the key');
-      await screen(d, ['paused', `pause: run ${a} is now paused`], 'the pause on screen');
+      await d.screen(['paused', `pause: run ${a} is now paused`], 'the pause on screen');
       d.press('r');
       await waitRun(h, a, status(a, 'waiting'), 'resumed by the key');
-      await screen(d, ['approve?'], 'waiting again');
+      await d.screen(['approve?'], 'waiting again');
 
       d.press(KEY.enter);
       // the approval's exact arguments are on screen, not a summary
-      await screen(d, ['waiting for approval by anyone, since', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
+      await d.screen(['waiting for approval by anyone, since', 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'Log'], 'the run view');
       // `a` only asks: the question shows what will run, and Esc sends nothing
       d.press('a');
-      await screen(d, [`Approve run ${a}, step confirm?`, 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'y or Enter approves'], 'the confirmation');
+      await d.screen([`Approve run ${a}, step confirm?`, 'Restart checkout with POST http://127.0.0.1:9/admin/restart {"ms": 2000}?', 'y or Enter approves'], 'the confirmation');
       expect((await getRun(h, a)).status).toBe('waiting');
       d.press(KEY.escape);
-      await screen(d, [`nothing was sent; run ${a} still waits`, 'waiting for approval by anyone, since'], 'the question withdrawn');
+      await d.screen([`nothing was sent; run ${a} still waits`, 'waiting for approval by anyone, since'], 'the question withdrawn');
       // n withdraws too; keys other than y/Enter/n/Esc do nothing while it asks
       d.press('a');
-      await screen(d, [`Approve run ${a}, step confirm?`], 'asked again');
+      await d.screen([`Approve run ${a}, step confirm?`], 'asked again');
       d.press('p');
       d.press('n');
-      await screen(d, [`nothing was sent; run ${a} still waits`], 'withdrawn with n');
+      await d.screen([`nothing was sent; run ${a} still waits`], 'withdrawn with n');
       const still = await getRun(h, a);
       expect(still.status).toBe('waiting');
       expect(still.steps.find((s) => s.id === 'confirm')?.status).toBe('waiting');
       d.press('a');
-      await screen(d, [`Approve run ${a}, step confirm?`], 'asked a third time');
+      await d.screen([`Approve run ${a}, step confirm?`], 'asked a third time');
       d.press('y');
       const done = await waitRun(h, a, status(a, 'succeeded'), 'the approved run to finish');
       expect(done.steps.find((s) => s.id === 'confirm')?.output).toMatchObject({ decision: 'approved', by: expect.stringMatching(/^tui:/) });
-      await screen(d, ['succeeded', 'approved by tui:'], 'success and the answer in the log');
+      await d.screen(['succeeded', 'approved by tui:'], 'success and the answer in the log');
       d.press(KEY.escape);
-      await screen(d, ['WORKFLOW', 'STATUS'], 'back to the list');
+      await d.screen(['WORKFLOW', 'STATUS'], 'back to the list');
 
       // a run started while the dashboard is open appears by itself; / filters to it
       const b = await start(h, ['gate']);
-      await screen(d, [b], 'the new run');
+      await d.screen([b], 'the new run');
       d.press('/');
       for (const ch of b) d.press(ch);
       d.press(KEY.enter);
-      await screen(d, [`filter: ${b}`], 'the filter');
+      await d.screen([`filter: ${b}`], 'the filter');
       await waitFor(() => !d.frame().includes(a), { what: 'other runs filtered out' });
       await waitRun(h, b, (r) => r.waiting_for?.kind === 'approval', 'b waits');
-      await screen(d, ['approve?'], 'b waiting on screen');
+      await d.screen(['approve?'], 'b waiting on screen');
       d.press('x');
-      await screen(d, [`Reject run ${b}, step confirm?`, 'Restart api with POST', 'comment (optional)'], 'the rejection question');
+      await d.screen([`Reject run ${b}, step confirm?`, 'Restart api with POST', 'comment (optional)'], 'the rejection question');
       for (const ch of 'not during peak') d.press(ch);
-      await screen(d, ['comment (optional): not during peak'], 'the comment typed');
+      await d.screen(['comment (optional): not during peak'], 'the comment typed');
       expect((await getRun(h, b)).status).toBe('waiting');
       d.press(KEY.enter);
       const rejected = await waitRun(h, b, status(b, 'failed'), 'the rejection');
@@ -129,24 +92,24 @@ describe('dashboard (Ink) against a real daemon', () => {
       d.press('/');
       for (const ch of c) d.press(ch);
       d.press(KEY.enter);
-      await screen(d, [`filter: ${c}`, c], 'c alone');
+      await d.screen([`filter: ${c}`, c], 'c alone');
       d.press('c');
-      await screen(d, [`cancel run ${c}?`], 'the confirmation');
+      await d.screen([`cancel run ${c}?`], 'the confirmation');
       d.press('n');
-      await screen(d, [`run ${c} was not cancelled`], 'kept');
+      await d.screen([`run ${c} was not cancelled`], 'kept');
       expect((await getRun(h, c)).status).toBe('waiting');
       d.press('c');
-      await screen(d, [`cancel run ${c}?`], 'asked again');
+      await d.screen([`cancel run ${c}?`], 'asked again');
       d.press('y');
       const cancelled = await waitRun(h, c, status(c, 'cancelled'), 'cancelled');
       // the step that was waiting says it was cancelled (not still waiting)
       expect(cancelled.steps.find((s) => s.id === 'confirm')?.status).toBe('cancelled');
-      await screen(d, ['cancelled'], 'cancelled on screen');
+      await d.screen(['cancelled'], 'cancelled on screen');
 
       d.press('?');
-      await screen(d, ['Keys', 'type the answer to an input request'], 'help');
+      await d.screen(['Keys', 'type the answer to an input request'], 'help');
       d.press('z');
-      await screen(d, ['WORKFLOW'], 'help closed');
+      await d.screen(['WORKFLOW'], 'help closed');
     } finally {
       d.stop();
     }
@@ -154,14 +117,12 @@ describe('dashboard (Ink) against a real daemon', () => {
 
   it('a watch shows checks and breaches instead of an ETA; resize to 80x24 keeps every column', async () => {
     const t = await start(h, ['ticker']);
-    const d = mount();
+    const d = await mountDashboard(h.env);
     try {
-      const app = await d.start();
-      await screen(d, [t, 'checks, 0 breach'], 'the watch state');
+      await d.screen([t, 'checks, 0 breach'], 'the watch state');
       expect(d.frame()).not.toMatch(new RegExp(`${t}.*eta`));
       // the testing stdout is 100 columns; a resize event to 80 re-lays out the list
-      Object.defineProperty(app.stdout, 'columns', { value: 80, configurable: true });
-      app.stdout.emit('resize');
+      d.resize(80);
       await waitFor(() => d.frame().split('\n').every((l) => l.length <= 80) && d.frame().includes('TOKENS'), { what: '80 columns' });
     } finally {
       d.stop();
@@ -170,20 +131,19 @@ describe('dashboard (Ink) against a real daemon', () => {
   });
 
   it('reconnects by itself when the daemon restarts, catches up from its cursor and says so', async () => {
-    const d = mount();
+    const d = await mountDashboard(h.env);
     try {
-      await d.start();
-      await screen(d, ['● daemon pid'], 'connected');
+      await d.screen(['● daemon pid'], 'connected');
       const before = d.frame().match(/daemon pid (\d+)/)![1];
       expect((await cli(['daemon', 'stop'], h.env)).code).toBe(0);
-      await screen(d, ['reconnecting'], 'the lost connection said');
+      await d.screen(['reconnecting'], 'the lost connection said');
       // a run started by the next daemon at once: the dashboard must get it whether it reconnects before or after
       const x = await start(h, ['gate']);
-      await screen(d, ['reconnected to the daemon', 'missed update(s) applied', x], 'the reconnect and the run it missed');
+      await d.screen(['reconnected to the daemon', 'missed update(s) applied', x], 'the reconnect and the run it missed');
       const after = d.frame().match(/daemon pid (\d+)/)![1];
       expect(after).not.toBe(before);
       await waitRun(h, x, (r) => r.waiting_for?.kind === 'approval', 'x waits');
-      await screen(d, ['approve?'], 'x live after the reconnect');
+      await d.screen(['approve?'], 'x live after the reconnect');
       await cli(['cancel', x], h.env);
     } finally {
       d.stop();

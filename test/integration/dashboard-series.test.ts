@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEY, notInCi } from '../support/dashboard.js';
+import { KEY, mountDashboard, notInCi } from '../support/dashboard.js';
 import { startDemoService, type DemoService } from '../support/demo-service.js';
-import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { cli, tempHome, type TempHome } from '../support/home.js';
 import { start, stepOf, waitRun } from '../support/runs.js';
 
 // Issue 18 item 9 through the real daemon: the shipped SLO watch and profiling workflows run against
@@ -10,16 +10,10 @@ import { start, stepOf, waitRun } from '../support/runs.js';
 // scaled from zero (a memory series that moves a few % is not a full-height spike).
 notInCi();
 
-type InkTesting = typeof import('ink-testing-library');
-type Dash = typeof import('../../src/ui/dashboard/index.js');
-type React = typeof import('react');
 type ViewText = typeof import('../../src/ui/dashboard/view-text.js');
 
 const BLOCKS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-let ink: InkTesting;
-let dash: Dash;
-let react: React;
 let vt: ViewText;
 let h: TempHome;
 let svc: DemoService;
@@ -27,9 +21,6 @@ let svc: DemoService;
 let leaky: DemoService;
 
 beforeAll(async () => {
-  ink = await import('ink-testing-library');
-  dash = await import('../../src/ui/dashboard/index.js');
-  react = await import('react');
   vt = await import('../../src/ui/dashboard/view-text.js');
   h = tempHome('opser-');
   [svc, leaky] = await Promise.all([startDemoService(), startDemoService(['--fault', 'memory-growth', '--leak-mb-per-s', '0.5'])]);
@@ -63,25 +54,16 @@ interface ProfileIteration {
 describe('dashboard charts against a real daemon', () => {
   it('the SLO watch shows availability and latency p95 it measured; profiling shows per-endpoint latency and the process, scaled from zero', async () => {
     // the dashboard lists active runs when it opens: it is open before they start and follows them live
-    const feed = new dash.DashboardFeed({ env: h.env, autoStart: false });
-    await feed.start();
-    const app = ink.render(react.createElement(dash.App, { feed, tickMs: 200 }));
-    const frame = (): string => app.lastFrame() ?? '';
-    const screen = async (texts: string[], what: string): Promise<string> => {
-      try {
-        return await waitFor(() => (texts.every((t) => frame().includes(t)) ? frame() : null), { what, timeoutMs: 15_000 });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; the screen:\n${frame()}`);
-      }
-    };
+    const d = await mountDashboard(h.env);
+    const screen = (texts: string[], what: string): Promise<string> => d.screen(texts, what, 15_000);
     const open = async (id: string): Promise<void> => {
-      app.stdin.write('/');
+      d.press('/');
       // an earlier filter is edited, not replaced: rub it out first
-      for (let i = 0; i < 20; i++) app.stdin.write(KEY.backspace);
-      for (const ch of id) app.stdin.write(ch);
-      app.stdin.write(KEY.enter);
+      for (let i = 0; i < 20; i++) d.press(KEY.backspace);
+      for (const ch of id) d.press(ch);
+      d.press(KEY.enter);
       await screen([`filter: ${id}`], `the list filtered to ${id}`);
-      app.stdin.write(KEY.enter);
+      d.press(KEY.enter);
       await screen(['Series'], `the detail of ${id}`);
     };
     try {
@@ -114,7 +96,7 @@ describe('dashboard charts against a real daemon', () => {
       expect(new Set(seriesRow(s1, 'availability (monitor)')!.spark)).toEqual(new Set(['█']));
       expect(s1).not.toMatch(/CPU|memory \(RSS\)|\/api\/orders/);
 
-      app.stdin.write(KEY.escape); // back to the list
+      d.press(KEY.escape); // back to the list
       await screen(['WORKFLOW', 'STATUS'], 'the list');
       await open(prof);
       const s2 = await screen(['latency p95 /api/orders', 'CPU (sample)', 'memory (RSS) (sample)'], 'the profiling series');
@@ -130,8 +112,7 @@ describe('dashboard charts against a real daemon', () => {
       expect(Math.max(...levels) - Math.min(...levels), mem.line).toBeLessThanOrEqual(1);
       expect(Math.min(...levels), mem.line).toBeGreaterThanOrEqual(6);
     } finally {
-      app.unmount();
-      feed.close();
+      d.stop();
     }
   }, 60_000);
 });
