@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolvePaths } from '../../src/config/paths.js';
 import type { Notification } from '../../src/protocol/index.js';
 import { startRun, waitStatus } from '../support/engine-fixtures.js';
-import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { cli, tempHome, type TempHome } from '../support/home.js';
+import { waitOnDaemon } from '../support/runs.js';
 import { startWebhookReceiver, TEAMS_MAX_BYTES, teamsReply, type ReceivedHook } from '../support/webhook-receiver.js';
 
 type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
@@ -26,12 +27,15 @@ async function inbox(h: TempHome, run: string): Promise<Notification[]> {
 }
 
 function waitDelivery(h: TempHome, run: string, pred: (items: Notification[]) => boolean, what: string, timeoutMs = 30_000): Promise<Notification[]> {
-  return waitFor(
+  return waitOnDaemon(
+    h,
+    [['notifications', { run_id: run }], ['runs', { run_id: run }]],
     async () => {
       const items = await inbox(h, run);
       return pred(items) ? items : null;
     },
-    { what, timeoutMs },
+    what,
+    timeoutMs,
   );
 }
 

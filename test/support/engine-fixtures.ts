@@ -5,7 +5,8 @@ import { join } from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely in tests
 export type Run = Record<string, any>;
 
-import { cli, daemonPid, ROOT, waitFor, type TempHome } from './home.js';
+import { cli, daemonPid, ROOT, type TempHome } from './home.js';
+import { waitOnDaemon } from './runs.js';
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'engine');
 export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
@@ -85,10 +86,16 @@ export async function startRun(h: TempHome, args: string[]): Promise<string> {
 }
 
 export async function waitStatus(h: TempHome, id: string, pred: (run: Run) => boolean, what: string, timeoutMs = 60_000): Promise<Run> {
-  return waitFor(async () => {
-    const run = await runJson(h, id);
-    return pred(run) ? run : null;
-  }, { timeoutMs, what });
+  return waitOnDaemon(
+    h,
+    [['runs', { run_id: id }]],
+    async () => {
+      const run = await runJson(h, id);
+      return pred(run) ? run : null;
+    },
+    what,
+    timeoutMs,
+  );
 }
 
 export function kill9(h: TempHome): number {

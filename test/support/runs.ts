@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
+import type { EventTopic } from '../../src/protocol/methods/daemon.js';
 import type { RunJson } from '../../src/protocol/methods/runs.js';
-import { cli, waitFor, type TempHome } from './home.js';
+import { DaemonClient } from '../../src/client/client.js';
+import { cli, type TempHome } from './home.js';
 
 /** `opstream start ...` through the real CLI; returns the run id. */
 export async function start(h: TempHome, args: string[]): Promise<string> {
@@ -16,15 +18,70 @@ export async function getRun(h: TempHome, id: string): Promise<RunJson> {
   return JSON.parse(r.stdout) as RunJson;
 }
 
-/** Polls `opstream status ID --json` until `ok` holds (runs emit no event a CLI could block on here). */
+/**
+ * Waits until `check` (which asks through the CLI) returns a value, asking again when the daemon
+ * says something changed (subscriptions on its socket to `subs`), and at least once a second for
+ * what changes with time alone. A CLI spawned every few ms kept a core busy per waiting test and
+ * slowed the daemons under test. Across a daemon restart (the subscriptions end) it asks every
+ * 100 ms until it can subscribe again.
+ */
+export async function waitOnDaemon<T>(h: TempHome, subs: [EventTopic, Record<string, string> | undefined][], check: () => Promise<T | null>, what: string, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  // changed: the daemon said something changed since the last check; lost: the subscriptions ended
+  const w = { client: null as DaemonClient | null, changed: true, lost: false, lastCheck: 0, lastConnect: 0 };
+  const connect = async (): Promise<void> => {
+    w.lastConnect = Date.now();
+    try {
+      const c = await DaemonClient.connect({ env: h.env, autoStart: false, client: 'test' });
+      try {
+        for (const [topic, filter] of subs) await c.subscribe(topic, filter, () => (w.changed = true));
+      } catch (e) {
+        c.close();
+        throw e;
+      }
+      w.client = c;
+      w.lost = false;
+      void c.closed.then(() => (w.lost = true));
+      // what happened before the subscriptions started is seen by the next check
+      w.changed = true;
+    } catch {
+      w.client = null;
+    }
+  };
+  try {
+    await connect();
+    for (;;) {
+      if (w.client && w.lost) {
+        w.client.close();
+        w.client = null;
+      }
+      if (!w.client && Date.now() - w.lastConnect > 200) await connect();
+      if (w.changed || Date.now() - w.lastCheck > (w.client ? 1000 : 100)) {
+        w.changed = false;
+        w.lastCheck = Date.now();
+        const v = await check();
+        if (v !== null && v !== undefined && (v as unknown) !== false) return v;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    w.client?.close();
+  }
+}
+
+/** Waits until `ok` holds for `opstream status ID --json` (asked again when the run changes). */
 export function waitRun(h: TempHome, id: string, ok: (r: RunJson) => boolean, what: string, timeoutMs = 90_000): Promise<RunJson> {
-  return waitFor(
+  return waitOnDaemon(
+    h,
+    [['runs', { run_id: id }]],
     async () => {
       const r = await getRun(h, id);
       if (!ok(r) && ['failed', 'cancelled'].includes(r.status)) throw new Error(`run ${id} ${r.status} while waiting for ${what}: ${r.error}`);
       return ok(r) ? r : null;
     },
-    { timeoutMs, what },
+    what,
+    timeoutMs,
   );
 }
 
