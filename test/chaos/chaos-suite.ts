@@ -241,6 +241,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     return o.faults[kind]?.includes(cycle) ?? false;
   };
   // a slow fsync is a property of a daemon's life: set before the daemon of cycle `cycle` starts
+  const slowOf = new Map<number, number>(); // daemon pid -> its fsync delay (ms), for the reports
   const chooseDisk = (cycle: number): void => {
     if (cycle < o.kills && planned('slowDisk', cycle)) {
       f.slowDisk++;
@@ -446,6 +447,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const r0 = Date.now();
       await connect().catch(() => undefined);
       if (kills > 0) restartMs.push(Date.now() - r0);
+      const lifePid = daemonPid(h.home);
+      if (lifePid && h.env.OPSTREAM_STORE_FAULT_SLOW_MS) slowOf.set(lifePid, Number(h.env.OPSTREAM_STORE_FAULT_SLOW_MS));
       // right after a restart: some approvals left waiting across the kill are answered first
       for (const id of await waitingApprovals()) if (rnd() < 0.5) await approve(id, true);
       const cycle = kills;
@@ -579,7 +582,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       refusedStarts,
       guardDecision,
       approveSentAt,
-      faults: o.faults ? { ...f, corruptions, fullWindows, violations: faultViolations, repairLost } : null,
+      faults: o.faults ? { ...f, corruptions, fullWindows, violations: faultViolations, repairLost, slowOf } : null,
       orphans: orphansLive + orphansAfterStop,
       leftBehind: leftBehind.size,
       unreadable,
@@ -641,6 +644,8 @@ interface CheckInput {
     fullWindows: [number, number][];
     violations: string[];
     repairLost: string[];
+    /** Daemons (pid) that ran with a slow fsync, and its delay in ms. */
+    slowOf: Map<number, number>;
   } | null;
   orphans: number;
   /** Distinct MCP server processes found running right after a kill (each must be ended later). */
@@ -710,10 +715,11 @@ function check(c: CheckInput): ChaosResult {
       if (e.type === 'agent.tool' && e.status === 'ok') doneAt.set(`${id}:${e.step}:${e.attempt}:t${e.turn}:c${e.index}`, Date.parse(e.at));
     }
   }
-  // a full disk is a crash for the writes it refused: the step whose result could not be recorded
-  // is in flight again afterwards, in the same daemon. Its epochs: the full disks begun before `t`.
+  // a full disk is a crash for the writes it refused: a step whose result could not be recorded is
+  // in flight again once space returns, in the same daemon. Epochs: before a full disk, during it,
+  // after it (a second run inside one full disk, or outside any, is still a violation).
   const windows = c.faults?.fullWindows ?? [];
-  const epoch = (t: number) => windows.filter(([a]) => a < t).length;
+  const epoch = (t: number) => 2 * windows.filter(([, b]) => b < t).length + (windows.some(([a, b]) => a <= t && t <= b) ? 1 : 0);
   // at most one re-run of an in-flight step per kill (or full disk): one daemon never executes the
   // same step attempt twice between two of them, so each extra execution is owed to one
   let reruns = 0;
@@ -729,7 +735,8 @@ function check(c: CheckInput): ChaosResult {
     afterFull += new Set(lives).size - new Set(hit.daemons).size;
     if (twice > 0) {
       sameDaemon += twice;
-      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')}, full-disk epochs ${hit.at.map(epoch).join(', ')})`);
+      const slow = [...new Set(hit.daemons)].filter((d) => c.faults?.slowOf.has(d)).map((d) => `${d}: ${c.faults!.slowOf.get(d)}ms`);
+      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')}, full-disk epochs ${hit.at.map(epoch).join(', ')}${slow.length ? `; slow fsync in ${slow.join(', ')}` : ''})`);
     }
     const done = doneAt.get(key);
     const late = done === undefined ? 0 : hit.at.filter((t) => t > done).length;
