@@ -1,14 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DaemonClient } from '../../src/client/client.js';
-import { daemonPid, killDaemon, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
+import { WireError } from '../../src/protocol/wire-error.js';
+import { cli, daemonPid, killDaemon, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 import { buttonValue, hasButton, LOOPBACK_OPTS, PEOPLE, shown } from '../support/slack-daemon.js';
 import { startSlackLoopback, type SlackLoopback } from '../support/slack-loopback.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
+import { corruptLogTail, CORRUPTIONS, type Corruption } from './faults.js';
 
 /**
  * The crash suite: a real daemon (a detached child process, auto-started by the client), real Bree
@@ -17,6 +19,12 @@ import { startWebhookReceiver } from '../support/webhook-receiver.js';
  * daemon is killed with -9 at random moments (a seeded PRNG: the same seed gives the same plan of
  * actions and delays, not the same interleaving), restarted each time; then everything is let finish
  * and checked. Shared by `npm run chaos` (test/chaos/run.ts) and the CI variant (test/chaos.test.ts).
+ *
+ * With `faults`, the kills are mixed with the faults of an unlucky laptop (docs/chaos.md): a full
+ * disk for a while under load (the store's OPSTREAM_STORE_FAULT_FILE hook), a slow fsync for a
+ * daemon's whole life (OPSTREAM_STORE_FAULT_SLOW_MS), a torn or garbled record appended to the
+ * newest LevelDB log after a kill (what a power cut leaves of the write in flight), and the log
+ * directory deleted under the running daemon.
  */
 
 const FIXTURES = join(ROOT, 'test', 'chaos', 'fixtures');
@@ -33,7 +41,19 @@ export interface ChaosOptions {
   drainTimeoutMs?: number;
   /** Progress lines (stderr in the script). */
   progress?: (line: string) => void;
+  /** Faults mixed into the kills: drawn from the seed ('mix'), or at the given kill cycles (0-based). */
+  faults?: 'mix' | FaultPlan;
 }
+
+export interface FaultPlan {
+  diskFull?: number[];
+  slowDisk?: number[];
+  corruptTail?: number[];
+  logDir?: number[];
+}
+
+/** What one kill cycle gets in 'mix' mode. */
+const MIX = { diskFull: 0.15, slowDisk: 0.2, corruptTail: 0.2, logDir: 0.1 };
 
 export interface ChaosResult {
   line: string;
@@ -57,7 +77,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Counts side effects: one POST from the counter MCP server per tool execution. */
 class SideEffects {
-  readonly hits = new Map<string, { tag: string; at: number[]; daemons: number[] }>();
+  readonly hits = new Map<string, { tag: string; tool: string; at: number[]; daemons: number[] }>();
   private server!: Server;
   url = '';
   async start(): Promise<void> {
@@ -65,9 +85,9 @@ class SideEffects {
       let body = '';
       req.on('data', (d) => (body += d));
       req.on('end', () => {
-        const { key, tag, daemon } = JSON.parse(body) as { key: string | null; tag: string; daemon: number };
+        const { key, tag, tool, daemon } = JSON.parse(body) as { key: string | null; tag: string; tool: string; daemon: number };
         const k = key ?? `nokey:${tag}`;
-        const h = this.hits.get(k) ?? { tag, at: [], daemons: [] };
+        const h = this.hits.get(k) ?? { tag, tool, at: [], daemons: [] };
         h.at.push(Date.now());
         h.daemons.push(daemon);
         this.hits.set(k, h);
@@ -138,11 +158,15 @@ function config(h: TempHome, counterUrl: string, ollama: OllamaLoopback, hookUrl
   ].join('\n');
 }
 
-/** The loopback model: one tool call, then the answer. Every request's run is in its prompt. */
+/**
+ * The loopback model: one tool call, then the answer. Every request's run is in its prompt; a
+ * `guard` run's model asks for the destructive `zap`, which waits for a person.
+ */
 function modelReply(chat: RecordedChat): { content?: string; tool_calls?: { name: string; arguments: Record<string, unknown> }[] } {
   const run = runOfChat(chat);
   if (chat.body.format) return { content: JSON.stringify({ summary: `nothing wrong in ${run}` }) };
-  if (!chat.body.messages.some((m) => m.role === 'tool')) return { tool_calls: [{ name: 'chaos__hit', arguments: { tag: `${run}/agent` } }] };
+  const guard = / guard:/.test(chat.body.messages.find((m) => m.role === 'user')?.content ?? '');
+  if (!chat.body.messages.some((m) => m.role === 'tool')) return { tool_calls: [{ name: guard ? 'chaos__zap' : 'chaos__hit', arguments: { tag: `${run}/${guard ? 'zap' : 'agent'}` } }] };
   return { content: JSON.stringify({ summary: `nothing wrong in ${run}` }) };
 }
 
@@ -152,11 +176,12 @@ function runOfChat(chat: RecordedChat): string {
 }
 
 const WORKFLOWS: [string, number][] = [
-  ['chaos_steps', 0.25],
-  ['chaos_gate', 0.2],
-  ['chaos_repeat', 0.15],
-  ['chaos_parallel', 0.2],
-  ['chaos_agent', 0.2],
+  ['chaos_steps', 0.22],
+  ['chaos_gate', 0.18],
+  ['chaos_repeat', 0.13],
+  ['chaos_parallel', 0.17],
+  ['chaos_agent', 0.15],
+  ['chaos_guard', 0.15],
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON and events are read loosely here
@@ -193,6 +218,36 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const startMs: number[] = [];
   const leftBehind = new Set<number>();
   const killedAt: number[] = [];
+  // every start's fate: acknowledged (an id), refused (the daemon answered with an error), or lost
+  // with a killed daemon (no answer: it may or may not have been recorded)
+  const unanswered: { sent: number; settled: number }[] = [];
+  let refusedStarts = 0;
+  // approval-gated tool calls: the harness's own decision per guard run, and when it first sent one
+  const guardDecision = new Map<string, 'approve' | 'reject'>();
+  const approveSentAt = new Map<string, number>();
+  // faults
+  const faultFile = join(h.home, 'store-fault');
+  const dbDir = join(h.home, 'data', 'db');
+  const logDir = join(h.home, 'data', 'logs');
+  if (o.faults) h.env.OPSTREAM_STORE_FAULT_FILE = faultFile;
+  const f = { diskFull: 0, diskFullResumed: 0, resumeMs: [] as number[], slowDisk: 0, corruptTail: 0, corruptRecovered: 0, corruptRepaired: 0, logDir: 0, logResumed: 0 };
+  const corruptions: Record<Corruption, number> = Object.fromEntries(CORRUPTIONS.map((k) => [k, 0])) as Record<Corruption, number>;
+  const fullWindows: [number, number][] = [];
+  const faultViolations: string[] = [];
+  const repairLost: string[] = [];
+  const planned = (kind: keyof FaultPlan, cycle: number): boolean => {
+    if (!o.faults) return false;
+    if (o.faults === 'mix') return rnd() < MIX[kind];
+    return o.faults[kind]?.includes(cycle) ?? false;
+  };
+  // a slow fsync is a property of a daemon's life: set before the daemon of cycle `cycle` starts
+  const slowOf = new Map<number, number>(); // daemon pid -> its fsync delay (ms), for the reports
+  const chooseDisk = (cycle: number): void => {
+    if (cycle < o.kills && planned('slowDisk', cycle)) {
+      f.slowDisk++;
+      h.env.OPSTREAM_STORE_FAULT_SLOW_MS = String(Math.round(between(40, 400)));
+    } else delete h.env.OPSTREAM_STORE_FAULT_SLOW_MS;
+  };
 
   let connecting: Promise<DaemonClient> | null = null;
   // one connection at a time: after a kill, the first call starts the next daemon (the client auto-starts it)
@@ -229,19 +284,48 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     }
     const s0 = Date.now();
-    const run = await tryCall('runs.start', { workflow: wf, args: [] });
+    const run = await startCall(wf);
     startMs.push(Date.now() - s0);
     // only acknowledged starts count as started: a start lost with the daemon was never promised
-    if (run?.id) started.set(run.id, wf);
+    if (run.id) started.set(run.id, wf);
+  };
+  const startCall = async (wf: string): Promise<{ id?: string; refused?: WireError }> => {
+    const sent = Date.now();
+    try {
+      const run = await call('runs.start', { workflow: wf, args: [] });
+      return { id: run.id as string };
+    } catch (e) {
+      // an answer from the daemon (a WireError) says the start was not made; anything else (the
+      // connection closed under it) leaves it open
+      if (e instanceof WireError) {
+        refusedStarts++;
+        return { refused: e };
+      }
+      unanswered.push({ sent, settled: Date.now() });
+      return {};
+    }
   };
 
+  const gated = new Set<string>(); // runs seen waiting for a gated tool call's approval
   const waitingApprovals = async (): Promise<string[]> => {
     const r = await tryCall('runs.list', { all: false, limit: 10_000 });
-    return (r?.runs ?? []).filter((x: Json) => x.status === 'waiting' && x.waiting_for?.kind === 'approval').map((x: Json) => x.id as string);
+    const waiting = (r?.runs ?? []).filter((x: Json) => x.status === 'waiting' && x.waiting_for?.kind === 'approval');
+    for (const x of waiting) if (x.waiting_for.tool) gated.add(x.id);
+    return waiting.map((x: Json) => x.id as string);
   };
   const slackClicked = new Set<string>();
   const clicks = new Map<string, { at: number; url: string }>();
   const approve = async (id: string, afterRestart: boolean): Promise<void> => {
+    if (gated.has(id)) {
+      // a gated tool call: a third of them are rejected, always the same way for one run
+      if (!guardDecision.has(id)) guardDecision.set(id, rnd() < 0.33 ? 'reject' : 'approve');
+      if (guardDecision.get(id) === 'reject') {
+        const r = await tryCall('runs.reject', { id, comment: 'chaos: no' });
+        if (r && afterRestart) approvedAfterRestart.add(id);
+        return;
+      }
+      if (!approveSentAt.has(id)) approveSentAt.set(id, Date.now());
+    }
     if (rnd() < 0.5) {
       // half of them by a person's click on the approval's button in Slack (admin alice)
       const m = await lb.waitForMessage('#ops-alerts', (x) => hasButton(x, 'opstream.approve') && shown(x).includes(id), 30).catch(() => null);
@@ -261,16 +345,118 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (r && afterRestart) approvedAfterRestart.add(id);
   };
 
+  /**
+   * A full disk under load: starts are refused with the clear error and leave nothing behind, reads
+   * keep working, and when space returns the same daemon takes work again by itself.
+   */
+  const diskFull = async (): Promise<void> => {
+    f.diskFull++;
+    const pid = daemonPid(h.home);
+    const before = new Set(((await tryCall('runs.list', { all: true, limit: 10_000 }))?.runs ?? []).map((r: Json) => r.id as string));
+    writeFileSync(faultFile, 'enospc');
+    const from = Date.now();
+    const holdUntil = from + between(300, 2500);
+    let tries = 0;
+    while (tries < 3 || Date.now() < holdUntil) {
+      tries++;
+      const r = await startCall(WORKFLOWS[Math.floor(rnd() * WORKFLOWS.length)][0]);
+      if (r.id) faultViolations.push(`disk full: start of ${r.id} acknowledged while the store could not write`);
+      else if (!r.refused) faultViolations.push('disk full: a start got no answer (the daemon died?)');
+      else if (!/^cannot write to .+: no space left on device/.test(r.refused.message) || r.refused.code !== 'store_unwritable') faultViolations.push(`disk full: start refused with "${r.refused.code}: ${r.refused.message}"`);
+      await pause(between(20, 200));
+    }
+    const during = await tryCall('runs.list', { all: true, limit: 10_000 });
+    if (!during) faultViolations.push('disk full: runs.list failed while the store could not write (reads must keep working)');
+    for (const r of during?.runs ?? []) if (!before.has(r.id)) faultViolations.push(`disk full: run ${r.id} (${r.workflow}) appeared while every start was refused`);
+    rmSync(faultFile, { force: true });
+    const freed = Date.now();
+    fullWindows.push([from, freed]);
+    // resumes by itself: the same daemon acknowledges a start again within 30 s
+    for (;;) {
+      const wf = WORKFLOWS[Math.floor(rnd() * WORKFLOWS.length)][0];
+      const r = await startCall(wf);
+      if (r.id) {
+        started.set(r.id, wf);
+        f.diskFullResumed++;
+        f.resumeMs.push(Date.now() - freed);
+        break;
+      }
+      if (Date.now() - freed > 30_000) {
+        faultViolations.push(`disk full: no start acknowledged within 30 s after space returned (last: ${r.refused?.message ?? 'no answer'})`);
+        break;
+      }
+      await pause(100);
+    }
+    if (daemonPid(h.home) !== pid) faultViolations.push(`disk full: the daemon changed (pid ${pid} -> ${daemonPid(h.home)}) instead of resuming by itself`);
+  };
+
+  /** The log directory deleted under the running daemon: it keeps serving and logs again there. */
+  const deleteLogDir = async (): Promise<void> => {
+    f.logDir++;
+    const pid = daemonPid(h.home);
+    rmSync(logDir, { recursive: true, force: true });
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const text = existsSync(logDir) ? readdirSync(logDir).filter((x) => /^daemon\.\d+\.log$/.test(x)).map((x) => readFileSync(join(logDir, x), 'utf8')).join('') : '';
+      if (text.includes('the log file was reopened')) break;
+      if (Date.now() > until) {
+        faultViolations.push('log dir deleted: no log line in a recreated directory within 20 s');
+        return;
+      }
+      await startOne(); // keep it busy meanwhile
+      await pause(200);
+    }
+    if ((await tryCall('runs.list', { all: false, limit: 10 })) === null || daemonPid(h.home) !== pid) faultViolations.push(`log dir deleted: the daemon (pid ${pid}) stopped serving`);
+    else f.logResumed++;
+  };
+
+  /** After a kill: a torn or garbled record at the end of the newest log, then the restart. */
+  const corruptTail = async (): Promise<void> => {
+    const kind = CORRUPTIONS[Math.floor(rnd() * CORRUPTIONS.length)];
+    const done = existsSync(dbDir) ? corruptLogTail(dbDir, kind, rnd) : null;
+    if (!done) return;
+    f.corruptTail++;
+    corruptions[kind]++;
+    try {
+      await connect();
+      f.corruptRecovered++;
+      return;
+    } catch (e) {
+      const text = (e as Error).message;
+      if (!/is corrupt/.test(text) || !text.includes('opstream daemon repair')) {
+        faultViolations.push(`corrupt tail (${kind}): the daemon neither started nor pointed at repair: ${text}`);
+        return;
+      }
+    }
+    const r = await cli(['daemon', 'repair', '--json'], h.env, { timeoutMs: 120_000 });
+    if (r.code !== 0) {
+      faultViolations.push(`corrupt tail (${kind}): repair failed: ${r.stderr.trim()}`);
+      return;
+    }
+    const report = JSON.parse(r.stdout) as Json;
+    repairLost.push(...(report.lost as string[]));
+    f.corruptRepaired++;
+    say(`chaos: corrupt tail (${kind}) refused, repaired: ${report.damage ?? 'no damage'}; lost ${report.lost.length} run(s)`);
+    await connect().catch((e) => faultViolations.push(`corrupt tail (${kind}): no daemon after repair: ${(e as Error).message}`));
+  };
+
   try {
+    chooseDisk(0);
     await connect();
     while (kills < o.kills) {
       const r0 = Date.now();
       await connect().catch(() => undefined);
       if (kills > 0) restartMs.push(Date.now() - r0);
+      const lifePid = daemonPid(h.home);
+      if (lifePid && h.env.OPSTREAM_STORE_FAULT_SLOW_MS) slowOf.set(lifePid, Number(h.env.OPSTREAM_STORE_FAULT_SLOW_MS));
       // right after a restart: some approvals left waiting across the kill are answered first
       for (const id of await waitingApprovals()) if (rnd() < 0.5) await approve(id, true);
+      const cycle = kills;
+      const faultsNow = [planned('diskFull', cycle) ? diskFull : null, planned('logDir', cycle) ? deleteLogDir : null].filter((x) => x !== null);
       const until = Date.now() + between(minGap, maxGap);
-      while (Date.now() < until) {
+      while (Date.now() < until || faultsNow.length > 0) {
+        // the faults of this cycle come amid the load, before the kill
+        if (faultsNow.length > 0 && rnd() < 0.3) await faultsNow.shift()!();
         const a = rnd();
         if (a < 0.7) await startOne();
         else if (a < 0.85) {
@@ -303,6 +489,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       client = null;
       kills++;
       await Promise.all(inflight);
+      chooseDisk(kills);
+      if (planned('corruptTail', kills - 1)) await corruptTail();
       if (process.env.CHAOS_DEBUG) say(`kill ${kills}: starts ${startMs.length} avg ${Math.round(startMs.reduce((a, b) => a + b, 0) / Math.max(1, startMs.length))}ms max ${Math.max(0, ...startMs)}ms`);
       if (kills % 10 === 0 || kills === o.kills) say(`chaos: ${kills}/${o.kills} kills, ${started.size} runs started, ${Math.round((Date.now() - t0) / 1000)}s`);
     }
@@ -390,6 +578,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         return `acked at +${k.at - t0}ms, next kill ${next === undefined ? 'none' : `${next - k.at}ms later`}, bridge said: ${said || 'nothing'}`;
       },
       restartMs,
+      unanswered,
+      refusedStarts,
+      guardDecision,
+      approveSentAt,
+      faults: o.faults ? { ...f, corruptions, fullWindows, violations: faultViolations, repairLost, slowOf } : null,
       orphans: orphansLive + orphansAfterStop,
       leftBehind: leftBehind.size,
       unreadable,
@@ -432,6 +625,28 @@ interface CheckInput {
   /** Runs found in the store whose start was never acknowledged (the daemon died with the reply). */
   extra: Json[];
   restartMs: number[];
+  /** Starts that got no answer (the daemon was killed under them): when sent and when given up. */
+  unanswered: { sent: number; settled: number }[];
+  refusedStarts: number;
+  guardDecision: Map<string, 'approve' | 'reject'>;
+  approveSentAt: Map<string, number>;
+  faults: {
+    diskFull: number;
+    diskFullResumed: number;
+    resumeMs: number[];
+    slowDisk: number;
+    corruptTail: number;
+    corruptRecovered: number;
+    corruptRepaired: number;
+    logDir: number;
+    logResumed: number;
+    corruptions: Record<string, number>;
+    fullWindows: [number, number][];
+    violations: string[];
+    repairLost: string[];
+    /** Daemons (pid) that ran with a slow fsync, and its delay in ms. */
+    slowOf: Map<number, number>;
+  } | null;
   orphans: number;
   /** Distinct MCP server processes found running right after a kill (each must be ended later). */
   leftBehind: number;
@@ -473,6 +688,23 @@ function check(c: CheckInput): ChaosResult {
     }
   }
 
+  // phantom runs: a run nobody was told about must come from a start that got no answer, made
+  // while the daemon that took it lived (never from a refused start, never during a full disk)
+  let phantom = 0;
+  for (const r of c.extra) {
+    const at = Date.parse(r.created_at);
+    const owed = c.unanswered.some((u) => {
+      const died = c.killedAt.find((k) => k >= u.settled) ?? Infinity;
+      return at >= u.sent - 2 && at <= died + 2;
+    });
+    const inFull = c.faults?.fullWindows.some(([a, b]) => at >= a && at <= b) ?? false;
+    if (!owed || inFull) {
+      phantom++;
+      v.push(`phantom run ${r.id} (${r.workflow}) created at ${r.created_at}: no start without an answer explains it${inFull ? ' (created while the disk was full)' : ''}`);
+    }
+  }
+  if (c.extra.length > c.unanswered.length) v.push(`${c.extra.length} unacknowledged runs but only ${c.unanswered.length} starts without an answer`);
+
   // side effects: when each key's step was recorded as done (tool steps and agent tool calls)
   const doneAt = new Map<string, number>();
   for (const [id, evs] of c.events) {
@@ -483,19 +715,28 @@ function check(c: CheckInput): ChaosResult {
       if (e.type === 'agent.tool' && e.status === 'ok') doneAt.set(`${id}:${e.step}:${e.attempt}:t${e.turn}:c${e.index}`, Date.parse(e.at));
     }
   }
-  // at most one re-run of an in-flight step per kill: one daemon (one life between kills) never
-  // executes the same step attempt twice, so each extra execution is owed to a kill
+  // a full disk is a crash for the writes it refused: a step whose result could not be recorded is
+  // in flight again once space returns, in the same daemon. Epochs: before a full disk, during it,
+  // after it (a second run inside one full disk, or outside any, is still a violation).
+  const windows = c.faults?.fullWindows ?? [];
+  const epoch = (t: number) => 2 * windows.filter(([, b]) => b < t).length + (windows.some(([a, b]) => a <= t && t <= b) ? 1 : 0);
+  // at most one re-run of an in-flight step per kill (or full disk): one daemon never executes the
+  // same step attempt twice between two of them, so each extra execution is owed to one
   let reruns = 0;
   let repeated = 0;
   let executions = 0;
   let sameDaemon = 0;
+  let afterFull = 0;
   for (const [key, hit] of c.effects.hits) {
     executions += hit.at.length;
     reruns += hit.at.length - 1;
-    const twice = hit.daemons.length - new Set(hit.daemons).size;
+    const lives = hit.daemons.map((d, i) => `${d}|${epoch(hit.at[i])}`);
+    const twice = lives.length - new Set(lives).size;
+    afterFull += new Set(lives).size - new Set(hit.daemons).size;
     if (twice > 0) {
       sameDaemon += twice;
-      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')})`);
+      const slow = [...new Set(hit.daemons)].filter((d) => c.faults?.slowOf.has(d)).map((d) => `${d}: ${c.faults!.slowOf.get(d)}ms`);
+      v.push(`side effect ${key} (${hit.tag}) ran ${twice + 1} times in one daemon (pid ${hit.daemons.join(', ')}, full-disk epochs ${hit.at.map(epoch).join(', ')}${slow.length ? `; slow fsync in ${slow.join(', ')}` : ''})`);
     }
     const done = doneAt.get(key);
     const late = done === undefined ? 0 : hit.at.filter((t) => t > done).length;
@@ -504,6 +745,37 @@ function check(c: CheckInput): ChaosResult {
       v.push(`side effect ${key} (${hit.tag}) ran again after its step was recorded as done`);
     }
   }
+  // gated tool calls: every zap the tool server saw was approved by the harness before it ran, and
+  // the daemon recorded that approval before it ran; a rejected call never runs
+  let unapproved = 0;
+  let gatedRan = 0;
+  for (const [key, hit] of c.effects.hits) {
+    if (hit.tool !== 'zap') continue;
+    const run = hit.tag.split('/')[0];
+    const rec = c.runs.get(run) ?? c.extra.find((r) => r.id === run);
+    const decided = (rec?.decisions as Json[] | undefined)?.find((d) => d.decision === 'approved' && d.args_hash);
+    const sent = c.approveSentAt.get(run);
+    for (const t of hit.at) {
+      gatedRan++;
+      const why =
+        c.guardDecision.get(run) !== 'approve'
+          ? `the harness ${c.guardDecision.has(run) ? 'rejected it' : 'never answered it'}`
+          : sent === undefined || sent > t
+            ? 'it ran before the harness approved it'
+            : !decided
+              ? 'the run records no approval of it'
+              : Date.parse(decided.at) > t
+                ? `it ran before its approval was recorded (${decided.at})`
+                : '';
+      if (why) {
+        unapproved++;
+        v.push(`gated call ${key} (${hit.tag}) ran without its approval: ${why}`);
+      }
+    }
+  }
+  let gatedRejected = 0;
+  for (const [run, d] of c.guardDecision) if (d === 'reject' && ((c.runs.get(run) ?? c.extra.find((r) => r.id === run))?.decisions as Json[] | undefined)?.some((x) => x.decision === 'rejected')) gatedRejected++;
+
   let missingEffects = 0;
   for (const key of doneAt.keys()) if (!c.effects.hits.has(key)) missingEffects++;
   if (missingEffects > 0) v.push(`${missingEffects} step(s) recorded as done whose side effect never happened`);
@@ -517,7 +789,7 @@ function check(c: CheckInput): ChaosResult {
     byKey.set(k, [...(byKey.get(k) ?? []), ch.seq]);
   }
   // a daemon's life is the time between two kills: one life never asks the same turn twice
-  const life = (t: number) => c.killedAt.filter((k) => k < t).length;
+  const life = (t: number) => c.killedAt.filter((k) => k < t).length * 1000 + epoch(t);
   let modelReruns = 0;
   let modelSameLife = 0;
   for (const [k, seqs] of byKey) {
@@ -572,15 +844,18 @@ function check(c: CheckInput): ChaosResult {
     const s = (c.runs.get(id)?.steps as Json[] | undefined)?.find((x) => x.id === 'ask');
     if (s?.output?.decision === 'approved' && c.runs.get(id)?.status === 'succeeded') approved++;
   }
+  const decisionOf = (id: string): Json | undefined =>
+    c.started.get(id) === 'chaos_guard' ? (c.runs.get(id)?.decisions as Json[] | undefined)?.find((d) => d.args_hash) : c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output;
   for (const id of c.approvedAfterRestart) {
     if (c.slackClicked.has(id) || !c.runs.has(id)) continue; // clicks: counted below; unacknowledged starts: checked as extra runs
-    if (c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.decision !== 'approved') v.push(`run ${id}: an approval answered right after a restart was not taken`);
+    const want = c.guardDecision.get(id) === 'reject' ? 'rejected' : 'approved';
+    if (decisionOf(id)?.decision !== want) v.push(`run ${id}: an answer (${want}) given right after a restart was not taken`);
   }
   // a click acked by the bridge whose decision was then not recorded (the daemon died in between)
   let bySlack = 0;
   let clicksLost = 0;
   for (const id of c.slackClicked) {
-    const by = c.runs.get(id)?.steps?.find((x: Json) => x.id === 'ask')?.output?.by;
+    const by = decisionOf(id)?.by;
     if (by === 'slack:U0ALICE') bySlack++;
     else {
       // the bridge acks a click before acting on it (Slack wants an ack within 3 s): a kill in
@@ -599,6 +874,7 @@ function check(c: CheckInput): ChaosResult {
     chaos_repeat: { completion: 1, notify: 1 },
     chaos_parallel: { completion: 1 },
     chaos_agent: { completion: 1, notify: 1 },
+    chaos_guard: { completion: 1, notify: 1, approval: 1 },
   };
   let wrongNotes = 0;
   for (const [id, wf] of c.started) {
@@ -638,7 +914,25 @@ function check(c: CheckInput): ChaosResult {
     dupSlack += lives.length - 1;
     if (lives.length !== new Set(lives).size) v.push(`Slack got the same post twice from one daemon: ${k.slice(0, 200)}`);
   }
-  if (dupSlack > kills) v.push(`Slack got ${dupSlack} reposts, more than one per kill (${kills})`);
+  if (dupSlack > kills + windows.length) v.push(`Slack got ${dupSlack} reposts, more than one per kill or full disk (${kills + windows.length})`);
+
+  // guard runs: each one's gated call was answered as the harness chose, and the run went on
+  let guards = 0;
+  let guardsAnswered = 0;
+  for (const [id, wf] of c.started) {
+    if (wf !== 'chaos_guard') continue;
+    guards++;
+    const want = c.guardDecision.get(id) === 'reject' ? 'rejected' : 'approved';
+    if (decisionOf(id)?.decision === want && c.runs.get(id)?.status === 'succeeded') guardsAnswered++;
+    else v.push(`run ${id} (chaos_guard): gated call ${decisionOf(id)?.decision ?? 'not answered'}, wanted ${want}; run ${c.runs.get(id)?.status}`);
+  }
+
+  // faults: each one's own checks (made while it was on), and repairs that lost an acknowledged run
+  const fl = c.faults;
+  if (fl) {
+    v.push(...fl.violations);
+    for (const id of fl.repairLost) if (c.started.has(id)) v.push(`repair after a corrupt log tail lost acknowledged run ${id} (${c.started.get(id)})`);
+  }
 
   if (c.orphans > 0) v.push(`${c.orphans} MCP server process(es) of a dead daemon still running`);
   if (c.unreadable > 0) v.push(`${c.unreadable} run(s) could not be read back after a clean restart`);
@@ -655,6 +949,7 @@ function check(c: CheckInput): ChaosResult {
     repeated_steps: repeated,
     reruns,
     reruns_in_one_daemon: sameDaemon,
+    reruns_after_full_disk: afterFull,
     executions,
     model_calls: c.chats.length,
     model_repeats: modelRepeats,
@@ -670,16 +965,44 @@ function check(c: CheckInput): ChaosResult {
     undelivered,
     dup_webhook: dupWebhook,
     dup_slack: dupSlack,
+    phantom,
+    unapproved_gated_calls: unapproved,
+    gated_calls_run: gatedRan,
+    gated_calls_rejected: gatedRejected,
+    guards: `${guardsAnswered}/${guards}`,
+    refused_starts: c.refusedStarts,
+    unanswered_starts: c.unanswered.length,
+    ...(fl
+      ? {
+          disk_full: fl.diskFull,
+          disk_full_resumed: fl.diskFullResumed,
+          resume_ms_max: Math.max(0, ...fl.resumeMs),
+          slow_disk_lives: fl.slowDisk,
+          corrupt_tail: fl.corruptTail,
+          corrupt_tail_recovered: fl.corruptRecovered,
+          corrupt_tail_repaired: fl.corruptRepaired,
+          ...Object.fromEntries(Object.entries(fl.corruptions).map(([k, n]) => [`corrupt_${k}`, n])),
+          log_dir_deleted: fl.logDir,
+          log_dir_resumed: fl.logResumed,
+          fault_violations: fl.violations.length,
+        }
+      : {}),
     orphans: c.orphans,
     left_by_kills: c.leftBehind,
     store: c.unreadable === 0 ? 'ok' : `${c.unreadable}_unreadable`,
     restart_ms_avg: Math.round(c.restartMs.reduce((a, b) => a + b, 0) / Math.max(1, c.restartMs.length)),
     seconds: secs,
   };
+  const faultText = fl
+    ? ` faults: disk_full=${fl.diskFull} (resumed ${fl.diskFullResumed}, max ${figures.resume_ms_max}ms after space returned) slow_disk_lives=${fl.slowDisk} ` +
+      `corrupt_tail=${fl.corruptTail} (${Object.entries(fl.corruptions).map(([k, n]) => `${k} ${n}`).join(', ')}; ${fl.corruptRecovered} started, ${fl.corruptRepaired} refused and repaired) ` +
+      `log_dir_deleted=${fl.logDir} (logging resumed ${fl.logResumed}) fault_violations=${fl.violations.length}`
+    : '';
   const line =
-    `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size}+${c.extra.length}_unacked steps=${steps} lost=${lost} failed=${failed} repeated_steps=${repeated} ` +
-    `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
+    `chaos: seed=${c.seed} kills=${kills} bursts=${c.bursts} runs=${c.started.size}+${c.extra.length}_unacked steps=${steps} lost=${lost} phantom=${phantom} failed=${failed} repeated_steps=${repeated} ` +
+    `unapproved_gated_calls=${unapproved} gated_calls=${gatedRan} ran, ${gatedRejected} rejected guards=${guardsAnswered}/${guards} refused_starts=${c.refusedStarts} unanswered_starts=${c.unanswered.length} ` +
+    `reruns=${reruns} reruns_in_one_daemon=${sameDaemon} reruns_after_full_disk=${afterFull} model_calls=${c.chats.length} model_repeats=${modelRepeats} model_reruns=${modelReruns} model_reruns_in_one_daemon=${modelSameLife} timers=${timersFired}/${timers} ` +
     `approvals=${approved}/${approvals} (${c.approvedAfterRestart.size} right after a restart, ${bySlack} by Slack button, ${clicksLost} clicks acked but lost) notifications=${notes.length} wrong_notifications=${wrongNotes} undelivered=${undelivered} ` +
-    `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s`;
+    `dup_webhook=${dupWebhook} dup_slack=${dupSlack} orphans=${c.orphans} (${c.leftBehind} left by kills, all ended) store=${figures.store} restart=${figures.restart_ms_avg}ms ${secs}s${faultText}`;
   return { line, violations: v, figures };
 }

@@ -1,5 +1,7 @@
-// `npm run chaos [-- --kills N --seed S]` (or CHAOS_KILLS / CHAOS_SEED): the full crash suite.
-// Prints one summary line on stdout (progress on stderr) and exits non-zero on any violation.
+// `npm run chaos [-- --kills N --seed S --no-faults]` (or CHAOS_KILLS / CHAOS_SEED): the full crash
+// suite, with the faults (full disk, slow fsync, torn log tail, log directory deleted) mixed into the
+// kills unless --no-faults (docs/chaos.md). Prints one summary line on stdout (progress on stderr)
+// and exits non-zero on any violation.
 import { runChaos } from './chaos-suite.js';
 
 function arg(name: string): string | undefined {
@@ -18,7 +20,8 @@ if (seedText !== undefined && !/^\d+$/.test(seedText)) {
   process.exit(2);
 }
 
-const result = await runChaos({ kills, seed: seedText === undefined ? undefined : Number(seedText), progress: (l) => process.stderr.write(`${l}\n`) });
+const faults = process.argv.includes('--no-faults') ? undefined : 'mix';
+const result = await runChaos({ kills, faults, seed: seedText === undefined ? undefined : Number(seedText), progress: (l) => process.stderr.write(`${l}\n`) });
 for (const v of result.violations.slice(0, 50)) process.stderr.write(`violation: ${v}\n`);
 if (result.violations.length > 50) process.stderr.write(`... and ${result.violations.length - 50} more\n`);
 process.stdout.write(`${result.line}\n`);

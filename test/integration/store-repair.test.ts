@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunJson } from '../../src/protocol/methods/runs.js';
-import { cli, daemonPid, tempHome, type TempHome } from '../support/home.js';
+import { corruptLogTail } from '../chaos/faults.js';
+import { cli, daemonPid, tempHome, waitGone, type TempHome } from '../support/home.js';
 import { start, waitRun } from '../support/runs.js';
 
 const NAP = `id: nap
@@ -111,6 +112,33 @@ describe('a corrupt store', () => {
     expect(repair.stdout).toMatch(/^repaired .*\(found: \d+\.log: checksum mismatch/);
     expect(repair.stdout).toMatch(/recovered: \d+ runs?/);
     await listAll(h);
+  }, 180_000);
+
+  it('a torn last record (a power cut mid-append: full length, a sector of zeros): refused, and repair keeps every acknowledged run', async () => {
+    const h = home();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await start(h, ['nap', 'pause=1h', `note=${i}`]));
+    for (const id of ids) await waitRun(h, id, (r) => r.status === 'waiting', `run ${id} to wait`);
+    const pid = daemonPid(h.home)!;
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    // the record the killed daemon was appending (never acknowledged): its second half never written
+    expect(corruptLogTail(join(h.home, 'data', 'db'), 'bad_checksum', () => 0.5)).not.toBeNull();
+    const refused = await cli(['status'], h.env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/is corrupt \(\d+\.log: checksum mismatch at offset \d+\)/);
+    expect(refused.stderr).toContain('opstream daemon repair');
+
+    // LevelDB's repair alone replays that record (it reads logs without checksums) over the intact ones
+    const repair = await cli(['daemon', 'repair', '--json'], h.env, { timeoutMs: 60_000 });
+    expect(repair.stderr).toBe('');
+    expect(repair.code).toBe(0);
+    const report = JSON.parse(repair.stdout);
+    expect(report.lost).toEqual([]);
+    expect(report.unreadable_entries).toBe(0);
+    const after = await listAll(h);
+    expect(after.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(after.every((r) => r.status === 'waiting')).toBe(true);
   }, 180_000);
 
   it('repair refuses while the daemon runs', async () => {

@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
-import { crc32c, verifyLogFile, verifyTableFile } from '../../src/daemon/store/verify.js';
+import { corruptLogTail } from '../chaos/faults.js';
+import { crc32c, dropBadLogRecords, verifyLogFile, verifyTableFile } from '../../src/daemon/store/verify.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -41,6 +42,43 @@ describe('store checksum verification', () => {
     const bad = Buffer.from(log);
     bad[20_000] ^= 0xff;
     expect(verifyLogFile(bad)).toMatch(/checksum mismatch|bad record length|unknown record type/);
+  });
+
+  it('dropBadLogRecords keeps every intact record, fragments of big ones included, and drops the bad ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opv-'));
+    dirs.push(dir);
+    const db = new Level<string, string>(dir);
+    await db.open();
+    const want = new Map<string, string>();
+    for (let i = 0; i < 40; i++) {
+      // every 7th value spans several 32 KiB blocks (FIRST/MIDDLE/LAST fragments)
+      const v = `value ${i} ${(i % 7 === 0 ? 'z' : 'y').repeat(i % 7 === 0 ? 80_000 : 300)}`;
+      want.set(`k${i}`, v);
+      await db.put(`k${i}`, v, { sync: true });
+    }
+    await db.close();
+    const log = fileOf(dir, '.log');
+    const intact = readFileSync(log);
+    expect(dropBadLogRecords(log)).toBe(0); // nothing bad: left alone
+    expect(readFileSync(log).equals(intact)).toBe(true);
+
+    // a bad record in the middle and a torn, garbled one at the end
+    const mid = Buffer.from(intact);
+    const at = intact.indexOf('value 3 ');
+    mid[at + 50] ^= 0xff;
+    writeFileSync(log, mid);
+    expect(corruptLogTail(dir, 'bad_checksum', () => 0.5)).not.toBeNull();
+    expect(verifyLogFile(readFileSync(log))).toMatch(/checksum mismatch/);
+    expect(dropBadLogRecords(log)).toBe(2);
+    expect(verifyLogFile(readFileSync(log))).toBeNull();
+
+    const back = new Level<string, string>(dir);
+    await back.open();
+    try {
+      for (const [k, v] of want) expect(await back.get(k), k).toBe(k === 'k3' ? undefined : v);
+    } finally {
+      await back.close();
+    }
   });
 
   it('a LevelDB table passes, and fails with a flipped byte in a block', async () => {

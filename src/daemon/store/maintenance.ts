@@ -5,7 +5,7 @@ import { Level } from 'level';
 import pino from 'pino';
 import { emptySummary, finishedTotal, idOfIndexKey, INDEX_MARK, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from './run-index.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store.js';
-import { badTables, salvageTable, verifyLogs, verifyTables, tableNames } from './verify.js';
+import { badTables, dropBadLogRecords, salvageTable, verifyLogs, verifyTables, tableNames } from './verify.js';
 
 /**
  * Offline and online care of the store: `opstream daemon repair`, `backup` and `restore`. Nothing
@@ -95,6 +95,9 @@ export async function repairStore(paths: { dbDir: string; pidFile: string }): Pr
   const before = await readIndexIds(dir);
   // `level` is classic-level on Node (its typings cover the browser too, which has no repair)
   const levelRepair = (Level as unknown as { repair(location: string): Promise<void> }).repair.bind(Level);
+  // LevelDB's repair replays logs without checking their records' checksums (a torn last record
+  // would be applied, garbage over acknowledged values): the bad records go first
+  for (const name of readdirSafe(dir)) if (/^\d+\.log$/.test(name)) dropBadLogRecords(join(dir, name));
   await levelRepair(dir);
   // LevelDB's repair reads tables without checking block checksums, so a damaged block that still
   // decompresses passes as data. Such a table is taken apart here: the entries of its intact

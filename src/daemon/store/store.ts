@@ -51,6 +51,12 @@ export class Store {
   private readonly writableListeners = new Set<() => void>();
   /** Test hook (documented in README): while this file exists, writes fail as on a full disk. */
   private readonly faultFile = process.env.OPSTREAM_STORE_FAULT_FILE || null;
+  /**
+   * Test hook (documented in README, used by `npm run chaos`): OPSTREAM_STORE_FAULT_SLOW_MS=<ms>
+   * holds every synced batch that long after it is written and before it is acknowledged, as a
+   * slow fsync would (the records are in the log, their writers still wait). Read once, at open.
+   */
+  private readonly slowMs = slowFsyncMs();
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private auditSeq = 0;
@@ -259,6 +265,7 @@ export class Store {
       try {
         this.injectFault();
         await this.db.batch(ops as never, { sync: true });
+        if (this.slowMs > 0) await new Promise((r) => setTimeout(r, this.slowMs));
         this.stats.batches++;
         this.stats.commits += group.length;
         this.stats.ops += ops.length;
@@ -358,6 +365,11 @@ export class Store {
     while (this.reopening) await this.reopening;
     await this.db.close();
   }
+}
+
+function slowFsyncMs(): number {
+  const ms = Number(process.env.OPSTREAM_STORE_FAULT_SLOW_MS ?? 0);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : 0;
 }
 
 function subsOf(db: Level<string, Json>): Record<SublevelName, Sub> {

@@ -60,6 +60,84 @@ export function verifyLogFile(buf: Buffer): string | null {
   return null;
 }
 
+const mask = (crc: number): number => ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+
+/**
+ * Rewrites a log (`*.log`) keeping only the records that pass their checksum, and says how many were
+ * dropped (0: the file is left alone). Needed before LevelDB's repair: it reads logs with checksums
+ * off, so a record torn by a power cut (a sector of zeros in it) would be applied, its garbage
+ * written over intact, acknowledged values. Records are reassembled from their fragments and
+ * written again in LevelDB's log format; a torn tail goes as LevelDB's own recovery would drop it.
+ */
+export function dropBadLogRecords(file: string): number {
+  const buf = readFileSync(file);
+  const good: Buffer[] = [];
+  let frag: Buffer[] | null = null;
+  let bad = 0;
+  let pos = 0;
+  while (pos + HEADER <= buf.length) {
+    const left = BLOCK - (pos % BLOCK);
+    if (left < HEADER) {
+      pos += left;
+      continue;
+    }
+    const len = buf.readUInt16LE(pos + 4);
+    const type = buf[pos + 6];
+    if (type === 0 && len === 0) {
+      pos += left;
+      continue;
+    }
+    if (HEADER + len > left) {
+      bad++; // a garbled length: the rest of the block cannot be parsed (LevelDB drops it too)
+      frag = null;
+      pos += left;
+      continue;
+    }
+    if (pos + HEADER + len > buf.length) break; // torn at the end
+    const ok = type >= 1 && type <= 4 && crc32c(buf, pos + 6, pos + HEADER + len) === unmask(buf.readUInt32LE(pos));
+    const data = Buffer.from(buf.subarray(pos + HEADER, pos + HEADER + len));
+    pos += HEADER + len;
+    if (!ok) {
+      bad++;
+      frag = null;
+    } else if (type === 1) {
+      good.push(data);
+      frag = null;
+    } else if (type === 2) frag = [data];
+    else if (type === 3) frag?.push(data);
+    else if (frag) {
+      good.push(Buffer.concat([...frag, data]));
+      frag = null;
+    }
+  }
+  if (bad === 0) return 0;
+  const out: Buffer[] = [];
+  let off = 0;
+  for (const rec of good) {
+    let rest = rec;
+    let first = true;
+    do {
+      if (BLOCK - off < HEADER) {
+        out.push(Buffer.alloc(BLOCK - off));
+        off = 0;
+      }
+      const n = Math.min(rest.length, BLOCK - off - HEADER);
+      const last = n === rest.length;
+      const header = Buffer.alloc(HEADER);
+      header.writeUInt16LE(n, 4);
+      header[6] = first && last ? 1 : first ? 2 : last ? 4 : 3;
+      const body = rest.subarray(0, n);
+      header.writeUInt32LE(mask(crc32c(Buffer.concat([header.subarray(6), body]))), 0);
+      out.push(header, body);
+      off += HEADER + n;
+      rest = rest.subarray(n);
+      first = false;
+    } while (rest.length > 0);
+  }
+  writeFileSync(file, Buffer.concat(out));
+  return bad;
+}
+
 function varint(buf: Uint8Array, at: { pos: number }): number {
   let result = 0;
   let mul = 1;
