@@ -2,10 +2,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolvePaths } from '../../src/config/paths.js';
-import type { Notification } from '../../src/protocol/index.js';
 import { startRun, waitStatus } from '../support/engine-fixtures.js';
 import { cli, tempHome, type TempHome } from '../support/home.js';
-import { waitOnDaemon } from '../support/runs.js';
+import { inbox, waitDelivery } from '../support/notify.js';
 import { startWebhookReceiver, TEAMS_MAX_BYTES, teamsReply, type ReceivedHook } from '../support/webhook-receiver.js';
 
 type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
@@ -20,24 +19,6 @@ function writeWorkflow(h: TempHome, name: string, yaml: string): void {
   writeFileSync(join(h.home, 'workflows', name), yaml);
 }
 
-async function inbox(h: TempHome, run: string): Promise<Notification[]> {
-  const r = await cli(['inbox', '--json', '--run', run], h.env);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Notification[];
-}
-
-function waitDelivery(h: TempHome, run: string, pred: (items: Notification[]) => boolean, what: string, timeoutMs = 30_000): Promise<Notification[]> {
-  return waitOnDaemon(
-    h,
-    [['notifications', { run_id: run }], ['runs', { run_id: run }]],
-    async () => {
-      const items = await inbox(h, run);
-      return pred(items) ? items : null;
-    },
-    what,
-    timeoutMs,
-  );
-}
 
 // ------------------------------------------------------------ Adaptive Card 1.4 (the subset we send)
 

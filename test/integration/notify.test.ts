@@ -9,7 +9,7 @@ import { resolvePaths } from '../../src/config/paths.js';
 import type { Notification, WatchItem } from '../../src/protocol/index.js';
 import { kill9, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
 import { cli, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
-import { waitOnDaemon } from '../support/runs.js';
+import { inbox, waitDelivery } from '../support/notify.js';
 import { RawPeer } from '../support/raw-socket.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -42,24 +42,6 @@ params:
   pct: { type: number, default: 91 }
 `;
 
-async function inbox(h: TempHome, run?: string): Promise<Notification[]> {
-  const r = await cli(['inbox', '--json', ...(run ? ['--run', run] : [])], h.env);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Notification[];
-}
-
-function waitDelivery(h: TempHome, run: string, pred: (items: Notification[]) => boolean, what: string, timeoutMs = 30_000): Promise<Notification[]> {
-  return waitOnDaemon(
-    h,
-    [['notifications', { run_id: run }], ['runs', { run_id: run }]],
-    async () => {
-      const items = await inbox(h, run);
-      return pred(items) ? items : null;
-    },
-    what,
-    timeoutMs,
-  );
-}
 
 describe('notifications: outbox, channels, inbox', () => {
   let h: TempHome;
