@@ -113,6 +113,47 @@ function cardOf(x: Setup, run: string): LoopbackMessage | undefined {
   return x.lb.messagesIn(CHANNEL).find((m) => m.thread_id && textOf(m as never).includes(run));
 }
 
+describe('Discord in the status commands', () => {
+  it('opstream status and daemon status show the Discord line (state, bot user, reconnects) without the token', async () => {
+    s = await setup();
+    const x = s;
+    const st = await cli(['status'], x.h.env);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`^discord: connected as bot user ${x.lb.botUser.id}, last dispatch .*, 0 reconnects$`, 'm'));
+    await x.lb.reconnect();
+    await waitFor(() => x.d.ctx.discord!.status().reconnects === 1 && x.d.ctx.discord!.status().state === 'connected', { what: 'the session resumed' });
+    const ds = await cli(['daemon', 'status'], x.h.env);
+    expect(ds.stdout).toMatch(new RegExp(`^discord: +connected as bot user ${x.lb.botUser.id}, .*1 reconnect$`, 'm'));
+    const json = JSON.parse((await cli(['daemon', 'status', '--json'], x.h.env)).stdout) as { discord?: { state: string; bot_user: string } };
+    expect(json.discord).toMatchObject({ state: 'connected', bot_user: x.lb.botUser.id });
+    for (const out of [st.stdout, ds.stdout, JSON.stringify(json)]) expect(out).not.toContain(x.lb.token);
+    await x.close();
+
+    // a token Discord refuses: the line says so, in one line, without the token
+    const lb = await startDiscordLoopback({ channels: [CHANNEL] });
+    const h = tempHome('ops-dcs-');
+    const wrong = 'MTAw.refused-token.xyz';
+    h.env.DISCORD_TOKEN = wrong;
+    writeFileSync(`${h.home}/config.yaml`, ['notify:', '  desktop: off', 'discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, `  channel: "${CHANNEL}"`, `  api_url: ${lb.apiUrl}`].join('\n'));
+    const d = await boot(h);
+    s = {
+      h,
+      lb,
+      d,
+      async close() {
+        await d.stop();
+        await h.cleanup();
+        await lb.close();
+      },
+    };
+    await waitFor(() => d.ctx.discord!.status().state === 'failed', { what: 'the bridge to stop' });
+    const failed = await cli(['status'], h.env);
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toMatch(/^discord: failed, 0 reconnects, \/opstream not registered yet; Discord refused to connect: .+$/m);
+    expect(failed.stdout).not.toContain(wrong);
+  }, 120_000);
+});
+
 describe('Discord as a notification destination', () => {
   it('a run started from the CLI gets its card and thread on its first notification: its completion, once, and a failure; sent only after Discord answered', async () => {
     s = await setup();
