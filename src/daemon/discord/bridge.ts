@@ -102,7 +102,7 @@ export class DiscordBridge implements Service {
         this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
         this.client.rest.setToken(this.cfg.token!);
       }
-      this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
+      this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
     },
     stop: async () => {
       await this.threads?.stop();
@@ -342,6 +342,12 @@ export class DiscordBridge implements Service {
     await this.claim(ix);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: visible ? {} : { flags: MessageFlags.Ephemeral } }, at);
     const r = await this.run(who, cmd, ix.id);
+    if (visible && r.private) {
+      // the channel saw the action deferred; why it did not go ahead (bad params, a refusal) is for the person only
+      await this.edit(ix, replyMessage({ tone: r.tone, private: false, text: `/opstream ${cmd.kind} did not go ahead; the reason was shown only to <@${who.user}>.` }));
+      await this.rest().post(Routes.webhook(ix.application_id, ix.token), { body: replyMessage({ ...r, private: true }), auth: false });
+      return;
+    }
     await this.edit(ix, replyMessage({ ...r, private: !visible }));
   }
 

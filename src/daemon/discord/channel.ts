@@ -1,6 +1,7 @@
 import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
+import { quietState, quietText, type QuietHours } from '../slack/quiet.js';
 import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { describeError, isUnknownChannel, type DiscordThreads, type RunThread } from './threads.js';
 
@@ -15,7 +16,13 @@ export interface DiscordChannelDeps {
   channel: string;
   /** Why the bridge cannot deliver at all, or null. */
   fatal(): string | null;
+  /** `discord.notifications.levels` (null: all). */
+  levels: readonly string[] | null;
+  quiet: QuietHours | null;
 }
+
+/** How a notification counts for levels and quiet hours: a person being asked is critical. */
+const levelOf = (n: Pick<Draft, 'kind' | 'level'>): string => (n.kind === 'approval' || n.kind === 'input' ? 'critical' : n.level);
 
 /**
  * The notifier's Discord channel: every notification on the default route (what the workflow's
@@ -36,7 +43,20 @@ export class DiscordChannel implements Channel {
   accept(draft: Draft, _run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
     // answers to a conversation go where it was held (Slack); a notify step naming another place is not for here
     if (draft.kind === 'reply' || explicit) return false;
-    return true;
+    return !this.d.levels || this.d.levels.includes(levelOf(draft));
+  }
+
+  /**
+   * Two lanes, so that what quiet hours hold back never holds up what breaks through them: critical
+   * notifications (failures, approvals, input requests) and tests go now, the rest waits while it is
+   * quiet (then each goes, in order).
+   */
+  laneOf(entry: Notification): string {
+    return this.urgent(entry) ? 'now' : 'routine';
+  }
+
+  private urgent(entry: Notification): boolean {
+    return entry.kind === 'test' || levelOf(entry) === 'critical';
   }
 
   describe(): { kind: string; target: string | null } {
@@ -46,6 +66,8 @@ export class DiscordChannel implements Channel {
   async deliver(entry: Notification): Promise<DeliveryResult> {
     const fatal = this.d.fatal();
     if (fatal) return { kind: 'retry', error: `the Discord bridge is stopped: ${fatal}`, afterMs: FATAL_RETRY_MS };
+    const q = quietState(this.d.quiet);
+    if (q.quiet && !this.urgent(entry)) return { kind: 'retry', error: `held for quiet hours (${quietText(this.d.quiet!)}) until ${new Date(q.endsAt).toISOString()}`, afterMs: Math.max(1000, q.endsAt - Date.now()) };
     try {
       return { kind: 'delivered', receipt: await this.send(entry) };
     } catch (e) {
