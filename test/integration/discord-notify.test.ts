@@ -36,6 +36,14 @@ steps:
     tool: engine_test.noop
     with: { service: "{{ params.service }}" }
 `;
+const DISK = `id: disk
+notifications: []
+steps:
+  - id: warn
+    notify: { text: "disk at 91% on db-1", level: warning }
+  - id: page
+    notify: { text: "disk full on db-1", level: critical }
+`;
 const BOB = { id: '222222', username: 'bob' }; // operator
 
 interface Setup {
@@ -51,16 +59,16 @@ afterEach(async () => {
   s = null;
 });
 
-async function setup(): Promise<Setup> {
+async function setup(extra: string[] = []): Promise<Setup> {
   const lb = await startDiscordLoopback({ channels: [CHANNEL] });
   const h = tempHome('ops-dcn-');
   h.env.OPSTREAM_ENGINE_FAULTS = '1';
   h.env.DISCORD_TOKEN = lb.token;
   writeFileSync(
     `${h.home}/config.yaml`,
-    ['notify:', '  desktop: off', 'discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, `  guild_id: "${lb.guildId}"`, `  channel: "${CHANNEL}"`, `  roles: { "${BOB.id}": operator }`, `  api_url: ${lb.apiUrl}`, '  update_interval: 50ms'].join('\n'),
+    ['notify:', '  desktop: off', 'discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, `  guild_id: "${lb.guildId}"`, `  channel: "${CHANNEL}"`, `  roles: { "${BOB.id}": operator }`, `  api_url: ${lb.apiUrl}`, '  update_interval: 50ms', ...extra].join('\n'),
   );
-  writeWorkflows(h, { 'backup.yaml': BACKUP, 'gate.yaml': GATE });
+  writeWorkflows(h, { 'backup.yaml': BACKUP, 'gate.yaml': GATE, 'disk.yaml': DISK });
   const x: Setup = {
     h,
     lb,
@@ -202,6 +210,27 @@ describe('Discord as a notification destination', () => {
     const st = await cli(['notify', 'status'], x.h.env);
     expect(st.stdout).toMatch(/discord/);
     expect((await cli(['status'], x.h.env)).code).toBe(0);
+  }, 120_000);
+
+  it('discord.notifications: levels leave out what Discord is not told; quiet hours hold back what is not critical while critical goes through', async () => {
+    const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
+    const now = Date.now();
+    s = await setup(['  notifications:', `    quiet_hours: "${hhmm(now - 3_600_000)}-${hhmm(now + 3_600_000)}"`, '    timezone: UTC', '    levels: [warning, critical]']);
+    const x = s;
+    const id = await cliStart(x, ['disk']);
+    await waitFor(async () => ((await inbox(x, id)).find((n) => n.kind === 'notify' && n.level === 'critical')?.channels.discord?.state === 'sent' ? true : null), { what: 'the critical notification sent' });
+    const held = (await inbox(x, id)).find((n) => n.kind === 'notify' && n.level === 'warning')!;
+    await waitFor(async () => ((await inbox(x, id)).find((n) => n.id === held.id)!.channels.discord.attempts > 0 ? true : null), { what: 'the warning held' });
+    const st = (await inbox(x, id)).find((n) => n.id === held.id)!.channels.discord;
+    expect(st.state).toBe('pending');
+    expect(st.last_error).toMatch(/held for quiet hours \(\d\d:\d\d-\d\d:\d\d UTC\) until /);
+    expect(x.lb.messagesIn(cardOf(x, id)!.thread_id!).map((m) => m.content).join('\n')).toMatch(/disk full on db-1/);
+    expect(x.lb.messagesIn(cardOf(x, id)!.thread_id!).map((m) => m.content).join('\n')).not.toMatch(/disk at 91%/);
+
+    // info (a completion) is not a level Discord takes here: not routed there at all
+    const ok = await cliStart(x, ['backup']);
+    const done = await waitFor(async () => (await inbox(x, ok)).find((n) => n.kind === 'completion' && n.channels.terminal.state === 'sent') ?? null, { what: 'the completion in the inbox' });
+    expect(done.channels.discord).toBeUndefined();
   }, 120_000);
 
   it('an interaction recorded but not answered when the daemon stopped is finished on the next start, once', async () => {
