@@ -191,6 +191,21 @@ describe('Discord as a notification destination', () => {
     expect(x.lb.messagesIn(thread).map((m) => m.content).join('\n')).toMatch(new RegExp(`backup ${bad} failed\\.\\nError: .*backup of db-1 failed`));
   }, 120_000);
 
+  it('a delivery still pending when the daemon stops is sent after the restart, once', async () => {
+    s = await setup();
+    const x = s;
+    x.lb.faults.push({ method: 'POST', path: /^\/channels\/\d+\/messages$/, status: 502, body: { message: '502: Bad Gateway', code: 0 }, times: 1000 });
+    const id = await cliStart(x, ['backup']);
+    await discordEntry(x, id, 'completion', (st) => st.state === 'pending' && st.attempts > 0, 'a failed attempt recorded');
+    await x.d.stop();
+    x.lb.faults.length = 0;
+    x.d = await boot(x.h);
+    await discordEntry(x, id, 'completion', (st) => st.state === 'sent', 'the completion sent after the restart');
+    const card = cardOf(x, id)!;
+    expect(x.lb.messagesIn(card.thread_id!).filter((m) => m.content.includes(`backup ${id} succeeded`))).toHaveLength(1);
+    expect(x.lb.messagesIn(CHANNEL).filter((m) => textOf(m as never).includes(id))).toHaveLength(1);
+  }, 120_000);
+
   it('a 429 is waited out for its retry_after; a deleted channel fails the entry at once, visibly, and the daemon goes on', async () => {
     s = await setup();
     const x = s;

@@ -42,7 +42,8 @@ export class DiscordChannel implements Channel {
 
   accept(draft: Draft, _run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
     // answers to a conversation go where it was held (Slack); a notify step naming another place is not for here
-    if (draft.kind === 'reply' || explicit) return false;
+    // as for Slack: a bridge that cannot deliver at all (no token, one Discord refused) is not routed to
+    if (draft.kind === 'reply' || explicit || this.d.fatal()) return false;
     return !this.d.levels || this.d.levels.includes(levelOf(draft));
   }
 
