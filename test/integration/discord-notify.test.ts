@@ -264,6 +264,9 @@ describe('Discord as a notification destination', () => {
     const store = await Store.open(join(x.h.home, 'data', 'db'));
     const at = new Date().toISOString();
     await store.commit([click, start].map((ix) => ({ type: 'put' as const, sub: 'meta' as const, key: `discord_ix:${ix.id}`, value: { at, state: 'pending', ix: ix.payload } })));
+    // one received 20 minutes ago: its token is dead, it is only marked done (nothing started)
+    const stale = x.lb.command(BOB, 'start', { workflow: 'backup' });
+    await store.commit([{ type: 'put', sub: 'meta', key: `discord_ix:${stale.id}`, value: { at: new Date(Date.now() - 20 * 60_000).toISOString(), state: 'pending', ix: stale.payload } }]);
     await store.close();
 
     x.d = await boot(x.h);
@@ -276,6 +279,7 @@ describe('Discord as a notification destination', () => {
     await waitFor(async () => (await records()).every((r) => r.state === 'done'), { what: 'the records marked done' });
     // answered: the token is not kept
     expect((await records()).some((r) => r.ix)).toBe(false);
+    expect(x.lb.interactions.get(stale.id)!.original).toBeNull();
     expect((await x.d.ctx.engine.list({ all: true, limit: 50 })).runs.filter((r) => r.workflow === 'backup')).toHaveLength(1);
 
     // a crash after the start was written but before it was answered: finished again, nothing started twice
