@@ -108,6 +108,8 @@ export interface CompiledSlack extends NonNullable<RawConfig['slack']> {
 
 export interface CompiledDiscord extends NonNullable<RawConfig['discord']> {
   updateIntervalMs: number;
+  /** `notifications.quiet_hours` as seconds after local midnight, or null. */
+  quiet: { startSec: number; endSec: number; timezone: string } | null;
 }
 
 export type CompiledWebhook = RawConfig['notify']['webhooks'][number] & { timeoutMs: number };
@@ -276,7 +278,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   };
 
   const slack = raw.slack && (raw.slack.app_token || raw.slack.bot_token) ? compileSlack(raw.slack, paths.configFile, problems) : null;
-  const discord = raw.discord ? { ...raw.discord, updateIntervalMs: parseDuration(raw.discord.update_interval) ?? 250 } : null;
+  const discord = raw.discord ? { ...raw.discord, updateIntervalMs: parseDuration(raw.discord.update_interval) ?? 250, quiet: compileQuiet(raw.discord.notifications, 'discord', paths.configFile, problems) } : null;
   const metrics = raw.metrics ? compileMetrics(raw.metrics, paths.configFile, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
@@ -323,6 +325,18 @@ export function validTimezone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `<section>.notifications.quiet_hours` and `timezone` (Discord's; Slack's are compiled in compileSlack). */
+function compileQuiet(n: { quiet_hours?: string; timezone?: string } | undefined, section: string, file: string, problems: ConfigProblem[]): CompiledDiscord['quiet'] {
+  if (n?.timezone && !validTimezone(n.timezone)) problems.push({ file, path: `${section}.notifications.timezone`, line: null, message: `unknown time zone "${n.timezone}" (use an IANA name such as Europe/Berlin)` });
+  if (!n?.quiet_hours) return null;
+  const [a, b] = n.quiet_hours.split('-').map(clockSeconds);
+  if (a === null || b === null || a === b) {
+    problems.push({ file, path: `${section}.notifications.quiet_hours`, line: null, message: 'expected two different times of day, HH:MM-HH:MM (e.g. 22:00-08:00)' });
+    return null;
+  }
+  return { startSec: a, endSec: b, timezone: n.timezone ?? 'UTC' };
 }
 
 const WINDOW_MS: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };

@@ -136,6 +136,16 @@ export const ConfigSchema = z
         api_url: z.url().default('https://discord.com/api'),
         /** Run threads: the progress message is edited at most this often (only the latest state is sent). */
         update_interval: Duration.default('250ms'),
+        notifications: z
+          .object({
+            /** Local time range in which notifications that are not critical wait until it ends (as for Slack). */
+            quiet_hours: z.string().regex(/^\d\d:\d\d(:\d\d)?-\d\d:\d\d(:\d\d)?$/, 'expected HH:MM-HH:MM').optional(),
+            timezone: z.string().optional(),
+            /** Levels Discord is told about (approvals and input requests count as critical); default: all. */
+            levels: z.array(z.enum(['info', 'warning', 'critical'])).min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -7,6 +7,7 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.workflows, // first: the engine reads the workflow set when it starts
     ctx.feed, // before anything that commits run events or notifications
     ...(ctx.slack ? [ctx.slack.outbound] : []), // before the notifier: pending Slack deliveries resume into its channel
+    ...(ctx.discord ? [ctx.discord.outbound] : []), // before the notifier: pending Discord deliveries resume into its channel
     ctx.notifier, // before the engine: recovery may write notifications; pending ones resume
     ...(ctx.llm ? [ctx.llm] : []), // before the engine: agent steps resume with it
     ctx.memory, // before the engine: runs ending during recovery are remembered

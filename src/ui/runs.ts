@@ -166,6 +166,15 @@ export function answerHint(run: Pick<RunJson, 'id' | 'status' | 'waiting_for' | 
   return `run ${id} is ${run.status}`;
 }
 
+/** The Discord bridge's gateway in one line (`opstream status`, `daemon status`); never the token. */
+export function discordLine(s: NonNullable<DaemonStatus['discord']>): string {
+  if (s.state === 'off') return 'discord: off (not configured)';
+  const who = s.bot_user ? ` as bot user ${s.bot_user}` : '';
+  const last = s.last_dispatch_at ? `, last dispatch ${ago(s.last_dispatch_at)}` : '';
+  const rec = `, ${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}`;
+  return `discord: ${s.state}${who}${last}${rec}${s.command_registered ? '' : ', /opstream not registered yet'}${s.error ? `; ${s.error}` : ''}`;
+}
+
 /** The Slack bridge's connection in one line (`opstream status`, `daemon status`). */
 export function slackLine(s: NonNullable<DaemonStatus['slack']>): string {
   const last = s.last_message_at ? `, last message ${ago(s.last_message_at)}` : '';

@@ -99,6 +99,22 @@ function runIdIn(text: string): string {
   return m[0];
 }
 
+/**
+ * The answer to an action deferred publicly that did not go ahead: the public response says so in
+ * one line without the reason, the reason comes in an ephemeral follow-up (flags 64). Returns it.
+ */
+async function privately(x: Setup, id: string): Promise<string> {
+  const f = await x.lb.waitFor(() => x.lb.interactions.get(id)?.followups[0], `the ephemeral follow-up of ${id}`);
+  const rec = x.lb.interactions.get(id)!;
+  expect(rec.callbacks[0].type).toBe(5);
+  expect((rec.callbacks[0].data?.flags as number | undefined) ?? 0).toBe(0);
+  expect(textOf(rec.original!)).toMatch(new RegExp(`did not go ahead; the reason was shown only to <@\\d+>\\.$`));
+  expect(((f.flags as number) & 64)).toBe(64);
+  const text = textOf(f);
+  expect(textOf(rec.original!)).not.toContain(text.slice(2, 40));
+  return text;
+}
+
 /** The run's card in the channel (the message its thread hangs from). */
 function cardOf(x: Setup, run: string): LoopbackMessage | undefined {
   return x.lb.messagesIn(x.channel).find((m) => m.thread_id && textOf(m as never).includes(run));
@@ -352,13 +368,18 @@ describe('the Discord bridge through the real daemon', () => {
       [x.lb.command(BOB, 'frobnicate'), /Unknown subcommand "frobnicate"/],
       [x.lb.command(BOB, 'start', {}), /needs the workflow option/],
       [x.lb.command(BOB, 'start', { workflow: 'no-such-flow' }), /There is no workflow "no-such-flow"/],
-      [x.lb.command(BOB, 'cancel', { run: 'nonsense' }), /is not a run id/],
-      [x.lb.command(BOB, 'start', { workflow: 'gate' }), /service/],
     ];
     for (const [ix, want] of cases) {
       x.lb.deliver(ix);
       expect(await x.lb.answerOf(ix.id)).toMatch(want);
     }
+    // bad params found after the public defer: a short public line, the details only for the person
+    const noService = x.lb.command(BOB, 'start', { workflow: 'gate' });
+    x.lb.deliver(noService);
+    expect(await privately(x, noService.id)).toMatch(/service/);
+    const badRun = x.lb.command(BOB, 'cancel', { run: 'nonsense' });
+    x.lb.deliver(badRun);
+    expect(await privately(x, badRun.id)).toMatch(/is not a run id/);
     // nothing started, and no card was posted for a start that failed its checks
     expect((await x.d.ctx.engine.list({ all: true, limit: 10 })).total).toBe(0);
     expect(x.lb.messagesIn(x.channel)).toHaveLength(0);
@@ -372,7 +393,7 @@ describe('the Discord bridge through the real daemon', () => {
     x.lb.deleteChannel(x.channel);
     const start = x.lb.command(BOB, 'start', { workflow: 'gate', args: 'api' });
     x.lb.deliver(start);
-    expect(await x.lb.answerOf(start.id)).toMatch(/Not started: the run channel 789000000000000000 is unknown to Discord/);
+    expect(await privately(x, start.id)).toMatch(/Not started: the run channel 789000000000000000 is unknown to Discord/);
     expect((await x.d.ctx.engine.list({ all: true, limit: 10 })).total).toBe(0);
     await waitFor(() => readFileSync(logFile, 'utf8').includes('Unknown Channel'), { what: 'the 404 in the log' });
 

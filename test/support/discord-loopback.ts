@@ -17,7 +17,7 @@ import WebSocket, { WebSocketServer } from 'ws';
  *   An unknown or deleted channel answers 404 `{code:10003,message:"Unknown Channel"}`; a callback sent
  *   twice answers 400 code 40060 ("Interaction has already been acknowledged"), as Discord does.
  *   Message edits carry rate-limit headers per channel bucket; past the limit a 429 with
- *   `retry_after` (counted in `rateLimited`).
+ *   `retry_after` (counted in `rateLimited`). `faults` forces answers (5xx, 429) on chosen routes.
  * - Gateway at `/gateway`: HELLO (op 10, heartbeat_interval), IDENTIFY (op 2) -> READY (session_id,
  *   resume_gateway_url), heartbeat (op 1) -> ACK (op 11), DISPATCH (op 0) with a sequence per
  *   session, RESUME (op 6) -> the dispatches after the client's seq are replayed, then RESUMED;
@@ -131,6 +131,11 @@ export class DiscordLoopback {
   identifies = 0;
   resumes = 0;
   rateLimited = 0;
+  /**
+   * Answers to force on matching bot REST calls (checked in order, each used `times` times): a 500,
+   * a 429 with `retry_after` for any route, as Discord may answer. Calls answered so are logged too.
+   */
+  readonly faults: { method: string; path: RegExp; status: number; body: unknown; headers?: Record<string, string>; times: number }[] = [];
   private readonly buckets = new Map<string, { n: number; resetAt: number }>();
   private readonly waiters = new Set<() => void>();
 
@@ -413,6 +418,12 @@ export class DiscordLoopback {
     const route = m[1];
     const isInteractionRoute = route.startsWith('/interactions/') || route.startsWith('/webhooks/');
     if (!isInteractionRoute && auth !== `Bot ${this.token}`) return this.send(res, call, 401, { message: '401: Unauthorized', code: 0 });
+    const fault = this.faults.find((f) => f.times > 0 && f.method === method && f.path.test(route));
+    if (fault) {
+      fault.times--;
+      if (fault.status === 429) this.rateLimited++;
+      return this.send(res, call, fault.status, fault.body, fault.headers ?? {});
+    }
     let r: RegExpExecArray | null;
     if (method === 'GET' && route === '/gateway/bot') {
       return this.send(res, call, 200, { url: this.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });

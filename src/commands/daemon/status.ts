@@ -1,7 +1,7 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { PACKAGE_VERSION } from '../../protocol/version.js';
 import { formatDuration } from '../../ui/format.js';
-import { slackLine } from '../../ui/runs.js';
+import { discordLine, slackLine } from '../../ui/runs.js';
 
 export default class DaemonStatusCommand extends BaseCommand {
   static override description = 'Show the daemon: pid, uptime, version, socket, data dir and runs by status. Does not start it.';
@@ -23,6 +23,7 @@ export default class DaemonStatusCommand extends BaseCommand {
         `runs:     ${counts}`,
         ...(s.workers ? [`workers:  ${s.workers.live} thread(s), ${s.workers.idle} idle; ${s.workers.started} started, ${s.workers.reused} activations handed to a running one`] : []),
         ...(s.slack ? [`slack:    ${slackLine(s.slack).replace(/^slack: /, '')}`] : []),
+        ...(s.discord ? [`discord:  ${discordLine(s.discord).replace(/^discord: /, '')}`] : []),
       ].join('\n');
     });
   }

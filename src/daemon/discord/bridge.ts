@@ -1,4 +1,4 @@
-import { Client, Events, GatewayIntentBits, InteractionResponseType, InteractionType, MessageFlags, Routes, type REST } from 'discord.js';
+import { Client, DiscordAPIError, Events, GatewayIntentBits, InteractionResponseType, InteractionType, MessageFlags, Routes, type REST } from 'discord.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CompiledDiscord } from '../../config/load.js';
@@ -9,6 +9,7 @@ import { allows, platformActor, roleIn } from '../chat/roles.js';
 import type { DaemonContext, Service } from '../context.js';
 import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
 import { replyMessage, type DiscordMessage } from './render.js';
+import { DiscordChannel } from './channel.js';
 import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
 
 /** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
@@ -28,6 +29,17 @@ const Interaction = z.object({
 type Interaction = z.infer<typeof Interaction>;
 
 const ixKey = (id: string): string => `discord_ix:${id}`;
+/** A start from Discord is stored with this key in the run's batch: a replayed interaction cannot start it twice. */
+const startKey = (id: string): string => `discord_start:${id}`;
+/** Discord's interaction tokens (defer, edit, follow-ups) live 15 minutes. */
+const TOKEN_LIFE_MS = 15 * 60_000;
+
+/** `discord_ix:<id>`: `pending` with the interaction (its token) until answered, then `done` with the time only. */
+interface IxRecord {
+  at: string;
+  state?: 'pending' | 'done';
+  ix?: unknown;
+}
 
 /**
  * The native Discord bridge: discord.js opens the gateway (intents Guilds + GuildMessages only: the
@@ -51,6 +63,10 @@ export class DiscordBridge implements Service {
   private botUser: string | null = null;
   private registered = false;
   private readonly inflight = new Set<Promise<void>>();
+  /** Interactions claimed by this daemon (recorded as pending), until answered. */
+  private readonly claimed = new Set<string>();
+  /** Interactions a restart interrupted, being finished now -> when they were received. */
+  private readonly replaying = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Interaction received -> deferred ack answered, per interaction (for the benchmark). */
   readonly ackLatencies: number[] = [];
@@ -72,16 +88,34 @@ export class DiscordBridge implements Service {
     return this.client.rest;
   }
 
+  /**
+   * Before the notifier starts: the run threads and the notifier's Discord channel (so pending
+   * Discord deliveries resume into it), with a REST client that has the token but no gateway yet.
+   * Registered even without a token: pending deliveries wait (retrying slowly) for a fixed config.
+   */
+  readonly outbound: Service = {
+    name: 'discord-outbound',
+    start: async () => {
+      this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
+      await this.threads.load();
+      if (!this.error) {
+        this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
+        this.client.rest.setToken(this.cfg.token!);
+      }
+      this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
+    },
+    stop: async () => {
+      await this.threads?.stop();
+    },
+  };
+
   async start(): Promise<void> {
-    this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
-    await this.threads.load();
-    if (this.error) {
+    if (this.error || !this.client) {
       this.state = 'failed';
       this.log.error({ error: this.error }, 'discord: not started');
       return;
     }
-    const client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
-    this.client = client;
+    const client = this.client;
     client.on(Events.Raw, (p: { t?: string; d?: unknown }) => this.onDispatch(p));
     client.on(Events.ShardReady, () => {
       if (this.state === 'reconnecting') this.reconnects++;
@@ -110,6 +144,7 @@ export class DiscordBridge implements Service {
       .then(async () => {
         this.botUser = client.user?.id ?? null;
         await this.register();
+        await this.replayPending();
       })
       .catch((e: unknown) => {
         this.state = 'failed';
@@ -186,9 +221,19 @@ export class DiscordBridge implements Service {
     this.inflight.add(work);
   }
 
-  private async handle(ix: Interaction, at: number): Promise<void> {
+  private async handle(ix: Interaction, at: number, replay = false): Promise<void> {
     const ctx = this.ctx;
-    if (await ctx.store.get('meta', ixKey(ix.id))) return;
+    if (!replay && (await ctx.store.get('meta', ixKey(ix.id)))) return;
+    try {
+      await this.act(ix, at);
+    } finally {
+      // answered, or failed in a way that was logged: either way not to be done again (only a
+      // crash leaves the record pending)
+      if (this.claimed.delete(ix.id)) await this.done(ix, at);
+    }
+  }
+
+  private async act(ix: Interaction, at: number): Promise<void> {
     const user = ix.member?.user.id ?? ix.user?.id ?? '';
     const who: ChatCaller = { platform: 'discord', user, role: roleIn(this.cfg.roles, 'none', user), actor: platformActor('discord', user) };
     if (ix.type === InteractionType.ApplicationCommandAutocomplete) return this.autocomplete(ix);
@@ -205,14 +250,65 @@ export class DiscordBridge implements Service {
     return plainReply(o, 'An OpStream admin can add your Discord user id under discord.roles.', `in a thread in <#${this.cfg.channel}>`) ?? { tone: 'info', private: true, text: 'Already done.' };
   }
 
-  /** The interaction is ours now: remembered before anything happens, so a redelivery after a restart is not acted on again. */
+  /**
+   * The interaction is ours now: recorded with what was asked (and its token) before anything
+   * happens, so a redelivery is not acted on again, and one a crash cut off is finished on the next
+   * start (`replayPending`). Once answered, the record keeps only the time (no token).
+   */
   private async claim(ix: Interaction): Promise<void> {
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date().toISOString() } }]);
+    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.receivedAt(ix)).toISOString(), state: 'pending', ix } satisfies IxRecord }]);
+    this.claimed.add(ix.id);
+  }
+
+  private receivedAt(ix: Interaction): number {
+    return this.replaying.get(ix.id) ?? Date.now();
+  }
+
+  private async done(ix: Interaction, at: number): Promise<void> {
+    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.replaying.get(ix.id) ?? at).toISOString(), state: 'done' } satisfies IxRecord }]);
   }
 
   private async callback(ix: Interaction, body: { type: number; data?: unknown }, at: number): Promise<void> {
-    await this.rest().post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });
-    this.ackLatencies.push(Date.now() - at);
+    try {
+      await this.rest().post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });
+    } catch (e) {
+      // finishing one a crash cut off: it was acknowledged before, its response is edited below
+      if (this.replaying.has(ix.id) && e instanceof DiscordAPIError && e.code === 40060) return;
+      throw e;
+    }
+    if (!this.replaying.has(ix.id)) this.ackLatencies.push(Date.now() - at);
+  }
+
+  /**
+   * Interactions recorded but not answered when the daemon stopped (a crash between the record and
+   * the answer): Discord does not send them again, so they are finished now, while their token
+   * lives (15 minutes), each once (a start carries the interaction's durable key, a decision is
+   * checked against the run's wait again). Older ones are only marked done.
+   */
+  private async replayPending(): Promise<void> {
+    const rows = await this.ctx.store.entries<IxRecord>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` });
+    const pending = rows.filter(([, r]) => r.state === 'pending' && r.ix);
+    if (!pending.length) return;
+    this.log.info({ interactions: pending.length }, 'discord: finishing the interactions a restart interrupted');
+    for (const [, r] of pending) {
+      const parsed = Interaction.safeParse(r.ix);
+      const at = Date.parse(r.at);
+      if (!parsed.success || Date.now() - at > TOKEN_LIFE_MS) {
+        await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(String((r.ix as { id?: unknown }).id)), value: { at: r.at, state: 'done' } satisfies IxRecord }]);
+        this.log.warn({ interaction: (r.ix as { id?: unknown }).id }, 'discord: an interaction interrupted by a restart is too old to answer (its token lived 15 minutes)');
+        continue;
+      }
+      const ix = parsed.data;
+      if (!this.seen.first(ix.id)) continue;
+      this.replaying.set(ix.id, at);
+      const work = this.handle(ix, at, true)
+        .catch((err: unknown) => this.log.error({ error: describeError(err), interaction: ix.id }, 'discord: finishing an interrupted interaction failed'))
+        .finally(() => {
+          this.replaying.delete(ix.id);
+          this.inflight.delete(work);
+        });
+      this.inflight.add(work);
+    }
   }
 
   private async edit(ix: Interaction, msg: DiscordMessage): Promise<void> {
@@ -245,7 +341,13 @@ export class DiscordBridge implements Service {
     const visible = ['start', 'pause', 'resume', 'cancel', 'approve', 'reject'].includes(cmd.kind);
     await this.claim(ix);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: visible ? {} : { flags: MessageFlags.Ephemeral } }, at);
-    const r = await this.run(who, cmd);
+    const r = await this.run(who, cmd, ix.id);
+    if (visible && r.private) {
+      // the channel saw the action deferred; why it did not go ahead (bad params, a refusal) is for the person only
+      await this.edit(ix, replyMessage({ tone: r.tone, private: false, text: `/opstream ${cmd.kind} did not go ahead; the reason was shown only to <@${who.user}>.` }));
+      await this.rest().post(Routes.webhook(ix.application_id, ix.token), { body: replyMessage({ ...r, private: true }), auth: false });
+      return;
+    }
     await this.edit(ix, replyMessage({ ...r, private: !visible }));
   }
 
@@ -255,9 +357,23 @@ export class DiscordBridge implements Service {
   }
 
   /** A command through the chat layer; a start opens its thread once it passed every check, so an unknown channel starts nothing. */
-  private async run(who: ChatCaller, cmd: ChatCommand): Promise<ChatReply> {
+  private async run(who: ChatCaller, cmd: ChatCommand, key: string): Promise<ChatReply> {
     try {
       if (cmd.kind !== 'start') return this.say(await execute(this.deps(), who, cmd));
+      const release = this.threads.hold();
+      try {
+        return await this.startRun(who, cmd, key);
+      } finally {
+        release();
+      }
+    } catch (e) {
+      this.log.error({ error: describeError(e), command: cmd.kind }, 'discord: a command failed');
+      return { tone: 'warning', private: true, text: `Something went wrong: ${describeError(e)}` };
+    }
+  }
+
+  private async startRun(who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'start' }>, key: string): Promise<ChatReply> {
+    {
       let at: { message: string; thread: string } | null = null;
       const prepare = async (workflow: string): Promise<string | null> => {
         try {
@@ -268,14 +384,12 @@ export class DiscordBridge implements Service {
           return isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : `could not open the run's thread: ${describeError(e)}`;
         }
       };
-      const r = this.say(await execute(this.deps(), who, cmd, { prepare }));
+      const outcome = await execute(this.deps(), who, cmd, { prepare, durableKey: { key: startKey(key), value: { at: new Date().toISOString() } } });
+      const r: ChatReply = outcome.kind === 'duplicate' ? { tone: 'info', private: false, text: `This start was already carried out before the daemon restarted; its run is in a thread in <#${this.cfg.channel}>. Nothing else was started.` } : this.say(outcome);
       const opened = at as { message: string; thread: string } | null;
       if (r.started && r.run && opened) await this.threads.bind(r.run.id, opened);
       else if (opened) await this.rest().delete(Routes.channelMessage(this.cfg.channel, opened.message)).catch(() => undefined);
       return r;
-    } catch (e) {
-      this.log.error({ error: describeError(e), command: cmd.kind }, 'discord: a command failed');
-      return { tone: 'warning', private: true, text: `Something went wrong: ${describeError(e)}` };
     }
   }
 

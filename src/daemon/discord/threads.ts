@@ -16,6 +16,8 @@ export interface RunThread {
   thread: string;
   /** The completion was posted in the thread (not again after a restart). */
   ended?: boolean;
+  /** The id of that completion message. */
+  endMessage?: string;
 }
 
 const key = (run: string): string => `discord_thread:${run}`;
@@ -34,7 +36,10 @@ export function isUnknownChannel(e: unknown): boolean {
 export class DiscordThreads {
   private readonly byRun = new Map<string, RunThread>();
   private readonly busy = new Map<string, { dirty: boolean; last: number }>();
-  private readonly creating = new Map<string, Promise<RunThread | null>>();
+  private readonly creating = new Map<string, Promise<RunThread>>();
+  private readonly finishing = new Map<string, Promise<string>>();
+  /** Starts from Discord between opening their card and binding their run (see `hold`). */
+  private readonly holds = new Set<Promise<void>>();
   private stopping = false;
   /** Event time -> edit answered, per edit, for the benchmark. */
   readonly editLatencies: number[] = [];
@@ -69,6 +74,17 @@ export class DiscordThreads {
     return { message: msg.id, thread: th.id };
   }
 
+  /** Marks a start from Discord in progress until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    const p = new Promise<void>((r) => (release = r));
+    this.holds.add(p);
+    return () => {
+      this.holds.delete(p);
+      release();
+    };
+  }
+
   async bind(run: string, at: { message: string; thread: string }): Promise<void> {
     const t: RunThread = { run, channel: this.channel, ...at };
     this.byRun.set(run, t);
@@ -76,22 +92,27 @@ export class DiscordThreads {
     this.schedule(run);
   }
 
-  /** Runs started elsewhere get a thread when they need people here (an approval). */
-  private async adopt(run: string, workflow: string): Promise<RunThread | null> {
+  /**
+   * The card and thread of a run started elsewhere, opened on its first notification here (the
+   * notifier's Discord channel); concurrent callers share one creation. Throws Discord's error, so
+   * the delivery says whether to retry (a deleted channel is permanent).
+   */
+  async ensure(run: string, workflow: string): Promise<RunThread> {
+    // a start from Discord binds its run to the card it opened right after the run is written:
+    // wait for that, or its first notification would open a second card
+    while (!this.byRun.has(run) && this.holds.size) await Promise.all([...this.holds]);
+    const known = this.byRun.get(run);
+    if (known) return known;
     const inflight = this.creating.get(run);
     if (inflight) return inflight;
     const p = (async () => {
       try {
         const at = await this.open(`${workflow} ${run}`);
         await this.bind(run, at);
-        const t = this.byRun.get(run) ?? null;
-        // the wait that brought it here happened before it had a thread: asked now
-        const json = await this.ctx().engine.get(run);
-        if (t && json.waiting_for?.kind === 'approval') await this.tell(t, { type: 'step.waiting', step: json.waiting_for.step, waiting_for: json.waiting_for });
-        return t;
+        return this.byRun.get(run)!;
       } catch (e) {
         this.log.error({ run, channel: this.channel, error: describeError(e) }, isUnknownChannel(e) ? 'discord: the run channel is unknown to Discord (deleted, or the bot cannot see it); fix discord.channel' : 'discord: could not open a run thread');
-        return null;
+        throw e;
       } finally {
         this.creating.delete(run);
       }
@@ -100,46 +121,59 @@ export class DiscordThreads {
     return p;
   }
 
-  onFeed(item: WatchItem): void {
-    if (item.topic !== 'runs' || this.stopping) return;
-    const ev = item.data as { run_id: string; type: string; workflow?: string; waiting_for?: { kind?: string } };
-    const t = this.byRun.get(ev.run_id);
-    if (t) {
-      if (!this.pendingSince.has(ev.run_id)) this.pendingSince.set(ev.run_id, Date.now());
-      this.schedule(ev.run_id);
-      void this.tell(t, item.data as unknown as Record<string, unknown>).catch((e: unknown) => this.log.warn({ run: t.run, error: describeError(e) }, 'discord: could not post in a run thread'));
-      return;
-    }
-    if (ev.type === 'step.waiting' && ev.waiting_for?.kind === 'approval') {
-      void this.ctx()
-        .engine.get(ev.run_id)
-        .then((r) => this.adopt(r.id, r.workflow))
-        .catch((err: unknown) => this.log.warn({ err: describeError(err) }, 'discord: could not adopt a run'));
-    }
+  /** A message in the run's thread; its id. */
+  async post(t: RunThread, body: Record<string, unknown>, files?: { name: string; data: Buffer; contentType: string }[]): Promise<string> {
+    const m = (await this.rest().post(Routes.channelMessages(t.thread), { body: { allowed_mentions: { parse: [] }, ...body }, ...(files ? { files } : {}) })) as { id: string };
+    return m.id;
   }
 
   /**
-   * What happens in a run, as replies in its thread: an approval asked for and how it was answered,
-   * and the end (its summary, with the chart of the worst series as a PNG when the run analysed one).
+   * The end of a run in its thread, once: the feed (runs started here) and the notifier (a
+   * completion or failure notification) may both ask; one post, and not again after a restart.
    */
+  finish(t: RunThread): Promise<string> {
+    if (t.ended) return Promise.resolve(t.endMessage ?? t.thread);
+    let p = this.finishing.get(t.run);
+    if (!p) {
+      p = (async () => {
+        const run = await this.ctx().engine.get(t.run);
+        const id = await this.completion(t, run);
+        t.ended = true;
+        t.endMessage = id;
+        await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(t.run), value: t }]);
+        return id;
+      })().finally(() => this.finishing.delete(t.run));
+      this.finishing.set(t.run, p);
+    }
+    return p;
+  }
+
+  /**
+   * Run events of runs that have a thread: the card is edited, decisions and the end are told in
+   * the thread. Approvals, input requests and other notifications come through the notifier's
+   * Discord channel (channel.ts), durably, which also opens the thread of a run started elsewhere.
+   */
+  onFeed(item: WatchItem): void {
+    if (item.topic !== 'runs' || this.stopping) return;
+    const ev = item.data as { run_id: string; type: string };
+    const t = this.byRun.get(ev.run_id);
+    if (!t) return;
+    if (!this.pendingSince.has(ev.run_id)) this.pendingSince.set(ev.run_id, Date.now());
+    this.schedule(ev.run_id);
+    void this.tell(t, item.data as unknown as Record<string, unknown>).catch((e: unknown) => this.log.warn({ run: t.run, error: describeError(e) }, 'discord: could not post in a run thread'));
+  }
+
   private async tell(t: RunThread, ev: Record<string, unknown>): Promise<void> {
-    const post = (body: Record<string, unknown>, files?: { name: string; data: Buffer; contentType: string }[]) =>
-      this.rest().post(Routes.channelMessages(t.thread), { body: { allowed_mentions: { parse: [] }, ...body }, ...(files ? { files } : {}) });
     const type = String(ev.type);
-    if (type === 'step.waiting' && (ev.waiting_for as { kind?: string } | undefined)?.kind === 'approval') {
-      const w = ev.waiting_for as { prompt?: string };
-      await post({ content: `Approval needed at ${String(ev.step)}: ${w.prompt ?? 'go ahead?'} (Approve or Reject on the card above, or \`/opstream approve run:${t.run}\`)` });
-    } else if (type === 'approval.answered') {
-      await post({ content: `${ev.decision === 'approved' ? 'Approved' : 'Rejected'} by ${String(ev.by)}${ev.comment ? ` (${String(ev.comment).slice(0, 300)})` : ''}.` });
-    } else if ((type === 'run.succeeded' || type === 'run.failed' || type === 'run.cancelled') && !t.ended) {
-      const run = await this.ctx().engine.get(t.run);
-      await this.completion(t, run, post);
-      t.ended = true;
-      await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(t.run), value: t }]);
+    if (type === 'approval.answered') {
+      await this.post(t, { content: `${ev.decision === 'approved' ? 'Approved' : 'Rejected'} by ${String(ev.by)}${ev.comment ? ` (${String(ev.comment).slice(0, 300)})` : ''}.` });
+    } else if (type === 'run.succeeded' || type === 'run.failed' || type === 'run.cancelled') {
+      await this.finish(t);
     }
   }
 
-  private async completion(t: RunThread, run: RunJson, post: (body: Record<string, unknown>, files?: { name: string; data: Buffer; contentType: string }[]) => Promise<unknown>): Promise<void> {
+  /** The end of a run (its summary, with the chart of the worst series as a PNG when the run analysed one); the message id. */
+  private async completion(t: RunThread, run: RunJson): Promise<string> {
     const analysis = findAnalysis(run.steps)?.analysis ?? null;
     const lines = [`${run.workflow} ${run.id} ${run.outcome ?? run.status}.`];
     if (run.error) lines.push(`Error: ${run.error}`);
@@ -156,7 +190,7 @@ export class DiscordThreads {
         this.log.warn({ run: t.run, error: describeError(e) }, 'discord: could not draw the chart');
       }
     }
-    await post({ content: lines.join('\n').slice(0, 2000), ...(files ? { attachments: [{ id: 0, filename: files[0].name, description: 'the worst series of the run' }] } : {}) }, files);
+    return this.post(t, { content: lines.join('\n').slice(0, 2000), ...(files ? { attachments: [{ id: 0, filename: files[0].name, description: 'the worst series of the run' }] } : {}) }, files);
   }
 
   /** One edit in flight per run; the latest state goes next. */

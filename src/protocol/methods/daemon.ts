@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineMethod } from '../messages.js';
+import { DiscordStatus } from './discord.js';
 
 export const ClientKind = z.enum(['cli', 'tui', 'slack', 'bench', 'test']);
 
@@ -50,6 +51,8 @@ export const DaemonStatus = z.object({
   runs: z.record(RunStatus, z.number().int()),
   /** Absent from daemons that predate the Slack bridge. */
   slack: SlackConnectionStatus.optional(),
+  /** The Discord bridge (state `off` when not configured); absent from daemons that predate it. */
+  discord: DiscordStatus.optional(),
   /**
    * The engine's worker threads: alive now, idle among them, started since the daemon started,
    * activations handed to an already running worker, workers retired. Absent from older daemons.

@@ -1,0 +1,123 @@
+import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
+import type { Notification, RunJson } from '../../protocol/index.js';
+import type { DaemonContext } from '../context.js';
+import { quietState, quietText, type QuietHours } from '../slack/quiet.js';
+import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
+import { describeError, isUnknownChannel, type DiscordThreads, type RunThread } from './threads.js';
+
+/** Retry pace while the bridge cannot deliver at all (no token, a token Discord refused): a fixed config needs a restart anyway. */
+const FATAL_RETRY_MS = 5 * 60_000;
+
+export interface DiscordChannelDeps {
+  ctx(): DaemonContext;
+  rest(): REST;
+  threads: DiscordThreads;
+  /** Text channel for run threads and notifications (`discord.channel`). */
+  channel: string;
+  /** Why the bridge cannot deliver at all, or null. */
+  fatal(): string | null;
+  /** `discord.notifications.levels` (null: all). */
+  levels: readonly string[] | null;
+  quiet: QuietHours | null;
+}
+
+/** How a notification counts for levels and quiet hours: a person being asked is critical. */
+const levelOf = (n: Pick<Draft, 'kind' | 'level'>): string => (n.kind === 'approval' || n.kind === 'input' ? 'critical' : n.level);
+
+/**
+ * The notifier's Discord channel: every notification on the default route (what the workflow's
+ * `notifications:` asks for, approvals and input requests always) or sent to `discord` by a
+ * notify step goes to `discord.channel`, a run's notifications into the run's thread (its card and
+ * thread opened on the first one, so a run started from the CLI, Slack or a schedule is followed
+ * there too). Through the outbox: an entry is `sent` only once Discord answered 2xx; a 404 (a
+ * deleted channel) or another 4xx is permanent; 5xx, network errors and 429 are retried (discord.js
+ * waits out a 429's `retry_after` per rate-limit bucket before it answers; if it gives up, the
+ * retry waits at least that long).
+ */
+export class DiscordChannel implements Channel {
+  readonly name = 'discord';
+  readonly timeoutMs = 60_000;
+
+  constructor(private readonly d: DiscordChannelDeps) {}
+
+  accept(draft: Draft, _run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
+    // answers to a conversation go where it was held (Slack); a notify step naming another place is not for here
+    // as for Slack: a bridge that cannot deliver at all (no token, one Discord refused) is not routed to
+    if (draft.kind === 'reply' || explicit || this.d.fatal()) return false;
+    return !this.d.levels || this.d.levels.includes(levelOf(draft));
+  }
+
+  /**
+   * Two lanes, so that what quiet hours hold back never holds up what breaks through them: critical
+   * notifications (failures, approvals, input requests) and tests go now, the rest waits while it is
+   * quiet (then each goes, in order).
+   */
+  laneOf(entry: Notification): string {
+    return this.urgent(entry) ? 'now' : 'routine';
+  }
+
+  private urgent(entry: Notification): boolean {
+    return entry.kind === 'test' || levelOf(entry) === 'critical';
+  }
+
+  describe(): { kind: string; target: string | null } {
+    return { kind: 'discord', target: `channel ${this.d.channel}` };
+  }
+
+  async deliver(entry: Notification): Promise<DeliveryResult> {
+    const fatal = this.d.fatal();
+    if (fatal) return { kind: 'retry', error: `the Discord bridge is stopped: ${fatal}`, afterMs: FATAL_RETRY_MS };
+    const q = quietState(this.d.quiet);
+    if (q.quiet && !this.urgent(entry)) return { kind: 'retry', error: `held for quiet hours (${quietText(this.d.quiet!)}) until ${new Date(q.endsAt).toISOString()}`, afterMs: Math.max(1000, q.endsAt - Date.now()) };
+    try {
+      return { kind: 'delivered', receipt: await this.send(entry) };
+    } catch (e) {
+      return classify(e);
+    }
+  }
+
+  private async send(entry: Notification): Promise<string> {
+    let run: RunJson | null = null;
+    if (entry.run_id) run = await this.d.ctx().engine.get(entry.run_id).catch(() => null);
+    if (!run) {
+      // not about a run (a test), or a run retention removed: on its own in the channel
+      const m = (await this.d.rest().post(Routes.channelMessages(this.d.channel), { body: { content: cut(`**${entry.title}**\n${entry.text}`), allowed_mentions: { parse: [] } } })) as { id: string };
+      return `${this.d.channel} ${m.id}`;
+    }
+    const t = await this.d.threads.ensure(run.id, run.workflow);
+    const at = (id: string): string => `${t.thread} ${id}`;
+    switch (entry.kind) {
+      case 'start':
+        return `${t.channel} ${t.message}`;
+      case 'completion':
+      case 'error':
+        return at(await this.d.threads.finish(t));
+      case 'approval':
+        return at(await this.d.threads.post(t, { content: cut(`Approval needed at ${entry.step ?? '?'}: ${String(entry.data.prompt || 'go ahead?')} (Approve or Reject on the card above, or \`/opstream approve run:${run.id}\`)`) }));
+      case 'input':
+        return at(await this.d.threads.post(t, { content: cut(`Answer needed at ${entry.step ?? '?'}: ${String(entry.data.prompt || entry.text)} (\`opstream respond ${run.id} "your answer"\`)`) }));
+      default:
+        return at(await this.note(t, entry));
+    }
+  }
+
+  private note(t: RunThread, entry: Notification): Promise<string> {
+    const mark = entry.level === 'critical' ? '🚨 ' : entry.level === 'warning' ? '⚠️ ' : '';
+    return this.d.threads.post(t, { content: cut(`${mark}**${entry.title}**\n${entry.text}`) });
+  }
+}
+
+const cut = (s: string): string => (s.length > 2000 ? `${s.slice(0, 1999)}…` : s);
+
+/** Discord's answer as a delivery result: what may succeed later is retried, the rest is said once. */
+export function classify(e: unknown): DeliveryResult {
+  if (e instanceof RateLimitError) return { kind: 'retry', error: `rate limited by Discord (${e.route})`, afterMs: e.retryAfter };
+  if (e instanceof DiscordAPIError) {
+    const error = isUnknownChannel(e) ? `${describeError(e)}: the channel was deleted or the bot cannot see it; fix discord.channel` : describeError(e);
+    if (e.status === 408 || e.status === 429 || e.status >= 500) return { kind: 'retry', error };
+    return { kind: 'failed', error };
+  }
+  if (e instanceof HTTPError) return { kind: e.status === 408 || e.status === 429 || e.status >= 500 ? 'retry' : 'failed', error: `${e.status} ${e.message}` } as DeliveryResult;
+  // refused connections, resets, timeouts: transient
+  return { kind: 'retry', error: `could not reach Discord: ${describeError(e)}` };
+}
