@@ -131,7 +131,8 @@ async function repeat() {
   writeFileSync(join(home, 'workflows', 'inv.yaml'), `id: inv\ntools: [ops.http_probe]\nnotifications: []\nparams:\n  service: { type: string }\nsteps:\n  - id: think\n    agent:\n      prompt: "Investigate {{ params.service }}: probe its five endpoints and tell which is down."\n      tools: [ops.http_probe]\n      cache: 10m\n      max_turns: 8\n      output: { type: object, required: [summary], properties: { summary: { type: string } } }\n`);
   const d = await daemonIn(home);
   const runOnce = async () => {
-    const run = await d.ctx.engine.startRun({ workflow: d.ctx.workflows.current().workflows.get('inv'), params: { service: 'shop' }, trigger: 'bench', actor: 'bench' });
+    // a local user's run (`opstream start`): runs from chat or other triggers may reach only allow_hosts
+    const run = await d.ctx.engine.startRun({ workflow: d.ctx.workflows.current().workflows.get('inv'), params: { service: 'shop' }, trigger: 'cli', actor: 'bench' });
     await new Promise((resolve) => {
       const off = d.ctx.bus.subscribe('runs', { run_id: run.id }, (e) => (e === 'run.succeeded' || e === 'run.failed') && (off(), resolve()));
     });
