@@ -51,12 +51,18 @@ async function follow(env) {
   const { DaemonClient } = await import('../dist/client/client.js');
   const client = await DaemonClient.connect({ env, client: 'test' });
   const notes = [];
+  /** When each check read the SLI report (its `slis` step succeeded), as the events arrive. */
+  const reads = [];
   return {
     client,
     notes,
+    reads,
     async watch(runId) {
       await client.subscribe('notifications', { run_id: runId }, (e, data) => {
         if (e === 'notification') notes.push({ ...data, seen_at: performance.now() });
+      });
+      await client.subscribe('runs', { run_id: runId }, (e, data) => {
+        if (e === 'step.succeeded' && /^monitor\[\d+\]\.slis$/.test(data.step)) reads.push(performance.now());
       });
     },
     run: (id) => client.request('runs.get', { id }),
@@ -92,8 +98,10 @@ async function breach() {
         await sleep(Math.random() * intervalS * 1000);
       } else {
         kinds.push('after a read');
-        const k = await checks();
-        await until(async () => (await f.run(id)).steps.some((st) => st.id === `monitor[${k}].slis` && st.status === 'succeeded'), 'the next check to read the SLI report', 120_000);
+        // from the event, not by polling the run: the step's state lives only until its check ends,
+        // a few ms later when the world is healthy
+        const before = f.reads.length;
+        await until(() => f.reads.length > before, 'the next check to read the SLI report', 120_000);
       }
       const seen = f.notes.length;
       const t0 = performance.now();
