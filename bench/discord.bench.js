@@ -11,23 +11,13 @@
 //     and the commits come ~300 ms apart.
 // DISCORD_BENCH_WAITING (1,000; quick 200), DISCORD_BENCH_INTERACTIONS (300; quick 100),
 // DISCORD_BENCH_UPDATES (200; quick 50) change the sizes; DISCORD_BENCH_DEBUG=1 prints progress.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { percentile, runPartsInChildren, size } from './support.js';
+import { chatBenchDaemon, percentile, runPartsInChildren, size } from './support.js';
 
 const WAITING = size('DISCORD_BENCH_WAITING', 1000, 200);
 const INTERACTIONS = size('DISCORD_BENCH_INTERACTIONS', 300, 100);
 const UPDATES = size('DISCORD_BENCH_UPDATES', 200, 50);
 const debug = (...a) => process.env.DISCORD_BENCH_DEBUG && process.stderr.write(`[discord.bench ${(performance.now() / 1000).toFixed(1)}s] ${a.join(' ')}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const WORKFLOWS = {
-  'waiter.yaml': 'id: waiter\nnotifications: []\nsteps:\n  - id: nap\n    wait: 2h\n',
-  'slow.yaml': 'id: slow\nnotifications: [start]\nsteps:\n  - id: work\n    tool: engine_test.hang\n',
-  'busy.yaml': 'id: busy\nnotifications: [start]\nsteps:\n  - id: loop\n    repeat: { every: 100ms, for: 1h }\n    steps:\n      - id: tick\n        tool: engine_test.noop\n',
-  'gate.yaml': 'id: gate\nnotifications: [start]\nsteps:\n  - id: ask\n    approval: { prompt: "go?" }\n',
-};
 
 const BOB = { id: '222222', username: 'bob' };
 
@@ -36,40 +26,19 @@ async function setup(updateInterval) {
   const { startDiscordLoopback } = await tsImport('../test/support/discord-loopback.ts', import.meta.url);
   // Discord's message edit bucket is about 5 per 5 s per channel for bots in practice; 5 per second here
   const lb = await startDiscordLoopback({ channels: ['789000000000000000'], editsPerWindow: 5, rateWindowMs: 1000 });
-  const home = mkdtempSync(join(tmpdir(), 'opsb-dc-'));
-  mkdirSync(join(home, 'workflows'));
-  for (const [f, t] of Object.entries(WORKFLOWS)) writeFileSync(join(home, 'workflows', f), t);
-  writeFileSync(
-    join(home, 'config.yaml'),
-    [
-      'notify: { desktop: off }',
-      'discord:',
-      `  token: "${lb.token}"`,
-      `  application_id: "${lb.applicationId}"`,
-      `  guild_id: "${lb.guildId}"`,
-      '  channel: "789000000000000000"',
-      `  roles: { "${BOB.id}": operator }`,
-      `  api_url: ${lb.apiUrl}`,
-      `  update_interval: ${updateInterval}`,
-      '',
-    ].join('\n'),
-  );
-  process.env.OPSTREAM_HOME = home;
-  process.env.OPSTREAM_ENGINE_FAULTS = '1';
-  const { startDaemon } = await import('../dist/daemon/main.js');
-  const o = await startDaemon(process.env);
-  if (o.kind !== 'started') throw new Error('a daemon already runs in the bench home');
-  const d = o.daemon;
-  while (!(d.ctx.discord.status().state === 'connected' && d.ctx.discord.status().command_registered)) await sleep(20);
-  return {
-    lb,
-    d,
-    async close() {
-      await d.stop();
-      await lb.close();
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
+  const config = [
+    'discord:',
+    `  token: "${lb.token}"`,
+    `  application_id: "${lb.applicationId}"`,
+    `  guild_id: "${lb.guildId}"`,
+    '  channel: "789000000000000000"',
+    `  roles: { "${BOB.id}": operator }`,
+    `  api_url: ${lb.apiUrl}`,
+    `  update_interval: ${updateInterval}`,
+  ];
+  return chatBenchDaemon('opsb-dc-', config, lb, async (d) => {
+    while (!(d.ctx.discord.status().state === 'connected' && d.ctx.discord.status().command_registered)) await sleep(20);
+  });
 }
 
 const wf = (d, id) => d.ctx.workflows.current().workflows.get(id);

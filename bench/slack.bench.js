@@ -9,10 +9,7 @@
 // SLACK_BENCH_WAITING (1,000; quick 200), SLACK_BENCH_ENVELOPES (300; quick 100),
 // SLACK_BENCH_UPDATES (200; quick 50) change the sizes;
 // SLACK_BENCH_DEBUG=1 prints progress on stderr. Runs in its own process.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { percentile, runPartsInChildren, size } from './support.js';
+import { chatBenchDaemon, percentile, runPartsInChildren, size } from './support.js';
 
 const WAITING = size('SLACK_BENCH_WAITING', 1000, 200);
 const ENVELOPES = size('SLACK_BENCH_ENVELOPES', 300, 100);
@@ -20,51 +17,23 @@ const UPDATES = size('SLACK_BENCH_UPDATES', 200, 50);
 const debug = (...a) => process.env.SLACK_BENCH_DEBUG && process.stderr.write(`[slack.bench ${(performance.now() / 1000).toFixed(1)}s] ${a.join(' ')}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const WORKFLOWS = {
-  'waiter.yaml': 'id: waiter\nnotifications: []\nsteps:\n  - id: nap\n    wait: 2h\n',
-  'slow.yaml': 'id: slow\nnotifications: [start]\nsteps:\n  - id: work\n    tool: engine_test.hang\n',
-  'busy.yaml': 'id: busy\nnotifications: [start]\nsteps:\n  - id: loop\n    repeat: { every: 100ms, for: 1h }\n    steps:\n      - id: tick\n        tool: engine_test.noop\n',
-  'gate.yaml': 'id: gate\nnotifications: [start]\nsteps:\n  - id: ask\n    approval: { prompt: "go?" }\n',
-};
-
 async function setup(updateInterval) {
   const { tsImport } = await import('tsx/esm/api');
   const { startSlackLoopback } = await tsImport('../test/support/slack-loopback.ts', import.meta.url);
   const lb = await startSlackLoopback({ channels: [{ id: 'C0OPSALERTS', name: 'ops-alerts' }, { id: 'C0INCIDENTS', name: 'incidents' }, { id: 'D0BOB', user: 'U0BOB' }] });
-  const home = mkdtempSync(join(tmpdir(), 'opsb-sl-'));
-  mkdirSync(join(home, 'workflows'));
-  for (const [f, t] of Object.entries(WORKFLOWS)) writeFileSync(join(home, 'workflows', f), t);
-  writeFileSync(
-    join(home, 'config.yaml'),
-    [
-      'notify: { desktop: off }',
-      'slack:',
-      `  app_token: "${lb.appToken}"`,
-      `  bot_token: "${lb.botToken}"`,
-      `  api_url: "${lb.apiUrl}"`,
-      '  channels: { default: "#ops-alerts", critical: "#incidents" }',
-      '  users: { U0ALICE: admin, U0BOB: operator }',
-      `  update_interval: ${updateInterval}`,
-      '',
-    ].join('\n'),
-  );
-  process.env.OPSTREAM_HOME = home;
-  process.env.OPSTREAM_ENGINE_FAULTS = '1';
-  const { startDaemon } = await import('../dist/daemon/main.js');
-  const o = await startDaemon(process.env);
-  if (o.kind !== 'started') throw new Error('a daemon already runs in the bench home');
-  const d = o.daemon;
-  await lb.waitForConnection(1, 30_000);
-  while (d.ctx.slack.status().state !== 'connected') await sleep(20);
-  return {
-    lb,
-    d,
-    async close() {
-      await d.stop();
-      await lb.close();
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
+  const config = [
+    'slack:',
+    `  app_token: "${lb.appToken}"`,
+    `  bot_token: "${lb.botToken}"`,
+    `  api_url: "${lb.apiUrl}"`,
+    '  channels: { default: "#ops-alerts", critical: "#incidents" }',
+    '  users: { U0ALICE: admin, U0BOB: operator }',
+    `  update_interval: ${updateInterval}`,
+  ];
+  return chatBenchDaemon('opsb-sl-', config, lb, async (d) => {
+    await lb.waitForConnection(1, 30_000);
+    while (d.ctx.slack.status().state !== 'connected') await sleep(20);
+  });
 }
 
 const wf = (d, id) => d.ctx.workflows.current().workflows.get(id);

@@ -10,7 +10,7 @@
 // missed against it (never tuned away). `failed: true` marks a figure that could not be measured or
 // whose check failed (lost runs): the report shows it and `npm run bench` exits non-zero.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -247,4 +247,40 @@ export async function runPartsHere(bench, parts) {
     }
   }
   return rows;
+}
+
+/** The workflows both chat benches (slack, discord) run: a waiter, a slow step, a busy loop, a gate. */
+export const CHAT_BENCH_WORKFLOWS = {
+  'waiter.yaml': 'id: waiter\nnotifications: []\nsteps:\n  - id: nap\n    wait: 2h\n',
+  'slow.yaml': 'id: slow\nnotifications: [start]\nsteps:\n  - id: work\n    tool: engine_test.hang\n',
+  'busy.yaml': 'id: busy\nnotifications: [start]\nsteps:\n  - id: loop\n    repeat: { every: 100ms, for: 1h }\n    steps:\n      - id: tick\n        tool: engine_test.noop\n',
+  'gate.yaml': 'id: gate\nnotifications: [start]\nsteps:\n  - id: ask\n    approval: { prompt: "go?" }\n',
+};
+
+/**
+ * A daemon started in this process on a temp home holding CHAT_BENCH_WORKFLOWS and `configLines`
+ * (its chat section pointing at a loopback `lb`), once `ready(daemon)` resolves; `close()` stops
+ * it, the loopback and removes the home.
+ */
+export async function chatBenchDaemon(prefix, configLines, lb, ready) {
+  const home = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(home, 'workflows'));
+  for (const [f, t] of Object.entries(CHAT_BENCH_WORKFLOWS)) writeFileSync(join(home, 'workflows', f), t);
+  writeFileSync(join(home, 'config.yaml'), ['notify: { desktop: off }', ...configLines, ''].join('\n'));
+  process.env.OPSTREAM_HOME = home;
+  process.env.OPSTREAM_ENGINE_FAULTS = '1';
+  const { startDaemon } = await import('../dist/daemon/main.js');
+  const o = await startDaemon(process.env);
+  if (o.kind !== 'started') throw new Error('a daemon already runs in the bench home');
+  const d = o.daemon;
+  await ready(d);
+  return {
+    lb,
+    d,
+    async close() {
+      await d.stop();
+      await lb.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
 }
