@@ -7,8 +7,7 @@ import { cli, tempHome, waitFor, type TempHome } from './support/home.js';
 import { startOllamaLoopback, type OllamaLoopback } from './support/ollama-loopback.js';
 import { getRun, start, stepOf, waitRun } from './support/runs.js';
 import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, slackConfig, waitRunStatus, type SlackSetup } from './support/slack-daemon.js';
-import type { LoopbackMessage } from './support/slack-loopback.js';
-import { demoServiceYaml, reply, shows, storyModel, timeline } from './support/stories.js';
+import { botReply, demoServiceYaml, reply, shows, slash, storyModel, timeline } from './support/stories.js';
 import { startWebhookReceiver } from './support/webhook-receiver.js';
 
 // The two stories of the vision, end to end, as people live them:
@@ -59,18 +58,6 @@ async function demo(args: string[] = []): Promise<DemoService> {
   return svc;
 }
 
-async function slash(setup: SlackSetup, text: string, user: string): Promise<string> {
-  const before = setup.lb.responses().length;
-  await setup.lb.slashCommand({ text, user_id: user, channel_id: '#ops-alerts' });
-  const r = await setup.lb.waitForResponse((x) => setup.lb.responses().indexOf(x) >= before, 30_000);
-  return String(r.body.text);
-}
-
-/** A reply in `thread` matching `p`, posted by the bot. */
-function botReply(setup: SlackSetup, channel: string, thread: string, p: (text: string) => boolean, timeoutMs = 60_000): Promise<LoopbackMessage> {
-  return setup.lb.waitForMessage(channel, (m) => m.thread_ts === thread && m.ts !== thread && m.bot_id !== undefined && p(shows(m)), timeoutMs);
-}
-
 describe('e2e stories', () => {
   it('(a) in Slack with a model: profile -> findings with a chart -> details with fixes -> approved fix applied -> confirmed', async () => {
     const svc = await demo(['--fault', 'slow-endpoint']);
@@ -83,7 +70,7 @@ describe('e2e stories', () => {
     const CH = '#ops-alerts';
 
     // bob types the story's command; everything else comes from services.demo-service
-    const started = await slash(s, 'profile demo-service for 4 seconds', PEOPLE.bob);
+    const started = await slash(s.lb, 'profile demo-service for 4 seconds', PEOPLE.bob);
     const id = runIdIn(started);
     expect(started).toContain('Started *application_profiling*');
     const run0 = await runOf(s, id);
@@ -92,7 +79,7 @@ describe('e2e stories', () => {
 
     const header = await lb.waitForMessage(CH, (m) => isTop(m) && shows(m).includes(id), 30_000);
     // (on a busy machine another endpoint may be slow too: the fix offered is the mapped one)
-    const found = await botReply(s, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
+    const found = await botReply(s.lb, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
     expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
     expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report
@@ -102,7 +89,7 @@ describe('e2e stories', () => {
     expect(upload.bytes?.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
     expect(upload.title).toContain('p95 latency of GET /api/search?q=a');
 
-    const ask = await botReply(s, CH, header.ts, (t) => t.includes('Approval needed'));
+    const ask = await botReply(s.lb, CH, header.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
     expect(shows(ask)).toMatch(/Apply fix to demo-service: POST \/admin\/pool \{"size":20\} \(raise the search pool\) for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\?/);
     // it shows exactly the call approving allows, with the hash of its arguments
@@ -114,14 +101,14 @@ describe('e2e stories', () => {
 
     // "show me the details" in the thread: the model answers from the run, listing the fixes
     await reply(lb, CH, PEOPLE.bob, header.ts, 'show me the details');
-    const details = await botReply(s, CH, header.ts, (t) => t.includes('Suggested fix'));
+    const details = await botReply(s.lb, CH, header.ts, (t) => t.includes('Suggested fix'));
     expect(shows(details)).toMatch(/\d\. GET \/api\/search\?q=a is slow.*Suggested fix: /);
     expect(shows(details)).toContain('Ready to apply once someone approves it: POST /admin/pool {"size":20}');
     expect(ollama.chats.some((c) => String(c.body.messages[0]?.content ?? '').startsWith('You answer questions about one OpStream run'))).toBe(true);
 
     await lb.blockAction({ user: PEOPLE.alice, channel: CH, message: { ts: ask.ts }, actions: [{ action_id: 'opstream.approve', value: buttonValue(ask, 'opstream.approve') }] });
     await lb.waitForMessage(CH, (m) => m.ts === ask.ts && shows(m).includes('Approved by @alice'), 30_000);
-    const confirmed = await botReply(s, CH, header.ts, (t) => t.includes('Fix confirmed'));
+    const confirmed = await botReply(s.lb, CH, header.ts, (t) => t.includes('Fix confirmed'));
     expect(shows(confirmed)).toMatch(/Fix confirmed: \/api\/search p95 latency \d+ ms -> \d+ ms \(after POST \/admin\/pool \{"size":20\}, approved by @alice\)/);
     const state = (await svc.get('/admin/state')).body as AdminState;
     expect(state.pool.size).toBe(20);
@@ -134,7 +121,7 @@ describe('e2e stories', () => {
     const check = stepOf(run, 'check_fix')?.output as AnalyzeOutput;
     expect(check.verification).toMatchObject({ confirmed: true, finding_id: `latency:${svc.url}/api/search?q=a` });
     expect(check.verification!.after!).toBeLessThan(500);
-    await botReply(s, CH, header.ts, (t) => t.includes('application_profiling succeeded'));
+    await botReply(s.lb, CH, header.ts, (t) => t.includes('application_profiling succeeded'));
 
     // what a person scrolling the thread saw, in order: progress edits, findings, chart, approval,
     // question and answer, the approval's edit, the confirmation, the completion
@@ -155,7 +142,7 @@ describe('e2e stories', () => {
     s = await setupSlack({ config: (lb) => slackConfig(lb, [], demoServiceYaml(svc, { interval: '1s' })).replace('notify:\n  desktop: off', `notify:\n  desktop: off\n  webhooks: [{ name: pager, url: "${hook.url}" }]`) });
     await connected(s);
     const { lb } = s;
-    const id = runIdIn(await slash(s, 'slo demo-service every 3s', PEOPLE.bob));
+    const id = runIdIn(await slash(s.lb, 'slo demo-service every 3s', PEOPLE.bob));
     const run0 = await runOf(s, id);
     expect(run0.params).toMatchObject({ url: `${svc.url}/api/checkout`, remediation_url: `${svc.url}/admin/timeout`, remediation_body: { ms: 2000 }, interval: '3s' });
     // a healthy check first: no alert; the fault comes in the pause before the next check, so that
@@ -165,13 +152,13 @@ describe('e2e stories', () => {
 
     expect((await svc.post('/admin/faults', { enable: ['dependency-timeout'] })).status).toBe(200);
     const incident = await lb.waitForMessage('#incidents', (m) => isTop(m) && shows(m).includes(id), 60_000);
-    const alert = await botReply(s, '#incidents', incident.ts, (t) => t.includes('SLO breach on demo-service'));
+    const alert = await botReply(s.lb, '#incidents', incident.ts, (t) => t.includes('SLO breach on demo-service'));
     // the check running when the fault came may have had some answers before it: any share below 99%
     expect(shows(alert)).toMatch(/availability \d+(\.\d+)?% < 99% on GET \/api\/checkout\. Likely root cause: GET \/api\/checkout fails: \d+(\.\d+)?% 5xx .*mostly 504/);
     expect(shows(alert)).toContain('payments timed out'); // the log's errors
     expect(shows(alert)).toContain('reply "fix it" in this thread');
     // the remediation is asked for in the same thread (urgent), with its buttons
-    const ask = await botReply(s, '#incidents', incident.ts, (t) => t.includes('Approval needed'));
+    const ask = await botReply(s.lb, '#incidents', incident.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
 
     // eve (no role) and vic (viewer) say "fix it": refused, audited, nothing done
@@ -185,9 +172,9 @@ describe('e2e stories', () => {
     expect(((await svc.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(5);
 
     await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'fix it');
-    await botReply(s, '#incidents', incident.ts, (t) => t.includes('Approved by @bob'));
+    await botReply(s.lb, '#incidents', incident.ts, (t) => t.includes('Approved by @bob'));
     await lb.waitForMessage('#incidents', (m) => m.ts === ask.ts && shows(m).includes('Approved by @bob'), 30_000);
-    const restored = await botReply(s, '#incidents', incident.ts, (t) => t.includes('SLO restored'));
+    const restored = await botReply(s.lb, '#incidents', incident.ts, (t) => t.includes('SLO restored'));
     expect(shows(restored)).toMatch(/SLO restored on demo-service in ((\d+m)?\d+s|\d+ms) \(breach at .*after the remediation POST .*\/admin\/timeout\)\./);
     expect(((await svc.get('/admin/state')).body as AdminState).dependency.timeout_ms).toBe(2000);
     await waitFor(() => hook.received.find((x) => String(x.json.text).startsWith('SLO restored on demo-service')), { what: 'the recovery at the webhook' });
@@ -196,7 +183,7 @@ describe('e2e stories', () => {
     const decided = await waitFor(async () => (stepOf(await runOf(s!, id), 'monitor')?.output as { approve: unknown }[] | undefined)?.find((c) => c.approve)?.approve, { what: 'the incident check to be recorded' });
     expect(decided).toMatchObject({ decision: 'approved', by: 'slack:U0BOB', comment: '"fix it" in Slack' });
     expect(lb.ephemerals().filter((e) => e.user === PEOPLE.bob)).toHaveLength(1); // only "Started": no refusal
-    await slash(s, `cancel ${id}`, PEOPLE.bob);
+    await slash(s.lb, `cancel ${id}`, PEOPLE.bob);
   }, 120_000);
 
   it('both without Slack and without a model: inbox, desktop stand-in and webhook', async () => {

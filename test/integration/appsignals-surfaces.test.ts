@@ -1,16 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEY, mountDashboard, notInCi } from '../support/dashboard.js';
-import { cli, ROOT, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { appsignalsServerYaml, remediationEndpoint, standinEnv } from '../support/appsignals.js';
+import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 import { getRun, start, stepOf, waitRun } from '../support/runs.js';
 import { connected, hasButton, isTop, PEOPLE, runOf, setupSlack, slackConfig, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
-import type { LoopbackMessage } from '../support/slack-loopback.js';
-import { reply, shows, storyModel } from '../support/stories.js';
+import { botReply, reply, shows, slash, storyModel } from '../support/stories.js';
 
 // Issue 23: "everything the built-in SLO story shows works here too": the breached SLO's name and
 // the slow dependency in Slack (the incident thread: its header, the alert, the approval, "fix it",
@@ -20,28 +18,12 @@ import { reply, shows, storyModel } from '../support/stories.js';
 // latency SLO breached because payment-service is slow; inventory-service and DynamoDB are healthy.
 notInCi();
 
-const STANDIN = join(ROOT, 'test', 'support', 'appsignals-standin.mjs');
 const HEALTHY = /inventory-service|DynamoDB|GET \/stock|PutItem/;
 
 function awsYaml(state: string): string {
-  const env = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', APPSIGNALS_STANDIN_STATE: state };
-  return ['mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n');
+  return [...appsignalsServerYaml(standinEnv(state)), ''].join('\n');
 }
 
-/** A loopback remediation endpoint: counts its calls and heals the stand-in's world. */
-async function remediationEndpoint(state: string): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
-  let hits = 0;
-  const server: Server = createServer((req, res) => {
-    hits++;
-    req.resume();
-    req.on('end', () => {
-      writeFileSync(state, JSON.stringify({ remediated: true }));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"scaled":true}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scale-payments`, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 let s: SlackSetup | null = null;
 let h: TempHome | null = null;
@@ -58,17 +40,6 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
-async function slash(setup: SlackSetup, text: string, user: string): Promise<string> {
-  const before = setup.lb.responses().length;
-  await setup.lb.slashCommand({ text, user_id: user, channel_id: '#ops-alerts' });
-  const r = await setup.lb.waitForResponse((x) => setup.lb.responses().indexOf(x) >= before, 30_000);
-  return String(r.body.text);
-}
-
-function botReply(setup: SlackSetup, channel: string, thread: string, p: (text: string) => boolean, timeoutMs = 60_000): Promise<LoopbackMessage> {
-  return setup.lb.waitForMessage(channel, (m) => m.thread_ts === thread && m.ts !== thread && m.bot_id !== undefined && p(shows(m)), timeoutMs);
-}
-
 describe('slo_appsignals in Slack', () => {
   it('the incident thread names the SLO and the slow dependency (header, alert, approval), "fix it" remediates once, the SLO restored is said in the same thread', async () => {
     // the stand-in's world lives outside the home (the config names it before the home exists)
@@ -84,16 +55,16 @@ describe('slo_appsignals in Slack', () => {
     await connected(setup);
     const { lb } = setup;
 
-    const started = await slash(setup, `slo-aws checkout-api every 2s recheck_every=1s remediation_url=${endpoint.url}`, PEOPLE.bob);
+    const started = await slash(setup.lb, `slo-aws checkout-api every 2s recheck_every=1s remediation_url=${endpoint.url}`, PEOPLE.bob);
     const id = /`(r_[a-z0-9]+)`/.exec(started)?.[1] ?? '';
     expect(started).toContain('Started *slo_appsignals*');
 
     const incident = await lb.waitForMessage('#incidents', (m) => isTop(m) && shows(m).includes(id), 60_000);
-    const alert = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('SLO breach on checkout-api'));
+    const alert = await botReply(setup.lb, '#incidents', incident.ts, (t) => t.includes('SLO breach on checkout-api'));
     expect(shows(alert)).toContain('SLO checkout-api-latency-p99 breached on POST /checkout. Likely root cause: dependency payment-service (POST /charge) is slow: p99 2391.6 ms');
     expect(shows(alert)).toContain('reply "fix it" in this thread');
     expect(shows(alert)).not.toMatch(HEALTHY);
-    const ask = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('Approval needed'));
+    const ask = await botReply(setup.lb, '#incidents', incident.ts, (t) => t.includes('Approval needed'));
     expect(hasButton(ask, 'opstream.approve')).toBe(true);
     expect(shows(ask)).toContain('SLO checkout-api-latency-p99 breached on POST /checkout');
     expect(shows(ask)).toContain('dependency payment-service (POST /charge) is slow');
@@ -106,11 +77,11 @@ describe('slo_appsignals in Slack', () => {
 
     // questions in the thread are answered from the run (no model configured)
     await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'why?');
-    const why = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('The worst finding:'));
+    const why = await botReply(setup.lb, '#incidents', incident.ts, (t) => t.includes('The worst finding:'));
     expect(shows(why)).toContain('Likely root cause: dependency payment-service (POST /charge) is slow: p99 2391.6 ms');
     expect(shows(why)).toContain('The worst finding: payment-service POST /charge is slow (p99 2391.6 ms)');
     await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'show me the details');
-    const details = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('SLO breached:'));
+    const details = await botReply(setup.lb, '#incidents', incident.ts, (t) => t.includes('SLO breached:'));
     expect(shows(details)).toContain('SLO breached: SLO checkout-api-latency-p99 breached on POST /checkout');
     // AWS's data, not samples of ours ("0 samples" before)
     expect(shows(details)).toContain('(CloudWatch Application Signals: 3 dependencies)');
@@ -118,7 +89,7 @@ describe('slo_appsignals in Slack', () => {
     expect(endpoint.hits()).toBe(0);
 
     await reply(lb, '#incidents', PEOPLE.bob, incident.ts, 'fix it');
-    const restored = await botReply(setup, '#incidents', incident.ts, (t) => t.includes('restored on checkout-api'));
+    const restored = await botReply(setup.lb, '#incidents', incident.ts, (t) => t.includes('restored on checkout-api'));
     expect(shows(restored)).toMatch(/SLO checkout-api-latency-p99 restored on checkout-api in \d+s \(breach at .*after the remediation POST .*\/scale-payments\)\. Cause was dependency payment-service \(POST \/charge\)/);
     expect(endpoint.hits()).toBe(1);
     const decided = await waitFor(async () => (stepOf(await runOf(setup, id), 'monitor')?.output as { approve: unknown }[] | undefined)?.find((c) => c.approve)?.approve, { what: 'the incident check to be recorded' });
@@ -126,7 +97,7 @@ describe('slo_appsignals in Slack', () => {
     // one alert for the incident
     expect(lb.messages('#incidents').filter((m) => m.bot_id !== undefined && shows(m).includes('SLO breach on checkout-api'))).toHaveLength(1);
     await waitRunStatus(setup, id, (r) => r.status === 'running' || r.status === 'waiting', 'the watch to go on');
-    await slash(setup, `cancel ${id}`, PEOPLE.bob);
+    await slash(setup.lb, `cancel ${id}`, PEOPLE.bob);
   }, 150_000);
 });
 
@@ -138,14 +109,14 @@ describe('profile_appsignals in Slack', () => {
     s = setup;
     await connected(setup);
     const { lb } = setup;
-    const started = await slash(setup, 'profile-aws checkout-api for 4 seconds interval=2s', PEOPLE.bob);
+    const started = await slash(setup.lb, 'profile-aws checkout-api for 4 seconds interval=2s', PEOPLE.bob);
     const id = /`(r_[a-z0-9]+)`/.exec(started)?.[1] ?? '';
     expect(started).toContain('Started *profile_appsignals*');
     const header = await lb.waitForMessage('#ops-alerts', (m) => isTop(m) && shows(m).includes(id), 30_000);
-    const report = await botReply(setup, '#ops-alerts', header.ts, (t) => t.includes('Profiling checkout-api'));
+    const report = await botReply(setup.lb, '#ops-alerts', header.ts, (t) => t.includes('Profiling checkout-api'));
     expect(shows(report)).toContain('Slow dependency: payment-service POST /charge (p99 2391.6 ms)');
     expect(shows(report)).toContain('Worst operations: POST /checkout p99 2455.1 ms (410 calls)');
-    const done = await botReply(setup, '#ops-alerts', header.ts, (t) => t.includes('profile_appsignals succeeded'));
+    const done = await botReply(setup.lb, '#ops-alerts', header.ts, (t) => t.includes('profile_appsignals succeeded'));
     expect(shows(done)).toContain('worst operation POST /checkout (p99 2455.1 ms), slowest dependency payment-service (p99 2391.6 ms)');
     // the window is AWS's data, not samples of ours ("0 samples" before)
     expect(shows(done)).toContain('Window 4s of Application Signals, 3 operations, 3 dependencies');

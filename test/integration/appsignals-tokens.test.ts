@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoService, type DemoService } from '../support/demo-service.js';
-import { cli, ROOT, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { appsignalsServerYaml } from '../support/appsignals.js';
+import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback } from '../support/ollama-loopback.js';
 import { getRun, start } from '../support/runs.js';
 import { storyModel } from '../support/stories.js';
@@ -12,8 +13,6 @@ import { storyModel } from '../support/stories.js';
 // `slo` story (the demo service with its dependency timing out) and once by `slo_appsignals` (the
 // stand-in of the AWS Labs server), both with the same loopback model explaining the breach. The
 // token counts are the loopback's fake tokenizer's (4 chars a token), the same for both.
-
-const STANDIN = join(ROOT, 'test', 'support', 'appsignals-standin.mjs');
 
 interface Note {
   level: string;
@@ -33,7 +32,7 @@ describe('model tokens: slo_appsignals vs the built-in slo story on the same inc
     const env = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'x', APPSIGNALS_STANDIN_STATE: join(h.home, 'world.json') };
     writeFileSync(
       join(h.home, 'config.yaml'),
-      ['notify: { desktop: "off" }', `llm: { host: "${ollama.host}", model: "qwen2.5:7b" }`, 'mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(env)}`, ''].join('\n'),
+      ['notify: { desktop: "off" }', `llm: { host: "${ollama.host}", model: "qwen2.5:7b" }`, ...appsignalsServerYaml(env), ''].join('\n'),
     );
   });
   afterAll(async () => {

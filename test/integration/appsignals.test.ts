@@ -1,17 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli, ROOT, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { appsignalsServerYaml, remediationEndpoint, STANDIN, standinEnv } from '../support/appsignals.js';
+import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { getRun, start, stepOf, waitRun } from '../support/runs.js';
 
 // The AppSignals stories through the real CLI and daemon, with the stand-in of the AWS Labs
 // Application Signals MCP server (test/support/appsignals-standin.mjs, mirroring release 0.1.40)
 // configured as `appsignals`, exactly as a user configures the real one. Its world: checkout-api's
 // latency SLO breached because payment-service is slow; inventory-service and DynamoDB healthy.
-
-const STANDIN = join(ROOT, 'test', 'support', 'appsignals-standin.mjs');
 
 interface Note {
   level: string;
@@ -21,8 +18,7 @@ interface Note {
 }
 
 function config(state: string, env: Record<string, string> = {}): string {
-  const all = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', APPSIGNALS_STANDIN_STATE: state, ...env };
-  return ['notify: { desktop: "off" }', 'mcpServers:', '  appsignals:', '    command: node', `    args: [${JSON.stringify(STANDIN)}]`, `    env: ${JSON.stringify(all)}`, ''].join('\n');
+  return ['notify: { desktop: "off" }', ...appsignalsServerYaml(standinEnv(state, env)), ''].join('\n');
 }
 
 function home(prefix: string, env: Record<string, string> = {}): { h: TempHome; state: string } {
@@ -42,20 +38,6 @@ function waitNote(h: TempHome, id: string, p: (n: Note) => boolean, what: string
   return waitFor(async () => (await notes(h, id)).find(p), { what, timeoutMs: 60_000 });
 }
 
-/** A loopback remediation endpoint: counts its calls and heals the stand-in's world. */
-async function remediationEndpoint(state: string): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
-  let hits = 0;
-  const server: Server = createServer((req, res) => {
-    hits++;
-    req.resume();
-    req.on('end', () => {
-      writeFileSync(state, JSON.stringify({ remediated: true }));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"scaled":true}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scale-payments`, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.appsignals)', () => {
   let h: TempHome | undefined;

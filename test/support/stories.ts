@@ -189,3 +189,16 @@ export async function reply(lb: SlackLoopback, channel: string, user: string, th
   await lb.event({ type: 'message', channel, user, text: words, ts: m.ts, thread_ts: threadTs });
   return m;
 }
+
+/** `/opstream <text>` from `user` in #ops-alerts; the text of the command's response. */
+export async function slash(lb: SlackLoopback, text: string, user: string): Promise<string> {
+  const before = lb.responses().length;
+  await lb.slashCommand({ text, user_id: user, channel_id: '#ops-alerts' });
+  const r = await lb.waitForResponse((x) => lb.responses().indexOf(x) >= before, 30_000);
+  return String(r.body.text);
+}
+
+/** A reply in `thread` matching `p`, posted by the bot. */
+export function botReply(lb: SlackLoopback, channel: string, thread: string, p: (text: string) => boolean, timeoutMs = 60_000): Promise<LoopbackMessage> {
+  return lb.waitForMessage(channel, (m) => m.thread_ts === thread && m.ts !== thread && m.bot_id !== undefined && p(shows(m)), timeoutMs);
+}
