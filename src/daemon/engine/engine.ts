@@ -315,14 +315,12 @@ export class Engine implements Service {
 
   /**
    * A copy of the record the reducer may change freely: it assigns top-level fields (waiting_for
-   * and the rest are replaced, not edited), adds to `usage`, and edits only the step states the
-   * events name, so those are copied deeply and the other steps are shared.
+   * and the rest are replaced, not edited; the outline, params and decisions are shared), adds to
+   * `usage` (copied), and edits only the step states the events name, so those are copied deeply;
+   * the steps are a copy-on-write view (steps-draft.ts). Cloning the whole record per commit cost
+   * more than the rest of a step, and grew with the workflow.
    */
   private draftOf(run: RunRecord, events: EventBody[]): { draft: RunRecord; steps: StepsDraft } {
-    // a shallow copy: the reducer replaces header fields rather than changing them in place (the
-    // outline, params and decisions are shared, never edited), except the usage counters; the
-    // steps are a copy-on-write view (steps-draft.ts). Cloning the whole record per commit cost
-    // more than the rest of a step, and grew with the workflow.
     const { steps: live, ...rest } = run;
     const steps = draftSteps(live);
     const draft = { ...rest, usage: { ...rest.usage }, steps: steps.steps } as RunRecord;
@@ -333,6 +331,7 @@ export class Engine implements Service {
     }
     return { draft, steps };
   }
+
   private async commitRunNow(run: RunRecord, events: EventBody[], extra: StoreOp[], audit?: { actor: string; action: string }, notify?: Draft): Promise<RunEvent[]> {
     const live = run;
     const drafted = this.draftOf(live, events);
