@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appsignalsServerYaml, remediationEndpoint, STANDIN, standinEnv } from '../support/appsignals.js';
 import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
+import type { Notification } from '../../src/protocol/index.js';
+import { inbox, waitDelivery } from '../support/notify.js';
 import { getRun, start, stepOf, waitRun } from '../support/runs.js';
 
 // The AppSignals stories through the real CLI and daemon, with the stand-in of the AWS Labs
@@ -10,12 +12,6 @@ import { getRun, start, stepOf, waitRun } from '../support/runs.js';
 // configured as `appsignals`, exactly as a user configures the real one. Its world: checkout-api's
 // latency SLO breached because payment-service is slow; inventory-service and DynamoDB healthy.
 
-interface Note {
-  level: string;
-  kind: string;
-  title: string;
-  text: string;
-}
 
 function config(state: string, env: Record<string, string> = {}): string {
   return ['notify: { desktop: "off" }', ...appsignalsServerYaml(standinEnv(state, env)), ''].join('\n');
@@ -28,14 +24,8 @@ function home(prefix: string, env: Record<string, string> = {}): { h: TempHome; 
   return { h, state };
 }
 
-async function notes(h: TempHome, id: string): Promise<Note[]> {
-  const r = await cli(['inbox', '--run', id, '--json'], h.env);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as Note[];
-}
-
-function waitNote(h: TempHome, id: string, p: (n: Note) => boolean, what: string): Promise<Note> {
-  return waitFor(async () => (await notes(h, id)).find(p), { what, timeoutMs: 60_000 });
+function waitNote(h: TempHome, id: string, p: (n: Notification) => boolean, what: string): Promise<Notification> {
+  return waitDelivery(h, id, (items) => items.some(p), what, 60_000).then((items) => items.find(p)!);
 }
 
 
@@ -94,7 +84,7 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     writeFileSync(w.state, JSON.stringify({ remediated: true }));
     const restored = await waitNote(h, id, (n) => /SLO checkout-api-latency-p99 restored/.test(n.text), 'the restored report');
     expect(restored.text).toMatch(/SLO checkout-api-latency-p99 restored on checkout-api in \d+s \(breach at .*, restored at .*; without remediation\)\. Cause was dependency payment-service/);
-    const all = await notes(h, id);
+    const all = await inbox(h, id);
     expect(all.filter((n) => n.level === 'critical')).toHaveLength(1);
     expect(all.filter((n) => n.kind === 'approval')).toEqual([]);
     const after = await waitFor(async () => {
@@ -114,7 +104,7 @@ describe('AppSignals stories (stand-in of the AWS Labs server as mcpServers.apps
     const checks = async (): Promise<Check[]> => (stepOf(await getRun(h!, id), 'monitor')?.output ?? []) as Check[];
     await waitFor(async () => (await checks()).length >= 2, { what: 'two healthy checks', timeoutMs: 60_000 });
     expect((await checks()).every((c) => c.check.slo.met && c.check.slo.status === 'met' && c.alert === null)).toBe(true);
-    expect((await notes(h, id)).filter((n) => n.level === 'critical')).toEqual([]);
+    expect((await inbox(h, id)).filter((n) => n.level === 'critical')).toEqual([]);
 
     const before = (await checks()).length;
     writeFileSync(w.state, JSON.stringify({}));
@@ -241,7 +231,7 @@ describe('AppSignals bad input: clear errors, nothing started wrongly, the daemo
     expect(run.error!.split('\n')).toHaveLength(1);
     // nothing after the failing read ran: no alert, no approval, no remediation
     expect(run.steps.filter((s) => /\.(alert|approve|remediate)$/.test(s.id) && s.status !== 'skipped')).toEqual([]);
-    expect((await notes(w.h, id)).filter((n) => n.level === 'critical' && /SLO breach/.test(n.text))).toEqual([]);
+    expect((await inbox(w.h, id)).filter((n) => n.level === 'critical' && /SLO breach/.test(n.text))).toEqual([]);
     const alive = await cli(['daemon', 'status'], w.h.env);
     expect(alive.code, alive.stderr).toBe(0);
   }
