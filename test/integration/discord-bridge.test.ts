@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../src/daemon/main.js';
+import { startDaemon } from '../../src/daemon/main.js';
 import type { RunJson } from '../../src/protocol/index.js';
+import { setupDiscord, type DiscordSetup } from '../support/discord-daemon.js';
 import { startDiscordLoopback, textOf, type DiscordLoopback, type LoopbackMessage } from '../support/discord-loopback.js';
-import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
-import { writeWorkflows } from '../support/slack-daemon.js';
+import { cli, tempHome, waitFor } from '../support/home.js';
 
 // The Discord bridge against the loopback Discord, with a real daemon in this process (real store,
 // Bree workers, the engine) and discord.js connecting to the loopback's REST and gateway. Waits are on
@@ -35,14 +35,7 @@ const BOB = { id: '222222', username: 'bob' }; // operator
 const VIC = { id: '333333', username: 'vic' }; // viewer
 const EVE = { id: '444444', username: 'eve' }; // no role
 
-interface Setup {
-  h: TempHome;
-  lb: DiscordLoopback;
-  /** Replaced by a restart. */
-  d: RunningDaemon;
-  channel: string;
-  close(): Promise<void>;
-}
+type Setup = DiscordSetup;
 
 let s: Setup | null = null;
 afterEach(async () => {
@@ -50,43 +43,8 @@ afterEach(async () => {
   s = null;
 });
 
-async function setup(): Promise<Setup> {
-  const lb = await startDiscordLoopback({ channels: ['789000000000000000'] });
-  const h = tempHome('ops-dc-');
-  h.env.OPSTREAM_ENGINE_FAULTS = '1';
-  h.env.DISCORD_TOKEN = lb.token;
-  writeFileSync(
-    `${h.home}/config.yaml`,
-    [
-      'notify:',
-      '  desktop: off',
-      'discord:',
-      '  token: ${DISCORD_TOKEN}',
-      `  application_id: "${lb.applicationId}"`,
-      `  guild_id: "${lb.guildId}"`,
-      '  channel: "789000000000000000"',
-      `  roles: { "${ALICE.id}": admin, "${BOB.id}": operator, "${VIC.id}": viewer }`,
-      `  api_url: ${lb.apiUrl}`,
-      '  update_interval: 50ms',
-    ].join('\n'),
-  );
-  writeWorkflows(h, { 'gate.yaml': GATE, 'profile_mini.yaml': profileWorkflow() });
-  const out = await startDaemon(h.env);
-  if (out.kind !== 'started') throw new Error('a daemon is already running in this home');
-  const d = out.daemon;
-  await waitFor(() => d.ctx.discord?.status().state === 'connected' && d.ctx.discord.status().command_registered, { what: 'the Discord bridge to connect and register /opstream', timeoutMs: 30_000 });
-  const setup: Setup = {
-    h,
-    lb,
-    d,
-    channel: '789000000000000000',
-    async close() {
-      await setup.d.stop();
-      await h.cleanup();
-      await lb.close();
-    },
-  };
-  return setup;
+function setup(): Promise<Setup> {
+  return setupDiscord({ prefix: 'ops-dc-', roles: `{ "${ALICE.id}": admin, "${BOB.id}": operator, "${VIC.id}": viewer }`, workflows: { 'gate.yaml': GATE, 'profile_mini.yaml': profileWorkflow() } });
 }
 
 async function runOf(x: Setup, id: string): Promise<RunJson> {

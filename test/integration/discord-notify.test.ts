@@ -1,18 +1,17 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../src/daemon/main.js';
 import { Store } from '../../src/daemon/store/store.js';
 import type { Notification } from '../../src/protocol/index.js';
-import { startDiscordLoopback, textOf, type DiscordLoopback, type LoopbackMessage } from '../support/discord-loopback.js';
-import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
-import { writeWorkflows } from '../support/slack-daemon.js';
+import { bootDaemon, discordConnected, DISCORD_CHANNEL, setupDiscord, type DiscordSetup } from '../support/discord-daemon.js';
+import { startDiscordLoopback, textOf, type LoopbackMessage } from '../support/discord-loopback.js';
+import { cli, tempHome, waitFor } from '../support/home.js';
 
 // Discord as a notification destination of the notifier, and interactions a crash cut off, through
 // the real daemon (store, Bree workers, engine, notifier) with discord.js against the loopback Discord.
 process.env.OPSTREAM_ENGINE_FAULTS = '1';
 
-const CHANNEL = '789000000000000000';
+const CHANNEL = DISCORD_CHANNEL;
 const BACKUP = `id: backup
 notifications: [completion, errors]
 params:
@@ -46,12 +45,7 @@ steps:
 `;
 const BOB = { id: '222222', username: 'bob' }; // operator
 
-interface Setup {
-  h: TempHome;
-  lb: DiscordLoopback;
-  d: RunningDaemon;
-  close(): Promise<void>;
-}
+type Setup = DiscordSetup;
 
 let s: Setup | null = null;
 afterEach(async () => {
@@ -59,38 +53,8 @@ afterEach(async () => {
   s = null;
 });
 
-async function setup(extra: string[] = []): Promise<Setup> {
-  const lb = await startDiscordLoopback({ channels: [CHANNEL] });
-  const h = tempHome('ops-dcn-');
-  h.env.OPSTREAM_ENGINE_FAULTS = '1';
-  h.env.DISCORD_TOKEN = lb.token;
-  writeFileSync(
-    `${h.home}/config.yaml`,
-    ['notify:', '  desktop: off', 'discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, `  guild_id: "${lb.guildId}"`, `  channel: "${CHANNEL}"`, `  roles: { "${BOB.id}": operator }`, `  api_url: ${lb.apiUrl}`, '  update_interval: 50ms', ...extra].join('\n'),
-  );
-  writeWorkflows(h, { 'backup.yaml': BACKUP, 'gate.yaml': GATE, 'disk.yaml': DISK });
-  const x: Setup = {
-    h,
-    lb,
-    d: await boot(h),
-    async close() {
-      await x.d.stop();
-      await h.cleanup();
-      await lb.close();
-    },
-  };
-  await connected(x);
-  return x;
-}
-
-async function boot(h: TempHome): Promise<RunningDaemon> {
-  const out = await startDaemon(h.env);
-  if (out.kind !== 'started') throw new Error('a daemon is already running in this home');
-  return out.daemon;
-}
-
-async function connected(x: Setup): Promise<void> {
-  await waitFor(() => x.d.ctx.discord?.status().state === 'connected' && x.d.ctx.discord.status().command_registered, { what: 'the Discord bridge to connect', timeoutMs: 30_000 });
+function setup(extra: string[] = []): Promise<Setup> {
+  return setupDiscord({ prefix: 'ops-dcn-', roles: `{ "${BOB.id}": operator }`, workflows: { 'backup.yaml': BACKUP, 'gate.yaml': GATE, 'disk.yaml': DISK }, extra });
 }
 
 async function cliStart(x: Setup, args: string[]): Promise<string> {
@@ -143,11 +107,12 @@ describe('Discord in the status commands', () => {
     const wrong = 'MTAw.refused-token.xyz';
     h.env.DISCORD_TOKEN = wrong;
     writeFileSync(`${h.home}/config.yaml`, ['notify:', '  desktop: off', 'discord:', '  token: ${DISCORD_TOKEN}', `  application_id: "${lb.applicationId}"`, `  channel: "${CHANNEL}"`, `  api_url: ${lb.apiUrl}`].join('\n'));
-    const d = await boot(h);
+    const d = await bootDaemon(h);
     s = {
       h,
       lb,
       d,
+      channel: CHANNEL,
       async close() {
         await d.stop();
         await h.cleanup();
@@ -199,7 +164,7 @@ describe('Discord as a notification destination', () => {
     await discordEntry(x, id, 'completion', (st) => st.state === 'pending' && st.attempts > 0, 'a failed attempt recorded');
     await x.d.stop();
     x.lb.faults.length = 0;
-    x.d = await boot(x.h);
+    x.d = await bootDaemon(x.h);
     await discordEntry(x, id, 'completion', (st) => st.state === 'sent', 'the completion sent after the restart');
     const card = cardOf(x, id)!;
     expect(x.lb.messagesIn(card.thread_id!).filter((m) => m.content.includes(`backup ${id} succeeded`))).toHaveLength(1);
@@ -269,8 +234,8 @@ describe('Discord as a notification destination', () => {
     await store.commit([{ type: 'put', sub: 'meta', key: `discord_ix:${stale.id}`, value: { at: new Date(Date.now() - 20 * 60_000).toISOString(), state: 'pending', ix: stale.payload } }]);
     await store.close();
 
-    x.d = await boot(x.h);
-    await connected(x);
+    x.d = await bootDaemon(x.h);
+    await discordConnected(x);
     expect(await x.lb.answerOf(click.id)).toMatch(new RegExp(`Approved ${id} by discord:${BOB.id}`));
     const started = await x.lb.answerOf(start.id);
     expect(started).toMatch(/Started backup r_/);
@@ -288,8 +253,8 @@ describe('Discord as a notification destination', () => {
     await again.commit([{ type: 'put', sub: 'meta', key: `discord_ix:${start.id}`, value: { at, state: 'pending', ix: start.payload } }]);
     await again.close();
     const edits = x.lb.calls.filter((c) => c.method === 'PATCH' && c.path.includes(start.payload.token as string)).length;
-    x.d = await boot(x.h);
-    await connected(x);
+    x.d = await bootDaemon(x.h);
+    await discordConnected(x);
     await x.lb.waitFor(() => x.lb.calls.filter((c) => c.method === 'PATCH' && c.path.includes(start.payload.token as string)).length > edits, 'the start answered again');
     expect(textOf(x.lb.interactions.get(start.id)!.original!)).toMatch(/already carried out before the daemon restarted/);
     expect((await x.d.ctx.engine.list({ all: true, limit: 50 })).runs.filter((r) => r.workflow === 'backup')).toHaveLength(1);
