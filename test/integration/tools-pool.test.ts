@@ -86,6 +86,10 @@ describe('tool pool against real MCP servers', () => {
     expect(r).toMatchObject({ ok: false, isError: true, error: null, text: 'the thing is broken' });
     const s = await p.call({ tool: 'fault.structured' });
     expect(s).toMatchObject({ ok: true, structured: { n: 42 } });
+    // the output schema is compiled when a result is first checked, not at tools/list: still checked
+    const bad = await p.call({ tool: 'fault.structured', args: { bad: true } });
+    expect(bad.ok).toBe(false);
+    expect(JSON.stringify(bad.error)).toMatch(/does not match the tool's output schema/);
   });
 
   it('rejects unknown servers, unknown tools and bad names with clear errors', async () => {

@@ -31,7 +31,7 @@ if (flags.has('--hang-on-start')) {
     { name: 'counter', inputSchema: obj({ key: { type: 'string' } }), annotations: { readOnlyHint: true } },
     { name: 'wipe', inputSchema: obj(), annotations: { destructiveHint: true } },
     { name: 'add_tool', inputSchema: obj({ name: { type: 'string' } }, ['name']) },
-    { name: 'structured', inputSchema: obj(), outputSchema: obj({ n: { type: 'number' } }, ['n']) },
+    { name: 'structured', inputSchema: obj({ bad: { type: 'boolean' } }), outputSchema: obj({ n: { type: 'number' } }, ['n']) },
     { name: 'meta', inputSchema: obj() },
   ];
   let count = 0;
@@ -70,7 +70,8 @@ if (flags.has('--hang-on-start')) {
         await server.sendToolListChanged();
         return text('added');
       case 'structured':
-        return { content: [{ type: 'text', text: '{"n":42}' }], structuredContent: { n: 42 } };
+        // `bad`: content that breaks the declared output schema (the client must refuse it)
+        return a.bad ? { content: [{ type: 'text', text: '{"n":"x"}' }], structuredContent: { n: 'x' } } : { content: [{ type: 'text', text: '{"n":42}' }], structuredContent: { n: 42 } };
       case 'meta':
         return text(JSON.stringify(req.params._meta ?? null));
       default:

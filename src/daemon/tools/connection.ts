@@ -3,6 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ErrorCode as McpErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { PACKAGE_VERSION } from '../../protocol/index.js';
+import { lazyValidator } from './lazy-validator.js';
 import { serverEnv, type ServerSpec } from './server-specs.js';
 import { StdioTransport } from './stdio-transport.js';
 import type { ServerInfo, ServerState, ToolCallError } from './types.js';
@@ -135,7 +136,7 @@ export class ServerConnection {
             onExit: (pid) => this.opts.onExit?.(this, pid),
           })
         : new StreamableHTTPClientTransport(new URL(spec.url!), { requestInit: { headers: spec.headers } });
-    const client = new Client({ name: 'opstream', version: PACKAGE_VERSION }, { capabilities: {} });
+    const client = new Client({ name: 'opstream', version: PACKAGE_VERSION }, { capabilities: {}, jsonSchemaValidator: lazyValidator });
     client.onerror = (err) => log.debug({ server: spec.name, err: err.message }, 'mcp transport error');
     client.onclose = () => this.onClosed(gen, transport);
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
