@@ -75,7 +75,7 @@ describe('engine: worker threads are reused across activations', () => {
     expect(w.idle).toBe(1);
   });
 
-  it('a cancelled activation ends its worker; the next run gets a new one and is not affected', async () => {
+  it('a cancelled activation ends without its worker: the thread goes on with the next run', async () => {
     const before = await workers();
     const id = await startRun(h, ['stuck']);
     await waitStatus(h, id, (r) => r.status === 'running' && r.steps.some((s: { id: string; status: string }) => s.id === 'hang' && s.status === 'running'), 'the hanging step');
@@ -86,8 +86,8 @@ describe('engine: worker threads are reused across activations', () => {
 
     await echo('4');
     const after = await workers();
-    // the cancel killed the only thread: exactly one new one, then reused for the wait's second activation
-    expect(after.started).toBe(before.started + 1);
+    // the activation was asked to stop and unwound (its step awaited forever): the same thread ran the next run
+    expect(after.started).toBe(before.started);
     expect(after.live).toBe(1);
     expect(after.reused).toBeGreaterThan(before.reused + 1);
   });
@@ -108,6 +108,74 @@ describe('engine: worker threads are reused across activations', () => {
     // the crash took its thread with it: one new thread, which then served the rest
     expect(after.started).toBe(before.started + 1);
     expect(after.live).toBe(1);
+  });
+});
+
+// Several activations in ONE thread (OPSTREAM_WORKER_THREADS=1, up to 4 activations in it): a run
+// that hangs, times out, is cancelled or crashes the thread must not take the others with it.
+describe('engine: activations sharing a worker thread', () => {
+  let h: TempHome;
+
+  beforeAll(() => {
+    h = home({ OPSTREAM_MAX_ACTIVATIONS: '4', OPSTREAM_WORKER_THREADS: '1', OPSTREAM_WORKER_IDLE_MS: '600000' });
+    writeFileSync(join(h.home, 'workflows', 'slow.yaml'), 'id: slow\nsteps:\n  - id: hang\n    tool: engine_test.hang\n    timeout: 1s\n    on_error: continue\n  - id: after\n    tool: engine_test.noop\n    with: { value: "after {{ steps.hang.status }}" }\n');
+  });
+
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  const hanging = (r: { status: string; steps: { id: string; status: string }[] }): boolean => r.status === 'running' && r.steps.some((s) => s.id === 'hang' && s.status === 'running');
+
+  it('runs go on beside a hanging one in the same thread; cancelling it leaves the thread to them', async () => {
+    const stuck = await startRun(h, ['stuck']);
+    await waitStatus(h, stuck, hanging, 'the hanging step');
+    // these run while the hanging activation holds its place in the only thread
+    await echoIn(h, 'x1');
+    await echoIn(h, 'x2');
+    expect((await workersOf(h)).started).toBe(1);
+    expect((await cli(['cancel', stuck], h.env)).code).toBe(0);
+    expect((await runJson(h, stuck)).status).toBe('cancelled');
+    await echoIn(h, 'x3');
+    expect(await workersOf(h)).toMatchObject({ started: 1, live: 1 });
+  });
+
+  it('a step timeout ends only that activation; the thread and the runs beside it go on', async () => {
+    const stuck = await startRun(h, ['stuck']);
+    await waitStatus(h, stuck, hanging, 'the hanging step');
+    const slow = await startRun(h, ['slow']);
+    const run = await waitStatus(h, slow, (r) => r.status === 'succeeded' || r.status === 'failed', 'the slow run to end');
+    expect(run.status).toBe('succeeded');
+    const steps = Object.fromEntries(run.steps.map((s: { id: string }) => [s.id, s]));
+    expect(steps.hang.status).toBe('failed');
+    expect(steps.hang.error).toMatch(/timed out after 1s/);
+    expect(steps.after.output).toBe('after failed');
+    // the other hanging run was not touched, and no thread was started for any of it
+    expect((await runJson(h, stuck)).steps[0]).toMatchObject({ status: 'running', attempts: 1 });
+    expect((await workersOf(h)).started).toBe(1);
+    expect((await cli(['cancel', stuck], h.env)).code).toBe(0);
+  });
+
+  it('a crash in a shared thread: the runs in it go again alone, and only the one that crashes alone fails', async () => {
+    const before = await workersOf(h);
+    const stuck = await startRun(h, ['stuck']);
+    await waitStatus(h, stuck, hanging, 'the hanging step');
+    const crashy = await startRun(h, ['crashy']);
+    const run = await waitStatus(h, crashy, (r) => r.status === 'succeeded' || r.status === 'failed', 'the crashy run to end');
+    expect(run.status).toBe('succeeded');
+    const steps = Object.fromEntries(run.steps.map((s: { id: string }) => [s.id, s]));
+    expect(steps.boom.status).toBe('failed');
+    expect(steps.boom.error).toMatch(/worker crashed/);
+    expect(steps.after.output).toBe('after failed');
+    // the shared thread died; each of its runs got a thread of its own (the crashy one crashed
+    // there again, alone, and only then failed its step)
+    expect((await workersOf(h)).started).toBeGreaterThanOrEqual(before.started + 2);
+    // the hanging run lost its thread but not its step: it goes again, still running, no error
+    const again = await runJson(h, stuck);
+    expect(hanging(again)).toBe(true);
+    expect(again.steps[0].error ?? null).toBeNull();
+    expect((await cli(['cancel', stuck], h.env)).code).toBe(0);
+    await echoIn(h, 'x4');
   });
 });
 

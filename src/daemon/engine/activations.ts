@@ -3,7 +3,7 @@ import Bree from 'bree';
 import type { Logger } from 'pino';
 import type { ActivationData, ErrorData, MainMessage, ReplyMessage, WorkerMessage } from './types.js';
 
-/** One activation of one run, in one Bree worker (which may have run others before it). */
+/** One activation of one run, in one Bree worker (which runs others beside it and before it). */
 export interface Activation {
   runId: string;
   /** Its number (ActivationData.activation): the worker tags every message with it. */
@@ -17,26 +17,37 @@ export interface Activation {
   inflight: string[];
   /** Clean end reported by the worker. */
   ended: 'done' | 'suspended' | 'stopped' | null;
-  /** Terminated on purpose (cancel, run timeout, shutdown): its exit is not a failure. */
+  /** Ended on purpose (cancel, run timeout, shutdown): its end is not a failure. */
   killed: boolean;
-  /** What made the worker fail, when it did (error event, step timeout). */
+  /** What made the activation fail, when it did (its thread crashed, a step timeout). */
   failure: { message: string; path?: string } | null;
-  /** Another activation was asked for while this one ran. */
+  /** Another activation was asked for while this one ran (or it must run again: its thread died under it). */
   again: boolean;
+  /** The pool asked the worker to stop it: nothing it asks from now on is answered but its end. */
+  stopping: boolean;
   stepTimers: Map<string, NodeJS.Timeout>;
   /** Set by close(): called once the activation is finished. */
   onFinish?: () => void;
 }
 
-/** A worker thread (one Bree job) and the activation it runs, if any. */
+/** A worker thread (one Bree job) and the activations it runs. */
 interface Slot {
   name: string;
   worker: Worker | null;
-  current: Activation | null;
+  /** The activations it runs now, by number. */
+  acts: Map<number, Activation>;
   /** Activations handed to it, its first included. */
   served: number;
   /** Terminated or told to retire: it takes no more activations. */
   leaving: boolean;
+  /** Used up (max uses, a big heap): it takes no more activations and retires once it runs none. */
+  draining: boolean;
+  /** Hosts one activation only: a run suspected of crashing its thread (see `suspects`). */
+  solo: boolean;
+  /** Why the thread died, when it crashed. */
+  crash?: string;
+  /** Definitions (ActivationData.defKey) this thread was sent and keeps. */
+  defs: Set<number>;
   idleTimer: NodeJS.Timeout | null;
   /** Set by close(): called once the thread is gone. */
   onGone?: () => void;
@@ -54,28 +65,49 @@ export interface PoolOptions {
   idleMs: number;
   /** A worker is retired after this many activations (bounds what a leak can grow to). */
   maxUses: number;
+  /** Worker threads at most (the activations are spread over them). */
+  threads: number;
+  /** Threads started before activations share one: more than the cores only adds switching. */
+  spread: number;
+  /** A stopped activation that has not ended after this long takes its thread down with it. */
+  stopGraceMs: number;
 }
 
 type DistributiveOmitAct<T> = T extends unknown ? Omit<T, 'act'> : never;
 
 /**
- * Runs activations in Bree worker threads, at most `max` threads at once; the rest of the requests
- * wait in FIFO order (a waiting run holds no thread). A thread outlives its activation: when one
- * ends, the worker idles and the next activation is handed to it by message (`activate`), which
- * skips Bree's job setup, the Worker start and the module loading. A new Bree job (unique name,
- * `root: false`, the compiled job file's absolute path) starts only when no worker is idle. Idle
- * workers are retired after `idleMs`, and any worker after `maxUses` activations or when its heap
- * passed half its limit. Cancel, timeouts and crashes end the whole worker, as before.
+ * Runs activations in Bree worker threads: at most `max` activations at once over at most
+ * `opts.threads` threads, each thread hosting up to ceil(max / threads) of them; the rest of the
+ * requests wait in FIFO order (a waiting run holds no thread). An activation spends its time
+ * awaiting the main thread (every durable write, tool call and model turn is asked for), so one
+ * thread interleaves many, and starting one is a message to a running worker instead of a thread
+ * start: recovery after a crash and many concurrent runs no longer queue behind 32 threads, and
+ * 10,000 runs do not need 10,000 thread starts. New threads are started until `opts.spread`
+ * (the cores) run, then activations share the least busy thread.
+ *
+ * Ending one activation (cancel, run timeout, step timeout) is cooperative: the worker is told to
+ * stop it, and it unwinds at once whatever it awaited; only a worker that does not answer within
+ * `stopGraceMs` (a step stuck in synchronous code) is terminated. A thread that dies (a crash, out
+ * of memory) fails its activation when it ran one; when it ran several, the culprit is unknown, so
+ * each goes again in a thread of its own (their step in flight runs again, as after a daemon
+ * crash), and the one that crashes alone is failed. Idle workers are retired after `idleMs`, and
+ * any worker after `maxUses` activations or when its heap passed half its limit, once it runs none.
  */
 export class ActivationPool {
   private readonly bree: Bree;
   readonly active = new Map<string, Activation>();
   private readonly slots = new Map<string, Slot>();
-  /** Idle workers, the most recently used last (it is handed out first; the others may expire). */
+  /** Workers that run no activation, the most recently used last (handed out first; the others may expire). */
   private readonly idle: Slot[] = [];
   private readonly queue = new Set<string>();
+  /** Runs whose activation was in a thread that died with others in it: the next runs alone. */
+  private readonly suspects = new Set<string>();
+  private readonly perThread: number;
   private seq = 0;
   private slotSeq = 0;
+  /** A number per definition object (the engine shares one object per loaded definition). */
+  private readonly defKeys = new WeakMap<object, number>();
+  private defSeq = 0;
   private closed = false;
   /** For `daemon.status` and benchmarks. */
   readonly figures = { started: 0, reused: 0, retired: 0 };
@@ -88,6 +120,7 @@ export class ActivationPool {
     private readonly maxOldGenerationSizeMb: number,
     private readonly opts: PoolOptions,
   ) {
+    this.perThread = Math.max(1, Math.ceil(max / Math.max(1, Math.min(opts.threads, max))));
     const noop = (): void => undefined;
     this.bree = new Bree({
       root: false,
@@ -140,26 +173,26 @@ export class ActivationPool {
     return this.active.has(runId) || this.queue.has(runId);
   }
 
-  /** Ends a run's activation now (cancel, run timeout) by ending its worker. Its exit is not treated as a failure. */
+  /** Ends a run's activation now (cancel, run timeout, a refused write). Its end is not a failure. */
   terminate(runId: string): void {
     this.queue.delete(runId);
     const act = this.active.get(runId);
     if (!act) return;
     act.killed = true;
     act.again = false;
-    this.kill(this.slots.get(act.name));
+    this.stop(act);
   }
 
-  /** Fails the activation's step `path` (e.g. its timeout passed) by terminating the worker. */
+  /** Fails the activation's step `path` (e.g. its timeout passed) by ending the activation. */
   fail(act: Activation, message: string, path?: string): void {
     if (act.killed || act.ended) return;
     act.failure ??= { message, path };
-    this.kill(this.slots.get(act.name));
+    this.stop(act);
   }
 
   post(act: Activation, msg: DistributiveOmitAct<ReplyMessage>): void {
-    // an ended activation's worker may be running another one by now: its answers are dropped here
-    if (act.killed || act.ended || !act.worker || this.slots.get(act.name)?.current !== act) return;
+    // an ended or stopping activation gets no more answers (its worker runs others)
+    if (act.killed || act.ended || act.stopping || !act.worker || this.slots.get(act.name)?.acts.get(act.n) !== act) return;
     this.send(act.worker, { ...msg, act: act.n } as ReplyMessage, act.runId);
   }
 
@@ -173,6 +206,33 @@ export class ActivationPool {
     }
   }
 
+  /**
+   * Asks the worker to end one activation; it says 'end' at once unless a step holds the thread in
+   * synchronous code, in which case the thread is terminated after the grace time (and the
+   * activations beside it go again, see `gone`).
+   */
+  private stop(act: Activation): void {
+    const slot = this.slots.get(act.name);
+    if (!slot || act.stopping || slot.acts.get(act.n) !== act) return;
+    act.stopping = true;
+    if (!slot.worker) {
+      // its thread is still starting: nothing ran yet, and nothing else is in it
+      this.kill(slot);
+      return;
+    }
+    if (!this.send(slot.worker, { type: 'stop', act: act.n }, act.runId)) {
+      this.kill(slot);
+      return;
+    }
+    const grace = setTimeout(() => {
+      if (slot.acts.get(act.n) !== act) return;
+      this.log.warn({ run: act.runId, worker: slot.name }, 'an activation did not stop when asked; ending its worker thread');
+      this.kill(slot);
+    }, this.opts.stopGraceMs);
+    grace.unref();
+    act.stepTimers.set('\0stop', grace);
+  }
+
   private kill(slot: Slot | undefined): void {
     if (!slot) return;
     slot.leaving = true;
@@ -180,43 +240,66 @@ export class ActivationPool {
     void slot.worker?.terminate();
   }
 
+  /** Where the next activation goes: a slot, 'launch' (a new thread), or null (wait). */
+  private pick(solo: boolean): Slot | 'launch' | null {
+    if (solo) return this.slots.size < this.opts.threads + this.suspects.size ? 'launch' : null;
+    let best: Slot | null = null;
+    for (const slot of this.slots.values()) {
+      if (slot.leaving || slot.draining || slot.solo || !slot.worker || slot.acts.size >= this.perThread) continue;
+      if (!best || slot.acts.size < best.acts.size) best = slot;
+    }
+    // an idle thread first (the most recently used: the others may expire), then a new one while
+    // fewer than `spread` run, then the least busy one
+    const idle = this.idle.findLast((s) => !s.leaving && !s.draining && !s.solo && s.worker);
+    if (idle) return idle;
+    const starting = [...this.slots.values()].some((s) => !s.worker && !s.leaving && !s.solo);
+    const threads = [...this.slots.values()].filter((s) => !s.leaving && !s.solo).length;
+    if (threads < this.opts.threads && (!best || threads < this.opts.spread) && !starting) return 'launch';
+    return best ?? (threads < this.opts.threads && !starting ? 'launch' : null);
+  }
+
   private pump(): void {
-    while (!this.closed && this.queue.size > 0) {
-      const slot = this.idle.pop() ?? null;
-      if (slot?.leaving) continue;
-      if (!slot && this.slots.size >= this.max) return;
+    while (!this.closed && this.queue.size > 0 && this.active.size < this.max) {
       const runId = this.queue.values().next().value as string;
+      const solo = this.suspects.has(runId);
+      const where = this.pick(solo);
+      if (where === null) return;
       this.queue.delete(runId);
       const n = ++this.seq;
       const data = this.hooks.dataFor(runId, n);
-      if (!data) {
-        if (slot) this.idle.push(slot);
-        continue;
-      }
-      const act: Activation = { runId, n, name: '', worker: null, startSeq: -1, inflight: [], ended: null, killed: false, failure: null, again: false, stepTimers: new Map() };
+      if (!data) continue;
+      let key = this.defKeys.get(data.def);
+      if (key === undefined) this.defKeys.set(data.def, (key = ++this.defSeq));
+      data.defKey = key;
+      const act: Activation = { runId, n, name: '', worker: null, startSeq: -1, inflight: [], ended: null, killed: false, failure: null, again: false, stopping: false, stepTimers: new Map() };
       this.active.set(runId, act);
-      if (slot) this.hand(slot, act, data);
-      else void this.launch(act, data);
+      if (where === 'launch') void this.launch(act, data, solo);
+      else this.hand(where, act, data);
     }
   }
 
-  /** Gives an idle worker its next activation. */
+  /** Gives a running worker one more activation. */
   private hand(slot: Slot, act: Activation, data: ActivationData): void {
     this.unidle(slot);
-    slot.current = act;
+    slot.acts.set(act.n, act);
     slot.served++;
+    if (slot.served >= this.opts.maxUses) slot.draining = true;
     act.name = slot.name;
     act.worker = slot.worker;
     this.figures.reused++;
-    if (!this.send(slot.worker!, { type: 'activate', data }, act.runId)) {
+    const known = data.defKey !== undefined && slot.defs.has(data.defKey);
+    if (data.defKey !== undefined) slot.defs.add(data.defKey);
+    // a thread that was sent many definitions (edited workflows) retires once idle: it keeps them all
+    if (slot.defs.size > 200) slot.draining = true;
+    if (!this.send(slot.worker!, { type: 'activate', data: known ? { ...data, def: null } : data }, act.runId)) {
       act.failure = { message: 'could not hand the activation to a worker' };
       this.kill(slot);
     }
   }
 
   /** Starts a new worker (a Bree job) whose first activation is `data`. */
-  private async launch(act: Activation, data: ActivationData): Promise<void> {
-    const slot: Slot = { name: `worker-${++this.slotSeq}`, worker: null, current: act, served: 1, leaving: false, idleTimer: null };
+  private async launch(act: Activation, data: ActivationData, solo: boolean): Promise<void> {
+    const slot: Slot = { name: `worker-${++this.slotSeq}`, worker: null, acts: new Map([[act.n, act]]), served: 1, leaving: false, draining: this.opts.maxUses <= 1, solo, idleTimer: null, defs: new Set(data.defKey === undefined ? [] : [data.defKey]) };
     this.slots.set(slot.name, slot);
     act.name = slot.name;
     this.figures.started++;
@@ -246,48 +329,61 @@ export class ActivationPool {
     const worker = this.bree.workers.get(name);
     if (!slot || !worker) return;
     slot.worker = worker;
-    if (slot.current) slot.current.worker = worker;
-    // started while the pool was closing, or its run was cancelled meanwhile: it must not run
-    if (this.closed || slot.current?.killed) this.kill(slot);
+    for (const act of slot.acts.values()) act.worker = worker;
+    // started while the pool was closing, or its run was stopped meanwhile: it must not run
+    if (this.closed || [...slot.acts.values()].some((a) => a.stopping || a.killed)) this.kill(slot);
     worker.on('message', (msg: WorkerMessage | string) => {
       if (typeof msg === 'string') return; // 'done' is Bree's; it terminates the worker
-      const act = slot.current;
+      const act = slot.acts.get(msg.act);
       // a message of an activation that already ended (never expected: each awaits its replies)
-      if (!act || msg.act !== act.n) return;
-      if (msg.type === 'end') act.ended = msg.reason;
+      if (!act) return;
+      if (msg.type === 'end') {
+        act.ended = msg.reason;
+        this.hooks.onMessage(act, msg);
+        this.release(slot, act, msg.heap_mb);
+        return;
+      }
+      // being stopped: it is told no, so whatever it awaited unwinds (the stop is on its way)
+      if (act.stopping) {
+        if ('id' in msg) this.send(worker, { type: 'reply', act: act.n, id: msg.id, ok: false, error: { message: 'the activation was stopped', code: 'stopped', retryable: false } });
+        return;
+      }
       this.hooks.onMessage(act, msg);
-      if (msg.type === 'end') this.release(slot, act, msg.heap_mb);
     });
     worker.on('error', (err: Error & { code?: string }) => {
       slot.leaving = true;
       this.unidle(slot);
-      const act = slot.current;
-      if (!act) return;
-      const message = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the step exceeded the worker memory limit' : `the worker crashed: ${err.message}`;
-      act.failure ??= { message };
+      slot.crash = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the step exceeded the worker memory limit' : `the worker crashed: ${err.message}`;
+      this.log.warn({ worker: slot.name, runs: [...slot.acts.values()].map((a) => a.runId), err: err.message }, 'a worker thread died');
     });
     // Bree drops its own exit listener after 'done'; it always emits 'worker deleted'
+    // a thread is up: requests that waited for it (or for one to start) may go now
+    this.pump();
   }
 
-  /** The worker's activation ended cleanly: the worker idles (or retires), then the activation is finished. */
+  /** An activation ended cleanly: when its worker runs no other, it idles (or retires). */
   private release(slot: Slot, act: Activation, heapMb: number | undefined): void {
-    slot.current = null;
+    slot.acts.delete(act.n);
     if (!slot.leaving) {
-      const big = heapMb !== undefined && heapMb > this.maxOldGenerationSizeMb / 2;
-      if (this.closed || big || slot.served >= this.opts.maxUses) this.retire(slot);
-      else {
-        // parked before the activation finishes: the run's next activation can take this worker
-        this.idle.push(slot);
-        slot.idleTimer = setTimeout(() => this.retire(slot), this.opts.idleMs);
-        slot.idleTimer.unref();
+      if (heapMb !== undefined && heapMb > this.maxOldGenerationSizeMb / 2) slot.draining = true;
+      if (slot.acts.size === 0) {
+        if (this.closed || slot.draining || slot.solo) this.retire(slot);
+        else {
+          // parked before the activation finishes: the run's next activation can take this worker
+          this.idle.push(slot);
+          slot.idleTimer = setTimeout(() => this.retire(slot), this.opts.idleMs);
+          slot.idleTimer.unref();
+        }
       }
     }
+    // it ran to its end alone: not the one that crashed a shared thread
+    if (slot.solo && act.ended !== 'stopped') this.suspects.delete(act.runId);
     this.finish(act);
   }
 
   /** Asks an idle worker to go (it says 'done'; Bree ends the thread and emits 'worker deleted'). */
   private retire(slot: Slot): void {
-    if (slot.leaving || slot.current) return;
+    if (slot.leaving || slot.acts.size > 0) return;
     slot.leaving = true;
     this.unidle(slot);
     this.figures.retired++;
@@ -307,9 +403,27 @@ export class ActivationPool {
     this.slots.delete(slot.name);
     slot.leaving = true;
     this.unidle(slot);
-    const act = slot.current;
-    slot.current = null;
-    if (act) this.finish(act);
+    const acts = [...slot.acts.values()];
+    slot.acts.clear();
+    // the activations it took down with it: none, when they had ended, were stopped or the pool closed
+    const victims = acts.filter((a) => !a.ended && !a.killed && !a.stopping && !a.failure);
+    if (victims.length === 1 && acts.length === 1) victims[0].failure = { message: slot.crash ?? 'the worker exited unexpectedly' };
+    else if (victims.length > 0) {
+      // a stop that timed out ended the thread: the others in it did nothing wrong and go again.
+      // A crash with several in it: which one caused it is unknown, so each goes again alone (its
+      // step in flight runs again, as after a daemon crash) and the one that crashes alone fails.
+      const forced = acts.some((a) => a.stopping);
+      for (const a of victims) {
+        a.again = true;
+        if (!forced) this.suspects.add(a.runId);
+      }
+      if (!forced) this.log.warn({ worker: slot.name, runs: victims.map((a) => a.runId) }, 'a worker thread running several activations died; each runs again in a thread of its own');
+    }
+    for (const act of acts) {
+      // a failure decided for it stands; the one that crashed alone is no longer a suspect
+      if (act.failure) this.suspects.delete(act.runId);
+      this.finish(act);
+    }
     slot.onGone?.();
     // a thread fewer: a waiting request may start one
     this.pump();
@@ -321,7 +435,7 @@ export class ActivationPool {
     this.active.delete(act.runId);
     for (const t of act.stepTimers.values()) clearTimeout(t);
     act.stepTimers.clear();
-    if (!act.ended && !act.killed) act.failure ??= { message: 'the worker exited unexpectedly' };
+    if (!act.ended && !act.killed && !act.again) act.failure ??= { message: 'the worker exited unexpectedly' };
     if (!this.closed) this.hooks.onExit(act);
     act.onFinish?.();
     this.pump();
@@ -334,10 +448,10 @@ export class ActivationPool {
     // Not `await worker.terminate()`: when the worker's own 'done' reaches Bree meanwhile, Bree
     // removes every 'exit' listener of that worker, terminate()'s among them, and the promise never
     // settles (a daemon stop hung whenever an activation was just ending). Bree always emits
-    // 'worker deleted', which forgets the worker and finishes its activation.
+    // 'worker deleted', which forgets the worker and finishes its activations.
     this.idle.length = 0;
     const gone = [...this.slots.values()].map((slot) => {
-      if (slot.current) slot.current.killed = true;
+      for (const act of slot.acts.values()) act.killed = true;
       if (slot.idleTimer) clearTimeout(slot.idleTimer);
       const done = new Promise<void>((resolve) => (slot.onGone = resolve));
       slot.leaving = true;

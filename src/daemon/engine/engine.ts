@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatDuration } from '../../config/duration.js';
 import { RunStatus, WireError } from '../../protocol/index.js';
@@ -53,12 +54,14 @@ export interface StartRunOptions {
 }
 
 export interface EngineOptions {
-  /** Activations (worker threads) at once. */
+  /** Activations at once, over all worker threads (default 1024; OPSTREAM_MAX_ACTIVATIONS). */
   maxActivations?: number;
+  /** Worker threads at most (default 8; OPSTREAM_WORKER_THREADS); each hosts up to ceil(max / threads) activations. */
+  workerThreads?: number;
   workerMemoryMb?: number;
   /** An idle worker thread is retired after this long (default 30 s; OPSTREAM_WORKER_IDLE_MS). */
   workerIdleMs?: number;
-  /** A worker thread is retired after this many activations (default 500; OPSTREAM_WORKER_MAX_USES). */
+  /** A worker thread is retired after this many activations (default 5000; OPSTREAM_WORKER_MAX_USES). */
   workerMaxUses?: number;
 }
 
@@ -133,14 +136,18 @@ export class Engine implements Service {
 
   async start(): Promise<void> {
     const ctx = this.ctx;
-    const max = this.opts.maxActivations ?? Number(process.env.OPSTREAM_MAX_ACTIVATIONS ?? 32);
+    const max = this.opts.maxActivations ?? positiveEnv('OPSTREAM_MAX_ACTIVATIONS', 1024);
+    const threads = this.opts.workerThreads ?? positiveEnv('OPSTREAM_WORKER_THREADS', 8);
     this.pool = new ActivationPool(activationJobPath(), max, {
       dataFor: (id, n) => this.activationData(id, n),
       onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => this.activationFailed(act, err, 'worker message failed')),
       onExit: (act) => void this.onActivationExit(act).catch((err) => this.activationFailed(act, err, 'activation exit handling failed')),
     }, ctx.log, this.opts.workerMemoryMb ?? 128, {
       idleMs: this.opts.workerIdleMs ?? positiveEnv('OPSTREAM_WORKER_IDLE_MS', 30_000),
-      maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 500),
+      maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 5000),
+      threads,
+      spread: Math.min(threads, Math.max(2, availableParallelism())),
+      stopGraceMs: positiveEnv('OPSTREAM_WORKER_STOP_GRACE_MS', 2000),
     });
     await this.recover();
     this.offWritable = ctx.store.onWritable(() => this.resumeAfterStoreFailure());
@@ -692,6 +699,9 @@ export class Engine implements Service {
     const run = this.runs.get(act.runId);
     if (!run) return;
     if (this.stalled.has(run.id)) return; // parked until the store can write
+    // ended on purpose (cancel, run timeout): whoever ended it records what follows; its end can
+    // arrive before that record is durable, while the run still reads 'running'
+    if (act.killed) return;
     if (act.failure && !act.killed) {
       // a crash, an out-of-memory worker or a step timeout fails the step in flight (with retry)
       const path = act.failure.path ?? act.inflight[act.inflight.length - 1];

@@ -46,10 +46,11 @@ export type WorkerMessage = WorkerBody & { act: number };
 export type ReplyMessage = { type: 'reply'; act: number; id: number; ok: true; value: unknown } | { type: 'reply'; act: number; id: number; ok: false; error: ErrorData };
 
 /**
- * Main -> worker. `activate`: run this activation next (the worker is idle). `retire`: the worker is
- * idle and not needed any more; it says 'done' and Bree ends the thread.
+ * Main -> worker. `activate`: run this activation too (a worker hosts several). `stop`: end that
+ * activation now (cancel, a timeout): it unwinds without asking anything more and says 'end'.
+ * `retire`: the worker runs nothing and is not needed any more; it says 'done' and Bree ends the thread.
  */
-export type MainMessage = ReplyMessage | { type: 'activate'; data: ActivationData } | { type: 'retire' };
+export type MainMessage = ReplyMessage | { type: 'activate'; data: Omit<ActivationData, 'def'> & { def: ActivationData['def'] | null } } | { type: 'stop'; act: number } | { type: 'retire' };
 
 export type Directive = 'continue' | 'stop';
 
@@ -58,6 +59,12 @@ export interface ActivationData {
   activation: number;
   run: Pick<RunRecord, 'id' | 'workflow' | 'params' | 'steps'>;
   def: import('../../workflows/schema.js').Workflow;
+  /**
+   * The definition's number in this daemon (one per loaded definition). A worker keeps each
+   * definition it was sent; the pool sends `def` to a thread once and `null` after that, which
+   * spares a structured clone of the whole workflow per activation.
+   */
+  defKey?: number;
   /** Fault injection for tests (engine_test.* steps); off unless OPSTREAM_ENGINE_FAULTS=1. */
   faults: boolean;
   /** Templates see `llm.configured` (shipped workflows add their agent steps only then). */

@@ -1,15 +1,18 @@
 /**
- * A Bree worker thread that hosts activations of runs, one at a time. Each activation walks its
+ * A Bree worker thread that hosts activations of runs, several at once. Each activation walks its
  * run's workflow from the state the main thread recorded, runs steps that are not finished yet, and
  * asks the main thread for every side effect and every durable write. It never sleeps: a wait,
  * approval, input, retry delay or repeat interval ends the activation, and the main thread starts a
  * new one when it is due.
  *
  * The thread outlives its activations: starting one (Bree + Worker + loading these modules) costs
- * tens of ms of CPU, so the pool hands the next activation to an idle worker by message. All state
- * of an activation lives in the closure of `activation()`; only caches that hold no run data stay
- * at module level (loaded modules, compiled expressions, compiled output schemas). Every message
- * carries the activation's number, so nothing of an ended activation can reach the next one.
+ * tens of ms of CPU, so the pool hands further activations to a running worker by message; a
+ * thread hosts up to the pool's per-thread limit at once (they spend their time awaiting the main
+ * thread, so one thread interleaves many). All state of an activation lives in the closure of
+ * `activation()`; only caches that hold no run data stay at module level (loaded modules, compiled
+ * expressions, compiled output schemas). Every message carries the activation's number, so nothing
+ * of one activation can reach another. The main thread ends one activation by asking (`stop`): it
+ * unwinds at once, whatever it was awaiting, and reports its end; the thread goes on with the rest.
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -37,10 +40,17 @@ const plain: Templates = {
   isTruthy: (value) => Boolean(value),
 };
 
+/** Per definition kept by this thread (see `defs`): answered once, not per activation. */
+const templated = new WeakMap<Workflow, boolean>();
+
 function needsTemplates(d: Workflow): boolean {
-  if (JSON.stringify(d).includes('{{')) return true;
-  const walk = (steps: Step[] | undefined): boolean => (steps ?? []).some((st) => typeof st.when === 'string' || typeof st.repeat?.until === 'string' || walk(st.steps) || walk(st.parallel));
-  return walk(d.steps);
+  let yes = templated.get(d);
+  if (yes === undefined) {
+    const walk = (steps: Step[] | undefined): boolean => (steps ?? []).some((st) => typeof st.when === 'string' || typeof st.repeat?.until === 'string' || walk(st.steps) || walk(st.parallel));
+    yes = JSON.stringify(d).includes('{{') || walk(d.steps);
+    templated.set(d, yes);
+  }
+  return yes;
 }
 
 /** The real templates, loaded by the first activation that needs them and kept for the thread's life. */
@@ -79,7 +89,7 @@ function errorText(e: unknown): string {
 const SUSPENDED = Symbol('suspended');
 
 /** One activation of one run: `run()` walks the workflow and says how the activation ended. */
-function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage): void; run(): Promise<'done' | 'suspended' | 'stopped'> } {
+function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage): void; stop(): void; run(): Promise<'done' | 'suspended' | 'stopped'> } {
   const def: Workflow = data.def;
   const runId = data.runId;
   /** Every message of this activation carries it; the main thread drops any other. */
@@ -98,10 +108,16 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: ErrorData) => void }>();
   let stopping = false;
+  /** Set by `stop()`: the main thread ended this activation; it asks nothing more. */
+  let ended = false;
+  let onStopped: (() => void) | null = null;
+  const stoppedByMain = new Promise<'stopped'>((resolve) => (onStopped = () => resolve('stopped')));
+  const STOPPED: ErrorData = { message: 'the activation was stopped', code: 'stopped', retryable: false };
 
   function request<T>(msg: DistributiveOmitId<RequestMessage>): Promise<T> {
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
+      if (ended) return reject(STOPPED);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       port.postMessage({ ...msg, id, act: n } as WorkerMessage);
     });
@@ -422,6 +438,20 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
     else p.reject(msg.error);
   }
 
+  /**
+   * The main thread ended this activation (cancel, a timeout, shutdown of its run): every request
+   * in flight fails, no new one is sent, and `run()` resolves 'stopped' now, even if a step awaits
+   * something that never settles (the abandoned chain can reach nothing: its requests are refused).
+   */
+  function stop(): void {
+    if (ended) return;
+    ended = true;
+    stopping = true;
+    for (const p of pending.values()) p.reject(STOPPED);
+    pending.clear();
+    onStopped?.();
+  }
+
   async function main(): Promise<'done' | 'suspended' | 'stopped'> {
     let reason: 'done' | 'suspended' | 'stopped' = 'done';
     if (needsTemplates(def)) templates = loadedTemplates ??= await import('../../../workflows/template.js');
@@ -446,26 +476,34 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
     return reason;
   }
 
-  return { n, reply: onReply, run: main };
+  return { n, reply: onReply, stop, run: () => Promise.race([main(), stoppedByMain]) };
 }
 
 // ---------------------------------------------------------------- the host
 
-/** The activation running now; replies for any other (an ended one) are dropped. */
-let current: ReturnType<typeof activation> | null = null;
+/** The activations this thread runs now, by number; messages for any other (an ended one) are dropped. */
+const running = new Map<number, ReturnType<typeof activation>>();
 
-/** Runs one activation, then reports its end and waits for the next `activate` (or `retire`). */
-async function serve(data: ActivationData): Promise<void> {
-  // the pool hands a worker one activation at a time; anything else is an engine bug, and crashing
-  // fails only the activation that is running
-  if (current) throw new Error(`activation ${data.activation} handed to a busy worker (engine bug)`);
+/** The definitions this thread was sent, by ActivationData.defKey (the pool sends each once). */
+const defs = new Map<number, Workflow>();
+
+/** Runs one activation, then reports its end (the thread goes on with the others, or waits for more). */
+async function serve(sent: Omit<ActivationData, 'def'> & { def: Workflow | null }): Promise<void> {
+  if (sent.def && sent.defKey !== undefined) defs.set(sent.defKey, sent.def);
+  const def = sent.def ?? (sent.defKey !== undefined ? defs.get(sent.defKey) : undefined);
+  // the pool sends a definition before it sends its number alone; anything else is an engine bug
+  if (!def) throw new Error(`activation ${sent.activation} names definition ${sent.defKey} this worker was never sent (engine bug)`);
+  const data: ActivationData = { ...sent, def };
+  // the pool never hands out a number twice; anything else is an engine bug, and crashing fails
+  // only the activations of this thread
+  if (running.has(data.activation)) throw new Error(`activation ${data.activation} handed out twice (engine bug)`);
   const act = activation(data);
-  current = act;
+  running.set(act.n, act);
   let reason: 'done' | 'suspended' | 'stopped';
   try {
     reason = await act.run();
   } finally {
-    current = null;
+    running.delete(act.n);
   }
   // the heap in use lets the pool retire a worker that keeps growing (a leak in some step)
   const heapMb = Math.round(getHeapStatistics().used_heap_size / 1048576);
@@ -473,11 +511,11 @@ async function serve(data: ActivationData): Promise<void> {
 }
 
 port.on('message', (msg: MainMessage | string) => {
-  if (typeof msg === 'string') return; // Bree's 'cancel'; the main thread terminates us instead
-  if (msg.type === 'reply') {
-    if (current?.n === msg.act) current.reply(msg);
-  } else if (msg.type === 'activate') void serve(msg.data);
-  // idle and told to go: Bree terminates the thread on 'done' (the pool sends this only when idle)
+  if (typeof msg === 'string') return; // Bree's 'cancel'; the pool stops activations itself
+  if (msg.type === 'reply') running.get(msg.act)?.reply(msg);
+  else if (msg.type === 'activate') void serve(msg.data);
+  else if (msg.type === 'stop') running.get(msg.act)?.stop();
+  // told to go (the pool sends this only when no activation runs here): Bree terminates the thread on 'done'
   else if (msg.type === 'retire') port.postMessage('done');
 });
 
