@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import Bree from 'bree';
 import type { Logger } from 'pino';
-import type { ActivationData, ErrorData, MainMessage, ReplyMessage, WorkerMessage } from './types.js';
+import type { ActivationData, Batch, ErrorData, MainMessage, ReplyMessage, WorkerMessage } from './types.js';
 
 /** One activation of one run, in one Bree worker (which runs others beside it and before it). */
 export interface Activation {
@@ -74,6 +74,15 @@ export interface PoolOptions {
 }
 
 type DistributiveOmitAct<T> = T extends unknown ? Omit<T, 'act'> : never;
+
+/**
+ * The parent's flags a worker may take: --input-type and --eval make no sense for a job file (and
+ * fail the worker), and V8 heap flags such as the daemon's --max-semi-space-size are per process
+ * (a worker refuses them; its heap is sized by `resourceLimits`).
+ */
+function workerExecArgv(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval') && !/^--max-(semi|old)-space-size/.test(a));
+}
 
 /**
  * Runs activations in Bree worker threads: at most `max` activations at once over at most
@@ -193,17 +202,49 @@ export class ActivationPool {
   post(act: Activation, msg: DistributiveOmitAct<ReplyMessage>): void {
     // an ended or stopping activation gets no more answers (its worker runs others)
     if (act.killed || act.ended || act.stopping || !act.worker || this.slots.get(act.name)?.acts.get(act.n) !== act) return;
-    this.send(act.worker, { ...msg, act: act.n } as ReplyMessage, act.runId);
+    this.send(act.worker, { ...msg, act: act.n } as ReplyMessage);
   }
 
-  private send(worker: Worker, msg: MainMessage, runId?: string): boolean {
-    try {
-      worker.postMessage(msg);
-      return true;
-    } catch (err) {
-      this.log.warn({ err, run: runId }, 'could not post to a worker');
-      return false;
+  /** What each worker is sent in this turn of the event loop: one postMessage per worker (types.ts Batch). */
+  private readonly outbox = new Map<Worker, MainMessage[]>();
+
+  private send(worker: Worker, msg: MainMessage): void {
+    const q = this.outbox.get(worker);
+    if (q) {
+      q.push(msg);
+      return;
     }
+    if (this.outbox.size === 0) setImmediate(() => this.flush());
+    this.outbox.set(worker, [msg]);
+  }
+
+  private flush(): void {
+    const all = [...this.outbox];
+    this.outbox.clear();
+    for (const [worker, msgs] of all) {
+      try {
+        worker.postMessage(msgs.length === 1 ? msgs[0] : ({ type: 'batch', msgs } satisfies Batch<MainMessage>));
+      } catch {
+        // one message that cannot be sent (a value that does not clone) must not hold back the others
+        for (const msg of msgs) {
+          try {
+            worker.postMessage(msg);
+          } catch (err) {
+            this.unsent(worker, msg, err);
+          }
+        }
+      }
+    }
+  }
+
+  /** A message that could not be posted: the activation it was for cannot go on. */
+  private unsent(worker: Worker, msg: MainMessage, err: unknown): void {
+    const slot = [...this.slots.values()].find((s) => s.worker === worker);
+    const n = msg.type === 'activate' ? msg.data.activation : msg.type === 'retire' ? undefined : msg.act;
+    const act = n === undefined ? undefined : slot?.acts.get(n);
+    this.log.warn({ err, run: act?.runId, message: msg.type }, 'could not post to a worker');
+    if (msg.type === 'retire' || msg.type === 'stop') this.kill(slot);
+    else if (act) this.fail(act, msg.type === 'activate' ? 'could not hand the activation to a worker' : `could not answer the worker: ${(err as Error).message}`);
   }
 
   /**
@@ -220,10 +261,7 @@ export class ActivationPool {
       this.kill(slot);
       return;
     }
-    if (!this.send(slot.worker, { type: 'stop', act: act.n }, act.runId)) {
-      this.kill(slot);
-      return;
-    }
+    this.send(slot.worker, { type: 'stop', act: act.n });
     const grace = setTimeout(() => {
       if (slot.acts.get(act.n) !== act) return;
       this.log.warn({ run: act.runId, worker: slot.name }, 'an activation did not stop when asked; ending its worker thread');
@@ -291,10 +329,7 @@ export class ActivationPool {
     if (data.defKey !== undefined) slot.defs.add(data.defKey);
     // a thread that was sent many definitions (edited workflows) retires once idle: it keeps them all
     if (slot.defs.size > 200) slot.draining = true;
-    if (!this.send(slot.worker!, { type: 'activate', data: known ? { ...data, def: null } : data }, act.runId)) {
-      act.failure = { message: 'could not hand the activation to a worker' };
-      this.kill(slot);
-    }
+    this.send(slot.worker!, { type: 'activate', data: known ? { ...data, def: null } : data });
   }
 
   /** Starts a new worker (a Bree job) whose first activation is `data`. */
@@ -307,8 +342,7 @@ export class ActivationPool {
       await this.bree.add({
         name: slot.name,
         path: this.jobPath,
-        // --input-type and --eval flags of the parent make no sense for a job file (and fail the worker)
-        worker: { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.maxOldGenerationSizeMb }, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval')) },
+        worker: { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.maxOldGenerationSizeMb }, execArgv: workerExecArgv() },
       });
       if (this.closed) {
         this.gone(slot);
@@ -332,8 +366,7 @@ export class ActivationPool {
     for (const act of slot.acts.values()) act.worker = worker;
     // started while the pool was closing, or its run was stopped meanwhile: it must not run
     if (this.closed || [...slot.acts.values()].some((a) => a.stopping || a.killed)) this.kill(slot);
-    worker.on('message', (msg: WorkerMessage | string) => {
-      if (typeof msg === 'string') return; // 'done' is Bree's; it terminates the worker
+    const onMessage = (msg: WorkerMessage): void => {
       const act = slot.acts.get(msg.act);
       // a message of an activation that already ended (never expected: each awaits its replies)
       if (!act) return;
@@ -349,6 +382,11 @@ export class ActivationPool {
         return;
       }
       this.hooks.onMessage(act, msg);
+    };
+    worker.on('message', (msg: WorkerMessage | Batch<WorkerMessage> | string) => {
+      if (typeof msg === 'string') return; // 'done' is Bree's; it terminates the worker
+      if (msg.type === 'batch') for (const m of msg.msgs) onMessage(m);
+      else onMessage(msg);
     });
     worker.on('error', (err: Error & { code?: string }) => {
       slot.leaving = true;
@@ -387,7 +425,8 @@ export class ActivationPool {
     slot.leaving = true;
     this.unidle(slot);
     this.figures.retired++;
-    if (!slot.worker || !this.send(slot.worker, { type: 'retire' })) this.kill(slot);
+    if (!slot.worker) this.kill(slot);
+    else this.send(slot.worker, { type: 'retire' });
   }
 
   private unidle(slot: Slot): void {

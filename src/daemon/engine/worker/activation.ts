@@ -21,9 +21,23 @@ import type { Step, Workflow } from '../../../workflows/schema.js';
 import { applyEvent, type AnyEvent } from '../../../protocol/run-view.js';
 import { childPath, retryAt, stepKey, stepKind } from '../step-paths.js';
 import type { AgentIo } from './agent.js';
-import type { ActivationData, Directive, ErrorData, MainMessage, ReplyMessage, RunRecord, StepState, WaitingFor, WorkerBody, WorkerEvent, WorkerMessage } from '../types.js';
+import type { ActivationData, Batch, Directive, ErrorData, MainMessage, ReplyMessage, RunRecord, StepState, WaitingFor, WorkerBody, WorkerEvent, WorkerMessage } from '../types.js';
 
 const port = parentPort!;
+
+/** What this thread sends in the current turn of its event loop: one postMessage for all of it. */
+let outbox: WorkerMessage[] = [];
+
+function send(msg: WorkerMessage): void {
+  if (outbox.length === 0) setImmediate(flush);
+  outbox.push(msg);
+}
+
+function flush(): void {
+  const msgs = outbox;
+  outbox = [];
+  port.postMessage(msgs.length === 1 ? msgs[0] : ({ type: 'batch', msgs } satisfies Batch<WorkerMessage>));
+}
 
 /**
  * Templates and expressions need jexl, whose loading is a third of a worker's start-up cost; a
@@ -119,7 +133,7 @@ function activation(data: ActivationData): { n: number; reply(msg: ReplyMessage)
     return new Promise<T>((resolve, reject) => {
       if (ended) return reject(STOPPED);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      port.postMessage({ ...msg, id, act: n } as WorkerMessage);
+      send({ ...msg, id, act: n } as WorkerMessage);
     });
   }
 
@@ -507,16 +521,21 @@ async function serve(sent: Omit<ActivationData, 'def'> & { def: Workflow | null 
   }
   // the heap in use lets the pool retire a worker that keeps growing (a leak in some step)
   const heapMb = Math.round(getHeapStatistics().used_heap_size / 1048576);
-  port.postMessage({ type: 'end', act: act.n, reason, heap_mb: heapMb } satisfies WorkerMessage);
+  send({ type: 'end', act: act.n, reason, heap_mb: heapMb });
 }
 
-port.on('message', (msg: MainMessage | string) => {
-  if (typeof msg === 'string') return; // Bree's 'cancel'; the pool stops activations itself
+function onMessage(msg: MainMessage): void {
   if (msg.type === 'reply') running.get(msg.act)?.reply(msg);
   else if (msg.type === 'activate') void serve(msg.data);
   else if (msg.type === 'stop') running.get(msg.act)?.stop();
   // told to go (the pool sends this only when no activation runs here): Bree terminates the thread on 'done'
   else if (msg.type === 'retire') port.postMessage('done');
+}
+
+port.on('message', (msg: MainMessage | Batch<MainMessage> | string) => {
+  if (typeof msg === 'string') return; // Bree's 'cancel'; the pool stops activations itself
+  if (msg.type === 'batch') for (const m of msg.msgs) onMessage(m);
+  else onMessage(msg);
 });
 
 void serve(workerData as ActivationData & { job: unknown });
