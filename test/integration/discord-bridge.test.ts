@@ -136,6 +136,15 @@ describe('the Discord bridge through the real daemon', () => {
     const run = await runOf(x, id);
     expect(run.params.service).toBe('checkout-api');
     expect(run.trigger).toBe('discord');
+    // the interaction's token was kept only to answer it: once answered, the store has when it came, not the token
+    const token = String(start.payload.token);
+    const rec = await waitFor(async () => {
+      const r = await x.d.ctx.store.get<Record<string, unknown>>('meta', `discord_ix:${start.id}`);
+      return r?.state === 'done' ? r : null;
+    }, { what: 'the interaction to be recorded as answered' });
+    expect(Object.keys(rec).sort()).toEqual(['at', 'state']);
+    expect(JSON.stringify(await x.d.ctx.store.entries('meta', { gte: 'discord_', lt: 'discord_~' }))).not.toContain(token);
+    expect(readFileSync(x.d.ctx.paths.logFile, 'utf8')).not.toContain(token);
 
     // the card waits with Approve/Reject buttons bound to the run and step
     const card = await x.lb.waitFor(() => {
@@ -345,7 +354,13 @@ describe('the Discord bridge through the real daemon', () => {
     x.lb.sendRaw('{"op":0,"t":"INTERACTION_CREATE",');
     x.lb.dispatch('INTERACTION_CREATE', { id: 'not-a-snowflake' });
     const logFile = x.d.ctx.paths.logFile;
-    await waitFor(() => readFileSync(logFile, 'utf8').includes('skipped a malformed gateway payload'), { what: 'the malformed payload to be logged' });
+    await waitFor(() => readFileSync(logFile, 'utf8').includes('skipped a malformed gateway payload"'), { what: 'the malformed interaction to be logged' });
+    // the frame that is not JSON at all: discord.js drops it silently, the bridge says so in one line (its size only)
+    const notJsonLines = (): string[] => readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('skipped a malformed gateway payload (not JSON)'));
+    await waitFor(() => notJsonLines().length > 0, { what: 'the non-JSON frame to be logged' });
+    const notJson = notJsonLines();
+    expect(notJson).toHaveLength(1);
+    expect(JSON.parse(notJson[0])).toMatchObject({ bytes: 33 });
 
     // the run channel was deleted: the start is refused with a clear reply, nothing starts
     x.lb.deleteChannel(x.channel);

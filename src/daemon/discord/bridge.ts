@@ -10,6 +10,7 @@ import type { DaemonContext, Service } from '../context.js';
 import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
 import { replyMessage, type DiscordMessage } from './render.js';
 import { DiscordChannel } from './channel.js';
+import { loggingStrategy } from './gateway.js';
 import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
 
 /** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
@@ -99,7 +100,7 @@ export class DiscordBridge implements Service {
       this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
       await this.threads.load();
       if (!this.error) {
-        this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
+        this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url }, ws: { buildStrategy: loggingStrategy(this.log) } });
         this.client.rest.setToken(this.cfg.token!);
       }
       this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
