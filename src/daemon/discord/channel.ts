@@ -1,7 +1,7 @@
 import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { quietState, quietText, type QuietHours } from '../slack/quiet.js';
+import { quietState, quietText, type QuietHours } from '../chat/quiet.js';
 import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { describeError, isUnknownChannel, type DiscordThreads, type RunThread } from './threads.js';
 

@@ -10,7 +10,7 @@ import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { approvalDecided, approvalMessage, batchMessage, completionMessage, inputAnswered, inputMessage, noteMessage, plainMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { seriesPng } from './chart.js';
 import type { PrefsStore } from './prefs.js';
-import { FrequencyLimit, quietState, quietText, type QuietHours } from './quiet.js';
+import { FrequencyLimit, quietState, quietText, type QuietHours } from '../chat/quiet.js';
 import type { RunThreads, ThreadRef } from './threads.js';
 import { fatalText } from './tokens.js';
 import { classify, type CallFailure } from './web.js';

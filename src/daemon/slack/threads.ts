@@ -5,6 +5,7 @@ import type { DaemonContext } from '../context.js';
 import { headlineOf } from '../reports/report.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
 import { classify } from './web.js';
+import { waitOutcome, type WaitOutcome } from '../chat/approvals.js';
 
 /**
  * Run threads: one Slack thread per run and destination, whose top message (the start message)
@@ -273,18 +274,9 @@ export class RunThreads {
     }
   }
 
-  /** How the wait opened at `seq` for `step` ended, from the run's events; null while still open. */
-  async answerOf(run: string, step: string, seq: number): Promise<{ decision: string; by: string; at: string; comment: string | null } | null> {
-    const { events } = await this.ctx().engine.events(run, seq, 10_000);
-    for (const e of events) {
-      if (e.step !== step) continue;
-      const x = e as unknown as { decision?: string; by?: string; comment?: string; text?: string };
-      if (e.type === 'approval.answered') return { decision: x.decision ?? 'approved', by: x.by ?? '?', at: e.at, comment: x.comment ?? null };
-      if (e.type === 'input.answered') return { decision: 'answered', by: x.by ?? '?', at: e.at, comment: x.text ?? null };
-      if (e.type === 'wait.timed_out') return { decision: 'expired', by: 'timeout', at: e.at, comment: 'no answer in time' };
-      if (e.type === 'step.waiting' && e.seq > seq) return { decision: 'closed', by: 'run', at: e.at, comment: 'asked again' };
-    }
-    return null;
+  /** How the wait opened at `seq` for `step` ended (chat/approvals.ts); null while still open. */
+  answerOf(run: string, step: string, seq: number): Promise<WaitOutcome | null> {
+    return waitOutcome(this.ctx(), run, step, seq);
   }
 
   async stop(): Promise<void> {
