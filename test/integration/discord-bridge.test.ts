@@ -223,6 +223,45 @@ describe('the Discord bridge through the real daemon', () => {
     expect((await audit(x, `discord:${BOB.id}`)).some((a) => a.action === 'runs.approve')).toBe(true);
   }, 120_000);
 
+  it('messages that mention the bot: plain words start a workflow, "fix it" in a run thread decides it (roles as for the button, refusals audited), a question there is answered; other messages are not read', async () => {
+    s = await setup();
+    const x = s;
+    const bot = `<@${x.lb.botUser.id}>`;
+    const replyIn = (channel: string, re: RegExp, what: string): Promise<LoopbackMessage> => x.lb.waitFor(() => x.lb.messagesIn(channel).find((m) => re.test(m.content)), what);
+
+    // the chat layer's intent parser maps the sentence; the start is Bob's, from Discord
+    x.lb.message(BOB, x.channel, `${bot} please gate checkout-api`);
+    const id = runIdIn((await replyIn(x.channel, /Started gate r_/, 'the start reply')).content);
+    const run = await runOf(x, id);
+    expect(run.trigger).toBe('discord');
+    expect(run.params.service).toBe('checkout-api');
+    const card = await x.lb.waitFor(() => {
+      const c = cardOf(x, id);
+      return c && c.components.length ? c : null;
+    }, 'the card with approval buttons');
+    const thread = card.thread_id!;
+
+    // a viewer's "fix it" is refused (and audited); nothing is decided
+    x.lb.message(VIC, thread, `${bot} fix it`);
+    expect((await replyIn(thread, /needs the operator role/, 'the refusal')).content).toMatch(/your role is viewer\. Nothing was done\./);
+    // without the mention Discord does not give the bot the text (no MessageContent intent): not read
+    x.lb.message(BOB, thread, 'fix it');
+    x.lb.message(VIC, thread, `${bot} why is it waiting?`);
+    await replyIn(thread, /It is waiting for an approval: Restart checkout-api\?/, 'the answer to the question');
+    expect((await runOf(x, id)).status).toBe('waiting');
+
+    x.lb.message(BOB, thread, `${bot} fix it`);
+    await replyIn(thread, new RegExp(`Approved by <@${BOB.id}>; going ahead\\.`), 'the decision reply');
+    const done = await waitFor(async () => ((await runOf(x, id)).status === 'succeeded' ? runOf(x, id) : null), { what: 'the run to succeed', timeoutMs: 60_000 });
+    expect(done.decisions?.map((d) => [d.by, d.decision, d.comment])).toEqual([[`discord:${BOB.id}`, 'approved', '"fix it" in Discord']]);
+    expect((await audit(x, `discord:${VIC.id}`)).map((a) => a.target)).toContainEqual(expect.stringMatching(new RegExp(`^runs\\.approve \\(${id} ask \\(thread reply "fix it"\\)\\)$`)));
+
+    // someone without a role is told so, and nothing is understood on their behalf
+    x.lb.message(EVE, x.channel, `${bot} gate api`);
+    await replyIn(x.channel, /you have no OpStream role here/, 'the refusal of a stranger');
+    expect((await x.d.ctx.engine.list({ all: true, limit: 10 })).total).toBe(1);
+  }, 120_000);
+
   it('config: ids must be quoted, the channel is required, roles are named; doctor says a refused token in one line without printing it', async () => {
     const lb = await startDiscordLoopback();
     const h = tempHome('ops-dcc-');

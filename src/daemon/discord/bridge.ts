@@ -4,7 +4,9 @@ import { z } from 'zod';
 import type { CompiledDiscord } from '../../config/load.js';
 import { WireError, type DiscordStatus } from '../../protocol/index.js';
 import { execute, NEEDS, plainReply, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatOutcome, type ChatReply } from '../chat/commands.js';
+import { threadReply } from '../chat/conversation.js';
 import { Dedupe } from '../chat/dedupe.js';
+import { commandFromWords, mapIntent, NEUTRAL_VOCABULARY } from '../chat/intent.js';
 import { allows, platformActor, roleIn } from '../chat/roles.js';
 import type { DaemonContext, Service } from '../context.js';
 import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
@@ -28,6 +30,16 @@ const Interaction = z.object({
     .optional(),
 });
 type Interaction = z.infer<typeof Interaction>;
+
+/** What the bridge reads of a MESSAGE_CREATE (the content is there only when the message mentions the bot). */
+const Message = z.object({
+  id: z.string().regex(/^\d+$/),
+  channel_id: z.string().regex(/^\d+$/),
+  content: z.string(),
+  author: z.object({ id: z.string().regex(/^\d+$/), bot: z.boolean().optional() }),
+  mentions: z.array(z.object({ id: z.string() })).optional(),
+});
+type Message = z.infer<typeof Message>;
 
 const ixKey = (id: string): string => `discord_ix:${id}`;
 /** A start from Discord is stored with this key in the run's batch: a replayed interaction cannot start it twice. */
@@ -206,6 +218,7 @@ export class DiscordBridge implements Service {
 
   private onDispatch(p: { t?: string; d?: unknown }): void {
     this.lastDispatchAt = Date.now();
+    if (p.t === 'MESSAGE_CREATE') return this.onMessage(p.d);
     if (p.t !== 'INTERACTION_CREATE') return;
     const at = Date.now();
     const parsed = Interaction.safeParse(p.d);
@@ -220,6 +233,60 @@ export class DiscordBridge implements Service {
       .catch((err: unknown) => this.log.error({ error: describeError(err), interaction: ix.id }, 'discord: handling an interaction failed'))
       .finally(() => this.inflight.delete(work));
     this.inflight.add(work);
+  }
+
+  /**
+   * A message in the guild. Without the privileged MessageContent intent (not asked for) Discord
+   * gives the bot the text of messages that mention it only, which is exactly what the bridge
+   * answers: "@OpStream fix it" in a run's thread decides, answers or asks about that run, and
+   * "@OpStream profile checkout-api for 2h" elsewhere is mapped to a command by the chat layer's
+   * intent parser, as Slack's DMs and mentions are. Each message acts once (its id is stored).
+   */
+  private onMessage(d: unknown): void {
+    const parsed = Message.safeParse(d);
+    if (!parsed.success) {
+      this.log.warn({ event: 'MESSAGE_CREATE', problem: parsed.error.issues[0]?.message ?? 'bad shape', path: parsed.error.issues[0]?.path.join('.') }, 'discord: skipped a malformed gateway payload');
+      return;
+    }
+    const m = parsed.data;
+    const bot = this.botUser;
+    if (m.author.bot || !bot || m.author.id === bot || !m.mentions?.some((u) => u.id === bot)) return;
+    if (!this.seen.first(`msg:${m.id}`)) return;
+    const work = this.message(m)
+      .catch((err: unknown) => this.log.error({ error: describeError(err), message: m.id }, 'discord: handling a message failed'))
+      .finally(() => this.inflight.delete(work));
+    this.inflight.add(work);
+  }
+
+  private async message(m: Message): Promise<void> {
+    const key = ixKey(`m${m.id}`);
+    // a message replayed after a resume (or seen by a daemon before a restart) acts once
+    if (await this.ctx.store.get('meta', key)) return;
+    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key, value: { at: new Date().toISOString(), state: 'done' } satisfies IxRecord }]);
+    const who: ChatCaller = { platform: 'discord', user: m.author.id, role: roleIn(this.cfg.roles, 'none', m.author.id), actor: platformActor('discord', m.author.id) };
+    const text = m.content.replace(/<@!?(\d+)>/g, (all, id: string) => (id === this.botUser ? ' ' : all)).replace(/\s+/g, ' ').trim();
+    const reply = (r: Pick<ChatReply, 'text' | 'tone'>): Promise<unknown> =>
+      this.rest().post(Routes.channelMessages(m.channel_id), { body: { ...replyMessage({ ...r, private: false }), message_reference: { message_id: m.id, fail_if_not_exists: false } } });
+    const run = this.threads.runOfThread(m.channel_id);
+    if (run) {
+      const json = await this.ctx.engine.get(run).catch(() => null);
+      const r = threadReply(run, json, text, true, 'in Discord');
+      if (r.kind === 'ignore') return;
+      const o = await execute(this.deps(), who, r.cmd, { what: r.what });
+      if (o.kind === 'decided') return void (await reply({ tone: 'ok', text: o.decision === 'approved' ? `Approved by <@${who.user}>; going ahead.` : `Rejected by <@${who.user}>; nothing will be applied.` }));
+      if (o.kind === 'responded') return void (await reply({ tone: 'ok', text: `Answer recorded for ${run}.` }));
+      return void (await reply(this.say(o)));
+    }
+    if (who.role === 'none') {
+      // no role: no model tokens spent on understanding them
+      return void (await reply(this.say(await refuse(this.deps(), who, 'discord.message', text.slice(0, 120), 'read'))));
+    }
+    const intent = await mapIntent(this.ctx, text, this.log, NEUTRAL_VOCABULARY('discord'));
+    const parsed = intent.words ? commandFromWords(this.ctx, intent.words) : { problem: `I didn't understand "${text.slice(0, 200)}"; \`/opstream help\` lists what I can do.` };
+    if ('problem' in parsed) return void (await reply({ tone: 'info', text: parsed.problem }));
+    const cmd = parsed.cmd;
+    if (cmd.kind === 'start' && !this.knowsWorkflow(cmd.workflow)) return void (await reply({ tone: 'warning', text: `There is no workflow "${cmd.workflow.slice(0, 60)}" (\`/opstream start\` suggests them). Nothing was started.` }));
+    await reply(await this.run(who, cmd, `m${m.id}`));
   }
 
   private async handle(ix: Interaction, at: number, replay = false): Promise<void> {

@@ -35,6 +35,8 @@ export function isUnknownChannel(e: unknown): boolean {
  */
 export class DiscordThreads {
   private readonly byRun = new Map<string, RunThread>();
+  /** thread channel id -> run */
+  private readonly byThread = new Map<string, string>();
   private readonly busy = new Map<string, { dirty: boolean; last: number }>();
   private readonly creating = new Map<string, Promise<RunThread>>();
   private readonly finishing = new Map<string, Promise<string>>();
@@ -55,11 +57,19 @@ export class DiscordThreads {
   ) {}
 
   async load(): Promise<void> {
-    for (const [, v] of await this.ctx().store.entries<RunThread>('meta', { gte: key(''), lt: `${key('')}\uffff` })) this.byRun.set(v.run, v);
+    for (const [, v] of await this.ctx().store.entries<RunThread>('meta', { gte: key(''), lt: `${key('')}\uffff` })) {
+      this.byRun.set(v.run, v);
+      this.byThread.set(v.thread, v.run);
+    }
   }
 
   get(run: string): RunThread | undefined {
     return this.byRun.get(run);
+  }
+
+  /** The run whose thread `channel` is, if any (a message there is about that run). */
+  runOfThread(channel: string): string | undefined {
+    return this.byThread.get(channel);
   }
 
   /**
@@ -88,6 +98,7 @@ export class DiscordThreads {
   async bind(run: string, at: { message: string; thread: string }): Promise<void> {
     const t: RunThread = { run, channel: this.channel, ...at };
     this.byRun.set(run, t);
+    this.byThread.set(t.thread, run);
     await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(run), value: t }]);
     this.schedule(run);
   }

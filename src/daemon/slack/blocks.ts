@@ -5,6 +5,7 @@ import { formatValue } from '../../ui/report.js';
 import { formatMeasurement } from '../../protocol/run-view.js';
 import { table } from '../../ui/format.js';
 import { cut, esc } from './text.js';
+import type { DigestView } from '../chat/digest.js';
 
 /**
  * Block Kit for everything the bridge posts. Pure functions of data: the same run state always
@@ -280,18 +281,19 @@ export function completionMessage(n: Notification, run: RunJson | null, analysis
   return { text: cut(n.title, 3000), blocks };
 }
 
-/** One message for many held or merged notifications (quiet hours digest, max_frequency). */
-export function batchMessage(entries: Notification[], heading: string, approvals: Map<string, ApprovalRef>): SlackMessage {
-  const blocks: Block[] = [{ type: 'header', text: plain(heading) }];
-  const shown = entries.slice(0, 20);
-  for (const n of shown) {
-    const first = n.text.split('\n')[0];
-    blocks.push(md(`*${esc(cut(n.title, 300))}*${first && first !== n.title ? `\n${esc(cut(first, 500))}` : ''}`));
-    const ref = approvals.get(n.id);
-    if (ref) blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, JSON.stringify(ref), 'primary'), button('Reject', ACTION.reject, JSON.stringify(ref), 'danger')] });
+/** One message for many held or merged notifications (quiet hours digest, max_frequency), from the chat layer's view. */
+export function batchMessage(v: DigestView): SlackMessage {
+  const blocks: Block[] = [{ type: 'header', text: plain(v.heading) }];
+  for (const n of v.items) {
+    blocks.push(md(`*${esc(cut(n.title, 300))}*${n.first ? `\n${esc(cut(n.first, 500))}` : ''}`));
+    const a = n.approval;
+    if (a) {
+      const ref: ApprovalRef = { r: a.run, s: a.step, q: a.seq };
+      blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, JSON.stringify(ref), 'primary'), button('Reject', ACTION.reject, JSON.stringify(ref), 'danger')] });
+    }
   }
-  if (entries.length > shown.length) blocks.push(ctxBlock(`… and ${entries.length - shown.length} more: \`opstream inbox\``));
-  return { text: `${heading}: ${entries.map((e) => e.title).slice(0, 5).join('; ')}`, blocks: blocks.slice(0, 50) };
+  if (v.more > 0) blocks.push(ctxBlock(`… and ${v.more} more: \`opstream inbox\``));
+  return { text: `${v.heading}: ${v.items.map((e) => e.title).slice(0, 5).join('; ')}`, blocks: blocks.slice(0, 50) };
 }
 
 export function textMessage(text: string): SlackMessage {
