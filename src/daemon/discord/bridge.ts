@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { CompiledDiscord } from '../../config/load.js';
 import { WireError, type DiscordStatus } from '../../protocol/index.js';
 import { execute, NEEDS, plainReply, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatOutcome, type ChatReply } from '../chat/commands.js';
+import { staleApproval } from '../chat/approvals.js';
 import { threadReply } from '../chat/conversation.js';
 import { Dedupe } from '../chat/dedupe.js';
 import { commandFromWords, mapIntent, NEUTRAL_VOCABULARY } from '../chat/intent.js';
@@ -468,15 +469,12 @@ export class DiscordBridge implements Service {
     await this.claim(ix);
     if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision])), at);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, at);
-    const run = await this.ctx.engine.get(b.run).catch(() => null);
-    const w = run?.waiting_for;
-    const current = typeof w?.args_hash === 'string' ? w.args_hash : null;
-    // the hash prefix names what was shown: a different gated call is not what this click approved
-    const sameArgs = b.hash === null ? current === null : current?.startsWith(b.hash) === true;
-    const shown = { step: b.step, ...(current && sameArgs ? { args_hash: current } : {}) };
+    // whether the click still lands (same step, same gated call) is the chat layer's call
+    const st = await staleApproval(this.ctx, { run: b.run, step: b.step, argsHash: b.hash });
     let r: ChatReply;
-    if (run && w?.kind === 'approval' && w.step === b.step && !sameArgs) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
-    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown, comment: 'button in Discord' }));
+    if (st.stale && st.otherCall) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
+    // a stale click goes to the layer too: bound to the step shown, it says who decided and changes nothing
+    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown: st.stale ? { step: b.step } : st.shown, comment: 'button in Discord' }));
     await this.edit(ix, replyMessage({ ...r, private: true }));
   }
 

@@ -4,6 +4,7 @@ import { findAnalysis } from '../../ops-server/analysis/find.js';
 import type { RunJson, WatchItem } from '../../protocol/index.js';
 import { worstCharted } from '../../ui/report.js';
 import { seriesPng } from '../chat/chart.js';
+import { EditCoalescer } from '../chat/coalesce.js';
 import { runCard } from '../chat/view.js';
 import type { DaemonContext } from '../context.js';
 import { cardMessage } from './render.js';
@@ -37,7 +38,7 @@ export class DiscordThreads {
   private readonly byRun = new Map<string, RunThread>();
   /** thread channel id -> run */
   private readonly byThread = new Map<string, string>();
-  private readonly busy = new Map<string, { dirty: boolean; last: number }>();
+  private readonly edits: EditCoalescer;
   private readonly creating = new Map<string, Promise<RunThread>>();
   private readonly finishing = new Map<string, Promise<string>>();
   /** Starts from Discord between opening their card and binding their run (see `hold`). */
@@ -46,15 +47,16 @@ export class DiscordThreads {
   /** Event time -> edit answered, per edit, for the benchmark. */
   readonly editLatencies: number[] = [];
   private readonly pendingSince = new Map<string, number>();
-  private readonly lastEdit = new Map<string, number>();
 
   constructor(
     private readonly ctx: () => DaemonContext,
     private readonly rest: () => REST,
     private readonly channel: string,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+  }
 
   async load(): Promise<void> {
     for (const [, v] of await this.ctx().store.entries<RunThread>('meta', { gte: key(''), lt: `${key('')}\uffff` })) {
@@ -204,45 +206,30 @@ export class DiscordThreads {
     return this.post(t, { content: lines.join('\n').slice(0, 2000), ...(files ? { attachments: [{ id: 0, filename: files[0].name, description: 'the worst series of the run' }] } : {}) }, files);
   }
 
-  /** One edit in flight per run; the latest state goes next. */
+  /** One edit in flight per run, at most one per `intervalMs`; the latest state goes next (chat/coalesce.ts). */
   schedule(run: string): void {
-    const b = this.busy.get(run);
-    if (b) {
-      b.dirty = true;
-      return;
-    }
-    const state = { dirty: false, last: 0 };
-    this.busy.set(run, state);
-    void this.flush(run, state);
+    if (!this.stopping) this.edits.schedule(run);
   }
 
-  private async flush(run: string, state: { dirty: boolean; last: number }): Promise<void> {
+  private async flush(run: string): Promise<null> {
+    const t = this.byRun.get(run);
+    if (!t || this.stopping) return null;
     try {
-      for (;;) {
-        state.dirty = false;
-        const wait = (this.lastEdit.get(run) ?? 0) + this.intervalMs - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
-        if (this.stopping) return;
-        const t = this.byRun.get(run);
-        if (!t) return;
-        const since = this.pendingSince.get(run);
-        this.pendingSince.delete(run);
-        const json = await this.ctx().engine.get(run);
-        await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
-        state.last = Date.now();
-        this.lastEdit.set(run, state.last);
-        if (since !== undefined) this.editLatencies.push(state.last - since);
-        if (!state.dirty) return;
-      }
+      const since = this.pendingSince.get(run);
+      this.pendingSince.delete(run);
+      const json = await this.ctx().engine.get(run);
+      // discord.js's REST queues the edit per rate-limit bucket (a 429 is waited out there)
+      await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
+      if (since !== undefined) this.editLatencies.push(Date.now() - since);
     } catch (e) {
       this.log.warn({ run, error: describeError(e) }, 'discord: could not update a run card');
-    } finally {
-      this.busy.delete(run);
     }
+    return null;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.edits.stop();
   }
 }
 

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { headlineOf } from '../reports/report.js';
+import { EditCoalescer } from '../chat/coalesce.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
 import { classify } from './web.js';
 import { waitOutcome, type WaitOutcome } from '../chat/approvals.js';
@@ -43,14 +43,6 @@ export interface WaitMessage {
   open: boolean;
 }
 
-interface UpdateState {
-  timer: NodeJS.Timeout | null;
-  inflight: boolean;
-  dirty: boolean;
-  /** When the last update was sent (or, after a 429, when the next may be). */
-  nextAt: number;
-}
-
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const threadKey = (run: string, target: string): string => `slack_thread:${run}:${target}`;
 const tsKey = (channel: string, ts: string): string => `slack_ts:${channel}:${ts}`;
@@ -60,7 +52,7 @@ export class RunThreads {
   private readonly byRun = new Map<string, ThreadRef[]>();
   private readonly byTs = new Map<string, string>();
   private readonly waits = new Map<string, WaitMessage[]>();
-  private readonly updates = new Map<string, UpdateState>();
+  private readonly edits: EditCoalescer;
   private stopping = false;
   /** Figures for the benchmark: chat.update calls made, and the ones Slack rate limited. */
   readonly figures = { updates: 0, rateLimited: 0 };
@@ -69,8 +61,10 @@ export class RunThreads {
     private readonly ctx: () => DaemonContext,
     private readonly web: WebClient,
     private readonly log: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    intervalMs: number,
+  ) {
+    this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+  }
 
   async load(): Promise<void> {
     const store = this.ctx().store;
@@ -112,7 +106,7 @@ export class RunThreads {
    * in its thread. Throws the Web API error (the caller's delivery answers retry or failed).
    */
   async create(run: RunJson, target: string, by: string | null): Promise<ThreadRef> {
-    const msg = runHeader(run, { by, headline: this.headline(run), controls: true });
+    const msg = runHeader(run, { by, headline: true, controls: true });
     const res = await this.web.chat.postMessage({ channel: target, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
     const t: ThreadRef = { run: run.id, target, channel: String(res.channel), ts: String(res.ts), by, final: TERMINAL.has(run.status) };
     await this.ctx().store.commit([
@@ -182,38 +176,21 @@ export class RunThreads {
     }
   }
 
-  /** Edits the start message(s) of `run` now or as soon as `intervalMs` allows; only the latest state is sent. */
+  /** Edits the start message(s) of `run` now or as soon as `intervalMs` allows; only the latest state is sent (chat/coalesce.ts). */
   schedule(run: string): void {
-    if (this.stopping) return;
-    let u = this.updates.get(run);
-    if (!u) this.updates.set(run, (u = { timer: null, inflight: false, dirty: false, nextAt: 0 }));
-    u.dirty = true;
-    if (u.inflight || u.timer) return;
-    const wait = u.nextAt - Date.now();
-    if (wait <= 0) {
-      void this.flush(run, u);
-      return;
-    }
-    u.timer = setTimeout(() => {
-      u.timer = null;
-      void this.flush(run, u);
-    }, wait);
+    if (!this.stopping) this.edits.schedule(run);
   }
 
-  private async flush(run: string, u: UpdateState): Promise<void> {
+  /** One edit of each start message of `run` that is not final; how long to wait when Slack asked to. */
+  private async flush(run: string): Promise<{ retryAfterMs: number } | null> {
     const threads = (this.byRun.get(run) ?? []).filter((t) => !t.final);
-    u.dirty = false;
-    if (threads.length === 0) {
-      this.updates.delete(run);
-      return;
-    }
-    u.inflight = true;
-    u.nextAt = Date.now() + this.intervalMs;
+    if (threads.length === 0) return null;
+    let again: { retryAfterMs: number } | null = null;
     try {
       const json = await this.ctx().engine.get(run);
       const final = TERMINAL.has(json.status);
       for (const t of threads) {
-        const msg = runHeader(json, { by: t.by, headline: this.headline(json), controls: true });
+        const msg = runHeader(json, { by: t.by, headline: true, controls: true });
         try {
           await this.web.chat.update({ channel: t.channel, ts: t.ts, text: msg.text, blocks: msg.blocks as never });
           this.figures.updates++;
@@ -225,8 +202,7 @@ export class RunThreads {
           const f = classify(e, 'chat.update');
           if (f.kind === 'retry') {
             if (f.afterMs) this.figures.rateLimited++;
-            u.nextAt = Date.now() + Math.max(this.intervalMs, f.afterMs ?? 2000);
-            u.dirty = true;
+            again = { retryAfterMs: f.afterMs ?? 2000 };
           } else {
             this.log.warn({ run, channel: t.channel, error: f.error }, 'slack: cannot edit the run\'s start message; no more edits to it');
             t.final = true;
@@ -239,16 +215,8 @@ export class RunThreads {
         for (const t of threads) t.final = true;
         await this.ctx().store.commit(threads.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: threadKey(t.run, t.target), value: t }))).catch(() => undefined);
       } else this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
-    } finally {
-      u.inflight = false;
-      if (u.dirty && !this.stopping) this.schedule(run);
-      else if (!u.timer) this.updates.delete(run);
     }
-  }
-
-  private headline(run: RunJson): string | null {
-    if (run.status !== 'succeeded') return null;
-    return headlineOf(run.steps)?.headline ?? null;
+    return again;
   }
 
   /**
@@ -281,7 +249,6 @@ export class RunThreads {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const u of this.updates.values()) if (u.timer) clearTimeout(u.timer);
-    // an update in flight finishes on its own; nothing waits for it
+    this.edits.stop();
   }
 }
