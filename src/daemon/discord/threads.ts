@@ -5,6 +5,7 @@ import type { RunJson, WatchItem } from '../../protocol/index.js';
 import { worstCharted } from '../../ui/report.js';
 import { seriesPng } from '../chat/chart.js';
 import { EditCoalescer } from '../chat/coalesce.js';
+import { RunThreadIndex } from '../chat/run-threads.js';
 import { runCard } from '../chat/view.js';
 import type { DaemonContext } from '../context.js';
 import { cardMessage } from './render.js';
@@ -35,9 +36,8 @@ export function isUnknownChannel(e: unknown): boolean {
  * so a chatty run never causes a storm of 429s.
  */
 export class DiscordThreads {
-  private readonly byRun = new Map<string, RunThread>();
-  /** thread channel id -> run */
-  private readonly byThread = new Map<string, string>();
+  /** run <-> card and thread (chat/run-threads.ts). */
+  private readonly index: RunThreadIndex<RunThread>;
   private readonly edits: EditCoalescer;
   private readonly creating = new Map<string, Promise<RunThread>>();
   private readonly finishing = new Map<string, Promise<string>>();
@@ -56,22 +56,20 @@ export class DiscordThreads {
     private readonly log: Logger,
   ) {
     this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+    this.index = new RunThreadIndex<RunThread>(ctx, key(''), (t) => key(t.run), (t) => t.thread);
   }
 
   async load(): Promise<void> {
-    for (const [, v] of await this.ctx().store.entries<RunThread>('meta', { gte: key(''), lt: `${key('')}\uffff` })) {
-      this.byRun.set(v.run, v);
-      this.byThread.set(v.thread, v.run);
-    }
+    await this.index.load();
   }
 
   get(run: string): RunThread | undefined {
-    return this.byRun.get(run);
+    return this.index.of(run)[0];
   }
 
   /** The run whose thread `channel` is, if any (a message there is about that run). */
   runOfThread(channel: string): string | undefined {
-    return this.byThread.get(channel);
+    return this.index.runOf(channel);
   }
 
   /**
@@ -99,9 +97,7 @@ export class DiscordThreads {
 
   async bind(run: string, at: { message: string; thread: string }): Promise<void> {
     const t: RunThread = { run, channel: this.channel, ...at };
-    this.byRun.set(run, t);
-    this.byThread.set(t.thread, run);
-    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(run), value: t }]);
+    await this.index.save(t);
     this.schedule(run);
   }
 
@@ -113,8 +109,8 @@ export class DiscordThreads {
   async ensure(run: string, workflow: string): Promise<RunThread> {
     // a start from Discord binds its run to the card it opened right after the run is written:
     // wait for that, or its first notification would open a second card
-    while (!this.byRun.has(run) && this.holds.size) await Promise.all([...this.holds]);
-    const known = this.byRun.get(run);
+    while (!this.index.has(run) && this.holds.size) await Promise.all([...this.holds]);
+    const known = this.get(run);
     if (known) return known;
     const inflight = this.creating.get(run);
     if (inflight) return inflight;
@@ -122,7 +118,7 @@ export class DiscordThreads {
       try {
         const at = await this.open(`${workflow} ${run}`);
         await this.bind(run, at);
-        return this.byRun.get(run)!;
+        return this.get(run)!;
       } catch (e) {
         this.log.error({ run, channel: this.channel, error: describeError(e) }, isUnknownChannel(e) ? 'discord: the run channel is unknown to Discord (deleted, or the bot cannot see it); fix discord.channel' : 'discord: could not open a run thread');
         throw e;
@@ -153,7 +149,7 @@ export class DiscordThreads {
         const id = await this.completion(t, run);
         t.ended = true;
         t.endMessage = id;
-        await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(t.run), value: t }]);
+        await this.index.update([t]);
         return id;
       })().finally(() => this.finishing.delete(t.run));
       this.finishing.set(t.run, p);
@@ -169,7 +165,7 @@ export class DiscordThreads {
   onFeed(item: WatchItem): void {
     if (item.topic !== 'runs' || this.stopping) return;
     const ev = item.data as { run_id: string; type: string };
-    const t = this.byRun.get(ev.run_id);
+    const t = this.get(ev.run_id);
     if (!t) return;
     if (!this.pendingSince.has(ev.run_id)) this.pendingSince.set(ev.run_id, Date.now());
     this.schedule(ev.run_id);
@@ -212,7 +208,7 @@ export class DiscordThreads {
   }
 
   private async flush(run: string): Promise<null> {
-    const t = this.byRun.get(run);
+    const t = this.get(run);
     if (!t || this.stopping) return null;
     try {
       const since = this.pendingSince.get(run);

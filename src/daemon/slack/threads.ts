@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
 import { EditCoalescer } from '../chat/coalesce.js';
+import { RunThreadIndex } from '../chat/run-threads.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
 import { classify } from './web.js';
 import { waitOutcome, type WaitOutcome } from '../chat/approvals.js';
@@ -49,8 +50,8 @@ const tsKey = (channel: string, ts: string): string => `slack_ts:${channel}:${ts
 const waitKey = (run: string, seq: number): string => `slack_wait:${run}:${String(seq).padStart(9, '0')}`;
 
 export class RunThreads {
-  private readonly byRun = new Map<string, ThreadRef[]>();
-  private readonly byTs = new Map<string, string>();
+  /** run <-> start messages (chat/run-threads.ts). */
+  private readonly index: RunThreadIndex<ThreadRef>;
   private readonly waits = new Map<string, WaitMessage[]>();
   private readonly edits: EditCoalescer;
   private stopping = false;
@@ -64,11 +65,12 @@ export class RunThreads {
     intervalMs: number,
   ) {
     this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+    this.index = new RunThreadIndex<ThreadRef>(ctx, 'slack_thread:', (t) => threadKey(t.run, t.target), (t) => `${t.channel}:${t.ts}`, (a, b) => a.target === b.target);
   }
 
   async load(): Promise<void> {
     const store = this.ctx().store;
-    for (const [, t] of await store.entries<ThreadRef>('meta', { gte: 'slack_thread:', lt: 'slack_thread:~' })) this.remember(t);
+    await this.index.load();
     for (const [, w] of await store.entries<WaitMessage>('meta', { gte: 'slack_wait:', lt: 'slack_wait:~' })) {
       if (!w.open) continue;
       const list = this.waits.get(w.run) ?? [];
@@ -77,28 +79,19 @@ export class RunThreads {
     }
   }
 
-  private remember(t: ThreadRef): void {
-    const list = this.byRun.get(t.run) ?? [];
-    const i = list.findIndex((x) => x.target === t.target);
-    if (i >= 0) list[i] = t;
-    else list.push(t);
-    this.byRun.set(t.run, list);
-    this.byTs.set(`${t.channel}:${t.ts}`, t.run);
-  }
-
   /** The run whose thread this message (or reply parent) is, if any. */
   async runOf(channel: string, ts: string): Promise<string | undefined> {
-    const hit = this.byTs.get(`${channel}:${ts}`);
+    const hit = this.index.runOf(`${channel}:${ts}`);
     if (hit) return hit;
     return this.ctx().store.get<string>('meta', tsKey(channel, ts));
   }
 
   threadFor(run: string, target: string): ThreadRef | undefined {
-    return this.byRun.get(run)?.find((t) => t.target === target);
+    return this.index.of(run).find((t) => t.target === target);
   }
 
   threadsOf(run: string): ThreadRef[] {
-    return this.byRun.get(run) ?? [];
+    return this.index.of(run);
   }
 
   /**
@@ -109,11 +102,7 @@ export class RunThreads {
     const msg = runHeader(run, { by, headline: true, controls: true });
     const res = await this.web.chat.postMessage({ channel: target, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
     const t: ThreadRef = { run: run.id, target, channel: String(res.channel), ts: String(res.ts), by, final: TERMINAL.has(run.status) };
-    await this.ctx().store.commit([
-      { type: 'put', sub: 'meta', key: threadKey(run.id, target), value: t },
-      { type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id },
-    ]);
-    this.remember(t);
+    await this.index.save(t, [{ type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id }]);
     return t;
   }
 
@@ -135,7 +124,7 @@ export class RunThreads {
   onFeed(item: WatchItem): void {
     if (item.topic !== 'runs' || this.stopping) return;
     const ev = item.data;
-    if (this.byRun.has(ev.run_id)) this.schedule(ev.run_id);
+    if (this.index.has(ev.run_id)) this.schedule(ev.run_id);
     const waits = this.waits.get(ev.run_id);
     if (!waits?.length) return;
     const step = typeof ev.step === 'string' ? ev.step : undefined;
@@ -183,7 +172,7 @@ export class RunThreads {
 
   /** One edit of each start message of `run` that is not final; how long to wait when Slack asked to. */
   private async flush(run: string): Promise<{ retryAfterMs: number } | null> {
-    const threads = (this.byRun.get(run) ?? []).filter((t) => !t.final);
+    const threads = this.index.of(run).filter((t) => !t.final);
     if (threads.length === 0) return null;
     let again: { retryAfterMs: number } | null = null;
     try {
@@ -196,7 +185,7 @@ export class RunThreads {
           this.figures.updates++;
           if (final) {
             t.final = true;
-            await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: threadKey(t.run, t.target), value: t }]);
+            await this.index.update([t]);
           }
         } catch (e) {
           const f = classify(e, 'chat.update');
@@ -213,7 +202,7 @@ export class RunThreads {
       if (isWireError(e) && e.code === 'not_found') {
         // removed by retention: its start message keeps its last state
         for (const t of threads) t.final = true;
-        await this.ctx().store.commit(threads.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: threadKey(t.run, t.target), value: t }))).catch(() => undefined);
+        await this.index.update(threads).catch(() => undefined);
       } else this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
     }
     return again;
@@ -224,7 +213,7 @@ export class RunThreads {
    * to date, and requests answered meanwhile (by the CLI, a timeout) show it.
    */
   async reconcile(): Promise<void> {
-    for (const [run, threads] of this.byRun) if (threads.some((t) => !t.final)) this.schedule(run);
+    for (const [run, threads] of this.index.runs()) if (threads.some((t) => !t.final)) this.schedule(run);
     const engine = this.ctx().engine;
     for (const [run, waits] of [...this.waits]) {
       let json: RunJson;
