@@ -29,16 +29,14 @@ export function isWorkflowWord(ctx: DaemonContext, word: string | undefined): bo
 const NEUTRAL = ['help', 'list', 'status', 'start', 'pause', 'resume', 'cancel', 'approve', 'reject', 'respond', 'ask'] as const;
 const ALIASES: Record<string, string> = { stop: 'cancel', ls: 'list', '?': 'help', run: 'start', details: 'ask', report: 'ask', answer: 'respond' };
 
+function neutralCommandOf(word: string | undefined): string | null {
+  if (!word) return null;
+  const w = word.toLowerCase();
+  return (NEUTRAL as readonly string[]).includes(w) ? w : (ALIASES[w] ?? null);
+}
+
 /** The chat layer's own commands: what a platform without commands of its own understands in plain words. */
-export const NEUTRAL_VOCABULARY = (platform: Platform): Vocabulary => ({
-  platform,
-  names: () => [...NEUTRAL],
-  commandOf(word) {
-    if (!word) return null;
-    const w = word.toLowerCase();
-    return (NEUTRAL as readonly string[]).includes(w) ? w : (ALIASES[w] ?? null);
-  },
-});
+export const NEUTRAL_VOCABULARY = (platform: Platform): Vocabulary => ({ platform, names: () => [...NEUTRAL], commandOf: neutralCommandOf });
 
 /**
  * Command words (as `mapIntent` gives them, in the neutral vocabulary) -> a typed command, or a
@@ -46,7 +44,7 @@ export const NEUTRAL_VOCABULARY = (platform: Platform): Vocabulary => ({
  */
 export function commandFromWords(ctx: DaemonContext, words: string[]): { cmd: ChatCommand } | { problem: string } {
   const [head, ...rest] = words;
-  const name = NEUTRAL_VOCABULARY('discord').commandOf(head);
+  const name = neutralCommandOf(head);
   const runOf = (what: string): string => {
     if (!rest[0]) throw new Problem(`${what} needs a run id, e.g. "${what} r_8f3k2m" (list shows them)`);
     return rest[0];
