@@ -136,6 +136,15 @@ describe('the Discord bridge through the real daemon', () => {
     const run = await runOf(x, id);
     expect(run.params.service).toBe('checkout-api');
     expect(run.trigger).toBe('discord');
+    // the interaction's token was kept only to answer it: once answered, the store has when it came, not the token
+    const token = String(start.payload.token);
+    const rec = await waitFor(async () => {
+      const r = await x.d.ctx.store.get<Record<string, unknown>>('meta', `discord_ix:${start.id}`);
+      return r?.state === 'done' ? r : null;
+    }, { what: 'the interaction to be recorded as answered' });
+    expect(Object.keys(rec).sort()).toEqual(['at', 'state']);
+    expect(JSON.stringify(await x.d.ctx.store.entries('meta', { gte: 'discord_', lt: 'discord_~' }))).not.toContain(token);
+    expect(readFileSync(x.d.ctx.paths.logFile, 'utf8')).not.toContain(token);
 
     // the card waits with Approve/Reject buttons bound to the run and step
     const card = await x.lb.waitFor(() => {
@@ -212,6 +221,45 @@ describe('the Discord bridge through the real daemon', () => {
     expect((await audit(x, `discord:${VIC.id}`)).some((a) => a.action === 'discord.refused' && /runs\.start/.test(a.target))).toBe(true);
     expect((await audit(x, `discord:${EVE.id}`)).some((a) => a.action === 'discord.refused' && /runs\.approve/.test(a.target))).toBe(true);
     expect((await audit(x, `discord:${BOB.id}`)).some((a) => a.action === 'runs.approve')).toBe(true);
+  }, 120_000);
+
+  it('messages that mention the bot: plain words start a workflow, "fix it" in a run thread decides it (roles as for the button, refusals audited), a question there is answered; other messages are not read', async () => {
+    s = await setup();
+    const x = s;
+    const bot = `<@${x.lb.botUser.id}>`;
+    const replyIn = (channel: string, re: RegExp, what: string): Promise<LoopbackMessage> => x.lb.waitFor(() => x.lb.messagesIn(channel).find((m) => re.test(m.content)), what);
+
+    // the chat layer's intent parser maps the sentence; the start is Bob's, from Discord
+    x.lb.message(BOB, x.channel, `${bot} please gate checkout-api`);
+    const id = runIdIn((await replyIn(x.channel, /Started gate r_/, 'the start reply')).content);
+    const run = await runOf(x, id);
+    expect(run.trigger).toBe('discord');
+    expect(run.params.service).toBe('checkout-api');
+    const card = await x.lb.waitFor(() => {
+      const c = cardOf(x, id);
+      return c && c.components.length ? c : null;
+    }, 'the card with approval buttons');
+    const thread = card.thread_id!;
+
+    // a viewer's "fix it" is refused (and audited); nothing is decided
+    x.lb.message(VIC, thread, `${bot} fix it`);
+    expect((await replyIn(thread, /needs the operator role/, 'the refusal')).content).toMatch(/your role is viewer\. Nothing was done\./);
+    // without the mention Discord does not give the bot the text (no MessageContent intent): not read
+    x.lb.message(BOB, thread, 'fix it');
+    x.lb.message(VIC, thread, `${bot} why is it waiting?`);
+    await replyIn(thread, /It is waiting for an approval: Restart checkout-api\?/, 'the answer to the question');
+    expect((await runOf(x, id)).status).toBe('waiting');
+
+    x.lb.message(BOB, thread, `${bot} fix it`);
+    await replyIn(thread, new RegExp(`Approved by <@${BOB.id}>; going ahead\\.`), 'the decision reply');
+    const done = await waitFor(async () => ((await runOf(x, id)).status === 'succeeded' ? runOf(x, id) : null), { what: 'the run to succeed', timeoutMs: 60_000 });
+    expect(done.decisions?.map((d) => [d.by, d.decision, d.comment])).toEqual([[`discord:${BOB.id}`, 'approved', '"fix it" in Discord']]);
+    expect((await audit(x, `discord:${VIC.id}`)).map((a) => a.target)).toContainEqual(expect.stringMatching(new RegExp(`^runs\\.approve \\(${id} ask \\(thread reply "fix it"\\)\\)$`)));
+
+    // someone without a role is told so, and nothing is understood on their behalf
+    x.lb.message(EVE, x.channel, `${bot} gate api`);
+    await replyIn(x.channel, /you have no OpStream role here/, 'the refusal of a stranger');
+    expect((await x.d.ctx.engine.list({ all: true, limit: 10 })).total).toBe(1);
   }, 120_000);
 
   it('config: ids must be quoted, the channel is required, roles are named; doctor says a refused token in one line without printing it', async () => {
@@ -345,7 +393,13 @@ describe('the Discord bridge through the real daemon', () => {
     x.lb.sendRaw('{"op":0,"t":"INTERACTION_CREATE",');
     x.lb.dispatch('INTERACTION_CREATE', { id: 'not-a-snowflake' });
     const logFile = x.d.ctx.paths.logFile;
-    await waitFor(() => readFileSync(logFile, 'utf8').includes('skipped a malformed gateway payload'), { what: 'the malformed payload to be logged' });
+    await waitFor(() => readFileSync(logFile, 'utf8').includes('skipped a malformed gateway payload"'), { what: 'the malformed interaction to be logged' });
+    // the frame that is not JSON at all: discord.js drops it silently, the bridge says so in one line (its size only)
+    const notJsonLines = (): string[] => readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('skipped a malformed gateway payload (not JSON)'));
+    await waitFor(() => notJsonLines().length > 0, { what: 'the non-JSON frame to be logged' });
+    const notJson = notJsonLines();
+    expect(notJson).toHaveLength(1);
+    expect(JSON.parse(notJson[0])).toMatchObject({ bytes: 33 });
 
     // the run channel was deleted: the start is refused with a clear reply, nothing starts
     x.lb.deleteChannel(x.channel);

@@ -43,6 +43,17 @@ steps:
   - id: page
     notify: { text: "disk full on db-1", level: critical }
 `;
+const NOTES = `id: notes
+notifications: [completion]
+steps:
+  - id: n1
+    notify: { text: "cache at 80% on web-1", level: warning }
+  - id: n2
+    notify: { text: "cache at 85% on web-1", level: warning }
+  - id: page
+    notify: { text: "web-1 is down", level: critical }
+`;
+
 const BOB = { id: '222222', username: 'bob' }; // operator
 
 type Setup = DiscordSetup;
@@ -54,7 +65,7 @@ afterEach(async () => {
 });
 
 function setup(extra: string[] = []): Promise<Setup> {
-  return setupDiscord({ prefix: 'ops-dcn-', roles: `{ "${BOB.id}": operator }`, workflows: { 'backup.yaml': BACKUP, 'gate.yaml': GATE, 'disk.yaml': DISK }, extra });
+  return setupDiscord({ prefix: 'ops-dcn-', roles: `{ "${BOB.id}": operator }`, workflows: { 'backup.yaml': BACKUP, 'gate.yaml': GATE, 'disk.yaml': DISK, 'notes.yaml': NOTES }, extra });
 }
 
 async function cliStart(x: Setup, args: string[]): Promise<string> {
@@ -211,6 +222,41 @@ describe('Discord as a notification destination', () => {
     const ok = await cliStart(x, ['backup']);
     const done = await waitFor(async () => (await inbox(x, ok)).find((n) => n.kind === 'completion' && n.channels.terminal.state === 'sent') ?? null, { what: 'the completion in the inbox' });
     expect(done.channels.discord).toBeUndefined();
+  }, 120_000);
+
+  it('what quiet hours held back goes out as one digest when they end, as in Slack; critical went through at once', async () => {
+    const hhmmss = (ms: number): string => new Date(ms).toISOString().slice(11, 19);
+    const now = Date.now();
+    const end = now + 20_000;
+    s = await setup(['  notifications:', `    quiet_hours: "${hhmmss(now - 60_000)}-${hhmmss(end)}"`, '    timezone: UTC']);
+    const x = s;
+    const id = await cliStart(x, ['notes']);
+    const discordOf = async (): Promise<Notification[]> => (await inbox(x, id)).filter((n) => n.channels.discord);
+    // the critical one at once, in the run's thread; the two warnings and the completion held
+    await waitFor(async () => ((await discordOf()).find((n) => n.level === 'critical')?.channels.discord.state === 'sent' ? true : null), { what: 'the critical notification sent' });
+    const held = await waitFor(async () => {
+      const h = (await discordOf()).filter((n) => n.level !== 'critical');
+      return h.length === 3 && h.some((n) => n.channels.discord.attempts > 0) ? h : null;
+    }, { what: 'the warnings and the completion held' });
+    // one lane, in order: its first entry is tried (and held), the others wait behind it
+    for (const n of held) expect(n.channels.discord.state).toBe('pending');
+    expect(held.find((n) => n.channels.discord.attempts > 0)!.channels.discord.last_error).toMatch(/held for quiet hours \(\d\d:\d\d(:\d\d)?-\d\d:\d\d(:\d\d)? UTC\) until .*; one digest then/);
+    const thread = cardOf(x, id)!.thread_id!;
+    expect(x.lb.messagesIn(thread).map((m) => m.content).join('\n')).toMatch(/web-1 is down/);
+    expect(Date.now()).toBeLessThan(end);
+
+    // quiet hours end: one message in the channel with all three, each entry confirmed by it
+    const digest = await x.lb.waitFor(() => x.lb.messagesIn(CHANNEL).find((m) => m.content.startsWith('**While it was quiet')), 'the digest', 60_000);
+    expect(digest.content).toMatch(/^\*\*While it was quiet \(\d\d:\d\d(:\d\d)?-\d\d:\d\d(:\d\d)? UTC\): 3 notifications\*\*/);
+    for (const t of ['cache at 80% on web-1', 'cache at 85% on web-1', id]) expect(digest.content).toContain(t);
+    const sent = await waitFor(async () => {
+      const h = (await discordOf()).filter((n) => n.level !== 'critical');
+      return h.every((n) => n.channels.discord.state === 'sent') ? h : null;
+    }, { what: 'every held notification confirmed by the digest' });
+    expect(new Set(sent.map((n) => n.channels.discord.receipt))).toEqual(new Set([`digest ${CHANNEL} ${digest.id}`]));
+    expect(x.lb.messagesIn(CHANNEL).filter((m) => m.content.includes('While it was quiet'))).toHaveLength(1);
+    // not also one by one in the thread
+    expect(x.lb.messagesIn(thread).map((m) => m.content).join('\n')).not.toMatch(/cache at 8/);
   }, 120_000);
 
   it('an interaction recorded but not answered when the daemon stopped is finished on the next start, once', async () => {

@@ -113,6 +113,8 @@ export class DiscordLoopback {
   readonly token: string;
   readonly applicationId: string;
   readonly guildId: string;
+  /** The gateway intents the client identified with. */
+  intents = 0;
   readonly botUser = { id: '900000000000000001', username: 'opstream-bot', discriminator: '0', global_name: null, avatar: null, bot: true };
   private readonly server: Server;
   private readonly wss: WebSocketServer;
@@ -225,6 +227,7 @@ export class DiscordLoopback {
         const d = p.d as { token?: string; intents?: number };
         if (d.token !== this.token) return ws.close(4004, 'Authentication failed.');
         this.identifies++;
+        this.intents = d.intents ?? 0;
         session = { id: randomBytes(16).toString('hex'), seq: 0, log: [], ws, acked: 0 };
         this.sessions.set(session.id, session);
         this.current = session;
@@ -354,6 +357,40 @@ export class DiscordLoopback {
     const message = { id: m.id, channel_id: m.channel_id, type: 0, content: m.content, embeds: m.embeds, components: m.components, author: this.botUser, attachments: [], mentions: [], mention_roles: [], mention_everyone: false, pinned: false, tts: false, timestamp: new Date().toISOString(), edited_timestamp: null, flags: m.flags };
     const payload = { ...b, message, data: { custom_id: customId, component_type: 2 } };
     return { id: b.id, payload };
+  }
+
+  /**
+   * A person writes `content` in `channel` (a text channel or a thread): MESSAGE_CREATE, sent only to
+   * a client that identified with the GuildMessages intent (1 << 9). As Discord does for a bot without
+   * the privileged MessageContent intent (1 << 15), the content (and mentions) reach it only when the
+   * message mentions the bot. Returns the message id.
+   */
+  message(p: Person, channel: string, content: string): string {
+    const id = snowflake();
+    if (!(this.intents & (1 << 9))) return id;
+    const mentions = content.includes(`<@${this.botUser.id}>`) ? [{ ...this.botUser }] : [];
+    const visible = mentions.length > 0 || (this.intents & (1 << 15)) !== 0;
+    this.dispatch('MESSAGE_CREATE', {
+      id,
+      channel_id: channel,
+      guild_id: this.guildId,
+      type: 0,
+      content: visible ? content : '',
+      author: { id: p.id, username: p.username, discriminator: '0', global_name: p.username, avatar: null },
+      member: { roles: [], joined_at: '2026-01-01T00:00:00.000Z', deaf: false, mute: false, flags: 0 },
+      mentions: visible ? mentions : [],
+      mention_roles: [],
+      mention_everyone: false,
+      attachments: [],
+      embeds: [],
+      components: [],
+      pinned: false,
+      tts: false,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      flags: 0,
+    });
+    return id;
   }
 
   /** Delivers an interaction over the gateway (INTERACTION_CREATE). */

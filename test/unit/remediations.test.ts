@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { AnalyzeOutput } from '../../src/ops-server/analysis/schema.js';
 import { analyzeSamples } from '../../src/ops-server/tools/analyze-samples.js';
-import { approvalDecision } from '../../src/daemon/slack/intent.js';
+import { approvalDecision } from '../../src/daemon/chat/intent.js';
 
 // The pieces of the stories that are pure functions: remediations attached to findings by the
 // deterministic analysis and the verification of an applied fix, the `services:` config section,

@@ -4,12 +4,16 @@ import { z } from 'zod';
 import type { CompiledDiscord } from '../../config/load.js';
 import { WireError, type DiscordStatus } from '../../protocol/index.js';
 import { execute, NEEDS, plainReply, refuse, type ChatCaller, type ChatCommand, type ChatDeps, type ChatOutcome, type ChatReply } from '../chat/commands.js';
+import { staleApproval } from '../chat/approvals.js';
+import { threadReply } from '../chat/conversation.js';
 import { Dedupe } from '../chat/dedupe.js';
+import { commandFromWords, mapIntent, NEUTRAL_VOCABULARY } from '../chat/intent.js';
 import { allows, platformActor, roleIn } from '../chat/roles.js';
 import type { DaemonContext, Service } from '../context.js';
 import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
 import { replyMessage, type DiscordMessage } from './render.js';
 import { DiscordChannel } from './channel.js';
+import { loggingStrategy } from './gateway.js';
 import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
 
 /** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
@@ -27,6 +31,16 @@ const Interaction = z.object({
     .optional(),
 });
 type Interaction = z.infer<typeof Interaction>;
+
+/** What the bridge reads of a MESSAGE_CREATE (the content is there only when the message mentions the bot). */
+const Message = z.object({
+  id: z.string().regex(/^\d+$/),
+  channel_id: z.string().regex(/^\d+$/),
+  content: z.string(),
+  author: z.object({ id: z.string().regex(/^\d+$/), bot: z.boolean().optional() }),
+  mentions: z.array(z.object({ id: z.string() })).optional(),
+});
+type Message = z.infer<typeof Message>;
 
 const ixKey = (id: string): string => `discord_ix:${id}`;
 /** A start from Discord is stored with this key in the run's batch: a replayed interaction cannot start it twice. */
@@ -99,7 +113,7 @@ export class DiscordBridge implements Service {
       this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
       await this.threads.load();
       if (!this.error) {
-        this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url } });
+        this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url }, ws: { buildStrategy: loggingStrategy(this.log) } });
         this.client.rest.setToken(this.cfg.token!);
       }
       this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
@@ -205,6 +219,7 @@ export class DiscordBridge implements Service {
 
   private onDispatch(p: { t?: string; d?: unknown }): void {
     this.lastDispatchAt = Date.now();
+    if (p.t === 'MESSAGE_CREATE') return this.onMessage(p.d);
     if (p.t !== 'INTERACTION_CREATE') return;
     const at = Date.now();
     const parsed = Interaction.safeParse(p.d);
@@ -219,6 +234,60 @@ export class DiscordBridge implements Service {
       .catch((err: unknown) => this.log.error({ error: describeError(err), interaction: ix.id }, 'discord: handling an interaction failed'))
       .finally(() => this.inflight.delete(work));
     this.inflight.add(work);
+  }
+
+  /**
+   * A message in the guild. Without the privileged MessageContent intent (not asked for) Discord
+   * gives the bot the text of messages that mention it only, which is exactly what the bridge
+   * answers: "@OpStream fix it" in a run's thread decides, answers or asks about that run, and
+   * "@OpStream profile checkout-api for 2h" elsewhere is mapped to a command by the chat layer's
+   * intent parser, as Slack's DMs and mentions are. Each message acts once (its id is stored).
+   */
+  private onMessage(d: unknown): void {
+    const parsed = Message.safeParse(d);
+    if (!parsed.success) {
+      this.log.warn({ event: 'MESSAGE_CREATE', problem: parsed.error.issues[0]?.message ?? 'bad shape', path: parsed.error.issues[0]?.path.join('.') }, 'discord: skipped a malformed gateway payload');
+      return;
+    }
+    const m = parsed.data;
+    const bot = this.botUser;
+    if (m.author.bot || !bot || m.author.id === bot || !m.mentions?.some((u) => u.id === bot)) return;
+    if (!this.seen.first(`msg:${m.id}`)) return;
+    const work = this.message(m)
+      .catch((err: unknown) => this.log.error({ error: describeError(err), message: m.id }, 'discord: handling a message failed'))
+      .finally(() => this.inflight.delete(work));
+    this.inflight.add(work);
+  }
+
+  private async message(m: Message): Promise<void> {
+    const key = ixKey(`m${m.id}`);
+    // a message replayed after a resume (or seen by a daemon before a restart) acts once
+    if (await this.ctx.store.get('meta', key)) return;
+    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key, value: { at: new Date().toISOString(), state: 'done' } satisfies IxRecord }]);
+    const who: ChatCaller = { platform: 'discord', user: m.author.id, role: roleIn(this.cfg.roles, 'none', m.author.id), actor: platformActor('discord', m.author.id) };
+    const text = m.content.replace(/<@!?(\d+)>/g, (all, id: string) => (id === this.botUser ? ' ' : all)).replace(/\s+/g, ' ').trim();
+    const reply = (r: Pick<ChatReply, 'text' | 'tone'>): Promise<unknown> =>
+      this.rest().post(Routes.channelMessages(m.channel_id), { body: { ...replyMessage({ ...r, private: false }), message_reference: { message_id: m.id, fail_if_not_exists: false } } });
+    const run = this.threads.runOfThread(m.channel_id);
+    if (run) {
+      const json = await this.ctx.engine.get(run).catch(() => null);
+      const r = threadReply(run, json, text, true, 'in Discord');
+      if (r.kind === 'ignore') return;
+      const o = await execute(this.deps(), who, r.cmd, { what: r.what });
+      if (o.kind === 'decided') return void (await reply({ tone: 'ok', text: o.decision === 'approved' ? `Approved by <@${who.user}>; going ahead.` : `Rejected by <@${who.user}>; nothing will be applied.` }));
+      if (o.kind === 'responded') return void (await reply({ tone: 'ok', text: `Answer recorded for ${run}.` }));
+      return void (await reply(this.say(o)));
+    }
+    if (who.role === 'none') {
+      // no role: no model tokens spent on understanding them
+      return void (await reply(this.say(await refuse(this.deps(), who, 'discord.message', text.slice(0, 120), 'read'))));
+    }
+    const intent = await mapIntent(this.ctx, text, this.log, NEUTRAL_VOCABULARY('discord'));
+    const parsed = intent.words ? commandFromWords(this.ctx, intent.words) : { problem: `I didn't understand "${text.slice(0, 200)}"; \`/opstream help\` lists what I can do.` };
+    if ('problem' in parsed) return void (await reply({ tone: 'info', text: parsed.problem }));
+    const cmd = parsed.cmd;
+    if (cmd.kind === 'start' && !this.knowsWorkflow(cmd.workflow)) return void (await reply({ tone: 'warning', text: `There is no workflow "${cmd.workflow.slice(0, 60)}" (\`/opstream start\` suggests them). Nothing was started.` }));
+    await reply(await this.run(who, cmd, `m${m.id}`));
   }
 
   private async handle(ix: Interaction, at: number, replay = false): Promise<void> {
@@ -400,15 +469,12 @@ export class DiscordBridge implements Service {
     await this.claim(ix);
     if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision])), at);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, at);
-    const run = await this.ctx.engine.get(b.run).catch(() => null);
-    const w = run?.waiting_for;
-    const current = typeof w?.args_hash === 'string' ? w.args_hash : null;
-    // the hash prefix names what was shown: a different gated call is not what this click approved
-    const sameArgs = b.hash === null ? current === null : current?.startsWith(b.hash) === true;
-    const shown = { step: b.step, ...(current && sameArgs ? { args_hash: current } : {}) };
+    // whether the click still lands (same step, same gated call) is the chat layer's call
+    const st = await staleApproval(this.ctx, { run: b.run, step: b.step, argsHash: b.hash });
     let r: ChatReply;
-    if (run && w?.kind === 'approval' && w.step === b.step && !sameArgs) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
-    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown, comment: 'button in Discord' }));
+    if (st.stale && st.otherCall) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
+    // a stale click goes to the layer too: bound to the step shown, it says who decided and changes nothing
+    else r = this.say(await execute(this.deps(), who, { kind: b.decision, run: b.run, shown: st.stale ? { step: b.step } : st.shown, comment: 'button in Discord' }));
     await this.edit(ix, replyMessage({ ...r, private: true }));
   }
 

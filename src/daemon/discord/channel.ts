@@ -1,7 +1,9 @@
 import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { quietState, quietText, type QuietHours } from '../slack/quiet.js';
+import { digestView, HeldBatches, openApprovals, quietHeading } from '../chat/digest.js';
+import { quietState, quietText, type QuietHours } from '../chat/quiet.js';
+import { digestMessage } from './render.js';
 import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { describeError, isUnknownChannel, type DiscordThreads, type RunThread } from './threads.js';
 
@@ -38,25 +40,37 @@ export class DiscordChannel implements Channel {
   readonly name = 'discord';
   readonly timeoutMs = 60_000;
 
-  constructor(private readonly d: DiscordChannelDeps) {}
+  /** What quiet hours held back, for the one digest (chat/digest.ts). */
+  private readonly held: HeldBatches;
+
+  constructor(private readonly d: DiscordChannelDeps) {
+    this.held = new HeldBatches(d.ctx, 'discord');
+  }
 
   accept(draft: Draft, _run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
     // answers to a conversation go where it was held (Slack); a notify step naming another place is not for here
     // as for Slack: a bridge that cannot deliver at all (no token, one Discord refused) is not routed to
     if (draft.kind === 'reply' || explicit || this.d.fatal()) return false;
-    return !this.d.levels || this.d.levels.includes(levelOf(draft));
+    if (this.d.levels && !this.d.levels.includes(levelOf(draft))) return false;
+    // decided once, when written (kept in the entry, so a restart does not re-decide it): what quiet
+    // hours hold back goes out as one digest when they end, as in Slack
+    if (!this.urgent(draft) && quietState(this.d.quiet).quiet) draft.data = { ...draft.data, discord: { held: true } };
+    return true;
   }
 
   /**
-   * Two lanes, so that what quiet hours hold back never holds up what breaks through them: critical
-   * notifications (failures, approvals, input requests) and tests go now, the rest waits while it is
-   * quiet (then each goes, in order).
+   * Lanes, so that what quiet hours hold back never holds up what breaks through them: critical
+   * notifications (failures, approvals, input requests) and tests go now; what came while it was
+   * quiet waits in `held` for one digest when quiet hours end; the rest goes in order in `routine`.
    */
   laneOf(entry: Notification): string {
-    return this.urgent(entry) ? 'now' : 'routine';
+    if (this.urgent(entry)) return 'now';
+    if (!isHeld(entry)) return 'routine';
+    this.held.add('held', entry);
+    return 'held';
   }
 
-  private urgent(entry: Notification): boolean {
+  private urgent(entry: Pick<Draft, 'kind' | 'level'>): boolean {
     return entry.kind === 'test' || levelOf(entry) === 'critical';
   }
 
@@ -68,12 +82,29 @@ export class DiscordChannel implements Channel {
     const fatal = this.d.fatal();
     if (fatal) return { kind: 'retry', error: `the Discord bridge is stopped: ${fatal}`, afterMs: FATAL_RETRY_MS };
     const q = quietState(this.d.quiet);
-    if (q.quiet && !this.urgent(entry)) return { kind: 'retry', error: `held for quiet hours (${quietText(this.d.quiet!)}) until ${new Date(q.endsAt).toISOString()}`, afterMs: Math.max(1000, q.endsAt - Date.now()) };
+    const routine = !this.urgent(entry);
+    if (q.quiet && routine) return { kind: 'retry', error: `held for quiet hours (${quietText(this.d.quiet!)}) until ${new Date(q.endsAt).toISOString()}${isHeld(entry) ? '; one digest then' : ''}`, afterMs: Math.max(1000, q.endsAt - Date.now() + 250) };
     try {
+      if (routine && isHeld(entry)) return await this.digest(entry);
       return { kind: 'delivered', receipt: await this.send(entry) };
     } catch (e) {
       return classify(e);
     }
+  }
+
+  /**
+   * Quiet hours are over: everything they held back goes to the channel as one message (the first
+   * held entry delivered takes them all; the others are confirmed with its receipt).
+   */
+  private async digest(entry: Notification): Promise<DeliveryResult> {
+    const done = await this.held.receiptOf(entry.id);
+    if (done) return { kind: 'delivered', receipt: done };
+    const entries = this.held.pending('held', entry);
+    const view = digestView(entries, quietHeading(entries.length, this.d.quiet), await openApprovals(this.d.ctx(), entries));
+    const m = (await this.d.rest().post(Routes.channelMessages(this.d.channel), { body: digestMessage(view) })) as { id: string };
+    const receipt = `digest ${this.d.channel} ${m.id}`;
+    await this.held.confirm(entries, 'held', receipt, entry);
+    return { kind: 'delivered', receipt };
   }
 
   private async send(entry: Notification): Promise<string> {
@@ -106,6 +137,9 @@ export class DiscordChannel implements Channel {
     return this.d.threads.post(t, { content: cut(`${mark}**${entry.title}**\n${entry.text}`) });
   }
 }
+
+/** Written while it was quiet: goes out in the digest. */
+const isHeld = (entry: Notification): boolean => (entry.data.discord as { held?: unknown } | undefined)?.held === true;
 
 const cut = (s: string): string => (s.length > 2000 ? `${s.slice(0, 1999)}…` : s);
 

@@ -1,5 +1,6 @@
 import { ButtonStyle, ComponentType, MessageFlags } from 'discord.js';
 import type { ChatReply } from '../chat/commands.js';
+import type { DigestView } from '../chat/digest.js';
 import type { RunCard } from '../chat/view.js';
 import { buttonId } from './command.js';
 
@@ -47,4 +48,15 @@ export function cardMessage(c: RunCard, runId: string): DiscordMessage {
 export function replyMessage(r: Pick<ChatReply, 'text' | 'tone' | 'private'>): DiscordMessage {
   const mark = r.tone === 'refused' ? '⛔ ' : r.tone === 'warning' ? '⚠️ ' : r.tone === 'ok' ? '✅ ' : '';
   return { content: cut(`${mark}${r.text}`, 2000), ...(r.private ? { flags: MessageFlags.Ephemeral } : {}), allowed_mentions: { parse: [] } };
+}
+
+/** The quiet hours digest: one message, each held notification in a line or two (open approvals with the command that decides them). */
+export function digestMessage(v: DigestView): DiscordMessage {
+  const lines = [`**${v.heading}**`];
+  for (const n of v.items) {
+    lines.push(`• **${cut(n.title, 200)}**${n.run && !n.title.includes(n.run) ? ` (${n.run})` : ''}${n.first ? `\n  ${cut(n.first, 300)}` : ''}`);
+    if (n.approval) lines.push(`  still waiting: \`/opstream approve run:${n.approval.run}\` or \`/opstream reject run:${n.approval.run}\``);
+  }
+  if (v.more > 0) lines.push(`… and ${v.more} more: \`opstream inbox\``);
+  return { content: cut(lines.join('\n'), 2000), allowed_mentions: { parse: [] } };
 }

@@ -4,6 +4,8 @@ import { findAnalysis } from '../../ops-server/analysis/find.js';
 import type { RunJson, WatchItem } from '../../protocol/index.js';
 import { worstCharted } from '../../ui/report.js';
 import { seriesPng } from '../chat/chart.js';
+import { EditCoalescer } from '../chat/coalesce.js';
+import { RunThreadIndex } from '../chat/run-threads.js';
 import { runCard } from '../chat/view.js';
 import type { DaemonContext } from '../context.js';
 import { cardMessage } from './render.js';
@@ -34,8 +36,9 @@ export function isUnknownChannel(e: unknown): boolean {
  * so a chatty run never causes a storm of 429s.
  */
 export class DiscordThreads {
-  private readonly byRun = new Map<string, RunThread>();
-  private readonly busy = new Map<string, { dirty: boolean; last: number }>();
+  /** run <-> card and thread (chat/run-threads.ts). */
+  private readonly index: RunThreadIndex<RunThread>;
+  private readonly edits: EditCoalescer;
   private readonly creating = new Map<string, Promise<RunThread>>();
   private readonly finishing = new Map<string, Promise<string>>();
   /** Starts from Discord between opening their card and binding their run (see `hold`). */
@@ -44,22 +47,29 @@ export class DiscordThreads {
   /** Event time -> edit answered, per edit, for the benchmark. */
   readonly editLatencies: number[] = [];
   private readonly pendingSince = new Map<string, number>();
-  private readonly lastEdit = new Map<string, number>();
 
   constructor(
     private readonly ctx: () => DaemonContext,
     private readonly rest: () => REST,
     private readonly channel: string,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+    this.index = new RunThreadIndex<RunThread>(ctx, key(''), (t) => key(t.run), (t) => t.thread);
+  }
 
   async load(): Promise<void> {
-    for (const [, v] of await this.ctx().store.entries<RunThread>('meta', { gte: key(''), lt: `${key('')}\uffff` })) this.byRun.set(v.run, v);
+    await this.index.load();
   }
 
   get(run: string): RunThread | undefined {
-    return this.byRun.get(run);
+    return this.index.of(run)[0];
+  }
+
+  /** The run whose thread `channel` is, if any (a message there is about that run). */
+  runOfThread(channel: string): string | undefined {
+    return this.index.runOf(channel);
   }
 
   /**
@@ -87,8 +97,7 @@ export class DiscordThreads {
 
   async bind(run: string, at: { message: string; thread: string }): Promise<void> {
     const t: RunThread = { run, channel: this.channel, ...at };
-    this.byRun.set(run, t);
-    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(run), value: t }]);
+    await this.index.save(t);
     this.schedule(run);
   }
 
@@ -100,8 +109,8 @@ export class DiscordThreads {
   async ensure(run: string, workflow: string): Promise<RunThread> {
     // a start from Discord binds its run to the card it opened right after the run is written:
     // wait for that, or its first notification would open a second card
-    while (!this.byRun.has(run) && this.holds.size) await Promise.all([...this.holds]);
-    const known = this.byRun.get(run);
+    while (!this.index.has(run) && this.holds.size) await Promise.all([...this.holds]);
+    const known = this.get(run);
     if (known) return known;
     const inflight = this.creating.get(run);
     if (inflight) return inflight;
@@ -109,7 +118,7 @@ export class DiscordThreads {
       try {
         const at = await this.open(`${workflow} ${run}`);
         await this.bind(run, at);
-        return this.byRun.get(run)!;
+        return this.get(run)!;
       } catch (e) {
         this.log.error({ run, channel: this.channel, error: describeError(e) }, isUnknownChannel(e) ? 'discord: the run channel is unknown to Discord (deleted, or the bot cannot see it); fix discord.channel' : 'discord: could not open a run thread');
         throw e;
@@ -140,7 +149,7 @@ export class DiscordThreads {
         const id = await this.completion(t, run);
         t.ended = true;
         t.endMessage = id;
-        await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(t.run), value: t }]);
+        await this.index.update([t]);
         return id;
       })().finally(() => this.finishing.delete(t.run));
       this.finishing.set(t.run, p);
@@ -156,7 +165,7 @@ export class DiscordThreads {
   onFeed(item: WatchItem): void {
     if (item.topic !== 'runs' || this.stopping) return;
     const ev = item.data as { run_id: string; type: string };
-    const t = this.byRun.get(ev.run_id);
+    const t = this.get(ev.run_id);
     if (!t) return;
     if (!this.pendingSince.has(ev.run_id)) this.pendingSince.set(ev.run_id, Date.now());
     this.schedule(ev.run_id);
@@ -193,45 +202,30 @@ export class DiscordThreads {
     return this.post(t, { content: lines.join('\n').slice(0, 2000), ...(files ? { attachments: [{ id: 0, filename: files[0].name, description: 'the worst series of the run' }] } : {}) }, files);
   }
 
-  /** One edit in flight per run; the latest state goes next. */
+  /** One edit in flight per run, at most one per `intervalMs`; the latest state goes next (chat/coalesce.ts). */
   schedule(run: string): void {
-    const b = this.busy.get(run);
-    if (b) {
-      b.dirty = true;
-      return;
-    }
-    const state = { dirty: false, last: 0 };
-    this.busy.set(run, state);
-    void this.flush(run, state);
+    if (!this.stopping) this.edits.schedule(run);
   }
 
-  private async flush(run: string, state: { dirty: boolean; last: number }): Promise<void> {
+  private async flush(run: string): Promise<null> {
+    const t = this.get(run);
+    if (!t || this.stopping) return null;
     try {
-      for (;;) {
-        state.dirty = false;
-        const wait = (this.lastEdit.get(run) ?? 0) + this.intervalMs - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
-        if (this.stopping) return;
-        const t = this.byRun.get(run);
-        if (!t) return;
-        const since = this.pendingSince.get(run);
-        this.pendingSince.delete(run);
-        const json = await this.ctx().engine.get(run);
-        await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
-        state.last = Date.now();
-        this.lastEdit.set(run, state.last);
-        if (since !== undefined) this.editLatencies.push(state.last - since);
-        if (!state.dirty) return;
-      }
+      const since = this.pendingSince.get(run);
+      this.pendingSince.delete(run);
+      const json = await this.ctx().engine.get(run);
+      // discord.js's REST queues the edit per rate-limit bucket (a 429 is waited out there)
+      await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
+      if (since !== undefined) this.editLatencies.push(Date.now() - since);
     } catch (e) {
       this.log.warn({ run, error: describeError(e) }, 'discord: could not update a run card');
-    } finally {
-      this.busy.delete(run);
     }
+    return null;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.edits.stop();
   }
 }
 

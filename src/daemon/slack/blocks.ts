@@ -2,9 +2,10 @@ import { formatDuration } from '../../config/duration.js';
 import type { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import { formatValue } from '../../ui/report.js';
-import { formatMeasurement } from '../../protocol/run-view.js';
 import { table } from '../../ui/format.js';
 import { cut, esc } from './text.js';
+import type { DigestView } from '../chat/digest.js';
+import { runCard, tookText, type RunCard } from '../chat/view.js';
 
 /**
  * Block Kit for everything the bridge posts. Pure functions of data: the same run state always
@@ -86,75 +87,64 @@ export function progressBar(fraction: number, width = 12): string {
   return `${'▰'.repeat(full)}${'▱'.repeat(width - full)}`;
 }
 
-function paramsText(params: Record<string, unknown>): string {
-  const parts = Object.entries(params)
-    .filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0))
-    // a map (thresholds, remediations) is named, not spelled out: it would bury the rest
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : typeof v === 'object' && !Array.isArray(v) ? `{${Object.keys(v as object).length} set}` : JSON.stringify(v)}`);
-  return cut(parts.join('  '), 600);
-}
-
-function tookText(run: Pick<RunJson, 'started_at' | 'ended_at'>): string {
-  if (!run.started_at) return '';
-  const end = run.ended_at ? Date.parse(run.ended_at) : Date.now();
-  return formatDuration(Math.max(0, end - Date.parse(run.started_at)));
-}
-
 export interface HeaderExtras {
   /** Slack user who started it (U...). */
   by?: string | null;
-  /** The run's headline when it has an analysis. */
-  headline?: string | null;
+  /** Whether to show the run's headline when it succeeded with an analysis. */
+  headline?: boolean;
   /** Whether to offer Pause/Resume/Cancel buttons. */
   controls?: boolean;
 }
 
 /**
  * The run's start message, the top of its thread: status, progress bar and ETA, edited in place as
- * the run goes on (coalesced: only the latest state is sent).
+ * the run goes on (coalesced: only the latest state is sent). Block Kit of the chat layer's run card
+ * (chat/view.ts), the same card Discord renders as an embed.
  */
 export function runHeader(run: RunJson, x: HeaderExtras = {}): SlackMessage {
-  const emoji = STATUS_EMOJI[run.status] ?? '';
-  // what differs from the workflow's defaults: the rest is noise
-  const p = paramsText(run.changed_params ?? run.params);
-  const blocks: Block[] = [md(`${emoji} *${esc(run.workflow)}* \`${run.id}\`${p ? `\n${esc(p)}` : ''}`)];
-  const who = x.by ? `started by <@${x.by}>` : run.trigger ? `started by ${esc(run.trigger)}` : '';
-  blocks.push(ctxBlock([`*${esc(run.outcome ?? run.status)}*`, run.current_step && !['succeeded', 'failed', 'cancelled'].includes(run.status) ? `at ${esc(run.current_label ?? run.current_step)}` : '', who, run.started_at ? `since ${slackDate(run.started_at, '{time}')}` : `queued ${slackDate(run.created_at, '{time}')}`].filter(Boolean).join(' · ')));
-  const active = ['queued', 'running', 'waiting', 'paused'].includes(run.status);
-  const watch = run.progress.watch;
-  if (active && watch) {
+  return runCardMessage(runCard(run), x);
+}
+
+/** A neutral run card in Block Kit. */
+export function runCardMessage(c: RunCard, x: HeaderExtras = {}): SlackMessage {
+  const emoji = STATUS_EMOJI[c.status] ?? '';
+  const blocks: Block[] = [md(`${emoji} *${esc(c.workflow)}* \`${c.run}\`${c.params ? `\n${esc(c.params)}` : ''}`)];
+  const who = x.by ? `started by <@${x.by}>` : c.trigger ? `started by ${esc(c.trigger)}` : '';
+  blocks.push(ctxBlock([`*${esc(c.outcome)}*`, c.step ? `at ${esc(c.step)}` : '', who, c.startedAt ? `since ${slackDate(c.startedAt, '{time}')}` : `queued ${slackDate(c.createdAt, '{time}')}`].filter(Boolean).join(' · ')));
+  const watch = c.watch;
+  if (c.active && watch) {
     // a watch reports its checks and breaches (the open one included), not a percentage
-    const next = watch.next_check && !watch.state?.startsWith('breached') ? ` · next check ${slackDate(watch.next_check, '{time}')}` : '';
+    const next = watch.nextCheck ? ` · next check ${slackDate(watch.nextCheck, '{time}')}` : '';
     blocks.push(md(`${watch.breaches ? ':rotating_light:' : ':eyes:'} ${watch.checks} check${watch.checks === 1 ? '' : 's'}, *${watch.breaches} breach${watch.breaches === 1 ? '' : 'es'}*${watch.state && watch.state !== 'idle' && watch.state !== 'checking' ? ` (${esc(watch.state)})` : ''}${next}`));
-    if (watch.last?.length) blocks.push(ctxBlock(`last check: ${esc(watch.last.map(formatMeasurement).join(', '))}`));
-  } else if (active && run.progress.fraction !== null) {
-    const pct = Math.round(run.progress.fraction * 100);
-    const eta = run.progress.eta && !run.progress.waiting ? ` · ETA ${slackDate(run.progress.eta, '{time}')}` : '';
-    blocks.push(md(`\`${progressBar(run.progress.fraction)}\` ${pct}%${eta}`));
+    if (watch.last.length) blocks.push(ctxBlock(`last check: ${esc(watch.last.join(', '))}`));
+  } else if (c.active && c.fraction !== null) {
+    const pct = Math.round(c.fraction * 100);
+    const eta = c.eta ? ` · ETA ${slackDate(c.eta, '{time}')}` : '';
+    blocks.push(md(`\`${progressBar(c.fraction)}\` ${pct}%${eta}`));
   }
-  if (run.waiting_for && (run.waiting_for.kind === 'approval' || run.waiting_for.kind === 'input')) {
-    const pw = run.progress.waiting;
-    const who = pw?.approvers.length ? ` by ${esc(pw.approvers.join(' or '))}` : '';
-    const since = pw?.since ? ` since ${slackDate(pw.since, '{time}')}` : '';
-    blocks.push(md(`:raised_hand: Waiting for ${run.waiting_for.kind === 'approval' ? 'approval' : 'an answer'}${who}${since}: ${esc(cut(run.waiting_for.prompt ?? '', 500))} (see the thread)`));
+  if (c.waiting) {
+    const by = c.waiting.approvers.length ? ` by ${esc(c.waiting.approvers.join(' or '))}` : '';
+    const since = c.waiting.since ? ` since ${slackDate(c.waiting.since, '{time}')}` : '';
+    blocks.push(md(`:raised_hand: Waiting for ${c.waiting.kind === 'approval' ? 'approval' : 'an answer'}${by}${since}: ${esc(cut(c.waiting.prompt, 500))} (see the thread)`));
   }
-  for (const d of (run.decisions ?? []).slice(-3)) {
+  for (const d of c.decisions) {
     const by = d.by.replace(/^slack:([UW][A-Z0-9]{2,})$/, '<@$1>');
     blocks.push(ctxBlock(`${d.decision === 'rejected' ? ':no_entry:' : ':white_check_mark:'} ${d.decision === 'rejected' ? 'Rejected' : 'Approved'} by ${by === d.by ? esc(by) : by} at ${slackDate(d.at, '{time}')} (${esc(d.label)})${d.comment ? `: ${esc(cut(d.comment, 300))}` : ''}`));
   }
-  if (run.pause_requested && run.status === 'running') blocks.push(md(':double_vertical_bar: Pausing at the next step boundary'));
-  if (run.status === 'succeeded') blocks.push(md(`${STATUS_EMOJI.succeeded} Succeeded in ${tookText(run)}${run.outcome && run.outcome !== 'succeeded' ? ` (${esc(run.outcome.replace(/^succeeded, /, ''))})` : ''}${x.headline ? `: *${esc(x.headline)}*` : ''}`));
-  if (run.status === 'failed') blocks.push(md(`${STATUS_EMOJI.failed} ${run.outcome === 'rejected' ? 'Rejected' : 'Failed'}${run.current_step ? ` in step \`${esc(run.current_step)}\`` : ''} after ${tookText(run)}: ${esc(cut(run.error ?? 'failed', 1500))}`));
-  if (run.status === 'cancelled') blocks.push(md(`${STATUS_EMOJI.cancelled} Cancelled after ${tookText(run)}`));
-  if (x.controls && active) {
-    const v = JSON.stringify({ r: run.id });
-    const els = run.status === 'paused' ? [button('Resume', ACTION.resume, v, 'primary')] : [button('Pause', ACTION.pause, v)];
+  if (c.pausing) blocks.push(md(':double_vertical_bar: Pausing at the next step boundary'));
+  const end = c.end;
+  if (end?.status === 'succeeded') blocks.push(md(`${STATUS_EMOJI.succeeded} Succeeded in ${end.took}${end.detail ? ` (${esc(end.detail)})` : ''}${x.headline && end.headline ? `: *${esc(end.headline)}*` : ''}`));
+  if (end?.status === 'failed') blocks.push(md(`${STATUS_EMOJI.failed} ${end.rejected ? 'Rejected' : 'Failed'}${end.step ? ` in step \`${esc(end.step)}\`` : ''} after ${end.took}: ${esc(cut(end.detail ?? 'failed', 1500))}`));
+  if (end?.status === 'cancelled') blocks.push(md(`${STATUS_EMOJI.cancelled} Cancelled after ${end.took}`));
+  if (x.controls && c.active) {
+    const v = JSON.stringify({ r: c.run });
+    const els = c.status === 'paused' ? [button('Resume', ACTION.resume, v, 'primary')] : [button('Pause', ACTION.pause, v)];
     els.push(button('Cancel', ACTION.cancel, v, 'danger'));
-    blocks.push({ type: 'actions', block_id: `controls:${run.id}`, elements: els });
+    blocks.push({ type: 'actions', block_id: `controls:${c.run}`, elements: els });
   }
-  const pct = active && run.progress.fraction !== null && !watch ? ` ${Math.round(run.progress.fraction * 100)}%` : '';
-  const breaches = active && watch ? `, ${watch.breaches} breach${watch.breaches === 1 ? '' : 'es'}` : '';
-  return { text: `${run.workflow} ${run.id}: ${run.outcome ?? run.status}${pct}${breaches}`, blocks };
+  const pct = c.active && c.fraction !== null && !watch ? ` ${Math.round(c.fraction * 100)}%` : '';
+  const breaches = c.active && watch ? `, ${watch.breaches} breach${watch.breaches === 1 ? '' : 'es'}` : '';
+  return { text: `${c.title}: ${c.outcome}${pct}${breaches}`, blocks };
 }
 
 /** A notification as a thread reply (milestones, notify steps, budget pauses, errors). */
@@ -280,18 +270,19 @@ export function completionMessage(n: Notification, run: RunJson | null, analysis
   return { text: cut(n.title, 3000), blocks };
 }
 
-/** One message for many held or merged notifications (quiet hours digest, max_frequency). */
-export function batchMessage(entries: Notification[], heading: string, approvals: Map<string, ApprovalRef>): SlackMessage {
-  const blocks: Block[] = [{ type: 'header', text: plain(heading) }];
-  const shown = entries.slice(0, 20);
-  for (const n of shown) {
-    const first = n.text.split('\n')[0];
-    blocks.push(md(`*${esc(cut(n.title, 300))}*${first && first !== n.title ? `\n${esc(cut(first, 500))}` : ''}`));
-    const ref = approvals.get(n.id);
-    if (ref) blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, JSON.stringify(ref), 'primary'), button('Reject', ACTION.reject, JSON.stringify(ref), 'danger')] });
+/** One message for many held or merged notifications (quiet hours digest, max_frequency), from the chat layer's view. */
+export function batchMessage(v: DigestView): SlackMessage {
+  const blocks: Block[] = [{ type: 'header', text: plain(v.heading) }];
+  for (const n of v.items) {
+    blocks.push(md(`*${esc(cut(n.title, 300))}*${n.first ? `\n${esc(cut(n.first, 500))}` : ''}`));
+    const a = n.approval;
+    if (a) {
+      const ref: ApprovalRef = { r: a.run, s: a.step, q: a.seq };
+      blocks.push({ type: 'actions', block_id: `approval:${ref.r}:${ref.q}`, elements: [button('Approve', ACTION.approve, JSON.stringify(ref), 'primary'), button('Reject', ACTION.reject, JSON.stringify(ref), 'danger')] });
+    }
   }
-  if (entries.length > shown.length) blocks.push(ctxBlock(`… and ${entries.length - shown.length} more: \`opstream inbox\``));
-  return { text: `${heading}: ${entries.map((e) => e.title).slice(0, 5).join('; ')}`, blocks: blocks.slice(0, 50) };
+  if (v.more > 0) blocks.push(ctxBlock(`… and ${v.more} more: \`opstream inbox\``));
+  return { text: `${v.heading}: ${v.items.map((e) => e.title).slice(0, 5).join('; ')}`, blocks: blocks.slice(0, 50) };
 }
 
 export function textMessage(text: string): SlackMessage {

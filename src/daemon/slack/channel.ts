@@ -10,7 +10,8 @@ import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { approvalDecided, approvalMessage, batchMessage, completionMessage, inputAnswered, inputMessage, noteMessage, plainMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { seriesPng } from './chart.js';
 import type { PrefsStore } from './prefs.js';
-import { FrequencyLimit, quietState, quietText, type QuietHours } from './quiet.js';
+import { FrequencyLimit, quietState, quietText, type QuietHours } from '../chat/quiet.js';
+import { digestView, HeldBatches, openApprovals, quietHeading } from '../chat/digest.js';
 import type { RunThreads, ThreadRef } from './threads.js';
 import { fatalText } from './tokens.js';
 import { classify, type CallFailure } from './web.js';
@@ -44,7 +45,6 @@ export interface ChannelDeps {
 }
 
 const ROUTINE = new Set(['milestone', 'notify']);
-const batchedKey = (id: string): string => `slack_batched:${id}`;
 const sentKey = (id: string): string => `slack_sent:${id}`;
 /** A run's chart is uploaded once per thread: by its findings notify, or else by its completion. */
 const chartKey = (run: string, ts: string): string => `slack_chart:${run}:${ts}`;
@@ -75,16 +75,15 @@ export class SlackChannel implements Channel {
   readonly name = 'slack';
   readonly timeoutMs: number;
   private readonly nextPost = new Map<string, number>();
-  /** held:/routine: lanes -> the entries queued in them (for the one digest / merged message). */
-  private readonly batches = new Map<string, Map<string, Notification>>();
-  /** Entries confirmed as part of a digest or merged message -> its receipt. */
-  private readonly batched = new Map<string, string>();
+  /** held:/routine: lanes -> the entries queued in them, for the one digest / merged message (chat/digest.ts). */
+  private readonly batches: HeldBatches;
   private readonly freq: FrequencyLimit;
   private readonly creating = new Map<string, Promise<ThreadRef>>();
 
   constructor(private readonly d: ChannelDeps) {
     this.timeoutMs = 3 * d.cfg.timeoutMs + 5 * d.cfg.postIntervalMs + 30_000;
     this.freq = new FrequencyLimit(d.cfg.maxFrequency);
+    this.batches = new HeldBatches(d.ctx, 'slack');
   }
 
   // ---------------------------------------------------------------- routing (when written)
@@ -146,11 +145,7 @@ export class SlackChannel implements Channel {
   laneOf(entry: Notification): string {
     const route = entry.data.slack as SlackRoute | undefined;
     const lane = route?.lane ?? 'now:?';
-    if (!lane.startsWith('now:')) {
-      let m = this.batches.get(lane);
-      if (!m) this.batches.set(lane, (m = new Map()));
-      m.set(entry.id, entry);
-    }
+    if (!lane.startsWith('now:')) this.batches.add(lane, entry);
     return lane;
   }
 
@@ -161,8 +156,8 @@ export class SlackChannel implements Channel {
     if (fatal) return { kind: 'retry', error: `the Slack bridge is stopped: ${fatal}`, afterMs: FATAL_RETRY_MS };
     const route = entry.data.slack as SlackRoute | undefined;
     if (!route) return { kind: 'failed', error: 'no Slack destination was recorded for this notification' };
-    const done = this.batched.get(entry.id) ?? (await this.d.ctx().store.get<string>('meta', batchedKey(entry.id)));
-    if (done) return this.confirmed(entry, done);
+    const done = await this.batches.receiptOf(entry.id);
+    if (done) return { kind: 'delivered', receipt: done };
     try {
       const mode = route.lane.slice(0, route.lane.indexOf(':'));
       if (mode === 'held') return await this.deliverHeld(entry, route, signal);
@@ -177,11 +172,6 @@ export class SlackChannel implements Channel {
       }
       return { kind: 'failed', error: f.error };
     }
-  }
-
-  private confirmed(entry: Notification, receipt: string): DeliveryResult {
-    this.batched.delete(entry.id);
-    return { kind: 'delivered', receipt };
   }
 
   /** One Web API call, its failure classified with what was being done and where. */
@@ -338,10 +328,9 @@ export class SlackChannel implements Channel {
     if (q.quiet && quiet) {
       return { kind: 'retry', error: `held for quiet hours (${quietText(quiet)}) until ${new Date(q.endsAt).toISOString()}; one digest then`, afterMs: q.endsAt - Date.now() + 250 };
     }
-    const entries = this.pendingIn(route.lane, entry);
-    const approvals = await this.openApprovals(entries);
-    const heading = `While it was quiet${quiet ? ` (${quietText(quiet)})` : ''}: ${entries.length} notification${entries.length === 1 ? '' : 's'}`;
-    const m = await this.post(route.target, batchMessage(entries, heading, approvals), signal);
+    const entries = this.batches.pending(route.lane, entry);
+    const approvals = await openApprovals(this.d.ctx(), entries);
+    const m = await this.post(route.target, batchMessage(digestView(entries, quietHeading(entries.length, quiet), approvals)), signal);
     return this.confirmBatch(entries, route.lane, `digest ${m.channel} ${m.ts}`, entry);
   }
 
@@ -349,41 +338,19 @@ export class SlackChannel implements Channel {
   private async deliverRoutine(entry: Notification, route: SlackRoute, signal: AbortSignal): Promise<DeliveryResult> {
     const wait = this.freq.wait(route.target);
     if (wait > 0) return { kind: 'retry', error: `merged with later routine updates (max_frequency ${this.d.cfg.notifications?.max_frequency}); next one at ${new Date(Date.now() + wait).toISOString()}`, afterMs: wait };
-    const entries = this.pendingIn(route.lane, entry);
+    const entries = this.batches.pending(route.lane, entry);
     this.freq.take(route.target);
     if (entries.length <= 1) {
-      this.batches.get(route.lane)?.delete(entry.id);
+      this.batches.drop(route.lane, entry.id);
       return { kind: 'delivered', receipt: await this.deliverNow(entry, route, signal) };
     }
-    const m = await this.post(route.target, batchMessage(entries, `${entries.length} updates`, new Map()), signal);
+    const m = await this.post(route.target, batchMessage(digestView(entries, `${entries.length} updates`, new Map())), signal);
     return this.confirmBatch(entries, route.lane, `merged ${m.channel} ${m.ts}`, entry);
-  }
-
-  /** Entries still pending on Slack in `lane`, oldest first (always including `first`). */
-  private pendingIn(lane: string, first: Notification): Notification[] {
-    const m = this.batches.get(lane) ?? new Map<string, Notification>();
-    m.set(first.id, first);
-    return [...m.values()].filter((e) => e.channels.slack?.state === 'pending' && !this.batched.has(e.id)).sort((a, b) => a.id.localeCompare(b.id));
-  }
-
-  private async openApprovals(entries: Notification[]): Promise<Map<string, ApprovalRef>> {
-    const out = new Map<string, ApprovalRef>();
-    for (const e of entries) {
-      if (e.kind !== 'approval' || !e.run_id || !e.step) continue;
-      const seq = Number(e.data.wait_seq ?? 0);
-      if (!(await this.d.threads.answerOf(e.run_id, e.step, seq).catch(() => null))) out.set(e.id, { r: e.run_id, s: e.step, q: seq });
-    }
-    return out;
   }
 
   /** Every entry in the batch is confirmed with its receipt, durably, before the first is reported delivered. */
   private async confirmBatch(entries: Notification[], lane: string, receipt: string, first: Notification): Promise<DeliveryResult> {
-    await this.d.ctx().store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: batchedKey(e.id), value: receipt })));
-    const m = this.batches.get(lane);
-    for (const e of entries) {
-      m?.delete(e.id);
-      if (e.id !== first.id) this.batched.set(e.id, receipt);
-    }
+    await this.batches.confirm(entries, lane, receipt, first);
     return { kind: 'delivered', receipt };
   }
 }

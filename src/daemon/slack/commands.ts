@@ -6,7 +6,8 @@ import { isWireError, type RunJson, type SlackConnectionStatus } from '../../pro
 import type { DaemonContext } from '../context.js';
 import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
 import { applyPrefWords, prefsText, type PrefsStore } from './prefs.js';
-import { execute, refuse, type ChatCommand } from '../chat/commands.js';
+import { execute, refuse, type ChatCommand, type ChatOutcome } from '../chat/commands.js';
+import { isWorkflowWord, type Vocabulary } from '../chat/intent.js';
 import { roleNeeded } from '../chat/roles.js';
 import { allows, type Permission, type Role } from './roles.js';
 import { esc, joinDurations } from './text.js';
@@ -160,12 +161,8 @@ export function commandOf(word: string | undefined): string | null {
   return COMMANDS[w] ? w : (ALIASES[w] ?? null);
 }
 
-/** Whether a word starts a workflow (its id or its `command` verb). */
-export function isWorkflowWord(ctx: DaemonContext, word: string | undefined): boolean {
-  if (!word) return false;
-  const set = ctx.workflows.current();
-  return set.workflows.has(word) || set.byCommand(word.toLowerCase()) !== undefined;
-}
+/** Slack's command words for the chat layer's intent parser (its own commands, `prefs` and `schedules` included). */
+export const SLACK_VOCABULARY: Vocabulary = { platform: 'slack', names: commandNames, commandOf };
 
 /**
  * Runs one `/opstream` command line for a Slack user: permission first (a refusal is audited and
@@ -200,6 +197,11 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
 export async function refusal(d: Pick<CommandDeps, 'ctx' | 'log'>, who: Caller, action: string, what: string, needs: string): Promise<CommandReply> {
   await refuse({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, action, what, needs === 'operator' ? 'operate' : needs === 'admin' ? 'admin' : 'read');
   return refusalReply(who, needs);
+}
+
+/** A refusal the chat layer made (and audited), in Slack's words. */
+export function refusalOf(who: Pick<Caller, 'role'>, o: Extract<ChatOutcome, { kind: 'refused' }>): CommandReply {
+  return refusalReply(who, roleNeeded(o.need));
 }
 
 function refusalReply(who: Pick<Caller, 'role'>, needs: string): CommandReply {

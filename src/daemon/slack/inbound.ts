@@ -3,21 +3,19 @@ import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { answerAboutRun } from '../chat/answer.js';
-import { answerApproval } from '../chat/approvals.js';
+import { staleApproval, waitOutcome, type WaitOutcome } from '../chat/approvals.js';
+import { execute } from '../chat/commands.js';
+import { threadReply } from '../chat/conversation.js';
 import { ACTION, INPUT_VIEW, inputModal, mrkdwnMessage, parseApprovalRef, textMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
-import { accessMessage, commandOf, refusal, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
+import { accessMessage, commandOf, refusal, refusalOf, SLACK_VOCABULARY, runCommand, suggestion, type Caller, type CommandDeps, type CommandReply } from './commands.js';
 import type { Envelope } from './connection.js';
 import { Dedupe } from './dedupe.js';
 import { ActionBody, MessageEvent, SlashBody } from './payloads.js';
-import { approvalDecision, mapIntent } from './intent.js';
+import { mapIntent } from '../chat/intent.js';
 import type { Responder, ReplyTarget } from './respond.js';
 import { actorOf, allows, roleOf, type Permission } from './roles.js';
 import { esc, fromSlack, splitWords } from './text.js';
 import type { RunThreads } from './threads.js';
-
-/** A thread reply that is a question or a request to the bot (not people talking to each other). */
-const ASKS = /\?\s*$|^(why|what|how|when|where|who|which|is|are|did|does|can|could|show|explain|detail|details|status|report|tell|give|summar|list)\b/i;
 
 export interface InboundDeps {
   ctx(): DaemonContext;
@@ -137,7 +135,7 @@ export class Inbound {
       const r = await refusal(this.d.commands, who, 'slack.message', text, 'viewer');
       return this.d.responder.reply(to, r.msg);
     }
-    const intent = await mapIntent(this.d.ctx(), text, this.d.log);
+    const intent = await mapIntent(this.d.ctx(), text, this.d.log, SLACK_VOCABULARY);
     if (!intent.words) {
       await this.post(to, mrkdwnMessage(suggestion(this.d.commands, text)));
       return;
@@ -163,54 +161,30 @@ export class Inbound {
   }
 
   /**
-   * A reply in a run's thread: the answer to what the run asks for (an input step), else a
-   * question about the run, answered from its stored outputs.
+   * A reply in a run's thread, understood by the chat layer (chat/conversation.ts): a decision on
+   * what the run waits for, the answer to what it asks, or a question about it; roles and refusal
+   * audits are the chat layer's too. Only the words are Slack's.
    */
   private async threadReply(run: string, text: string, who: Caller, channel: string, threadTs: string, addressed: boolean): Promise<void> {
     const to: ReplyTarget = { channel, user: who.user, thread_ts: threadTs };
-    const ctx = this.d.ctx();
-    if (!text) return;
-    const json = await ctx.engine.get(run).catch(() => null);
-    // "fix it" / "go ahead" in the thread of a run that waits for an approval (the alert's thread
-    // in the critical channel included): the same decision as the Approve button, same roles
-    const decision = json?.waiting_for?.kind === 'approval' ? approvalDecision(text) : null;
-    if (decision && json?.waiting_for) return this.decideByReply(who, json.id, json.waiting_for.step, decision, text, to);
-    const answering = json?.waiting_for?.kind === 'input';
-    // people also talk to each other in a run's thread: only questions and requests get an answer
-    if (!answering && !addressed && !ASKS.test(text)) return;
-    if (answering) {
-      if (!allows(who.role, 'operate')) {
-        const r = await refusal(this.d.commands, who, 'runs.respond', `${run} (thread reply)`, 'operator');
-        return this.d.responder.reply(to, r.msg);
-      }
-      try {
-        await ctx.engine.answer(run, who.actor, { kind: 'input', text });
-      } catch (e) {
-        if (isWireError(e)) return this.d.responder.reply(to, textMessage(e.message));
-        throw e;
-      }
-      return;
+    const json = text ? await this.d.ctx().engine.get(run).catch(() => null) : null;
+    const r = threadReply(run, json, text, addressed, 'in Slack');
+    if (r.kind === 'ignore') return;
+    const o = await execute({ ctx: this.d.ctx, log: this.d.log }, { ...who, platform: 'slack' }, r.cmd, { what: r.what });
+    if (o.kind === 'refused') return this.d.responder.reply(to, refusalOf(who, o).msg);
+    switch (r.kind) {
+      case 'decide':
+        if (o.kind === 'decided') return this.post(to, mrkdwnMessage(o.decision === 'approved' ? `:white_check_mark: Approved by <@${who.user}>; going ahead.` : `:x: Rejected by <@${who.user}>; nothing will be applied.`), run);
+        if (o.kind === 'not_approver' || o.kind === 'problem') return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(o.message)}`));
+        return;
+      case 'respond':
+        if (o.kind === 'problem') return this.d.responder.reply(to, textMessage(o.message));
+        return;
+      case 'ask':
+        if (o.kind === 'answer') return this.post(to, mrkdwnMessage(esc(o.text), o.text), run);
+        if (o.kind === 'problem') return this.d.responder.reply(to, textMessage(o.message));
+        return;
     }
-    if (!allows(who.role, 'read')) {
-      const r = await refusal(this.d.commands, who, 'runs.ask', `${run} (thread reply)`, 'viewer');
-      return this.d.responder.reply(to, r.msg);
-    }
-    const a = await answerAboutRun(ctx, run, text, who.actor);
-    await this.post(to, mrkdwnMessage(esc(a.answer), a.answer), run);
-  }
-
-  /** A thread reply that approves or rejects what the run waits for (operator or admin only; refusals audited). */
-  private async decideByReply(who: Caller, run: string, step: string, decision: 'approved' | 'rejected', text: string, to: ReplyTarget): Promise<void> {
-    const action = decision === 'approved' ? 'runs.approve' : 'runs.reject';
-    if (!allows(who.role, 'operate')) return this.refuse(who, action, `${run} ${step} (thread reply "${text.slice(0, 40)}")`, 'operate', to);
-    try {
-      await answerApproval(this.d.ctx(), who, run, { decision, comment: `"${text.slice(0, 200)}" in Slack` });
-    } catch (e) {
-      if (!isWireError(e)) throw e;
-      if (/may not answer/.test(e.message)) await this.d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `${action} (${run} ${step}: not an approver)` });
-      return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(e.message)}`));
-    }
-    await this.post(to, mrkdwnMessage(decision === 'approved' ? `:white_check_mark: Approved by <@${who.user}>; going ahead.` : `:x: Rejected by <@${who.user}>; nothing will be applied.`), run);
   }
 
   // ---------------------------------------------------------------- buttons and modals
@@ -257,9 +231,7 @@ export class Inbound {
    */
   private async decide(who: Caller, ref: ApprovalRef, decision: 'approved' | 'rejected', to: ReplyTarget): Promise<void> {
     if (!allows(who.role, 'operate')) return this.refuse(who, decision === 'approved' ? 'runs.approve' : 'runs.reject', `${ref.r} ${ref.s}`, 'operate', to);
-    const engine = this.d.ctx().engine;
-    const already = async (): Promise<void> => {
-      const how = await this.d.threads.answerOf(ref.r, ref.s, ref.q).catch(() => null);
+    const already = async (how: WaitOutcome | null): Promise<void> => {
       const by = how ? (how.by.startsWith('slack:') ? `<@${how.by.slice(6)}>` : esc(how.by)) : '';
       const text = how
         ? how.decision === 'approved' || how.decision === 'rejected'
@@ -268,19 +240,12 @@ export class Inbound {
         : 'This run is not waiting for this approval any more; your click changed nothing.';
       await this.d.responder.reply(to, mrkdwnMessage(`:information_source: ${text}`));
     };
-    const run = await engine.get(ref.r).catch(() => null);
-    if (!run || run.waiting_for?.kind !== 'approval' || run.waiting_for.step !== ref.s) return already();
-    if (ref.q && (await this.d.threads.answerOf(ref.r, ref.s, ref.q).catch(() => null))) return already();
-    try {
-      await answerApproval(this.d.ctx(), who, ref.r, { decision });
-    } catch (e) {
-      if (!isWireError(e)) throw e;
-      if (/may not answer/.test(e.message)) {
-        await this.d.ctx().store.commit([], { actor: who.actor, action: 'slack.refused', target: `runs.${decision === 'approved' ? 'approve' : 'reject'} (${ref.r} ${ref.s}: not an approver)` });
-        return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(e.message)}`));
-      }
-      return already();
-    }
+    // whether the click still lands (the run waits at that step, that very wait is open) is the chat layer's call
+    const st = await staleApproval(this.d.ctx(), { run: ref.r, step: ref.s, seq: ref.q });
+    if (st.stale) return already(st.how);
+    const o = await execute({ ctx: this.d.ctx, log: this.d.log }, { ...who, platform: 'slack' }, { kind: decision === 'approved' ? 'approve' : 'reject', run: ref.r }, { what: `${ref.r} ${ref.s}` });
+    if (o.kind === 'not_approver') return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(o.message)}`));
+    if (o.kind === 'problem') return already(await waitOutcome(this.d.ctx(), ref.r, ref.s, ref.q).catch(() => null));
     // the message itself is edited from the run's `approval.answered` event (threads.ts), which
     // also covers answers from the CLI and timeouts
   }

@@ -1,6 +1,6 @@
 import { clockSeconds, validTimezone } from '../../config/load.js';
 import type { DaemonContext } from '../context.js';
-import type { QuietHours } from './quiet.js';
+import type { QuietHours } from '../chat/quiet.js';
 
 /** One person's Slack preferences (`/opstream prefs`), stored under meta `slack_prefs:<user>`. */
 export interface Prefs {

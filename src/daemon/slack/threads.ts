@@ -2,9 +2,11 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
 import type { DaemonContext } from '../context.js';
-import { headlineOf } from '../reports/report.js';
+import { EditCoalescer } from '../chat/coalesce.js';
+import { RunThreadIndex } from '../chat/run-threads.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
 import { classify } from './web.js';
+import { waitOutcome, type WaitOutcome } from '../chat/approvals.js';
 
 /**
  * Run threads: one Slack thread per run and destination, whose top message (the start message)
@@ -42,24 +44,16 @@ export interface WaitMessage {
   open: boolean;
 }
 
-interface UpdateState {
-  timer: NodeJS.Timeout | null;
-  inflight: boolean;
-  dirty: boolean;
-  /** When the last update was sent (or, after a 429, when the next may be). */
-  nextAt: number;
-}
-
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const threadKey = (run: string, target: string): string => `slack_thread:${run}:${target}`;
 const tsKey = (channel: string, ts: string): string => `slack_ts:${channel}:${ts}`;
 const waitKey = (run: string, seq: number): string => `slack_wait:${run}:${String(seq).padStart(9, '0')}`;
 
 export class RunThreads {
-  private readonly byRun = new Map<string, ThreadRef[]>();
-  private readonly byTs = new Map<string, string>();
+  /** run <-> start messages (chat/run-threads.ts). */
+  private readonly index: RunThreadIndex<ThreadRef>;
   private readonly waits = new Map<string, WaitMessage[]>();
-  private readonly updates = new Map<string, UpdateState>();
+  private readonly edits: EditCoalescer;
   private stopping = false;
   /** Figures for the benchmark: chat.update calls made, and the ones Slack rate limited. */
   readonly figures = { updates: 0, rateLimited: 0 };
@@ -68,12 +62,15 @@ export class RunThreads {
     private readonly ctx: () => DaemonContext,
     private readonly web: WebClient,
     private readonly log: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    intervalMs: number,
+  ) {
+    this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
+    this.index = new RunThreadIndex<ThreadRef>(ctx, 'slack_thread:', (t) => threadKey(t.run, t.target), (t) => `${t.channel}:${t.ts}`, (a, b) => a.target === b.target);
+  }
 
   async load(): Promise<void> {
     const store = this.ctx().store;
-    for (const [, t] of await store.entries<ThreadRef>('meta', { gte: 'slack_thread:', lt: 'slack_thread:~' })) this.remember(t);
+    await this.index.load();
     for (const [, w] of await store.entries<WaitMessage>('meta', { gte: 'slack_wait:', lt: 'slack_wait:~' })) {
       if (!w.open) continue;
       const list = this.waits.get(w.run) ?? [];
@@ -82,28 +79,19 @@ export class RunThreads {
     }
   }
 
-  private remember(t: ThreadRef): void {
-    const list = this.byRun.get(t.run) ?? [];
-    const i = list.findIndex((x) => x.target === t.target);
-    if (i >= 0) list[i] = t;
-    else list.push(t);
-    this.byRun.set(t.run, list);
-    this.byTs.set(`${t.channel}:${t.ts}`, t.run);
-  }
-
   /** The run whose thread this message (or reply parent) is, if any. */
   async runOf(channel: string, ts: string): Promise<string | undefined> {
-    const hit = this.byTs.get(`${channel}:${ts}`);
+    const hit = this.index.runOf(`${channel}:${ts}`);
     if (hit) return hit;
     return this.ctx().store.get<string>('meta', tsKey(channel, ts));
   }
 
   threadFor(run: string, target: string): ThreadRef | undefined {
-    return this.byRun.get(run)?.find((t) => t.target === target);
+    return this.index.of(run).find((t) => t.target === target);
   }
 
   threadsOf(run: string): ThreadRef[] {
-    return this.byRun.get(run) ?? [];
+    return this.index.of(run);
   }
 
   /**
@@ -111,14 +99,10 @@ export class RunThreads {
    * in its thread. Throws the Web API error (the caller's delivery answers retry or failed).
    */
   async create(run: RunJson, target: string, by: string | null): Promise<ThreadRef> {
-    const msg = runHeader(run, { by, headline: this.headline(run), controls: true });
+    const msg = runHeader(run, { by, headline: true, controls: true });
     const res = await this.web.chat.postMessage({ channel: target, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
     const t: ThreadRef = { run: run.id, target, channel: String(res.channel), ts: String(res.ts), by, final: TERMINAL.has(run.status) };
-    await this.ctx().store.commit([
-      { type: 'put', sub: 'meta', key: threadKey(run.id, target), value: t },
-      { type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id },
-    ]);
-    this.remember(t);
+    await this.index.save(t, [{ type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id }]);
     return t;
   }
 
@@ -140,7 +124,7 @@ export class RunThreads {
   onFeed(item: WatchItem): void {
     if (item.topic !== 'runs' || this.stopping) return;
     const ev = item.data;
-    if (this.byRun.has(ev.run_id)) this.schedule(ev.run_id);
+    if (this.index.has(ev.run_id)) this.schedule(ev.run_id);
     const waits = this.waits.get(ev.run_id);
     if (!waits?.length) return;
     const step = typeof ev.step === 'string' ? ev.step : undefined;
@@ -181,51 +165,33 @@ export class RunThreads {
     }
   }
 
-  /** Edits the start message(s) of `run` now or as soon as `intervalMs` allows; only the latest state is sent. */
+  /** Edits the start message(s) of `run` now or as soon as `intervalMs` allows; only the latest state is sent (chat/coalesce.ts). */
   schedule(run: string): void {
-    if (this.stopping) return;
-    let u = this.updates.get(run);
-    if (!u) this.updates.set(run, (u = { timer: null, inflight: false, dirty: false, nextAt: 0 }));
-    u.dirty = true;
-    if (u.inflight || u.timer) return;
-    const wait = u.nextAt - Date.now();
-    if (wait <= 0) {
-      void this.flush(run, u);
-      return;
-    }
-    u.timer = setTimeout(() => {
-      u.timer = null;
-      void this.flush(run, u);
-    }, wait);
+    if (!this.stopping) this.edits.schedule(run);
   }
 
-  private async flush(run: string, u: UpdateState): Promise<void> {
-    const threads = (this.byRun.get(run) ?? []).filter((t) => !t.final);
-    u.dirty = false;
-    if (threads.length === 0) {
-      this.updates.delete(run);
-      return;
-    }
-    u.inflight = true;
-    u.nextAt = Date.now() + this.intervalMs;
+  /** One edit of each start message of `run` that is not final; how long to wait when Slack asked to. */
+  private async flush(run: string): Promise<{ retryAfterMs: number } | null> {
+    const threads = this.index.of(run).filter((t) => !t.final);
+    if (threads.length === 0) return null;
+    let again: { retryAfterMs: number } | null = null;
     try {
       const json = await this.ctx().engine.get(run);
       const final = TERMINAL.has(json.status);
       for (const t of threads) {
-        const msg = runHeader(json, { by: t.by, headline: this.headline(json), controls: true });
+        const msg = runHeader(json, { by: t.by, headline: true, controls: true });
         try {
           await this.web.chat.update({ channel: t.channel, ts: t.ts, text: msg.text, blocks: msg.blocks as never });
           this.figures.updates++;
           if (final) {
             t.final = true;
-            await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: threadKey(t.run, t.target), value: t }]);
+            await this.index.update([t]);
           }
         } catch (e) {
           const f = classify(e, 'chat.update');
           if (f.kind === 'retry') {
             if (f.afterMs) this.figures.rateLimited++;
-            u.nextAt = Date.now() + Math.max(this.intervalMs, f.afterMs ?? 2000);
-            u.dirty = true;
+            again = { retryAfterMs: f.afterMs ?? 2000 };
           } else {
             this.log.warn({ run, channel: t.channel, error: f.error }, 'slack: cannot edit the run\'s start message; no more edits to it');
             t.final = true;
@@ -236,18 +202,10 @@ export class RunThreads {
       if (isWireError(e) && e.code === 'not_found') {
         // removed by retention: its start message keeps its last state
         for (const t of threads) t.final = true;
-        await this.ctx().store.commit(threads.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: threadKey(t.run, t.target), value: t }))).catch(() => undefined);
+        await this.index.update(threads).catch(() => undefined);
       } else this.log.warn({ err: e, run }, 'slack: could not read the run to edit its thread');
-    } finally {
-      u.inflight = false;
-      if (u.dirty && !this.stopping) this.schedule(run);
-      else if (!u.timer) this.updates.delete(run);
     }
-  }
-
-  private headline(run: RunJson): string | null {
-    if (run.status !== 'succeeded') return null;
-    return headlineOf(run.steps)?.headline ?? null;
+    return again;
   }
 
   /**
@@ -255,7 +213,7 @@ export class RunThreads {
    * to date, and requests answered meanwhile (by the CLI, a timeout) show it.
    */
   async reconcile(): Promise<void> {
-    for (const [run, threads] of this.byRun) if (threads.some((t) => !t.final)) this.schedule(run);
+    for (const [run, threads] of this.index.runs()) if (threads.some((t) => !t.final)) this.schedule(run);
     const engine = this.ctx().engine;
     for (const [run, waits] of [...this.waits]) {
       let json: RunJson;
@@ -273,23 +231,13 @@ export class RunThreads {
     }
   }
 
-  /** How the wait opened at `seq` for `step` ended, from the run's events; null while still open. */
-  async answerOf(run: string, step: string, seq: number): Promise<{ decision: string; by: string; at: string; comment: string | null } | null> {
-    const { events } = await this.ctx().engine.events(run, seq, 10_000);
-    for (const e of events) {
-      if (e.step !== step) continue;
-      const x = e as unknown as { decision?: string; by?: string; comment?: string; text?: string };
-      if (e.type === 'approval.answered') return { decision: x.decision ?? 'approved', by: x.by ?? '?', at: e.at, comment: x.comment ?? null };
-      if (e.type === 'input.answered') return { decision: 'answered', by: x.by ?? '?', at: e.at, comment: x.text ?? null };
-      if (e.type === 'wait.timed_out') return { decision: 'expired', by: 'timeout', at: e.at, comment: 'no answer in time' };
-      if (e.type === 'step.waiting' && e.seq > seq) return { decision: 'closed', by: 'run', at: e.at, comment: 'asked again' };
-    }
-    return null;
+  /** How the wait opened at `seq` for `step` ended (chat/approvals.ts); null while still open. */
+  answerOf(run: string, step: string, seq: number): Promise<WaitOutcome | null> {
+    return waitOutcome(this.ctx(), run, step, seq);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const u of this.updates.values()) if (u.timer) clearTimeout(u.timer);
-    // an update in flight finishes on its own; nothing waits for it
+    this.edits.stop();
   }
 }

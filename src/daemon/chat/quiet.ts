@@ -1,4 +1,4 @@
-/** Quiet hours and routine-update frequency: when Slack may interrupt people. */
+/** Quiet hours and routine-update frequency: when a chat (Slack, Discord) may interrupt people. */
 
 export interface QuietHours {
   startSec: number;

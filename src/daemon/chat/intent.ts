@@ -1,10 +1,94 @@
 import type { Logger } from 'pino';
 import type { DaemonContext } from '../context.js';
-import { commandNames, commandOf, isWorkflowWord } from './commands.js';
-import { splitWords } from './text.js';
+import type { Platform } from './roles.js';
+import { joinDurations, splitWords } from './text.js';
+import type { ChatCommand } from './commands.js';
 
 /** How plain words were understood: command words to run, or nothing matched. */
 export type Intent = { words: string[]; by: 'command' | 'grammar' | 'llm' } | { words: null };
+
+/**
+ * The command words a platform understands (every platform has the chat layer's commands; Slack adds
+ * `prefs` and `schedules`). The intent parser maps a sentence onto these words only.
+ */
+export interface Vocabulary {
+  platform: Platform;
+  /** Every command name, for the model's prompt. */
+  names(): string[];
+  /** The command a first word names (an alias included), if any. */
+  commandOf(word: string | undefined): string | null;
+}
+
+/** Whether a word starts a workflow (its id or its `command` verb). */
+export function isWorkflowWord(ctx: DaemonContext, word: string | undefined): boolean {
+  if (!word) return false;
+  const set = ctx.workflows.current();
+  return set.workflows.has(word) || set.byCommand(word.toLowerCase()) !== undefined;
+}
+
+const NEUTRAL = ['help', 'list', 'status', 'start', 'pause', 'resume', 'cancel', 'approve', 'reject', 'respond', 'ask'] as const;
+const ALIASES: Record<string, string> = { stop: 'cancel', ls: 'list', '?': 'help', run: 'start', details: 'ask', report: 'ask', answer: 'respond' };
+
+function neutralCommandOf(word: string | undefined): string | null {
+  if (!word) return null;
+  const w = word.toLowerCase();
+  return (NEUTRAL as readonly string[]).includes(w) ? w : (ALIASES[w] ?? null);
+}
+
+/** The chat layer's own commands: what a platform without commands of its own understands in plain words. */
+export const NEUTRAL_VOCABULARY = (platform: Platform): Vocabulary => ({ platform, names: () => [...NEUTRAL], commandOf: neutralCommandOf });
+
+/**
+ * Command words (as `mapIntent` gives them, in the neutral vocabulary) -> a typed command, or a
+ * one-line problem. A workflow word starts that workflow with the words after it.
+ */
+export function commandFromWords(ctx: DaemonContext, words: string[]): { cmd: ChatCommand } | { problem: string } {
+  const [head, ...rest] = words;
+  const name = neutralCommandOf(head);
+  const runOf = (what: string): string => {
+    if (!rest[0]) throw new Problem(`${what} needs a run id, e.g. "${what} r_8f3k2m" (list shows them)`);
+    return rest[0];
+  };
+  try {
+    switch (name) {
+      case 'help':
+        return { cmd: { kind: 'help' } };
+      case 'list':
+        return { cmd: { kind: 'list', all: rest[0] === 'all' || rest[0] === '--all' } };
+      case 'status':
+        return { cmd: { kind: 'status', run: rest[0] } };
+      case 'start': {
+        if (!rest.length) throw new Problem('start needs a workflow: "start <workflow> [words]" (help lists them)');
+        const [workflow, ...w] = joinDurations(rest);
+        return { cmd: { kind: 'start', workflow, words: w } };
+      }
+      case 'pause':
+      case 'resume':
+      case 'cancel':
+        return { cmd: { kind: name, run: runOf(name) } };
+      case 'approve':
+      case 'reject':
+        return { cmd: { kind: name, run: runOf(name), comment: rest.slice(1).join(' ') || undefined } };
+      case 'respond': {
+        const run = runOf('respond');
+        if (!rest[1]) throw new Problem('respond needs the answer after the run id');
+        return { cmd: { kind: 'respond', run, text: rest.slice(1).join(' ') } };
+      }
+      case 'ask':
+        return { cmd: { kind: 'ask', run: runOf('ask'), question: rest.slice(1).join(' ') || 'details' } };
+      default: {
+        if (!isWorkflowWord(ctx, head)) return { problem: `I didn't understand "${words.join(' ').slice(0, 200)}"; help lists what I can do.` };
+        const [workflow, ...w] = joinDurations(words);
+        return { cmd: { kind: 'start', workflow, words: w } };
+      }
+    }
+  } catch (e) {
+    if (e instanceof Problem) return { problem: e.message };
+    throw e;
+  }
+}
+
+class Problem extends Error {}
 
 const RUN_ID = /\br_[a-z0-9]{4,16}\b/;
 
@@ -14,16 +98,17 @@ const RUN_ID = /\br_[a-z0-9]{4,16}\b/;
  * against the same commands; then a small grammar ("what is running?", "pause r_x", "please
  * profile checkout-api for 2 hours"). The caller answers with a suggestion when nothing matches.
  */
-export async function mapIntent(ctx: DaemonContext, text: string, log: Logger): Promise<Intent> {
+export async function mapIntent(ctx: DaemonContext, text: string, log: Logger, vocab: Vocabulary): Promise<Intent> {
   const words = splitWords(text);
   if (words.length === 0) return { words: ['help'], by: 'grammar' };
-  if (commandOf(words[0]) || isWorkflowWord(ctx, words[0])) return { words, by: 'command' };
+  if (vocab.commandOf(words[0]) || isWorkflowWord(ctx, words[0])) return { words, by: 'command' };
   if (ctx.llm) {
-    const mapped = await byLlm(ctx, text, log);
+    const mapped = await byLlm(ctx, text, log, vocab);
     if (mapped) return { words: mapped, by: 'llm' };
   }
   const g = byGrammar(ctx, text, words);
-  return g ? { words: g, by: 'grammar' } : { words: null };
+  // a command this platform does not have (Slack's prefs, say) is no match here
+  return g && (vocab.commandOf(g[0]) || isWorkflowWord(ctx, g[0])) ? { words: g, by: 'grammar' } : { words: null };
 }
 
 function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] | null {
@@ -48,14 +133,14 @@ function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] 
   return null;
 }
 
-async function byLlm(ctx: DaemonContext, text: string, log: Logger): Promise<string[] | null> {
+async function byLlm(ctx: DaemonContext, text: string, log: Logger, vocab: Vocabulary): Promise<string[] | null> {
   const llm = ctx.llm;
   if (!llm) return null;
   const wfs = [...ctx.workflows.current().workflows.values()].map((w) => w.workflow);
   const catalog = wfs.map((w) => `- ${w.command ? `${w.command} ${w.usage ?? ''}`.trim() : `start ${w.id}`}: ${w.description ?? w.name ?? w.id}`).join('\n');
   const system = [
     'You map a chat message to ONE command line of the OpStream CLI, or to nothing.',
-    `Commands: ${commandNames().join(', ')} (status/pause/resume/cancel/approve/reject/ask take a run id like r_8f3k2m; list takes optional "all").`,
+    `Commands: ${vocab.names().join(', ')} (status/pause/resume/cancel/approve/reject/ask take a run id like r_8f3k2m; list takes optional "all").`,
     'Workflows are started by their verb followed by their usage words:',
     catalog,
     'Durations are written like 2h, 30m. Answer with JSON {"command": "<the command line without a leading slash>"} or {"command": ""} when the message asks for none of these.',
@@ -76,10 +161,10 @@ async function byLlm(ctx: DaemonContext, text: string, log: Logger): Promise<str
     const line = String((JSON.parse(reply.message.content) as { command?: unknown }).command ?? '').replace(/^\/?opstream\s+/, '').trim();
     const words = splitWords(line);
     // only what the commands themselves accept: the model proposes, the grammar disposes
-    if (words.length && (commandOf(words[0]) || isWorkflowWord(ctx, words[0]))) return words;
+    if (words.length && (vocab.commandOf(words[0]) || isWorkflowWord(ctx, words[0]))) return words;
     return null;
   } catch (e) {
-    log.info({ err: (e as Error).message }, 'slack: the LLM could not map a message; using the grammar');
+    log.info({ err: (e as Error).message }, `${vocab.platform}: the LLM could not map a message; using the grammar`);
     return null;
   }
 }

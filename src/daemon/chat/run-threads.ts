@@ -1,0 +1,67 @@
+import type { DaemonContext } from '../context.js';
+import type { StoreOp } from '../store/store.js';
+
+/**
+ * Which run a chat message or thread belongs to, for every platform: a run's records (Slack: its
+ * start message per destination; Discord: its card and thread), kept in the store (meta sublevel,
+ * one key per record) so that after a restart the same messages are edited and a reply in an old
+ * thread still finds its run, and indexed in memory both ways (run -> records, thread -> run).
+ * What a record holds is the adapter's; where it is kept and how it is found is this.
+ */
+export class RunThreadIndex<T extends { run: string }> {
+  private readonly byRun = new Map<string, T[]>();
+  private readonly byThread = new Map<string, string>();
+
+  constructor(
+    private readonly ctx: () => DaemonContext,
+    /** Key prefix of the records (`slack_thread:`). */
+    private readonly prefix: string,
+    /** The record's key (starts with `prefix`). */
+    private readonly keyOf: (t: T) => string,
+    /** The id a reply names the thread by (Slack `<channel>:<ts>`, Discord the thread channel). */
+    private readonly threadOf: (t: T) => string,
+    /** Whether two records of one run are the same one (Slack: one per destination). */
+    private readonly same: (a: T, b: T) => boolean = () => true,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const [, t] of await this.ctx().store.entries<T>('meta', { gte: this.prefix, lt: `${this.prefix}\uffff` })) this.remember(t);
+  }
+
+  private remember(t: T): void {
+    const list = this.byRun.get(t.run) ?? [];
+    const i = list.findIndex((x) => this.same(x, t));
+    if (i >= 0) list[i] = t;
+    else list.push(t);
+    this.byRun.set(t.run, list);
+    this.byThread.set(this.threadOf(t), t.run);
+  }
+
+  /** Stores a record (with `extra` in the same commit) and indexes it. */
+  async save(t: T, extra: StoreOp[] = []): Promise<void> {
+    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: this.keyOf(t), value: t }, ...extra]);
+    this.remember(t);
+  }
+
+  /** Stores records changed in place (a flag on them). */
+  async update(ts: T[]): Promise<void> {
+    if (ts.length) await this.ctx().store.commit(ts.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: this.keyOf(t), value: t })));
+  }
+
+  of(run: string): T[] {
+    return this.byRun.get(run) ?? [];
+  }
+
+  has(run: string): boolean {
+    return this.byRun.has(run);
+  }
+
+  /** The run whose thread this is, if any. */
+  runOf(thread: string): string | undefined {
+    return this.byThread.get(thread);
+  }
+
+  runs(): IterableIterator<[string, T[]]> {
+    return this.byRun.entries();
+  }
+}
