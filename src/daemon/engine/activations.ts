@@ -77,11 +77,11 @@ type DistributiveOmitAct<T> = T extends unknown ? Omit<T, 'act'> : never;
 
 /**
  * The parent's flags a worker may take: --input-type and --eval make no sense for a job file (and
- * fail the worker), and V8 heap flags such as the daemon's --max-semi-space-size are per process
- * (a worker refuses them; its heap is sized by `resourceLimits`).
+ * fail the worker), and per-process V8 flags such as the daemon's --max-semi-space-size or
+ * --expose-gc are refused by a worker (every activation failed); its heap is sized by `resourceLimits`.
  */
 function workerExecArgv(): string[] {
-  return process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval') && !/^--max-(semi|old)-space-size/.test(a));
+  return process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval') && !/^--(max[-_](semi|old)[-_]space[-_]size|expose[-_]gc|stack[-_]size)/.test(a));
 }
 
 /**
