@@ -54,7 +54,7 @@ export interface StartRunOptions {
 }
 
 export interface EngineOptions {
-  /** Activations at once, over all worker threads (default 1024; OPSTREAM_MAX_ACTIVATIONS). */
+  /** Activations at once, over all worker threads (default 256; OPSTREAM_MAX_ACTIVATIONS). */
   maxActivations?: number;
   /** Worker threads at most (default 8; OPSTREAM_WORKER_THREADS); each hosts up to ceil(max / threads) activations. */
   workerThreads?: number;
@@ -136,7 +136,7 @@ export class Engine implements Service {
 
   async start(): Promise<void> {
     const ctx = this.ctx;
-    const max = this.opts.maxActivations ?? positiveEnv('OPSTREAM_MAX_ACTIVATIONS', 1024);
+    const max = this.opts.maxActivations ?? positiveEnv('OPSTREAM_MAX_ACTIVATIONS', 256);
     const threads = this.opts.workerThreads ?? positiveEnv('OPSTREAM_WORKER_THREADS', 8);
     this.pool = new ActivationPool(activationJobPath(), max, {
       dataFor: (id, n) => this.activationData(id, n),
