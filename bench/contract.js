@@ -14,6 +14,7 @@ export const CONTRACT = [
   { id: 'restart_with_100k_finished_s', unit: 's', goal: { op: '<', value: 1 }, what: 'daemon start (restart: its one-time stats backfill already done) with 100,000 finished runs in the store (header, step rows and events each), until it serves', baseline: 'the same start with an empty store' },
   { id: 'mcp_overhead_p99_ms', unit: 'ms', goal: { op: '<', value: 2 }, what: 'tool pool call p99 minus a raw MCP SDK client call p99 to the same server', baseline: 'raw MCP SDK client call p99' },
   { id: 'cli_status_vs_node_ratio', unit: 'x', goal: { op: '<=', value: 2 }, what: '`opstream status` wall time (whole process, median of 15) divided by `node -e 0`', baseline: '`node -e 0` median' },
+  { id: 'cli_status_vs_node_ratio_under_load', unit: 'x', goal: { op: '<=', value: 2 }, what: 'the same while the daemon runs the no-op chain (40 concurrent runs kept going; bench/engine.bench.js statusUnderLoad)', baseline: '`node -e 0` median in the same window' },
   { id: 'slack_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 300 }, what: 'Socket Mode envelope ack latency p99 at the loopback Slack while 1,000 runs wait, a slow step is in flight and a busy run edits its thread' },
   // issue 22: the Discord bridge (bench/discord.bench.js)
   { id: 'discord_ack_p99_ms', unit: 'ms', goal: { op: '<', value: 300 }, what: 'interaction (INTERACTION_CREATE at the loopback gateway) -> deferred acknowledgement received, p99, while 1,000 runs wait, a slow step is in flight and a busy run edits its card' },

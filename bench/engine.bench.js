@@ -16,7 +16,7 @@
 // runs in its own process.
 // The N-run states are made by cloning a real run's stored state while the daemon is down
 // (starting N runs one by one would measure worker start-up, not waiting or recovery).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -154,6 +154,55 @@ async function stepsMcp() {
     { id: 'steps_per_s_mcp', name: `steps completed per second, no-op MCP tool step through the pool (${RUNS} runs x ${STEPS} steps)`, value: r.steps / r.s, unit: 'steps/s', baseline: diskBaseline(r.disk), note: `${r.steps} steps in ${r.s.toFixed(2)} s incl. worker start; ${r.batches} fsynced batches (${(r.steps / r.batches).toFixed(1)} steps per fsync); one stdio server answers all calls` },
     { id: 'events_per_s_mcp', name: 'durable run events per second, MCP tool step run', value: r.events / r.s, unit: 'events/s' },
   ];
+}
+
+/** Wall time of one child process, without blocking this process (the daemon under test lives here). */
+function childMs(args, env) {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const c = spawn(process.execPath, args, { env, stdio: 'ignore' });
+    c.on('error', reject);
+    c.on('exit', (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`node ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+/**
+ * `opstream status` (a cold CLI process, whole wall time) against `node -e 0` while the daemon runs
+ * the no-op chain (40 concurrent runs, topped up so the load lasts), 15 each, interleaved.
+ */
+async function statusUnderLoad() {
+  const home = homeWith([], { 'noop.yaml': stepsYaml('noop', '    tool: engine_test.noop\n') });
+  const d = await daemonIn(home);
+  const env = { ...process.env, OPSTREAM_HOME: home };
+  let running = true;
+  let steps = 0;
+  const off = d.ctx.bus.subscribe('runs', undefined, (_e, data) => {
+    if (data.type === 'step.succeeded') steps++;
+    // keep 40 runs going until the measurement is done
+    if (running && (data.type === 'run.succeeded' || data.type === 'run.failed')) void start(d, 'noop');
+  });
+  try {
+    await Promise.all(Array.from({ length: RUNS }, () => start(d, 'noop')));
+    const node = [];
+    const status = [];
+    const t0 = performance.now();
+    const s0 = steps;
+    for (let i = 0; i < 15; i++) {
+      node.push(await childMs(['-e', '0'], env));
+      status.push(await childMs([BIN, 'status'], env));
+    }
+    const rate = (steps - s0) / ((performance.now() - t0) / 1000);
+    running = false;
+    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    return [
+      { id: 'cli_status_vs_node_ratio_under_load', name: '`opstream status` cold / `node -e 0` (medians of 15) while the daemon runs the no-op chain', value: med(status) / med(node), unit: 'x', baseline: { name: 'node -e 0 median, same window', value: med(node), unit: 'ms' }, note: `status ${med(status).toFixed(0)} ms; the daemon completed ${rate.toFixed(0)} steps/s meanwhile (${RUNS} runs kept going)` },
+    ];
+  } finally {
+    running = false;
+    off();
+    await d.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 /** Runs one real run of `wf` until `pred`, stops the daemon, clones its stored state N times. */
@@ -375,7 +424,7 @@ async function restartFinished() {
   }
 }
 
-const parts = { stepsNoop, stepsMcp, waiting, recovery, restartFinished };
+const parts = { stepsNoop, stepsMcp, statusUnderLoad, waiting, recovery, restartFinished };
 
 export async function run() {
   if (process.env.BENCH_PART) return parts[process.env.BENCH_PART]();
