@@ -3,9 +3,23 @@
  * {"ready":pid, "notices"?: [...]} | {"already":pid|null} | {"error":"...", "problems"?: ConfigProblem[]}; after that the daemon never touches
  * stdout again (the reader is gone), and stderr goes to a file the CLI chose.
  */
+import { setPriority } from 'node:os';
 import { startDaemon } from './main.js';
 
 process.title = 'opstream-daemon';
+// OPSTREAM_DAEMON_NICE (1-19) lowers the daemon's CPU priority so that its background work yields
+// to what the user does meanwhile; threads and servers it starts from here on inherit it. Off by
+// default: measured while the daemon ran a busy chain (bench/engine.bench.js statusUnderLoad), nice
+// 10 made the shell faster (`node -e 0` 213 -> 125 ms) but the daemon's own answers slower, and a
+// niced daemon starves beside a CPU hog it is asked to watch.
+const nice = Number(process.env.OPSTREAM_DAEMON_NICE ?? 0);
+if (Number.isInteger(nice) && nice > 0 && nice <= 19) {
+  try {
+    setPriority(nice);
+  } catch {
+    // not allowed here (a container without the capability): run at the priority we were given
+  }
+}
 // Everything the daemon creates (store files, logs, pid file, caches) is for this user alone. The
 // tools it spawns inherit this umask too, so a file an MCP server writes is private by default.
 process.umask(0o077);
