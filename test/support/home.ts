@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidAlive } from '../../src/client/spawn-daemon.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'run.js');
@@ -41,13 +42,9 @@ export function daemonPid(home: string): number | null {
   }
 }
 
+/** Whether pid runs (an exited process its parent has not reaped yet does not: see pidAlive). */
 export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return pidAlive(pid);
 }
 
 /** Waits (by polling the process table, not a fixed sleep) until pid is gone. */
