@@ -109,3 +109,24 @@ export async function waitFor<T>(check: () => T | Promise<T>, opts: { timeoutMs?
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A process that has exited and that its parent never reaps (a zombie), as a detached daemon is
+ * until a slow init reaps it. sh starts a subshell that exits only once sh has become `sleep`
+ * (which never waits for children), so sh itself cannot reap it first. `end` kills the parent,
+ * and init reaps both.
+ */
+export async function zombie(): Promise<{ pid: number; end(): void }> {
+  const parent = spawn('sh', ['-c', '(while [ "$(cat /proc/$$/comm)" != sleep ]; do sleep 0.01; done) & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const end = (): void => void parent.kill('SIGKILL');
+  try {
+    let out = '';
+    parent.stdout.on('data', (d) => (out += d));
+    const pid = await waitFor(() => Number(out.trim()) || null, { what: 'the zombie-to-be pid' });
+    await waitFor(() => /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), { what: `pid ${pid} to exit` });
+    return { pid, end };
+  } catch (e) {
+    end();
+    throw e;
+  }
+}
