@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigProblem } from '../config/load.js';
 import type { Paths } from '../config/paths.js';
+import { exitedUnreaped } from '../config/pid-state.js';
 import { LocalError } from './errors.js';
 
 // Always the compiled entry (also when this module runs from src/ under vitest or tsx).
@@ -13,10 +14,10 @@ const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !exitedUnreaped(pid);
 }
 
 export function readPidFile(paths: Paths): number | null {

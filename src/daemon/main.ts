@@ -2,6 +2,7 @@ import { existsSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync
 import type { Logger } from 'pino';
 import { loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
+import { exitedUnreaped } from '../config/pid-state.js';
 import { PACKAGE_VERSION } from '../protocol/index.js';
 import { Bus } from './bus.js';
 import type { DaemonContext, Service } from './context.js';
@@ -159,10 +160,10 @@ function pidAlive(pid: number | null): boolean {
   if (!pid || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !exitedUnreaped(pid);
 }
 
 function writeFileAtomic(file: string, text: string): void {

@@ -4,11 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import type { RunJson, ScheduleJson } from '../../src/protocol/methods/runs.js';
 import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { waitOnDaemon } from '../support/runs.js';
 
 // Schedules against a real daemon (CLI auto-start), real Bree cron jobs with seconds (`hasSeconds`),
 // real worker threads. Crons fire every 2 seconds so the tests wait on real fire times, never on
-// fixed sleeps: every wait is a waitFor on a state the CLI shows (or on the wall clock passing a
-// fire time while the daemon is down).
+// fixed sleeps: every wait is on a state the CLI shows, asked again when the daemon says a schedule
+// fired or a run changed (or at least once a second), or on the wall clock passing a fire time
+// while the daemon is down.
 
 const EVERY_2S = '*/2 * * * * *';
 
@@ -42,19 +44,27 @@ const scheduleOf = async (h: TempHome, wf: string): Promise<ScheduleJson> => {
 };
 const runsOf = (h: TempHome, wf: string): Promise<RunJson[]> => json<RunJson[]>(h, ['list', '--all', '--workflow', wf, '--limit', '10000']);
 
+/** Schedules firing or skipping, runs changing: when a check through the CLI is asked again. */
+const CHANGES: Parameters<typeof waitOnDaemon>[1] = [['schedules', undefined], ['runs', undefined]];
+
+/** Waits until `check` (through the CLI) holds, asking again when the daemon reports a change. */
+function waitCli<T>(h: TempHome, check: () => Promise<T | null>, what: string): Promise<T> {
+  return waitOnDaemon(h, CHANGES, check, what, 60_000);
+}
+
 /** Waits until the schedule has recorded a fire time (fired or skipped) later than `after`. */
 async function waitFireAfter(h: TempHome, wf: string, after: string, what: string): Promise<ScheduleJson> {
-  return waitFor(async () => {
+  return waitCli(h, async () => {
     const s = await scheduleOf(h, wf);
     return s.last_fire && Date.parse(s.last_fire) > Date.parse(after) ? s : null;
-  }, { timeoutMs: 60_000, what });
+  }, what);
 }
 
 async function waitRuns(h: TempHome, wf: string, ok: (runs: RunJson[]) => boolean, what: string): Promise<RunJson[]> {
-  return waitFor(async () => {
+  return waitCli(h, async () => {
     const runs = await runsOf(h, wf);
     return ok(runs) ? runs : null;
-  }, { timeoutMs: 60_000, what });
+  }, what);
 }
 
 function expectNoDoubleFire(runs: RunJson[]): void {
@@ -261,12 +271,12 @@ describe('engine: schedules through the CLI and a real daemon', () => {
     writeWorkflows(h, { rl: on });
     await waitRuns(h, 'rl', (rs) => rs.length >= 1, 'a first run');
     writeWorkflows(h, { rl: quick('rl', `{ cron: "${EVERY_2S}", overlap: allow, catch_up: all, max_catch_up: 5, enabled: false }`) });
-    await waitFor(async () => !(await schedules(h!)).some((s) => s.workflow === 'rl'), { timeoutMs: 60_000, what: 'the reload to disarm the schedule' });
+    await waitCli(h, async () => !(await schedules(h!)).some((s) => s.workflow === 'rl'), 'the reload to disarm the schedule');
     const offAt = Date.now();
     await waitFor(() => Date.now() > offAt + 6_500, { timeoutMs: 30_000, what: 'fire times to pass while disabled' });
     const before = await runsOf(h, 'rl');
     writeWorkflows(h, { rl: on });
-    await waitFor(async () => (await schedules(h!)).some((s) => s.workflow === 'rl'), { timeoutMs: 60_000, what: 'the reload to arm the schedule again' });
+    await waitCli(h, async () => (await schedules(h!)).some((s) => s.workflow === 'rl'), 'the reload to arm the schedule again');
     const after = await waitRuns(h, 'rl', (rs) => rs.length >= before.length + 2, 'runs after it was enabled again');
     expect(after.filter((r) => r.catch_up)).toEqual([]);
     expect(after.filter((r) => Date.parse(r.scheduled_for!) > offAt + 1_000 && Date.parse(r.scheduled_for!) < offAt + 6_000)).toEqual([]);

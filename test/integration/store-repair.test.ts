@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunJson } from '../../src/protocol/methods/runs.js';
 import { corruptLogTail } from '../chaos/faults.js';
-import { cli, daemonPid, tempHome, waitGone, type TempHome } from '../support/home.js';
+import { cli, daemonPid, tempHome, waitGone, zombie, type TempHome } from '../support/home.js';
 import { start, waitRun } from '../support/runs.js';
 
 const NAP = `id: nap
@@ -147,6 +147,30 @@ describe('a corrupt store', () => {
     const r = await cli(['daemon', 'repair'], h.env);
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim()).toMatch(/^opstream: the daemon is running \(pid \d+\); stop it first with `opstream daemon stop`, then repair$/);
+  }, 120_000);
+
+  it('a killed daemon its parent has not reaped yet (a zombie under a slow init) is not taken for a running one: refused as corrupt at once, repair goes ahead', async () => {
+    const h = home();
+    const id = await start(h, ['nap', 'pause=1h']);
+    await waitRun(h, id, (r) => r.status === 'waiting', 'the run to wait');
+    const pid = daemonPid(h.home)!;
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    expect(corruptLogTail(join(h.home, 'data', 'db'), 'bad_checksum', () => 0.5)).not.toBeNull();
+    // init reaps the detached daemon when it likes: a zombie we control stands in for it in the pid file
+    const z = await zombie();
+    try {
+      writeFileSync(join(h.home, 'run', 'daemon.pid'), `${z.pid}\n`);
+      const refused = await cli(['status'], h.env);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/is corrupt \(\d+\.log: checksum mismatch at offset \d+\)/);
+      const repair = await cli(['daemon', 'repair', '--json'], h.env, { timeoutMs: 60_000 });
+      expect(repair.stderr).toBe('');
+      expect(repair.code).toBe(0);
+      expect((await listAll(h)).map((r) => r.id)).toEqual([id]);
+    } finally {
+      z.end();
+    }
   }, 120_000);
 });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export type Run = Record<string, any>;
 
 import { cli, daemonPid, ROOT, type TempHome } from './home.js';
-import { waitOnDaemon } from './runs.js';
+import { waitOnDaemon, worthAsking } from './runs.js';
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'engine');
 export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
@@ -89,7 +89,8 @@ export async function waitStatus(h: TempHome, id: string, pred: (run: Run) => bo
   return waitOnDaemon(
     h,
     [['runs', { run_id: id }]],
-    async () => {
+    async (client) => {
+      if (!(await worthAsking(client, id, pred))) return null;
       const run = await runJson(h, id);
       return pred(run) ? run : null;
     },

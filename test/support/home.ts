@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidAlive } from '../../src/client/spawn-daemon.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'run.js');
@@ -41,13 +42,9 @@ export function daemonPid(home: string): number | null {
   }
 }
 
+/** Whether pid runs (an exited process its parent has not reaped yet does not: see pidAlive). */
 export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return pidAlive(pid);
 }
 
 /** Waits (by polling the process table, not a fixed sleep) until pid is gone. */
@@ -110,5 +107,26 @@ export async function waitFor<T>(check: () => T | Promise<T>, opts: { timeoutMs?
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A process that has exited and that its parent never reaps (a zombie), as a detached daemon is
+ * until a slow init reaps it. sh starts a subshell that exits only once sh has become `sleep`
+ * (which never waits for children), so sh itself cannot reap it first. `end` kills the parent,
+ * and init reaps both.
+ */
+export async function zombie(): Promise<{ pid: number; end(): void }> {
+  const parent = spawn('sh', ['-c', '(while [ "$(cat /proc/$$/comm)" != sleep ]; do sleep 0.01; done) & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const end = (): void => void parent.kill('SIGKILL');
+  try {
+    let out = '';
+    parent.stdout.on('data', (d) => (out += d));
+    const pid = await waitFor(() => Number(out.trim()) || null, { what: 'the zombie-to-be pid' });
+    await waitFor(() => /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), { what: `pid ${pid} to exit` });
+    return { pid, end };
+  } catch (e) {
+    end();
+    throw e;
   }
 }

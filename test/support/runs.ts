@@ -23,9 +23,10 @@ export async function getRun(h: TempHome, id: string): Promise<RunJson> {
  * says something changed (subscriptions on its socket to `subs`), and at least once a second for
  * what changes with time alone. A CLI spawned every few ms kept a core busy per waiting test and
  * slowed the daemons under test. Across a daemon restart (the subscriptions end) it asks every
- * 100 ms until it can subscribe again.
+ * 100 ms until it can subscribe again. `check` gets the subscribed client (null while there is
+ * none) to look cheaply before it asks through the CLI.
  */
-export async function waitOnDaemon<T>(h: TempHome, subs: [EventTopic, Record<string, string> | undefined][], check: () => Promise<T | null>, what: string, timeoutMs: number): Promise<T> {
+export async function waitOnDaemon<T>(h: TempHome, subs: [EventTopic, Record<string, string> | undefined][], check: (client: DaemonClient | null) => Promise<T | null>, what: string, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   // changed: the daemon said something changed since the last check; lost: the subscriptions ended
   const w = { client: null as DaemonClient | null, changed: true, lost: false, lastCheck: 0, lastConnect: 0 };
@@ -59,7 +60,7 @@ export async function waitOnDaemon<T>(h: TempHome, subs: [EventTopic, Record<str
       if (w.changed || Date.now() - w.lastCheck > (w.client ? 1000 : 100)) {
         w.changed = false;
         w.lastCheck = Date.now();
-        const v = await check();
+        const v = await check(w.client);
         if (v !== null && v !== undefined && (v as unknown) !== false) return v;
       }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -70,12 +71,32 @@ export async function waitOnDaemon<T>(h: TempHome, subs: [EventTopic, Record<str
   }
 }
 
-/** Waits until `ok` holds for `opstream status ID --json` (asked again when the run changes). */
+/**
+ * Whether the run, read over the socket (`runs.get`, what `status ID --json` prints), is worth
+ * asking the CLI about: `ok` holds, or it ended. A run that moves through many steps changed
+ * under a waiting test many times; a CLI for each change kept a core busy. When the socket cannot
+ * say (no client, the daemon restarting), the CLI is asked.
+ */
+export async function worthAsking<R>(client: DaemonClient | null, id: string, ok: (r: R) => boolean): Promise<boolean> {
+  if (!client) return true;
+  try {
+    const r = await client.request('runs.get', { id });
+    return ok(r as R) || ['succeeded', 'failed', 'cancelled'].includes(r.status);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Waits until `ok` holds for `opstream status ID --json` (asked again when the run changes; the
+ * value returned is always the CLI's).
+ */
 export function waitRun(h: TempHome, id: string, ok: (r: RunJson) => boolean, what: string, timeoutMs = 90_000): Promise<RunJson> {
   return waitOnDaemon(
     h,
     [['runs', { run_id: id }]],
-    async () => {
+    async (client) => {
+      if (!(await worthAsking(client, id, ok))) return null;
       const r = await getRun(h, id);
       if (!ok(r) && ['failed', 'cancelled'].includes(r.status)) throw new Error(`run ${id} ${r.status} while waiting for ${what}: ${r.error}`);
       return ok(r) ? r : null;

@@ -3,6 +3,7 @@ import { closeSync, cpSync, existsSync, fsyncSync, openSync, readdirSync, readFi
 import { basename, dirname, join, resolve } from 'node:path';
 import { Level } from 'level';
 import pino from 'pino';
+import { exitedUnreaped } from '../../config/pid-state.js';
 import { emptySummary, finishedTotal, idOfIndexKey, INDEX_MARK, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from './run-index.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store.js';
 import { badTables, dropBadLogRecords, salvageTable, verifyLogs, verifyTables, tableNames } from './verify.js';
@@ -30,7 +31,8 @@ function daemonRunning(pidFile: string): number | null {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return null;
     process.kill(pid, 0);
-    return pid;
+    // a daemon that has exited but is not reaped yet (a slow init) is not running
+    return exitedUnreaped(pid) ? null : pid;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM' ? -1 : null;
   }
