@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runJson, startRun, waitStatus } from '../support/engine-fixtures.js';
+import { runJson, startRun, waitStatus, type Run } from '../support/engine-fixtures.js';
 import { cli, tempHome, waitFor, type TempHome } from '../support/home.js';
 
 interface Workers {
@@ -125,7 +125,7 @@ describe('engine: activations sharing a worker thread', () => {
     await h.cleanup();
   });
 
-  const hanging = (r: { status: string; steps: { id: string; status: string }[] }): boolean => r.status === 'running' && r.steps.some((s) => s.id === 'hang' && s.status === 'running');
+  const hanging = (r: Run): boolean => r.status === 'running' && r.steps.some((s: { id: string; status: string }) => s.id === 'hang' && s.status === 'running');
 
   it('runs go on beside a hanging one in the same thread; cancelling it leaves the thread to them', async () => {
     const stuck = await startRun(h, ['stuck']);
