@@ -416,10 +416,20 @@ export class Engine implements Service {
       undo.push(() => this.activeByWf.get(run.workflow)?.delete(run.id));
     }
     const terminal = TERMINAL.has(after);
+    let remembered: { apply(): void } | null = null;
     if (terminal && !TERMINAL.has(before)) {
       countFinished(this.summary, run, +1);
       undo.push(() => countFinished(this.summary, run, -1));
       ops.push(...finishedOps(run), this.summaryOp());
+      // what it found and what fixed it, for recall and `ask`, durable with the run's end (a
+      // summary that cannot be made is logged, never the run's failure)
+      try {
+        const m = this.ctx.memory.prepare(run);
+        ops.push(m.op);
+        remembered = m;
+      } catch (err) {
+        this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed');
+      }
     }
     const draft = run;
     try {
@@ -451,11 +461,8 @@ export class Engine implements Service {
     }
     for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
     this.ctx.notifier.committed(notes);
-    if (terminal) {
-      void this.admitQueued(run.workflow);
-      // what it found and what fixed it, for recall and `ask` (never fails the run)
-      void this.ctx.memory.remember(run).catch((err) => this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed'));
-    }
+    remembered?.apply();
+    if (terminal) void this.admitQueued(run.workflow);
     return evs;
   }
 

@@ -100,15 +100,23 @@ export class MemoryService implements Service {
 
   // ---------------------------------------------------------------- writing
 
-  /** After a run ended (its commit is durable): remember it. Failures are logged, never the run's. */
-  async remember(run: RunRecord): Promise<void> {
+  /**
+   * The summary of a run that is ending, as an op for the run's own terminal batch, and what to
+   * do once that batch is durable. In the same batch, a crash can no longer leave a finished run
+   * that recall and `ask` never heard of, and a finished run costs one synced write fewer.
+   */
+  prepare(run: RunRecord): { op: StoreOp; apply(): void } {
     const s = summarize(run, this.ctx.config.llm?.redactPatterns ?? []);
-    await this.ctx.store.commit([{ type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never }]);
-    const old = this.summaries.get(s.id);
-    if (old) this.indexRemove(old);
-    this.summaries.set(s.id, s);
-    this.indexAdd(s);
-    this.embedLater([s]);
+    return {
+      op: { type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never },
+      apply: () => {
+        const old = this.summaries.get(s.id);
+        if (old) this.indexRemove(old);
+        this.summaries.set(s.id, s);
+        this.indexAdd(s);
+        this.embedLater([s]);
+      },
+    };
   }
 
   private embedModel(): string | null {
