@@ -27,7 +27,8 @@ describe('memory: the summary of a run is durable with its end', () => {
     d = o.daemon;
     const ctx = d.ctx;
     const seen = new Promise<unknown>((resolve) => {
-      const off = ctx.bus.subscribe('runs', undefined, (_e, data: { type?: string; run_id?: string }) => {
+      const off = ctx.bus.subscribe('runs', undefined, (_e, payload) => {
+        const data = payload as { type?: string; run_id?: string };
         if (data.type !== 'run.succeeded') return;
         off();
         // read now, before anything queued after the run's end can be written
