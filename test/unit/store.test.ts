@@ -24,6 +24,33 @@ describe('Store', () => {
     await s.close();
   });
 
+  it('writes the same bytes as the sublevels themselves do (its batch skips their per-op normalisation), and refuses an empty value', async () => {
+    const d = dir();
+    const s = await Store.open(d);
+    const values: Record<string, unknown> = { a: { n: 1, text: 'é ✓ "quoted" \u0000' }, b: [1, 'two', { three: 3 }], c: 0, d: 'plain', e: false };
+    await s.commit(Object.entries(values).map(([key, value]) => ({ type: 'put' as const, sub: 'runs' as const, key: `store:${key}`, value: value as never })));
+    await s.commit([{ type: 'put', sub: 'events', key: 'gone', value: 1 }]);
+    await s.commit([{ type: 'del', sub: 'events', key: 'gone' }]);
+    // the same values through the public sublevel API, under other keys
+    for (const [key, value] of Object.entries(values)) await s.sub('runs').put(`sublevel:${key}`, value as never);
+    await expect(s.commit([{ type: 'put', sub: 'runs', key: 'x', value: null as never }])).rejects.toThrow(/cannot be null/);
+    // refused alone: the store still writes
+    await s.commit([{ type: 'put', sub: 'runs', key: 'after', value: 1 }]);
+    expect(s.unwritable).toBeNull();
+    await s.close();
+    // raw keys and bytes at the root, no encodings: both ways wrote the same
+    const { Level } = await import('level');
+    const raw = new Level<string, string>(d, { valueEncoding: 'utf8' });
+    const rows = Object.fromEntries(await raw.iterator().all());
+    await raw.close();
+    for (const [key, value] of Object.entries(values)) {
+      expect(rows[`!runs!store:${key}`]).toBe(rows[`!runs!sublevel:${key}`]);
+      expect(JSON.parse(rows[`!runs!store:${key}`])).toEqual(value);
+    }
+    expect(Object.keys(rows).some((k) => k.startsWith('!events!'))).toBe(false);
+    expect(rows['!runs!x']).toBeUndefined();
+  });
+
   it('writes the audit entry in the same batch as the change', async () => {
     const s = await Store.open(dir());
     await s.commit([{ type: 'put', sub: 'memory', key: 'k', value: 1 }], { actor: 'cli:me', action: 'memory.set', target: 'memory:k' });
