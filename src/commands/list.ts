@@ -20,7 +20,8 @@ export default class List extends BaseCommand {
     const client = await this.client();
     if (!flags.all) {
       const limit = Math.min(flags.limit ?? 200, 10_000);
-      const r = await client.request('runs.list', { all: false, workflow: flags.workflow, limit });
+      // the table shows one line per run: steps only for --json, which prints them
+      const r = await client.request('runs.list', { all: false, workflow: flags.workflow, limit, steps: this.jsonMode });
       this.emit(r.runs, () => runsTable(r.runs) + (r.total > r.runs.length ? `\n(${r.total - r.runs.length} more; use --limit)` : ''));
       return;
     }

@@ -16,7 +16,8 @@ export default class Status extends BaseCommand {
       return;
     }
     const s = await client.request('daemon.status', {});
-    const { runs } = await client.request('runs.list', { all: false, limit: 200 });
+    // the table shows one line per run: its steps are fetched only for --json, which prints them
+    const { runs } = await client.request('runs.list', { all: false, limit: 200, steps: this.jsonMode });
     this.emit({ daemon: s, runs }, () => {
       const active = (s.runs.queued ?? 0) + (s.runs.running ?? 0) + (s.runs.waiting ?? 0) + (s.runs.paused ?? 0);
       const head = `daemon running (pid ${s.pid}, up ${formatDuration(s.uptime_ms)}, v${s.version}); ${active} active run(s)${s.slack && s.slack.state !== 'off' ? `\n${slackLine(s.slack)}` : ''}${s.discord && s.discord.state !== 'off' ? `\n${discordLine(s.discord)}` : ''}`;

@@ -26,7 +26,10 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
     return ctx.engine.json(run);
   },
   'runs.get': (p, { ctx }) => ctx.engine.get(p.id),
-  'runs.list': (p, { ctx }) => ctx.engine.list({ ...p, workflow: workflowFilter(ctx, p.workflow) }),
+  async 'runs.list'(p, { ctx }) {
+    const r = await ctx.engine.list({ ...p, workflow: workflowFilter(ctx, p.workflow) });
+    return p.steps ? r : { ...r, runs: r.runs.map((run) => ({ ...run, steps: [] })) };
+  },
   async 'runs.watch'(p, scope) {
     // the snapshot is taken at the cursor it returns; events after it may already show in it, and
     // each run's `seq` lets the client skip those when they arrive

@@ -157,8 +157,14 @@ export const runsMethods = {
         workflow: z.string().max(200).optional(),
         limit: z.number().int().min(1).max(10_000).default(200),
         cursor: z.string().min(1).max(300).optional(),
+        /**
+         * false: each run without its `steps` (progress and the current step are still the full
+         * projection's). For views that show one line per run: 40 active 500-step runs are
+         * 20,000 step entries to encode, send and check for a table of 40 lines.
+         */
+        steps: z.boolean().default(true),
       })
-      .default({ all: false, limit: 200 }),
+      .default({ all: false, limit: 200, steps: true }),
     z.object({ runs: z.array(RunJson), total: z.number().int(), next: z.string().nullable().default(null) }),
   ),
   /**
