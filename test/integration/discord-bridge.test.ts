@@ -6,6 +6,7 @@ import type { RunJson } from '../../src/protocol/index.js';
 import { setupDiscord, type DiscordSetup } from '../support/discord-daemon.js';
 import { startDiscordLoopback, textOf, type DiscordLoopback, type LoopbackMessage } from '../support/discord-loopback.js';
 import { cli, tempHome, waitFor } from '../support/home.js';
+import { slowEndpointIterations } from '../support/tools-fixtures.js';
 
 // The Discord bridge against the loopback Discord, with a real daemon in this process (real store,
 // Bree workers, the engine) and discord.js connecting to the loopback's REST and gateway. Waits are on
@@ -86,24 +87,7 @@ async function audit(x: Setup, actor: string): Promise<{ actor: string; action: 
 
 /** A run whose one step analyses samples with a slow endpoint: it ends with findings and a series to chart. */
 function profileWorkflow(): string {
-  const t0 = Date.parse('2026-01-01T10:00:00.000Z');
-  const iterations = Array.from({ length: 12 }, (_, i) => {
-    const p95 = 700 + ((i * 137) % 400);
-    return {
-      url: 'http://127.0.0.1:8080/api/orders',
-      method: 'GET',
-      started_at: new Date(t0 + i * 60_000).toISOString(),
-      duration_ms: 100,
-      count: 10,
-      responses: 10,
-      ok: 10,
-      errors: 0,
-      timeouts: 0,
-      status_codes: { '200': 10 },
-      latency_ms: { min: 5, mean: p95 / 2, p50: p95 / 2, p95, p99: p95 * 1.1, max: p95 * 1.2 },
-      error_samples: [],
-    };
-  });
+  const iterations = slowEndpointIterations();
   return `id: profile_mini
 params:
   service: { type: string, default: api }

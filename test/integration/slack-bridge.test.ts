@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Notification } from '../../src/protocol/index.js';
 import { cli, waitFor } from '../support/home.js';
 import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, shown, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
+import { slowEndpointIterations } from '../support/tools-fixtures.js';
 
 // The bridge against the loopback Slack with a real daemon in this process (real store, real Bree
 // workers, real outbox). Every wait is on a state or an event (a message appearing, a call being
@@ -44,24 +45,7 @@ steps:
 
 /** An analysis with a slow endpoint (a latency finding with a series), as a profiling run ends. */
 function profileWorkflow(): string {
-  const t0 = Date.parse('2026-01-01T10:00:00.000Z');
-  const iterations = Array.from({ length: 12 }, (_, i) => {
-    const p95 = 700 + ((i * 137) % 400);
-    return {
-      url: 'http://127.0.0.1:8080/api/orders',
-      method: 'GET',
-      started_at: new Date(t0 + i * 60_000).toISOString(),
-      duration_ms: 100,
-      count: 10,
-      responses: 10,
-      ok: 10,
-      errors: 0,
-      timeouts: 0,
-      status_codes: { '200': 10 },
-      latency_ms: { min: 5, mean: p95 / 2, p50: p95 / 2, p95, p99: p95 * 1.1, max: p95 * 1.2 },
-      error_samples: [],
-    };
-  });
+  const iterations = slowEndpointIterations();
   return `id: profile_mini
 command: profile
 usage: "<service> [for <duration>]"

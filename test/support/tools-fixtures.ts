@@ -23,3 +23,29 @@ export function memoryLog(): { log: Logger; lines: Record<string, unknown>[] } {
   });
   return { log: pino({ level: 'debug' }, stream), lines };
 }
+
+/**
+ * `ops.analyze_samples` input of a profiling run with one slow endpoint: 12 one-minute iterations
+ * whose p95 wanders between 700 and 1,100 ms, so the analysis ends with a latency finding and a
+ * series to chart.
+ */
+export function slowEndpointIterations(): Record<string, unknown>[] {
+  const t0 = Date.parse('2026-01-01T10:00:00.000Z');
+  return Array.from({ length: 12 }, (_, i) => {
+    const p95 = 700 + ((i * 137) % 400);
+    return {
+      url: 'http://127.0.0.1:8080/api/orders',
+      method: 'GET',
+      started_at: new Date(t0 + i * 60_000).toISOString(),
+      duration_ms: 100,
+      count: 10,
+      responses: 10,
+      ok: 10,
+      errors: 0,
+      timeouts: 0,
+      status_codes: { '200': 10 },
+      latency_ms: { min: 5, mean: p95 / 2, p50: p95 / 2, p95, p99: p95 * 1.1, max: p95 * 1.2 },
+      error_samples: [],
+    };
+  });
+}
