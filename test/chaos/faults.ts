@@ -1,6 +1,6 @@
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32c } from '../../src/daemon/store/verify.js';
+import { crc32c, LOG_BLOCK as BLOCK, LOG_HEADER as HEADER, maskCrc as mask } from '../../src/daemon/store/verify.js';
 
 /**
  * The "corrupt last record" fault of the crash suite: what a power cut leaves of the write that was
@@ -20,9 +20,6 @@ import { crc32c } from '../../src/daemon/store/verify.js';
  */
 export const CORRUPTIONS = ['torn_header', 'torn_record', 'bad_checksum'] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
-
-const BLOCK = 32768;
-const HEADER = 7;
 
 /** The newest `NNNNNN.log` of a LevelDB directory, or null. */
 export function newestLog(dir: string): string | null {
@@ -53,8 +50,6 @@ function lastRecord(buf: Buffer): { pos: number; len: number } | null {
   }
   return last;
 }
-
-const mask = (crc: number) => ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
 
 /** Appends the torn or garbled record to the newest log; says what it did, or null without a log. */
 export function corruptLogTail(dbDir: string, kind: Corruption, rnd: () => number): { file: string; at: number; bytes: number } | null {

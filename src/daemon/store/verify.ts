@@ -31,6 +31,7 @@ function unmask(masked: number): number {
   return ((rot >>> 17) | (rot << 15)) >>> 0;
 }
 
+/** LevelDB's log format: 32 KiB blocks, each record behind a 7-byte header (crc, length, type). */
 const BLOCK = 32768;
 const HEADER = 7;
 
@@ -60,7 +61,11 @@ export function verifyLogFile(buf: Buffer): string | null {
   return null;
 }
 
+/** A CRC as LevelDB stores it (see `unmask`). */
 const mask = (crc: number): number => ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+
+// for the crash suite's torn-record fault (test/chaos/faults.ts), which writes this format too
+export { BLOCK as LOG_BLOCK, HEADER as LOG_HEADER, mask as maskCrc };
 
 /**
  * Rewrites a log (`*.log`) keeping only the records that pass their checksum, and says how many were
