@@ -25,6 +25,8 @@ export interface Activation {
   again: boolean;
   /** The pool asked the worker to stop it: nothing it asks from now on is answered but its end. */
   stopping: boolean;
+  /** Ends its thread if the worker has not ended it within the grace time after `stopping`. */
+  stopTimer?: NodeJS.Timeout;
   stepTimers: Map<string, NodeJS.Timeout>;
   /** Set by close(): called once the activation is finished. */
   onFinish?: () => void;
@@ -268,7 +270,7 @@ export class ActivationPool {
       this.kill(slot);
     }, this.opts.stopGraceMs);
     grace.unref();
-    act.stepTimers.set('\0stop', grace);
+    act.stopTimer = grace;
   }
 
   private kill(slot: Slot | undefined): void {
@@ -281,19 +283,21 @@ export class ActivationPool {
   /** Where the next activation goes: a slot, 'launch' (a new thread), or null (wait). */
   private pick(solo: boolean): Slot | 'launch' | null {
     if (solo) return this.slots.size < this.opts.threads + this.suspects.size ? 'launch' : null;
-    let best: Slot | null = null;
-    for (const slot of this.slots.values()) {
-      if (slot.leaving || slot.draining || slot.solo || !slot.worker || slot.acts.size >= this.perThread) continue;
-      if (!best || slot.acts.size < best.acts.size) best = slot;
-    }
     // an idle thread first (the most recently used: the others may expire), then a new one while
-    // fewer than `spread` run, then the least busy one
+    // fewer than `spread` run, then the least busy one; a thread still starting holds the others back
     const idle = this.idle.findLast((s) => !s.leaving && !s.draining && !s.solo && s.worker);
     if (idle) return idle;
-    const starting = [...this.slots.values()].some((s) => !s.worker && !s.leaving && !s.solo);
-    const threads = [...this.slots.values()].filter((s) => !s.leaving && !s.solo).length;
+    let best: Slot | null = null;
+    let threads = 0;
+    let starting = false;
+    for (const slot of this.slots.values()) {
+      if (slot.leaving || slot.solo) continue;
+      threads++;
+      if (!slot.worker) starting = true;
+      else if (!slot.draining && slot.acts.size < this.perThread && (!best || slot.acts.size < best.acts.size)) best = slot;
+    }
     if (threads < this.opts.threads && (!best || threads < this.opts.spread) && !starting) return 'launch';
-    return best ?? (threads < this.opts.threads && !starting ? 'launch' : null);
+    return best;
   }
 
   private pump(): void {
@@ -474,6 +478,7 @@ export class ActivationPool {
     this.active.delete(act.runId);
     for (const t of act.stepTimers.values()) clearTimeout(t);
     act.stepTimers.clear();
+    clearTimeout(act.stopTimer);
     if (!act.ended && !act.killed && !act.again) act.failure ??= { message: 'the worker exited unexpectedly' };
     if (!this.closed) this.hooks.onExit(act);
     act.onFinish?.();
