@@ -12,7 +12,7 @@ import type { StatsService } from './stats/service.js';
 import type { SlackBridge } from './slack/bridge.js';
 import type { DiscordBridge } from './discord/bridge.js';
 import type { RetentionService } from './store/retention.js';
-import type { Store } from './store/store.js';
+import type { KvStore } from './store/kv.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
 
@@ -30,7 +30,7 @@ export interface Service {
 export interface DaemonContext {
   readonly paths: Paths;
   readonly config: CompiledConfig;
-  readonly store: Store;
+  readonly store: KvStore;
   readonly log: Logger;
   readonly bus: Bus;
   readonly startedAt: Date;

@@ -1,6 +1,7 @@
 import type { RunEventPush, WatchItem } from '../protocol/index.js';
 import type { Service } from './context.js';
-import type { Store, StoreOp } from './store/store.js';
+import type { KvStore } from './store/kv.js';
+import type { StoreOp } from './store/store.js';
 
 /** What a feed row holds: run events and notifications by reference (their rows are the truth). */
 type FeedRow =
@@ -32,7 +33,7 @@ export class Feed implements Service {
   private readonly settled = new Map<number, WatchItem | null>();
   private readonly listeners = new Set<(item: WatchItem) => void>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: KvStore) {}
 
   async stop(): Promise<void> {
     this.listeners.clear();
@@ -90,7 +91,7 @@ export class Feed implements Service {
    * in-memory state follows the disk (the engine's live run records) catches up there, so a listener
    * that reads that state on an item sees the change the item announces.
    */
-  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<Store['commit']>[1], durable?: () => void): Promise<void> {
+  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<KvStore['commit']>[1], durable?: () => void): Promise<void> {
     try {
       await this.store.commit(ops, audit);
     } catch (e) {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { startDaemon } from '../../src/daemon/main.js';
 import { Store } from '../../src/daemon/store/store.js';
+import type { KvStore } from '../../src/daemon/store/kv.js';
 import type { Notification } from '../../src/protocol/index.js';
 import { cli, daemonPid, waitFor, waitGone } from '../support/home.js';
 import { buttonValue, connected, hasButton, isTop, PEOPLE, runOf, setupSlack, shown, slackConfig, waitRunStatus, type SlackSetup } from '../support/slack-daemon.js';
@@ -297,6 +298,6 @@ describe('slack bridge: connection recycling, limits and durability', () => {
 });
 
 /** Envelopes the bridge recorded before their ack and has not finished yet. */
-async function held(store: Store): Promise<string[]> {
+async function held(store: KvStore): Promise<string[]> {
   return store.keys('meta', { gte: 'slack_inbox:', lt: 'slack_inbox;' });
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { DurationStats } from '../engine/run-json.js';
-import type { Store, StoreOp } from './store.js';
+import type { KvStore } from './kv.js';
+import type { StoreOp } from './store.js';
 
 /**
  * Indexes over the runs sublevel, so that what the daemon reads at start and for `list` depends on
@@ -74,7 +75,7 @@ export function finishedTotal(summary: RunsSummary): number {
  * are skipped), committed in chunks, the mark last, so an interrupted pass simply runs again.
  * Returns the summary it built, or null when the store was indexed already.
  */
-export async function migrateRunIndex(store: Store, log: Logger): Promise<RunsSummary | null> {
+export async function migrateRunIndex(store: KvStore, log: Logger): Promise<RunsSummary | null> {
   if ((await store.get('meta', INDEX_MARK)) !== undefined) return null;
   const t0 = Date.now();
   const summary = emptySummary();

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
+import type { CommitOptions, KvStore } from './kv.js';
 import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
@@ -40,7 +41,7 @@ interface Pending {
  * into a single synced batch (group commit), so many writers share one fsync without any of them
  * being acknowledged early.
  */
-export class Store {
+export class Store implements KvStore {
   /** Replaced when the handle is reopened after a write error (see `recover`). */
   db: Level<string, Json>;
   private subs: Record<SublevelName, Sub>;
@@ -229,8 +230,17 @@ export class Store {
     }
   }
 
-  /** Atomic, durable; with `audit`, the audit entry is part of the same batch. */
-  commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>): Promise<void> {
+  async delLoose(sub: SublevelName, key: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.reopening) await this.gate();
+    await this.subs[sub].del(key);
+  }
+
+  /**
+   * Atomic, durable; with `audit`, the audit entry is part of the same batch. Fences are a team-mode
+   * notion (one daemon owns every run of a LevelDB store), so they always hold here.
+   */
+  commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>, _opts?: CommitOptions): Promise<void> {
     if (this.closed) return Promise.reject(new WireError('unavailable', 'the daemon is shutting down'));
     // refused at once while the store cannot write: nothing is attempted, nothing is left behind
     if (this.failure) return Promise.reject(this.failure);

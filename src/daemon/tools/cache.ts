@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Store } from '../store/store.js';
+import type { KvStore } from '../store/kv.js';
 import type { ResultCache } from './pool.js';
 import type { ToolCallResult } from './types.js';
 
@@ -33,7 +33,7 @@ export class ToolResultCache implements ResultCache {
   readonly counts = { hits: 0, misses: 0, writes: 0 };
 
   constructor(
-    private readonly store: Store,
+    private readonly store: KvStore,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -45,7 +45,7 @@ export class ToolResultCache implements ResultCache {
       return { ...e.result, cachedAt: e.stored_at };
     }
     this.counts.misses++;
-    if (e) await this.store.sub('cache').del(key).catch(() => undefined);
+    if (e) await this.store.delLoose('cache', key).catch(() => undefined);
     return undefined;
   }
 

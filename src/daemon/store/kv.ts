@@ -1,0 +1,56 @@
+import type { WireError } from '../../protocol/index.js';
+import type { AuditEntry, StoreOp, SublevelName } from './store.js';
+
+/** A key range of one sublevel; keys compare as bytes (LevelDB order; PostgreSQL `COLLATE "C"`). */
+export interface KvRange {
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+  limit?: number;
+  reverse?: boolean;
+}
+
+/**
+ * A fence on a commit (team mode): the commit applies only while `run` is still hosted by
+ * `executor` at `epoch` (checked under a row lock in the commit's own transaction). A daemon that lost
+ * a run to another (it was thought dead) has its late writes refused instead of interleaving.
+ */
+export interface RunFence {
+  run: string;
+  executor: string;
+  epoch: number;
+}
+
+export interface CommitOptions {
+  fences?: RunFence[];
+}
+
+/**
+ * What the daemon needs of durable storage. Two backends: `Store` (LevelDB, one daemon, the
+ * default) and `PgStore` (PostgreSQL, team mode, shared by every daemon of the team). Both:
+ * - `commit` is the only way to change durable state: atomic, acknowledged only once durable, and
+ *   group-committed (concurrent callers share one sync);
+ * - reads return keys in byte order, exactly as LevelDB iterates;
+ * - values are JSON; a null/undefined value is refused for its commit alone;
+ * - while writes fail, `unwritable` says why (retryable) and `onWritable` listeners run on recovery.
+ */
+export interface KvStore {
+  /** Where the data lives, for messages (a directory, or a masked database URL). */
+  readonly dir: string;
+  readonly stats: { commits: number; batches: number; ops: number };
+  readonly reads: Record<SublevelName, number>;
+  readonly unwritable: WireError | null;
+  onWritable(fn: () => void): () => void;
+  get<T = unknown>(sub: SublevelName, key: string): Promise<T | undefined>;
+  getMany<T = unknown>(sub: SublevelName, keys: string[]): Promise<(T | undefined)[]>;
+  entries<T = unknown>(sub: SublevelName, opts?: KvRange): Promise<[string, T][]>;
+  keys(sub: SublevelName, opts?: KvRange): Promise<string[]>;
+  pages<T = unknown>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]>;
+  ranges<T = unknown>(sub: SublevelName, ranges: { gte: string; lt: string }[]): Promise<[string, T][][]>;
+  /** Non-durable writes for data a crash may lose (cache entries). */
+  putLoose(sub: SublevelName, key: string, value: unknown): Promise<void>;
+  delLoose(sub: SublevelName, key: string): Promise<void>;
+  commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>, opts?: CommitOptions): Promise<void>;
+  close(): Promise<void>;
+}
