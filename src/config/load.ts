@@ -53,6 +53,38 @@ export interface CompiledConfig {
   metrics: CompiledMetrics | null;
   /** Secret values (env vars named like secrets, the config's secret fields): masked wherever text leaves the daemon. */
   secrets: SecretValue[];
+  /** Team mode's PostgreSQL (OPSTREAM_DATABASE_URL, else `database_url:`), or null: solo on LevelDB. */
+  team: { url: string; masked: string } | null;
+}
+
+/** A database URL with its password replaced by `***`, for status, logs and errors. */
+export function maskDatabaseUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+  }
+}
+
+/** Checks a team database URL's shape (the server itself is checked when the daemon connects). */
+function compileTeam(env: NodeJS.ProcessEnv, raw: RawConfig, file: string, problems: ConfigProblem[]): { url: string; masked: string } | null {
+  const fromEnv = env.OPSTREAM_DATABASE_URL?.trim();
+  const url = fromEnv || raw.database_url?.trim();
+  if (!url) return null;
+  const where = fromEnv ? 'OPSTREAM_DATABASE_URL' : 'database_url';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: `not a URL (expected postgres://user:password@host:5432/database): ${maskDatabaseUrl(url)}` });
+    return null;
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: `team mode needs a PostgreSQL URL (postgres://...), not ${u.protocol}//...` });
+  else if (!u.hostname && !u.searchParams.get('host')) problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: 'the URL names no host (postgres://user:password@host:5432/database)' });
+  else if (u.pathname.length <= 1) problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: 'the URL names no database (postgres://user:password@host:5432/database)' });
+  return { url, masked: maskDatabaseUrl(url) };
 }
 
 export interface CompiledMetrics {
@@ -281,9 +313,14 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   const discord = raw.discord ? { ...raw.discord, updateIntervalMs: parseDuration(raw.discord.update_interval) ?? 250, quiet: compileQuiet(raw.discord.notifications, 'discord', paths.configFile, problems) } : null;
   const metrics = raw.metrics ? compileMetrics(raw.metrics, paths.configFile, problems) : null;
 
+  const team = compileTeam(env, raw, paths.configFile, problems);
+
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
   const secrets = secretValues(env, { slack: raw.slack, discord: raw.discord, llm: raw.llm, webhooks: raw.notify.webhooks, mcpEnv: Object.values(raw.mcpServers).map((m) => m.env) });
-  return { raw, files, mcpServers, llm, slack, discord, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
+  // the database password is masked wherever text leaves the daemon, like any other secret
+  const dbPassword = team ? safePassword(team.url) : '';
+  if (dbPassword) secrets.push({ name: 'database_url password', value: dbPassword });
+  return { team, raw, files, mcpServers, llm, slack, discord, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
 }
 
 /**
@@ -385,4 +422,12 @@ export function channelNames(config: CompiledConfig): { targets: ReadonlySet<str
   const s = config.slack;
   const slack = s && s.app_token && s.bot_token ? new Set(['default', 'critical', 'dm', ...Object.keys(s.channels ?? {})]) : null;
   return { targets, slack };
+}
+
+function safePassword(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
+  }
 }

@@ -237,6 +237,11 @@ export const ConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Team mode: a PostgreSQL URL (`postgres://user:pass@host:port/db`, `${ENV}` allowed) shared by
+     * every daemon of the team; OPSTREAM_DATABASE_URL takes precedence. Not set: solo, LevelDB.
+     */
+    database_url: z.string().min(1).optional(),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'), max_size: z.string().default('10m'), files: z.number().int().min(1).max(100).default(5) }).strict().default({ level: 'info', max_size: '10m', files: 5 }),
   })
   .strict();

@@ -13,6 +13,7 @@ import type { SlackBridge } from './slack/bridge.js';
 import type { DiscordBridge } from './discord/bridge.js';
 import type { RetentionService } from './store/retention.js';
 import type { KvStore } from './store/kv.js';
+import type { TeamService } from './team/service.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
 
@@ -56,6 +57,8 @@ export interface DaemonContext {
   readonly slack: SlackBridge | null;
   /** The Discord bridge (discord/bridge.ts), or null when no `discord:` section is configured. */
   readonly discord: DiscordBridge | null;
+  /** Team mode (team/service.ts): this daemon as a member of a team on PostgreSQL; null in solo mode. */
+  readonly team: TeamService | null;
   /** Counts of runs by status; the engine replaces the default (a scan of the runs sublevel). */
   runCounts(): Promise<Record<RunStatus, number>>;
   /** Asks the daemon to stop after the current reply is written. */

@@ -1,6 +1,6 @@
 import type { RunEventPush, WatchItem } from '../protocol/index.js';
 import type { Service } from './context.js';
-import type { KvStore } from './store/kv.js';
+import type { CommitOptions, KvStore } from './store/kv.js';
 import type { StoreOp } from './store/store.js';
 
 /** What a feed row holds: run events and notifications by reference (their rows are the truth). */
@@ -91,15 +91,25 @@ export class Feed implements Service {
    * in-memory state follows the disk (the engine's live run records) catches up there, so a listener
    * that reads that state on an item sees the change the item announces.
    */
-  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<KvStore['commit']>[1], durable?: () => void): Promise<void> {
+  async commit(ops: StoreOp[], items: { cursor: number; item: WatchItem }[], audit?: Parameters<KvStore['commit']>[1], opts?: CommitOptions, durable?: () => void): Promise<void> {
     try {
-      await this.store.commit(ops, audit);
+      await this.store.commit(ops, audit, opts);
     } catch (e) {
       this.settle(items, false);
       throw e;
     }
     durable?.();
     this.settle(items, true);
+  }
+
+  /**
+   * Team mode: an item another member committed (its run events), for live watchers here. It
+   * takes the next cursor but no feed row: a watcher that resumes from a cursor gets this daemon's
+   * own items again, and another member's only while connected (their rows are in the events).
+   */
+  publishTransient(input: { topic: 'runs'; event: string; data: RunEventPush }): void {
+    const cursor = this.nextCursor++;
+    this.settle([{ cursor, item: { cursor, topic: input.topic, event: input.event, data: input.data } as WatchItem }], true);
   }
 
   onPublish(fn: (item: WatchItem) => void): () => void {

@@ -12,6 +12,8 @@ import { SocketServer } from './server.js';
 import { createServices } from './services.js';
 import { RetentionService } from './store/retention.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store/store.js';
+import type { KvStore } from './store/kv.js';
+import type { TeamService } from './team/service.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
@@ -73,6 +75,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
       unlinkSync(paths.socket);
     }
     const daemon = await assemble(paths, config, store, log);
+    if (daemon.ctx.team) log.info({ executor: daemon.ctx.team.executorId, database: config.team?.masked }, 'team mode');
     log.info({ version: PACKAGE_VERSION, socket: paths.socket }, 'daemon started');
     return { kind: 'started', daemon, notices };
   } catch (e) {
@@ -82,15 +85,32 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
   }
 }
 
-async function assemble(paths: Paths, config: CompiledConfig, store: Store, log: Logger): Promise<RunningDaemon> {
+/**
+ * Team mode's store and member: the team's PostgreSQL (the local LevelDB stays open only as this
+ * home's single-daemon lock). A database that cannot be reached is a clear start error.
+ */
+async function teamParts(paths: Paths, config: CompiledConfig, log: Logger, getCtx: () => DaemonContext): Promise<{ store: KvStore; team: TeamService } | null> {
+  if (!config.team) return null;
+  const { PgStore } = await import('./store/pg-store.js');
+  const { TeamService } = await import('./team/service.js');
+  const { executorIdFor } = await import('./team/membership.js');
+  const executorId = process.env.OPSTREAM_EXECUTOR_ID || executorIdFor(paths.dataDir);
+  const pgStore = await PgStore.open(config.team.url, { executorId, log: log.child({ service: 'pg-store' }) });
+  return { store: pgStore, team: new TeamService(getCtx, pgStore, { url: config.team.url, masked: config.team.masked, executorId }) };
+}
+
+async function assemble(paths: Paths, config: CompiledConfig, localStore: Store, log: Logger): Promise<RunningDaemon> {
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let stopping: Promise<void> | null = null;
 
+  const teamed = await teamParts(paths, config, log, () => ctx);
+  const store: KvStore = teamed?.store ?? localStore;
   const ctx: DaemonContext = {
     paths,
     config,
     store,
+    team: teamed?.team ?? null,
     log,
     bus: new Bus(),
     startedAt: new Date(),
@@ -108,7 +128,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
     slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
     discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
-    runCounts: async () => ctx.engine.runCounts(),
+    runCounts: async () => (ctx.team ? ctx.engine.teamCounts() : ctx.engine.runCounts()),
     requestShutdown: (reason) => {
       // after the reply that asked for it has been flushed
       setImmediate(() => void stop(reason));
@@ -126,6 +146,7 @@ async function assemble(paths: Paths, config: CompiledConfig, store: Store, log:
       await bounded(server.close(), 3000, () => log.error('closing the socket server timed out'));
       for (const s of [...started].reverse()) await bounded(s.stop(), 3000, () => log.error({ service: s.name }, 'stopping service timed out')).catch((err) => log.error({ err, service: s.name }, 'stopping service'));
       await bounded(store.close(), 2000, () => log.error('closing the store timed out')).catch((err) => log.error({ err }, 'closing store'));
+      if (store !== localStore) await bounded(localStore.close(), 2000, () => log.error('closing the local store timed out')).catch((err) => log.error({ err }, 'closing local store'));
       rmSync(paths.socket, { force: true });
       if (readPid(paths) === process.pid) rmSync(paths.pidFile, { force: true });
       log.info('daemon stopped');

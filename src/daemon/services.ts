@@ -14,6 +14,7 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.tools, // before the engine: runs call tools as soon as they resume
     ctx.stats, // before the engine: its commits carry the stats of runs that end
     ctx.engine, // resumes runs, re-arms timers and schedules
+    ...(ctx.team ? [ctx.team] : []), // after the engine: DBOS hands it the runs this daemon hosts
     ctx.retention, // after the engine: it asks which runs are active; its first sweep waits a minute
     new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
     ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine

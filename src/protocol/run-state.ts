@@ -155,6 +155,8 @@ export interface RunRecord {
   error: string | null;
   trigger: string;
   actor: string;
+  /** Team mode: the executor id of the daemon that started the run (it may be hosted elsewhere now). */
+  started_on?: string;
   /** Last event sequence number written for this run. */
   seq: number;
   pause_requested: boolean;

@@ -623,6 +623,7 @@ export function projectRun(run: RunRecord, o: ProjectOptions = {}): RunJson {
     usage: run.usage,
     error: run.error,
     trigger: run.trigger,
+    ...(run.started_on ? { started_on: run.started_on, started_by: run.actor } : {}),
     scheduled_for: run.scheduled_for ?? null,
     catch_up: run.catch_up ?? false,
     pause_requested: run.pause_requested,

@@ -106,6 +106,7 @@ export function runText(r: RunJson, now = Date.now()): string {
   const hidden = Object.keys(r.params).length - Object.keys(r.changed_params ?? r.params).length;
   if (params || hidden) lines.push(`params: ${params || '(all defaults)'}${hidden ? `  (+${hidden} default${hidden === 1 ? '' : 's'})` : ''}`);
   const tokens = r.usage.llm_calls ? `; model calls ${r.usage.llm_calls}, tokens ${r.usage.prompt_tokens} in / ${r.usage.completion_tokens} out${r.usage.unknown_counts ? ` (+${r.usage.unknown_counts} call(s) with unknown counts)` : ''}` : '';
+  if (r.started_on) lines.push(`started by ${r.started_by ?? '?'} on ${r.started_on}`);
   lines.push(`created ${when(r.created_at, now)}${r.ended_at ? `, ended ${when(r.ended_at, now)}` : ''}; progress ${progressText(r.progress, now)}; tool calls ${r.usage.tool_calls}${tokens}`);
   const w = r.progress.watch;
   if (w?.last?.length) lines.push(`last check: ${measurementsText(w.last)}`);
@@ -135,6 +136,13 @@ export function runText(r: RunJson, now = Date.now()): string {
 
 export function runsTable(runs: RunJson[], now = Date.now()): string {
   if (runs.length === 0) return 'no runs';
+  // team mode: which daemon, and who, started each run
+  if (runs.some((r) => r.started_on)) {
+    return table(
+      ['ID', 'WORKFLOW', 'STATUS', 'STEP', 'PROGRESS', 'CREATED', 'STARTED BY'],
+      runs.map((r) => [r.id, r.workflow, statusText(r), r.current_label ?? r.current_step, progressText(r.progress, now), ago(r.created_at, now), r.started_on ? `${(r.started_by ?? '').replace(/^[a-z]+:/, '') || '?'}@${r.started_on}` : null]),
+    );
+  }
   return table(
     ['ID', 'WORKFLOW', 'STATUS', 'STEP', 'PROGRESS', 'CREATED'],
     runs.map((r) => [r.id, r.workflow, statusText(r), r.current_label ?? r.current_step, progressText(r.progress, now), ago(r.created_at, now)]),

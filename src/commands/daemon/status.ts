@@ -2,9 +2,10 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { PACKAGE_VERSION } from '../../protocol/version.js';
 import { formatDuration } from '../../ui/format.js';
 import { discordLine, slackLine } from '../../ui/runs.js';
+import type { TeamStatus } from '../../protocol/methods/daemon.js';
 
 export default class DaemonStatusCommand extends BaseCommand {
-  static override description = 'Show the daemon: pid, uptime, version, socket, data dir and runs by status. Does not start it.';
+  static override description = 'Show the daemon: pid, uptime, version, socket, data dir and runs by status; in team mode, the database (password masked), this daemon\'s executor id and the live members. Does not start it.';
 
   async run(): Promise<void> {
     await this.parse(DaemonStatusCommand);
@@ -20,6 +21,7 @@ export default class DaemonStatusCommand extends BaseCommand {
         `data:     ${s.data_dir}`,
         `log:      ${s.log_file}`,
         `config:   ${s.config_file ?? '(none; embedded defaults)'}`,
+        ...(s.team ? teamLines(s.team) : [`mode:     solo (LevelDB)`]),
         `runs:     ${counts}`,
         ...(s.workers ? [`workers:  ${s.workers.live} thread(s), ${s.workers.idle} idle; ${s.workers.started} started, ${s.workers.reused} activations handed to a running one`] : []),
         ...(s.slack ? [`slack:    ${slackLine(s.slack).replace(/^slack: /, '')}`] : []),
@@ -27,4 +29,18 @@ export default class DaemonStatusCommand extends BaseCommand {
       ].join('\n');
     });
   }
+}
+
+function teamLines(t: TeamStatus): string[] {
+  const live = t.members.filter((m) => m.state === 'live');
+  const leaders = Object.entries(t.leaders).map(([name, who]) => `${name} ${who === t.executor ? 'here' : (who ?? 'nobody yet')}`).join(', ');
+  return [
+    `mode:     team mode, database ${t.database}`,
+    `executor: ${t.executor} (hosting ${t.hosting} run(s))`,
+    `members:  ${live.length} live`,
+    ...live.map((m) => `  ${m.self ? '*' : '-'} ${m.executor}  ${m.user}@${m.host} pid ${m.pid ?? '?'}  ${m.version}${m.self ? '  (this daemon)' : ''}`),
+    ...t.members.filter((m) => m.state !== 'live').map((m) => `  x ${m.executor}  ${m.user}@${m.host}  ${m.state}${m.last_seen ? ` (last seen ${m.last_seen})` : ''}`),
+    `leaders:  ${leaders || 'none'}`,
+    ...t.other_versions.map((o) => `waiting:  ${o.count} run(s) hosted by version ${o.version}: start a daemon of that version (or migrate) to resume them`),
+  ];
 }

@@ -22,6 +22,8 @@ import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, id
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
+import type { CommitOptions, RunFence } from '../store/kv.js';
+import { FIRST_EPOCH } from '../team/port.js';
 import { TERMINAL, type ErrorData, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
@@ -117,6 +119,15 @@ export class Engine implements Service {
   private readonly stalled = new Set<string>();
   private offWritable: (() => void) | null = null;
   private readonly faults: boolean;
+  /**
+   * Team mode: the runs this daemon hosts, with the epoch that fences their commits, and how to
+   * tell each one's DBOS host workflow that the run has ended here (or left: `lose`).
+   */
+  private readonly epochs = new Map<string, number>();
+  private readonly hostEnds = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** Team mode: resolved once the engine can take runs (DBOS may recover host workflows sooner). */
+  private ready!: () => void;
+  private readonly readyP = new Promise<void>((r) => (this.ready = r));
   /** Figures for benchmarks. */
   readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0, loaded: 0 };
 
@@ -149,14 +160,32 @@ export class Engine implements Service {
       spread: Math.min(threads, Math.max(2, availableParallelism())),
       stopGraceMs: positiveEnv('OPSTREAM_WORKER_STOP_GRACE_MS', 2000),
     });
-    await this.recover();
+    // team mode: the runs this daemon hosts come to it through their DBOS host workflows (its own
+    // after a restart, a dead member's when it recovers them), never by reading the active index,
+    // which holds the whole team's runs
+    if (ctx.team) await this.loadSummary();
+    else await this.recover();
     this.offWritable = ctx.store.onWritable(() => this.resumeAfterStoreFailure());
     this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
-    await this.scheduler.start();
+    // team mode: the scheduler is a singleton the team service starts on the elected daemon
+    if (!ctx.team) await this.scheduler.start();
+    this.ready();
+  }
+
+  /** The key of the finished-runs summary: one per daemon in team mode (each counts the runs it ended). */
+  private get summaryKey(): string {
+    return this.ctx.team ? `${SUMMARY_KEY}@${this.ctx.team.executorId}` : SUMMARY_KEY;
+  }
+
+  private async loadSummary(): Promise<void> {
+    this.summary = (await this.ctx.store.get<RunsSummary>('meta', this.summaryKey)) ?? emptySummary();
+    this.stats.use(this.summary.durations);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // host workflows still awaiting their runs stay PENDING in DBOS: the runs resume on the next
+    // start of this daemon, or on a survivor if it does not come back
     this.offWritable?.();
     await this.scheduler?.stop();
     this.alarms.clearAll();
@@ -268,7 +297,7 @@ export class Engine implements Service {
   }
 
   private summaryOp(): StoreOp {
-    return { type: 'put', sub: 'meta', key: SUMMARY_KEY, value: structuredClone(this.summary) };
+    return { type: 'put', sub: 'meta', key: this.summaryKey, value: structuredClone(this.summary) };
   }
 
   /** Whether the run is active (in memory): retention must never touch it. */
@@ -295,6 +324,126 @@ export class Engine implements Service {
   /** Whether a run of this workflow (by schedule or not) is active. */
   activeRunsOf(workflow: string): RunRecord[] {
     return [...this.runs.values()].filter((r) => r.workflow === workflow);
+  }
+
+  // ---------------------------------------------------------------- team mode: hosting
+
+  /** The fence of a hosted run's commit (team mode), or none; a creation commit inserts the owner row. */
+  private fencesOf(runId: string, evs: RunEvent[]): CommitOptions | undefined {
+    const team = this.ctx.team;
+    const epoch = this.epochs.get(runId);
+    if (!team || epoch === undefined) return undefined;
+    const fence: RunFence = { run: runId, executor: team.executorId, epoch, ...(evs.some((ev) => ev.type === 'run.created') ? { create: true } : {}) };
+    return { fences: [fence], ...(evs.length ? { notify: [team.announce(runId, evs[0].seq, evs[evs.length - 1].seq)] } : {}) };
+  }
+
+  /** Whether a commit was refused because another daemon hosts the run now. */
+  private fenceLost(e: unknown): boolean {
+    return this.ctx.team !== null && (e as { code?: unknown })?.code === 'conflict' && (e as { data?: { fence?: unknown } })?.data?.fence !== undefined;
+  }
+
+  /** The run ended here (or was never created): its host workflow may finish. */
+  private ended(runId: string): void {
+    this.epochs.delete(runId);
+    const end = this.hostEnds.get(runId);
+    this.hostEnds.delete(runId);
+    end?.resolve();
+  }
+
+  /**
+   * Another daemon took the run over (this one was thought dead: a laptop that slept through its
+   * lease): everything of it leaves this daemon at once, its activation included, and nothing of
+   * it is written again. Its host workflow here is left unfinished; DBOS fences that one too.
+   */
+  private lose(runId: string, why: string): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.ctx.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
+    this.pool.terminate(runId);
+    this.pool.dequeue(runId);
+    for (const key of [`${runId}:step`, `${runId}:run_timeout`]) {
+      this.timers.delete(key);
+      this.alarms.clear(key);
+    }
+    this.runs.delete(runId);
+    this.rows.forget(runId);
+    this.counts[run.status] -= 1;
+    this.activeByWf.get(run.workflow)?.delete(runId);
+    const q = this.queuedByWf.get(run.workflow);
+    if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== runId));
+    this.epochs.delete(runId);
+    this.hostEnds.delete(runId);
+  }
+
+  /** Whether this daemon hosts the run (always, for an active run, in solo mode). */
+  hosts(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
+  /**
+   * Team mode: the body of a run's DBOS host workflow. Takes the run into this daemon as a restart
+   * would (a running run resumes with its step in flight again, a waiting one re-arms its timers, a
+   * queued one waits for its turn) and resolves once the run has ended here. A run that does not
+   * exist (its creation never committed) or has ended needs no host.
+   */
+  async host(runId: string): Promise<void> {
+    await this.readyP;
+    // stopping: the workflow stays pending, for this daemon's next start or a survivor
+    if (this.stopping) return new Promise<void>(() => undefined);
+    const mine = this.hostEnds.get(runId);
+    if (mine) return mine.promise;
+    const team = this.ctx.team;
+    if (!team) throw new Error('host() is for team mode');
+    const store = this.ctx.store;
+    const before = await store.get<RunHeader>('runs', runId);
+    if (!before || !ACTIVE.has(before.status)) return;
+    const epoch = await team.claim(runId);
+    if (this.hostEnds.has(runId)) return this.hostEnds.get(runId)!.promise;
+    const end = deferred();
+    this.hostEnds.set(runId, end);
+    this.epochs.set(runId, epoch);
+    try {
+      // read after the claim: the last host's writes are all in (later ones are fenced out)
+      const header = await store.get<RunHeader>('runs', runId);
+      if (!header || !ACTIVE.has(header.status)) {
+        this.ended(runId);
+        return;
+      }
+      const stepRows = await store.entries<StepRow>('runs', stepRange(runId));
+      const { run, legacy } = this.rows.load(header, stepRows, true);
+      if (legacy) this.legacy.add(run.id);
+      if (!this.defs.has(run.def_hash)) {
+        const def = await store.get<Workflow>('meta', `wfdef:${run.def_hash}`);
+        if (def) this.defs.set(run.def_hash, def);
+      }
+      run.outline ??= outlineFor(this.defOf(run));
+      this.runs.set(run.id, run);
+      this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
+      this.figures.loaded++;
+      if (run.started_at) this.addActive(run);
+      for (const [key, t] of await store.entries<TimerEntry>('timers', { gte: `${runId}:`, lt: `${runId}:~` })) {
+        this.timers.set(key, t);
+        this.alarms.set(key, Date.parse(t.at));
+      }
+      this.ctx.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
+      if (run.status === 'queued') {
+        this.queueList(run.workflow).push(run.id);
+        await this.admitQueued(run.workflow);
+      } else if (run.status === 'running') {
+        if (run.pause_requested) await this.commitRun(run, [{ type: 'run.paused', reason: run.pause_reason ?? 'paused', step: run.current_step }]);
+        else {
+          await this.commitRun(run, [{ type: 'run.recovered', step: run.current_step ?? undefined } as EventBody]);
+          this.pool.request(run.id);
+        }
+      }
+    } catch (e) {
+      // not taken: the workflow fails and DBOS retries it (here or on another daemon)
+      this.lose(runId, (e as Error).message);
+      this.hostEnds.delete(runId);
+      this.epochs.delete(runId);
+      throw e;
+    }
+    return end.promise;
   }
 
   // ---------------------------------------------------------------- the one write path
@@ -435,7 +584,7 @@ export class Engine implements Service {
     try {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, () => {
+      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs), () => {
         const { steps: _steps, ...header } = draft;
         for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
         Object.assign(live, header);
@@ -444,10 +593,12 @@ export class Engine implements Service {
     } catch (e) {
       this.ctx.notifier.abandon(notes);
       for (const u of undo.reverse()) u();
+      if (this.fenceLost(e)) this.lose(run.id, (e as Error).message);
       throw e;
     }
     run = live;
     if (terminal) {
+      this.ended(run.id);
       this.runs.delete(run.id);
       this.rows.forget(run.id);
       this.activeByWf.get(run.workflow)?.delete(run.id);
@@ -540,15 +691,24 @@ export class Engine implements Service {
       timeout_at: null,
       scheduled_for: o.scheduledFor ?? null,
       catch_up: o.catchUp ?? false,
+      ...(this.ctx.team ? { started_on: this.ctx.team.executorId } : {}),
     };
     this.runs.set(run.id, run);
     this.counts.queued += 1;
     const admit = this.canAdmit(run, def);
     if (!admit) this.queueList(def.id).push(run.id);
     try {
+      const team = this.ctx.team;
+      if (team) {
+        // hosted here from its first commit: the host workflow is recorded first (port.ts)
+        this.epochs.set(run.id, FIRST_EPOCH);
+        this.hostEnds.set(run.id, deferred());
+        await team.hostNew(run.id);
+      }
       await this.commitRun(run, [{ type: 'run.created', trigger: o.trigger, params: o.params, workflow: def.id, outline: outlineFor(def), history_ms: this.stats.mean(def.id) }, { type: admit ? 'run.started' : 'run.queued' }], ops, { actor: o.actor, action: 'runs.start' });
     } catch (e) {
       // not durable, so it never existed: no id was given out and nothing of it stays in memory
+      this.ended(run.id);
       this.runs.delete(run.id);
       this.rows.forget(run.id);
       this.counts.queued -= 1;
@@ -804,7 +964,19 @@ export class Engine implements Service {
     const header = await this.ctx.store.get<RunHeader>('runs', id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
     const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
+    // team mode: a run another member started may use a definition this daemon has not seen
+    if (this.ctx.team) await this.loadDefs([header.def_hash]);
     return this.rows.load(header, rows, false).run;
+  }
+
+  /** Definitions by hash that are not in memory yet, from the store (team mode: other members' runs). */
+  private async loadDefs(hashes: (string | undefined)[]): Promise<void> {
+    const missing = [...new Set(hashes.filter((h): h is string => h !== undefined && !this.defs.has(h)))];
+    if (!missing.length) return;
+    const defs = await this.ctx.store.getMany<Workflow>('meta', missing.map((h) => `wfdef:${h}`));
+    missing.forEach((h, i) => {
+      if (defs[i]) this.defs.set(h, defs[i]!);
+    });
   }
 
   private activeRun(id: string, run: RunRecord, what: string): RunRecord {
@@ -818,6 +990,40 @@ export class Engine implements Service {
     const json = this.json(run);
     const { items } = await this.ctx.notifier.list({ run: id, limit: 1000 });
     return { ...json, notifications: items };
+  }
+
+  /**
+   * Team mode: every active run of the team, from the shared active index: the ones hosted here
+   * from memory, the others as their hosts last committed them.
+   */
+  private async teamActive(): Promise<RunRecord[]> {
+    const ids = await this.ctx.store.keys('active');
+    const remote = ids.filter((id) => !this.runs.has(id));
+    const headers = await this.ctx.store.getMany<RunHeader>('runs', remote);
+    const rows = await this.ctx.store.ranges<StepRow>('runs', remote.map((id) => stepRange(id)));
+    await this.loadDefs(headers.map((h) => h?.def_hash));
+    const byId = new Map<string, RunRecord>();
+    remote.forEach((id, i) => {
+      const h = headers[i];
+      if (h && ACTIVE.has(h.status)) byId.set(id, this.rows.load(h, rows[i], false).run);
+    });
+    const out: RunRecord[] = [];
+    for (const id of ids) {
+      const live = this.runs.get(id);
+      if (live && this.shown(live)) out.push(live);
+      else if (byId.has(id)) out.push(byId.get(id)!);
+    }
+    return out;
+  }
+
+  /** Team mode: counts of the team's runs by status (every member's finished runs, the active index). */
+  async teamCounts(): Promise<Record<RunStatus, number>> {
+    const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
+    for (const [, s] of await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })) {
+      for (const [k, n] of Object.entries(s.finished)) counts[k as RunStatus] = (counts[k as RunStatus] ?? 0) + n;
+    }
+    for (const r of await this.teamActive()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    return counts;
   }
 
   /** Active runs as JSON (the `runs.watch` snapshot). */
@@ -843,7 +1049,7 @@ export class Engine implements Service {
    */
   async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
     if (!o.all) {
-      let runs = [...this.runs.values()].filter((r) => this.shown(r));
+      let runs = this.ctx.team ? await this.teamActive() : [...this.runs.values()].filter((r) => this.shown(r));
       if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
@@ -878,6 +1084,13 @@ export class Engine implements Service {
       if (out.length === o.limit) break page;
     }
     const next = more && lt !== undefined ? lt : null;
+    if (this.ctx.team) {
+      // the team's: every member's summary of the runs it ended, and the active index
+      const summaries = (await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })).map(([, s]) => s);
+      const finished = summaries.reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
+      const active = o.workflow ? (await this.teamActive()).filter((r) => r.workflow === o.workflow).length : (await this.ctx.store.keys('active')).length;
+      return { runs: out, total: finished + active, next };
+    }
     const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : finishedTotal(this.summary);
     const active = o.workflow ? this.activeRunsOf(o.workflow).length : this.runs.size;
     return { runs: out, total: finished + active, next };
@@ -890,7 +1103,19 @@ export class Engine implements Service {
     return { events: rows.map(([, e]) => e), status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
   }
 
-  async pause(id: string, actor: string): Promise<RunJson> {
+  /**
+   * Team mode: a decision about a run another member hosts is made there (the host serialises
+   * decisions, so the first wins exactly once, whichever member or chat it came through); its
+   * answer comes back as if local. Undefined: decide here (solo, hosted here, ended, or unknown).
+   */
+  private async atHost(id: string, op: ForwardedOp, args: Record<string, unknown>, here: boolean): Promise<RunJson | undefined> {
+    if (here || !this.ctx.team || this.runs.has(id)) return undefined;
+    return (await this.ctx.team.forward(id, op, args)) as RunJson | undefined;
+  }
+
+  async pause(id: string, actor: string, here = false): Promise<RunJson> {
+    const fwd = await this.atHost(id, 'pause', { actor }, here);
+    if (fwd) return fwd;
     const run = this.activeRun(id, await this.lookup(id), 'pause');
     if (run.status === 'paused') throw new WireError('invalid_state', `run ${id} is already paused`);
     if (run.pause_requested) throw new WireError('invalid_state', `run ${id} is already pausing (at the next step boundary)`);
@@ -906,7 +1131,9 @@ export class Engine implements Service {
     return this.json(run);
   }
 
-  async resume(id: string, actor: string): Promise<RunJson> {
+  async resume(id: string, actor: string, here = false): Promise<RunJson> {
+    const fwd = await this.atHost(id, 'resume', { actor }, here);
+    if (fwd) return fwd;
     const run = this.activeRun(id, await this.lookup(id), 'resume');
     const audit = { actor, action: 'runs.resume' };
     if (run.status === 'running' && run.pause_requested) {
@@ -929,7 +1156,9 @@ export class Engine implements Service {
     return this.json(run);
   }
 
-  async cancel(id: string, actor: string): Promise<RunJson> {
+  async cancel(id: string, actor: string, here = false): Promise<RunJson> {
+    const fwd = await this.atHost(id, 'cancel', { actor }, here);
+    if (fwd) return fwd;
     const run = this.activeRun(id, await this.lookup(id), 'cancel');
     this.pool.terminate(id);
     await this.commitRun(run, [{ type: 'run.cancelled', step: run.current_step, by: actor }], [], { actor, action: 'runs.cancel' });
@@ -946,7 +1175,10 @@ export class Engine implements Service {
     actor: string,
     a: { kind: 'approval'; decision: 'approved' | 'rejected'; comment?: string; shown?: { step?: string; args_hash?: string } } | { kind: 'input'; text: string },
     as: { approver?: boolean } = {},
+    here = false,
   ): Promise<RunJson> {
+    const fwd = await this.atHost(id, 'answer', { actor, a, as }, here);
+    if (fwd) return fwd;
     const run = await this.lookup(id);
     const w = this.runs.has(id) ? run.waiting_for : null;
     const what = a.kind === 'approval' ? 'an approval' : 'input';
@@ -1005,4 +1237,13 @@ export class Engine implements Service {
   get schedules(): Scheduler {
     return this.scheduler;
   }
+}
+
+/** What one member asks the host of a run to do (TeamPort.forward). */
+export type ForwardedOp = 'pause' | 'resume' | 'cancel' | 'answer';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

@@ -34,6 +34,7 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
       slack: ctx.slack ? ctx.slack.status() : { state: 'off' as const, last_message_at: null, reconnects: 0 },
       discord: ctx.discord ? ctx.discord.status() : { state: 'off' as const, error: null, reconnects: 0, last_dispatch_at: null, bot_user: null, application_id: null, guild_id: null, channel: null, command_registered: false },
       workers: ctx.engine.workerFigures,
+      ...(ctx.team ? { team: await ctx.team.status() } : {}),
     };
   },
 

@@ -119,6 +119,18 @@ export class MemoryService implements Service {
     };
   }
 
+  /** Team mode: a run that ended on another member; its summary (and vector, if made yet) joins recall here. */
+  async learn(runId: string): Promise<void> {
+    const s = await this.ctx.store.get<RunSummary>('memory', `${SUM}${runId}`);
+    if (!s) return;
+    const old = this.summaries.get(s.id);
+    if (old) this.indexRemove(old);
+    this.summaries.set(s.id, s);
+    this.indexAdd(s);
+    const v = await this.ctx.store.get<StoredVector>('memory', `${VEC}${s.id}`);
+    if (v) this.vectors.set(s.id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
+  }
+
   private embedModel(): string | null {
     return this.ctx.llm && this.ctx.config.llm?.embed_model ? this.ctx.config.llm.embed_model : null;
   }

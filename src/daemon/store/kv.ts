@@ -20,10 +20,14 @@ export interface RunFence {
   run: string;
   executor: string;
   epoch: number;
+  /** The run's creation: the owner row is inserted (executor, epoch) if it is not there yet. */
+  create?: boolean;
 }
 
 export interface CommitOptions {
   fences?: RunFence[];
+  /** PostgreSQL NOTIFYs sent in the commit's transaction (delivered only if it commits); LevelDB ignores them. */
+  notify?: { channel: string; payload: string }[];
 }
 
 /**

@@ -38,6 +38,34 @@ export const SlackConnectionStatus = z.object({
 });
 export type SlackConnectionStatus = z.infer<typeof SlackConnectionStatus>;
 
+/** Team mode (several daemons on one PostgreSQL): who this daemon is and who else is in the team. */
+export const TeamStatus = z.object({
+  mode: z.literal('team'),
+  /** The database URL with its password masked. */
+  database: z.string(),
+  executor: z.string(),
+  version: z.string(),
+  members: z.array(
+    z.object({
+      executor: z.string(),
+      host: z.string(),
+      user: z.string(),
+      pid: z.number().int().nullable(),
+      version: z.string(),
+      state: z.string(),
+      last_seen: z.string().nullable(),
+      self: z.boolean(),
+    }),
+  ),
+  /** Singletons (scheduler, notifier, chat) and the executor that runs each now. */
+  leaders: z.record(z.string(), z.string().nullable()),
+  /** Runs this daemon hosts now. */
+  hosting: z.number().int(),
+  /** Host workflows of another OpStream version that no daemon of this version will pick up. */
+  other_versions: z.array(z.object({ version: z.string(), count: z.number().int() })).default([]),
+});
+export type TeamStatus = z.infer<typeof TeamStatus>;
+
 export const DaemonStatus = z.object({
   pid: z.number().int(),
   version: z.string(),
@@ -58,6 +86,8 @@ export const DaemonStatus = z.object({
    * activations handed to an already running worker, workers retired. Absent from older daemons.
    */
   workers: z.object({ live: z.number().int(), idle: z.number().int(), started: z.number().int(), reused: z.number().int(), retired: z.number().int() }).optional(),
+  /** Team mode; absent in solo mode (and from older daemons). */
+  team: TeamStatus.optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 

@@ -87,6 +87,9 @@ export const RunJson = z.object({
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), tool_calls: z.number(), llm_calls: z.number().optional(), unknown_counts: z.number().optional() }),
   error: z.string().nullable(),
   trigger: z.string().optional(),
+  /** Team mode: the daemon (executor id) and the user (actor) that started the run. */
+  started_on: z.string().optional(),
+  started_by: z.string().optional(),
   /** Scheduled runs: the fire time they belong to, and whether they were started by catch-up. */
   scheduled_for: z.string().nullable().optional(),
   catch_up: z.boolean().optional(),

@@ -1,0 +1,178 @@
+import { hostname, userInfo } from 'node:os';
+import { PACKAGE_VERSION, WireError } from '../../protocol/index.js';
+import type { TeamStatus } from '../../protocol/methods/daemon.js';
+import type { RunEventPush } from '../../protocol/events.js';
+import type { DaemonContext, Service } from '../context.js';
+import type { RunHeader } from '../engine/step-rows.js';
+import type { PgStore } from '../store/pg-store.js';
+import type { ForwardedOp } from '../engine/engine.js';
+import type { TeamPort } from './port.js';
+import { startTeam, type Team } from './team.js';
+
+/** The NOTIFY channel on which a host announces the events it committed (payload: see `announce`). */
+export const EVENTS_CHANNEL = 'opstream_run_events';
+
+/** The call name of a forwarded engine operation. */
+const OP_PREFIX = 'engine.';
+
+/**
+ * Team mode (README "Team mode"): this daemon as one member of a team sharing a PostgreSQL
+ * database. It owns the DBOS side (host workflows, recovery of dead members, elected singletons,
+ * calls between members) through team.ts, and tells the engine and the clients what the other
+ * members do: their runs' events reach this daemon's watchers, a decision about a run hosted
+ * elsewhere goes to its host, memory learns of runs that ended elsewhere.
+ */
+export class TeamService implements Service, TeamPort {
+  readonly name = 'team';
+  private team: Team | null = null;
+  private offEvents: (() => Promise<void>) | null = null;
+  readonly executorId: string;
+
+  constructor(
+    private readonly getCtx: () => DaemonContext,
+    private readonly store: PgStore,
+    private readonly opts: { url: string; masked: string; executorId: string },
+  ) {
+    this.executorId = opts.executorId;
+  }
+
+  private get ctx(): DaemonContext {
+    return this.getCtx();
+  }
+
+  async start(): Promise<void> {
+    const ctx = this.ctx;
+    this.offEvents = await this.store.listen(EVENTS_CHANNEL, (payload) => void this.onRemoteEvents(payload).catch((err) => ctx.log.warn({ err }, 'reading events of another member failed')));
+    this.team = await startTeam({
+      url: this.opts.url,
+      executorId: this.executorId,
+      appVersion: `opstream-${PACKAGE_VERSION}`,
+      home: ctx.paths.dataDir,
+      host: hostname(),
+      user: safeUser(),
+      pid: process.pid,
+      version: PACKAGE_VERSION,
+      log: ctx.log.child({ service: 'team' }),
+      hostBody: (runId) => ctx.engine.host(runId),
+      serve: (method, params, actor) => this.serveForwarded(method, params as Record<string, unknown>, actor),
+    });
+    // one scheduler for the team: a tick can never start two runs
+    this.team.singleton('scheduler', {
+      acquire: () => ctx.engine.schedules.start(),
+      release: () => ctx.engine.schedules.stop(),
+    });
+    ctx.log.info({ executor: this.executorId, database: this.opts.masked }, 'team mode: joined');
+  }
+
+  async stop(): Promise<void> {
+    await this.offEvents?.().catch(() => undefined);
+    await this.team?.stop();
+  }
+
+  // ---------------------------------------------------------------- TeamPort
+
+  async hostNew(runId: string): Promise<void> {
+    if (!this.team) throw new WireError('unavailable', 'team mode is still starting; try again', { retryable: true });
+    await this.team.host(runId);
+  }
+
+  async claim(runId: string): Promise<number> {
+    const s = this.store.schema;
+    const r = await this.store.pool.query<{ epoch: string }>(
+      `INSERT INTO ${s}.run_owner (run_id, executor, epoch) VALUES ($1, $2, 1)
+       ON CONFLICT (run_id) DO UPDATE SET executor = EXCLUDED.executor, epoch = ${s}.run_owner.epoch + 1, updated_at = now()
+       RETURNING epoch`,
+      [runId, this.executorId],
+    );
+    return Number(r.rows[0].epoch);
+  }
+
+  // ---------------------------------------------------------------- what other members do
+
+  /** The ops' NOTIFY for a host's commit of run events: `<executor> <run> <first seq> <last seq>`. */
+  announce(runId: string, first: number, last: number): { channel: string; payload: string } {
+    return { channel: EVENTS_CHANNEL, payload: `${this.executorId} ${runId} ${first} ${last}` };
+  }
+
+  /** Events committed by another member: pushed to this daemon's watchers as if local. */
+  private async onRemoteEvents(payload: string): Promise<void> {
+    const [executor, runId, first, last] = payload.split(' ');
+    if (!runId || executor === this.executorId) return;
+    const ctx = this.ctx;
+    const header = await ctx.store.get<RunHeader>('runs', runId);
+    const rows = await ctx.store.entries<Record<string, unknown>>('events', { gte: `${runId}:${first.padStart(9, '0')}`, lte: `${runId}:${last.padStart(9, '0')}` });
+    for (const [, ev] of rows) {
+      const data = { ...ev, status: header?.status ?? 'running', workflow: header?.workflow ?? '' } as RunEventPush;
+      ctx.bus.publish('runs', String(ev.type), data as never);
+      ctx.feed.publishTransient({ topic: 'runs', event: String(ev.type), data });
+    }
+    if (header && ['succeeded', 'failed', 'cancelled'].includes(header.status)) await ctx.memory.learn(runId);
+  }
+
+  /**
+   * A decision about a run this daemon does not host goes to the member that hosts it; its
+   * answer (or error) comes back as if local. Undefined: nobody else hosts it (it ended, or it is
+   * hosted here, or its host is being recovered and this daemon should answer from the store).
+   */
+  async forward(runId: string, op: ForwardedOp, args: Record<string, unknown>): Promise<unknown> {
+    if (!this.team) return undefined;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const owner = await this.ownerOf(runId);
+      if (!owner || owner === this.executorId) return undefined;
+      const alive = await this.team.isLive(owner);
+      if (alive) return this.team.call(owner, `${OP_PREFIX}${op}`, { ...args, id: runId }, String(args.actor ?? 'team'), 15_000);
+      // its host died and a survivor is taking it over (within ~2 s): ask the new host
+      if (Date.now() > deadline) throw new WireError('unavailable', `run ${runId} is hosted by ${owner}, which is gone, and no member has taken it over yet; try again`, { retryable: true });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async ownerOf(runId: string): Promise<string | null> {
+    const r = await this.store.pool.query<{ executor: string | null }>(`SELECT executor FROM ${this.store.schema}.run_owner WHERE run_id = $1`, [runId]);
+    return r.rows[0]?.executor ?? null;
+  }
+
+  /** A member asks this one, the run's host, to decide: done here and only here (never forwarded again). */
+  private async serveForwarded(method: string, p: Record<string, unknown>, actor: string): Promise<unknown> {
+    const engine = this.ctx.engine;
+    const id = String(p.id);
+    switch (method) {
+      case `${OP_PREFIX}pause`:
+        return engine.pause(id, actor, true);
+      case `${OP_PREFIX}resume`:
+        return engine.resume(id, actor, true);
+      case `${OP_PREFIX}cancel`:
+        return engine.cancel(id, actor, true);
+      case `${OP_PREFIX}answer`:
+        return engine.answer(id, actor, p.a as Parameters<typeof engine.answer>[2], (p.as ?? {}) as { approver?: boolean }, true);
+      default:
+        throw new WireError('invalid_params', `${method} is not forwarded between members`);
+    }
+  }
+
+  // ---------------------------------------------------------------- status
+
+  async status(): Promise<TeamStatus> {
+    const team = this.team;
+    const members = team ? await team.members() : [];
+    return {
+      mode: 'team',
+      database: this.opts.masked,
+      executor: this.executorId,
+      version: PACKAGE_VERSION,
+      members: members.map((m) => ({ ...m, self: m.executor === this.executorId })),
+      leaders: team ? team.leaders() : {},
+      hosting: this.ctx.engine.activationFigures.runs,
+      other_versions: team ? await team.pendingOtherVersions() : [],
+    };
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}

@@ -1,0 +1,194 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HitCounter } from '../support/engine-fixtures.js';
+import { alive, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { startTestPostgres, type TestPostgres } from '../support/pg.js';
+
+/**
+ * Team mode through the real CLI: three daemons (three homes) on one real PostgreSQL, each its own
+ * socket and LevelDB lock, sharing runs, decisions, schedules and memory; daemons killed with
+ * SIGKILL and restarted while runs are in flight.
+ */
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely here
+type Run = Record<string, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ev = Record<string, any>;
+
+const FIX = join(ROOT, 'test', 'fixtures', 'team');
+let pg: TestPostgres;
+let url: string;
+const hits = new HitCounter();
+const members: TempHome[] = [];
+
+function install(h: TempHome, how: 'env' | 'config'): void {
+  mkdirSync(join(h.home, 'workflows'), { recursive: true });
+  for (const f of ['team-chain.yaml', 'team-gate.yaml']) writeFileSync(join(h.home, 'workflows', f), readFileSync(join(FIX, f), 'utf8').replaceAll('__PORT__', String(hits.port)));
+  // one member names the database in its config file (with ${ENV}), the others in the environment
+  if (how === 'config') {
+    writeFileSync(join(h.home, 'config.yaml'), 'database_url: ${TEAM_DB_URL}\n');
+    h.env.TEAM_DB_URL = url;
+  } else h.env.OPSTREAM_DATABASE_URL = url;
+}
+
+async function json<T = unknown>(h: TempHome, args: string[]): Promise<T> {
+  const r = await cli([...args, '--json'], h.env, { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`opstream ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+async function startRun(h: TempHome, wf: string): Promise<string> {
+  const r = await json<Run>(h, ['start', wf]);
+  return r.id as string;
+}
+
+async function status(h: TempHome): Promise<Run> {
+  return json<Run>(h, ['daemon', 'status']);
+}
+
+async function events(h: TempHome, id: string): Promise<Ev[]> {
+  return json<Ev[]>(h, ['logs', id]);
+}
+
+/** A completed step never ran again: no step started after it succeeded, none succeeded twice. */
+function completedStepsRanOnce(evs: Ev[]): string[] {
+  const problems: string[] = [];
+  const succeededAt = new Map<string, number>();
+  for (const e of evs) {
+    if (e.type === 'step.succeeded') {
+      if (succeededAt.has(e.step)) problems.push(`${e.step} succeeded twice`);
+      succeededAt.set(e.step, e.seq);
+    }
+    if (e.type === 'step.started' && succeededAt.has(e.step)) problems.push(`${e.step} started again after it succeeded`);
+  }
+  return problems;
+}
+
+async function killHard(h: TempHome): Promise<void> {
+  const pid = daemonPid(h.home);
+  if (pid === null || !alive(pid)) return;
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid);
+}
+
+beforeAll(async () => {
+  pg = await startTestPostgres();
+  url = await pg.database('team');
+  await hits.start();
+  hits.release();
+  for (let i = 0; i < 3; i++) {
+    const h = tempHome('opt-');
+    install(h, i === 2 ? 'config' : 'env');
+    members.push(h);
+  }
+  // started one after another: the first creates the schemas, the others find them
+  for (const h of members) {
+    const r = await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`daemon start: ${r.stderr}`);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  for (const h of members) await h.cleanup();
+  await hits.stop();
+  await pg?.stop();
+}, 60_000);
+
+describe('team mode', () => {
+  it('every member says team mode, with the database (password masked), its executor id and the live members', async () => {
+    const all = await waitFor(async () => {
+      const s = await Promise.all(members.map(status));
+      return s.every((x) => x.team?.members.filter((m: Run) => m.state === 'live').length === 3) ? s : null;
+    }, { what: 'three live members', timeoutMs: 30_000 });
+    const executors = new Set(all.map((s) => s.team.executor));
+    expect(executors.size).toBe(3);
+    for (const s of all) {
+      expect(s.team.mode).toBe('team');
+      expect(s.team.database).toContain('***');
+      expect(s.team.database).not.toContain('opstream-test');
+      expect(s.team.members.filter((m: Run) => m.self)).toHaveLength(1);
+    }
+    const text = await cli(['daemon', 'status'], members[0].env);
+    expect(text.stdout).toMatch(/team mode, database postgres(ql)?:\/\/postgres:\*\*\*@127\.0\.0\.1/);
+    expect(text.stdout).toContain(all[0].team.executor);
+    expect(text.stdout).toMatch(/members: +3 live/);
+    expect(text.stdout + text.stderr).not.toContain('opstream-test');
+  });
+
+  it('a run started on one member is listed, shown and followed on every member, with who started it', async () => {
+    const [a, b, c] = members;
+    const id = await startRun(a, 'team-gate');
+    const execA = (await status(a)).team.executor;
+    const listed = await waitFor(async () => (await json<Run[]>(b, ['list'])).find((r) => r.id === id && r.status === 'waiting'), { what: 'the run listed on b' });
+    expect(listed.started_on).toBe(execA);
+    expect(listed.started_by).toMatch(/^cli:/);
+    const table = await cli(['list'], c.env);
+    expect(table.stdout).toContain('STARTED BY');
+    expect(table.stdout).toContain(`@${execA}`);
+    const shown = await json<Run>(c, ['status', id]);
+    expect(shown.waiting_for?.kind).toBe('approval');
+    const all = await json<Run[]>(c, ['list', '--all']);
+    expect(all.map((r) => r.id)).toContain(id);
+    expect((await cli(['report', id], b.env)).code).toBe(0);
+
+    // approve on c while b follows the run's log: b sees the host's events as they happen
+    const follow = cli(['logs', id, '--follow', '--json'], b.env, { timeoutMs: 60_000 });
+    await waitFor(async () => (await status(b)).runs.waiting >= 1, { what: 'b counts the waiting run' });
+    const ok = await cli(['approve', id], c.env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const followed = await follow;
+    expect(followed.code, followed.stderr).toBe(0);
+    const types = followed.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.type).map((x) => x.type);
+    expect(types).toContain('approval.answered');
+    expect(types[types.length - 1]).toBe('run.succeeded');
+    expect(hits.count(`/${id}/after`)).toBe(1);
+  });
+
+  it('the first decision wins exactly once across members; the others are told it was already decided', async () => {
+    const [a, b, c] = members;
+    const id = await startRun(b, 'team-gate');
+    await waitFor(async () => (await json<Run>(a, ['status', id])).status === 'waiting', { what: 'waiting' });
+    const answers = await Promise.all([cli(['approve', id], a.env), cli(['reject', id, '--comment', 'no'], c.env), cli(['approve', id], b.env)]);
+    const won = answers.filter((r) => r.code === 0);
+    expect(won).toHaveLength(1);
+    for (const lost of answers.filter((r) => r.code !== 0)) expect(lost.stderr).toMatch(/not waiting for an approval|already being answered/);
+    const run = await waitFor(async () => {
+      const r = await json<Run>(c, ['status', id]);
+      return ['succeeded', 'failed'].includes(r.status) ? r : null;
+    }, { what: 'the run ends' });
+    expect(run.decisions).toHaveLength(1);
+    // one decision in the team's audit, whichever member it is read from
+    const audit = await json<Run[]>(a, ['audit', '--run', id]);
+    expect(audit.filter((x) => /runs\.(approve|reject)/.test(x.action))).toHaveLength(1);
+  });
+
+  it('a member killed with SIGKILL: its runs go on on the survivors; no completed step runs again; it rejoins', async () => {
+    const [a, b, c] = members;
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await startRun(c, 'team-chain'));
+    // every run past its first side effect, so there is something that must not run again
+    await waitFor(async () => ids.every((id) => hits.count(`/${id}/a`) >= 1), { what: 'first probes', timeoutMs: 30_000 });
+    const execC = (await status(c)).team.executor;
+    await killHard(c);
+    const done = await waitFor(async () => {
+      const runs = await Promise.all(ids.map((id) => json<Run>(a, ['status', id])));
+      return runs.every((r) => r.status === 'succeeded') ? runs : null;
+    }, { what: 'every run of the killed member succeeded on a survivor', timeoutMs: 60_000 });
+    expect(done).toHaveLength(4);
+    for (const id of ids) {
+      const evs = await events(b, id);
+      expect(completedStepsRanOnce(evs), id).toEqual([]);
+      expect(evs.some((e) => e.type === 'run.recovered')).toBe(true);
+      // each step's side effect happened as often as the step started (at most the one in flight twice)
+      for (const step of ['a', 'b', 'c']) expect(hits.count(`/${id}/${step}`)).toBe(evs.filter((e) => e.type === 'step.started' && e.step === step).length);
+    }
+    const after = await status(a);
+    expect(after.team.members.find((m: Run) => m.executor === execC)?.state ?? 'gone').not.toBe('live');
+    // it comes back, rejoins, and re-runs nothing
+    const r = await cli(['daemon', 'start'], c.env, { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(async () => (await status(a)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'c rejoined' });
+    for (const id of ids) expect(hits.count(`/${id}/c`)).toBe((await events(a, id)).filter((e) => e.type === 'step.started' && e.step === 'c').length);
+  });
+});
