@@ -392,6 +392,9 @@ describe('PgStore (team mode only)', () => {
       }
     });
     await waitFor(() => acked.length >= 50, { what: 'commits before the restart' });
+    // idle pooled connections when the server dies: their errors must not end the process
+    await Promise.all(Array.from({ length: 6 }, () => s.get('runs', 'k000000')));
+    expect(s.pool.idleCount).toBeGreaterThan(2);
     const restarted = server.restart!({ downMs: 3000 });
     const failure = await waitFor(() => s.unwritable, { what: 'unwritable' });
     // a read while it is down: a clear retryable error
