@@ -168,6 +168,11 @@ export class PgStore implements KvStore {
     return new PgStore(pool, schema, masked, url, opts.executorId, opts.log);
   }
 
+  /** The qualified table of a sublevel (`"<schema>".kv_<sub>`), for team code that writes it in its own SQL. */
+  table(sub: SublevelName): string {
+    return this.tables[sub];
+  }
+
   get unwritable(): WireError | null {
     return this.failure;
   }
