@@ -362,7 +362,12 @@ describe('PgStore (team mode only)', () => {
     expect(e2.message).toBe(`cannot open the team database postgres://someone:***@127.0.0.1:${port}/db: connection refused (is PostgreSQL running and listening there?)`);
     expect(e2.message).not.toMatch(/\n/);
     expect(e2.retryable).toBe(true);
+    // `.invalid` never resolves (RFC 2606)
+    const e3 = (await PgStore.open('postgres://u:s3cret-pw@no-such-host.invalid:5432/db', { executorId: 'x' }).catch((e: unknown) => e)) as WireError;
+    expect(e3.message).toBe('cannot open the team database postgres://u:***@no-such-host.invalid:5432/db: unknown host no-such-host.invalid');
+    expect(e3.retryable).toBe(false);
     expect(maskDatabaseUrl('postgres://u@h/db?password=abc&sslmode=require')).toBe('postgres://u@h/db?password=***&sslmode=require');
+    expect(maskDatabaseUrl('postgres://u:p%40ss@h:5/db')).toBe('postgres://u:***@h:5/db');
   });
 
   // last: it restarts the server the other tests use
