@@ -626,6 +626,8 @@ async function createTables(pool: pg.Pool, schema: string): Promise<void> {
     await c.query(
       `CREATE TABLE IF NOT EXISTS "${schema}".run_owner (run_id text COLLATE "C" PRIMARY KEY, executor text, epoch bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now())`,
     );
+    // the runs a dead member hosted, found without a scan when its work is taken over
+    await c.query(`CREATE INDEX IF NOT EXISTS run_owner_executor ON "${schema}".run_owner (executor)`);
     await c.query(`CREATE TABLE IF NOT EXISTS "${schema}".meta_schema (version int NOT NULL)`);
     const rows = (await c.query<{ version: number }>(`SELECT max(version) AS version FROM "${schema}".meta_schema`)).rows;
     const found = rows[0]?.version ?? null;
