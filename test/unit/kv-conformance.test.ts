@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -237,6 +238,44 @@ describe.each(backends)('KvStore conformance: $name', (backend) => {
   });
 });
 
+/** A TCP proxy to the server that can stop passing bytes (held, not dropped) as a network partition would. */
+async function freezableProxy(url: string): Promise<{ url: string; freeze(): void; thaw(): void; close(): Promise<void> }> {
+  const target = new URL(url);
+  let frozen = false;
+  const held: (() => void)[] = [];
+  const sockets = new Set<Socket>();
+  const srv = createServer((a) => {
+    const b = connect(Number(target.port), target.hostname);
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (d: Buffer) => (frozen ? held.push(() => to.write(d)) : to.write(d)));
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        sockets.delete(from);
+        to.destroy();
+      });
+    }
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const proxied = new URL(url);
+  proxied.port = String((srv.address() as AddressInfo).port);
+  return {
+    url: proxied.href,
+    freeze: () => void (frozen = true),
+    thaw: () => {
+      frozen = false;
+      for (const f of held.splice(0)) f();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => srv.close(r));
+    },
+  };
+}
+
 describe('PgStore (team mode only)', () => {
   const fence = (run: string, executor: string, epoch: number) => ({ run, executor, epoch });
 
@@ -368,6 +407,28 @@ describe('PgStore (team mode only)', () => {
     expect(e3.retryable).toBe(false);
     expect(maskDatabaseUrl('postgres://u@h/db?password=abc&sslmode=require')).toBe('postgres://u@h/db?password=***&sslmode=require');
     expect(maskDatabaseUrl('postgres://u:p%40ss@h:5/db')).toBe('postgres://u:***@h:5/db');
+  });
+
+  it('a server gone silent (a partition): the commit fails at its time limit instead of hanging, writes resume once it answers', async () => {
+    const url = await server.database('silent');
+    const proxy = await freezableProxy(url);
+    try {
+      const s = track(await PgStore.open(proxy.url, { executorId: 'exec-a', queryTimeoutMs: 1000 }));
+      await s.commit([put('runs', 'before', 1)]);
+      let writable = 0;
+      s.onWritable(() => writable++);
+      proxy.freeze();
+      const e = (await s.commit([put('runs', 'during', 1)]).catch((x: unknown) => x)) as WireError;
+      expect(e).toMatchObject({ code: 'store_unwritable', retryable: true });
+      expect(e.message).toBe(`cannot write to ${maskDatabaseUrl(proxy.url)}: the server did not answer in time (a network partition, or a server that stopped responding); new work is refused until it can (the daemon retries by itself)`);
+      expect(s.unwritable).toBe(e);
+      proxy.thaw();
+      await waitFor(() => writable > 0, { what: 'writable again', timeoutMs: 30_000 });
+      await s.commit([put('runs', 'after', 1)]);
+      expect(await s.keys('runs')).toEqual(['after', 'before']);
+    } finally {
+      await proxy.close();
+    }
   });
 
   // last: it restarts the server the other tests use

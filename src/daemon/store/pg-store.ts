@@ -59,7 +59,7 @@ export function isServerError(e: unknown): boolean {
     if (/^(08|53|57P0|58)/.test(code) || code === '25006') return true;
   }
   const msg = String((e as Error)?.message ?? '');
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Connection refused|the database system is/i.test(msg);
+  return /Query read timeout|Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Connection refused|the database system is/i.test(msg);
 }
 
 /** PostgreSQL's (or the socket's) reason for `e`, one line, without the password. */
@@ -68,7 +68,8 @@ function reasonOf(e: unknown, url: string): string {
   const first = Array.isArray(errs) && errs.length > 0 && !(e as Error).message ? errs[0] : e;
   const code = (first as { code?: unknown })?.code;
   let text: string;
-  if (code === 'ECONNREFUSED') text = 'connection refused (is PostgreSQL running and listening there?)';
+  if ((first as Error)?.message === 'Query read timeout') text = 'the server did not answer in time (a network partition, or a server that stopped responding)';
+  else if (code === 'ECONNREFUSED') text = 'connection refused (is PostgreSQL running and listening there?)';
   else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') text = `unknown host ${(first as { hostname?: string }).hostname ?? hostOf(url)}`;
   else text = String((first as Error)?.message ?? first) || String(code ?? 'unknown error');
   const pw = passwordOf(url);
@@ -131,6 +132,7 @@ export class PgStore implements KvStore {
     private readonly url: string,
     private readonly executorId: string,
     private readonly log: Logger | undefined,
+    private readonly queryTimeoutMs: number,
   ) {
     this.tables = Object.fromEntries(SUBLEVELS.map((n) => [n, `"${schema}".kv_${n}`])) as Record<SublevelName, string>;
     this.ownerTable = `"${schema}".run_owner`;
@@ -141,7 +143,7 @@ export class PgStore implements KvStore {
    * start together on a fresh database would otherwise race on CREATE and fail). A database that
    * cannot be reached or refuses us throws one line: the masked URL and PostgreSQL's reason.
    */
-  static async open(url: string, opts: { executorId: string; schema?: string; log?: Logger; poolSize?: number }): Promise<PgStore> {
+  static async open(url: string, opts: { executorId: string; schema?: string; log?: Logger; poolSize?: number; queryTimeoutMs?: number }): Promise<PgStore> {
     const schema = opts.schema ?? 'opstream';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}: lower-case letters, digits and _ only`);
     if (!opts.executorId) throw new Error('PgStore.open: an executor id is required');
@@ -150,7 +152,7 @@ export class PgStore implements KvStore {
       connectionString: url,
       max: opts.poolSize ?? 8,
       // a black-holed host fails in seconds rather than hanging the daemon's start
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: Math.min(10_000, opts.queryTimeoutMs ?? 10_000),
       keepAlive: true,
       idleTimeoutMillis: 30_000,
       // every commit is acknowledged only once durable, whatever the server's default
@@ -165,12 +167,22 @@ export class PgStore implements KvStore {
       if (e instanceof SchemaVersionError) throw e;
       throw new WireError('unavailable', `cannot open the team database ${masked}: ${reasonOf(e, url)}`, { retryable: isServerError(e) && !/unknown host/.test(reasonOf(e, url)) });
     }
-    return new PgStore(pool, schema, masked, url, opts.executorId, opts.log);
+    return new PgStore(pool, schema, masked, url, opts.executorId, opts.log, opts.queryTimeoutMs ?? 30_000);
   }
 
   /** The qualified table of a sublevel (`"<schema>".kv_<sub>`), for team code that writes it in its own SQL. */
   table(sub: SublevelName): string {
     return this.tables[sub];
+  }
+
+  /**
+   * A statement of ours with a time limit: a server that went silent (a network partition, a laptop
+   * that slept through its TCP connection) fails the statement, and with it the group, instead of
+   * holding every commit behind it until TCP keepalive gives up (hours). The limit is client-side;
+   * the connection is dropped from the pool after it.
+   */
+  private q(text: string, values?: unknown[]): pg.QueryConfig {
+    return { text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig;
   }
 
   get unwritable(): WireError | null {
@@ -186,7 +198,7 @@ export class PgStore implements KvStore {
   private async read<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
     if (this.closed) throw new WireError('unavailable', 'the daemon is shutting down');
     try {
-      return (await this.pool.query<R>(text, values)).rows;
+      return (await this.pool.query<R>(this.q(text, values))).rows;
     } catch (e) {
       if (isServerError(e)) throw new WireError('unavailable', `the team database ${this.dir} cannot be reached: ${reasonOf(e, this.url)}`, { retryable: true });
       throw e;
@@ -278,7 +290,7 @@ export class PgStore implements KvStore {
     if (this.closed) throw new WireError('unavailable', 'the daemon is shutting down');
     if (this.failure) throw this.failure;
     try {
-      await this.pool.query(`INSERT INTO ${this.tables[sub]} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, JSON.stringify(value)]);
+      await this.pool.query(this.q(`INSERT INTO ${this.tables[sub]} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, JSON.stringify(value)]));
     } catch (e) {
       throw isServerError(e) ? this.writeFailed(e) : e;
     }
@@ -288,7 +300,7 @@ export class PgStore implements KvStore {
     if (this.closed) throw new WireError('unavailable', 'the daemon is shutting down');
     if (this.failure) throw this.failure;
     try {
-      await this.pool.query(`DELETE FROM ${this.tables[sub]} WHERE key = $1`, [key]);
+      await this.pool.query(this.q(`DELETE FROM ${this.tables[sub]} WHERE key = $1`, [key]));
     } catch (e) {
       throw isServerError(e) ? this.writeFailed(e) : e;
     }
@@ -368,13 +380,13 @@ export class PgStore implements KvStore {
     const onError = (e: Error) => (broken = e);
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
+      await client.query(this.q('BEGIN'));
       const refused: [Pending, WireError][] = [];
       const fenced = group.filter((p) => p.fences && p.fences.length > 0);
       if (fenced.length > 0) {
         const ids = [...new Set(fenced.flatMap((p) => p.fences!.map((f) => f.run)))].sort();
         // in run id order, so two daemons' groups lock the same rows in the same order
-        const rows = (await client.query<{ run_id: string; executor: string | null; epoch: string }>(`SELECT run_id, executor, epoch FROM ${this.ownerTable} WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`, [ids])).rows;
+        const rows = (await client.query<{ run_id: string; executor: string | null; epoch: string }>(this.q(`SELECT run_id, executor, epoch FROM ${this.ownerTable} WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`, [ids]))).rows;
         const owners = new Map(rows.map((r) => [r.run_id, r]));
         for (const p of fenced) {
           const bad = p.fences!.find((f) => {
@@ -408,15 +420,17 @@ export class PgStore implements KvStore {
         if (puts.length > 0) {
           puts.sort((a, b) => byteCompare(a[0], b[0]));
           await client.query(
-            `INSERT INTO ${this.tables[sub]} (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-            [puts.map((r) => r[0]), puts.map((r) => r[1])],
+            this.q(`INSERT INTO ${this.tables[sub]} (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [
+              puts.map((r) => r[0]),
+              puts.map((r) => r[1]),
+            ]),
           );
         }
-        if (dels.length > 0) await client.query(`DELETE FROM ${this.tables[sub]} WHERE key = ANY($1::text[])`, [dels.sort(byteCompare)]);
+        if (dels.length > 0) await client.query(this.q(`DELETE FROM ${this.tables[sub]} WHERE key = ANY($1::text[])`, [dels.sort(byteCompare)]));
       }
       const notes = committed.flatMap((p) => p.notify ?? []);
-      if (notes.length > 0) await client.query(`SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)`, [notes.map((x) => x.channel), notes.map((x) => x.payload)]);
-      await client.query('COMMIT');
+      if (notes.length > 0) await client.query(this.q(`SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)`, [notes.map((x) => x.channel), notes.map((x) => x.payload)]));
+      await client.query(this.q('COMMIT'));
       return { committed, refused, ops: n };
     } catch (e) {
       if (isServerError(e)) broken = e;
@@ -461,10 +475,12 @@ export class PgStore implements KvStore {
   private async tryRecover(): Promise<boolean> {
     if (this.closed) return false;
     try {
-      await this.pool.query('SELECT 1');
-      await this.pool.query(`INSERT INTO ${this.tables.meta} (key, value) VALUES ('store:last_recovered', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [
-        JSON.stringify({ at: new Date().toISOString(), executor: this.executorId, from: this.failure?.message ?? null }),
-      ]);
+      await this.pool.query(this.q('SELECT 1'));
+      await this.pool.query(
+        this.q(`INSERT INTO ${this.tables.meta} (key, value) VALUES ('store:last_recovered', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [
+          JSON.stringify({ at: new Date().toISOString(), executor: this.executorId, from: this.failure?.message ?? null }),
+        ]),
+      );
     } catch {
       return false;
     }
