@@ -371,7 +371,14 @@ describe('PgStore (team mode only)', () => {
       a.commit([put('runs', 'r1', 'zombie')], undefined, { fences: [fence('r1', 'exec-a', 1)], notify: [{ channel: 'opstream_runs', payload: 'refused' }] }),
       a.commit([put('runs', 'r2', 'ok')], undefined, { notify: [{ channel: 'opstream_runs', payload: 'r2' }] }),
       a.commit([put('runs', 'bad', null)], undefined, { notify: [{ channel: 'opstream_runs', payload: 'null-refused' }] }),
+      // beyond PostgreSQL's payload limit: refused alone, before it could fail the group
+      a.commit([put('runs', 'big', 1)], undefined, { notify: [{ channel: 'opstream_runs', payload: 'x'.repeat(8000) }] }).catch((e: Error) => {
+        expect(e.message).toMatch(/^store: a notification needs a channel of 1-63 bytes and a payload under 8000 bytes/);
+        throw e;
+      }),
     ]);
+    expect(await a.get('runs', 'r2')).toBe('ok');
+    expect(await a.get('runs', 'big')).toBeUndefined();
     await a.commit([], undefined, { notify: [{ channel: 'opstream_runs', payload: 'last' }, { channel: 'opstream_other', payload: 'o' }] });
     // notifications arrive in commit order: once 'last' is in, anything earlier would be too
     await waitFor(() => heard.filter((p) => p.endsWith('last')).length === 2, { what: 'the last notification' });

@@ -120,6 +120,7 @@ export class PgStore implements KvStore {
   private readonly ownerTable: string;
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
   private readonly reconnectListeners = new Set<() => void>();
+  private readonly listening = new Map<string, Promise<void>>();
   private listenClient: pg.Client | null = null;
   private listenConnecting: Promise<pg.Client> | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
@@ -320,6 +321,10 @@ export class PgStore implements KvStore {
     // PostgreSQL text cannot hold NUL: refused alone too, rather than failing the group it would join
     const nul = ops.find((op) => op.key.includes('\u0000'));
     if (nul) return Promise.reject(new Error(`store: a key cannot contain a NUL character here (${nul.sub}/${JSON.stringify(nul.key)})`));
+    // PostgreSQL's limits (a channel is an identifier, a payload under 8000 bytes): checked here so
+    // that a bad one fails its own commit, not the group's
+    const note = opts?.notify?.find((n) => !n.channel || Buffer.byteLength(n.channel) > 63 || Buffer.byteLength(n.payload) >= 8000);
+    if (note) return Promise.reject(new Error(`store: a notification needs a channel of 1-63 bytes and a payload under 8000 bytes (${note.channel.slice(0, 63)})`));
     const all = audit ? [...ops, this.auditOp(audit)] : ops;
     return new Promise((resolve, reject) => {
       this.queue.push({ ops: all, fences: opts?.fences, notify: opts?.notify, resolve, reject });
@@ -346,7 +351,7 @@ export class PgStore implements KvStore {
       }
       try {
         const { committed, refused, ops } = await this.writeGroup(group);
-        this.stats.batches++;
+        if (committed.length > 0) this.stats.batches++;
         this.stats.commits += committed.length;
         this.stats.ops += ops;
         for (const p of committed) p.resolve();
@@ -506,27 +511,34 @@ export class PgStore implements KvStore {
   async listen(channel: string, fn: (payload: string) => void, opts: { onReconnect?: () => void } = {}): Promise<() => Promise<void>> {
     if (this.closed) throw new WireError('unavailable', 'the daemon is shutting down');
     let set = this.listeners.get(channel);
-    const first = !set;
-    if (!set) this.listeners.set(channel, (set = new Set()));
+    if (!set) {
+      this.listeners.set(channel, (set = new Set()));
+      // every caller for this channel waits for the same LISTEN: none returns before it is active
+      this.listening.set(
+        channel,
+        this.listenConnection().then((c) => c.query(`LISTEN ${c.escapeIdentifier(channel)}`).then(() => undefined)),
+      );
+    }
     set.add(fn);
     if (opts.onReconnect) this.reconnectListeners.add(opts.onReconnect);
-    if (first) {
-      try {
-        const c = await this.listenConnection();
-        await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
-      } catch (e) {
-        set.delete(fn);
-        if (set.size === 0) this.listeners.delete(channel);
-        if (opts.onReconnect) this.reconnectListeners.delete(opts.onReconnect);
-        if (isServerError(e)) throw new WireError('unavailable', `the team database ${this.dir} cannot be reached: ${reasonOf(e, this.url)}`, { retryable: true });
-        throw e;
+    try {
+      await this.listening.get(channel);
+    } catch (e) {
+      set.delete(fn);
+      if (set.size === 0 && this.listeners.get(channel) === set) {
+        this.listeners.delete(channel);
+        this.listening.delete(channel);
       }
-    } else await this.listenConnection();
+      if (opts.onReconnect) this.reconnectListeners.delete(opts.onReconnect);
+      if (isServerError(e)) throw new WireError('unavailable', `the team database ${this.dir} cannot be reached: ${reasonOf(e, this.url)}`, { retryable: true });
+      throw e;
+    }
     return async () => {
       const s = this.listeners.get(channel);
       if (opts.onReconnect) this.reconnectListeners.delete(opts.onReconnect);
       if (!s || !s.delete(fn) || s.size > 0) return;
       this.listeners.delete(channel);
+      this.listening.delete(channel);
       const c = this.listenClient;
       if (c) await c.query(`UNLISTEN ${c.escapeIdentifier(channel)}`).catch(() => undefined);
     };
