@@ -309,6 +309,21 @@ describe('PgStore (team mode only)', () => {
     await expect(PgStore.open(url, { executorId: 'late' })).rejects.toThrow(/layout version 99; this OpStream knows up to 1/);
   });
 
+  it('commits with synchronous_commit on even where the database defaults to off', async () => {
+    const url = await server.database('sync');
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET synchronous_commit = off`);
+    await c.end();
+    const s = track(await PgStore.open(url, { executorId: 'exec-a', poolSize: 3 }));
+    const settings = await Promise.all(Array.from({ length: 3 }, () => s.pool.query<{ v: string }>(`SELECT current_setting('synchronous_commit') AS v, pg_sleep(0.05)`)));
+    expect(settings.map((r) => r.rows[0].v)).toEqual(['on', 'on', 'on']);
+    const plain = new pg.Client({ connectionString: url });
+    await plain.connect();
+    expect((await plain.query(`SELECT current_setting('synchronous_commit') AS v`)).rows[0].v).toBe('off');
+    await plain.end();
+  });
+
   it('audit keys carry the executor id, so two daemons writing in the same millisecond never collide', async () => {
     const url = await server.database('audit');
     const a = track(await PgStore.open(url, { executorId: 'exec-a' }));
