@@ -57,14 +57,26 @@ export interface CompiledConfig {
   team: { url: string; masked: string } | null;
 }
 
-/** A database URL with its password replaced by `***`, for status, logs and errors. */
+/** `postgres://user:***@host:port/db`: a database URL fit for logs and messages (also masks `?password=`). */
 export function maskDatabaseUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.href;
   } catch {
-    return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+    // not a URL the parser takes: mask whatever sits between `user:` and `@`
+    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(password=)[^&\s]*/gi, '$1***');
+  }
+}
+
+/** The password a database URL carries (in its user info or as `?password=`), or null. */
+export function databasePassword(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return (u.password ? decodeURIComponent(u.password) : null) ?? u.searchParams.get('password');
+  } catch {
+    return null;
   }
 }
 
@@ -318,7 +330,7 @@ export function loadConfig(paths: Paths, env: NodeJS.ProcessEnv = process.env): 
   if (problems.length > 0) throw new ConfigError(problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0)));
   const secrets = secretValues(env, { slack: raw.slack, discord: raw.discord, llm: raw.llm, webhooks: raw.notify.webhooks, mcpEnv: Object.values(raw.mcpServers).map((m) => m.env) });
   // the database password is masked wherever text leaves the daemon, like any other secret
-  const dbPassword = team ? safePassword(team.url) : '';
+  const dbPassword = team ? databasePassword(team.url) : null;
   if (dbPassword) secrets.push({ name: 'database_url password', value: dbPassword });
   return { team, raw, files, mcpServers, llm, slack, discord, notify, memory: { retentionMs: retention.memory }, retention, ops: raw.ops, log: { ...raw.log, maxBytes: maxBytes ?? 10 * 1024 * 1024 }, metrics, secrets };
 }
@@ -424,10 +436,3 @@ export function channelNames(config: CompiledConfig): { targets: ReadonlySet<str
   return { targets, slack };
 }
 
-function safePassword(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).password);
-  } catch {
-    return '';
-  }
-}

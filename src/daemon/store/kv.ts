@@ -26,7 +26,11 @@ export interface RunFence {
 
 export interface CommitOptions {
   fences?: RunFence[];
-  /** PostgreSQL NOTIFYs sent in the commit's transaction (delivered only if it commits); LevelDB ignores them. */
+  /**
+   * Team mode: NOTIFY each channel with its payload in the commit's own transaction, so listeners
+   * (`PgStore.listen`) hear of it only once it committed. The LevelDB store ignores it (one daemon,
+   * nobody else to tell).
+   */
   notify?: { channel: string; payload: string }[];
 }
 
