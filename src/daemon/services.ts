@@ -13,8 +13,10 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.memory, // before the engine: runs ending during recovery are remembered
     ctx.tools, // before the engine: runs call tools as soon as they resume
     ctx.stats, // before the engine: its commits carry the stats of runs that end
+    // team mode: before the engine, so it stops after it (a clean stop hands the runs to the team
+    // only once no activation of them runs here); the runs DBOS hands it wait for the engine
+    ...(ctx.team ? [ctx.team] : []),
     ctx.engine, // resumes runs, re-arms timers and schedules
-    ...(ctx.team ? [ctx.team] : []), // after the engine: DBOS hands it the runs this daemon hosts
     ctx.retention, // after the engine: it asks which runs are active; its first sweep waits a minute
     new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
     ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine

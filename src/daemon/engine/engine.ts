@@ -375,9 +375,9 @@ export class Engine implements Service {
     this.hostEnds.delete(runId);
   }
 
-  /** Whether this daemon hosts the run (always, for an active run, in solo mode). */
-  hosts(runId: string): boolean {
-    return this.runs.has(runId);
+  /** Resolves once the engine takes runs (team mode's host workflows wait for it). */
+  whenReady(): Promise<void> {
+    return this.readyP;
   }
 
   /**

@@ -50,7 +50,8 @@ export async function migrateToTeam(source: KvStore, target: PgStore, opts: { ex
       for await (const page of source.pages(sub, {}, PAGE)) skipped[sub] += page.length;
       continue;
     }
-    const rekey = sub === 'audit' ? (k: string) => `${k}-${opts.homeId}` : (k: string) => k;
+    // the solo summary of finished runs joins the team's as one more member's (engine.ts summaryKey)
+    const rekey = sub === 'audit' ? (k: string) => `${k}-${opts.homeId}` : sub === 'meta' ? (k: string) => (k === 'runs:summary' ? `runs:summary@migrated:${opts.homeId}` : k) : (k: string) => k;
     for await (const page of source.pages(sub, {}, PAGE)) {
       const res = await run(`copying ${sub}`, () =>
         target.pool.query(`INSERT INTO ${target.table(sub)} (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING`, [

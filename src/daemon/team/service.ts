@@ -43,28 +43,65 @@ export class TeamService implements Service, TeamPort {
   async start(): Promise<void> {
     const ctx = this.ctx;
     this.offEvents = await this.store.listen(EVENTS_CHANNEL, (payload) => void this.onRemoteEvents(payload).catch((err) => ctx.log.warn({ err }, 'reading events of another member failed')));
-    this.team = await startTeam({
+    const team = await startTeam({
       url: this.opts.url,
       executorId: this.executorId,
+      // daemons of one OpStream version recover each other's host workflows; another version's wait
       appVersion: `opstream-${PACKAGE_VERSION}`,
       home: ctx.paths.dataDir,
       host: hostname(),
       user: safeUser(),
       pid: process.pid,
-      version: PACKAGE_VERSION,
       log: ctx.log.child({ service: 'team' }),
       hostBody: (runId) => ctx.engine.host(runId),
-      serve: (method, params, actor) => this.serveForwarded(method, params as Record<string, unknown>, actor),
     });
-    // one scheduler for the team: a tick can never start two runs
-    this.team.singleton('scheduler', {
-      acquire: () => ctx.engine.schedules.start(),
-      release: () => ctx.engine.schedules.stop(),
+    this.team = team;
+    team.serve((method, params, actor) => this.serveForwarded(method, params as Record<string, unknown>, String(actor)));
+    team.onEvent((e) => ctx.log.info({ event: e }, 'team'));
+    // singletons wait for the engine: the scheduler is the engine's
+    void ctx.engine.whenReady().then(() => {
+      if (this.stopped) return;
+      // one scheduler for the team (a tick never starts two runs: its last fire time is committed
+      // with the run it starts); its daemon also hands runs nobody hosts (migrated) to the team
+      team.singleton('scheduler', {
+        acquire: async () => {
+          await ctx.engine.schedules.start();
+          this.sweepOrphans();
+        },
+        release: async () => {
+          if (this.orphanTimer) clearTimeout(this.orphanTimer);
+          this.orphanTimer = null;
+          await ctx.engine.schedules.stop();
+        },
+      });
     });
     ctx.log.info({ executor: this.executorId, database: this.opts.masked }, 'team mode: joined');
   }
 
+  private stopped = false;
+  private orphanTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Runs nobody hosts (their owner row has no executor: `team migrate` put them there) get a host
+   * workflow here; its body claims them. Every second while this daemon leads the scheduler.
+   */
+  private sweepOrphans(): void {
+    if (this.stopped) return;
+    const again = () => {
+      if (!this.stopped) this.orphanTimer = setTimeout(() => this.sweepOrphans(), 1000);
+    };
+    void (async () => {
+      const r = await this.store.pool.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
+      for (const { run_id } of r.rows) await this.team!.host(run_id);
+      if (r.rows.length) this.ctx.log.info({ runs: r.rows.length }, 'team: hosting runs nobody hosted (migrated)');
+    })()
+      .catch((err) => this.ctx.log.warn({ err }, 'team: sweeping unhosted runs failed'))
+      .finally(again);
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.orphanTimer) clearTimeout(this.orphanTimer);
     await this.offEvents?.().catch(() => undefined);
     await this.team?.stop();
   }
@@ -77,7 +114,7 @@ export class TeamService implements Service, TeamPort {
   }
 
   async claim(runId: string): Promise<number> {
-    const s = this.store.schema;
+    const s = `"${this.store.schema}"`;
     const r = await this.store.pool.query<{ epoch: string }>(
       `INSERT INTO ${s}.run_owner (run_id, executor, epoch) VALUES ($1, $2, 1)
        ON CONFLICT (run_id) DO UPDATE SET executor = EXCLUDED.executor, epoch = ${s}.run_owner.epoch + 1, updated_at = now()
@@ -120,7 +157,7 @@ export class TeamService implements Service, TeamPort {
     for (;;) {
       const owner = await this.ownerOf(runId);
       if (!owner || owner === this.executorId) return undefined;
-      const alive = await this.team.isLive(owner);
+      const alive = (await this.team.members()).some((m) => m.executor === owner && m.state === 'live' && !m.stale);
       if (alive) return this.team.call(owner, `${OP_PREFIX}${op}`, { ...args, id: runId }, String(args.actor ?? 'team'), 15_000);
       // its host died and a survivor is taking it over (within ~2 s): ask the new host
       if (Date.now() > deadline) throw new WireError('unavailable', `run ${runId} is hosted by ${owner}, which is gone, and no member has taken it over yet; try again`, { retryable: true });
@@ -129,7 +166,7 @@ export class TeamService implements Service, TeamPort {
   }
 
   private async ownerOf(runId: string): Promise<string | null> {
-    const r = await this.store.pool.query<{ executor: string | null }>(`SELECT executor FROM ${this.store.schema}.run_owner WHERE run_id = $1`, [runId]);
+    const r = await this.store.pool.query<{ executor: string | null }>(`SELECT executor FROM "${this.store.schema}".run_owner WHERE run_id = $1`, [runId]);
     return r.rows[0]?.executor ?? null;
   }
 
@@ -161,8 +198,17 @@ export class TeamService implements Service, TeamPort {
       database: this.opts.masked,
       executor: this.executorId,
       version: PACKAGE_VERSION,
-      members: members.map((m) => ({ ...m, self: m.executor === this.executorId })),
-      leaders: team ? team.leaders() : {},
+      members: members.map((m) => ({
+        executor: m.executor,
+        host: m.host,
+        user: m.user,
+        pid: m.pid ?? null,
+        version: m.version,
+        state: m.state === 'live' && m.stale ? 'stale' : m.state,
+        last_seen: m.lastSeen ?? null,
+        self: m.executor === this.executorId,
+      })),
+      leaders: team ? await team.leaders() : {},
       hosting: this.ctx.engine.activationFigures.runs,
       other_versions: team ? await team.pendingOtherVersions() : [],
     };
