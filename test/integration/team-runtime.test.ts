@@ -223,6 +223,21 @@ describe('team runtime: three members on one PostgreSQL', () => {
     expect(Number(r.ms)).toBeGreaterThanOrEqual(750);
   });
 
+  it('the killed member comes back with the same executor id: it rejoins and re-runs nothing that moved', async () => {
+    const back = await ready(spawnMember('back', { home: join(dir, `home-${victim.name}`) }));
+    expect(back.executor).toBe(victim.executor);
+    const members = (await ask(back, 'members')).list as Array<{ executor: string; state: string }>;
+    expect(members.find((m) => m.executor === victim.executor)?.state).toBe('live');
+    expect((await call(survivors[0]!, back.executor, 'echo', 'hi')).ok).toBe(true);
+    back.send({ op: 'stop' });
+    expect((await back.exited).code).toBe(0);
+    // its clean stop is taken over (nothing to move) by one survivor, as 'left'
+    await waitFor(() => survivors.find((m) => m.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === back.executor && l.state === 'left')), {
+      what: 'comeback left',
+    });
+    expect(back.find((l) => l.ev === 'start')).toBeUndefined();
+  });
+
   it('a cleanly stopped member hands its runs over (marked left, not dead)', async () => {
     const [s, other] = survivors as [Member, Member];
     for (const run of ['r4', 'r5']) s.send({ op: 'host', run });
@@ -263,9 +278,50 @@ describe('team runtime: three members on one PostgreSQL', () => {
     expect(v2.find((l) => l.ev === 'team' && l.type === 'gone')).toBeUndefined();
     await waitFor(() => startsOf('r4').length === 3 && startsOf('r5').length === 3, { what: 'r4 r5 re-hosted again' });
     for (const r of ['r1', 'r2', 'r3', 'r6', 'r7']) expect(startsOf(r)).toHaveLength(2);
+    for (const r of ['r4', 'r5', 'r6', 'r7']) d.send({ op: 'finish', run: r });
+    await waitFor(() => ['r4', 'r5', 'r6', 'r7'].every((r) => steps().some(([k, x]) => k === 'done' && x === r)), { what: 'r4-r7 done' });
     d.send({ op: 'stop' });
     v2.send({ op: 'stop' });
     expect((await d.exited).code).toBe(0);
     expect((await v2.exited).code).toBe(0);
+  });
+
+  it('a member killed while alone resumes its runs when it comes back with the same id', async () => {
+    const z = await ready(spawnMember('z'));
+    z.send({ op: 'host', run: 'r8' });
+    await waitFor(() => startsOf('r8').length === 1, { what: 'r8 hosted' });
+    z.child.kill('SIGKILL');
+    await z.exited;
+    const z2 = await ready(spawnMember('z2', { home: join(dir, 'home-z') }));
+    expect(z2.executor).toBe(z.executor);
+    await waitFor(() => startsOf('r8').length === 2, { what: 'r8 resumed by its comeback' });
+    expect(startsOf('r8')).toEqual([z.executor, z.executor]);
+    z2.send({ op: 'finish', run: 'r8' });
+    await z2.wait((l) => l.ev === 'done' && l.run === 'r8', 'r8 done');
+    z2.send({ op: 'stop' });
+    expect((await z2.exited).code).toBe(0);
+  });
+
+  it('a member that stops heartbeating while its lock is held (asleep) is cut off and its runs move; it rejoins on waking', async () => {
+    const [x, y] = await Promise.all([ready(spawnMember('x')), ready(spawnMember('y'))]);
+    x.send({ op: 'host', run: 'r9' });
+    await waitFor(() => startsOf('r9').length === 1, { what: 'r9 hosted' });
+    const frozenAt = Date.now();
+    x.child.kill('SIGSTOP');
+    const gone = await y.wait((l) => l.ev === 'team' && l.type === 'gone' && l.executor === x.executor, 'the asleep member cut off', 30_000);
+    await waitFor(() => startsOf('r9').length === 2, { what: 'r9 re-hosted' });
+    expect(startsOf('r9')).toEqual([x.executor, y.executor]);
+    console.log(`SIGSTOP -> cut off and detected ${gone.t - frozenAt} ms (stale limit 3000 ms)`);
+    x.child.kill('SIGCONT');
+    await x.wait((l) => l.ev === 'team' && l.type === 'lost', 'lost its session');
+    await x.wait((l) => l.ev === 'team' && l.type === 'rejoined', 'rejoined');
+    const members = (await ask(y, 'members')).list as Array<{ executor: string; state: string }>;
+    expect(members.find((m) => m.executor === x.executor)?.state).toBe('live');
+    y.send({ op: 'finish', run: 'r9' });
+    await y.wait((l) => l.ev === 'done' && l.run === 'r9', 'r9 done');
+    x.send({ op: 'stop' });
+    y.send({ op: 'stop' });
+    expect((await x.exited).code).toBe(0);
+    expect((await y.exited).code).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { startTeam } = await import(join(root, 'dist/daemon/team/team.js'));
+const { startTeam, executorIdFor } = await import(join(root, 'dist/daemon/team/team.js'));
 const { WireError } = await import(join(root, 'dist/protocol/wire-error.js'));
 
 const out = (o) => process.stdout.write(`${JSON.stringify({ ...o, t: Date.now() })}\n`);
@@ -21,14 +21,16 @@ const log = pino({ level: process.env.TEAM_LOG_LEVEL ?? 'warn' }, pino.destinati
 /** Host bodies running here, by run id: finish() resolves one. */
 const bodies = new Map();
 let team;
+// known before startTeam returns: a comeback resumes its own runs while it starts
+const executorId = executorIdFor(process.env.TEAM_HOME);
 
 const hostBody = (runId) =>
   new Promise((resolve) => {
-    appendFileSync(steps, `start ${runId} ${team?.executorId ?? process.env.TEAM_EXECUTOR ?? '?'}\n`);
+    appendFileSync(steps, `start ${runId} ${executorId}\n`);
     out({ ev: 'start', run: runId });
     bodies.set(runId, () => {
       bodies.delete(runId);
-      appendFileSync(steps, `done ${runId} ${team.executorId}\n`);
+      appendFileSync(steps, `done ${runId} ${executorId}\n`);
       out({ ev: 'done', run: runId });
       resolve();
     });
@@ -38,6 +40,7 @@ try {
   team = await startTeam({
     url: process.env.TEAM_URL,
     home: process.env.TEAM_HOME,
+    executorId,
     appVersion: process.env.TEAM_VERSION ?? 'test-1',
     log,
     hostBody,

@@ -116,6 +116,24 @@ export async function startDbos(opts: DbosOptions): Promise<DbosHandle> {
       if (!e) throw new Error('DBOS is not running');
       return e;
     };
+    /**
+     * The internal queue's dequeue, done now: DBOS's queue runner would do the same at its next poll
+     * (1 s for the internal queue, not configurable). FOR UPDATE SKIP LOCKED admits one claimer per
+     * row; the claim sets PENDING, executor_id = us and a fresh owner token (which fences the old
+     * owner's late writes); then dispatch runs the bodies exactly as the runner would.
+     */
+    const claimNow = async (): Promise<string[]> => {
+      const e = exec();
+      const queue = wfQueueRunner.getInternalQueue(INTERNAL_QUEUE_NAME);
+      if (!queue) throw new Error('DBOS internal queue is not registered (DBOS internals changed?)');
+      const ownerXid = randomUUID();
+      const claimed = await e.systemDatabase.findAndMarkStartableWorkflows(queue, executorId, globalParams.appVersion, undefined, 0, 0, ownerXid);
+      if (claimed.length > 0) void e.dispatchDequeuedWorkflows(claimed, ownerXid);
+      return claimed;
+    };
+    // launch re-enqueued our own PENDING workflows (a comeback after a crash nobody handled): start them now
+    const own = await claimNow();
+    if (own.length > 0) log.info({ workflows: own.length }, 'resumed the hosted runs of our previous life');
 
     return {
       executorId,
@@ -129,23 +147,16 @@ export async function startDbos(opts: DbosOptions): Promise<DbosHandle> {
       },
       async recover(dead) {
         if (dead === executorId) throw new Error('an executor cannot recover itself while running');
-        const e = exec();
-        const sysdb = e.systemDatabase;
+        const sysdb = exec().systemDatabase;
         // 1. DBOS's own recovery statement: one atomic UPDATE moves the dead executor's PENDING rows of
         //    our version to ENQUEUED on the internal queue (a row a live executor already claimed no
         //    longer matches `executor_id = dead`, so two recoveries cannot both take it).
         const ids = await sysdb.reenqueueWorkflowsForRecovery(dead, globalParams.appVersion, INTERNAL_QUEUE_NAME);
         if (ids.length === 0) return [];
-        // 2. Claim them now instead of waiting for the internal queue's 1 s poll: the same dequeue the
-        //    queue runner does (FOR UPDATE SKIP LOCKED, PENDING + executor_id = us + a fresh owner token
-        //    that fences the old owner's late writes), then dispatch exactly as the runner would.
+        // 2. Claim them now instead of waiting for the internal queue's 1 s poll (see claimNow).
         //    Another daemon's poll landing between 1 and 2 takes some of them instead: each still runs
         //    once, there. If we die between 1 and 2 every live daemon's poll picks them up within 1 s.
-        const queue = wfQueueRunner.getInternalQueue(INTERNAL_QUEUE_NAME);
-        if (!queue) throw new Error('DBOS internal queue is not registered (DBOS internals changed?)');
-        const ownerXid = randomUUID();
-        const claimed = await sysdb.findAndMarkStartableWorkflows(queue, executorId, globalParams.appVersion, undefined, 0, 0, ownerXid);
-        if (claimed.length > 0) void e.dispatchDequeuedWorkflows(claimed, ownerXid);
+        const claimed = await claimNow();
         log.info({ dead, recovered: ids.length, claimed_here: claimed.length }, 'recovered the workflows of a gone daemon');
         return ids;
       },
