@@ -81,6 +81,19 @@ async function migrateUnderLock(url: string, dlog: ReturnType<typeof dbosLogger>
   }
 }
 
+/**
+ * DBOS sets idle_in_transaction_session_timeout with a query on each new pool connection, racing
+ * the pool's first query (pg 8 prints a DeprecationWarning for it on stderr). Given in the URL's
+ * libpq options instead, DBOS skips that query and the server applies the same 60 s limit.
+ */
+function withIdleTimeout(url: string): string {
+  const u = new URL(url);
+  const opts = u.searchParams.get('options') ?? '';
+  if (opts.includes('idle_in_transaction_session_timeout')) return url;
+  u.searchParams.set('options', `${opts} -c idle_in_transaction_session_timeout=60000`.trim());
+  return u.href;
+}
+
 /** DBOS is a process-wide singleton: one team member per process. */
 let started = false;
 
@@ -97,7 +110,7 @@ export async function startDbos(opts: DbosOptions): Promise<DbosHandle> {
     });
     DBOS.setConfig({
       name: DBOS_APP_NAME,
-      systemDatabaseUrl: url,
+      systemDatabaseUrl: withIdleTimeout(url),
       executorID: executorId,
       applicationVersion: appVersion,
       runMigrations: false,

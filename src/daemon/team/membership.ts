@@ -133,9 +133,13 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
   const terminated = new Set<string>();
 
   const handOver = async (executor: string, was: 'live' | 'leaving', detectedAt: number, c: SerialClient): Promise<void> => {
-    emit({ type: 'gone', executor, was, at: Date.now() });
-    log.info({ executor, was }, 'team member gone; taking its work over');
     try {
+      // the sweep read the state with a snapshot older than the lock it got: another survivor may
+      // have taken this member over and let go in between; read again now that the lock is ours
+      const { rows: now } = await c.query<{ state: MemberState }>(`SELECT state FROM ${TEAM_SCHEMA}.members WHERE executor = $1`, [executor]);
+      if (now[0]?.state !== 'live' && now[0]?.state !== 'leaving') return;
+      emit({ type: 'gone', executor, was, at: Date.now() });
+      log.info({ executor, was }, 'team member gone; taking its work over');
       await opts.onDead(executor);
       const handedAt = performance.now();
       const { rows } = await c.query<{ state: 'dead' | 'left' }>(
