@@ -69,11 +69,11 @@ let dir: string;
 let stepsFile: string;
 const started: Member[] = [];
 
-function spawnMember(name: string, opts: { home?: string; version?: string } = {}): Member {
+function spawnMember(name: string, opts: { home?: string; version?: string; url?: string } = {}): Member {
   const child = spawn(process.execPath, [NODE], {
     env: {
       ...process.env,
-      TEAM_URL: url,
+      TEAM_URL: opts.url ?? url,
       TEAM_HOME: opts.home ?? join(dir, `home-${name}`),
       TEAM_VERSION: opts.version ?? 'test-1',
       TEAM_STEPS: stepsFile,
@@ -145,6 +145,21 @@ describe('team runtime: three members on one PostgreSQL', () => {
     expect(err).toMatchObject({ ok: false, name: 'WireError', code: 'conflict', message: 'already answered by bob', retryable: false });
     const unknown = await call(b, c.executor, 'nope', {});
     expect(unknown).toMatchObject({ ok: false, code: 'unknown_method' });
+    // taken but not answered in time: unavailable, and not retryable (it may have been applied)
+    const slow = await call(a, c.executor, 'slow', { ms: 1500 }, 300);
+    expect(slow).toMatchObject({ ok: false, code: 'unavailable', retryable: false });
+    expect(String(slow.message)).toContain('may have been applied');
+  });
+
+  it('a wrong password is refused with one clear line that does not show it', async () => {
+    const bad = new URL(url);
+    bad.password = 'not-the-password';
+    const m = spawnMember('badpw', { url: bad.href });
+    const l = await m.wait((x) => x.ev === 'error' || x.ev === 'ready', 'refusal');
+    expect(l.ev).toBe('error');
+    expect(String(l.message)).toMatch(/^cannot use the team database postgres(ql)?:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/team_\d+: password authentication failed/);
+    expect(String(l.message)).not.toContain('not-the-password');
+    expect((await m.exited).code).toBe(3);
   });
 
   it('a second process with the same executor id is refused with one clear line', async () => {

@@ -54,6 +54,7 @@ out({ ev: 'ready', executor: team.executorId, pid: process.pid });
 
 team.serve(async (method, params, actor) => {
   if (method === 'echo') return { params, actor, by: team.executorId };
+  if (method === 'slow') return new Promise((r) => setTimeout(() => r('late'), params.ms));
   if (method === 'fail') throw new WireError(params.code, params.message, { retryable: params.retryable });
   throw new WireError('unknown_method', `no method ${method}`);
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { ensureTeamSchema, connectCreating, LOCK_NS, SerialClient, TEAM_SCHEMA } from './conn.js';
+import { ensureTeamSchema, connectCreating, LOCK_NS, maskUrl, SerialClient, TEAM_SCHEMA } from './conn.js';
 
 /**
  * Team membership and liveness. Each daemon holds a session advisory lock keyed by its executor id
@@ -95,7 +95,13 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
     }
   };
 
-  let conn = await connectCreating(opts.url, `opstream-member ${me}`);
+  let conn: SerialClient;
+  try {
+    conn = await connectCreating(opts.url, `opstream-member ${me}`);
+  } catch (e) {
+    // pg's messages never carry the password; the URL is shown masked
+    throw new Error(`cannot use the team database ${maskUrl(opts.url)}: ${(e as Error).message}`);
+  }
   await ensureTeamSchema(conn);
 
   /** Takes our own lock (waiting while a survivor hands our previous life's work over), then says we are live. */
