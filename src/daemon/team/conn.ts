@@ -145,7 +145,8 @@ export async function ensureTeamSchema(c: SerialClient): Promise<void> {
       started_at timestamptz NOT NULL DEFAULT now(),
       last_seen timestamptz NOT NULL DEFAULT now(),
       ended_at timestamptz,
-      state text NOT NULL)`);
+      state text NOT NULL,
+      lock_pid integer)`);
     await c.query(`CREATE TABLE IF NOT EXISTS ${TEAM_SCHEMA}.leaders (
       name text PRIMARY KEY,
       executor text,

@@ -108,17 +108,26 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
   const lockSelf = async (c: SerialClient, waitMs: number): Promise<boolean> => {
     const until = Date.now() + waitMs;
     for (;;) {
-      const { rows } = await c.query<{ ok: boolean }>(`SELECT ${LOCK} AS ok`, [me]);
+      // got it; or who holds it: the live member itself (its lock session is in the row: refuse at
+      // once) or a survivor handing our previous life over (wait for it)
+      const { rows } = await c.query<{ ok: boolean; owner: boolean }>(
+        `SELECT ok, NOT ok AND EXISTS (
+                  SELECT 1 FROM ${TEAM_SCHEMA}.members m JOIN pg_locks l ON l.pid = m.lock_pid
+                   WHERE m.executor = $1 AND m.state = 'live' AND l.locktype = 'advisory' AND l.granted
+                     AND l.classid = hashtext('${LOCK_NS.executor}')::oid AND l.objid = hashtext($1)::oid AND l.objsubid = 2) AS owner
+           FROM (SELECT ${LOCK} AS ok) t`,
+        [me],
+      );
       if (rows[0]!.ok) break;
-      if (Date.now() >= until) return false;
+      if (rows[0]!.owner || Date.now() >= until) return false;
       await new Promise((r) => setTimeout(r, 100));
     }
     await c.query(
-      `INSERT INTO ${TEAM_SCHEMA}.members (executor, home, host, usr, pid, version, started_at, last_seen, ended_at, state)
-       VALUES ($1, $2, $3, $4, $5, $6, now(), now(), NULL, 'live')
+      `INSERT INTO ${TEAM_SCHEMA}.members (executor, home, host, usr, pid, version, started_at, last_seen, ended_at, state, lock_pid)
+       VALUES ($1, $2, $3, $4, $5, $6, now(), now(), NULL, 'live', $7)
        ON CONFLICT (executor) DO UPDATE SET home = EXCLUDED.home, host = EXCLUDED.host, usr = EXCLUDED.usr, pid = EXCLUDED.pid,
-         version = EXCLUDED.version, started_at = now(), last_seen = now(), ended_at = NULL, state = 'live'`,
-      [me, opts.home, opts.host, opts.user, opts.pid, opts.version],
+         version = EXCLUDED.version, started_at = now(), last_seen = now(), ended_at = NULL, state = 'live', lock_pid = EXCLUDED.lock_pid`,
+      [me, opts.home, opts.host, opts.user, opts.pid, opts.version, c.backendPid],
     );
     return true;
   };

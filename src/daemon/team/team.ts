@@ -29,6 +29,12 @@ export interface TeamOptions {
   home: string;
   appVersion: string;
   log: Logger;
+  /**
+   * The body of `host:<runId>`: adopt the run into this daemon's engine, resolve when it ends. Called
+   * for runs this daemon starts (host()), for runs of a gone member recovered here, and, while
+   * startTeam is still starting, for runs this executor hosted in a previous life that nobody took
+   * over: it must wait for the engine to be ready itself. A rejection records the workflow as ERROR.
+   */
   hostBody: (runId: string) => Promise<void>;
   executorId?: string;
   user?: string;
