@@ -19,7 +19,10 @@ export function createServices(ctx: DaemonContext): Service[] {
     ctx.engine, // resumes runs, re-arms timers and schedules
     ctx.retention, // after the engine: it asks which runs are active; its first sweep waits a minute
     new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
-    ...(ctx.slack ? [ctx.slack] : []), // last: commands from Slack reach a running engine
-    ...(ctx.discord ? [ctx.discord] : []), // last: commands from Discord reach a running engine
+    // last: commands from chat reach a running engine. Team mode: the chat connections are a
+    // singleton the team service starts on the elected daemon (their delivery channels, above, stay
+    // on every daemon: a host delivers its own runs' notifications)
+    ...(ctx.slack && !ctx.team ? [ctx.slack] : []),
+    ...(ctx.discord && !ctx.team ? [ctx.discord] : []),
   ];
 }

@@ -152,5 +152,10 @@ describe(`team mode under ${KILLS} kills (seed ${SEED})`, () => {
     expect(ticks.length).toBeGreaterThan(KILLS / 2);
     const fires = ticks.map((r) => r.scheduled_for);
     expect(new Set(fires).size, 'a tick started two runs').toBe(fires.length);
+    // every member shows the team's one schedule (from the daemon that leads the scheduler)
+    for (const h of members) {
+      const list = await json<Run[]>(h, ['schedules']);
+      expect(list.map((s) => s.workflow)).toContain('team-tick');
+    }
   }, 600_000);
 });

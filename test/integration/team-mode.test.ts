@@ -137,7 +137,7 @@ describe('team mode', () => {
     // approve on c while b follows the run's log: b sees the host's events as they happen
     const follow = cli(['logs', id, '--follow', '--json'], b.env, { timeoutMs: 60_000 });
     await waitFor(async () => (await status(b)).runs.waiting >= 1, { what: 'b counts the waiting run' });
-    const ok = await cli(['approve', id], c.env);
+    const ok = await cli(['approve', id, '--comment', 'quokka rollback'], c.env);
     expect(ok.code, ok.stderr).toBe(0);
     const followed = await follow;
     expect(followed.code, followed.stderr).toBe(0);
@@ -145,6 +145,8 @@ describe('team mode', () => {
     expect(types).toContain('approval.answered');
     expect(types[types.length - 1]).toBe('run.succeeded');
     expect(hits.count(`/${id}/after`)).toBe(1);
+    // memory is the team's: the run ended on a, and recall on b and c finds it
+    for (const h of [b, c]) await waitFor(async () => (await json<Run[]>(h, ['memory', 'search', 'quokka'])).some((s) => s.id === id), { what: 'the summary in recall on another member' });
   });
 
   it('the first decision wins exactly once across members; the others are told it was already decided', async () => {

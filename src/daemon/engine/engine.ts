@@ -426,6 +426,8 @@ export class Engine implements Service {
         this.alarms.set(key, Date.parse(t.at));
       }
       this.ctx.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
+      // what its last host (or this daemon before a restart) had not delivered yet goes out from here
+      this.ctx.notifier.adopt(runId);
       if (run.status === 'queued') {
         this.queueList(run.workflow).push(run.id);
         await this.admitQueued(run.workflow);

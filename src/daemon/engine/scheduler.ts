@@ -4,7 +4,7 @@ import later from '@breejs/later';
 import type Bree from 'bree';
 import { WireError } from '../../protocol/index.js';
 import type { ScheduleJson } from '../../protocol/methods/runs.js';
-import { coerceParams } from '../../workflows/params.js';
+import { coerceParams, findWorkflow, unknownWorkflow } from '../../workflows/params.js';
 import type { LoadedWorkflow, WorkflowSet } from '../../workflows/registry.js';
 import type { DaemonContext } from '../context.js';
 import type { Engine } from './engine.js';
@@ -319,6 +319,15 @@ export class Scheduler {
       next = nextFireAfter(c, new Date())?.toISOString() ?? null;
     }
     return { workflow: c.workflow, cron: c.cron, timezone: c.timezone, overlap: c.overlap, catch_up: c.catchUp, paused: st?.paused ?? false, last_fire: st?.last_fire ?? null, next_fire: next };
+  }
+
+  /** `schedules pause|resume WORKFLOW`: the words people type (as for start) to the id a schedule is kept under. */
+  idOf(word: string): string {
+    const set = this.ctx.workflows.current();
+    const found = findWorkflow(set, word);
+    if (found) return found.workflow.id;
+    if (this.list().some((s) => s.workflow === word)) return word;
+    throw unknownWorkflow(set, word);
   }
 
   list(): ScheduleJson[] {

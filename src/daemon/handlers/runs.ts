@@ -1,6 +1,6 @@
-import type { runsMethods } from '../../protocol/methods/runs.js';
+import type { runsMethods, ScheduleJson } from '../../protocol/methods/runs.js';
 import { WireError } from '../../protocol/index.js';
-import { findWorkflow, resolveStart, resolveWorkflowFilter, unknownWorkflow } from '../../workflows/params.js';
+import { resolveStart, resolveWorkflowFilter } from '../../workflows/params.js';
 import { missingServerReason } from '../../workflows/tool-catalog.js';
 import type { DaemonContext } from '../context.js';
 import { buildReport } from '../reports/report.js';
@@ -49,9 +49,10 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   'runs.approve': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'approval', decision: 'approved', comment: p.comment, shown: { step: p.step, args_hash: p.args_hash } }),
   'runs.reject': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'approval', decision: 'rejected', comment: p.comment, shown: { step: p.step, args_hash: p.args_hash } }),
   'runs.respond': (p, { ctx, actor }) => ctx.engine.answer(p.id, actor, { kind: 'input', text: p.text }),
-  'schedules.list': (_p, { ctx }) => ({ schedules: ctx.engine.schedules.list() }),
-  'schedules.pause': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(scheduled(ctx, p.workflow), true, actor),
-  'schedules.resume': (p, { ctx, actor }) => ctx.engine.schedules.setPaused(scheduled(ctx, p.workflow), false, actor),
+  // team mode: the team's one scheduler answers, on whichever daemon leads it
+  'schedules.list': async (_p, { ctx, actor }) => ((await ctx.team?.atScheduler('schedules.list', {}, actor)) as { schedules: ScheduleJson[] } | undefined) ?? { schedules: ctx.engine.schedules.list() },
+  'schedules.pause': async (p, { ctx, actor }) => ((await ctx.team?.atScheduler('schedules.pause', p, actor)) as ScheduleJson | undefined) ?? ctx.engine.schedules.setPaused(ctx.engine.schedules.idOf(p.workflow), true, actor),
+  'schedules.resume': async (p, { ctx, actor }) => ((await ctx.team?.atScheduler('schedules.resume', p, actor)) as ScheduleJson | undefined) ?? ctx.engine.schedules.setPaused(ctx.engine.schedules.idOf(p.workflow), false, actor),
 };
 
 /**
@@ -63,11 +64,3 @@ export function workflowFilter(ctx: DaemonContext, word: string | undefined): st
   return resolveWorkflowFilter(ctx.workflows.current(), word, (id) => ctx.engine.hasRunsOf(id));
 }
 
-/** `schedules pause|resume WORKFLOW`: the same words, to the id a schedule is kept under. */
-function scheduled(ctx: DaemonContext, word: string): string {
-  const set = ctx.workflows.current();
-  const found = findWorkflow(set, word);
-  if (found) return found.workflow.id;
-  if (ctx.engine.schedules.list().some((s) => s.workflow === word)) return word;
-  throw unknownWorkflow(set, word);
-}

@@ -132,7 +132,10 @@ export class Notifier implements Service {
     // start reads the undelivered entries only, not every notification kept
     await this.indexPending();
     let pending = 0;
-    for (const key of await ctx.store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })) {
+    // team mode: the pending index is the team's; each host delivers its runs' notifications
+    // (`adopt` as it takes a run), never another live member's
+    const keys = ctx.team ? [] : await ctx.store.keys('meta', { gte: PENDING, lt: `${PENDING}~` });
+    for (const key of keys) {
       const entry = await ctx.store.get<Notification>('outbox', key.slice(PENDING.length));
       if (!entry) {
         await ctx.store.commit([{ type: 'del', sub: 'meta', key }]);
@@ -375,6 +378,48 @@ export class Notifier implements Service {
         this.kick(q);
       }
     }
+  }
+
+  private adopting: Set<string> | null = null;
+
+  /**
+   * Team mode: runs this daemon took over from a member that died. Their notifications that member
+   * had not delivered yet are delivered from here (its own queues died with it); runs taken over
+   * together are looked up in one read of the pending index.
+   */
+  adopt(runId: string): void {
+    if (this.adopting) {
+      this.adopting.add(runId);
+      return;
+    }
+    const runs = (this.adopting = new Set([runId]));
+    setImmediate(() => {
+      this.adopting = null;
+      void this.resumePending(runs).catch((err) => this.ctx.log.warn({ err, runs: runs.size }, 'resuming notifications of runs taken over failed'));
+    });
+  }
+
+  private async resumePending(runs: Set<string>): Promise<void> {
+    const store = this.ctx.store;
+    const ids = (await store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })).map((k) => k.slice(PENDING.length)).filter((id) => !this.live.has(id) && !this.preparing.has(id));
+    const entries = await store.getMany<Notification>('outbox', ids);
+    let n = 0;
+    for (const entry of entries) {
+      if (!entry || !entry.run_id || !runs.has(entry.run_id) || this.live.has(entry.id)) continue;
+      let any = false;
+      for (const [name, st] of Object.entries(entry.channels)) {
+        const channel = this.channels.get(name);
+        if (st.state !== 'pending' || !channel) continue;
+        this.queueFor(channel, entry).ids.push(entry.id);
+        any = true;
+      }
+      if (any) {
+        this.live.set(entry.id, entry);
+        n++;
+      }
+    }
+    for (const q of this.queues.values()) if (q.ids.length) this.kick(q);
+    if (n) this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over');
   }
 
   /** The batch holding `p` failed: its entries never existed. */

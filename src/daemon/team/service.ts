@@ -74,6 +74,19 @@ export class TeamService implements Service, TeamPort {
           await ctx.engine.schedules.stop();
         },
       });
+      // one chat connection per platform for the team: Slack's Socket Mode and Discord's gateway
+      // would otherwise hand each command to whichever daemon's socket Slack or Discord picked
+      const chat = [ctx.slack, ctx.discord].filter((x) => x !== null);
+      if (chat.length > 0) {
+        team.singleton('chat', {
+          acquire: async () => {
+            for (const c of chat) await c.start();
+          },
+          release: async () => {
+            for (const c of chat) await c.stop();
+          },
+        });
+      }
     });
     ctx.log.info({ executor: this.executorId, database: this.opts.masked }, 'team mode: joined');
   }
@@ -170,11 +183,27 @@ export class TeamService implements Service, TeamPort {
     return r.rows[0]?.executor ?? null;
   }
 
-  /** A member asks this one, the run's host, to decide: done here and only here (never forwarded again). */
+  /**
+   * `schedules list|pause|resume` go to the daemon that leads the team's scheduler (the one whose
+   * scheduler is armed). Undefined: this daemon leads it (or nobody does yet): answer here.
+   */
+  async atScheduler(method: 'schedules.list' | 'schedules.pause' | 'schedules.resume', params: Record<string, unknown>, actor: string): Promise<unknown> {
+    if (!this.team) return undefined;
+    const leader = (await this.team.leaders()).scheduler ?? null;
+    if (!leader || leader === this.executorId) return undefined;
+    return this.team.call(leader, method, params, actor, 15_000);
+  }
+
+  /** A member asks this one, the run's host (or the scheduler's leader), to act: done here and only here (never forwarded again). */
   private async serveForwarded(method: string, p: Record<string, unknown>, actor: string): Promise<unknown> {
     const engine = this.ctx.engine;
     const id = String(p.id);
     switch (method) {
+      case 'schedules.list':
+        return { schedules: engine.schedules.list() };
+      case 'schedules.pause':
+      case 'schedules.resume':
+        return engine.schedules.setPaused(engine.schedules.idOf(String(p.workflow)), method === 'schedules.pause', actor);
       case `${OP_PREFIX}pause`:
         return engine.pause(id, actor, true);
       case `${OP_PREFIX}resume`:
