@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { alive, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
@@ -128,6 +129,16 @@ describe('team mode', () => {
     expect(table.stdout).toContain(`@${execA}`);
     const shown = await json<Run>(c, ['status', id]);
     expect(shown.waiting_for?.kind).toBe('approval');
+    // the dashboard's snapshot (runs.watch) on another member holds the run, as state and as JSON
+    const client = await DaemonClient.connect({ env: c.env, autoStart: false, client: 'test' });
+    try {
+      const w = await client.request('runs.watch', { snapshot: true, states: true });
+      expect((w.states ?? []).map((s) => s.id)).toContain(id);
+      const j = await client.request('runs.watch', { snapshot: true, states: false });
+      expect(j.runs.find((r) => r.id === id)?.status).toBe('waiting');
+    } finally {
+      client.close();
+    }
     const all = await json<Run[]>(c, ['list', '--all']);
     expect(all.map((r) => r.id)).toContain(id);
     // report finds the run on another member (a gate has no analysis: its clear one-line refusal)
@@ -196,5 +207,10 @@ describe('team mode', () => {
     expect(r.code, r.stderr).toBe(0);
     await waitFor(async () => (await status(a)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'c rejoined' });
     for (const id of ids) expect(hits.count(`/${id}/c`)).toBe((await events(a, id)).filter((e) => e.type === 'step.started' && e.step === 'c').length);
+    // stats are the team's: the four runs ended on the survivors, and every member counts them
+    for (const h of members) {
+      const s = await json<Run>(h, ['stats']);
+      expect(s.workflows.find((w: Run) => w.workflow === 'team-chain'), 'team-chain in stats').toMatchObject({ runs: 4, succeeded: 4 });
+    }
   });
 });

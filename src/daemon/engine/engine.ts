@@ -1018,24 +1018,48 @@ export class Engine implements Service {
     return out;
   }
 
-  /** Team mode: counts of the team's runs by status (every member's finished runs, the active index). */
-  async teamCounts(): Promise<Record<RunStatus, number>> {
+  private teamCountsCache: { at: number; counts: Promise<Record<RunStatus, number>> } | null = null;
+
+  /**
+   * Team mode: counts of the team's runs by status (every member's finished runs, the active
+   * index). Every client's hello asks: one read serves all who ask within a second.
+   */
+  teamCounts(): Promise<Record<RunStatus, number>> {
+    const now = Date.now();
+    if (!this.teamCountsCache || now - this.teamCountsCache.at > 1000) {
+      const counts = this.readTeamCounts();
+      this.teamCountsCache = { at: now, counts };
+      counts.catch(() => (this.teamCountsCache = null));
+    }
+    return this.teamCountsCache.counts;
+  }
+
+  private async readTeamCounts(): Promise<Record<RunStatus, number>> {
     const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
     for (const [, s] of await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })) {
       for (const [k, n] of Object.entries(s.finished)) counts[k as RunStatus] = (counts[k as RunStatus] ?? 0) + n;
     }
-    for (const r of await this.teamActive()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    // headers only: the statuses of the runs the active index names
+    const ids = await this.ctx.store.keys('active');
+    const headers = await this.ctx.store.getMany<RunHeader>('runs', ids.filter((id) => !this.runs.has(id)));
+    for (const r of this.runs.values()) if (this.shown(r)) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    for (const h of headers) if (h && ACTIVE.has(h.status)) counts[h.status] = (counts[h.status] ?? 0) + 1;
     return counts;
   }
 
-  /** Active runs as JSON (the `runs.watch` snapshot). */
-  activeJson(): RunJson[] {
-    return [...this.runs.values()].filter((r) => this.shown(r)).sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
+  /**
+   * Active runs as JSON (the `runs.watch` snapshot). Solo: synchronous, so no event can commit
+   * between the snapshot and the watch that follows it. Team mode: the team's, read from the store.
+   */
+  activeJson(): RunJson[] | Promise<RunJson[]> {
+    const json = (runs: RunRecord[]): RunJson[] => runs.sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
+    return this.ctx.team ? this.teamActive().then(json) : json([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
-  /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer). */
-  activeStates(): RunRecord[] {
-    return [...this.runs.values()].filter((r) => this.shown(r)).map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
+  /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer); as `activeJson`. */
+  activeStates(): RunRecord[] | Promise<RunRecord[]> {
+    const states = (runs: RunRecord[]): RunRecord[] => runs.map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
+    return this.ctx.team ? this.teamActive().then(states) : states([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
   json(run: RunRecord): RunJson {

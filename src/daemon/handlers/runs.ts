@@ -33,8 +33,11 @@ export const runsHandlers: HandlersFor<keyof typeof runsMethods> = {
   async 'runs.watch'(p, scope) {
     // the snapshot is taken at the cursor it returns; events after it may already show in it, and
     // each run's `seq` lets the client skip those when they arrive
-    const runs = p.snapshot && !p.states ? scope.ctx.engine.activeJson() : [];
-    const states = p.snapshot && p.states ? scope.ctx.engine.activeStates() : undefined;
+    const pendingRuns = p.snapshot && !p.states ? scope.ctx.engine.activeJson() : [];
+    const pendingStates = p.snapshot && p.states ? scope.ctx.engine.activeStates() : undefined;
+    // team mode reads the team's runs from the store; solo stays synchronous up to the watch
+    const runs = Array.isArray(pendingRuns) ? pendingRuns : await pendingRuns;
+    const states = pendingStates === undefined || Array.isArray(pendingStates) ? pendingStates : await pendingStates;
     const { sub, cursor } = await scope.watch(p.cursor);
     return { sub, cursor, runs, ...(states ? { states: states as never } : {}) };
   },

@@ -110,13 +110,25 @@ export class StatsService implements Service {
 
   constructor(private readonly ctxOf: () => DaemonContext) {}
 
+  /**
+   * Team mode: each daemon keeps its own hours (`<key>@<executor>`: two daemons writing one hour's
+   * whole bucket would overwrite each other) and `get` merges every member's.
+   */
+  private get mine(): string {
+    return this.ctx.team ? `@${this.ctx.team.executorId}` : '';
+  }
+
   async start(): Promise<void> {
     const ctx = (this.ctx = this.ctxOf());
     const store = ctx.store;
-    for (const [key, v] of await store.entries<Record<string, RunAgg>>('meta', { gte: RUN_PREFIX, lt: `${RUN_PREFIX}~` })) this.runHours.set(key.slice(RUN_PREFIX.length), v);
+    for (const [key, v] of await store.entries<Record<string, RunAgg>>('meta', { gte: RUN_PREFIX, lt: `${RUN_PREFIX}~` })) {
+      const [hour, who = ''] = key.slice(RUN_PREFIX.length).split('@');
+      if (who === this.mine.slice(1)) this.runHours.set(hour, v);
+    }
     for (const [key, v] of await store.entries<number>('meta', { gte: WAIT_PREFIX, lt: `${WAIT_PREFIX}~` })) this.waits.set(key.slice(WAIT_PREFIX.length), v);
-    for (const [hour, v] of Object.entries((await store.get<Record<string, LooseHour>>('meta', LOOSE_KEY)) ?? {})) this.loose.set(hour, v);
-    if ((await store.get('meta', VERSION_KEY)) === undefined) await this.backfill();
+    for (const [hour, v] of Object.entries((await store.get<Record<string, LooseHour>>('meta', `${LOOSE_KEY}${this.mine}`)) ?? {})) this.loose.set(hour, v);
+    // team mode: the runs in the store are the team's; counting them here would count them once per member
+    if (!ctx.team && (await store.get('meta', VERSION_KEY)) === undefined) await this.backfill();
     this.offs.push(
       ctx.bus.subscribe('tools', undefined, (event, data) => {
         if (event === 'tool.call') this.onToolCall(data as CallRecord);
@@ -201,7 +213,7 @@ export class StatsService implements Service {
     if (ended && run.ended_at && evs.some((e) => e.type === 'run.succeeded' || e.type === 'run.failed' || e.type === 'run.cancelled')) {
       const hour = this.addRun(run, waited);
       // a copy: the in-memory bucket keeps changing while this batch waits for its fsync
-      ops.push({ type: 'put', sub: 'meta', key: `${RUN_PREFIX}${hour}`, value: structuredClone(this.runHours.get(hour)) });
+      ops.push({ type: 'put', sub: 'meta', key: `${RUN_PREFIX}${hour}${this.mine}`, value: structuredClone(this.runHours.get(hour)) });
     }
     return ops;
   }
@@ -234,7 +246,19 @@ export class StatsService implements Service {
   private async save(): Promise<void> {
     if (!this.dirty || !this.ctx) return;
     this.dirty = false;
-    await this.ctx.store.putLoose('meta', LOOSE_KEY, Object.fromEntries(this.loose)).catch((err) => this.ctx.log.warn({ err }, 'saving tool and notification stats failed'));
+    await this.ctx.store.putLoose('meta', `${LOOSE_KEY}${this.mine}`, Object.fromEntries(this.loose)).catch((err) => this.ctx.log.warn({ err }, 'saving tool and notification stats failed'));
+  }
+
+  /** Team mode: every member's hours, as stored (this daemon's tool counters from memory: saved every 30 s). */
+  private async teamHours(): Promise<{ runHours: [string, Record<string, RunAgg>][]; loose: [string, LooseHour][] }> {
+    const store = this.ctx.store;
+    const runHours = (await store.entries<Record<string, RunAgg>>('meta', { gte: RUN_PREFIX, lt: `${RUN_PREFIX}~` })).map(([key, v]) => [key.slice(RUN_PREFIX.length).split('@')[0], v] as [string, Record<string, RunAgg>]);
+    const loose: [string, LooseHour][] = [...this.loose];
+    for (const [key, v] of await store.entries<Record<string, LooseHour>>('meta', { gte: `${LOOSE_KEY}@`, lt: `${LOOSE_KEY}@~` })) {
+      if (key === `${LOOSE_KEY}${this.mine}`) continue;
+      loose.push(...Object.entries(v));
+    }
+    return { runHours, loose };
   }
 
   /** `stats.get`: merges the hours in the window. */
@@ -244,8 +268,9 @@ export class StatsService implements Service {
     const from = cutoff === null ? null : hourKey(cutoff);
     const inWindow = (hour: string): boolean => from === null || hour >= from;
 
+    const { runHours, loose } = this.ctx.team ? await this.teamHours() : { runHours: this.runHours, loose: this.loose };
     const byWf = new Map<string, RunAgg>();
-    for (const [hour, wfs] of this.runHours) {
+    for (const [hour, wfs] of runHours) {
       if (!inWindow(hour)) continue;
       for (const [wf, a] of Object.entries(wfs)) {
         if (p.workflow && wf !== p.workflow) continue;
@@ -260,7 +285,7 @@ export class StatsService implements Service {
     const tools = new Map<string, ToolAgg>();
     const sent: Record<string, number> = {};
     const failed: Record<string, number> = {};
-    for (const [hour, h] of this.loose) {
+    for (const [hour, h] of loose) {
       if (!inWindow(hour)) continue;
       for (const [name, t] of Object.entries(h.tools)) {
         let into = tools.get(name);
@@ -278,7 +303,7 @@ export class StatsService implements Service {
     const { workflow: _w, ...totals } = workflowJson('', all);
     return {
       window: { since: from === null ? null : new Date(hourStart(from)).toISOString(), until: new Date(now).toISOString(), workflow: p.workflow ?? null },
-      runs: { ...totals, active: this.ctx.engine.runCounts() },
+      runs: { ...totals, active: this.ctx.team ? await this.ctx.engine.teamCounts() : this.ctx.engine.runCounts() },
       workflows: [...byWf].map(([wf, a]) => workflowJson(wf, a)).sort((a, b) => b.runs - a.runs || a.workflow.localeCompare(b.workflow)),
       tools: [...tools]
         .map(([tool, t]) => ({
