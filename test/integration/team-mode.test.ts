@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
@@ -211,6 +211,37 @@ describe('team mode', () => {
     for (const h of members) {
       const s = await json<Run>(h, ['stats']);
       expect(s.workflows.find((w: Run) => w.workflow === 'team-chain'), 'team-chain in stats').toMatchObject({ runs: 4, succeeded: 4 });
+    }
+  });
+
+  it('a member frozen (a closed laptop) is cut off, its runs go on elsewhere, and when it wakes its late writes are refused', async () => {
+    const [a, b] = members;
+    const ids = [await startRun(a, 'team-chain'), await startRun(a, 'team-chain')];
+    await waitFor(async () => ids.every((id) => hits.count(`/${id}/a`) >= 1), { what: 'first probes', timeoutMs: 30_000 });
+    const pid = daemonPid(a.home)!;
+    const execA = (await status(a)).team.executor;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // its heartbeat goes stale: a survivor ends its database session and takes its runs
+      await waitFor(async () => (await status(b)).team.members.find((m: Run) => m.executor === execA)?.state !== 'live', { what: 'the frozen member cut off', timeoutMs: 30_000 });
+      await waitFor(async () => ids.every((id) => hits.count(`/${id}/c`) >= 1), { what: 'the runs finished by survivors', timeoutMs: 60_000 });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const runs = await waitFor(async () => {
+      const all = await Promise.all(ids.map((id) => json<Run>(b, ['status', id])));
+      return all.every((r) => r.status === 'succeeded') ? all : null;
+    }, { what: 'both runs succeeded', timeoutMs: 60_000 });
+    expect(runs).toHaveLength(2);
+    // it woke up: its runs' next writes were refused (fenced) and it dropped them, then rejoined
+    const log = (): string => readdirSync(join(a.home, 'data', 'logs')).map((f) => readFileSync(join(a.home, 'data', 'logs', f), 'utf8')).join('');
+    await waitFor(() => ids.every((id) => log().includes(id) && /taken over by another daemon/.test(log())), { what: 'the woken member dropped the runs it lost', timeoutMs: 30_000 });
+    await waitFor(async () => (await status(b)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'the woken member rejoined', timeoutMs: 30_000 });
+    for (const id of ids) {
+      const evs = await events(b, id);
+      expect(completedStepsRanOnce(evs), id).toEqual([]);
+      expect(evs.filter((e) => e.type === 'run.succeeded')).toHaveLength(1);
+      for (const step of ['a', 'b', 'c']) expect(hits.count(`/${id}/${step}`)).toBe(evs.filter((e) => e.type === 'step.started' && e.step === step).length);
     }
   });
 });
