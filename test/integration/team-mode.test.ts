@@ -5,6 +5,7 @@ import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { alive, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
+import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * Team mode through the real CLI: three daemons (three homes) on one real PostgreSQL, each its own
@@ -22,15 +23,21 @@ let pg: TestPostgres;
 let url: string;
 const hits = new HitCounter();
 const members: TempHome[] = [];
+let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
 
 function install(h: TempHome, how: 'env' | 'config'): void {
   mkdirSync(join(h.home, 'workflows'), { recursive: true });
   for (const f of ['team-chain.yaml', 'team-gate.yaml']) writeFileSync(join(h.home, 'workflows', f), readFileSync(join(FIX, f), 'utf8').replaceAll('__PORT__', String(hits.port)));
-  // one member names the database in its config file (with ${ENV}), the others in the environment
+  // every member delivers to the same webhook; one names the database in its config file (with
+  // ${ENV}), the others in the environment
+  const notify = `notify:\n  desktop: off\n  webhooks:\n    - { name: hook, url: "${hook.url}" }\n`;
   if (how === 'config') {
-    writeFileSync(join(h.home, 'config.yaml'), 'database_url: ${TEAM_DB_URL}\n');
+    writeFileSync(join(h.home, 'config.yaml'), `database_url: \${TEAM_DB_URL}\n${notify}`);
     h.env.TEAM_DB_URL = url;
-  } else h.env.OPSTREAM_DATABASE_URL = url;
+  } else {
+    writeFileSync(join(h.home, 'config.yaml'), notify);
+    h.env.OPSTREAM_DATABASE_URL = url;
+  }
 }
 
 async function json<T = unknown>(h: TempHome, args: string[]): Promise<T> {
@@ -78,6 +85,7 @@ beforeAll(async () => {
   url = await pg.database('team');
   await hits.start();
   hits.release();
+  hook = await startWebhookReceiver([200]);
   for (let i = 0; i < 3; i++) {
     const h = tempHome('opt-');
     install(h, i === 2 ? 'config' : 'env');
@@ -93,6 +101,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const h of members) await h.cleanup();
   await hits.stop();
+  await hook?.close();
   await pg?.stop();
 }, 60_000);
 
@@ -182,21 +191,33 @@ describe('team mode', () => {
     const [a, b, c] = members;
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await startRun(c, 'team-chain'));
+    // and two that wait for a person: certainly unfinished when their host dies
+    const gates = [await startRun(c, 'team-gate'), await startRun(c, 'team-gate')];
     // every run past its first side effect, so there is something that must not run again
     await waitFor(async () => ids.every((id) => hits.count(`/${id}/a`) >= 1), { what: 'first probes', timeoutMs: 30_000 });
+    await waitFor(async () => (await Promise.all(gates.map((id) => json<Run>(a, ['status', id])))).every((r) => r.status === 'waiting'), { what: 'gates waiting' });
     const execC = (await status(c)).team.executor;
     await killHard(c);
     const killedAt = new Date().toISOString();
+    // decided on another member after the death: whoever hosts them now asks nobody to wait for c
+    for (const id of gates) {
+      const r = await cli(['approve', id], a.env, { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const all = [...ids, ...gates];
     const done = await waitFor(async () => {
-      const runs = await Promise.all(ids.map((id) => json<Run>(a, ['status', id])));
+      const runs = await Promise.all(all.map((id) => json<Run>(a, ['status', id])));
       return runs.every((r) => r.status === 'succeeded') ? runs : null;
     }, { what: 'every run of the killed member succeeded on a survivor', timeoutMs: 60_000 });
-    expect(done).toHaveLength(4);
+    expect(done).toHaveLength(6);
+    for (const id of gates) {
+      const evs = await events(b, id);
+      expect(evs[evs.length - 1].at > killedAt, 'the gate finished after its host died').toBe(true);
+      expect(hits.count(`/${id}/after`)).toBe(1);
+    }
     for (const id of ids) {
       const evs = await events(b, id);
       expect(completedStepsRanOnce(evs), id).toEqual([]);
-      // finished by a survivor: c was dead from the kill until the end of this check
-      expect(evs[evs.length - 1].at > killedAt).toBe(true);
       // each step's side effect happened as often as the step started (at most the one in flight twice)
       for (const step of ['a', 'b', 'c']) expect(hits.count(`/${id}/${step}`)).toBe(evs.filter((e) => e.type === 'step.started' && e.step === step).length);
     }
@@ -236,12 +257,39 @@ describe('team mode', () => {
     // it woke up: its runs' next writes were refused (fenced) and it dropped them, then rejoined
     const log = (): string => readdirSync(join(a.home, 'data', 'logs')).map((f) => readFileSync(join(a.home, 'data', 'logs', f), 'utf8')).join('');
     await waitFor(() => ids.every((id) => log().includes(id) && /taken over by another daemon/.test(log())), { what: 'the woken member dropped the runs it lost', timeoutMs: 30_000 });
-    await waitFor(async () => (await status(b)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'the woken member rejoined', timeoutMs: 30_000 });
+    await waitFor(async () => (await status(b)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'the woken member rejoined', timeoutMs: 60_000 });
     for (const id of ids) {
       const evs = await events(b, id);
       expect(completedStepsRanOnce(evs), id).toEqual([]);
       expect(evs.filter((e) => e.type === 'run.succeeded')).toHaveLength(1);
       for (const step of ['a', 'b', 'c']) expect(hits.count(`/${id}/${step}`)).toBe(evs.filter((e) => e.type === 'step.started' && e.step === step).length);
     }
+  });
+
+  it('a notification its host could not deliver before it died is delivered by a survivor, once', async () => {
+    const [a, b, c] = members;
+    // the receiver is down: the hosts keep their notifications pending (retrying)
+    hook.setScript([503]);
+    const waiting = await startRun(a, 'team-gate');
+    const ended = await startRun(b, 'team-gate');
+    await waitFor(async () => (await json<Run>(c, ['status', ended])).status === 'waiting', { what: 'waiting' });
+    expect((await cli(['approve', ended], c.env)).code).toBe(0);
+    await waitFor(async () => (await json<Run>(c, ['status', ended])).status === 'succeeded', { what: 'the second run ended (on b)' });
+    const about = (id: string) => hook.received.filter((h) => JSON.stringify(h.json).includes(id));
+    // both hosts tried: the approval request (a's waiting run) and the completion (b's ended run)
+    await waitFor(() => about(waiting).length > 0 && about(ended).some((h) => /complet|succeeded/i.test(h.body)), { what: 'both hosts tried to deliver', timeoutMs: 30_000 });
+    await killHard(a);
+    await killHard(b);
+    hook.setScript([200]);
+    // c took both over: the waiting run (its notifications go with it) and what b had not delivered
+    const delivered = (id: string, what: RegExp) => hook.accepted().filter((h) => JSON.stringify(h.json).includes(id) && what.test(h.body));
+    await waitFor(() => delivered(waiting, /approv/i).length > 0 && delivered(ended, /complet|succeeded/i).length > 0, { what: 'both delivered by the survivor', timeoutMs: 90_000 });
+    for (const [id, what] of [[waiting, /approv/i], [ended, /complet|succeeded/i]] as const) {
+      const keys = hook.received.filter((h) => h.status !== null && h.status < 300 && JSON.stringify(h.json).includes(id) && what.test(h.body)).map((h) => String(h.headers['idempotency-key']));
+      expect(new Set(keys).size, `${id}: one notification`).toBe(1);
+      expect(keys, `${id}: accepted once`).toHaveLength(1);
+    }
+    for (const h of [a, b]) expect((await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 })).code).toBe(0);
+    await waitFor(async () => (await status(c)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'all back' });
   });
 });

@@ -263,7 +263,8 @@ export class Notifier implements Service {
     out.entries.push(entry);
     this.preparing.set(id, entry);
     out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
-    if (channels.length) out.ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${id}`, value: 1 });
+    // team mode: the pending index names the daemon delivering it (adoptFrom, when it dies)
+    if (channels.length) out.ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${id}`, value: this.ctx.team?.executorId ?? 1 });
     if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
     out.ops.push(f.op);
@@ -399,13 +400,29 @@ export class Notifier implements Service {
     });
   }
 
-  private async resumePending(runs: Set<string>): Promise<void> {
+  /**
+   * Team mode: a member died and this daemon took it over. What it was delivering for runs that no
+   * longer have a host (they ended there, or notifications of no run) is delivered from here; what
+   * belongs to its unfinished runs goes with each run to whichever member hosts it now (`adopt`).
+   */
+  async adoptFrom(executor: string): Promise<void> {
     const store = this.ctx.store;
-    const ids = (await store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })).map((k) => k.slice(PENDING.length)).filter((id) => !this.live.has(id) && !this.preparing.has(id));
-    const entries = await store.getMany<Notification>('outbox', ids);
+    const rows = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` })).filter(([k, v]) => v === executor && !this.live.has(k.slice(PENDING.length)));
+    const entries = await store.getMany<Notification>('outbox', rows.map(([k]) => k.slice(PENDING.length)));
+    const active = new Set(await store.keys('active'));
+    const mine: Notification[] = [];
+    for (const entry of entries) if (entry && !(entry.run_id && active.has(entry.run_id))) mine.push(entry);
+    if (!mine.length) return;
+    // the index names this daemon from now on: if it dies too, the next survivor takes them
+    await store.commit(mine.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team!.executorId })));
+    this.enqueueAdopted(mine);
+    this.ctx.log.info({ notifications: mine.length, from: executor }, 'delivering notifications a member that died had not delivered');
+  }
+
+  private enqueueAdopted(entries: Notification[]): number {
     let n = 0;
     for (const entry of entries) {
-      if (!entry || !entry.run_id || !runs.has(entry.run_id) || this.live.has(entry.id)) continue;
+      if (this.live.has(entry.id)) continue;
       let any = false;
       for (const [name, st] of Object.entries(entry.channels)) {
         const channel = this.channels.get(name);
@@ -419,6 +436,14 @@ export class Notifier implements Service {
       }
     }
     for (const q of this.queues.values()) if (q.ids.length) this.kick(q);
+    return n;
+  }
+
+  private async resumePending(runs: Set<string>): Promise<void> {
+    const store = this.ctx.store;
+    const ids = (await store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })).map((k) => k.slice(PENDING.length)).filter((id) => !this.live.has(id) && !this.preparing.has(id));
+    const entries = await store.getMany<Notification>('outbox', ids);
+    const n = this.enqueueAdopted(entries.filter((e): e is Notification => e !== undefined && e.run_id !== null && runs.has(e.run_id)));
     if (n) this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over');
   }
 

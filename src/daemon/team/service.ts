@@ -54,6 +54,8 @@ export class TeamService implements Service, TeamPort {
       pid: process.pid,
       log: ctx.log.child({ service: 'team' }),
       hostBody: (runId) => ctx.engine.host(runId),
+      // this daemon took a dead (or stopped) member over: what it had not delivered is ours now
+      onTakeOver: (executor) => ctx.notifier.adoptFrom(executor),
     });
     this.team = team;
     team.serve((method, params, actor) => this.serveForwarded(method, params as Record<string, unknown>, String(actor)));

@@ -41,6 +41,8 @@ export interface TeamOptions {
   host?: string;
   pid?: number;
   onEvent?: (e: TeamRuntimeEvent) => void;
+  /** Called on the survivor that takes a gone member over, after its runs were recovered (e.g. its undelivered notifications). */
+  onTakeOver?: (executor: string) => Promise<void>;
   /** Defaults: heartbeat 500 ms, sweep 250 ms, stale 3000 ms, election 250 ms. */
   timings?: { heartbeatMs?: number; sweepMs?: number; staleMs?: number; leaderTryMs?: number };
 }
@@ -102,6 +104,8 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
       const d = await dbosP;
       const workflows = await d.recover(dead);
       emit({ type: 'recovered', executor: dead, workflows });
+      // before the member is marked taken over: a survivor dying here leaves it to the next one
+      await opts.onTakeOver?.(dead);
     },
   });
 
