@@ -286,9 +286,23 @@ const ms = (x) => `${x.toFixed(0)} ms`;
 
 // ------------------------------------------------------------------ parts
 
-async function chain() {
-  return withTeam('chain', 2, async (team, url) => {
-    const [a, b] = team.members;
+/** PostgreSQL's processes (postmaster and backends) when this bench started the server, else none. */
+function pgPids() {
+  const pid = Number(process.env.TEAM_BENCH_PG_PID) || null;
+  return pid ? [pid, ...childrenOf(pid)] : [];
+}
+
+/** CPU of each daemon and of PostgreSQL between two cpuByPid readings, % of a core over `wall` s. */
+function cpuText(team, before, after, wall) {
+  const pct = (pids) => (pids.reduce((a, p) => a + (after.has(p) && before.has(p) ? after.get(p) - before.get(p) : 0), 0) / wall) * 100;
+  const daemons = team.members.map((m, i) => `daemon ${i + 1} ${pct([m.pid]).toFixed(0)} %`).join(', ');
+  const server = [...after.keys()].filter((p) => !team.members.some((m) => m.pid === p));
+  return `CPU over the window: ${daemons}${server.length ? `, PostgreSQL ${pct(server).toFixed(0)} %` : ''} of a core`;
+}
+
+/** CHAINS runs of STEPS no-op steps on a team of `n`, started round-robin on the members. */
+async function chainOn(n) {
+  return withTeam(`chain${n}`, n, async (team, url) => {
     const ended = new Map();
     for (const m of team.members) {
       for (const type of ['run.succeeded', 'run.failed', 'run.cancelled']) await m.client.subscribe('runs', { type }, (_e, data) => ended.has(data.run_id) || ended.set(data.run_id, type));
@@ -299,8 +313,10 @@ async function chain() {
     const commits = async () => Number((await stats.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
     try {
       const c0 = await commits();
+      const pids = () => [...team.members.map((m) => m.pid), ...pgPids()];
+      const cpu0 = cpuByPid(pids());
       const t0 = performance.now();
-      const started = await Promise.all(Array.from({ length: CHAINS }, (_, i) => (i % 2 ? b : a).client.request('runs.start', { workflow: 'noop', args: [] })));
+      const started = await Promise.all(Array.from({ length: CHAINS }, (_, i) => team.members[i % n].client.request('runs.start', { workflow: 'noop', args: [] })));
       const ids = started.map((r) => r.id);
       const deadline = Date.now() + 600_000;
       while (!ids.every((id) => ended.has(id))) {
@@ -308,25 +324,45 @@ async function chain() {
         await sleep(5);
       }
       const s = (performance.now() - t0) / 1000;
+      const cpu = cpuText(team, cpu0, cpuByPid(pids()), s);
       const failed = ids.filter((id) => ended.get(id) !== 'run.succeeded');
       if (failed.length) throw new Error(`${failed.length} of ${CHAINS} runs did not succeed (${ended.get(failed[0])} ${failed[0]})`);
       // PostgreSQL's counters reach pg_stat_database within a second
       await sleep(1500);
       const txs = (await commits()) - c0;
       const steps = CHAINS * STEPS;
-      return [
-        {
-          id: 'team_steps_per_s_noop',
-          name: `team of 2 daemons on one PostgreSQL: steps completed per second, ${CHAINS} runs x ${STEPS} in-worker no-op steps, half started on each`,
-          value: steps / s,
-          unit: 'steps/s',
-          note: `${steps} steps in ${s.toFixed(2)} s incl. worker start; ~${txs} PostgreSQL transactions committed in the database meanwhile (${(steps / Math.max(1, txs)).toFixed(1)} steps per transaction, incl. heartbeats, DBOS and the other member reading announced events); solo figure: steps_per_s_noop (\`npm run bench -- engine\`)`,
-        },
-      ];
+      return { steps, s, txs, cpu };
     } finally {
       await stats.end().catch(() => undefined);
     }
   });
+}
+
+async function chain() {
+  const r = await chainOn(2);
+  return [
+    {
+      id: 'team_steps_per_s_noop',
+      name: `team of 2 daemons on one PostgreSQL: steps completed per second, ${CHAINS} runs x ${STEPS} in-worker no-op steps, half started on each`,
+      value: r.steps / r.s,
+      unit: 'steps/s',
+      note: `${r.steps} steps in ${r.s.toFixed(2)} s incl. worker start; ~${r.txs} PostgreSQL transactions committed in the database meanwhile (${(r.txs / r.steps).toFixed(2)} per step: the hosts' commits plus every read, e.g. each member reading the events the other announced); ${r.cpu}; solo figure: steps_per_s_noop (\`npm run bench -- engine\`)`,
+    },
+  ];
+}
+
+/** The same chain on a team of one daemon: what the second member adds or costs. */
+async function chain1() {
+  const r = await chainOn(1);
+  return [
+    {
+      id: 'team_steps_per_s_noop_one_member',
+      name: `a team of 1 daemon on PostgreSQL: steps completed per second, the same ${CHAINS} runs x ${STEPS} no-op steps`,
+      value: r.steps / r.s,
+      unit: 'steps/s',
+      note: `${r.steps} steps in ${r.s.toFixed(2)} s; ~${r.txs} PostgreSQL transactions (${(r.txs / r.steps).toFixed(2)} per step); ${r.cpu}`,
+    },
+  ];
 }
 
 async function kill() {
@@ -432,53 +468,73 @@ async function leader() {
 }
 
 async function waiting() {
-  return withTeam('waiting', 2, async (team) => {
-    const t0 = performance.now();
-    const half = Math.ceil(RUNS / 2);
-    await Promise.all(team.members.map((m, i) => startMany(m, 'waiter', i === 0 ? half : RUNS - half, `waiting (daemon ${i + 1})`)));
-    const startS = (performance.now() - t0) / 1000;
-    // every run at its timer (a run is `waiting` once its activation committed the wait)
-    const deadline = Date.now() + 600_000;
-    let hosting;
-    for (;;) {
-      const st = await Promise.all(team.members.map((m) => m.client.request('daemon.status', {})));
-      hosting = st.map((s) => s.team.hosting);
-      if ((st[0].runs.waiting ?? 0) >= RUNS) break;
-      if (Date.now() > deadline) throw new Error(`only ${st[0].runs.waiting} of ${RUNS} runs waiting after 600 s`);
-      await sleep(500);
-    }
-    const waitingS = (performance.now() - t0) / 1000;
-    log(`waiting: ${RUNS} runs waiting after ${waitingS.toFixed(0)} s; settling ${SETTLE_S} s`);
-    await sleep(SETTLE_S * 1000);
+  return withTeam('waiting', 2, async (team, url) => {
     const pids = team.members.map((m) => m.pid);
-    const pgPid = Number(process.env.TEAM_BENCH_PG_PID) || null;
-    const pgPids = () => (pgPid ? [pgPid, ...childrenOf(pgPid)] : []);
-    const c0 = cpuByPid(pids);
-    const s0 = cpuByPid(pgPids());
-    const w0 = performance.now();
-    await sleep(IDLE_S * 1000);
-    const wall = (performance.now() - w0) / 1000;
-    const c1 = cpuByPid(pids);
-    const serverPct = (cpuBetween(s0, cpuByPid(pgPids())) / wall) * 100;
-    const per = pids.map((pid) => ({ rss: rssMb(pid), cpu: ((c1.get(pid) - c0.get(pid)) / wall) * 100 }));
-    const server = pgPid ? `; PostgreSQL beside them: ${pssMb(pgPids()).toFixed(0)} MB (PSS of the postmaster and its backends), ${serverPct.toFixed(2)} % of a core over the same window` : '';
-    const each = per.map((p, i) => `daemon ${i + 1} (hosting ${hosting[i]}): ${p.rss.toFixed(0)} MB, ${p.cpu.toFixed(2)} %`).join('; ');
-    return [
-      {
-        id: 'team_waiting_rss_mb',
-        name: `team of 2 with ${RUNS} runs waiting on a 2 h timer (half started on each): VmRSS of the larger daemon`,
-        value: Math.max(...per.map((p) => p.rss)),
-        unit: 'MB',
-        note: `${each}; read ${SETTLE_S} s after every run was waiting (${startS.toFixed(0)} s to start them over the sockets, ${START_CONCURRENCY} at a time per daemon; the daemons were not restarted)${server}`,
-      },
-      {
-        id: 'team_waiting_idle_cpu_pct',
-        name: `those ${RUNS} waiting runs: CPU of the busier daemon over ${wall.toFixed(0)} s (/proc utime+stime)`,
-        value: Math.max(...per.map((p) => p.cpu)),
-        unit: '% of a core',
-        note: `${each}${server}`,
-      },
-    ];
+    const { default: pg } = await import('pg');
+    const stats = new pg.Client({ connectionString: url });
+    await stats.connect();
+    const commits = async () => Number((await stats.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
+    /** Each daemon's CPU (% of a core), PostgreSQL's and the database's transactions per second over IDLE_S. */
+    const window = async () => {
+      const x0 = await commits();
+      const c0 = cpuByPid([...pids, ...pgPids()]);
+      const w0 = performance.now();
+      await sleep(IDLE_S * 1000);
+      const wall = (performance.now() - w0) / 1000;
+      const c1 = cpuByPid([...pids, ...pgPids()]);
+      // PostgreSQL's counters reach pg_stat_database within a second
+      await sleep(1000);
+      const tps = ((await commits()) - x0) / wall;
+      const pct = (p) => ((c1.get(p) - c0.get(p)) / wall) * 100;
+      const server = pgPids().length ? (cpuBetween(new Map([...c0].filter(([p]) => !pids.includes(p))), new Map([...c1].filter(([p]) => !pids.includes(p)))) / wall) * 100 : NaN;
+      return { cpu: pids.map(pct), server, tps, wall };
+    };
+    try {
+      // the same daemons with no run: what a member costs by itself (heartbeat, sweeps, DBOS's queue poll)
+      const empty = await window();
+      const t0 = performance.now();
+      const half = Math.ceil(RUNS / 2);
+      await Promise.all(team.members.map((m, i) => startMany(m, 'waiter', i === 0 ? half : RUNS - half, `waiting (daemon ${i + 1})`)));
+      const startS = (performance.now() - t0) / 1000;
+      // every run at its timer (a run is `waiting` once its activation committed the wait)
+      const deadline = Date.now() + 600_000;
+      let hosting;
+      for (;;) {
+        const st = await Promise.all(team.members.map((m) => m.client.request('daemon.status', {})));
+        hosting = st.map((x) => x.team.hosting);
+        if ((st[0].runs.waiting ?? 0) >= RUNS) break;
+        if (Date.now() > deadline) throw new Error(`only ${st[0].runs.waiting} of ${RUNS} runs waiting after 600 s`);
+        await sleep(500);
+      }
+      log(`waiting: ${RUNS} runs waiting after ${((performance.now() - t0) / 1000).toFixed(0)} s; settling ${SETTLE_S} s`);
+      await sleep(SETTLE_S * 1000);
+      const w = await window();
+      const rss = pids.map((pid) => rssMb(pid));
+      // the same again, a window later: whether the figure is the start's aftermath or lasts
+      const later = await window();
+      const server = pgPids().length ? `; PostgreSQL beside them: ${pssMb(pgPids()).toFixed(0)} MB (PSS of the postmaster and its backends), ${w.server.toFixed(2)} % of a core` : '';
+      const each = rss.map((r, i) => `daemon ${i + 1} (hosting ${hosting[i]}): ${r.toFixed(0)} MB, ${w.cpu[i].toFixed(2)} %`).join('; ');
+      const cpus = (x) => x.cpu.map((c) => `${c.toFixed(2)} %`).join(' / ');
+      return [
+        {
+          id: 'team_waiting_rss_mb',
+          name: `team of 2 with ${RUNS} runs waiting on a 2 h timer (half started on each): VmRSS of the larger daemon`,
+          value: Math.max(...rss),
+          unit: 'MB',
+          note: `${each}; read ${SETTLE_S} s after every run was waiting (${startS.toFixed(0)} s to start them over the sockets, ${START_CONCURRENCY} at a time per daemon; the daemons were not restarted)${server}`,
+        },
+        {
+          id: 'team_waiting_idle_cpu_pct',
+          name: `those ${RUNS} waiting runs: CPU of the busier daemon over ${w.wall.toFixed(0)} s (/proc utime+stime), ${SETTLE_S} s after every run was waiting`,
+          value: Math.max(...w.cpu),
+          unit: '% of a core',
+          baseline: { name: 'the busier of the same daemons with no run, before the runs started', value: Math.max(...empty.cpu), unit: '% of a core' },
+          note: `daemons ${cpus(w)} with the runs (the database ${w.tps.toFixed(0)} transactions/s), ${cpus(later)} in the next ${later.wall.toFixed(0)} s (${later.tps.toFixed(0)} transactions/s), ${cpus(empty)} with no run (${empty.tps.toFixed(0)} transactions/s)${server}`,
+        },
+      ];
+    } finally {
+      await stats.end().catch(() => undefined);
+    }
   });
 }
 
@@ -549,9 +605,14 @@ async function recovery() {
     const listener = await listenCommits(url, (executor, runId, at) => {
       if (executor === b.executor && at >= deadAt && want.has(runId) && !first.has(runId)) first.set(runId, at);
     });
+    const { default: pg } = await import('pg');
+    const stats = new pg.Client({ connectionString: url });
+    await stats.connect();
+    const commits = async () => Number((await stats.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
     try {
       // let A's start-up work (the first 256 activations, announcements) settle
       await sleep(2000);
+      const x0 = await commits();
       deadAt = await team.kill(a);
       const deadEpoch = Date.now() - (performance.now() - deadAt);
       const maxMs = RECOVERY_MAX_S * 1000;
@@ -565,17 +626,12 @@ async function recovery() {
       }
       const times = [...first.values()].map((t) => t - deadAt).sort((x, y) => x - y);
       const all = first.size === RUNS;
+      // PostgreSQL's counters reach pg_stat_database within a second
+      await sleep(1000);
+      const txs = (await commits()) - x0;
       const s = all ? times[times.length - 1] / 1000 : (performance.now() - deadAt) / 1000;
       // cross-check in the database: the survivor owns every run now
-      const { default: pg } = await import('pg');
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      let owned;
-      try {
-        owned = Number((await c.query('SELECT count(*) AS n FROM opstream.run_owner WHERE executor = $1 AND run_id = ANY($2::text[])', [b.executor, ids])).rows[0].n);
-      } finally {
-        await c.end().catch(() => undefined);
-      }
+      const owned = Number((await stats.query('SELECT count(*) AS n FROM opstream.run_owner WHERE executor = $1 AND run_id = ANY($2::text[])', [b.executor, ids])).rows[0].n);
       const noticed = logTime(b.home, 'team member gone; taking its work over', deadEpoch - 5);
       const recovered = logTime(b.home, 'recovered the workflows of a gone daemon', deadEpoch - 5);
       const rows = [
@@ -584,18 +640,19 @@ async function recovery() {
           name: `kill -9 of a team member hosting ${RUNS} runs in flight: from its process gone until every run's next event (run.recovered) is committed by the survivor`,
           value: s,
           unit: 's',
-          note: `${all ? '' : `LOWER BOUND: only ${first.size} of ${RUNS} runs resumed within ${RECOVERY_MAX_S} s; `}first run resumed after ${ms(times[0] ?? NaN)}, half after ${ms(percentile(times, 50))}; ${owned} of ${RUNS} runs owned by the survivor in run_owner at the end${noticed !== null ? `; survivor noticed the death after ${ms(noticed - deadEpoch)}` : ''}${recovered !== null ? `, DBOS recovery of the host workflows done after ${ms(recovered - deadEpoch)}` : ''}; each run in a step that never ends (at most 256 activations at once; the rest running, waiting for a slot)`,
+          note: `${all ? '' : `LOWER BOUND: only ${first.size} of ${RUNS} runs resumed within ${RECOVERY_MAX_S} s; `}first run resumed after ${ms(times[0] ?? NaN)}, half after ${ms(percentile(times, 50))}; ${owned} of ${RUNS} runs owned by the survivor in run_owner at the end${noticed !== null ? `; survivor noticed the death after ${ms(noticed - deadEpoch)}` : ''}${recovered !== null ? `, DBOS recovery of the host workflows done after ${ms(recovered - deadEpoch)}` : ''}; ~${txs} PostgreSQL transactions in the database from the kill until then (${(txs / RUNS).toFixed(1)} per run); each run in a step that never ends (at most 256 activations at once; the rest running, waiting for a slot)`,
         },
       ];
       if (all && owned !== RUNS) rows.push({ id: 'team_recovery_runs_lost', name: 'runs not owned by the survivor after the recovery', value: RUNS - owned, unit: 'runs', failed: true, error: `${RUNS - owned} of ${RUNS} runs are not owned by the survivor` });
       return rows;
     } finally {
       await listener.end().catch(() => undefined);
+      await stats.end().catch(() => undefined);
     }
   });
 }
 
-const parts = { chain, kill, leader, answer, waiting, recovery };
+const parts = { chain, chain1, kill, leader, answer, waiting, recovery };
 
 export async function run() {
   if (process.env.BENCH_PART) return parts[process.env.BENCH_PART]();
