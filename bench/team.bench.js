@@ -475,7 +475,9 @@ async function waiting() {
     await stats.connect();
     const commits = async () => Number((await stats.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
     /** Each daemon's CPU (% of a core), PostgreSQL's and the database's transactions per second over IDLE_S. */
+    const workers = async () => (await Promise.all(team.members.map((m) => m.client.request('daemon.status', {})))).map((x) => x.workers?.live ?? NaN);
     const window = async () => {
+      const live0 = await workers();
       const x0 = await commits();
       const c0 = cpuByPid([...pids, ...pgPids()]);
       const w0 = performance.now();
@@ -485,9 +487,10 @@ async function waiting() {
       // PostgreSQL's counters reach pg_stat_database within a second
       await sleep(1000);
       const tps = ((await commits()) - x0) / wall;
+      const live1 = await workers();
       const pct = (p) => ((c1.get(p) - c0.get(p)) / wall) * 100;
       const server = pgPids().length ? (cpuBetween(new Map([...c0].filter(([p]) => !pids.includes(p))), new Map([...c1].filter(([p]) => !pids.includes(p)))) / wall) * 100 : NaN;
-      return { cpu: pids.map(pct), server, tps, wall };
+      return { cpu: pids.map(pct), server, tps, wall, threads: live0.map((n, i) => `${n}->${live1[i]}`).join(' / ') };
     };
     try {
       // the same daemons with no run: what a member costs by itself (heartbeat, sweeps, DBOS's queue poll)
@@ -529,7 +532,7 @@ async function waiting() {
           value: Math.max(...w.cpu),
           unit: '% of a core',
           baseline: { name: 'the busier of the same daemons with no run, before the runs started', value: Math.max(...empty.cpu), unit: '% of a core' },
-          note: `daemons ${cpus(w)} with the runs (the database ${w.tps.toFixed(0)} transactions/s), ${cpus(later)} in the next ${later.wall.toFixed(0)} s (${later.tps.toFixed(0)} transactions/s), ${cpus(empty)} with no run (${empty.tps.toFixed(0)} transactions/s)${server}`,
+          note: `daemons ${cpus(w)} with the runs (the database ${w.tps.toFixed(0)} transactions/s; worker threads alive ${w.threads} over the window), ${cpus(later)} in the next ${later.wall.toFixed(0)} s (${later.tps.toFixed(0)} transactions/s; worker threads ${later.threads}), ${cpus(empty)} with no run (${empty.tps.toFixed(0)} transactions/s)${server}`,
         },
       ];
     } finally {
