@@ -98,11 +98,11 @@ function gone(pid) {
   }
 }
 
-/** Whether `pid` is still the daemon this bench started (never signal a reused PID). */
-function isOurDaemon(pid) {
+/** Whether `pid` is still the daemon this bench started on `home` (never signal a reused PID). */
+function isOurDaemon(pid, home) {
   if (gone(pid)) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('opstream') || readFileSync(`/proc/${pid}/environ`, 'utf8').includes('OPSTREAM_HOME=');
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`OPSTREAM_HOME=${home}`);
   } catch {
     return false;
   }
@@ -159,11 +159,11 @@ async function startTeam(n, url) {
       for (const m of members) {
         m.client?.close();
         const pid = m.pid;
-        if (pid && isOurDaemon(pid)) {
+        if (pid && isOurDaemon(pid, m.home)) {
           await cli(['daemon', 'stop'], m.env, 120_000);
           const deadline = Date.now() + 30_000;
           while (!gone(pid) && Date.now() < deadline) await sleep(50);
-          if (isOurDaemon(pid)) await killHard(pid);
+          if (isOurDaemon(pid, m.home)) await killHard(pid);
         }
         rmSync(m.home, { recursive: true, force: true });
       }
