@@ -515,6 +515,7 @@ async function waiting() {
       const rss = pids.map((pid) => rssMb(pid));
       // the same again, a window later: whether the figure is the start's aftermath or lasts
       const later = await window();
+      const rssLater = pids.map((pid) => rssMb(pid));
       const server = pgPids().length ? `; PostgreSQL beside them: ${pssMb(pgPids()).toFixed(0)} MB (PSS of the postmaster and its backends), ${w.server.toFixed(2)} % of a core` : '';
       const each = rss.map((r, i) => `daemon ${i + 1} (hosting ${hosting[i]}): ${r.toFixed(0)} MB, ${w.cpu[i].toFixed(2)} %`).join('; ');
       const cpus = (x) => x.cpu.map((c) => `${c.toFixed(2)} %`).join(' / ');
@@ -524,7 +525,7 @@ async function waiting() {
           name: `team of 2 with ${RUNS} runs waiting on a 2 h timer (half started on each): VmRSS of the larger daemon`,
           value: Math.max(...rss),
           unit: 'MB',
-          note: `${each}; read ${SETTLE_S} s after every run was waiting (${startS.toFixed(0)} s to start them over the sockets, ${START_CONCURRENCY} at a time per daemon; the daemons were not restarted)${server}`,
+          note: `${each}; read ${SETTLE_S} s after every run was waiting (${startS.toFixed(0)} s to start them over the sockets, ${START_CONCURRENCY} at a time per daemon; the daemons were not restarted); ${rssLater.map((r) => `${r.toFixed(0)} MB`).join(' / ')} ${(w.wall + later.wall + 2).toFixed(0)} s later${server}`,
         },
         {
           id: 'team_waiting_idle_cpu_pct',
