@@ -41,6 +41,15 @@ export const CONTRACT = [
   { id: 'ratio_recovery_vs_dbos', unit: 'x', goal: { op: '>=', value: 5 }, what: '`peer_dbos_recovery_10k_s` divided by OpStream\'s recovery seconds (`recovery_10k_s`\'s part, measured again in the peers part), same run', baseline: 'the DBOS figure' },
   { id: 'peer_bullmq_waiting_rss_mb', unit: 'MB', what: 'BullMQ: RSS of a freshly started worker process with 10,000 jobs delayed 2 h (they live in Redis: its memory is `peer_bullmq_waiting_server_mb`)' },
   { id: 'peer_dbos_waiting_rss_mb', unit: 'MB', what: 'DBOS: RSS of a restarted process holding 10,000 workflows recovered into a 2 h `DBOS.sleep` (PostgreSQL\'s memory apart: `peer_dbos_waiting_server_mb`)' },
+  // issue 21: team mode, several daemons on one PostgreSQL (bench/team.bench.js, `npm run bench --
+  // team`); every daemon a process started by `opstream daemon start`, each its own OPSTREAM_HOME
+  { id: 'team_steps_per_s_noop', unit: 'steps/s', goal: { op: '>=', value: 1500 }, what: 'a team of 2 daemons on one PostgreSQL (fsync, synchronous_commit on), 2 cores: steps completed per second, 40 runs x 500 in-worker no-op steps (`engine_test.noop`), half started on each daemon; each step\'s result committed before the run\'s next step starts' },
+  { id: 'team_kill_resume_p99_ms', unit: 'ms', goal: { op: '<', value: 1000 }, what: 'kill -9 of a team member hosting 50 running runs (a step in flight each): from its process gone (/proc) until each run\'s next event is committed by the survivor (its NOTIFY on the team\'s event channel), p99 over 3 kills' },
+  { id: 'team_leader_move_ms', unit: 'ms', goal: { op: '<', value: 1000 }, what: 'kill -9 of the scheduler\'s leader (`daemon status --json` team.leaders.scheduler): from its process gone until the survivor\'s `daemon.status` names the survivor, worst of 5 kills' },
+  { id: 'team_waiting_rss_mb', unit: 'MB', goal: { op: '<', value: 250 }, what: 'a team of 2 with 10,000 runs waiting on a 2 h timer (half started on each over its socket): VmRSS of the larger daemon (/proc), 10 s after every run was waiting' },
+  { id: 'team_waiting_idle_cpu_pct', unit: '% of a core', goal: { op: '<', value: 5 }, what: 'those waiting runs: CPU of the busier daemon over 10 s (/proc utime+stime)' },
+  { id: 'team_answer_p99_ms', unit: 'ms', goal: { op: '<', value: 250 }, what: '`runs.approve` over daemon B\'s socket for a run hosted on daemon A, one at a time: until A\'s commit of the answer is announced (NOTIFY), p99 over 100 runs' },
+  { id: 'team_recovery_10k_s', unit: 's', goal: { op: '<', value: 30 }, what: 'kill -9 of a team member hosting 10,000 runs in flight (a step that never ends; at most 256 activations at once, the rest running and waiting for a slot): from its process gone until every run\'s next event (run.recovered) is committed by the survivor' },
   // issue 23: the AWS stories (bench/appsignals.bench.js, `npm run bench -- appsignals`), with the
   // stand-in of the AWS Labs Application Signals MCP server; the row carries the goal for the
   // interval it ran with (5 s checks: 10 s)
