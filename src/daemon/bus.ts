@@ -17,6 +17,11 @@ export class Bus {
     this.emitter.emit(topic, event, data);
   }
 
+  /** Whether anyone listens to the topic now (work only a listener needs can be skipped). */
+  has(topic: string): boolean {
+    return this.emitter.listenerCount(topic) > 0;
+  }
+
   subscribe(topic: string, filter: Record<string, string> | undefined, fn: BusListener): () => void {
     const listener = (event: string, data: Record<string, unknown>): void => {
       if (filter) for (const [k, v] of Object.entries(filter)) if (String(data[k]) !== v) return;

@@ -112,6 +112,11 @@ export class Feed implements Service {
     this.settle([{ cursor, item: { cursor, topic: input.topic, event: input.event, data: input.data } as WatchItem }], true);
   }
 
+  /** Whether anyone (a watcher, a chat bridge) listens to the feed now. */
+  get listened(): boolean {
+    return this.listeners.size > 0;
+  }
+
   onPublish(fn: (item: WatchItem) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);

@@ -233,7 +233,7 @@ describe('team mode', () => {
       const s = await json<Run>(h, ['stats']);
       expect(s.workflows.find((w: Run) => w.workflow === 'team-chain'), 'team-chain in stats').toMatchObject({ runs: 4, succeeded: 4 });
     }
-  });
+  }, 150_000);
 
   it('a member frozen (a closed laptop) is cut off, its runs go on elsewhere, and when it wakes its late writes are refused', async () => {
     const [a, b] = members;
@@ -264,7 +264,7 @@ describe('team mode', () => {
       expect(evs.filter((e) => e.type === 'run.succeeded')).toHaveLength(1);
       for (const step of ['a', 'b', 'c']) expect(hits.count(`/${id}/${step}`)).toBe(evs.filter((e) => e.type === 'step.started' && e.step === step).length);
     }
-  });
+  }, 150_000);
 
   it('a notification its host could not deliver before it died is delivered by a survivor, once', async () => {
     const [a, b, c] = members;
@@ -291,5 +291,5 @@ describe('team mode', () => {
     }
     for (const h of [a, b]) expect((await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 })).code).toBe(0);
     await waitFor(async () => (await status(c)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'all back' });
-  });
+  }, 150_000);
 });

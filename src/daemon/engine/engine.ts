@@ -329,12 +329,12 @@ export class Engine implements Service {
   // ---------------------------------------------------------------- team mode: hosting
 
   /** The fence of a hosted run's commit (team mode), or none; a creation commit inserts the owner row. */
-  private fencesOf(runId: string, evs: RunEvent[]): CommitOptions | undefined {
+  private fencesOf(runId: string, evs: RunEvent[], status: string): CommitOptions | undefined {
     const team = this.ctx.team;
     const epoch = this.epochs.get(runId);
     if (!team || epoch === undefined) return undefined;
     const fence: RunFence = { run: runId, executor: team.executorId, epoch, ...(evs.some((ev) => ev.type === 'run.created') ? { create: true } : {}) };
-    return { fences: [fence], ...(evs.length ? { notify: [team.announce(runId, evs[0].seq, evs[evs.length - 1].seq)] } : {}) };
+    return { fences: [fence], ...(evs.length ? { notify: [team.announce(runId, evs[0].seq, evs[evs.length - 1].seq, status)] } : {}) };
   }
 
   /** Whether a commit was refused because another daemon hosts the run now. */
@@ -394,9 +394,34 @@ export class Engine implements Service {
     if (mine) return mine.promise;
     const team = this.ctx.team;
     if (!team) throw new Error('host() is for team mode');
+    // thousands arrive at once when a member dies: taken a few at a time, the first resume at once
+    // instead of all loading side by side and none resuming until every one has loaded
+    const done = await this.loadSlot();
+    try {
+      const end = await this.takeOver(runId, team);
+      return end === null ? undefined : end;
+    } finally {
+      done();
+    }
+  }
+
+  private loading = 0;
+  private readonly loadWaiters: (() => void)[] = [];
+
+  private async loadSlot(): Promise<() => void> {
+    if (this.loading >= 16) await new Promise<void>((r) => this.loadWaiters.push(r));
+    this.loading++;
+    return () => {
+      this.loading--;
+      this.loadWaiters.shift()?.();
+    };
+  }
+
+  /** Claims and loads a run (host()); the promise of its end here, or null when it needs no host. */
+  private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<Promise<void> | null> {
     const store = this.ctx.store;
     const before = await store.get<RunHeader>('runs', runId);
-    if (!before || !ACTIVE.has(before.status)) return;
+    if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
     if (this.hostEnds.has(runId)) return this.hostEnds.get(runId)!.promise;
     const end = deferred();
@@ -407,7 +432,7 @@ export class Engine implements Service {
       const header = await store.get<RunHeader>('runs', runId);
       if (!header || !ACTIVE.has(header.status)) {
         this.ended(runId);
-        return;
+        return null;
       }
       const stepRows = await store.entries<StepRow>('runs', stepRange(runId));
       const { run, legacy } = this.rows.load(header, stepRows, true);
@@ -586,7 +611,7 @@ export class Engine implements Service {
     try {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs), () => {
+      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
         const { steps: _steps, ...header } = draft;
         for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
         Object.assign(live, header);

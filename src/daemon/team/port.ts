@@ -25,7 +25,7 @@ export interface TeamPort {
    */
   forward(runId: string, op: 'pause' | 'resume' | 'cancel' | 'answer', args: Record<string, unknown>): Promise<unknown>;
   /** A NOTIFY sent with a commit of run events, so the other members' watchers see them. */
-  announce(runId: string, first: number, last: number): { channel: string; payload: string };
+  announce(runId: string, first: number, last: number, status: string): { channel: string; payload: string };
 }
 
 /** Epoch of a run created by its host (the creation commit's fence inserts the owner row with it). */

@@ -16,7 +16,11 @@ const RES_CHANNEL = 'opstream_team_res';
 export type Handler = (method: string, params: unknown, actor: unknown) => Promise<unknown>;
 
 export interface Requests {
-  call(target: string, method: string, params: unknown, actor: unknown, timeoutMs: number): Promise<unknown>;
+  /**
+   * `claimMs`: how long the target has to take the request before the caller gives up on it
+   * (retryable: nothing was done); once taken, the answer may take up to `timeoutMs`.
+   */
+  call(target: string, method: string, params: unknown, actor: unknown, timeoutMs: number, claimMs?: number): Promise<unknown>;
   serve(handler: Handler): void;
   close(): Promise<void>;
 }
@@ -123,7 +127,7 @@ export async function startRequests(opts: { url: string; executorId: string; log
       handler = h;
       void catchUp().catch((e: Error) => log.warn({ err: e.message }, 'team request catch-up failed'));
     },
-    async call(target, method, params, actor, timeoutMs) {
+    async call(target, method, params, actor, timeoutMs, claimMs = timeoutMs) {
       if (closed) throw new WireError('unavailable', 'this daemon is stopping');
       const { rows } = await pool.query<{ id: string }>(
         `WITH i AS (INSERT INTO ${TEAM_SCHEMA}.requests (caller, target, method, params, actor, expires_at)
@@ -133,7 +137,8 @@ export async function startRequests(opts: { url: string; executorId: string; log
       );
       const id = rows[0]!.id;
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
+        let timer: NodeJS.Timeout;
+        const giveUp = (final: boolean): void => {
           void (async () => {
             if (!waiting.has(id)) return;
             // give up: an unclaimed request can never run after this; a claimed one may still be running
@@ -144,17 +149,24 @@ export async function startRequests(opts: { url: string; executorId: string; log
             );
             const state = u[0]?.state;
             if (state === 'done') return void (await finish(id));
+            if (state !== 'expired' && !final) {
+              // taken in time: its answer may take until the full timeout
+              timer = setTimeout(() => giveUp(true), Math.max(0, timeoutMs - claimMs));
+              timer.unref();
+              return;
+            }
             waiting.delete(id);
             reject(
               state === 'expired'
-                ? new WireError('unavailable', `daemon ${target} did not take the request within ${timeoutMs} ms (gone or unresponsive); nothing was done`, { retryable: true })
+                ? new WireError('unavailable', `daemon ${target} did not take the request within ${claimMs} ms (gone or unresponsive); nothing was done`, { retryable: true })
                 : new WireError('unavailable', `daemon ${target} took the request but did not answer within ${timeoutMs} ms; it may have been applied`, { retryable: false }),
             );
           })().catch((e: Error) => {
             waiting.delete(id);
             reject(new WireError('unavailable', `team database unreachable: ${e.message}`, { retryable: true }));
           });
-        }, timeoutMs);
+        };
+        timer = setTimeout(() => giveUp(claimMs >= timeoutMs), claimMs);
         timer.unref();
         waiting.set(id, {
           resolve: (v) => (clearTimeout(timer), resolve(v)),

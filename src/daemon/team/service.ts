@@ -141,16 +141,23 @@ export class TeamService implements Service, TeamPort {
 
   // ---------------------------------------------------------------- what other members do
 
-  /** The ops' NOTIFY for a host's commit of run events: `<executor> <run> <first seq> <last seq>`. */
-  announce(runId: string, first: number, last: number): { channel: string; payload: string } {
-    return { channel: EVENTS_CHANNEL, payload: `${this.executorId} ${runId} ${first} ${last}` };
+  /** The ops' NOTIFY for a host's commit of run events: `<executor> <run> <first seq> <last seq> <status>`. */
+  announce(runId: string, first: number, last: number, status: string): { channel: string; payload: string } {
+    return { channel: EVENTS_CHANNEL, payload: `${this.executorId} ${runId} ${first} ${last} ${status}` };
   }
 
-  /** Events committed by another member: pushed to this daemon's watchers as if local. */
+  /**
+   * Events committed by another member: pushed to this daemon's watchers as if local. Read only
+   * when someone here listens (a follower, a dashboard, the chat bridge): every member hears every
+   * commit of the team, and reading each one back cost more than the commits themselves.
+   */
   private async onRemoteEvents(payload: string): Promise<void> {
-    const [executor, runId, first, last] = payload.split(' ');
+    const [executor, runId, first, last, status] = payload.split(' ');
     if (!runId || executor === this.executorId) return;
     const ctx = this.ctx;
+    const ended = status === 'succeeded' || status === 'failed' || status === 'cancelled';
+    if (ended) await ctx.memory.learn(runId);
+    if (!ctx.bus.has('runs') && !ctx.feed.listened) return;
     const header = await ctx.store.get<RunHeader>('runs', runId);
     const rows = await ctx.store.entries<Record<string, unknown>>('events', { gte: `${runId}:${first.padStart(9, '0')}`, lte: `${runId}:${last.padStart(9, '0')}` });
     for (const [, ev] of rows) {
@@ -158,7 +165,6 @@ export class TeamService implements Service, TeamPort {
       ctx.bus.publish('runs', String(ev.type), data as never);
       ctx.feed.publishTransient({ topic: 'runs', event: String(ev.type), data });
     }
-    if (header && ['succeeded', 'failed', 'cancelled'].includes(header.status)) await ctx.memory.learn(runId);
   }
 
   /**
@@ -173,7 +179,16 @@ export class TeamService implements Service, TeamPort {
       const owner = await this.ownerOf(runId);
       if (!owner || owner === this.executorId) return undefined;
       const alive = (await this.team.members()).some((m) => m.executor === owner && m.state === 'live' && !m.stale);
-      if (alive) return this.team.call(owner, `${OP_PREFIX}${op}`, { ...args, id: runId }, String(args.actor ?? 'team'), 15_000);
+      if (alive) {
+        try {
+          // a live host takes a request within milliseconds; one that does not in 1.5 s has died
+          // (its death not yet noticed): nothing was done, ask again whoever hosts the run then
+          return await this.team.call(owner, `${OP_PREFIX}${op}`, { ...args, id: runId }, String(args.actor ?? 'team'), 15_000, 1500);
+        } catch (e) {
+          if (!(e instanceof WireError && e.code === 'unavailable' && e.retryable) || Date.now() > deadline) throw e;
+          continue;
+        }
+      }
       // its host died and a survivor is taking it over (within ~2 s): ask the new host
       if (Date.now() > deadline) throw new WireError('unavailable', `run ${runId} is hosted by ${owner}, which is gone, and no member has taken it over yet; try again`, { retryable: true });
       await new Promise((r) => setTimeout(r, 100));

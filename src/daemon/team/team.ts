@@ -65,7 +65,7 @@ export interface Team {
   readonly database: string;
   host(runId: string): Promise<void>;
   singleton(name: string, role: SingletonRole): void;
-  call(target: string, method: string, params: unknown, actor: unknown, timeoutMs: number): Promise<unknown>;
+  call(target: string, method: string, params: unknown, actor: unknown, timeoutMs: number, claimMs?: number): Promise<unknown>;
   serve(handler: Handler): void;
   members(): Promise<Member[]>;
   leaders(): Promise<Record<string, string | null>>;
@@ -128,7 +128,7 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     database: maskUrl(opts.url),
     host: (runId) => dbos.host(runId),
     singleton: (name, role) => leadership.singleton(name, role),
-    call: (target, method, params, actor, timeoutMs) => requests.call(target, method, params, actor, timeoutMs),
+    call: (target, method, params, actor, timeoutMs, claimMs) => requests.call(target, method, params, actor, timeoutMs, claimMs),
     serve: (h) => requests.serve(h),
     members: () => membership.members(),
     leaders: () => leadership.leaders(),
