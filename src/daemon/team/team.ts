@@ -118,6 +118,30 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   const leadership: Leadership = startLeadership(membership, log, { tryMs: t.leaderTryMs });
   let stopping: Promise<void> | null = null;
 
+  /**
+   * What the team looked like when the database last answered: while it is away (its restart, a
+   * network cut) `daemon status` still answers, with the members, leaders and other versions as
+   * last seen, instead of failing with the database.
+   */
+  const lastKnown = {
+    members: [] as Member[],
+    leaders: {} as Record<string, string | null>,
+    other: [] as Array<{ version: string; count: number }>,
+  };
+  const remembered = async <K extends keyof typeof lastKnown>(key: K, read: () => Promise<(typeof lastKnown)[K]>): Promise<(typeof lastKnown)[K]> => {
+    try {
+      const v = await read();
+      lastKnown[key] = v;
+      return v;
+    } catch (e) {
+      log.debug({ err: (e as Error).message, what: key }, 'team database unreachable: answering with what was last seen');
+      return lastKnown[key];
+    }
+  };
+  const members = (): Promise<Member[]> => remembered('members', () => membership.members());
+  const leaders = (): Promise<Record<string, string | null>> => remembered('leaders', () => leadership.leaders());
+  const pendingOtherVersions = (): Promise<Array<{ version: string; count: number }>> => remembered('other', () => dbos.pendingOtherVersions());
+
   return {
     executorId,
     appVersion: opts.appVersion,
@@ -126,12 +150,12 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     singleton: (name, role) => leadership.singleton(name, role),
     call: (target, method, params, actor, timeoutMs) => requests.call(target, method, params, actor, timeoutMs),
     serve: (h) => requests.serve(h),
-    members: () => membership.members(),
-    leaders: () => leadership.leaders(),
-    pendingOtherVersions: () => dbos.pendingOtherVersions(),
+    members,
+    leaders,
+    pendingOtherVersions,
     async status() {
-      const [members, leaders, pendingOtherVersions] = await Promise.all([membership.members(), leadership.leaders(), dbos.pendingOtherVersions()]);
-      return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members, leaders, pendingOtherVersions };
+      const [m, l, o] = await Promise.all([members(), leaders(), pendingOtherVersions()]);
+      return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members: m, leaders: l, pendingOtherVersions: o };
     },
     onEvent(f) {
       listeners.push(f);
