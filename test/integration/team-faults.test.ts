@@ -138,8 +138,8 @@ describe('team mode: bad input', () => {
     ];
     for (const c of cases) {
       const h = home({ env: { OPSTREAM_DATABASE_URL: c.url } });
-      // the explicit start, and a command that starts the daemon by itself
-      for (const args of [['daemon', 'start'], ['list']]) {
+      // the explicit start, and (for a server that refuses us) a command that starts the daemon by itself
+      for (const args of c.masked ? [['daemon', 'start'], ['list']] : [['daemon', 'start']]) {
         const r = await cli(args, h.env, { timeoutMs: 60_000 });
         const what = `${c.url} / ${args.join(' ')}: ${r.stderr}`;
         expect(r.code, what).not.toBe(0);
@@ -229,5 +229,115 @@ describe('team mode: a team of two', () => {
     for (const h of [a, b]) expect(logText(h), 'a member was declared gone over the database outage').not.toMatch(/team member gone/);
     const members = (await json(a, ['daemon', 'status'])).team.members as Run[];
     expect(members.filter((m) => m.state === 'live').map((m) => m.executor).sort()).toEqual([execA, execB].sort());
+  });
+});
+
+describe('team mode: another version, and a solo home migrated in', () => {
+  let a: TempHome;
+  let b: TempHome;
+  let execA: string;
+
+  beforeAll(async () => {
+    a = home();
+    b = home();
+    await start(a);
+    await start(b);
+    execA = (await json(a, ['daemon', 'status'])).team.executor;
+  }, 120_000);
+
+  it('a member of another version: status says so on both sides; its runs wait for its version after it dies, and status says how many', async () => {
+    const other = '9.9.9-faults';
+    const c = home({ env: { OPSTREAM_TEST_PACKAGE_VERSION: other } });
+    await start(c);
+    const sc = await json(c, ['daemon', 'status']);
+    expect(sc.version).toBe(other);
+    const execC = sc.team.executor as string;
+    const gate = (await json(c, ['start', 'team-gate'])).id as string;
+    await waitFor(async () => (await json(a, ['status', gate])).status === 'waiting', { what: 'the gate waiting, seen from a' });
+    // both sides see the other's version among the members, and the run of the other version
+    const sa = await waitFor(async () => {
+      const s = await json(a, ['daemon', 'status']);
+      return s.team.members.some((m: Run) => m.executor === execC && m.state === 'live') ? s : null;
+    }, { what: 'c live in a\'s status' });
+    const mine = sa.team.members.find((m: Run) => m.self).version as string;
+    expect(sa.team.members.find((m: Run) => m.executor === execC).version).toContain(other);
+    expect(mine).not.toContain(other);
+    expect(sc.team.members.find((m: Run) => m.executor === execA)?.version ?? mine).toBe(mine);
+    expect(sa.team.other_versions).toEqual([{ version: expect.stringContaining(other), count: 1 }]);
+
+    // c dies: a and b, of another version, cannot run its host workflow; they leave it waiting for
+    // a daemon of c's version, and say so instead of stalling silently
+    const pid = daemonPid(c.home)!;
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    for (const h of [a, b]) {
+      const text = await waitFor(async () => {
+        const r = await cli(['daemon', 'status'], h.env);
+        return /x .*stale|stale/.test(r.stdout) || !r.stdout.includes(execC) ? r.stdout : null;
+      }, { what: 'c seen as gone', timeoutMs: 20_000 }).catch(async () => (await cli(['daemon', 'status'], h.env)).stdout);
+      expect(text).toMatch(new RegExp(`waiting: +1 run\\(s\\) hosted by version \\S*${other.replace(/\./g, '\\.')}`));
+    }
+    expect((await ownerRows([gate])).get(gate)).toEqual({ executor: execC, epoch: 1 });
+    expect((await json(b, ['status', gate])).status).toBe('waiting');
+
+    // its version comes back: it takes its run up again, and an approval from a reaches it
+    await start(c);
+    await waitFor(async () => (await cli(['approve', gate], a.env)).code === 0, { what: 'the approval from a, hosted by c', timeoutMs: 30_000 });
+    await waitFor(async () => (await json(b, ['status', gate])).status === 'succeeded', { what: 'the gate succeeded on c' });
+    expect((await ownerRows([gate])).get(gate)?.executor).toBe(execC);
+    const stop = await cli(['daemon', 'stop'], c.env);
+    expect(stop.code, stop.stderr).toBe(0);
+  });
+
+  it('team migrate: a stopped solo home\'s runs join the team, the unfinished ones are taken over and finish; idempotent; refused while its daemon runs', async () => {
+    const s = home({ team: false });
+    writeFileSync(join(s.home, 'workflows', 'team-nap.yaml'), `id: team-nap\ndescription: Waits on a timer, then probes once.\nsteps:\n  - id: nap\n    wait: 4s\n  - id: after\n    tool: ops.http_probe\n    with: { url: "http://127.0.0.1:${hits.port}/{{ run.id }}/after", count: 1 }\n`);
+    await start(s);
+    const done = (await json(s, ['start', 'team-chain'])).id as string;
+    const gate = (await json(s, ['start', 'team-gate'])).id as string;
+    const nap = (await json(s, ['start', 'team-nap'])).id as string;
+    await waitFor(async () => (await json(s, ['status', done])).status === 'succeeded' && (await json(s, ['status', gate])).status === 'waiting' && (await json(s, ['status', nap])).status === 'waiting', {
+      what: 'the solo runs: one finished, one waiting for approval, one on its timer',
+      timeoutMs: 30_000,
+    });
+
+    const busy = await cli(['team', 'migrate', '--database-url', url], s.env);
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr.trim().split('\n'), busy.stderr).toHaveLength(1);
+    expect(busy.stderr).toMatch(/stop it first/);
+    expect((await json<Run[]>(a, ['list', '--all', '--limit', '200'])).map((r) => r.id)).not.toContain(done);
+
+    const stopped = await cli(['daemon', 'stop'], s.env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const first = await json(s, ['team', 'migrate', '--database-url', url]);
+    expect(first.activeRuns.sort()).toEqual([gate, nap].sort());
+    expect(first.copied.runs).toBeGreaterThan(0);
+    expect(JSON.stringify(first)).not.toContain('opstream-test');
+
+    for (const h of [a, b]) {
+      const ids = (await json<Run[]>(h, ['list', '--all', '--limit', '200'])).map((r) => r.id);
+      for (const id of [done, gate, nap]) expect(ids, id).toContain(id);
+    }
+    const shown = await json(b, ['status', done]);
+    expect(shown.status).toBe('succeeded');
+    expect(Object.keys(shown.steps ?? {}).length || shown.steps?.length).toBeGreaterThanOrEqual(3);
+    // taken over by a daemon of the team within seconds: the timer fires there, the approval comes from b
+    await waitFor(async () => [...(await ownerRows([gate, nap])).values()].every((o) => o.executor !== null), { what: 'the unfinished runs hosted by the team', timeoutMs: 15_000 });
+    const approved = await cli(['approve', gate], b.env);
+    expect(approved.code, approved.stderr).toBe(0);
+    await waitFor(async () => (await json(a, ['status', gate])).status === 'succeeded' && (await json(a, ['status', nap])).status === 'succeeded', { what: 'both migrated runs finished on the team', timeoutMs: 30_000 });
+    expect(hits.count(`/${gate}/after`)).toBe(1);
+    expect(hits.count(`/${nap}/after`)).toBe(1);
+    for (const id of [done, gate, nap]) expect(completedStepsRanOnce(await json<Run[]>(a, ['logs', id])), id).toEqual([]);
+
+    // again: nothing new is copied, nothing is handed over twice
+    const again = await json(s, ['team', 'migrate', '--database-url', url]);
+    expect(Object.entries(again.copied as Record<string, number>).filter(([, n]) => n > 0)).toEqual([]);
+    expect(again.activeRuns).toEqual([]);
+
+    // what the solo daemon remembered of its finished run is found from the team
+    for (const h of [a, b]) {
+      await waitFor(async () => (await json<Run[]>(h, ['memory', 'search', 'team-chain', '--limit', '200'])).some((x) => x.id === done), { what: 'the migrated run found by memory search on a member' });
+    }
   });
 });
