@@ -136,7 +136,8 @@ describe('team mode: bad input', () => {
       { url: `postgres://opstream:Bad-Pw-4@127.0.0.1:${refused}/ops`, pw: 'Bad-Pw-4', reason: /connection refused/, masked: `postgres://opstream:***@127.0.0.1:${refused}/ops` },
       { url: `postgres://postgres:Bad-Pw-5@127.0.0.1:${u.port}${u.pathname}`, pw: 'Bad-Pw-5', reason: /password authentication failed/, masked: `postgres://postgres:***@127.0.0.1:${u.port}${u.pathname}` },
     ];
-    for (const c of cases) {
+    // each case its own home, all at once
+    await Promise.all(cases.map(async (c) => {
       const h = home({ env: { OPSTREAM_DATABASE_URL: c.url } });
       // the explicit start, and (for a server that refuses us) a command that starts the daemon by itself
       for (const args of c.masked ? [['daemon', 'start'], ['list']] : [['daemon', 'start']]) {
@@ -157,7 +158,7 @@ describe('team mode: bad input', () => {
         expect(again.stderr, what).toMatch(/not running/);
       }
       expect(filesContaining(h.home, c.pw), c.url).toEqual([]);
-    }
+    }));
   });
 });
 
@@ -291,11 +292,12 @@ describe('team mode: another version, and a solo home migrated in', () => {
 
   it('team migrate: a stopped solo home\'s runs join the team, the unfinished ones are taken over and finish; idempotent; refused while its daemon runs', async () => {
     const s = home({ team: false });
-    writeFileSync(join(s.home, 'workflows', 'team-nap.yaml'), `id: team-nap\ndescription: Waits on a timer, then probes once.\nsteps:\n  - id: nap\n    wait: 4s\n  - id: after\n    tool: ops.http_probe\n    with: { url: "http://127.0.0.1:${hits.port}/{{ run.id }}/after", count: 1 }\n`);
+    writeFileSync(join(s.home, 'workflows', 'team-nap.yaml'), `id: team-nap\ndescription: Waits on a timer, then probes once.\nsteps:\n  - id: nap\n    wait: 15s\n  - id: after\n    tool: ops.http_probe\n    with: { url: "http://127.0.0.1:${hits.port}/{{ run.id }}/after", count: 1 }\n`);
     await start(s);
+    // the timer first, long enough to still be waiting when the home is migrated (it fires on the team)
+    const nap = (await json(s, ['start', 'team-nap'])).id as string;
     const done = (await json(s, ['start', 'team-chain'])).id as string;
     const gate = (await json(s, ['start', 'team-gate'])).id as string;
-    const nap = (await json(s, ['start', 'team-nap'])).id as string;
     await waitFor(async () => (await json(s, ['status', done])).status === 'succeeded' && (await json(s, ['status', gate])).status === 'waiting' && (await json(s, ['status', nap])).status === 'waiting', {
       what: 'the solo runs: one finished, one waiting for approval, one on its timer',
       timeoutMs: 30_000,
