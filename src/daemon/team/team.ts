@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Logger } from 'pino';
-import { maskUrl } from './conn.js';
+import { maskUrl, urlPassword } from './conn.js';
 import { startDbos, type DbosHandle } from './dbos.js';
 import { startLeadership, type Leadership, type SingletonRole } from './leader.js';
 import { executorIdFor, joinTeam, type Member, type Membership, type TeamEvent } from './membership.js';
@@ -68,6 +68,11 @@ export interface Team {
   members(): Promise<Member[]>;
   leaders(): Promise<Record<string, string | null>>;
   pendingOtherVersions(): Promise<Array<{ version: string; count: number }>>;
+  /**
+   * Null while the database answers; else since when members(), leaders() or pendingOtherVersions()
+   * last failed (they then answer with what was last seen) and why, the password scrubbed.
+   */
+  databaseError(): { since: string; reason: string } | null;
   status(): Promise<TeamStatus>;
   onEvent(f: (e: TeamRuntimeEvent) => void): void;
   stop(): Promise<void>;
@@ -84,6 +89,8 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   const dbosP = new Promise<DbosHandle>((r) => (dbosReady = r));
 
   const t = opts.timings ?? {};
+  const password = urlPassword(opts.url);
+  const scrub = (text: string): string => (password ? text.split(password).join('***') : text);
   const membership: Membership = await joinTeam({
     url: opts.url,
     executorId,
@@ -128,13 +135,17 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     leaders: {} as Record<string, string | null>,
     other: [] as Array<{ version: string; count: number }>,
   };
+  let unreachable: { since: string; reason: string } | null = null;
   const remembered = async <K extends keyof typeof lastKnown>(key: K, read: () => Promise<(typeof lastKnown)[K]>): Promise<(typeof lastKnown)[K]> => {
     try {
       const v = await read();
       lastKnown[key] = v;
+      unreachable = null;
       return v;
     } catch (e) {
-      log.debug({ err: (e as Error).message, what: key }, 'team database unreachable: answering with what was last seen');
+      const reason = scrub((e as Error).message ?? String(e));
+      unreachable ??= { since: new Date().toISOString(), reason };
+      log.debug({ err: reason, what: key }, 'team database unreachable: answering with what was last seen');
       return lastKnown[key];
     }
   };
@@ -153,6 +164,7 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     members,
     leaders,
     pendingOtherVersions,
+    databaseError: () => unreachable,
     async status() {
       const [m, l, o] = await Promise.all([members(), leaders(), pendingOtherVersions()]);
       return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members: m, leaders: l, pendingOtherVersions: o };
