@@ -273,12 +273,16 @@ describe('team mode: another version, and a solo home migrated in', () => {
     process.kill(pid, 'SIGKILL');
     await waitGone(pid);
     for (const h of [a, b]) {
-      const text = await waitFor(async () => {
-        const r = await cli(['daemon', 'status'], h.env);
-        return /x .*stale|stale/.test(r.stdout) || !r.stdout.includes(execC) ? r.stdout : null;
-      }, { what: 'c seen as gone', timeoutMs: 20_000 }).catch(async () => (await cli(['daemon', 'status'], h.env)).stdout);
+      // nobody of its version is left to take it over: it stays a member whose heartbeat stopped
+      await waitFor(async () => (await json(h, ['daemon', 'status'])).team.members.some((m: Run) => m.executor === execC && m.state === 'stale'), { what: 'c seen as stale', timeoutMs: 20_000 });
+      const text = (await cli(['daemon', 'status'], h.env)).stdout;
       expect(text).toMatch(new RegExp(`waiting: +1 run\\(s\\) hosted by version \\S*${other.replace(/\./g, '\\.')}`));
     }
+    // a decision about it does not hang: one line naming its host (TeamService.forward gives up after 10 s)
+    const refused = await cli(['approve', gate], a.env, { timeoutMs: 30_000 });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n'), refused.stderr).toHaveLength(1);
+    expect(refused.stderr).toContain(execC);
     expect((await ownerRows([gate])).get(gate)).toEqual({ executor: execC, epoch: 1 });
     expect((await json(b, ['status', gate])).status).toBe('waiting');
 
