@@ -80,23 +80,27 @@ export function databasePassword(url: string): string | null {
   }
 }
 
-/** Checks a team database URL's shape (the server itself is checked when the daemon connects). */
+/**
+ * Checks a team database URL's shape (the server itself is checked when the daemon connects). Each
+ * problem is one line naming the URL, its password masked, so the user sees which value is meant.
+ */
 function compileTeam(env: NodeJS.ProcessEnv, raw: RawConfig, file: string, problems: ConfigProblem[]): { url: string; masked: string } | null {
   const fromEnv = env.OPSTREAM_DATABASE_URL?.trim();
   const url = fromEnv || raw.database_url?.trim();
   if (!url) return null;
-  const where = fromEnv ? 'OPSTREAM_DATABASE_URL' : 'database_url';
+  const masked = maskDatabaseUrl(url);
+  const problem = (message: string): void => void problems.push({ file: fromEnv ? '(environment)' : file, path: fromEnv ? 'OPSTREAM_DATABASE_URL' : 'database_url', line: null, message: `${message}: ${masked}` });
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: `not a URL (expected postgres://user:password@host:5432/database): ${maskDatabaseUrl(url)}` });
+    problem('not a URL (expected postgres://user:password@host:5432/database)');
     return null;
   }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: `team mode needs a PostgreSQL URL (postgres://...), not ${u.protocol}//...` });
-  else if (!u.hostname && !u.searchParams.get('host')) problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: 'the URL names no host (postgres://user:password@host:5432/database)' });
-  else if (u.pathname.length <= 1) problems.push({ file: fromEnv ? '(environment)' : file, path: where, line: null, message: 'the URL names no database (postgres://user:password@host:5432/database)' });
-  return { url, masked: maskDatabaseUrl(url) };
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') problem(`team mode needs a PostgreSQL URL (postgres://user:password@host:5432/database), not ${u.protocol}//...`);
+  else if (!u.hostname && !u.searchParams.get('host')) problem('the URL names no host (postgres://user:password@host:5432/database)');
+  else if (u.pathname.length <= 1) problem('the URL names no database (postgres://user:password@host:5432/database)');
+  return { url, masked };
 }
 
 export interface CompiledMetrics {

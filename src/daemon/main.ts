@@ -128,7 +128,9 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
     slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
     discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
-    runCounts: async () => (ctx.team ? ctx.engine.teamCounts() : ctx.engine.runCounts()),
+    // (team mode: the team's, from the database; while it cannot be reached, the runs hosted here,
+    // from memory, so that `hello` and `daemon status` still answer)
+    runCounts: async () => (ctx.team ? ctx.engine.teamCounts().catch((e: unknown) => (isRetryable(e) ? ctx.engine.runCounts() : Promise.reject(e))) : ctx.engine.runCounts()),
     requestShutdown: (reason) => {
       // after the reply that asked for it has been flushed
       setImmediate(() => void stop(reason));
@@ -169,6 +171,11 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
   return { ctx, stopped, stop };
 }
 
+
+/** A failure that says "try again" (the team database unreachable), not a bug. */
+function isRetryable(e: unknown): boolean {
+  return (e as { retryable?: unknown })?.retryable === true;
+}
 
 /** Waits for `p` at most `ms` (then calls `late`); its rejection passes through. */
 async function bounded(p: Promise<unknown>, ms: number, late: () => void): Promise<void> {

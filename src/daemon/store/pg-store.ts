@@ -188,6 +188,15 @@ export class PgStore implements KvStore {
     }
   }
 
+  /**
+   * A statement of team code on the shared pool (run_owner, requests), with the store's time limit:
+   * a database that cannot be reached is the same one-line retryable `unavailable` as a read's,
+   * never pg's raw `connect ECONNREFUSED` (which reached the CLI as an internal error).
+   */
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return this.read<R>(text, values);
+  }
+
   async get<T = Json>(sub: SublevelName, key: string): Promise<T | undefined> {
     const rows = await this.read<{ value: string }>(`SELECT value FROM ${this.tables[sub]} WHERE key = $1`, [key]);
     if (rows.length === 0) return undefined;

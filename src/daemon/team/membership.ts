@@ -56,6 +56,8 @@ export interface JoinOptions {
   staleMs?: number;
   /** How long to wait for our own executor lock (a survivor may be handing our old work over). */
   joinWaitMs?: number;
+  /** After the database server restarted: how long a live member has to reconnect before it counts as gone. */
+  rejoinGraceMs?: number;
 }
 
 export interface Membership {
@@ -84,6 +86,8 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
   const sweepMs = opts.sweepMs ?? 250;
   const staleMs = opts.staleMs ?? 3000;
   const joinWaitMs = opts.joinWaitMs ?? 3000;
+  // longer than a reconnect's longest backoff (5 s) plus a connect and a join
+  const rejoinGraceMs = opts.rejoinGraceMs ?? Math.max(10_000, 3 * staleMs);
   const listeners: Array<(e: TeamEvent) => void> = opts.onEvent ? [opts.onEvent] : [];
   const emit = (e: TeamEvent): void => {
     for (const f of listeners) {
@@ -182,12 +186,20 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
       // one round trip: try every other live/leaving member's lock; a lock we get means its process is gone.
       // Only members of our version: a daemon of another version could not run their workflows, and
       // marking them taken over would strand them; they wait for a survivor (or a newcomer) of theirs.
+      //
+      // After the DATABASE restarted, every lock is free because every session ended, not because
+      // its daemon died: a live member not seen since the server started is given `rejoinGraceMs`
+      // from the server's start to reconnect (its backoff tops out at 5 s) before its free lock
+      // counts as a death. Without this, the member that reconnects first takes over the others'
+      // runs while they are on their way back (seen in test/integration/team-faults.test.ts).
       const { rows } = await c.query<{ executor: string; state: 'live' | 'leaving'; got: boolean; stale: boolean }>(
-        `SELECT executor, state, ${LOCK.replace('$1', 'executor')} AS got,
-                (now() - last_seen) > make_interval(secs => $3::float8 / 1000) AS stale
-           FROM ${TEAM_SCHEMA}.members
-          WHERE executor <> $1 AND state IN ('live', 'leaving') AND NOT (executor = ANY($2::text[])) AND version = $4`,
-        [me, [...handing], staleMs, opts.version],
+        `SELECT executor, state, CASE WHEN rejoining THEN false ELSE ${LOCK.replace('$1', 'executor')} END AS got,
+                NOT rejoining AND (now() - last_seen) > make_interval(secs => $3::float8 / 1000) AS stale
+           FROM (SELECT *, state = 'live' AND last_seen < pg_postmaster_start_time()
+                           AND now() - pg_postmaster_start_time() < make_interval(secs => $5::float8 / 1000) AS rejoining
+                   FROM ${TEAM_SCHEMA}.members
+                  WHERE executor <> $1 AND state IN ('live', 'leaving') AND NOT (executor = ANY($2::text[])) AND version = $4) m`,
+        [me, [...handing], staleMs, opts.version, rejoinGraceMs],
       );
       const now = performance.now();
       for (const r of rows) {

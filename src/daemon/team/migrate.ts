@@ -5,6 +5,10 @@ import { isServerError, type PgStore } from '../store/pg-store.js';
 import { SUBLEVELS, type SublevelName } from '../store/store.js';
 
 const PAGE = 1000;
+/** The memory sublevel's key prefix of a run's summary (memory/memory.ts). */
+const SUMMARY_PREFIX = 'sum:';
+/** The channel of TeamService's run announcements (service.ts EVENTS_CHANNEL; not imported: that module pulls the daemon in). */
+const EVENTS_CHANNEL = 'opstream_run_events';
 
 /**
  * Not copied. `feed` is one daemon's cursor stream for `runs.watch` (cursor numbers that daemon
@@ -20,7 +24,7 @@ export interface MigrateResult {
   copied: Record<SublevelName, number>;
   /** Rows already there (another home's, or a previous run's), left as they were; for `feed`, its rows (never copied). */
   skipped: Record<SublevelName, number>;
-  /** Runs of the solo store that were unfinished and have no host in the team yet (run_owner executor NULL). */
+  /** Unfinished runs of the solo store handed to the team by this run, or still unhosted since an earlier one (run_owner executor NULL). */
   activeRuns: string[];
 }
 
@@ -45,6 +49,20 @@ export async function migrateToTeam(source: KvStore, target: PgStore, opts: { ex
       throw e;
     }
   };
+  const owner = `"${target.schema}".run_owner`;
+  const active = await source.keys('active');
+  // Unfinished runs a daemon of the team already took up (a previous migration handed them over):
+  // their live state is the team's now. Copying their `active` and `timers` rows again would bring
+  // back what the team deleted when the run moved on or ended (a finished run listed as active, a
+  // timer that fired re-armed), so those rows are left out on a re-run.
+  const taken = new Set(
+    await run('reading which runs the team hosts', async () =>
+      (await target.pool.query<{ run_id: string }>(`SELECT run_id FROM ${owner} WHERE run_id = ANY($1::text[]) AND executor IS NOT NULL`, [active])).rows.map((r) => r.run_id),
+    ),
+  );
+  const teamsNow = (sub: SublevelName, key: string): boolean => (sub === 'active' || sub === 'timers') && taken.has(sub === 'active' ? key : key.slice(0, key.indexOf(':')));
+  /** Finished runs whose memory summary this run copied: the running members are told to learn them. */
+  const learned: string[] = [];
   for (const sub of SUBLEVELS) {
     if (NOT_COPIED.has(sub)) {
       for await (const page of source.pages(sub, {}, PAGE)) skipped[sub] += page.length;
@@ -52,27 +70,47 @@ export async function migrateToTeam(source: KvStore, target: PgStore, opts: { ex
     }
     // the solo summary of finished runs joins the team's as one more member's (engine.ts summaryKey)
     const rekey = sub === 'audit' ? (k: string) => `${k}-${opts.homeId}` : sub === 'meta' ? (k: string) => (k === 'runs:summary' ? `runs:summary@migrated:${opts.homeId}` : k) : (k: string) => k;
-    for await (const page of source.pages(sub, {}, PAGE)) {
+    for await (const all of source.pages(sub, {}, PAGE)) {
+      const page = all.filter(([k]) => !teamsNow(sub, k));
+      skipped[sub] += all.length - page.length;
+      if (page.length === 0) continue;
       const res = await run(`copying ${sub}`, () =>
-        target.pool.query(`INSERT INTO ${target.table(sub)} (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING`, [
+        target.pool.query(`INSERT INTO ${target.table(sub)} (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING RETURNING key`, [
           page.map(([k]) => rekey(k)),
           page.map(([, v]) => JSON.stringify(v)),
         ]),
       );
       copied[sub] += res.rowCount ?? 0;
       skipped[sub] += page.length - (res.rowCount ?? 0);
+      if (sub === 'memory') for (const r of res.rows as { key: string }[]) if (r.key.startsWith(SUMMARY_PREFIX)) learned.push(r.key.slice(SUMMARY_PREFIX.length));
     }
     opts.log?.info({ sublevel: sub, copied: copied[sub], skipped: skipped[sub] }, 'team migrate: sublevel copied');
   }
-  const active = await source.keys('active');
-  const owner = `"${target.schema}".run_owner`;
+  // those this run handed over (inserted now: a daemon of the team may host one within the second,
+  // by its orphan sweep, so a read-back alone would miss it) and those a previous run handed over
+  // that nobody hosts yet; a run a daemon of the team already took over is its, not ours
   const unhosted = await run('registering unfinished runs', async () => {
+    const ids = new Set<string>();
     for (let i = 0; i < active.length; i += PAGE) {
-      await target.pool.query(`INSERT INTO ${owner} (run_id, executor, epoch) SELECT id, NULL, 0 FROM unnest($1::text[]) AS a(id) ON CONFLICT (run_id) DO NOTHING`, [active.slice(i, i + PAGE)]);
+      const r = await target.pool.query<{ run_id: string }>(
+        `INSERT INTO ${owner} (run_id, executor, epoch) SELECT id, NULL, 0 FROM unnest($1::text[]) AS a(id) ON CONFLICT (run_id) DO NOTHING RETURNING run_id`,
+        [active.slice(i, i + PAGE)],
+      );
+      for (const x of r.rows) ids.add(x.run_id);
     }
-    // only those nobody hosts yet: a run a daemon of the team already took over is its, not ours
-    return (await target.pool.query<{ run_id: string }>(`SELECT run_id FROM ${owner} WHERE run_id = ANY($1::text[]) AND executor IS NULL ORDER BY run_id`, [active])).rows.map((r) => r.run_id);
+    for (const x of (await target.pool.query<{ run_id: string }>(`SELECT run_id FROM ${owner} WHERE run_id = ANY($1::text[]) AND executor IS NULL`, [active])).rows) ids.add(x.run_id);
+    return [...ids].sort();
   });
+  // Running members load memory at start only: each copied summary is announced on the channel a
+  // host announces its runs' events on, with an empty event range (first > last: no event to push),
+  // so every listening member reads the run, sees it ended and adds its summary to recall
+  // (TeamService.onRemoteEvents). A member that is not running reads them when it starts.
+  for (let i = 0; i < learned.length; i += PAGE) {
+    const ids = learned.slice(i, i + PAGE);
+    await run('announcing the migrated memory', () =>
+      target.pool.query(`SELECT pg_notify($1, $2 || ' ' || id || ' 1 0') FROM unnest($3::text[]) AS a(id)`, [EVENTS_CHANNEL, `migrate:${opts.homeId}`, ids]),
+    );
+  }
   await target.commit([
     {
       type: 'put',

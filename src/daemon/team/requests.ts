@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ERROR_CODES, isWireError, WireError, type ErrorCode } from '../../protocol/wire-error.js';
-import { SerialClient, TEAM_SCHEMA } from './conn.js';
+import { isServerError } from '../store/pg-store.js';
+import { maskUrl, SerialClient, TEAM_SCHEMA } from './conn.js';
 
 /**
  * Calls between daemons over PostgreSQL: a row in opstream_team.requests per call, NOTIFY to wake
@@ -32,6 +33,7 @@ interface Waiter {
 
 export async function startRequests(opts: { url: string; executorId: string; log: Logger }): Promise<Requests> {
   const { executorId: me, log } = opts;
+  const masked = maskUrl(opts.url);
   const pool = new pg.Pool({ connectionString: opts.url, max: 4, application_name: `opstream-requests ${me}` });
   pool.on('error', (e) => log.warn({ err: e.message }, 'team requests pool connection failed'));
   const waiting = new Map<string, Waiter>();
@@ -129,12 +131,20 @@ export async function startRequests(opts: { url: string; executorId: string; log
     },
     async call(target, method, params, actor, timeoutMs, claimMs = timeoutMs) {
       if (closed) throw new WireError('unavailable', 'this daemon is stopping');
-      const { rows } = await pool.query<{ id: string }>(
-        `WITH i AS (INSERT INTO ${TEAM_SCHEMA}.requests (caller, target, method, params, actor, expires_at)
-                    VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, now() + make_interval(secs => $6::float8 / 1000)) RETURNING id)
-         SELECT i.id::text AS id, pg_notify('${REQ_CHANNEL}', $2 || ' ' || i.id::text) FROM i`,
-        [me, target, method, JSON.stringify(params ?? null), JSON.stringify(actor ?? null), timeoutMs],
-      );
+      let rows: { id: string }[];
+      try {
+        ({ rows } = await pool.query<{ id: string }>(
+          `WITH i AS (INSERT INTO ${TEAM_SCHEMA}.requests (caller, target, method, params, actor, expires_at)
+                      VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, now() + make_interval(secs => $6::float8 / 1000)) RETURNING id)
+           SELECT i.id::text AS id, pg_notify('${REQ_CHANNEL}', $2 || ' ' || i.id::text) FROM i`,
+          [me, target, method, JSON.stringify(params ?? null), JSON.stringify(actor ?? null), timeoutMs],
+        ));
+      } catch (e) {
+        // not asked (or, if the connection broke after the commit, asked once): a decision asked again is
+        // refused as already made, so trying again is safe
+        if (isServerError(e)) throw new WireError('unavailable', `the team database ${masked} cannot be reached, so daemon ${target} could not be asked; try again`, { retryable: true });
+        throw e;
+      }
       const id = rows[0]!.id;
       return new Promise((resolve, reject) => {
         let timer: NodeJS.Timeout;

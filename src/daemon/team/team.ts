@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Logger } from 'pino';
-import { maskUrl } from './conn.js';
+import { maskUrl, urlPassword } from './conn.js';
 import { startDbos, type DbosHandle } from './dbos.js';
 import { startLeadership, type Leadership, type SingletonRole } from './leader.js';
 import { executorIdFor, joinTeam, type Member, type Membership, type TeamEvent } from './membership.js';
@@ -70,6 +70,11 @@ export interface Team {
   members(): Promise<Member[]>;
   leaders(): Promise<Record<string, string | null>>;
   pendingOtherVersions(): Promise<Array<{ version: string; count: number }>>;
+  /**
+   * Null while the database answers; else since when members(), leaders() or pendingOtherVersions()
+   * last failed (they then answer with what was last seen) and why, the password scrubbed.
+   */
+  databaseError(): { since: string; reason: string } | null;
   status(): Promise<TeamStatus>;
   onEvent(f: (e: TeamRuntimeEvent) => void): void;
   stop(): Promise<void>;
@@ -86,6 +91,8 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   const dbosP = new Promise<DbosHandle>((r) => (dbosReady = r));
 
   const t = opts.timings ?? {};
+  const password = urlPassword(opts.url);
+  const scrub = (text: string): string => (password ? text.split(password).join('***') : text);
   const membership: Membership = await joinTeam({
     url: opts.url,
     executorId,
@@ -122,6 +129,34 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   const leadership: Leadership = startLeadership(membership, log, { tryMs: t.leaderTryMs });
   let stopping: Promise<void> | null = null;
 
+  /**
+   * What the team looked like when the database last answered: while it is away (its restart, a
+   * network cut) `daemon status` still answers, with the members, leaders and other versions as
+   * last seen, instead of failing with the database.
+   */
+  const lastKnown = {
+    members: [] as Member[],
+    leaders: {} as Record<string, string | null>,
+    other: [] as Array<{ version: string; count: number }>,
+  };
+  let unreachable: { since: string; reason: string } | null = null;
+  const remembered = async <K extends keyof typeof lastKnown>(key: K, read: () => Promise<(typeof lastKnown)[K]>): Promise<(typeof lastKnown)[K]> => {
+    try {
+      const v = await read();
+      lastKnown[key] = v;
+      unreachable = null;
+      return v;
+    } catch (e) {
+      const reason = scrub((e as Error).message ?? String(e));
+      unreachable ??= { since: new Date().toISOString(), reason };
+      log.debug({ err: reason, what: key }, 'team database unreachable: answering with what was last seen');
+      return lastKnown[key];
+    }
+  };
+  const members = (): Promise<Member[]> => remembered('members', () => membership.members());
+  const leaders = (): Promise<Record<string, string | null>> => remembered('leaders', () => leadership.leaders());
+  const pendingOtherVersions = (): Promise<Array<{ version: string; count: number }>> => remembered('other', () => dbos.pendingOtherVersions());
+
   return {
     executorId,
     appVersion: opts.appVersion,
@@ -130,12 +165,13 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     singleton: (name, role) => leadership.singleton(name, role),
     call: (target, method, params, actor, timeoutMs, claimMs) => requests.call(target, method, params, actor, timeoutMs, claimMs),
     serve: (h) => requests.serve(h),
-    members: () => membership.members(),
-    leaders: () => leadership.leaders(),
-    pendingOtherVersions: () => dbos.pendingOtherVersions(),
+    members,
+    leaders,
+    pendingOtherVersions,
+    databaseError: () => unreachable,
     async status() {
-      const [members, leaders, pendingOtherVersions] = await Promise.all([membership.members(), leadership.leaders(), dbos.pendingOtherVersions()]);
-      return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members, leaders, pendingOtherVersions };
+      const [m, l, o] = await Promise.all([members(), leaders(), pendingOtherVersions()]);
+      return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members: m, leaders: l, pendingOtherVersions: o };
     },
     onEvent(f) {
       listeners.push(f);
