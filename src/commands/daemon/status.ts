@@ -36,6 +36,7 @@ function teamLines(t: TeamStatus): string[] {
   const leaders = Object.entries(t.leaders).map(([name, who]) => `${name} ${who === t.executor ? 'here' : (who ?? 'nobody yet')}`).join(', ');
   return [
     `mode:     team mode, database ${t.database}`,
+    ...(t.database_error ? [`database: unreachable since ${t.database_error.since} (${t.database_error.reason}); reconnecting, what is shown is what was last seen`] : []),
     `executor: ${t.executor} (hosting ${t.hosting} run(s))`,
     `members:  ${live.length} live`,
     ...live.map((m) => `  ${m.self ? '*' : '-'} ${m.executor}  ${m.user}@${m.host} pid ${m.pid ?? '?'}  ${m.version}${m.self ? '  (this daemon)' : ''}`),

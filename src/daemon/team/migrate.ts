@@ -3,12 +3,11 @@ import { WireError } from '../../protocol/index.js';
 import type { KvStore } from '../store/kv.js';
 import { isServerError, type PgStore } from '../store/pg-store.js';
 import { SUBLEVELS, type SublevelName } from '../store/store.js';
+import { EVENTS_CHANNEL } from './port.js';
 
 const PAGE = 1000;
 /** The memory sublevel's key prefix of a run's summary (memory/memory.ts). */
 const SUMMARY_PREFIX = 'sum:';
-/** The channel of TeamService's run announcements (service.ts EVENTS_CHANNEL; not imported: that module pulls the daemon in). */
-const EVENTS_CHANNEL = 'opstream_run_events';
 
 /**
  * Not copied. `feed` is one daemon's cursor stream for `runs.watch` (cursor numbers that daemon
@@ -108,7 +107,7 @@ export async function migrateToTeam(source: KvStore, target: PgStore, opts: { ex
   for (let i = 0; i < learned.length; i += PAGE) {
     const ids = learned.slice(i, i + PAGE);
     await run('announcing the migrated memory', () =>
-      target.pool.query(`SELECT pg_notify($1, $2 || ' ' || id || ' 1 0') FROM unnest($3::text[]) AS a(id)`, [EVENTS_CHANNEL, `migrate:${opts.homeId}`, ids]),
+      target.pool.query(`SELECT pg_notify($1, $2 || ' ' || id || ' 1 0 ended') FROM unnest($3::text[]) AS a(id)`, [EVENTS_CHANNEL, `migrate:${opts.homeId}`, ids]),
     );
   }
   await target.commit([

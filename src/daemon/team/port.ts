@@ -28,5 +28,11 @@ export interface TeamPort {
   announce(runId: string, first: number, last: number, status: string): { channel: string; payload: string };
 }
 
+/**
+ * The NOTIFY channel on which a host announces the events it committed: `<executor> <run> <first
+ * seq> <last seq> <status>` (`team migrate` announces the runs it copied with status `ended`).
+ */
+export const EVENTS_CHANNEL = 'opstream_run_events';
+
 /** Epoch of a run created by its host (the creation commit's fence inserts the owner row with it). */
 export const FIRST_EPOCH = 1;

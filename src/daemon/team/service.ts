@@ -6,11 +6,9 @@ import type { DaemonContext, Service } from '../context.js';
 import type { RunHeader } from '../engine/step-rows.js';
 import type { PgStore } from '../store/pg-store.js';
 import type { ForwardedOp } from '../engine/engine.js';
-import type { TeamPort } from './port.js';
+import { EVENTS_CHANNEL, type TeamPort } from './port.js';
 import { startTeam, type Team } from './team.js';
 
-/** The NOTIFY channel on which a host announces the events it committed (payload: see `announce`). */
-export const EVENTS_CHANNEL = 'opstream_run_events';
 
 /** The call name of a forwarded engine operation. */
 const OP_PREFIX = 'engine.';
@@ -106,9 +104,9 @@ export class TeamService implements Service, TeamPort {
       if (!this.stopped) this.orphanTimer = setTimeout(() => this.sweepOrphans(), 1000);
     };
     void (async () => {
-      const r = await this.store.pool.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
-      for (const { run_id } of r.rows) await this.team!.host(run_id);
-      if (r.rows.length) this.ctx.log.info({ runs: r.rows.length }, 'team: hosting runs nobody hosted (migrated)');
+      const rows = await this.store.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
+      for (const { run_id } of rows) await this.team!.host(run_id);
+      if (rows.length) this.ctx.log.info({ runs: rows.length }, 'team: hosting runs nobody hosted (migrated)');
     })()
       .catch((err) => this.ctx.log.warn({ err }, 'team: sweeping unhosted runs failed'))
       .finally(again);
@@ -130,13 +128,13 @@ export class TeamService implements Service, TeamPort {
 
   async claim(runId: string): Promise<number> {
     const s = `"${this.store.schema}"`;
-    const r = await this.store.pool.query<{ epoch: string }>(
+    const rows = await this.store.query<{ epoch: string }>(
       `INSERT INTO ${s}.run_owner (run_id, executor, epoch) VALUES ($1, $2, 1)
        ON CONFLICT (run_id) DO UPDATE SET executor = EXCLUDED.executor, epoch = ${s}.run_owner.epoch + 1, updated_at = now()
        RETURNING epoch`,
       [runId, this.executorId],
     );
-    return Number(r.rows[0].epoch);
+    return Number(rows[0].epoch);
   }
 
   // ---------------------------------------------------------------- what other members do
@@ -155,7 +153,7 @@ export class TeamService implements Service, TeamPort {
     const [executor, runId, first, last, status] = payload.split(' ');
     if (!runId || executor === this.executorId) return;
     const ctx = this.ctx;
-    const ended = status === 'succeeded' || status === 'failed' || status === 'cancelled';
+    const ended = status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'ended';
     if (ended) await ctx.memory.learn(runId);
     if (!ctx.bus.has('runs') && !ctx.feed.listened) return;
     const header = await ctx.store.get<RunHeader>('runs', runId);
@@ -178,7 +176,12 @@ export class TeamService implements Service, TeamPort {
     for (;;) {
       const owner = await this.ownerOf(runId);
       if (!owner || owner === this.executorId) return undefined;
-      const alive = (await this.team.members()).some((m) => m.executor === owner && m.state === 'live' && !m.stale);
+      const member = (await this.team.members()).find((m) => m.executor === owner);
+      const alive = member !== undefined && member.state === 'live' && !member.stale;
+      // a dead host of another version: only a daemon of that version takes its runs over
+      if (!alive && member && member.version !== this.team.appVersion) {
+        throw new WireError('unavailable', `run ${runId} is hosted by ${owner} (version ${member.version.replace(/^opstream-/, '')}), which is gone; only a daemon of that version can take it over: start one`, { retryable: true });
+      }
       if (alive) {
         try {
           // a live host takes a request within milliseconds; one that does not in 1.5 s has died
@@ -196,8 +199,8 @@ export class TeamService implements Service, TeamPort {
   }
 
   private async ownerOf(runId: string): Promise<string | null> {
-    const r = await this.store.pool.query<{ executor: string | null }>(`SELECT executor FROM "${this.store.schema}".run_owner WHERE run_id = $1`, [runId]);
-    return r.rows[0]?.executor ?? null;
+    const rows = await this.store.query<{ executor: string | null }>(`SELECT executor FROM "${this.store.schema}".run_owner WHERE run_id = $1`, [runId]);
+    return rows[0]?.executor ?? null;
   }
 
   /**
@@ -257,6 +260,7 @@ export class TeamService implements Service, TeamPort {
       leaders: team ? await team.leaders() : {},
       hosting: this.ctx.engine.activationFigures.runs,
       other_versions: team ? await team.pendingOtherVersions() : [],
+      database_error: team?.databaseError() ?? null,
     };
   }
 }

@@ -63,6 +63,8 @@ export const TeamStatus = z.object({
   hosting: z.number().int(),
   /** Host workflows of another OpStream version that no daemon of this version will pick up. */
   other_versions: z.array(z.object({ version: z.string(), count: z.number().int() })).default([]),
+  /** Set while the team database cannot be reached: since when and why (the daemon reconnects by itself). */
+  database_error: z.object({ since: z.string(), reason: z.string() }).nullable().default(null),
 });
 export type TeamStatus = z.infer<typeof TeamStatus>;
 
