@@ -1,10 +1,11 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitCounter } from '../support/engine-fixtures.js';
-import { cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { freePort, startTestPostgres, type TestPostgres } from '../support/pg.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, logText, startDaemonOf, type Run } from '../support/team.js';
 
 /**
  * Team mode's bad input through the real daemon and CLI (issue 21, "Bad input"): unusable database
@@ -12,10 +13,6 @@ import { freePort, startTestPostgres, type TestPostgres } from '../support/pg.js
  * `team migrate` of a solo home into a running team.
  */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely here
-type Run = Record<string, any>;
-
-const FIX = join(ROOT, 'test', 'fixtures', 'team');
 let pg: TestPostgres;
 let url: string;
 const hits = new HitCounter();
@@ -24,23 +21,13 @@ const homes: TempHome[] = [];
 function home(opts: { team?: boolean; env?: NodeJS.ProcessEnv } = {}): TempHome {
   const h = tempHome('opf-');
   homes.push(h);
-  mkdirSync(join(h.home, 'workflows'), { recursive: true });
-  for (const f of ['team-chain.yaml', 'team-gate.yaml']) writeFileSync(join(h.home, 'workflows', f), readFileSync(join(FIX, f), 'utf8').replaceAll('__PORT__', String(hits.port)));
+  installTeamWorkflows(h, hits.port);
   if (opts.team !== false) h.env.OPSTREAM_DATABASE_URL = url;
   Object.assign(h.env, opts.env ?? {});
   return h;
 }
 
-async function json<T = Run>(h: TempHome, args: string[], timeoutMs = 60_000): Promise<T> {
-  const r = await cli([...args, '--json'], h.env, { timeoutMs });
-  if (r.code !== 0) throw new Error(`opstream ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
-async function start(h: TempHome): Promise<void> {
-  const r = await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`daemon start: ${r.stderr}`);
-}
 
 /** Every file under `dir` (logs, store, pid), as text: a secret must be in none of them. */
 function filesContaining(dir: string, needle: string): string[] {
@@ -57,25 +44,7 @@ function filesContaining(dir: string, needle: string): string[] {
   return out;
 }
 
-/** The daemon's log (every file of its log dir). */
-function logText(h: TempHome): string {
-  const dir = join(h.home, 'data', 'logs');
-  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
-}
 
-/** A completed step never ran again: no step started after it succeeded, none succeeded twice. */
-function completedStepsRanOnce(evs: Run[]): string[] {
-  const problems: string[] = [];
-  const done = new Set<string>();
-  for (const e of evs) {
-    if (e.type === 'step.succeeded') {
-      if (done.has(e.step)) problems.push(`${e.step} succeeded twice`);
-      done.add(e.step);
-    }
-    if (e.type === 'step.started' && done.has(e.step)) problems.push(`${e.step} started again after it succeeded`);
-  }
-  return problems;
-}
 
 /**
  * A command while the team database is away either answers, or is refused in one line that says
@@ -174,8 +143,8 @@ describe('team mode: a team of two', () => {
   beforeAll(async () => {
     a = home();
     b = home();
-    await start(a);
-    await start(b);
+    await startDaemonOf(a);
+    await startDaemonOf(b);
     await waitFor(async () => (await json(a, ['daemon', 'status'])).team.members.filter((m: Run) => m.state === 'live').length === 2, { what: 'two live members' });
   }, 120_000);
 
@@ -249,15 +218,15 @@ describe('team mode: another version, and a solo home migrated in', () => {
   beforeAll(async () => {
     a = home();
     b = home();
-    await start(a);
-    await start(b);
+    await startDaemonOf(a);
+    await startDaemonOf(b);
     execA = (await json(a, ['daemon', 'status'])).team.executor;
   }, 120_000);
 
   it('a member of another version: status says so on both sides; its runs wait for its version after it dies, and status says how many', async () => {
     const other = '9.9.9-faults';
     const c = home({ env: { OPSTREAM_TEST_PACKAGE_VERSION: other } });
-    await start(c);
+    await startDaemonOf(c);
     const sc = await json(c, ['daemon', 'status']);
     expect(sc.version).toBe(other);
     const execC = sc.team.executor as string;
@@ -294,7 +263,7 @@ describe('team mode: another version, and a solo home migrated in', () => {
     expect((await json(b, ['status', gate])).status).toBe('waiting');
 
     // its version comes back: it takes its run up again, and an approval from a reaches it
-    await start(c);
+    await startDaemonOf(c);
     await waitFor(async () => (await cli(['approve', gate], a.env)).code === 0, { what: 'the approval from a, hosted by c', timeoutMs: 30_000 });
     await waitFor(async () => (await json(b, ['status', gate])).status === 'succeeded', { what: 'the gate succeeded on c' });
     expect((await ownerRows([gate])).get(gate)?.executor).toBe(execC);
@@ -305,7 +274,7 @@ describe('team mode: another version, and a solo home migrated in', () => {
   it('team migrate: a stopped solo home\'s runs join the team, the unfinished ones are taken over and finish; idempotent; refused while its daemon runs', async () => {
     const s = home({ team: false });
     writeFileSync(join(s.home, 'workflows', 'team-nap.yaml'), `id: team-nap\ndescription: Waits on a timer, then probes once.\nsteps:\n  - id: nap\n    wait: 15s\n  - id: after\n    tool: ops.http_probe\n    with: { url: "http://127.0.0.1:${hits.port}/{{ run.id }}/after", count: 1 }\n`);
-    await start(s);
+    await startDaemonOf(s);
     // the timer first, long enough to still be waiting when the home is migrated (it fires on the team)
     const nap = (await json(s, ['start', 'team-nap'])).id as string;
     const done = (await json(s, ['start', 'team-chain'])).id as string;

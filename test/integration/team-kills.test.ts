@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitCounter } from '../support/engine-fixtures.js';
-import { alive, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { alive, cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { prng } from '../support/prng.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 
 /**
@@ -13,36 +13,17 @@ import { startTestPostgres, type TestPostgres } from '../support/pg.js';
  * per tick.
  */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely here
-type Run = Record<string, any>;
 
 const KILLS = Number(process.env.TEAM_KILLS ?? 20);
 const SEED = Number(process.env.TEAM_SEED ?? Date.now() % 100_000);
-const FIX = join(ROOT, 'test', 'fixtures', 'team');
 
 let pg: TestPostgres;
 const hits = new HitCounter();
 const members: TempHome[] = [];
 
-/** mulberry32: a seeded random, so a failure can be replayed with TEAM_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
+const rand = prng(SEED);
 const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
 
-async function json<T = unknown>(h: TempHome, args: string[]): Promise<T> {
-  const r = await cli([...args, '--json'], h.env, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`opstream ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
 function up(h: TempHome): boolean {
   const pid = daemonPid(h.home);
@@ -60,18 +41,6 @@ function totalHits(): number {
   return n;
 }
 
-function completedStepsRanOnce(evs: Run[]): string[] {
-  const problems: string[] = [];
-  const succeeded = new Set<string>();
-  for (const e of evs) {
-    if (e.type === 'step.succeeded') {
-      if (succeeded.has(e.step)) problems.push(`${e.step} succeeded twice`);
-      succeeded.add(e.step);
-    }
-    if (e.type === 'step.started' && succeeded.has(e.step)) problems.push(`${e.step} started again after it succeeded`);
-  }
-  return problems;
-}
 
 beforeAll(async () => {
   pg = await startTestPostgres();
@@ -80,8 +49,7 @@ beforeAll(async () => {
   hits.release();
   for (let i = 0; i < 3; i++) {
     const h = tempHome('optk-');
-    mkdirSync(join(h.home, 'workflows'), { recursive: true });
-    for (const f of ['team-chain.yaml', 'team-gate.yaml', 'team-tick.yaml']) writeFileSync(join(h.home, 'workflows', f), readFileSync(join(FIX, f), 'utf8').replaceAll('__PORT__', String(hits.port)));
+    installTeamWorkflows(h, hits.port, ['team-chain.yaml', 'team-gate.yaml', 'team-tick.yaml']);
     h.env.OPSTREAM_DATABASE_URL = url;
     members.push(h);
     const r = await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 });

@@ -1,9 +1,10 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
-import { alive, cli, daemonPid, ROOT, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, killHard, logText, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -13,12 +14,8 @@ import { startWebhookReceiver } from '../support/webhook-receiver.js';
  * SIGKILL and restarted while runs are in flight.
  */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- run JSON is read loosely here
-type Run = Record<string, any>;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Ev = Record<string, any>;
+type Ev = Run;
 
-const FIX = join(ROOT, 'test', 'fixtures', 'team');
 let pg: TestPostgres;
 let url: string;
 const hits = new HitCounter();
@@ -26,8 +23,7 @@ const members: TempHome[] = [];
 let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
 
 function install(h: TempHome, how: 'env' | 'config'): void {
-  mkdirSync(join(h.home, 'workflows'), { recursive: true });
-  for (const f of ['team-chain.yaml', 'team-gate.yaml']) writeFileSync(join(h.home, 'workflows', f), readFileSync(join(FIX, f), 'utf8').replaceAll('__PORT__', String(hits.port)));
+  installTeamWorkflows(h, hits.port);
   // every member delivers to the same webhook; one names the database in its config file (with
   // ${ENV}), the others in the environment
   const notify = `notify:\n  desktop: off\n  webhooks:\n    - { name: hook, url: "${hook.url}" }\n`;
@@ -40,11 +36,6 @@ function install(h: TempHome, how: 'env' | 'config'): void {
   }
 }
 
-async function json<T = unknown>(h: TempHome, args: string[]): Promise<T> {
-  const r = await cli([...args, '--json'], h.env, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`opstream ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
 async function startRun(h: TempHome, wf: string): Promise<string> {
   const r = await json<Run>(h, ['start', wf]);
@@ -59,26 +50,7 @@ async function events(h: TempHome, id: string): Promise<Ev[]> {
   return json<Ev[]>(h, ['logs', id]);
 }
 
-/** A completed step never ran again: no step started after it succeeded, none succeeded twice. */
-function completedStepsRanOnce(evs: Ev[]): string[] {
-  const problems: string[] = [];
-  const succeededAt = new Map<string, number>();
-  for (const e of evs) {
-    if (e.type === 'step.succeeded') {
-      if (succeededAt.has(e.step)) problems.push(`${e.step} succeeded twice`);
-      succeededAt.set(e.step, e.seq);
-    }
-    if (e.type === 'step.started' && succeededAt.has(e.step)) problems.push(`${e.step} started again after it succeeded`);
-  }
-  return problems;
-}
 
-async function killHard(h: TempHome): Promise<void> {
-  const pid = daemonPid(h.home);
-  if (pid === null || !alive(pid)) return;
-  process.kill(pid, 'SIGKILL');
-  await waitGone(pid);
-}
 
 beforeAll(async () => {
   pg = await startTestPostgres();
@@ -119,6 +91,12 @@ describe('team mode', () => {
       expect(s.team.database).not.toContain('opstream-test');
       expect(s.team.members.filter((m: Run) => m.self)).toHaveLength(1);
     }
+    // one leader per singleton, the same seen from every member
+    const leaders = await waitFor(async () => {
+      const l = (await Promise.all(members.map(status))).map((s) => s.team.leaders);
+      return l.every((x) => x.scheduler && x.notifier && x.scheduler === l[0].scheduler && x.notifier === l[0].notifier) ? l[0] : null;
+    }, { what: 'the scheduler and notifier singletons led' });
+    expect(executors.has(leaders.scheduler)).toBe(true);
     const text = await cli(['daemon', 'status'], members[0].env);
     expect(text.stdout).toMatch(/team mode, database postgres(ql)?:\/\/postgres:\*\*\*@127\.0\.0\.1/);
     expect(text.stdout).toContain(all[0].team.executor);
@@ -255,7 +233,7 @@ describe('team mode', () => {
     }, { what: 'both runs succeeded', timeoutMs: 60_000 });
     expect(runs).toHaveLength(2);
     // it woke up: its runs' next writes were refused (fenced) and it dropped them, then rejoined
-    const log = (): string => readdirSync(join(a.home, 'data', 'logs')).map((f) => readFileSync(join(a.home, 'data', 'logs', f), 'utf8')).join('');
+    const log = (): string => logText(a);
     await waitFor(() => ids.every((id) => log().includes(id) && /taken over by another daemon/.test(log())), { what: 'the woken member dropped the runs it lost', timeoutMs: 30_000 });
     await waitFor(async () => (await status(b)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'the woken member rejoined', timeoutMs: 60_000 });
     for (const id of ids) {

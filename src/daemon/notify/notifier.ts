@@ -406,8 +406,22 @@ export class Notifier implements Service {
    * belongs to its unfinished runs goes with each run to whichever member hosts it now (`adopt`).
    */
   async adoptFrom(executor: string): Promise<void> {
+    await this.adoptWhere((by) => by === executor, executor);
+  }
+
+  /**
+   * Team mode, on the daemon elected to lead the `notifier` singleton: pending notifications no
+   * live member delivers (copied from a solo home by `team migrate`, or left by a member that was
+   * taken over while none of its version ran) are delivered from here.
+   */
+  async adoptOrphans(live: ReadonlySet<string>): Promise<void> {
+    await this.adoptWhere((by) => typeof by !== 'string' || !live.has(by), 'no live member');
+  }
+
+  private async adoptWhere(orphaned: (by: unknown) => boolean, from: string): Promise<void> {
     const store = this.ctx.store;
-    const rows = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` })).filter(([k, v]) => v === executor && !this.live.has(k.slice(PENDING.length)));
+    const rows = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` })).filter(([k, v]) => orphaned(v) && !this.live.has(k.slice(PENDING.length)));
+    if (!rows.length) return;
     const entries = await store.getMany<Notification>('outbox', rows.map(([k]) => k.slice(PENDING.length)));
     const active = new Set(await store.keys('active'));
     const mine: Notification[] = [];
@@ -416,7 +430,7 @@ export class Notifier implements Service {
     // the index names this daemon from now on: if it dies too, the next survivor takes them
     await store.commit(mine.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team!.executorId })));
     this.enqueueAdopted(mine);
-    this.ctx.log.info({ notifications: mine.length, from: executor }, 'delivering notifications a member that died had not delivered');
+    this.ctx.log.info({ notifications: mine.length, from }, 'delivering notifications no live member delivers');
   }
 
   private enqueueAdopted(entries: Notification[]): number {
@@ -442,8 +456,11 @@ export class Notifier implements Service {
   private async resumePending(runs: Set<string>): Promise<void> {
     const store = this.ctx.store;
     const ids = (await store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })).map((k) => k.slice(PENDING.length)).filter((id) => !this.live.has(id) && !this.preparing.has(id));
-    const entries = await store.getMany<Notification>('outbox', ids);
-    const n = this.enqueueAdopted(entries.filter((e): e is Notification => e !== undefined && e.run_id !== null && runs.has(e.run_id)));
+    const entries = (await store.getMany<Notification>('outbox', ids)).filter((e): e is Notification => e !== undefined && e.run_id !== null && runs.has(e.run_id) && !this.live.has(e.id));
+    if (!entries.length) return;
+    // the index names this daemon from now on (the notifier singleton leaves them to it)
+    await store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team?.executorId ?? 1 })));
+    const n = this.enqueueAdopted(entries);
     if (n) this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over');
   }
 

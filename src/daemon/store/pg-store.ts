@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { WireError } from '../../protocol/index.js';
 import type { CommitOptions, KvRange, KvStore, RunFence } from './kv.js';
+import { RecoveryProbe } from './recovery-probe.js';
 import { SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
 import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
 
@@ -91,7 +92,7 @@ export class PgStore implements KvStore {
   readonly stats = { commits: 0, batches: 0, ops: 0 };
   readonly reads = Object.fromEntries(SUBLEVELS.map((n) => [n, 0])) as Record<SublevelName, number>;
   private failure: WireError | null = null;
-  private recovering: NodeJS.Timeout | null = null;
+  private readonly recovery = new RecoveryProbe(() => this.tryRecover(), () => this.closed);
   private readonly writableListeners = new Set<() => void>();
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
@@ -454,23 +455,9 @@ export class PgStore implements KvStore {
       const why = reasonOf(e, this.url);
       this.failure = new WireError('store_unwritable', `cannot write to ${this.dir}: ${why}; new work is refused until it can (the daemon retries by itself)`, { retryable: true });
       this.log?.warn({ database: this.dir, err: why }, 'team database: writes fail; new work is refused until a probe write succeeds');
-      this.scheduleRecovery(250);
+      this.recovery.schedule();
     }
     return this.failure;
-  }
-
-  private scheduleRecovery(ms: number): void {
-    if (this.closed || this.recovering) return;
-    this.recovering = setTimeout(() => {
-      this.recovering = null;
-      void this.tryRecover().then(
-        (ok) => {
-          if (!ok) this.scheduleRecovery(Math.min(ms * 2, 5000));
-        },
-        () => this.scheduleRecovery(Math.min(ms * 2, 5000)),
-      );
-    }, ms);
-    this.recovering.unref();
   }
 
   private async tryRecover(): Promise<boolean> {
@@ -613,7 +600,7 @@ export class PgStore implements KvStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.recovering) clearTimeout(this.recovering);
+    this.recovery.cancel();
     if (this.listenRetry) clearTimeout(this.listenRetry);
     while (this.flushing) await this.flushing;
     const c = this.listenClient ?? (await this.listenConnecting?.catch(() => null)) ?? null;

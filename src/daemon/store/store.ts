@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
 import type { CommitOptions, KvStore } from './kv.js';
+import { RecoveryProbe } from './recovery-probe.js';
 import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
@@ -47,7 +48,7 @@ export class Store implements KvStore {
   private subs: Record<SublevelName, Sub>;
   /** Set while the store cannot write: every commit is refused with it until a probe write succeeds. */
   private failure: WireError | null = null;
-  private recovering: NodeJS.Timeout | null = null;
+  private readonly recovery = new RecoveryProbe(() => this.tryRecover(), () => this.closed);
   private reopening: Promise<void> | null = null;
   private readonly writableListeners = new Set<() => void>();
   /** Test hook (documented in README): while this file exists, writes fail as on a full disk. */
@@ -330,23 +331,9 @@ export class Store implements KvStore {
       const text = String((e as { cause?: Error })?.cause?.message ?? (e as Error)?.message ?? e);
       const why = /no space left|ENOSPC|disk full/i.test(text) ? 'no space left on device' : /quota/i.test(text) ? 'disk quota exceeded' : text.replace(/^IO error:\s*/i, '');
       this.failure = new WireError('store_unwritable', `cannot write to ${this.dir}: ${why}; new work is refused until it can (the daemon retries by itself)`, { retryable: true });
-      this.scheduleRecovery(250);
+      this.recovery.schedule();
     }
     return this.failure;
-  }
-
-  private scheduleRecovery(ms: number): void {
-    if (this.closed || this.recovering) return;
-    this.recovering = setTimeout(() => {
-      this.recovering = null;
-      void this.tryRecover().then(
-        (ok) => {
-          if (!ok) this.scheduleRecovery(Math.min(ms * 2, 5000));
-        },
-        () => this.scheduleRecovery(Math.min(ms * 2, 5000)),
-      );
-    }, ms);
-    this.recovering.unref();
   }
 
   /** One recovery attempt: a probe file write, then a reopen and a synced probe record. */
@@ -392,7 +379,7 @@ export class Store implements KvStore {
   /** Waits for queued commits, then closes the handle. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.recovering) clearTimeout(this.recovering);
+    this.recovery.cancel();
     while (this.flushing) await this.flushing;
     while (this.reopening) await this.reopening;
     await this.db.close();

@@ -14,27 +14,6 @@ export const LOCK_NS = {
   ddl: 'opstream.ddl',
 } as const;
 
-/** postgres://user:***@host:port/db: the password never reaches a log line or a status answer. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.href;
-  } catch {
-    return '<unparseable database url>';
-  }
-}
-
-/** The URL's password (to scrub it from anything a library logs), or null. */
-export function urlPassword(url: string): string | null {
-  try {
-    const p = new URL(url).password;
-    return p ? decodeURIComponent(p) : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * A pg.Client whose queries run one after another (pg 8 deprecates queuing on a busy client) and
  * which reports, once, that its connection is gone: session advisory locks die with it, so the

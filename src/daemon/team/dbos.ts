@@ -8,7 +8,8 @@ import { migrateSystemDatabase } from '@dbos-inc/dbos-sdk/internal/system_databa
 import { GlobalLogger } from '@dbos-inc/dbos-sdk/internal/telemetry/logs';
 import { INTERNAL_QUEUE_NAME, globalParams } from '@dbos-inc/dbos-sdk/internal/utils';
 import { wfQueueRunner } from '@dbos-inc/dbos-sdk/internal/wfqueue';
-import { connectCreating, LOCK_NS, maskUrl, urlPassword } from './conn.js';
+import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
+import { connectCreating, LOCK_NS } from './conn.js';
 
 /** The DBOS application name: scopes our workflows in the shared `dbos` schema. */
 export const DBOS_APP_NAME = 'opstream';
@@ -101,7 +102,7 @@ export async function startDbos(opts: DbosOptions): Promise<DbosHandle> {
   if (started) throw new Error('DBOS is already running in this process (one team member per process)');
   started = true;
   const { log, executorId, appVersion, url } = opts;
-  const dlog = dbosLogger(log, urlPassword(url));
+  const dlog = dbosLogger(log, databasePassword(url));
   try {
     await migrateUnderLock(url, dlog);
     const hostWf = DBOS.registerWorkflow(async (runId: string): Promise<void> => opts.hostBody(runId), {
@@ -122,7 +123,7 @@ export async function startDbos(opts: DbosOptions): Promise<DbosHandle> {
     // launch recovers this executor's own PENDING workflows (a daemon back after a crash that no
     // survivor handled); they go through the internal queue like any recovery
     await DBOS.launch();
-    log.info({ executor: executorId, version: appVersion, db: maskUrl(url) }, 'dbos launched');
+    log.info({ executor: executorId, version: appVersion, db: maskDatabaseUrl(url) }, 'dbos launched');
 
     const exec = (): DBOSExecutor => {
       const e = DBOSExecutor.globalInstance;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { ensureTeamSchema, connectCreating, LOCK_NS, maskUrl, SerialClient, TEAM_SCHEMA } from './conn.js';
+import { maskDatabaseUrl } from '../../config/load.js';
+import { ensureTeamSchema, connectCreating, LOCK_NS, SerialClient, TEAM_SCHEMA } from './conn.js';
 
 /**
  * Team membership and liveness. Each daemon holds a session advisory lock keyed by its executor id
@@ -104,7 +105,7 @@ export async function joinTeam(opts: JoinOptions): Promise<Membership> {
     conn = await connectCreating(opts.url, `opstream-member ${me}`);
   } catch (e) {
     // pg's messages never carry the password; the URL is shown masked
-    throw new Error(`cannot use the team database ${maskUrl(opts.url)}: ${(e as Error).message}`);
+    throw new Error(`cannot use the team database ${maskDatabaseUrl(opts.url)}: ${(e as Error).message}`);
   }
   await ensureTeamSchema(conn);
 

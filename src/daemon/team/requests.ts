@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { ERROR_CODES, isWireError, WireError, type ErrorCode } from '../../protocol/wire-error.js';
 import { isServerError } from '../store/pg-store.js';
-import { maskUrl, SerialClient, TEAM_SCHEMA } from './conn.js';
+import { maskDatabaseUrl } from '../../config/load.js';
+import { SerialClient, TEAM_SCHEMA } from './conn.js';
 
 /**
  * Calls between daemons over PostgreSQL: a row in opstream_team.requests per call, NOTIFY to wake
@@ -33,7 +34,7 @@ interface Waiter {
 
 export async function startRequests(opts: { url: string; executorId: string; log: Logger }): Promise<Requests> {
   const { executorId: me, log } = opts;
-  const masked = maskUrl(opts.url);
+  const masked = maskDatabaseUrl(opts.url);
   const pool = new pg.Pool({ connectionString: opts.url, max: 4, application_name: `opstream-requests ${me}` });
   pool.on('error', (e) => log.warn({ err: e.message }, 'team requests pool connection failed'));
   const waiting = new Map<string, Waiter>();

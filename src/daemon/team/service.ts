@@ -74,6 +74,19 @@ export class TeamService implements Service, TeamPort {
           await ctx.engine.schedules.stop();
         },
       });
+      // the notifications nobody delivers (migrated ones, a member taken over while none of its
+      // version ran) are delivered by one elected daemon; each host delivers its own runs'
+      team.singleton('notifier', {
+        acquire: () => {
+          this.leadsNotifier = true;
+          this.sweepNotifications();
+        },
+        release: () => {
+          this.leadsNotifier = false;
+          if (this.notifyTimer) clearTimeout(this.notifyTimer);
+          this.notifyTimer = null;
+        },
+      });
       // one chat connection per platform for the team: Slack's Socket Mode and Discord's gateway
       // would otherwise hand each command to whichever daemon's socket Slack or Discord picked
       const chat = [ctx.slack, ctx.discord].filter((x) => x !== null);
@@ -93,6 +106,21 @@ export class TeamService implements Service, TeamPort {
 
   private stopped = false;
   private orphanTimer: NodeJS.Timeout | null = null;
+  private notifyTimer: NodeJS.Timeout | null = null;
+  private leadsNotifier = false;
+
+  /** Every 2 s while this daemon leads the `notifier` singleton. */
+  private sweepNotifications(): void {
+    if (this.stopped || !this.leadsNotifier) return;
+    void (async () => {
+      const live = new Set((await this.team!.members()).filter((m) => m.state === 'live' || m.state === 'leaving').map((m) => m.executor));
+      await this.ctx.notifier.adoptOrphans(live);
+    })()
+      .catch((err) => this.ctx.log.warn({ err }, 'team: sweeping undelivered notifications failed'))
+      .finally(() => {
+        if (!this.stopped && this.leadsNotifier) this.notifyTimer = setTimeout(() => this.sweepNotifications(), 2000);
+      });
+  }
 
   /**
    * Runs nobody hosts (their owner row has no executor: `team migrate` put them there) get a host
@@ -115,6 +143,7 @@ export class TeamService implements Service, TeamPort {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.orphanTimer) clearTimeout(this.orphanTimer);
+    if (this.notifyTimer) clearTimeout(this.notifyTimer);
     await this.offEvents?.().catch(() => undefined);
     await this.team?.stop();
   }

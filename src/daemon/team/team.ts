@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Logger } from 'pino';
-import { maskUrl, urlPassword } from './conn.js';
+import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
 import { startDbos, type DbosHandle } from './dbos.js';
 import { startLeadership, type Leadership, type SingletonRole } from './leader.js';
 import { executorIdFor, joinTeam, type Member, type Membership, type TeamEvent } from './membership.js';
@@ -91,7 +91,7 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   const dbosP = new Promise<DbosHandle>((r) => (dbosReady = r));
 
   const t = opts.timings ?? {};
-  const password = urlPassword(opts.url);
+  const password = databasePassword(opts.url);
   const scrub = (text: string): string => (password ? text.split(password).join('***') : text);
   const membership: Membership = await joinTeam({
     url: opts.url,
@@ -160,7 +160,7 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
   return {
     executorId,
     appVersion: opts.appVersion,
-    database: maskUrl(opts.url),
+    database: maskDatabaseUrl(opts.url),
     host: (runId) => dbos.host(runId),
     singleton: (name, role) => leadership.singleton(name, role),
     call: (target, method, params, actor, timeoutMs, claimMs) => requests.call(target, method, params, actor, timeoutMs, claimMs),
@@ -171,7 +171,7 @@ export async function startTeam(opts: TeamOptions): Promise<Team> {
     databaseError: () => unreachable,
     async status() {
       const [m, l, o] = await Promise.all([members(), leaders(), pendingOtherVersions()]);
-      return { database: maskUrl(opts.url), executorId, appVersion: opts.appVersion, members: m, leaders: l, pendingOtherVersions: o };
+      return { database: maskDatabaseUrl(opts.url), executorId, appVersion: opts.appVersion, members: m, leaders: l, pendingOtherVersions: o };
     },
     onEvent(f) {
       listeners.push(f);
