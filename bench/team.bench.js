@@ -195,7 +195,8 @@ async function startTeam(n, url) {
  */
 async function listenCommits(url, onCommit) {
   const { default: pg } = await import('pg');
-  const { EVENTS_CHANNEL } = await import('../dist/daemon/team/service.js');
+  const { EVENTS_CHANNEL } = await import('../dist/daemon/team/port.js');
+  if (!EVENTS_CHANNEL) throw new Error('bench: the team event channel name is missing from dist/daemon/team/port.js (rebuild?)');
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   c.on('notification', (n) => {

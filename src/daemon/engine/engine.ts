@@ -397,12 +397,14 @@ export class Engine implements Service {
     // thousands arrive at once when a member dies: taken a few at a time, the first resume at once
     // instead of all loading side by side and none resuming until every one has loaded
     const done = await this.loadSlot();
+    let taken: { end: Promise<void> } | null;
     try {
-      const end = await this.takeOver(runId, team);
-      return end === null ? undefined : end;
+      taken = await this.takeOver(runId, team);
     } finally {
       done();
     }
+    // the slot is for loading only: the run's end may be hours away
+    return taken?.end;
   }
 
   private loading = 0;
@@ -417,13 +419,16 @@ export class Engine implements Service {
     };
   }
 
-  /** Claims and loads a run (host()); the promise of its end here, or null when it needs no host. */
-  private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<Promise<void> | null> {
+  /**
+   * Claims and loads a run (host()): the promise of its end here (boxed: an async function would
+   * otherwise wait for it), or null when it needs no host.
+   */
+  private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<{ end: Promise<void> } | null> {
     const store = this.ctx.store;
     const before = await store.get<RunHeader>('runs', runId);
     if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
-    if (this.hostEnds.has(runId)) return this.hostEnds.get(runId)!.promise;
+    if (this.hostEnds.has(runId)) return { end: this.hostEnds.get(runId)!.promise };
     const end = deferred();
     this.hostEnds.set(runId, end);
     this.epochs.set(runId, epoch);
@@ -470,7 +475,7 @@ export class Engine implements Service {
       this.epochs.delete(runId);
       throw e;
     }
-    return end.promise;
+    return { end: end.promise };
   }
 
   // ---------------------------------------------------------------- the one write path
