@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { alive, cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { prng } from '../support/prng.js';
-import { completedStepsRanOnce, installTeamWorkflows, json, type Run } from '../support/team.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, startDaemonOf, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 
 /**
@@ -52,8 +52,7 @@ beforeAll(async () => {
     installTeamWorkflows(h, hits.port, ['team-chain.yaml', 'team-gate.yaml', 'team-tick.yaml']);
     h.env.OPSTREAM_DATABASE_URL = url;
     members.push(h);
-    const r = await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`daemon start: ${r.stderr}`);
+    await startDaemonOf(h);
   }
 }, 180_000);
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
-import { completedStepsRanOnce, installTeamWorkflows, json, killHard, logText, type Run } from '../support/team.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, startDaemonOf, killHard, logText, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -65,8 +65,7 @@ beforeAll(async () => {
   }
   // started one after another: the first creates the schemas, the others find them
   for (const h of members) {
-    const r = await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`daemon start: ${r.stderr}`);
+    await startDaemonOf(h);
   }
 }, 180_000);
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { WireError } from '../../protocol/index.js';
 import type { CommitOptions, KvRange, KvStore, RunFence } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
-import { SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
+import { auditOp, SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
 import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
 
 /** The table layout this code writes; a database with a newer one is refused instead of misread. */
@@ -325,10 +325,7 @@ export class PgStore implements KvStore {
   }
 
   private auditOp(a: Omit<AuditEntry, 'at'>): StoreOp {
-    const now = new Date();
-    // time-ordered as in Store; the executor id keeps two daemons writing in the same millisecond apart
-    const key = `${now.getTime().toString().padStart(15, '0')}-${(this.auditSeq++).toString().padStart(6, '0')}-${this.executorId}`;
-    return { type: 'put', sub: 'audit', key, value: { at: now.toISOString(), ...a } satisfies AuditEntry };
+    return auditOp(a, this.auditSeq++, this.executorId);
   }
 
   private async flush(): Promise<void> {

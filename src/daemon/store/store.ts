@@ -23,6 +23,17 @@ export type StoreOp =
   | { type: 'put'; sub: SublevelName; key: string; value: Json }
   | { type: 'del'; sub: SublevelName; key: string };
 
+/**
+ * An audit entry as a put: keys time-ordered and unique within a process (a restart cannot collide
+ * because time moves on); `by` (team mode: the executor id) keeps daemons writing in the same
+ * millisecond apart.
+ */
+export function auditOp(a: Omit<AuditEntry, 'at'>, seq: number, by?: string): StoreOp {
+  const now = new Date();
+  const key = `${now.getTime().toString().padStart(15, '0')}-${seq.toString().padStart(6, '0')}${by ? `-${by}` : ''}`;
+  return { type: 'put', sub: 'audit', key, value: { at: now.toISOString(), ...a } satisfies AuditEntry };
+}
+
 export interface AuditEntry {
   at: string;
   actor: string;
@@ -257,10 +268,7 @@ export class Store implements KvStore {
   }
 
   private auditOp(a: Omit<AuditEntry, 'at'>): StoreOp {
-    const now = new Date();
-    // time-ordered and unique within this process; a restart cannot collide because time moves on
-    const key = `${now.getTime().toString().padStart(15, '0')}-${(this.auditSeq++).toString().padStart(6, '0')}`;
-    return { type: 'put', sub: 'audit', key, value: { at: now.toISOString(), ...a } satisfies AuditEntry };
+    return auditOp(a, this.auditSeq++);
   }
 
   private async flush(): Promise<void> {
