@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/home.js';
+
+/** The waits of this file: generous, as three members and DBOS share a busy CI machine with other suites. */
+function waitLong<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+  return waitFor(check, { ...opts, timeoutMs: Math.max(opts.timeoutMs ?? 0, 60_000) });
+}
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 
 /**
@@ -55,7 +60,7 @@ class Member {
   }
 
   async wait(pred: (l: Line) => boolean, what: string, timeoutMs = 30_000): Promise<Line> {
-    return waitFor(() => this.find(pred), { what: `${this.name}: ${what} (stderr: ${this.stderr.join('').slice(-500)})`, timeoutMs });
+    return waitLong(() => this.find(pred), { what: `${this.name}: ${what} (stderr: ${this.stderr.join('').slice(-500)})`, timeoutMs });
   }
 
   get alive(): boolean {
@@ -103,7 +108,7 @@ const startsOf = (run: string): string[] => steps().filter(([k, r]) => k === 'st
 async function ask(m: Member, op: string): Promise<Line> {
   const n = m.lines.filter((l) => l.ev === op).length;
   m.send({ op });
-  return waitFor(() => m.lines.filter((l) => l.ev === op)[n], { what: `${m.name}: ${op}` });
+  return waitLong(() => m.lines.filter((l) => l.ev === op)[n], { what: `${m.name}: ${op}` });
 }
 
 let callSeq = 0;
@@ -128,7 +133,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('team runtime: three members on one PostgreSQL', () => {
+describe('team runtime: three members on one PostgreSQL', { timeout: 180_000 }, () => {
   let a: Member, b: Member, c: Member;
   let victim: Member;
   let survivors: Member[];
@@ -175,7 +180,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
 
   it('kill -9 of the member hosting runs and leading: each run re-hosted exactly once by one survivor, the singleton moves', async () => {
     for (const m of [a, b, c]) m.send({ op: 'singleton', name: 'scheduler' });
-    const leader = await waitFor(() => [a, b, c].find((m) => m.find((l) => l.ev === 'leader' && l.name === 'scheduler')), { what: 'a scheduler leader' });
+    const leader = await waitLong(() => [a, b, c].find((m) => m.find((l) => l.ev === 'leader' && l.name === 'scheduler')), { what: 'a scheduler leader' });
     victim = leader;
     survivors = [a, b, c].filter((m) => m !== victim);
     expect(survivors.some((m) => m.find((l) => l.ev === 'leader'))).toBe(false);
@@ -184,7 +189,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
     for (const run of runs) victim.send({ op: 'host', run });
     // hosting twice is idempotent: no second body
     victim.send({ op: 'host', run: 'r1' });
-    await waitFor(() => victim.lines.filter((l) => l.ev === 'hosted').length === 4 && runs.every((r) => startsOf(r).length === 1), { what: 'runs hosted on the victim' });
+    await waitLong(() => victim.lines.filter((l) => l.ev === 'hosted').length === 4 && runs.every((r) => startsOf(r).length === 1), { what: 'runs hosted on the victim' });
     expect(runs.map((r) => startsOf(r))).toEqual(runs.map(() => [victim.executor]));
 
     const killedAt = Date.now();
@@ -192,7 +197,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
     await victim.exited;
 
     // exactly one survivor saw it go and took it over
-    await waitFor(() => survivors.some((m) => m.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === victim.executor)), { what: 'take-over' });
+    await waitLong(() => survivors.some((m) => m.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === victim.executor)), { what: 'take-over' });
     const takers = survivors.filter((m) => m.find((l) => l.ev === 'team' && l.type === 'gone' && l.executor === victim.executor));
     expect(takers).toHaveLength(1);
     const taker = takers[0]!;
@@ -200,7 +205,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
     const recovered = taker.find((l) => l.ev === 'team' && l.type === 'recovered')!;
     expect([...(recovered.workflows as string[])].sort()).toEqual(runs.map((r) => `host:${r}`));
 
-    await waitFor(() => runs.every((r) => startsOf(r).length === 2), { what: 'each run re-hosted' });
+    await waitLong(() => runs.every((r) => startsOf(r).length === 2), { what: 'each run re-hosted' });
     const reStarts = survivors.flatMap((m) => m.lines.filter((l) => l.ev === 'start'));
     const lastStart = Math.max(...reStarts.map((l) => l.t));
     console.log(
@@ -208,7 +213,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
     );
 
     // the singleton moved to a survivor
-    const newLeader = await waitFor(() => survivors.find((m) => m.find((l) => l.ev === 'leader' && l.name === 'scheduler')), { what: 'new scheduler leader' });
+    const newLeader = await waitLong(() => survivors.find((m) => m.find((l) => l.ev === 'leader' && l.name === 'scheduler')), { what: 'new scheduler leader' });
     console.log(`kill -9 -> new scheduler leader ${newLeader.find((l) => l.ev === 'leader')!.t - killedAt} ms (epoch ${String(newLeader.find((l) => l.ev === 'leader')!.epoch)})`);
     expect(survivors.filter((m) => m.find((l) => l.ev === 'leader'))).toHaveLength(1);
 
@@ -218,7 +223,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
       expect(host.executor).toBe(startsOf(run)[1]);
       host.send({ op: 'finish', run });
     }
-    await waitFor(() => runs.every((r) => steps().some(([k, x]) => k === 'done' && x === r)), { what: 'runs done' });
+    await waitLong(() => runs.every((r) => steps().some(([k, x]) => k === 'done' && x === r)), { what: 'runs done' });
     for (const r of runs) {
       expect(startsOf(r)).toHaveLength(2);
       expect(steps().filter(([k, x]) => k === 'done' && x === r)).toHaveLength(1);
@@ -247,7 +252,7 @@ describe('team runtime: three members on one PostgreSQL', () => {
     back.send({ op: 'stop' });
     expect((await back.exited).code).toBe(0);
     // its clean stop is taken over (nothing to move) by one survivor, as 'left'
-    await waitFor(() => survivors.find((m) => m.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === back.executor && l.state === 'left')), {
+    await waitLong(() => survivors.find((m) => m.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === back.executor && l.state === 'left')), {
       what: 'comeback left',
     });
     expect(back.find((l) => l.ev === 'start')).toBeUndefined();
@@ -256,12 +261,12 @@ describe('team runtime: three members on one PostgreSQL', () => {
   it('a cleanly stopped member hands its runs over (marked left, not dead)', async () => {
     const [s, other] = survivors as [Member, Member];
     for (const run of ['r4', 'r5']) s.send({ op: 'host', run });
-    await waitFor(() => startsOf('r4').length === 1 && startsOf('r5').length === 1, { what: 'r4 r5 hosted' });
+    await waitLong(() => startsOf('r4').length === 1 && startsOf('r5').length === 1, { what: 'r4 r5 hosted' });
     s.send({ op: 'stop' });
     expect((await s.exited).code).toBe(0);
     const taken = await other.wait((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === s.executor, 'take-over of the stopped member');
     expect(taken.state).toBe('left');
-    await waitFor(() => startsOf('r4').length === 2 && startsOf('r5').length === 2, { what: 'r4 r5 re-hosted' });
+    await waitLong(() => startsOf('r4').length === 2 && startsOf('r5').length === 2, { what: 'r4 r5 re-hosted' });
     expect([...startsOf('r4'), ...startsOf('r5')]).toEqual([s.executor, other.executor, s.executor, other.executor]);
     // the survivor now leads whatever the stopped member led
     await other.wait((l) => l.ev === 'leader' && l.name === 'scheduler', 'scheduler on the last survivor');
@@ -272,11 +277,11 @@ describe('team runtime: three members on one PostgreSQL', () => {
     const t = survivors[0]!;
     const v2 = await ready(spawnMember('v2', { version: 'test-2' }));
     for (const run of ['r6', 'r7']) t.send({ op: 'host', run });
-    await waitFor(() => startsOf('r6').length === 1 && startsOf('r7').length === 1, { what: 'r6 r7 hosted' });
+    await waitLong(() => startsOf('r6').length === 1 && startsOf('r7').length === 1, { what: 'r6 r7 hosted' });
     t.child.kill('SIGKILL');
     await t.exited;
     // the other version sees them waiting for their version (r4, r5, r6, r7 are PENDING on test-1)...
-    await waitFor(
+    await waitLong(
       async () => {
         const l = await ask(v2, 'pending-other');
         return (l.list as Array<{ version: string; count: number }>).find((p) => p.version === 'test-1' && p.count === 4);
@@ -285,16 +290,16 @@ describe('team runtime: three members on one PostgreSQL', () => {
     );
     // ...and a newcomer of the right version takes them over
     const d = await ready(spawnMember('d'));
-    await waitFor(() => startsOf('r6').length === 2 && startsOf('r7').length === 2, { what: 'r6 r7 re-hosted by the newcomer' });
+    await waitLong(() => startsOf('r6').length === 2 && startsOf('r7').length === 2, { what: 'r6 r7 re-hosted by the newcomer' });
     expect(startsOf('r6')[1]).toBe(d.executor);
     expect(d.find((l) => l.ev === 'team' && l.type === 'taken-over' && l.executor === t.executor)).toBeTruthy();
     // the other version never touched them
     expect(v2.find((l) => l.ev === 'start')).toBeUndefined();
     expect(v2.find((l) => l.ev === 'team' && l.type === 'gone')).toBeUndefined();
-    await waitFor(() => startsOf('r4').length === 3 && startsOf('r5').length === 3, { what: 'r4 r5 re-hosted again' });
+    await waitLong(() => startsOf('r4').length === 3 && startsOf('r5').length === 3, { what: 'r4 r5 re-hosted again' });
     for (const r of ['r1', 'r2', 'r3', 'r6', 'r7']) expect(startsOf(r)).toHaveLength(2);
     for (const r of ['r4', 'r5', 'r6', 'r7']) d.send({ op: 'finish', run: r });
-    await waitFor(() => ['r4', 'r5', 'r6', 'r7'].every((r) => steps().some(([k, x]) => k === 'done' && x === r)), { what: 'r4-r7 done' });
+    await waitLong(() => ['r4', 'r5', 'r6', 'r7'].every((r) => steps().some(([k, x]) => k === 'done' && x === r)), { what: 'r4-r7 done' });
     d.send({ op: 'stop' });
     v2.send({ op: 'stop' });
     expect((await d.exited).code).toBe(0);
@@ -304,12 +309,12 @@ describe('team runtime: three members on one PostgreSQL', () => {
   it('a member killed while alone resumes its runs when it comes back with the same id', async () => {
     const z = await ready(spawnMember('z'));
     z.send({ op: 'host', run: 'r8' });
-    await waitFor(() => startsOf('r8').length === 1, { what: 'r8 hosted' });
+    await waitLong(() => startsOf('r8').length === 1, { what: 'r8 hosted' });
     z.child.kill('SIGKILL');
     await z.exited;
     const z2 = await ready(spawnMember('z2', { home: join(dir, 'home-z') }));
     expect(z2.executor).toBe(z.executor);
-    await waitFor(() => startsOf('r8').length === 2, { what: 'r8 resumed by its comeback' });
+    await waitLong(() => startsOf('r8').length === 2, { what: 'r8 resumed by its comeback' });
     expect(startsOf('r8')).toEqual([z.executor, z.executor]);
     z2.send({ op: 'finish', run: 'r8' });
     await z2.wait((l) => l.ev === 'done' && l.run === 'r8', 'r8 done');
@@ -320,11 +325,11 @@ describe('team runtime: three members on one PostgreSQL', () => {
   it('a member that stops heartbeating while its lock is held (asleep) is cut off and its runs move; it rejoins on waking', async () => {
     const [x, y] = await Promise.all([ready(spawnMember('x')), ready(spawnMember('y'))]);
     x.send({ op: 'host', run: 'r9' });
-    await waitFor(() => startsOf('r9').length === 1, { what: 'r9 hosted' });
+    await waitLong(() => startsOf('r9').length === 1, { what: 'r9 hosted' });
     const frozenAt = Date.now();
     x.child.kill('SIGSTOP');
     const gone = await y.wait((l) => l.ev === 'team' && l.type === 'gone' && l.executor === x.executor, 'the asleep member cut off', 30_000);
-    await waitFor(() => startsOf('r9').length === 2, { what: 'r9 re-hosted' });
+    await waitLong(() => startsOf('r9').length === 2, { what: 'r9 re-hosted' });
     expect(startsOf('r9')).toEqual([x.executor, y.executor]);
     console.log(`SIGSTOP -> cut off and detected ${gone.t - frozenAt} ms (stale limit 3000 ms)`);
     x.child.kill('SIGCONT');
