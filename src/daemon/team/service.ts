@@ -66,27 +66,16 @@ export class TeamService implements Service, TeamPort {
       team.singleton('scheduler', {
         acquire: async () => {
           await ctx.engine.schedules.start();
-          this.sweepOrphans();
+          this.orphanSweep.start();
         },
         release: async () => {
-          if (this.orphanTimer) clearTimeout(this.orphanTimer);
-          this.orphanTimer = null;
+          this.orphanSweep.stop();
           await ctx.engine.schedules.stop();
         },
       });
       // the notifications nobody delivers (migrated ones, a member taken over while none of its
       // version ran) are delivered by one elected daemon; each host delivers its own runs'
-      team.singleton('notifier', {
-        acquire: () => {
-          this.leadsNotifier = true;
-          this.sweepNotifications();
-        },
-        release: () => {
-          this.leadsNotifier = false;
-          if (this.notifyTimer) clearTimeout(this.notifyTimer);
-          this.notifyTimer = null;
-        },
-      });
+      team.singleton('notifier', { acquire: () => this.notifySweep.start(), release: () => this.notifySweep.stop() });
       // one chat connection per platform for the team: Slack's Socket Mode and Discord's gateway
       // would otherwise hand each command to whichever daemon's socket Slack or Discord picked
       const chat = [ctx.slack, ctx.discord].filter((x) => x !== null);
@@ -105,45 +94,27 @@ export class TeamService implements Service, TeamPort {
   }
 
   private stopped = false;
-  private orphanTimer: NodeJS.Timeout | null = null;
-  private notifyTimer: NodeJS.Timeout | null = null;
-  private leadsNotifier = false;
-
-  /** Every 2 s while this daemon leads the `notifier` singleton. */
-  private sweepNotifications(): void {
-    if (this.stopped || !this.leadsNotifier) return;
-    void (async () => {
-      const live = new Set((await this.team!.members()).filter((m) => m.state === 'live' || m.state === 'leaving').map((m) => m.executor));
-      await this.ctx.notifier.adoptOrphans(live);
-    })()
-      .catch((err) => this.ctx.log.warn({ err }, 'team: sweeping undelivered notifications failed'))
-      .finally(() => {
-        if (!this.stopped && this.leadsNotifier) this.notifyTimer = setTimeout(() => this.sweepNotifications(), 2000);
-      });
-  }
 
   /**
    * Runs nobody hosts (their owner row has no executor: `team migrate` put them there) get a host
    * workflow here; its body claims them. Every second while this daemon leads the scheduler.
    */
-  private sweepOrphans(): void {
-    if (this.stopped) return;
-    const again = () => {
-      if (!this.stopped) this.orphanTimer = setTimeout(() => this.sweepOrphans(), 1000);
-    };
-    void (async () => {
-      const rows = await this.store.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
-      for (const { run_id } of rows) await this.team!.host(run_id);
-      if (rows.length) this.ctx.log.info({ runs: rows.length }, 'team: hosting runs nobody hosted (migrated)');
-    })()
-      .catch((err) => this.ctx.log.warn({ err }, 'team: sweeping unhosted runs failed'))
-      .finally(again);
-  }
+  private readonly orphanSweep = new WhileLeading(1000, async () => {
+    const rows = await this.store.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
+    for (const { run_id } of rows) await this.team!.host(run_id);
+    if (rows.length) this.ctx.log.info({ runs: rows.length }, 'team: hosting runs nobody hosted (migrated)');
+  }, (err) => this.ctx.log.warn({ err }, 'team: sweeping unhosted runs failed'));
+
+  /** Every 2 s while this daemon leads the `notifier` singleton. */
+  private readonly notifySweep = new WhileLeading(2000, async () => {
+    const live = new Set((await this.team!.members()).filter((m) => m.state === 'live' || m.state === 'leaving').map((m) => m.executor));
+    await this.ctx.notifier.adoptOrphans(live);
+  }, (err) => this.ctx.log.warn({ err }, 'team: sweeping undelivered notifications failed'));
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.orphanTimer) clearTimeout(this.orphanTimer);
-    if (this.notifyTimer) clearTimeout(this.notifyTimer);
+    this.orphanSweep.stop();
+    this.notifySweep.stop();
     await this.offEvents?.().catch(() => undefined);
     await this.team?.stop();
   }
@@ -269,14 +240,13 @@ export class TeamService implements Service, TeamPort {
   // ---------------------------------------------------------------- status
 
   async status(): Promise<TeamStatus> {
-    const team = this.team;
-    const members = team ? await team.members() : [];
+    const t = this.team ? await this.team.status() : null;
     return {
       mode: 'team',
       database: this.opts.masked,
       executor: this.executorId,
       version: PACKAGE_VERSION,
-      members: members.map((m) => ({
+      members: (t?.members ?? []).map((m) => ({
         executor: m.executor,
         host: m.host,
         user: m.user,
@@ -286,11 +256,49 @@ export class TeamService implements Service, TeamPort {
         last_seen: m.lastSeen ?? null,
         self: m.executor === this.executorId,
       })),
-      leaders: team ? await team.leaders() : {},
+      leaders: t?.leaders ?? {},
       hosting: this.ctx.engine.activationFigures.runs,
-      other_versions: team ? await team.pendingOtherVersions() : [],
-      database_error: team?.databaseError() ?? null,
+      other_versions: t?.pendingOtherVersions ?? [],
+      database_error: this.team?.databaseError() ?? null,
     };
+  }
+}
+
+/**
+ * Work repeated every `ms` while this daemon leads a singleton: one pass at a time, and none after
+ * `stop` (a pass in flight when leadership goes does not schedule another).
+ */
+class WhileLeading {
+  private timer: NodeJS.Timeout | null = null;
+  /** Bumped by start and stop: a pass of an earlier term schedules nothing. */
+  private term = 0;
+  private on = false;
+
+  constructor(
+    private readonly ms: number,
+    private readonly pass: () => Promise<void>,
+    private readonly failed: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.stop();
+    this.on = true;
+    this.run(++this.term);
+  }
+
+  stop(): void {
+    this.on = false;
+    this.term++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private run(term: number): void {
+    void this.pass()
+      .catch(this.failed)
+      .finally(() => {
+        if (this.on && term === this.term) this.timer = setTimeout(() => this.run(term), this.ms);
+      });
   }
 }
 
