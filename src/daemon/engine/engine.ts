@@ -248,11 +248,7 @@ export class Engine implements Service {
     }
     queued.sort((a, b) => a.created_at.localeCompare(b.created_at));
     for (const r of queued) this.queueList(r.workflow).push(r.id);
-    const defHashes = new Set([...this.runs.values()].map((r) => r.def_hash));
-    for (const h of defHashes) {
-      const def = await store.get<Workflow>('meta', `wfdef:${h}`);
-      if (def) this.defs.set(h, def);
-    }
+    await this.loadDefs([...this.runs.values()].map((r) => r.def_hash));
     // headers are stored without the outline (step-rows.ts headerOf): one shared per definition
     for (const run of this.runs.values()) run.outline ??= outlineFor(this.defOf(run));
     if (ops.length) await store.commit(ops);
@@ -356,6 +352,8 @@ export class Engine implements Service {
    * it is written again. Its host workflow here is left unfinished; DBOS fences that one too.
    */
   private lose(runId: string, why: string): void {
+    this.epochs.delete(runId);
+    this.hostEnds.delete(runId);
     const run = this.runs.get(runId);
     if (!run) return;
     this.ctx.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
@@ -365,14 +363,17 @@ export class Engine implements Service {
       this.timers.delete(key);
       this.alarms.clear(key);
     }
-    this.runs.delete(runId);
-    this.rows.forget(runId);
     this.counts[run.status] -= 1;
-    this.activeByWf.get(run.workflow)?.delete(runId);
+    this.forget(run);
+  }
+
+  /** A run leaves this daemon's memory and indexes (it ended, or another daemon hosts it now). */
+  private forget(run: RunRecord): void {
+    this.runs.delete(run.id);
+    this.rows.forget(run.id);
+    this.activeByWf.get(run.workflow)?.delete(run.id);
     const q = this.queuedByWf.get(run.workflow);
-    if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== runId));
-    this.epochs.delete(runId);
-    this.hostEnds.delete(runId);
+    if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
   }
 
   /** Resolves once the engine takes runs (team mode's host workflows wait for it). */
@@ -442,10 +443,7 @@ export class Engine implements Service {
       const stepRows = await store.entries<StepRow>('runs', stepRange(runId));
       const { run, legacy } = this.rows.load(header, stepRows, true);
       if (legacy) this.legacy.add(run.id);
-      if (!this.defs.has(run.def_hash)) {
-        const def = await store.get<Workflow>('meta', `wfdef:${run.def_hash}`);
-        if (def) this.defs.set(run.def_hash, def);
-      }
+      await this.loadDefs([run.def_hash]);
       run.outline ??= outlineFor(this.defOf(run));
       this.runs.set(run.id, run);
       this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
@@ -471,8 +469,6 @@ export class Engine implements Service {
     } catch (e) {
       // not taken: the workflow fails and DBOS retries it (here or on another daemon)
       this.lose(runId, (e as Error).message);
-      this.hostEnds.delete(runId);
-      this.epochs.delete(runId);
       throw e;
     }
     return { end: end.promise };
@@ -631,11 +627,7 @@ export class Engine implements Service {
     run = live;
     if (terminal) {
       this.ended(run.id);
-      this.runs.delete(run.id);
-      this.rows.forget(run.id);
-      this.activeByWf.get(run.workflow)?.delete(run.id);
-      const q = this.queuedByWf.get(run.workflow);
-      if (q) this.queuedByWf.set(run.workflow, q.filter((id) => id !== run.id));
+      this.forget(run);
     }
     this.figures.transitions += evs.length;
     for (const [key, t] of timerChanges) {
@@ -1073,15 +1065,23 @@ export class Engine implements Service {
 
   private async readTeamCounts(): Promise<Record<RunStatus, number>> {
     const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
-    for (const [, s] of await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })) {
+    for (const s of await this.teamSummaries()) {
       for (const [k, n] of Object.entries(s.finished)) counts[k as RunStatus] = (counts[k as RunStatus] ?? 0) + n;
     }
-    // headers only: the statuses of the runs the active index names
+    for (const r of await this.teamActiveHeaders()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    return counts;
+  }
+
+  /** Team mode: every member's summary of the runs it ended (engine's summaryKey). */
+  private async teamSummaries(): Promise<RunsSummary[]> {
+    return (await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })).map(([, s]) => s);
+  }
+
+  /** Team mode: status and workflow of the team's active runs (those hosted here from memory; headers only). */
+  private async teamActiveHeaders(): Promise<Pick<RunHeader, 'status' | 'workflow'>[]> {
     const ids = await this.ctx.store.keys('active');
     const headers = await this.ctx.store.getMany<RunHeader>('runs', ids.filter((id) => !this.runs.has(id)));
-    for (const r of this.runs.values()) if (this.shown(r)) counts[r.status] = (counts[r.status] ?? 0) + 1;
-    for (const h of headers) if (h && ACTIVE.has(h.status)) counts[h.status] = (counts[h.status] ?? 0) + 1;
-    return counts;
+    return [...[...this.runs.values()].filter((r) => this.shown(r)), ...headers.filter((h): h is RunHeader => h !== undefined && ACTIVE.has(h.status))];
   }
 
   /**
@@ -1149,9 +1149,8 @@ export class Engine implements Service {
     const next = more && lt !== undefined ? lt : null;
     if (this.ctx.team) {
       // the team's: every member's summary of the runs it ended, and the active index
-      const summaries = (await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })).map(([, s]) => s);
-      const finished = summaries.reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
-      const active = o.workflow ? (await this.teamActive()).filter((r) => r.workflow === o.workflow).length : (await this.ctx.store.keys('active')).length;
+      const finished = (await this.teamSummaries()).reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
+      const active = (await this.teamActiveHeaders()).filter((r) => !o.workflow || r.workflow === o.workflow).length;
       return { runs: out, total: finished + active, next };
     }
     const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : finishedTotal(this.summary);

@@ -110,23 +110,25 @@ export class MemoryService implements Service {
     return {
       op: { type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never },
       apply: () => {
-        const old = this.summaries.get(s.id);
-        if (old) this.indexRemove(old);
-        this.summaries.set(s.id, s);
-        this.indexAdd(s);
+        this.keep(s);
         this.embedLater([s]);
       },
     };
+  }
+
+  /** A summary joins recall (replacing the run's earlier one, if any). */
+  private keep(s: RunSummary): void {
+    const old = this.summaries.get(s.id);
+    if (old) this.indexRemove(old);
+    this.summaries.set(s.id, s);
+    this.indexAdd(s);
   }
 
   /** Team mode: a run that ended on another member; its summary (and vector, if made yet) joins recall here. */
   async learn(runId: string): Promise<void> {
     const s = await this.ctx.store.get<RunSummary>('memory', `${SUM}${runId}`);
     if (!s) return;
-    const old = this.summaries.get(s.id);
-    if (old) this.indexRemove(old);
-    this.summaries.set(s.id, s);
-    this.indexAdd(s);
+    this.keep(s);
     const v = await this.ctx.store.get<StoredVector>('memory', `${VEC}${s.id}`);
     if (v) this.vectors.set(s.id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
   }

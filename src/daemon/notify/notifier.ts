@@ -396,7 +396,10 @@ export class Notifier implements Service {
     const runs = (this.adopting = new Set([runId]));
     setImmediate(() => {
       this.adopting = null;
-      void this.resumePending(runs).catch((err) => this.ctx.log.warn({ err, runs: runs.size }, 'resuming notifications of runs taken over failed'));
+      void this.takePending(() => true, () => (e) => e.run_id !== null && runs.has(e.run_id)).then(
+        (n) => n && this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over'),
+        (err) => this.ctx.log.warn({ err, runs: runs.size }, 'resuming notifications of runs taken over failed'),
+      );
     });
   }
 
@@ -418,22 +421,31 @@ export class Notifier implements Service {
     await this.adoptWhere((by) => typeof by !== 'string' || !live.has(by), 'no live member');
   }
 
+  /** What `orphaned` names, but for unfinished runs: those go with the run to its host (`adopt`). */
   private async adoptWhere(orphaned: (by: unknown) => boolean, from: string): Promise<void> {
-    const store = this.ctx.store;
-    const rows = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` })).filter(([k, v]) => orphaned(v) && !this.live.has(k.slice(PENDING.length)));
-    if (!rows.length) return;
-    const entries = await store.getMany<Notification>('outbox', rows.map(([k]) => k.slice(PENDING.length)));
-    const active = new Set(await store.keys('active'));
-    const mine: Notification[] = [];
-    for (const entry of entries) if (entry && !(entry.run_id && active.has(entry.run_id))) mine.push(entry);
-    if (!mine.length) return;
-    // the index names this daemon from now on: if it dies too, the next survivor takes them
-    await store.commit(mine.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team!.executorId })));
-    this.enqueueAdopted(mine);
-    this.ctx.log.info({ notifications: mine.length, from }, 'delivering notifications no live member delivers');
+    const n = await this.takePending(orphaned, async () => {
+      const active = new Set(await this.ctx.store.keys('active'));
+      return (e) => !(e.run_id && active.has(e.run_id));
+    });
+    if (n) this.ctx.log.info({ notifications: n, from }, 'delivering notifications no live member delivers');
   }
 
-  private enqueueAdopted(entries: Notification[]): number {
+  /**
+   * Team mode: takes over the pending notifications whose deliverer (the pending index's value)
+   * `by` picks and whose entry the filter `keeper` makes (only when there are any) keeps: the index
+   * names this daemon from then on (if it dies too, the next survivor takes them), and they join
+   * this daemon's queues. How many were taken.
+   */
+  private async takePending(by: (executor: unknown) => boolean, keeper: () => ((e: Notification) => boolean) | Promise<(e: Notification) => boolean>): Promise<number> {
+    const store = this.ctx.store;
+    const ids = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` }))
+      .filter(([k, v]) => by(v) && !this.live.has(k.slice(PENDING.length)) && !this.preparing.has(k.slice(PENDING.length)))
+      .map(([k]) => k.slice(PENDING.length));
+    if (!ids.length) return 0;
+    const keep = await keeper();
+    const entries = (await store.getMany<Notification>('outbox', ids)).filter((e): e is Notification => e !== undefined && keep(e));
+    if (!entries.length) return 0;
+    await store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team?.executorId ?? 1 })));
     let n = 0;
     for (const entry of entries) {
       if (this.live.has(entry.id)) continue;
@@ -451,17 +463,6 @@ export class Notifier implements Service {
     }
     for (const q of this.queues.values()) if (q.ids.length) this.kick(q);
     return n;
-  }
-
-  private async resumePending(runs: Set<string>): Promise<void> {
-    const store = this.ctx.store;
-    const ids = (await store.keys('meta', { gte: PENDING, lt: `${PENDING}~` })).map((k) => k.slice(PENDING.length)).filter((id) => !this.live.has(id) && !this.preparing.has(id));
-    const entries = (await store.getMany<Notification>('outbox', ids)).filter((e): e is Notification => e !== undefined && e.run_id !== null && runs.has(e.run_id) && !this.live.has(e.id));
-    if (!entries.length) return;
-    // the index names this daemon from now on (the notifier singleton leaves them to it)
-    await store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team?.executorId ?? 1 })));
-    const n = this.enqueueAdopted(entries);
-    if (n) this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over');
   }
 
   /** The batch holding `p` failed: its entries never existed. */

@@ -62,3 +62,24 @@ export interface KvStore {
   commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>, opts?: CommitOptions): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * A range of a sublevel in key order, `size` entries at a time, each page read after the previous
+ * one was handed out (scans that commit as they go, like retention, see their own writes): both
+ * backends' `pages`.
+ */
+export async function* pagesOf<T>(store: Pick<KvStore, 'entries'>, sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
+  let from: { gt?: string; gte?: string } = range.gt !== undefined ? { gt: range.gt } : range.gte !== undefined ? { gte: range.gte } : {};
+  for (;;) {
+    const rows = await store.entries<T>(sub, { ...from, ...(range.lt !== undefined ? { lt: range.lt } : {}), limit: size });
+    if (rows.length === 0) return;
+    from = { gt: rows[rows.length - 1][0] };
+    yield rows;
+  }
+}
+
+/** A put of a null or undefined value: refused for its own commit, on both backends (a writer's bug, never something to store). */
+export function emptyValueError(ops: StoreOp[]): Error | null {
+  const empty = ops.find((op) => op.type === 'put' && (op.value === undefined || op.value === null));
+  return empty ? new Error(`store: a value cannot be null or undefined (${empty.sub}/${empty.key})`) : null;
+}

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { WireError } from '../../protocol/index.js';
-import type { CommitOptions, KvRange, KvStore, RunFence } from './kv.js';
+import { emptyValueError, pagesOf, type CommitOptions, type KvRange, type KvStore, type RunFence } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
 import { auditOp, SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
 import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
@@ -105,7 +105,7 @@ export class PgStore implements KvStore {
   private readonly listening = new Map<string, Promise<void>>();
   private listenClient: pg.Client | null = null;
   private listenConnecting: Promise<pg.Client> | null = null;
-  private listenRetry: NodeJS.Timeout | null = null;
+  private readonly relistening = new RecoveryProbe(() => this.relisten(), () => this.closed || this.listeners.size === 0);
 
   private constructor(
     /** The connection pool: team tables (members, leases, run_owner) use it too. */
@@ -178,8 +178,12 @@ export class PgStore implements KvStore {
     return () => this.writableListeners.delete(fn);
   }
 
-  /** A read; a database that cannot be reached is a clear retryable error, a statement's own error passes as is. */
-  private async read<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+  /**
+   * A statement on the shared pool (the store's reads, and team code's own rows: run_owner,
+   * requests), with the store's time limit: a database that cannot be reached is a clear one-line
+   * retryable `unavailable`, never pg's raw `connect ECONNREFUSED`; a statement's own error passes as is.
+   */
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
     if (this.closed) throw new WireError('unavailable', 'the daemon is shutting down');
     try {
       return (await this.pool.query<R>(this.q(text, values))).rows;
@@ -189,17 +193,8 @@ export class PgStore implements KvStore {
     }
   }
 
-  /**
-   * A statement of team code on the shared pool (run_owner, requests), with the store's time limit:
-   * a database that cannot be reached is the same one-line retryable `unavailable` as a read's,
-   * never pg's raw `connect ECONNREFUSED` (which reached the CLI as an internal error).
-   */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-    return this.read<R>(text, values);
-  }
-
   async get<T = Json>(sub: SublevelName, key: string): Promise<T | undefined> {
-    const rows = await this.read<{ value: string }>(`SELECT value FROM ${this.tables[sub]} WHERE key = $1`, [key]);
+    const rows = await this.query<{ value: string }>(`SELECT value FROM ${this.tables[sub]} WHERE key = $1`, [key]);
     if (rows.length === 0) return undefined;
     this.reads[sub]++;
     return JSON.parse(rows[0].value) as T;
@@ -207,7 +202,7 @@ export class PgStore implements KvStore {
 
   async getMany<T = Json>(sub: SublevelName, keys: string[]): Promise<(T | undefined)[]> {
     if (keys.length === 0) return [];
-    const rows = await this.read<{ key: string; value: string }>(`SELECT key, value FROM ${this.tables[sub]} WHERE key = ANY($1::text[])`, [keys]);
+    const rows = await this.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.tables[sub]} WHERE key = ANY($1::text[])`, [keys]);
     const found = new Map(rows.map((r) => [r.key, r.value]));
     return keys.map((k) => {
       const v = found.get(k);
@@ -241,7 +236,7 @@ export class PgStore implements KvStore {
   async entries<T = Json>(sub: SublevelName, opts: KvRange = {}): Promise<[string, T][]> {
     if (limitOf(opts.limit) === 0) return [];
     const { text, values } = this.rangeSql(sub, 'key, value', opts);
-    const rows = await this.read<{ key: string; value: string }>(text, values);
+    const rows = await this.query<{ key: string; value: string }>(text, values);
     this.reads[sub] += rows.length;
     return rows.map((r) => [r.key, JSON.parse(r.value) as T]);
   }
@@ -249,26 +244,20 @@ export class PgStore implements KvStore {
   async keys(sub: SublevelName, opts: KvRange = {}): Promise<string[]> {
     if (limitOf(opts.limit) === 0) return [];
     const { text, values } = this.rangeSql(sub, 'key', opts);
-    const rows = await this.read<{ key: string }>(text, values);
+    const rows = await this.query<{ key: string }>(text, values);
     this.reads[sub] += rows.length;
     return rows.map((r) => r.key);
   }
 
-  async *pages<T = Json>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
-    let from: { gt?: string; gte?: string } = range.gt !== undefined ? { gt: range.gt } : range.gte !== undefined ? { gte: range.gte } : {};
-    for (;;) {
-      const rows = await this.entries<T>(sub, { ...from, ...(range.lt !== undefined ? { lt: range.lt } : {}), limit: size });
-      if (rows.length === 0) return;
-      from = { gt: rows[rows.length - 1][0] };
-      yield rows;
-    }
+  pages<T = Json>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
+    return pagesOf<T>(this, sub, range, size);
   }
 
   /** Many ranges in ONE query: each range is a lateral index scan, rows come back tagged with their range. */
   async ranges<T = Json>(sub: SublevelName, ranges: { gte: string; lt: string }[]): Promise<[string, T][][]> {
     const out: [string, T][][] = ranges.map(() => []);
     if (ranges.length === 0) return out;
-    const rows = await this.read<{ i: string; key: string; value: string }>(
+    const rows = await this.query<{ i: string; key: string; value: string }>(
       `SELECT r.i, k.key, k.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(gte, lt, i)
        CROSS JOIN LATERAL (SELECT key, value FROM ${this.tables[sub]} WHERE key >= r.gte AND key < r.lt ORDER BY key) k
        ORDER BY r.i, k.key`,
@@ -308,8 +297,8 @@ export class PgStore implements KvStore {
   commit(ops: StoreOp[], audit?: Omit<AuditEntry, 'at'>, opts?: CommitOptions): Promise<void> {
     if (this.closed) return Promise.reject(new WireError('unavailable', 'the daemon is shutting down'));
     if (this.failure) return Promise.reject(this.failure);
-    const empty = ops.find((op) => op.type === 'put' && (op.value === undefined || op.value === null));
-    if (empty) return Promise.reject(new Error(`store: a value cannot be null or undefined (${empty.sub}/${empty.key})`));
+    const empty = emptyValueError(ops);
+    if (empty) return Promise.reject(empty);
     // PostgreSQL text cannot hold NUL: refused alone too, rather than failing the group it would join
     const nul = ops.find((op) => op.key.includes('\u0000'));
     if (nul) return Promise.reject(new Error(`store: a key cannot contain a NUL character here (${nul.sub}/${JSON.stringify(nul.key)})`));
@@ -546,7 +535,7 @@ export class PgStore implements KvStore {
         c.end().catch(() => undefined);
         if (this.closed) return;
         this.log?.warn({ database: this.dir, err: e ? reasonOf(e, this.url) : 'connection ended' }, 'team database: the notification connection was lost; reconnecting');
-        this.scheduleRelisten(250);
+        this.relistening.schedule();
       };
       c.on('error', onLost);
       c.on('end', () => onLost());
@@ -573,24 +562,21 @@ export class PgStore implements KvStore {
     return connecting;
   }
 
-  private scheduleRelisten(ms: number): void {
-    if (this.closed || this.listenRetry || this.listeners.size === 0) return;
-    this.listenRetry = setTimeout(() => {
-      this.listenRetry = null;
-      this.listenConnection().then(
-        () => {
-          for (const fn of this.reconnectListeners) {
-            try {
-              fn();
-            } catch {
-              // its own
-            }
-          }
-        },
-        () => this.scheduleRelisten(Math.min(ms * 2, 5000)),
-      );
-    }, ms);
-    this.listenRetry.unref();
+  /** After the notification connection dropped: again with backoff, then the callers catch up (`onReconnect`). */
+  private async relisten(): Promise<boolean> {
+    try {
+      await this.listenConnection();
+    } catch {
+      return false;
+    }
+    for (const fn of this.reconnectListeners) {
+      try {
+        fn();
+      } catch {
+        // its own
+      }
+    }
+    return true;
   }
 
   /** Waits for queued commits, then ends the notification connection and the pool. */
@@ -598,7 +584,7 @@ export class PgStore implements KvStore {
     if (this.closed) return;
     this.closed = true;
     this.recovery.cancel();
-    if (this.listenRetry) clearTimeout(this.listenRetry);
+    this.relistening.cancel();
     while (this.flushing) await this.flushing;
     const c = this.listenClient ?? (await this.listenConnecting?.catch(() => null)) ?? null;
     this.listenClient = null;

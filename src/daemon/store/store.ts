@@ -2,7 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
-import type { CommitOptions, KvStore } from './kv.js';
+import { emptyValueError, pagesOf, type CommitOptions, type KvStore } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
 import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
@@ -165,14 +165,8 @@ export class Store implements KvStore {
    * A range of a sublevel in key order, `size` entries at a time: for scans that commit as they
    * go (retention, index migration), so each page is read after the previous page's writes.
    */
-  async *pages<T = Json>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
-    let from: { gt?: string; gte?: string } = range.gt !== undefined ? { gt: range.gt } : range.gte !== undefined ? { gte: range.gte } : {};
-    for (;;) {
-      const rows = await this.entries<T>(sub, { ...from, ...(range.lt !== undefined ? { lt: range.lt } : {}), limit: size });
-      if (rows.length === 0) return;
-      from = { gt: rows[rows.length - 1][0] };
-      yield rows;
-    }
+  pages<T = Json>(sub: SublevelName, range: { gt?: string; gte?: string; lt?: string }, size: number): AsyncGenerator<[string, T][]> {
+    return pagesOf<T>(this, sub, range, size);
   }
 
   /** Many values by key in one call (undefined where absent). */
@@ -258,8 +252,8 @@ export class Store implements KvStore {
     if (this.failure) return Promise.reject(this.failure);
     // refused alone, as abstract-level refuses it: a writer's bug, never something to store, and
     // not a reason to fail the batch it would have joined
-    const empty = ops.find((op) => op.type === 'put' && (op.value === undefined || op.value === null));
-    if (empty) return Promise.reject(new Error(`store: a value cannot be null or undefined (${empty.sub}/${empty.key})`));
+    const empty = emptyValueError(ops);
+    if (empty) return Promise.reject(empty);
     const all = audit ? [...ops, this.auditOp(audit)] : ops;
     return new Promise((resolve, reject) => {
       this.queue.push({ ops: all, resolve, reject });
