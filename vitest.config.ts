@@ -1,4 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * Longest files first, so that no long file starts near the end and runs alone (the suite's wall
+ * time is its slowest worker's). vitest orders by its own timings when it has them (a developer's
+ * checkout) and otherwise by file size, which on a clean clone (CI) started the team kill test (88 s,
+ * 128 lines) among the last. test/durations.json holds the seconds of each file from a full run
+ * (`node scripts/test-durations.mjs <vitest JSON report>` rewrites it); vitest's own timings win
+ * where it has them; a file in neither goes first.
+ */
+class LongestFirst extends BaseSequencer {
+  private readonly known: Record<string, number> = JSON.parse(readFileSync(new URL('./test/durations.json', import.meta.url), 'utf8'));
+
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const root = this.ctx.config.root;
+    const seconds = (f: TestSpecification): number => {
+      const file = relative(root, f.moduleId);
+      const cached = this.ctx.cache.getFileTestResults(`${f.project.name}:${file}`)?.duration;
+      return cached !== undefined ? cached / 1000 : (this.known[file] ?? Number.POSITIVE_INFINITY);
+    };
+    // projects still run one after the other, in vitest's order
+    return [...files].sort((a, b) => (a.project.name === b.project.name ? seconds(b) - seconds(a) : a.project.name < b.project.name ? -1 : 1));
+  }
+}
+
+/** Unit files that start a real PostgreSQL: they run with the integration files, in processes of their own. */
+const PG_UNIT = ['kv-conformance', 'team-migrate'];
+const PG_UNIT_FILES = PG_UNIT.map((n) => `test/unit/${n}.test.ts`);
 
 export default defineConfig({
   test: {
@@ -10,12 +40,15 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 20_000,
+    sequence: { sequencer: LongestFirst },
     projects: [
       // pure functions: one thread each, modules shared between files (no fork and fresh import
-      // per file); 6 s alone with forks, 2 s so
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', isolate: false } },
+      // per file); 6 s alone with forks, 2 s so. vitest runs the projects one after the other, so
+      // the two that start PostgreSQL (14 s) are integration files: alone at the end they were
+      // the last 14 s of the run.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: PG_UNIT_FILES, pool: 'threads', isolate: false } },
       // each file in its own process: they start daemons, set env, and kill what they started
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**'], pool: 'forks' } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [`test/unit/!(${PG_UNIT.join('|')}).test.ts`, 'test/unit/*/**'], pool: 'forks' } },
     ],
   },
 });
