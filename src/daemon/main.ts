@@ -10,6 +10,7 @@ import { createLogger } from './logger.js';
 import { securePaths } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
+import { createRepos } from './repos/index.js';
 import { RetentionService } from './store/retention.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store/store.js';
 import type { KvStore } from './store/kv.js';
@@ -106,10 +107,12 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
 
   const teamed = await teamParts(paths, config, log, () => ctx);
   const store: KvStore = teamed?.store ?? localStore;
+  const repos = createRepos(store);
   const ctx: DaemonContext = {
     paths,
     config,
     store,
+    repos,
     team: teamed?.team ?? null,
     log,
     bus: new Bus(),
@@ -117,7 +120,7 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
     workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, daemonLoadChecks(config)),
     tools: new ToolService(() => ctx),
     engine: new Engine(() => ctx),
-    feed: new Feed(store),
+    feed: new Feed(store, repos),
     llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' }), new SecretMasker(config.secrets)) : null,
     notifier: new Notifier(() => ctx),
     stats: new StatsService(() => ctx),

@@ -7,6 +7,7 @@ import type { StoreOp } from '../store/store.js';
 import { answerAboutRun } from './answer.js';
 import { answerApproval } from './approvals.js';
 import { allows, roleNeeded, type Permission, type Platform, type Role } from './roles.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /**
  * The chat-neutral application layer: a command a person typed or clicked on any chat platform,
@@ -107,10 +108,10 @@ export interface ChatDeps {
 
 export interface ExecuteOptions {
   /**
-   * A key stored with a started run, so a redelivered command cannot start it twice (even across
+   * A row (a chat-state table and id) stored with a started run, so a redelivered command cannot start it twice (even across
    * restarts): a start whose key is already stored is a `duplicate`.
    */
-  durableKey?: { key: string; value: unknown };
+  durableKey?: { table: MetaTable<unknown>; id: string; value: unknown };
   /** What the refusal audit entry names (default: the command). */
   what?: string;
   /**
@@ -198,7 +199,7 @@ function describe(cmd: ChatCommand): string {
 
 async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'start' }>, o: ExecuteOptions): Promise<ChatOutcome> {
   const ctx = d.ctx();
-  if (o.durableKey && (await ctx.store.get('meta', o.durableKey.key))) return { kind: 'duplicate' };
+  if (o.durableKey && (await o.durableKey.table.has(o.durableKey.id))) return { kind: 'duplicate' };
   const { workflow, params } = resolveStart(ctx.workflows.current(), [cmd.workflow, ...cmd.words], ctx.config.raw.services);
   const missing = missingServerReason(workflow.workflow, ctx.config);
   if (missing) return { kind: 'not_started', reason: missing, why: 'missing_server' };
@@ -210,7 +211,7 @@ async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { k
   }
   const unready = o.prepare ? await o.prepare(workflow.workflow.id) : null;
   if (unready) return { kind: 'not_started', reason: unready, why: 'platform' };
-  const extraOps: StoreOp[] = o.durableKey ? [{ type: 'put', sub: 'meta', key: o.durableKey.key, value: o.durableKey.value }] : [];
+  const extraOps: StoreOp[] = o.durableKey ? [o.durableKey.table.putOp(o.durableKey.id, o.durableKey.value)] : [];
   const rec = await ctx.engine.startRun({ workflow, params, trigger: who.platform, actor: who.actor, extraOps });
   return { kind: 'started', run: await ctx.engine.get(rec.id) };
 }

@@ -15,6 +15,7 @@ import { replyMessage, type DiscordMessage } from './render.js';
 import { DiscordChannel } from './channel.js';
 import { loggingStrategy } from './gateway.js';
 import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
 const Interaction = z.object({
@@ -42,9 +43,6 @@ const Message = z.object({
 });
 type Message = z.infer<typeof Message>;
 
-const ixKey = (id: string): string => `discord_ix:${id}`;
-/** A start from Discord is stored with this key in the run's batch: a replayed interaction cannot start it twice. */
-const startKey = (id: string): string => `discord_start:${id}`;
 /** Discord's interaction tokens (defer, edit, follow-ups) live 15 minutes. */
 const TOKEN_LIFE_MS = 15 * 60_000;
 
@@ -91,6 +89,11 @@ export class DiscordBridge implements Service {
     private readonly log: Logger,
   ) {
     this.error = cfg.token ? null : 'discord.token is not set (write it as "${DISCORD_TOKEN}" and export the bot token)';
+  }
+
+  /** Interactions and messages seen (the chat state's `discordInteractions`): each acts once. */
+  private get ixRows(): MetaTable<IxRecord> {
+    return this.ctx.repos.chat.discordInteractions as MetaTable<IxRecord>;
   }
 
   private get ctx(): DaemonContext {
@@ -184,8 +187,9 @@ export class DiscordBridge implements Service {
   private async sweep(): Promise<void> {
     try {
       const day = Date.now() - 86_400_000;
-      const old = (await this.ctx.store.entries<{ at?: string }>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` })).filter(([, v]) => !v.at || Date.parse(v.at) < day);
-      if (old.length) await this.ctx.store.commit(old.map(([k]) => ({ type: 'del' as const, sub: 'meta' as const, key: k })));
+      const seen = this.ctx.repos.chat.discordInteractions;
+      const old = (await seen.entries()).filter(([, v]) => !v.at || Date.parse(v.at) < day);
+      if (old.length) await this.ctx.store.commit(old.map(([id]) => seen.delOp(id)));
     } catch (err) {
       this.log.warn({ error: describeError(err) }, 'discord: bookkeeping sweep failed');
     }
@@ -260,10 +264,11 @@ export class DiscordBridge implements Service {
   }
 
   private async message(m: Message): Promise<void> {
-    const key = ixKey(`m${m.id}`);
+    const seen = this.ixRows;
+    const id = `m${m.id}`;
     // a message replayed after a resume (or seen by a daemon before a restart) acts once
-    if (await this.ctx.store.get('meta', key)) return;
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key, value: { at: new Date().toISOString(), state: 'done' } satisfies IxRecord }]);
+    if (await seen.has(id)) return;
+    await this.ctx.store.commit([seen.putOp(id, { at: new Date().toISOString(), state: 'done' } satisfies IxRecord)]);
     const who: ChatCaller = { platform: 'discord', user: m.author.id, role: roleIn(this.cfg.roles, 'none', m.author.id), actor: platformActor('discord', m.author.id) };
     const text = m.content.replace(/<@!?(\d+)>/g, (all, id: string) => (id === this.botUser ? ' ' : all)).replace(/\s+/g, ' ').trim();
     const reply = (r: Pick<ChatReply, 'text' | 'tone'>): Promise<unknown> =>
@@ -291,8 +296,7 @@ export class DiscordBridge implements Service {
   }
 
   private async handle(ix: Interaction, at: number, replay = false): Promise<void> {
-    const ctx = this.ctx;
-    if (!replay && (await ctx.store.get('meta', ixKey(ix.id)))) return;
+    if (!replay && (await this.ixRows.has(ix.id))) return;
     try {
       await this.act(ix, at);
     } finally {
@@ -325,7 +329,7 @@ export class DiscordBridge implements Service {
    * start (`replayPending`). Once answered, the record keeps only the time (no token).
    */
   private async claim(ix: Interaction): Promise<void> {
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.receivedAt(ix)).toISOString(), state: 'pending', ix } satisfies IxRecord }]);
+    await this.ctx.store.commit([this.ixRows.putOp(ix.id, { at: new Date(this.receivedAt(ix)).toISOString(), state: 'pending', ix } satisfies IxRecord)]);
     this.claimed.add(ix.id);
   }
 
@@ -334,7 +338,7 @@ export class DiscordBridge implements Service {
   }
 
   private async done(ix: Interaction, at: number): Promise<void> {
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.replaying.get(ix.id) ?? at).toISOString(), state: 'done' } satisfies IxRecord }]);
+    await this.ctx.store.commit([this.ixRows.putOp(ix.id, { at: new Date(this.replaying.get(ix.id) ?? at).toISOString(), state: 'done' } satisfies IxRecord)]);
   }
 
   private async callback(ix: Interaction, body: { type: number; data?: unknown }, at: number): Promise<void> {
@@ -355,7 +359,7 @@ export class DiscordBridge implements Service {
    * checked against the run's wait again). Older ones are only marked done.
    */
   private async replayPending(): Promise<void> {
-    const rows = await this.ctx.store.entries<IxRecord>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` });
+    const rows = await this.ixRows.entries();
     const pending = rows.filter(([, r]) => r.state === 'pending' && r.ix);
     if (!pending.length) return;
     this.log.info({ interactions: pending.length }, 'discord: finishing the interactions a restart interrupted');
@@ -363,7 +367,7 @@ export class DiscordBridge implements Service {
       const parsed = Interaction.safeParse(r.ix);
       const at = Date.parse(r.at);
       if (!parsed.success || Date.now() - at > TOKEN_LIFE_MS) {
-        await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(String((r.ix as { id?: unknown }).id)), value: { at: r.at, state: 'done' } satisfies IxRecord }]);
+        await this.ctx.store.commit([this.ixRows.putOp(String((r.ix as { id?: unknown }).id), { at: r.at, state: 'done' } satisfies IxRecord)]);
         this.log.warn({ interaction: (r.ix as { id?: unknown }).id }, 'discord: an interaction interrupted by a restart is too old to answer (its token lived 15 minutes)');
         continue;
       }
@@ -453,7 +457,8 @@ export class DiscordBridge implements Service {
           return isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : `could not open the run's thread: ${describeError(e)}`;
         }
       };
-      const outcome = await execute(this.deps(), who, cmd, { prepare, durableKey: { key: startKey(key), value: { at: new Date().toISOString() } } });
+      // a start is stored with its interaction's key in the run's batch: a replayed interaction cannot start it twice
+      const outcome = await execute(this.deps(), who, cmd, { prepare, durableKey: { table: this.ctx.repos.chat.discordStarts, id: key, value: { at: new Date().toISOString() } } });
       const r: ChatReply = outcome.kind === 'duplicate' ? { tone: 'info', private: false, text: `This start was already carried out before the daemon restarted; its run is in a thread in <#${this.cfg.channel}>. Nothing else was started.` } : this.say(outcome);
       const opened = at as { message: string; thread: string } | null;
       if (r.started && r.run && opened) await this.threads.bind(r.run.id, opened);

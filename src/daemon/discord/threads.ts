@@ -9,6 +9,7 @@ import { RunThreadIndex } from '../chat/run-threads.js';
 import { runCard } from '../chat/view.js';
 import type { DaemonContext } from '../context.js';
 import { cardMessage } from './render.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** Where a run shows in Discord: its card (a message in the channel, edited in place) and the thread under it. */
 export interface RunThread {
@@ -22,7 +23,6 @@ export interface RunThread {
   endMessage?: string;
 }
 
-const key = (run: string): string => `discord_thread:${run}`;
 
 /** Discord's "Unknown Channel": the configured channel was deleted or the bot cannot see it. */
 export function isUnknownChannel(e: unknown): boolean {
@@ -56,7 +56,7 @@ export class DiscordThreads {
     private readonly log: Logger,
   ) {
     this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
-    this.index = new RunThreadIndex<RunThread>(ctx, key(''), (t) => key(t.run), (t) => t.thread);
+    this.index = new RunThreadIndex<RunThread>(ctx, () => ctx().repos.chat.discordThreads as MetaTable<RunThread>, (t) => t.run, (t) => t.thread);
   }
 
   async load(): Promise<void> {

@@ -17,8 +17,8 @@ import { z } from 'zod';
 import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
 import { draftSteps, type StepsDraft } from './steps-draft.js';
-import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
-import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
+import { headerOf, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { countFinished, emptySummary, eventRef, finishedTotal, runOps, timerKey, type RunsSummary, type TimerEntry } from '../repos/runs.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
@@ -36,13 +36,6 @@ export function activationJobPath(): string {
 const WorkerEvents = z.array(WorkerEvent);
 
 const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running', 'waiting', 'paused']);
-
-interface TimerEntry {
-  run_id: string;
-  kind: 'step' | 'run_timeout';
-  at: string;
-  step?: string;
-}
 
 export interface StartRunOptions {
   workflow: LoadedWorkflow;
@@ -76,10 +69,6 @@ function firstLine(text: string): string {
 function positiveEnv(name: string, dflt: number): number {
   const v = Number(process.env[name]);
   return Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-function eventKey(runId: string, seq: number): string {
-  return `${runId}:${seq.toString().padStart(9, '0')}`;
 }
 
 /**
@@ -172,13 +161,13 @@ export class Engine implements Service {
     this.ready();
   }
 
-  /** The key of the finished-runs summary: one per daemon in team mode (each counts the runs it ended). */
-  private get summaryKey(): string {
-    return this.ctx.team ? `${SUMMARY_KEY}@${this.ctx.team.executorId}` : SUMMARY_KEY;
+  /** Whose finished-runs summary this daemon keeps: one per daemon in team mode (each counts the runs it ended). */
+  private get summaryOwner(): string | null {
+    return this.ctx.team?.executorId ?? null;
   }
 
   private async loadSummary(): Promise<void> {
-    this.summary = (await this.ctx.store.get<RunsSummary>('meta', this.summaryKey)) ?? emptySummary();
+    this.summary = (await this.ctx.repos.runs.summary(this.summaryOwner)) ?? emptySummary();
     this.stats.use(this.summary.durations);
   }
 
@@ -201,34 +190,35 @@ export class Engine implements Service {
   private async recover(): Promise<void> {
     const t0 = Date.now();
     const store = this.ctx.store;
+    const runs = this.ctx.repos.runs;
     const ops: StoreOp[] = [];
     const toActivate: RunRecord[] = [];
     const queued: RunRecord[] = [];
     const at = new Date().toISOString();
-    this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
+    this.summary = (await runs.migrateIndex(this.ctx.log)) ?? (await runs.summary(null)) ?? emptySummary();
     this.stats.use(this.summary.durations);
-    const ids = await store.keys('active');
+    const ids = await runs.activeIds();
     const finished = finishedTotal(this.summary);
     let loaded: (readonly [string, RunHeader | undefined, [string, StepRow][]])[];
     if (ids.length > 0 && finished <= ids.length * 3) {
       // most stored runs are active (thousands in flight after a crash, little history): one
       // sequential read of the runs is cheaper than a seek per run, and bounded by 4x the active ones
-      const groups = groupRuns(await store.entries('runs'));
+      const groups = await runs.all();
       loaded = ids.map((id) => [id, groups.get(id)?.header, groups.get(id)?.rows ?? []] as const);
     } else {
       // the active index, sorted: headers in one call, step rows through seeking iterators
-      const headers = await store.getMany<RunHeader>('runs', ids);
-      const stepRows = await store.ranges<StepRow>('runs', ids.map((id) => stepRange(id)));
+      const headers = await runs.headers(ids);
+      const stepRows = await runs.stepRowsOf(ids);
       loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
     }
     for (const [id, header, stepRows] of loaded) {
       if (!header) {
         // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
-        ops.push({ type: 'del', sub: 'active', key: id });
+        ops.push(runOps.delActive(id));
         continue;
       }
       if (!ACTIVE.has(header.status)) {
-        ops.push(...finishedOps(header));
+        ops.push(...runOps.finished(header));
         continue;
       }
       this.figures.loaded++;
@@ -240,7 +230,7 @@ export class Engine implements Service {
       if (run.status === 'queued') queued.push(run);
       else if (run.status === 'running') {
         const ev = { type: 'run.recovered', at, seq: ++run.seq, run_id: run.id, step: run.current_step ?? undefined } as RunEvent;
-        ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: this.legacy.has(run.id) ? run : headerOf(run) });
+        ops.push(runOps.event(run.id, ev), runOps.header(this.legacy.has(run.id) ? run : headerOf(run)));
         toActivate.push(run);
       }
       // a run waiting for an approval or input needs nothing here: its request was written to the
@@ -252,10 +242,10 @@ export class Engine implements Service {
     // headers are stored without the outline (step-rows.ts headerOf): one shared per definition
     for (const run of this.runs.values()) run.outline ??= outlineFor(this.defOf(run));
     if (ops.length) await store.commit(ops);
-    for (const [key, t] of await store.entries<TimerEntry>('timers')) {
+    for (const [key, t] of await runs.timers()) {
       const run = this.runs.get(t.run_id);
       if (!run) {
-        await store.commit([{ type: 'del', sub: 'timers', key }]);
+        await store.commit([runOps.delTimer(key)]);
         continue;
       }
       this.timers.set(key, t);
@@ -293,7 +283,7 @@ export class Engine implements Service {
   }
 
   private summaryOp(): StoreOp {
-    return { type: 'put', sub: 'meta', key: this.summaryKey, value: structuredClone(this.summary) };
+    return runOps.summary(this.summaryOwner, structuredClone(this.summary));
   }
 
   /** Whether the run is active (in memory): retention must never touch it. */
@@ -425,8 +415,8 @@ export class Engine implements Service {
    * otherwise wait for it), or null when it needs no host.
    */
   private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<{ end: Promise<void> } | null> {
-    const store = this.ctx.store;
-    const before = await store.get<RunHeader>('runs', runId);
+    const runs = this.ctx.repos.runs;
+    const before = await runs.header(runId);
     if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
     if (this.hostEnds.has(runId)) return { end: this.hostEnds.get(runId)!.promise };
@@ -435,12 +425,12 @@ export class Engine implements Service {
     this.epochs.set(runId, epoch);
     try {
       // read after the claim: the last host's writes are all in (later ones are fenced out)
-      const header = await store.get<RunHeader>('runs', runId);
+      const header = await runs.header(runId);
       if (!header || !ACTIVE.has(header.status)) {
         this.ended(runId);
         return null;
       }
-      const stepRows = await store.entries<StepRow>('runs', stepRange(runId));
+      const stepRows = await runs.stepRows(runId);
       const { run, legacy } = this.rows.load(header, stepRows, true);
       if (legacy) this.legacy.add(run.id);
       await this.loadDefs([run.def_hash]);
@@ -449,7 +439,7 @@ export class Engine implements Service {
       this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
       this.figures.loaded++;
       if (run.started_at) this.addActive(run);
-      for (const [key, t] of await store.entries<TimerEntry>('timers', { gte: `${runId}:`, lt: `${runId}:~` })) {
+      for (const [key, t] of await runs.timersOf(runId)) {
         this.timers.set(key, t);
         this.alarms.set(key, Date.parse(t.at));
       }
@@ -558,12 +548,12 @@ export class Engine implements Service {
       const st = run.steps[notify.step];
       if (st) st.output = output;
     }
-    const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
+    const ops: StoreOp[] = evs.map((ev) => runOps.event(run.id, ev));
     this.rows.write(run, touched, stepOps, rowsJournal);
-    ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
-    // the run indexes change in the same batch as the record (store/run-index.ts)
-    if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
-    const timersBefore = [`${run.id}:step`, `${run.id}:run_timeout`].map((k) => [k, this.timers.get(k)] as const);
+    ops.push(...stepOps, runOps.header(headerOf(run)));
+    // the run indexes change in the same batch as the record (repos/runs.ts)
+    if (evs.some((ev) => ev.type === 'run.created')) ops.push(...runOps.created(run));
+    const timersBefore = [timerKey(run.id, 'step'), timerKey(run.id, 'run_timeout')].map((k) => [k, this.timers.get(k)] as const);
     undo.push(() => {
       for (const [k, t] of timersBefore) {
         if (t) this.timers.set(k, t);
@@ -572,7 +562,7 @@ export class Engine implements Service {
     });
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
-      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
+      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventRef(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
       ops.push(f.op);
       return { cursor: f.cursor, item: f.item };
     });
@@ -597,7 +587,7 @@ export class Engine implements Service {
     if (terminal && !TERMINAL.has(before)) {
       countFinished(this.summary, run, +1);
       undo.push(() => countFinished(this.summary, run, -1));
-      ops.push(...finishedOps(run), this.summaryOp());
+      ops.push(...runOps.finished(run), this.summaryOp());
       // what it found and what fixed it, for recall and `ask`, durable with the run's end (a
       // summary that cannot be made is logged, never the run's failure)
       try {
@@ -651,16 +641,16 @@ export class Engine implements Service {
       if (t && cur && cur.at === t.at && cur.step === t.step) return;
       if (t) {
         this.timers.set(key, t);
-        ops.push({ type: 'put', sub: 'timers', key, value: t });
+        ops.push(runOps.timer(key, t));
       } else {
         this.timers.delete(key);
-        ops.push({ type: 'del', sub: 'timers', key });
+        ops.push(runOps.delTimer(key));
       }
       changes.push([key, t]);
     };
     const w = run.waiting_for;
-    want(`${run.id}:step`, active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
-    want(`${run.id}:run_timeout`, active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
+    want(timerKey(run.id, 'step'), active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
+    want(timerKey(run.id, 'run_timeout'), active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
     return changes;
   }
 
@@ -689,7 +679,7 @@ export class Engine implements Service {
     const newDef = !this.defs.has(hash);
     if (newDef) {
       this.defs.set(hash, def);
-      ops.push({ type: 'put', sub: 'meta', key: `wfdef:${hash}`, value: def });
+      ops.push(runOps.def(hash, def));
     }
     const now = new Date().toISOString();
     const run: RunRecord = {
@@ -985,9 +975,9 @@ export class Engine implements Service {
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
     if (this.shown(live)) return live;
-    const header = await this.ctx.store.get<RunHeader>('runs', id);
+    const header = await this.ctx.repos.runs.header(id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
-    const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
+    const rows = await this.ctx.repos.runs.stepRows(id);
     // team mode: a run another member started may use a definition this daemon has not seen
     if (this.ctx.team) await this.loadDefs([header.def_hash]);
     return this.rows.load(header, rows, false).run;
@@ -997,7 +987,7 @@ export class Engine implements Service {
   private async loadDefs(hashes: (string | undefined)[]): Promise<void> {
     const missing = [...new Set(hashes.filter((h): h is string => h !== undefined && !this.defs.has(h)))];
     if (!missing.length) return;
-    const defs = await this.ctx.store.getMany<Workflow>('meta', missing.map((h) => `wfdef:${h}`));
+    const defs = await this.ctx.repos.runs.defs(missing);
     missing.forEach((h, i) => {
       if (defs[i]) this.defs.set(h, defs[i]!);
     });
@@ -1028,10 +1018,11 @@ export class Engine implements Service {
    * from memory, the others as their hosts last committed them.
    */
   private async teamActive(): Promise<RunRecord[]> {
-    const ids = await this.ctx.store.keys('active');
+    const runs = this.ctx.repos.runs;
+    const ids = await runs.activeIds();
     const remote = ids.filter((id) => !this.runs.has(id));
-    const headers = await this.ctx.store.getMany<RunHeader>('runs', remote);
-    const rows = await this.ctx.store.ranges<StepRow>('runs', remote.map((id) => stepRange(id)));
+    const headers = await runs.headers(remote);
+    const rows = await runs.stepRowsOf(remote);
     await this.loadDefs(headers.map((h) => h?.def_hash));
     const byId = new Map<string, RunRecord>();
     remote.forEach((id, i) => {
@@ -1072,15 +1063,15 @@ export class Engine implements Service {
     return counts;
   }
 
-  /** Team mode: every member's summary of the runs it ended (engine's summaryKey). */
-  private async teamSummaries(): Promise<RunsSummary[]> {
-    return (await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })).map(([, s]) => s);
+  /** Team mode: every member's summary of the runs it ended (engine's summaryOwner). */
+  private teamSummaries(): Promise<RunsSummary[]> {
+    return this.ctx.repos.runs.summaries();
   }
 
   /** Team mode: status and workflow of the team's active runs (those hosted here from memory; headers only). */
   private async teamActiveHeaders(): Promise<Pick<RunHeader, 'status' | 'workflow'>[]> {
-    const ids = await this.ctx.store.keys('active');
-    const headers = await this.ctx.store.getMany<RunHeader>('runs', ids.filter((id) => !this.runs.has(id)));
+    const ids = await this.ctx.repos.runs.activeIds();
+    const headers = await this.ctx.repos.runs.headers(ids.filter((id) => !this.runs.has(id)));
     return [...[...this.runs.values()].filter((r) => this.shown(r)), ...headers.filter((h): h is RunHeader => h !== undefined && ACTIVE.has(h.status))];
   }
 
@@ -1117,27 +1108,27 @@ export class Engine implements Service {
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
     }
-    const store = this.ctx.store;
+    const runs = this.ctx.repos.runs;
     const out: RunJson[] = [];
     let lt = o.cursor;
     let more = true;
     page: while (more) {
       // one row past the page says whether there is more; a workflow filter reads in steps of 500
       const size = o.workflow ? 500 : o.limit - out.length + 1;
-      const rows = await store.entries<{ workflow: string }>('created', { ...(lt !== undefined ? { lt } : {}), reverse: true, limit: size });
+      const rows = await runs.createdPage(lt, size);
       more = rows.length === size;
       const ids: string[] = [];
-      for (const [key, v] of rows) {
+      for (const row of rows) {
         if (out.length + ids.length === o.limit) {
           more = true;
           break;
         }
-        lt = key;
-        if (!o.workflow || v.workflow === o.workflow) ids.push(idOfIndexKey(key));
+        lt = row.cursor;
+        if (!o.workflow || row.workflow === o.workflow) ids.push(row.id);
       }
       // live runs from memory, the others' headers in one read
       const lives = ids.map((id) => this.runs.get(id));
-      const stored = await store.getMany<RunHeader>('runs', ids.filter((_, i) => !lives[i]));
+      const stored = await runs.headers(ids.filter((_, i) => !lives[i]));
       let j = 0;
       for (const live of lives) {
         const header = live ? undefined : stored[j++];
@@ -1160,9 +1151,9 @@ export class Engine implements Service {
 
   async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus; events_removed_at?: string }> {
     const run = await this.lookup(id);
-    const rows = await this.ctx.store.entries<RunEventJson>('events', { gt: eventKey(id, after), lt: `${id}:~`, limit } as never);
+    const events = await this.ctx.repos.runs.events<RunEventJson>(id, after, limit);
     const removed = (run as RunRecord & { events_removed_at?: string }).events_removed_at;
-    return { events: rows.map(([, e]) => e), status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
+    return { events, status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
   }
 
   /**

@@ -8,6 +8,7 @@ import { coerceParams, findWorkflow, unknownWorkflow } from '../../workflows/par
 import type { LoadedWorkflow, WorkflowSet } from '../../workflows/registry.js';
 import type { DaemonContext } from '../context.js';
 import type { Engine } from './engine.js';
+import type { SchedulesRepo } from '../repos/schedules.js';
 
 later.date.localTime();
 
@@ -136,12 +137,14 @@ export class Scheduler {
   private readonly state = new Map<string, ScheduleState>();
   private unsubscribe: (() => void) | null = null;
   private chain: Promise<void> = Promise.resolve();
+  private readonly schedules: SchedulesRepo<ScheduleState>;
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly engine: Engine,
     private readonly bree: Bree,
   ) {
+    this.schedules = ctx.repos.schedules as SchedulesRepo<ScheduleState>;
     bree.on('worker created', (name: string) => {
       if (!name.startsWith('schedule-')) return;
       // Bree creates the worker at the fire time; the worker's own clock is later by its boot time
@@ -185,7 +188,7 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    for (const [wf, s] of await this.ctx.store.entries<ScheduleState>('schedules')) this.state.set(wf, s);
+    for (const [wf, s] of await this.schedules.all()) this.state.set(wf, s);
     await this.sync(this.ctx.workflows.current(), true);
     this.unsubscribe = this.ctx.workflows.onReload((set) => this.serial(() => this.sync(set, false)));
   }
@@ -231,12 +234,12 @@ export class Scheduler {
         // a new schedule starts from now: nothing before it was missed
         st = { last_fire: new Date().toISOString(), paused: false };
         this.state.set(wf, st);
-        await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
+        await this.ctx.store.commit([this.schedules.putOp(wf, st)]);
       } else if (atStart && !st.paused) await this.catchUp(c, st);
       else if (!st.paused) {
         // (re)enabled or re-timed by a reload: the time it was off or on another cron was not missed
         st.last_fire = new Date().toISOString();
-        await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
+        await this.ctx.store.commit([this.schedules.putOp(wf, st)]);
       }
       if (st.paused) continue;
       try {
@@ -278,7 +281,7 @@ export class Scheduler {
     this.ctx.log.info({ workflow: c.workflow, missed: missed.length, policy: c.catchUp }, 'schedule missed fire times while the daemon was down');
     if (c.catchUp === 'none') {
       st.last_fire = missed[missed.length - 1].toISOString();
-      await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: c.workflow, value: st }]);
+      await this.ctx.store.commit([this.schedules.putOp(c.workflow, st)]);
       return;
     }
     const fires = c.catchUp === 'latest' ? missed.slice(-1) : missed.slice(-c.maxCatchUp);
@@ -292,10 +295,10 @@ export class Scheduler {
     if (!c || !st || st.paused || !loaded) return;
     if (st.last_fire && Date.parse(st.last_fire) >= at.getTime() && !catchUp) return;
     st.last_fire = at.toISOString();
-    const stateOp = { type: 'put' as const, sub: 'schedules' as const, key: wf, value: { ...st } };
+    let stateOp = this.schedules.putOp(wf, { ...st });
     if (c.overlap === 'skip' && this.engine.activeRunsOf(wf).some((r) => r.trigger === 'schedule')) {
       st.skipped = (st.skipped ?? 0) + 1;
-      stateOp.value = { ...st };
+      stateOp = this.schedules.putOp(wf, { ...st });
       await this.ctx.store.commit([stateOp]);
       this.ctx.bus.publish('schedules', 'schedule.skipped', { workflow: wf, at: st.last_fire, reason: 'a scheduled run is still active (overlap: skip)' });
       return;
@@ -351,7 +354,7 @@ export class Scheduler {
     if (paused) await this.disarm(c);
     else await this.arm(c);
     try {
-      await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: next }], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
+      await this.ctx.store.commit([this.schedules.putOp(wf, next)], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
     } catch (err) {
       // not recorded: put the job back the way the store says it is
       if (paused) await this.arm(c).catch(() => undefined);

@@ -3,14 +3,8 @@ import { WireError } from '../../protocol/index.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { RunRecord } from '../engine/types.js';
 import type { StoreOp } from '../store/store.js';
+import { memoryOps } from '../repos/memory.js';
 import { appliedText, rejectedText, serviceOf, summarize, type RunSummary } from './summary.js';
-
-/** An embedding kept with the model and dimension that made it: vectors of two models are never compared. */
-interface StoredVector {
-  model: string;
-  dim: number;
-  v: number[];
-}
 
 export interface RecallHit {
   summary: RunSummary;
@@ -18,8 +12,6 @@ export interface RecallHit {
   by: 'embedding' | 'text';
 }
 
-const SUM = 'sum:';
-const VEC = 'vec:';
 
 /** How much of a score counts as "similar": below it, nothing is shown as seen before. */
 const MIN_COSINE = 0.35;
@@ -87,9 +79,9 @@ export class MemoryService implements Service {
   }
 
   async start(): Promise<void> {
-    const store = this.ctx.store;
-    for (const [, s] of await store.entries<RunSummary>('memory', { gte: SUM, lt: `${SUM}~` })) this.summaries.set(s.id, s);
-    for (const [key, v] of await store.entries<StoredVector>('memory', { gte: VEC, lt: `${VEC}~` })) this.vectors.set(key.slice(VEC.length), { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
+    const memory = this.ctx.repos.memory;
+    for (const s of await memory.summaries<RunSummary>()) this.summaries.set(s.id, s);
+    for (const [id, v] of await memory.vectors()) this.vectors.set(id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
     // vectors of another embedding model (or dimension) are re-made in the background
     this.reembedStale();
   }
@@ -108,7 +100,7 @@ export class MemoryService implements Service {
   prepare(run: RunRecord): { op: StoreOp; apply(): void } {
     const s = summarize(run, this.ctx.config.llm?.redactPatterns ?? []);
     return {
-      op: { type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never },
+      op: memoryOps.summary(s.id, s),
       apply: () => {
         this.keep(s);
         this.embedLater([s]);
@@ -126,10 +118,10 @@ export class MemoryService implements Service {
 
   /** Team mode: a run that ended on another member; its summary (and vector, if made yet) joins recall here. */
   async learn(runId: string): Promise<void> {
-    const s = await this.ctx.store.get<RunSummary>('memory', `${SUM}${runId}`);
+    const s = await this.ctx.repos.memory.summary<RunSummary>(runId);
     if (!s) return;
     this.keep(s);
-    const v = await this.ctx.store.get<StoredVector>('memory', `${VEC}${s.id}`);
+    const v = await this.ctx.repos.memory.vector(s.id);
     if (v) this.vectors.set(s.id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
   }
 
@@ -152,7 +144,7 @@ export class MemoryService implements Service {
             const v = r.vectors[j];
             if (!v) return;
             this.vectors.set(s.id, { model: r.model, dim: v.length, v: Float32Array.from(v) });
-            ops.push({ type: 'put', sub: 'memory', key: `${VEC}${s.id}`, value: { model: r.model, dim: v.length, v } as never });
+            ops.push(memoryOps.vector(s.id, { model: r.model, dim: v.length, v }));
           });
           if (ops.length) await this.ctx.store.commit(ops);
         } catch (err) {
@@ -176,13 +168,7 @@ export class MemoryService implements Service {
 
   async forget(id: string, actor: string): Promise<{ removed: boolean }> {
     if (!this.summaries.has(id)) throw new WireError('not_found', `no memory of run ${id}; \`opstream memory search TEXT\` lists what is remembered`);
-    await this.ctx.store.commit(
-      [
-        { type: 'del', sub: 'memory', key: `${SUM}${id}` },
-        { type: 'del', sub: 'memory', key: `${VEC}${id}` },
-      ],
-      { actor, action: 'memory.forget', target: `run:${id}` },
-    );
+    await this.ctx.store.commit(memoryOps.forget(id), { actor, action: 'memory.forget', target: `run:${id}` });
     this.indexRemove(this.summaries.get(id)!);
     this.summaries.delete(id);
     this.vectors.delete(id);
@@ -280,10 +266,7 @@ export class MemoryService implements Service {
     const old = [...this.summaries.values()].filter((s) => s.at < cutoff);
     const bytes = old.reduce((n, s) => n + JSON.stringify(s).length + (this.vectors.get(s.id)?.v.length ?? 0) * 8, 0);
     if (!old.length || dryRun) return { removed: old.length, bytes };
-    const ops: StoreOp[] = old.flatMap((s) => [
-      { type: 'del' as const, sub: 'memory' as const, key: `${SUM}${s.id}` },
-      { type: 'del' as const, sub: 'memory' as const, key: `${VEC}${s.id}` },
-    ]);
+    const ops: StoreOp[] = old.flatMap((s) => memoryOps.forget(s.id));
     await this.ctx.store.commit(ops);
     for (const s of old) {
       this.indexRemove(s);

@@ -36,7 +36,7 @@ export async function replay(ctx: DaemonContext, o: { id: string; step?: string;
   const run = await ctx.engine.get(o.id);
   if (!TERMINAL.has(run.status)) throw new WireError('invalid_state', `run ${o.id} is still ${run.status}; replay it once it has ended`);
   if (!ctx.llm) throw new WireError('unavailable', 'replay needs a model: configure the `llm:` section in config.yaml', { retryable: false });
-  const events = (await ctx.store.entries<RunEvent>('events', { gt: `${o.id}:`, lt: `${o.id}:~` })).map(([, e]) => e);
+  const events = await ctx.repos.runs.events<RunEvent>(o.id);
   const started = events.filter((e) => e.type === 'agent.started');
   if (!started.length) throw new WireError('invalid_state', `run ${o.id} has no agent steps to replay`);
   // the last attempt of each step is the one that counts
@@ -122,8 +122,7 @@ export async function replay(ctx: DaemonContext, o: { id: string; step?: string;
       changed: { answer: JSON.stringify(side.answer) !== JSON.stringify(original.answer), tool_calls: JSON.stringify(side.tool_calls) !== JSON.stringify(original.tool_calls) },
     });
   }
-  const n = (await ctx.store.entries('memory', { gte: `replay:${o.id}:`, lt: `replay:${o.id}:~` })).length + 1;
-  const replayId = `replay:${o.id}:${n}`;
-  await ctx.store.commit([{ type: 'put', sub: 'memory', key: replayId, value: { at: new Date().toISOString(), by: actor, model, prompt_changed: o.prompt !== undefined, steps: out } as never }], { actor, action: 'runs.replay', target: `run:${o.id}` });
+  const { id: replayId, op } = await ctx.repos.memory.nextReplay(o.id, { at: new Date().toISOString(), by: actor, model, prompt_changed: o.prompt !== undefined, steps: out });
+  await ctx.store.commit([op], { actor, action: 'runs.replay', target: `run:${o.id}` });
   return { run_id: o.id, replay_id: replayId, model, steps: out };
 }

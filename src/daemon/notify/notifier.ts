@@ -3,6 +3,7 @@ import type { Workflow } from '../../workflows/schema.js';
 import type { DaemonContext, Service } from '../context.js';
 import type { WatchItem } from '../../protocol/index.js';
 import type { StoreOp } from '../store/store.js';
+import { notificationId, outboxOps } from '../repos/outbox.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import { DesktopChannel, desktopCommand, hasDesktopSession } from './channels/desktop.js';
 import { TerminalChannel } from './channels/terminal.js';
@@ -19,11 +20,6 @@ const BACKOFF_MAX_MS = 5 * 60_000;
 /** A channel that keeps answering "retry" for this long is given up on (the entry stays in the inbox). */
 const GIVE_UP_MS = 24 * 3_600_000;
 const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
-/** meta `npend:<id>`: outbox entries with a channel still pending (what a start resumes). */
-export const PENDING = 'npend:';
-const PENDING_MARK = 'outbox:pending-index';
-
-const pad = (n: number): string => n.toString().padStart(15, '0');
 
 /**
  * The PagerDuty incident of a run's failure: per workflow and service, not per run, so that the
@@ -122,23 +118,18 @@ export class Notifier implements Service {
       this.register(new WebhookChannel(hook, deps));
       if (hook.format === 'pagerduty') this.pdOpen.set(hook.name, new Set());
     }
-    for (const [key] of await ctx.store.entries('meta', { gte: 'pd_open:', lt: 'pd_open:~' })) {
-      // pd_open:<hook>:<incident key>; hook names have no ':', incident keys may
-      const rest = key.slice('pd_open:'.length);
-      const at = rest.indexOf(':');
-      this.pdOpen.get(rest.slice(0, at))?.add(rest.slice(at + 1));
-    }
+    for (const [hook, key] of await ctx.repos.outbox.pdOpen()) this.pdOpen.get(hook)?.add(key);
     // everything not yet confirmed, in order, per channel: the pending index names them, so a
     // start reads the undelivered entries only, not every notification kept
-    await this.indexPending();
+    await ctx.repos.outbox.indexPending();
     let pending = 0;
     // team mode: the pending index is the team's; each host delivers its runs' notifications
     // (`adopt` as it takes a run), never another live member's
-    const keys = ctx.team ? [] : await ctx.store.keys('meta', { gte: PENDING, lt: `${PENDING}~` });
-    for (const key of keys) {
-      const entry = await ctx.store.get<Notification>('outbox', key.slice(PENDING.length));
+    const ids = ctx.team ? [] : (await ctx.repos.outbox.pending()).map(([id]) => id);
+    for (const id of ids) {
+      const entry = await ctx.repos.outbox.get(id);
       if (!entry) {
-        await ctx.store.commit([{ type: 'del', sub: 'meta', key }]);
+        await ctx.store.commit([outboxOps.notPending(id)]);
         continue;
       }
       let any = false;
@@ -149,7 +140,7 @@ export class Notifier implements Service {
           // a channel that is no longer configured: say so rather than keep it pending forever
           st.state = 'failed';
           st.last_error = `channel ${name} is not configured any more`;
-          await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry)]);
+          await ctx.store.commit([outboxOps.put(entry), ...this.pendingOps(entry)]);
           continue;
         }
         this.queueFor(channel, entry).ids.push(entry.id);
@@ -164,21 +155,9 @@ export class Notifier implements Service {
     ctx.log.info({ channels: this.channelNames(), pending }, 'notifier started');
   }
 
-  /** An outbox written before the pending index existed is indexed once (the only full read of it). */
-  private async indexPending(): Promise<void> {
-    const store = this.ctx.store;
-    if ((await store.get('meta', PENDING_MARK)) !== undefined) return;
-    const ops: StoreOp[] = [];
-    for (const [key, entry] of await store.entries<Notification>('outbox')) {
-      if (Object.values(entry.channels).some((c) => c.state === 'pending')) ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${key}`, value: 1 });
-    }
-    ops.push({ type: 'put', sub: 'meta', key: PENDING_MARK, value: { at: new Date().toISOString(), pending: ops.length } });
-    await store.commit(ops);
-  }
-
   /** The entry leaves the pending index once no channel is pending (ops for the batch that records it). */
   private pendingOps(entry: Notification): StoreOp[] {
-    return Object.values(entry.channels).some((c) => c.state === 'pending') ? [] : [{ type: 'del', sub: 'meta', key: `${PENDING}${entry.id}` }];
+    return Object.values(entry.channels).some((c) => c.state === 'pending') ? [] : [outboxOps.notPending(entry.id)];
   }
 
   async stop(): Promise<void> {
@@ -245,7 +224,7 @@ export class Notifier implements Service {
 
   private addEntry(out: Prepared, d: Draft, run: { id: string; workflow: string } | null, channels: string[]): void {
     const at = new Date().toISOString();
-    const id = `${pad(Date.now())}-${(++this.seq).toString(36).padStart(6, '0')}-${run?.id ?? 'daemon'}`;
+    const id = notificationId(Date.now(), ++this.seq, run?.id ?? null);
     const text = d.text.length > MAX_TEXT ? `${d.text.slice(0, MAX_TEXT)}\n[… ${d.text.length - MAX_TEXT} more characters cut; the full text is in the run's events]` : d.text;
     const entry: Notification = {
       id,
@@ -262,10 +241,10 @@ export class Notifier implements Service {
     };
     out.entries.push(entry);
     this.preparing.set(id, entry);
-    out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
+    out.ops.push(outboxOps.put(entry));
     // team mode: the pending index names the daemon delivering it (adoptFrom, when it dies)
-    if (channels.length) out.ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${id}`, value: this.ctx.team?.executorId ?? 1 });
-    if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
+    if (channels.length) out.ops.push(outboxOps.pending(id, this.ctx.team?.executorId ?? 1));
+    if (run) out.ops.push(outboxOps.ofRun(run.id, id));
     const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
     out.ops.push(f.op);
     out.feed.push({ cursor: f.cursor, item: f.item });
@@ -284,7 +263,7 @@ export class Notifier implements Service {
       if (!hooks.length) continue;
       for (const hook of hooks) {
         this.pdOpen.get(hook)!.delete(key);
-        out.ops.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${key}` });
+        out.ops.push(outboxOps.pdClosed(hook, key));
       }
       const text = key === run.id ? `The run ${run.status}; its incident is resolved.` : `${run.workflow} on ${serviceOf(run.params, run.workflow)} succeeded again (run ${run.id}); the incident of its earlier failure is resolved.`;
       this.addEntry(out, { kind: 'completion', level: 'info', title: `${run.workflow} ${run.id} ${run.status}`, text, data: { pagerduty: 'resolve', pagerduty_key: key } }, run, hooks);
@@ -343,7 +322,7 @@ export class Notifier implements Service {
       d.data = { ...d.data, pagerduty: 'trigger', ...(key ? { pagerduty_key: key } : {}) };
       if (key && !open.has(key)) {
         open.add(key);
-        this.pendingPdOps.push({ type: 'put', sub: 'meta', key: `pd_open:${hook}:${key}`, value: 1 });
+        this.pendingPdOps.push(outboxOps.pdOpen(hook, key));
       }
       return true;
     }
@@ -351,7 +330,7 @@ export class Notifier implements Service {
       d.data = { ...d.data, pagerduty: 'resolve', pagerduty_key: run.id };
       open.delete(run.id);
       resolved.add(`${hook}\u0000${run.id}`);
-      this.pendingPdOps.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${run.id}` });
+      this.pendingPdOps.push(outboxOps.pdClosed(hook, run.id));
       return true;
     }
     return false;
@@ -424,7 +403,7 @@ export class Notifier implements Service {
   /** What `orphaned` names, but for unfinished runs: those go with the run to its host (`adopt`). */
   private async adoptWhere(orphaned: (by: unknown) => boolean, from: string): Promise<void> {
     const n = await this.takePending(orphaned, async () => {
-      const active = new Set(await this.ctx.store.keys('active'));
+      const active = new Set(await this.ctx.repos.runs.activeIds());
       return (e) => !(e.run_id && active.has(e.run_id));
     });
     if (n) this.ctx.log.info({ notifications: n, from }, 'delivering notifications no live member delivers');
@@ -437,15 +416,13 @@ export class Notifier implements Service {
    * this daemon's queues. How many were taken.
    */
   private async takePending(by: (executor: unknown) => boolean, keeper: () => ((e: Notification) => boolean) | Promise<(e: Notification) => boolean>): Promise<number> {
-    const store = this.ctx.store;
-    const ids = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` }))
-      .filter(([k, v]) => by(v) && !this.live.has(k.slice(PENDING.length)) && !this.preparing.has(k.slice(PENDING.length)))
-      .map(([k]) => k.slice(PENDING.length));
+    const outbox = this.ctx.repos.outbox;
+    const ids = (await outbox.pending()).filter(([id, v]) => by(v) && !this.live.has(id) && !this.preparing.has(id)).map(([id]) => id);
     if (!ids.length) return 0;
     const keep = await keeper();
-    const entries = (await store.getMany<Notification>('outbox', ids)).filter((e): e is Notification => e !== undefined && keep(e));
+    const entries = (await outbox.getMany(ids)).filter((e): e is Notification => e !== undefined && keep(e));
     if (!entries.length) return 0;
-    await store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team?.executorId ?? 1 })));
+    await this.ctx.store.commit(entries.map((e) => outboxOps.pending(e.id, this.ctx.team?.executorId ?? 1)));
     let n = 0;
     for (const entry of entries) {
       if (this.live.has(entry.id)) continue;
@@ -614,7 +591,7 @@ export class Notifier implements Service {
     for (;;) {
       const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
       try {
-        await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry), f.op], [f]);
+        await this.ctx.feed.commit([outboxOps.put(entry), ...this.pendingOps(entry), f.op], [f]);
         break;
       } catch (e) {
         if ((e as { code?: unknown }).code !== 'store_unwritable' || this.stopping) throw e;
@@ -642,21 +619,19 @@ export class Notifier implements Service {
   // ---------------------------------------------------------------- reading
 
   async list(p: { run?: string; before?: string; limit: number }): Promise<Result<'notifications.list'>> {
-    const store = this.ctx.store;
+    const outbox = this.ctx.repos.outbox;
     if (p.run) {
-      const keys = await store.entries('meta', { gte: `nrun:${p.run}:`, lt: p.before ? `nrun:${p.run}:${p.before}` : `nrun:${p.run}:~`, reverse: true, limit: p.limit });
       const items: Notification[] = [];
-      for (const [key] of keys) {
-        const id = key.slice(`nrun:${p.run}:`.length);
-        const e = this.live.get(id) ?? (await store.get<Notification>('outbox', id));
+      for (const id of await outbox.idsOfRun(p.run, p.limit, p.before)) {
+        const e = this.live.get(id) ?? (await outbox.get(id));
         if (e) items.push(e);
       }
       const ids = new Set(items.map((e) => e.id));
       for (const e of this.preparing.values()) if (e.run_id === p.run && !ids.has(e.id)) items.unshift(e);
       return { items: items.reverse() };
     }
-    const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
-    return { items: rows.map(([, e]) => this.live.get(e.id) ?? e).reverse() };
+    const rows = await outbox.newest(p.limit, p.before);
+    return { items: rows.map((e) => this.live.get(e.id) ?? e).reverse() };
   }
 
   /**
@@ -665,8 +640,8 @@ export class Notifier implements Service {
    * problem with its reason. A bounded read: the outbox may hold a month of notifications.
    */
   async status(window: number): Promise<Result<'notifications.status'>> {
-    const rows = await this.ctx.store.entries<Notification>('outbox', { reverse: true, limit: window });
-    const byId = new Map(rows.map(([, e]) => [e.id, this.live.get(e.id) ?? e]));
+    const rows = await this.ctx.repos.outbox.newest(window);
+    const byId = new Map(rows.map((e) => [e.id, this.live.get(e.id) ?? e]));
     for (const e of this.live.values()) byId.set(e.id, e);
     const out = new Map<string, ChannelStatus>();
     const of = (name: string): ChannelStatus => {

@@ -93,7 +93,7 @@ export class SlackBridge implements Service {
    * happen after all is answered "already decided", not done twice).
    */
   private async replayHeld(): Promise<void> {
-    const rows = await this.ctx.store.entries<Envelope>('meta', { gte: heldKey(''), lt: `${heldKey('')}\uffff` });
+    const rows = (await this.ctx.repos.chat.slackInbox.entries()) as [string, Envelope][];
     if (rows.length === 0) return;
     this.log.info({ envelopes: rows.length }, 'slack: doing the clicks and commands a restart interrupted');
     for (const [, env] of rows) this.inbound?.handle({ ...env, received_at: Date.now() });
@@ -124,7 +124,7 @@ export class SlackBridge implements Service {
       botUserId: () => this.botUser,
       onHandled: (env) => {
         this.figures.envelopes++;
-        if (HELD.has(env.type)) void this.ctx.store.commit([{ type: 'del', sub: 'meta', key: heldKey(env.envelope_id) }]).catch((err: unknown) => this.log.warn({ err }, 'slack: could not clear a handled envelope'));
+        if (HELD.has(env.type)) void this.ctx.store.commit([this.ctx.repos.chat.slackInbox.delOp(env.envelope_id)]).catch((err: unknown) => this.log.warn({ err }, 'slack: could not clear a handled envelope'));
       },
     });
     await this.replayHeld();
@@ -137,7 +137,7 @@ export class SlackBridge implements Service {
       requestTimeoutMs: this.cfg.timeoutMs,
       log: this.log,
       onEnvelope: (env) => this.inbound?.handle(env),
-      hold: (env) => (HELD.has(env.type) ? this.ctx.store.commit([{ type: 'put', sub: 'meta', key: heldKey(env.envelope_id), value: heldValue(env) }]) : null),
+      hold: (env) => (HELD.has(env.type) ? this.ctx.store.commit([this.ctx.repos.chat.slackInbox.putOp(env.envelope_id, heldValue(env))]) : null),
       onFatal: (m) => this.fail(m),
       // Slack unreachable at start: the bot's own user id (to ignore its messages) is learned now
       onConnected: () => void (this.botUser ? undefined : this.whoAmI()),
@@ -179,11 +179,12 @@ export class SlackBridge implements Service {
       const cutoff = String(Date.now() - (keep ?? Date.now())).padStart(15, '0');
       const ops: StoreOp[] = [];
       // no notifications rule: their markers are kept like the notifications themselves
-      for (const prefix of keep === null ? [] : ['slack_batched:', 'slack_sent:']) {
-        for (const [key] of await ctx.store.entries('meta', { gte: prefix, lt: `${prefix}${cutoff}` })) ops.push({ type: 'del', sub: 'meta', key });
+      const chat = ctx.repos.chat;
+      for (const table of keep === null ? [] : [chat.batchedOf('slack'), chat.slackSent]) {
+        for (const [id] of await table.entries('', cutoff)) ops.push(table.delOp(id));
       }
       const day = Date.now() - 86_400_000;
-      for (const [key, v] of await ctx.store.entries<{ at?: string }>('meta', { gte: 'slack_cmd:', lt: 'slack_cmd:~' })) if (!v.at || Date.parse(v.at) < day) ops.push({ type: 'del', sub: 'meta', key });
+      for (const [id, v] of await chat.slackCommands.entries()) if (!v.at || Date.parse(v.at) < day) ops.push(chat.slackCommands.delOp(id));
       if (ops.length) await ctx.store.commit(ops);
     } catch (err) {
       this.log.warn({ err }, 'slack: bookkeeping sweep failed');
@@ -266,7 +267,6 @@ export class SlackBridge implements Service {
 
 /** Envelopes recorded before their ack (see SocketConnection.receive): people's clicks and commands. */
 const HELD = new Set(['interactive', 'slash_commands']);
-const heldKey = (envelopeId: string): string => `slack_inbox:${envelopeId}`;
 
 /** What is kept of an envelope: what the handlers read, without Slack's (deprecated) verification token. */
 function heldValue(env: Envelope): Envelope {

@@ -11,6 +11,7 @@ import { isWorkflowWord, type Vocabulary } from '../chat/intent.js';
 import { roleNeeded } from '../chat/roles.js';
 import { allows, type Permission, type Role } from './roles.js';
 import { esc, joinDurations } from './text.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** Who asks, as the engine and the audit log will record it. */
 export interface Caller {
@@ -48,7 +49,7 @@ interface Spec {
 }
 
 export interface RunOpts {
-  /** A key stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
+  /** An id (in the chat state's slack command guards) stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
   durableKey?: string;
   /** The words as typed, for a refusal's audit entry. */
   what?: string;
@@ -219,7 +220,7 @@ export function accessMessage(d: Pick<CommandDeps, 'cfg'>, who: Pick<Caller, 'us
 
 /** A command carried out by the chat layer (chat/commands.ts), its outcome said in Slack's words. */
 async function viaLayer(d: CommandDeps, who: Caller, cmd: ChatCommand, opts: RunOpts): Promise<CommandReply | null> {
-  const durableKey = opts.durableKey ? { key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } } : undefined;
+  const durableKey = opts.durableKey ? { table: d.ctx().repos.chat.slackCommands as MetaTable<unknown>, id: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } } : undefined;
   const o = await execute({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, cmd, { durableKey, what: opts.what });
   switch (o.kind) {
     case 'help':

@@ -92,7 +92,7 @@ export class Inbound {
     const who = this.caller(user, b.channel_id ?? '');
     const to: ReplyTarget = { responseUrl: b.response_url, channel: b.channel_id ?? user, user };
     const words = splitWords(fromSlack(b.text ?? '', this.d.botUserId()));
-    await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, words, { durableKey: `slack_cmd:${key}` })));
+    await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, words, { durableKey: key })));
   }
 
   /** A command that throws is answered with what went wrong, not silence. */

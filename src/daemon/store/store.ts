@@ -4,6 +4,7 @@ import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
 import { emptyValueError, pagesOf, type CommitOptions, type KvStore } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
+import { auditOp } from '../repos/audit.js';
 import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
@@ -28,12 +29,6 @@ export type StoreOp =
  * because time moves on); `by` (team mode: the executor id) keeps daemons writing in the same
  * millisecond apart.
  */
-export function auditOp(a: Omit<AuditEntry, 'at'>, seq: number, by?: string): StoreOp {
-  const now = new Date();
-  const key = `${now.getTime().toString().padStart(15, '0')}-${seq.toString().padStart(6, '0')}${by ? `-${by}` : ''}`;
-  return { type: 'put', sub: 'audit', key, value: { at: now.toISOString(), ...a } satisfies AuditEntry };
-}
-
 export interface AuditEntry {
   at: string;
   actor: string;

@@ -3,7 +3,6 @@ import { PACKAGE_VERSION, WireError } from '../../protocol/index.js';
 import type { TeamStatus } from '../../protocol/methods/daemon.js';
 import type { RunEventPush } from '../../protocol/events.js';
 import type { DaemonContext, Service } from '../context.js';
-import type { RunHeader } from '../engine/step-rows.js';
 import type { PgStore } from '../store/pg-store.js';
 import type { ForwardedOp } from '../engine/engine.js';
 import { EVENTS_CHANNEL, type TeamPort } from './port.js';
@@ -156,9 +155,9 @@ export class TeamService implements Service, TeamPort {
     const ended = status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'ended';
     if (ended) await ctx.memory.learn(runId);
     if (!ctx.bus.has('runs') && !ctx.feed.listened) return;
-    const header = await ctx.store.get<RunHeader>('runs', runId);
-    const rows = await ctx.store.entries<Record<string, unknown>>('events', { gte: `${runId}:${first.padStart(9, '0')}`, lte: `${runId}:${last.padStart(9, '0')}` });
-    for (const [, ev] of rows) {
+    const header = await ctx.repos.runs.header(runId);
+    const rows = await ctx.repos.runs.eventsBetween<Record<string, unknown>>(runId, first, last);
+    for (const ev of rows) {
       const data = { ...ev, status: header?.status ?? 'running', workflow: header?.workflow ?? '' } as RunEventPush;
       ctx.bus.publish('runs', String(ev.type), data as never);
       ctx.feed.publishTransient({ topic: 'runs', event: String(ev.type), data });

@@ -9,7 +9,6 @@ import { serverSpecs } from './server-specs.js';
 import { CallStats, type ToolStat } from './stats.js';
 import type { CallRecord, ServerInfo, ToolCallRequest, ToolCallResult, ToolInfo, ToolsApi } from './types.js';
 
-const STATS_KEY = 'tools.stats';
 
 /**
  * `ctx.tools`: the MCP tool layer as a daemon service. See ToolsApi (types.ts) for the contract the
@@ -39,7 +38,7 @@ export class ToolService implements Service, ToolsApi {
     const ctx = (this.ctx = this.ctxOf());
     this.destinations = new Destinations(ctx.config);
     this.secrets = new SecretMasker(ctx.config.secrets);
-    this.cache = new ToolResultCache(ctx.store);
+    this.cache = new ToolResultCache(ctx.repos.cache);
     const log = ctx.log.child({ svc: 'tools' });
     this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
     // read before any server is spawned; ended in the background so the daemon answers at once
@@ -57,7 +56,7 @@ export class ToolService implements Service, ToolsApi {
       onServerState: (s: ServerInfo) => ctx.bus.publish('tools', 'server.state', { ...s }),
       onToolsChanged: (server) => ctx.bus.publish('tools', 'tools.changed', { server }),
     });
-    this.stats.load(await this.ctx.store.get<ToolStat[]>('meta', STATS_KEY));
+    this.stats.load(await this.ctx.repos.stats.toolStats<ToolStat[]>());
     this.pool.startAll();
     this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
     this.saveTimer.unref();
@@ -74,7 +73,7 @@ export class ToolService implements Service, ToolsApi {
   private async saveStats(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await this.ctx.store.putLoose('meta', STATS_KEY, this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
+    await this.ctx.repos.stats.saveToolStats(this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
   }
 
   async call(req: ToolCallRequest): Promise<ToolCallResult> {
