@@ -28,7 +28,13 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** What every handler and service can reach. Services add themselves as typed fields. */
+/**
+ * The daemon's parts as one record, for the edge: the socket handlers (handlers/**, server.ts)
+ * receive it, and so do the chat bridges (slack/, discord/ and their chat/ helpers), which read it
+ * lazily and are the one group of services not yet given explicit dependencies. Every other
+ * service takes a typed deps object naming what it uses (main.ts `assemble` is the composition
+ * root); none of them may take this record.
+ */
 export interface DaemonContext {
   readonly paths: Paths;
   readonly config: CompiledConfig;

@@ -7,7 +7,20 @@ import { RunStatus, WireError } from '../../protocol/index.js';
 import type { RunEventJson, RunJson } from '../../protocol/methods/runs.js';
 import type { LoadedWorkflow } from '../../workflows/registry.js';
 import type { Workflow } from '../../workflows/schema.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { Feed } from '../feed.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { MemoryService } from '../memory/memory.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { RunsRepo } from '../repos/runs.js';
+import type { SchedulesRepo } from '../repos/schedules.js';
+import type { StatsService } from '../stats/service.js';
+import type { KvStore } from '../store/kv.js';
+import type { ToolService } from '../tools/service.js';
+import type { WorkflowCatalog } from '../workflows/catalog.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
@@ -23,7 +36,7 @@ import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
 import type { CommitOptions, RunFence } from '../store/kv.js';
-import { FIRST_EPOCH } from '../team/port.js';
+import { FIRST_EPOCH, type TeamPort } from '../team/port.js';
 import { TERMINAL, type ErrorData, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
@@ -36,6 +49,29 @@ export function activationJobPath(): string {
 const WorkerEvents = z.array(WorkerEvent);
 
 const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running', 'waiting', 'paused']);
+
+/**
+ * What the engine uses, each narrowed to the calls it makes. The notifier, memory, stats and the
+ * feed add their rows to the engine's run commits (one batch), so they are built before it; the
+ * services that need the engine back (notifier, stats, team) get it attached after (main.ts).
+ */
+export interface EngineDeps {
+  log: Logger;
+  bus: Bus;
+  config: Pick<CompiledConfig, 'llm'>;
+  store: Pick<KvStore, 'commit' | 'unwritable' | 'onWritable'>;
+  runs: RunsRepo;
+  schedules: SchedulesRepo;
+  workflows: Pick<WorkflowCatalog, 'current' | 'onReload'>;
+  feed: Pick<Feed, 'prepare' | 'commit'>;
+  notifier: Pick<Notifier, 'prepare' | 'committed' | 'abandon' | 'adopt' | 'list'>;
+  memory: Pick<MemoryService, 'prepare' | 'seenBefore'>;
+  stats: Pick<StatsService, 'prepare'>;
+  tools: Pick<ToolService, 'call' | 'list' | 'get' | 'servers'>;
+  llm: LlmGateway | null;
+  /** Team mode: this daemon as a member (hosting, fences, forwarding); null solo. */
+  team: TeamPort | null;
+}
 
 export interface StartRunOptions {
   workflow: LoadedWorkflow;
@@ -97,7 +133,7 @@ export class Engine implements Service {
   private summary: RunsSummary = emptySummary();
   readonly stats = new DurationStats(this.summary.durations);
   private pool!: ActivationPool;
-  private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
+  private readonly agents: AgentHost;
   private scheduler!: Scheduler;
   private stopping = false;
   /**
@@ -121,28 +157,25 @@ export class Engine implements Service {
   readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0, loaded: 0 };
 
   constructor(
-    private readonly getCtx: () => DaemonContext,
+    private readonly d: EngineDeps,
     private readonly opts: EngineOptions = {},
   ) {
     this.alarms = new Alarms((key) => void this.onAlarm(key));
     this.faults = process.env.OPSTREAM_ENGINE_FAULTS === '1';
-  }
-
-  private get ctx(): DaemonContext {
-    return this.getCtx();
+    this.agents = new AgentHost(d, (run, events, audit) => this.commitRun(run, events, [], audit));
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   async start(): Promise<void> {
-    const ctx = this.ctx;
+    const d = this.d;
     const max = this.opts.maxActivations ?? positiveEnv('OPSTREAM_MAX_ACTIVATIONS', 256);
     const threads = this.opts.workerThreads ?? positiveEnv('OPSTREAM_WORKER_THREADS', 8);
     this.pool = new ActivationPool(activationJobPath(), max, {
       dataFor: (id, n) => this.activationData(id, n),
       onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => this.activationFailed(act, err, 'worker message failed')),
       onExit: (act) => void this.onActivationExit(act).catch((err) => this.activationFailed(act, err, 'activation exit handling failed')),
-    }, ctx.log, this.opts.workerMemoryMb ?? 128, {
+    }, d.log, this.opts.workerMemoryMb ?? 128, {
       idleMs: this.opts.workerIdleMs ?? positiveEnv('OPSTREAM_WORKER_IDLE_MS', 30_000),
       maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 5000),
       threads,
@@ -152,22 +185,22 @@ export class Engine implements Service {
     // team mode: the runs this daemon hosts come to it through their DBOS host workflows (its own
     // after a restart, a dead member's when it recovers them), never by reading the active index,
     // which holds the whole team's runs
-    if (ctx.team) await this.loadSummary();
+    if (d.team) await this.loadSummary();
     else await this.recover();
-    this.offWritable = ctx.store.onWritable(() => this.resumeAfterStoreFailure());
-    this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
+    this.offWritable = d.store.onWritable(() => this.resumeAfterStoreFailure());
+    this.scheduler = new Scheduler(d, this, this.pool.scheduler);
     // team mode: the scheduler is a singleton the team service starts on the elected daemon
-    if (!ctx.team) await this.scheduler.start();
+    if (!d.team) await this.scheduler.start();
     this.ready();
   }
 
   /** Whose finished-runs summary this daemon keeps: one per daemon in team mode (each counts the runs it ended). */
   private get summaryOwner(): string | null {
-    return this.ctx.team?.executorId ?? null;
+    return this.d.team?.executorId ?? null;
   }
 
   private async loadSummary(): Promise<void> {
-    this.summary = (await this.ctx.repos.runs.summary(this.summaryOwner)) ?? emptySummary();
+    this.summary = (await this.d.runs.summary(this.summaryOwner)) ?? emptySummary();
     this.stats.use(this.summary.durations);
   }
 
@@ -189,13 +222,13 @@ export class Engine implements Service {
    */
   private async recover(): Promise<void> {
     const t0 = Date.now();
-    const store = this.ctx.store;
-    const runs = this.ctx.repos.runs;
+    const store = this.d.store;
+    const runs = this.d.runs;
     const ops: StoreOp[] = [];
     const toActivate: RunRecord[] = [];
     const queued: RunRecord[] = [];
     const at = new Date().toISOString();
-    this.summary = (await runs.migrateIndex(this.ctx.log)) ?? (await runs.summary(null)) ?? emptySummary();
+    this.summary = (await runs.migrateIndex(this.d.log)) ?? (await runs.summary(null)) ?? emptySummary();
     this.stats.use(this.summary.durations);
     const ids = await runs.activeIds();
     const finished = finishedTotal(this.summary);
@@ -258,7 +291,7 @@ export class Engine implements Service {
     for (const wf of this.queuedByWf.keys()) await this.admitQueued(wf);
     this.figures.recovered = toActivate.length;
     this.figures.recoveredAt = Date.now() - t0;
-    this.ctx.log.info({ active: this.runs.size, resumed: toActivate.length, timers: this.timers.size, ms: this.figures.recoveredAt }, 'engine recovered runs');
+    this.d.log.info({ active: this.runs.size, resumed: toActivate.length, timers: this.timers.size, ms: this.figures.recoveredAt }, 'engine recovered runs');
   }
 
   // ---------------------------------------------------------------- indexes
@@ -316,7 +349,7 @@ export class Engine implements Service {
 
   /** The fence of a hosted run's commit (team mode), or none; a creation commit inserts the owner row. */
   private fencesOf(runId: string, evs: RunEvent[], status: string): CommitOptions | undefined {
-    const team = this.ctx.team;
+    const team = this.d.team;
     const epoch = this.epochs.get(runId);
     if (!team || epoch === undefined) return undefined;
     const fence: RunFence = { run: runId, executor: team.executorId, epoch, ...(evs.some((ev) => ev.type === 'run.created') ? { create: true } : {}) };
@@ -325,7 +358,7 @@ export class Engine implements Service {
 
   /** Whether a commit was refused because another daemon hosts the run now. */
   private fenceLost(e: unknown): boolean {
-    return this.ctx.team !== null && (e as { code?: unknown })?.code === 'conflict' && (e as { data?: { fence?: unknown } })?.data?.fence !== undefined;
+    return this.d.team !== null && (e as { code?: unknown })?.code === 'conflict' && (e as { data?: { fence?: unknown } })?.data?.fence !== undefined;
   }
 
   /** The run ended here (or was never created): its host workflow may finish. */
@@ -346,7 +379,7 @@ export class Engine implements Service {
     this.hostEnds.delete(runId);
     const run = this.runs.get(runId);
     if (!run) return;
-    this.ctx.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
+    this.d.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
     this.pool.terminate(runId);
     this.pool.dequeue(runId);
     for (const key of [`${runId}:step`, `${runId}:run_timeout`]) {
@@ -383,7 +416,7 @@ export class Engine implements Service {
     if (this.stopping) return new Promise<void>(() => undefined);
     const mine = this.hostEnds.get(runId);
     if (mine) return mine.promise;
-    const team = this.ctx.team;
+    const team = this.d.team;
     if (!team) throw new Error('host() is for team mode');
     // thousands arrive at once when a member dies: taken a few at a time, the first resume at once
     // instead of all loading side by side and none resuming until every one has loaded
@@ -414,8 +447,8 @@ export class Engine implements Service {
    * Claims and loads a run (host()): the promise of its end here (boxed: an async function would
    * otherwise wait for it), or null when it needs no host.
    */
-  private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<{ end: Promise<void> } | null> {
-    const runs = this.ctx.repos.runs;
+  private async takeOver(runId: string, team: TeamPort): Promise<{ end: Promise<void> } | null> {
+    const runs = this.d.runs;
     const before = await runs.header(runId);
     if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
@@ -443,9 +476,9 @@ export class Engine implements Service {
         this.timers.set(key, t);
         this.alarms.set(key, Date.parse(t.at));
       }
-      this.ctx.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
+      this.d.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
       // what its last host (or this daemon before a restart) had not delivered yet goes out from here
-      this.ctx.notifier.adopt(runId);
+      this.d.notifier.adopt(runId);
       if (run.status === 'queued') {
         this.queueList(run.workflow).push(run.id);
         await this.admitQueued(run.workflow);
@@ -540,7 +573,7 @@ export class Engine implements Service {
       if (ms !== null) run.timeout_at = new Date(Date.parse(run.started_at) + ms).toISOString();
     }
     // what to tell whom is the notifier's call; its entries go in this same batch
-    const notes = this.ctx.notifier.prepare(run, def, evs, notify ? [notify] : []);
+    const notes = this.d.notifier.prepare(run, def, evs, notify ? [notify] : []);
     if (notify?.step && notes.routed[0]) {
       // a notify step's output says where its notification was queued, never more
       const output = { delivered_to: notes.routed[0] };
@@ -562,11 +595,11 @@ export class Engine implements Service {
     });
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
-      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventRef(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
+      const f = this.d.feed.prepare({ topic: 'runs', event: ev.type, ref: eventRef(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
       ops.push(f.op);
       return { cursor: f.cursor, item: f.item };
     });
-    ops.push(...notes.ops, ...this.ctx.stats.prepare(run, evs), ...extra);
+    ops.push(...notes.ops, ...this.d.stats.prepare(run, evs), ...extra);
     feed.push(...notes.feed);
     // in-memory indexes change before the await so concurrent admissions see them (undone if the batch fails)
     const after = run.status;
@@ -591,25 +624,25 @@ export class Engine implements Service {
       // what it found and what fixed it, for recall and `ask`, durable with the run's end (a
       // summary that cannot be made is logged, never the run's failure)
       try {
-        const m = this.ctx.memory.prepare(run);
+        const m = this.d.memory.prepare(run);
         ops.push(m.op);
         remembered = m;
       } catch (err) {
-        this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed');
+        this.d.log.warn({ err, run: run.id }, 'remembering the run failed');
       }
     }
     const draft = run;
     try {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
+      await this.d.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
         const { steps: _steps, ...header } = draft;
         for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
         Object.assign(live, header);
         drafted.steps.apply();
       });
     } catch (e) {
-      this.ctx.notifier.abandon(notes);
+      this.d.notifier.abandon(notes);
       for (const u of undo.reverse()) u();
       if (this.fenceLost(e)) this.lose(run.id, (e as Error).message);
       throw e;
@@ -624,8 +657,8 @@ export class Engine implements Service {
       if (t) this.alarms.set(key, Date.parse(t.at));
       else this.alarms.clear(key);
     }
-    for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
-    this.ctx.notifier.committed(notes);
+    for (const ev of evs) this.d.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
+    this.d.notifier.committed(notes);
     remembered?.apply();
     if (terminal) void this.admitQueued(run.workflow);
     return evs;
@@ -705,14 +738,14 @@ export class Engine implements Service {
       timeout_at: null,
       scheduled_for: o.scheduledFor ?? null,
       catch_up: o.catchUp ?? false,
-      ...(this.ctx.team ? { started_on: this.ctx.team.executorId } : {}),
+      ...(this.d.team ? { started_on: this.d.team.executorId } : {}),
     };
     this.runs.set(run.id, run);
     this.counts.queued += 1;
     const admit = this.canAdmit(run, def);
     if (!admit) this.queueList(def.id).push(run.id);
     try {
-      const team = this.ctx.team;
+      const team = this.d.team;
       if (team) {
         // hosted here from its first commit: the host workflow is recorded first (port.ts)
         this.epochs.set(run.id, FIRST_EPOCH);
@@ -769,7 +802,7 @@ export class Engine implements Service {
     this.figures.activations++;
     const act = this.pool.active.get(runId);
     if (act) act.startSeq = run.seq;
-    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.ctx.llm !== null, model: this.ctx.llm?.model ?? null } };
+    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.d.llm !== null, model: this.d.llm?.model ?? null } };
   }
 
   /**
@@ -781,11 +814,11 @@ export class Engine implements Service {
     if (this.storeRefused(err)) {
       this.stalled.add(act.runId);
       this.pool.terminate(act.runId);
-      this.ctx.log.warn({ run: act.runId, err: (err as Error).message }, 'run parked: the store cannot write');
-      if (!this.ctx.store.unwritable) this.resumeAfterStoreFailure();
+      this.d.log.warn({ run: act.runId, err: (err as Error).message }, 'run parked: the store cannot write');
+      if (!this.d.store.unwritable) this.resumeAfterStoreFailure();
       return;
     }
-    this.ctx.log.error({ err, run: act.runId }, what);
+    this.d.log.error({ err, run: act.runId }, what);
   }
 
   private reply(act: Activation, id: number, value: unknown): void {
@@ -807,7 +840,7 @@ export class Engine implements Service {
       // the worker boundary: what a worker asks to record is checked before it touches the run
       const parsed = WorkerEvents.safeParse(msg.events);
       if (!parsed.success) {
-        this.ctx.log.error({ run: run.id, issues: parsed.error.issues.slice(0, 3) }, 'worker sent events that are not run events (engine bug)');
+        this.d.log.error({ run: run.id, issues: parsed.error.issues.slice(0, 3) }, 'worker sent events that are not run events (engine bug)');
         return this.replyError(act, msg.id, `not a run event: ${parsed.error.issues[0]?.message ?? 'invalid'}`, 'invalid_event', false);
       }
       return this.onTransition(act, run, { ...msg, events: parsed.data });
@@ -817,13 +850,13 @@ export class Engine implements Service {
     const def = this.defOf(run)!;
     try {
       if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
-      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt) });
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.d.memory.seenBefore(run, msg.prompt) });
       if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
       if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
     } catch (e) {
       const err = e as ErrorData;
       if (typeof err?.message === 'string' && typeof err.retryable === 'boolean') return this.replyError(act, msg.id, err.message, err.code, err.retryable);
-      this.ctx.log.error({ err: e, run: run.id }, 'agent request failed');
+      this.d.log.error({ err: e, run: run.id }, 'agent request failed');
       return this.replyError(act, msg.id, `agent request failed: ${(e as Error).message}`, 'internal', true);
     }
   }
@@ -870,7 +903,7 @@ export class Engine implements Service {
       return this.replyError(act, msg.id, 'budget exceeded', 'stopped');
     }
     run.usage.tool_calls += 1;
-    const r = await this.ctx.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
+    const r = await this.d.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     if (r.error) return this.replyError(act, msg.id, r.error.message, r.error.code, r.error.retryable);
     this.reply(act, msg.id, { isError: r.isError, retryable: r.retryable, structured: r.structured ?? undefined, text: r.text });
   }
@@ -919,13 +952,13 @@ export class Engine implements Service {
     const runs = [...this.stalled];
     this.deferredAlarms.clear();
     this.stalled.clear();
-    this.ctx.log.info({ timers: alarms.length, runs: runs.length }, 'the store can write again; resuming parked work');
+    this.d.log.info({ timers: alarms.length, runs: runs.length }, 'the store can write again; resuming parked work');
     for (const key of alarms) void this.onAlarm(key);
     for (const id of runs) {
       const run = this.runs.get(id);
       if (run?.status === 'running') this.pool.request(id);
     }
-    for (const wf of this.queuedByWf.keys()) void this.admitQueued(wf).catch((err) => this.ctx.log.warn({ err, workflow: wf }, 'admitting queued runs failed'));
+    for (const wf of this.queuedByWf.keys()) void this.admitQueued(wf).catch((err) => this.d.log.warn({ err, workflow: wf }, 'admitting queued runs failed'));
   }
 
   // ---------------------------------------------------------------- timers
@@ -955,13 +988,13 @@ export class Engine implements Service {
       }
       if (run.status === 'running') this.pool.request(run.id);
     } catch (err) {
-      if (this.storeRefused(err) && this.ctx.store.unwritable) {
+      if (this.storeRefused(err) && this.d.store.unwritable) {
         // nothing of it was recorded; it fires again once the store can write
         this.deferredAlarms.add(key);
-        this.ctx.log.warn({ key, run: t.run_id, err: (err as Error).message }, 'timer parked: the store cannot write');
+        this.d.log.warn({ key, run: t.run_id, err: (err as Error).message }, 'timer parked: the store cannot write');
         return;
       }
-      this.ctx.log.error({ err, key }, 'timer handling failed');
+      this.d.log.error({ err, key }, 'timer handling failed');
     }
   }
 
@@ -975,11 +1008,11 @@ export class Engine implements Service {
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
     if (this.shown(live)) return live;
-    const header = await this.ctx.repos.runs.header(id);
+    const header = await this.d.runs.header(id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
-    const rows = await this.ctx.repos.runs.stepRows(id);
+    const rows = await this.d.runs.stepRows(id);
     // team mode: a run another member started may use a definition this daemon has not seen
-    if (this.ctx.team) await this.loadDefs([header.def_hash]);
+    if (this.d.team) await this.loadDefs([header.def_hash]);
     return this.rows.load(header, rows, false).run;
   }
 
@@ -987,7 +1020,7 @@ export class Engine implements Service {
   private async loadDefs(hashes: (string | undefined)[]): Promise<void> {
     const missing = [...new Set(hashes.filter((h): h is string => h !== undefined && !this.defs.has(h)))];
     if (!missing.length) return;
-    const defs = await this.ctx.repos.runs.defs(missing);
+    const defs = await this.d.runs.defs(missing);
     missing.forEach((h, i) => {
       if (defs[i]) this.defs.set(h, defs[i]!);
     });
@@ -1003,10 +1036,10 @@ export class Engine implements Service {
     // the run first, its notifications after: the list is then at least as new as the state shown
     const json = this.json(run);
     // team mode, the database away: a run hosted here is still shown (from memory), without its notifications
-    const items = await this.ctx.notifier.list({ run: id, limit: 1000 }).then(
+    const items = await this.d.notifier.list({ run: id, limit: 1000 }).then(
       (r) => r.items,
       (e: unknown) => {
-        if (this.ctx.team && this.runs.has(id) && (e as { retryable?: boolean })?.retryable) return [];
+        if (this.d.team && this.runs.has(id) && (e as { retryable?: boolean })?.retryable) return [];
         throw e;
       },
     );
@@ -1018,7 +1051,7 @@ export class Engine implements Service {
    * from memory, the others as their hosts last committed them.
    */
   private async teamActive(): Promise<RunRecord[]> {
-    const runs = this.ctx.repos.runs;
+    const runs = this.d.runs;
     const ids = await runs.activeIds();
     const remote = ids.filter((id) => !this.runs.has(id));
     const headers = await runs.headers(remote);
@@ -1065,13 +1098,13 @@ export class Engine implements Service {
 
   /** Team mode: every member's summary of the runs it ended (engine's summaryOwner). */
   private teamSummaries(): Promise<RunsSummary[]> {
-    return this.ctx.repos.runs.summaries();
+    return this.d.runs.summaries();
   }
 
   /** Team mode: status and workflow of the team's active runs (those hosted here from memory; headers only). */
   private async teamActiveHeaders(): Promise<Pick<RunHeader, 'status' | 'workflow'>[]> {
-    const ids = await this.ctx.repos.runs.activeIds();
-    const headers = await this.ctx.repos.runs.headers(ids.filter((id) => !this.runs.has(id)));
+    const ids = await this.d.runs.activeIds();
+    const headers = await this.d.runs.headers(ids.filter((id) => !this.runs.has(id)));
     return [...[...this.runs.values()].filter((r) => this.shown(r)), ...headers.filter((h): h is RunHeader => h !== undefined && ACTIVE.has(h.status))];
   }
 
@@ -1081,13 +1114,13 @@ export class Engine implements Service {
    */
   activeJson(): RunJson[] | Promise<RunJson[]> {
     const json = (runs: RunRecord[]): RunJson[] => runs.sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
-    return this.ctx.team ? this.teamActive().then(json) : json([...this.runs.values()].filter((r) => this.shown(r)));
+    return this.d.team ? this.teamActive().then(json) : json([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
   /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer); as `activeJson`. */
   activeStates(): RunRecord[] | Promise<RunRecord[]> {
     const states = (runs: RunRecord[]): RunRecord[] => runs.map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
-    return this.ctx.team ? this.teamActive().then(states) : states([...this.runs.values()].filter((r) => this.shown(r)));
+    return this.d.team ? this.teamActive().then(states) : states([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
   json(run: RunRecord): RunJson {
@@ -1103,12 +1136,12 @@ export class Engine implements Service {
    */
   async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
     if (!o.all) {
-      let runs = this.ctx.team ? await this.teamActive() : [...this.runs.values()].filter((r) => this.shown(r));
+      let runs = this.d.team ? await this.teamActive() : [...this.runs.values()].filter((r) => this.shown(r));
       if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
     }
-    const runs = this.ctx.repos.runs;
+    const runs = this.d.runs;
     const out: RunJson[] = [];
     let lt = o.cursor;
     let more = true;
@@ -1138,7 +1171,7 @@ export class Engine implements Service {
       if (out.length === o.limit) break page;
     }
     const next = more && lt !== undefined ? lt : null;
-    if (this.ctx.team) {
+    if (this.d.team) {
       // the team's: every member's summary of the runs it ended, and the active index
       const finished = (await this.teamSummaries()).reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
       const active = (await this.teamActiveHeaders()).filter((r) => !o.workflow || r.workflow === o.workflow).length;
@@ -1151,7 +1184,7 @@ export class Engine implements Service {
 
   async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus; events_removed_at?: string }> {
     const run = await this.lookup(id);
-    const events = await this.ctx.repos.runs.events<RunEventJson>(id, after, limit);
+    const events = await this.d.runs.events<RunEventJson>(id, after, limit);
     const removed = (run as RunRecord & { events_removed_at?: string }).events_removed_at;
     return { events, status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
   }
@@ -1162,8 +1195,8 @@ export class Engine implements Service {
    * answer comes back as if local. Undefined: decide here (solo, hosted here, ended, or unknown).
    */
   private async atHost(id: string, op: ForwardedOp, args: Record<string, unknown>, here: boolean): Promise<RunJson | undefined> {
-    if (here || !this.ctx.team || this.runs.has(id)) return undefined;
-    return (await this.ctx.team.forward(id, op, args)) as RunJson | undefined;
+    if (here || !this.d.team || this.runs.has(id)) return undefined;
+    return (await this.d.team.forward(id, op, args)) as RunJson | undefined;
   }
 
   async pause(id: string, actor: string, here = false): Promise<RunJson> {

@@ -1,7 +1,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_VERSION, type Params, type StatsJson, type WorkflowStats } from '../../protocol/index.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { Paths } from '../../config/paths.js';
+import type { RunStatus } from '../../protocol/index.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { RunsRepo } from '../repos/runs.js';
+import type { KvStore } from '../store/kv.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import type { RunHeader } from '../engine/step-rows.js';
 import type { StatsRepo } from '../repos/stats.js';
@@ -22,6 +28,26 @@ import { countOf, merge, observe, quantile, type Hist } from './histogram.js';
  *   at stop (a crash may lose the last seconds of these counters, never a run).
  * - Runs that ended before this index existed are counted once at start (`stats:v1` marks it done).
  */
+/** The engine's counts of active runs (solo: in memory; team: the team's). */
+export interface StatsRunCounts {
+  runCounts(): Record<RunStatus, number>;
+  teamCounts(): Promise<Record<RunStatus, number>>;
+}
+
+export interface StatsDeps {
+  log: Logger;
+  bus: Bus;
+  paths: Pick<Paths, 'dbDir'>;
+  startedAt: Date;
+  /** Team mode: this member (its hours are kept apart from the others'); null solo. */
+  team: { executorId: string } | null;
+  store: Pick<KvStore, 'commit'>;
+  stats: StatsRepo;
+  runs: Pick<RunsRepo, 'all'>;
+  /** How many notifications wait for delivery (`stats` shows the backlog). */
+  notifier: { backlog(): Record<string, number> };
+}
+
 const HOUR_MS = 3_600_000;
 const SAVE_EVERY_MS = 30_000;
 
@@ -101,14 +127,21 @@ export class StatsService implements Service {
   private offs: (() => void)[] = [];
   private saveTimer: NodeJS.Timeout | null = null;
   private dirty = false;
-  private ctx!: DaemonContext;
   /** Set by the metrics server once it listens. */
   metricsUrl: string | null = null;
+  private readonly repo: StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>>;
+  private engine: StatsRunCounts | null = null;
 
-  constructor(private readonly ctxOf: () => DaemonContext) {}
+  constructor(private readonly d: StatsDeps) {
+    this.repo = d.stats as StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>>;
+  }
 
-  private get repo(): StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>> {
-    return this.ctx.repos.stats as StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>>;
+  /**
+   * The engine's counts of active runs, for `get`. Attached once the engine exists: the engine is
+   * built after this service because every run commit carries this service's ops (`prepare`).
+   */
+  attachEngine(engine: StatsRunCounts): void {
+    this.engine = engine;
   }
 
   /**
@@ -116,11 +149,11 @@ export class StatsService implements Service {
    * whole bucket would overwrite each other) and `get` merges every member's.
    */
   private get mine(): string | null {
-    return this.ctx.team?.executorId ?? null;
+    return this.d.team?.executorId ?? null;
   }
 
   async start(): Promise<void> {
-    const ctx = (this.ctx = this.ctxOf());
+    const d = this.d;
     const repo = this.repo;
     for (const [hour, who, v] of await repo.runHours()) {
       if (who === (this.mine ?? '')) this.runHours.set(hour, v);
@@ -128,12 +161,12 @@ export class StatsService implements Service {
     for (const [run, v] of await repo.waits()) this.waits.set(run, v);
     for (const [hour, v] of Object.entries((await repo.loose(this.mine)) ?? {})) this.loose.set(hour, v);
     // team mode: the runs in the store are the team's; counting them here would count them once per member
-    if (!ctx.team && !(await repo.backfilled())) await this.backfill();
+    if (!d.team && !(await repo.backfilled())) await this.backfill();
     this.offs.push(
-      ctx.bus.subscribe('tools', undefined, (event, data) => {
+      d.bus.subscribe('tools', undefined, (event, data) => {
         if (event === 'tool.call') this.onToolCall(data as CallRecord);
       }),
-      ctx.bus.subscribe('notifications', undefined, (event, data) => {
+      d.bus.subscribe('notifications', undefined, (event, data) => {
         if (event === 'delivery') this.onDelivery(data as { channel: string; delivery: { state: string } });
       }),
     );
@@ -153,7 +186,7 @@ export class StatsService implements Service {
     const t0 = Date.now();
     let n = 0;
     const touched = new Set<string>();
-    for (const [, g] of await this.ctx.repos.runs.all()) {
+    for (const [, g] of await this.d.runs.all()) {
       const h = g.header;
       if (!h || !h.ended_at || !['succeeded', 'failed', 'cancelled'].includes(h.status)) continue;
       touched.add(this.addRun(h, 0));
@@ -161,8 +194,8 @@ export class StatsService implements Service {
     }
     const ops: StoreOp[] = [...touched].map((hour) => this.repo.runHourOp(hour, null, this.runHours.get(hour)!));
     ops.push(this.repo.backfilledOp(n));
-    await this.ctx.store.commit(ops);
-    if (n) this.ctx.log.info({ runs: n, ms: Date.now() - t0 }, 'stats: counted runs that ended before the stats index existed');
+    await this.d.store.commit(ops);
+    if (n) this.d.log.info({ runs: n, ms: Date.now() - t0 }, 'stats: counted runs that ended before the stats index existed');
   }
 
   private addRun(run: Pick<RunHeader, 'workflow' | 'status' | 'started_at' | 'ended_at' | 'usage'>, waitMs: number): string {
@@ -244,9 +277,9 @@ export class StatsService implements Service {
   }
 
   private async save(): Promise<void> {
-    if (!this.dirty || !this.ctx) return;
+    if (!this.dirty) return;
     this.dirty = false;
-    await this.repo.saveLoose(this.mine, Object.fromEntries(this.loose)).catch((err) => this.ctx.log.warn({ err }, 'saving tool and notification stats failed'));
+    await this.repo.saveLoose(this.mine, Object.fromEntries(this.loose)).catch((err) => this.d.log.warn({ err }, 'saving tool and notification stats failed'));
   }
 
   /** Team mode: every member's hours, as stored (this daemon's tool counters from memory: saved every 30 s). */
@@ -257,6 +290,11 @@ export class StatsService implements Service {
     return { runHours, loose };
   }
 
+  private engineCounts(): StatsRunCounts {
+    if (!this.engine) throw new Error('stats: the engine was never attached');
+    return this.engine;
+  }
+
   /** `stats.get`: merges the hours in the window. */
   async get(p: Params<'stats.get'>, now = Date.now()): Promise<StatsJson> {
     const t0 = performance.now();
@@ -264,7 +302,7 @@ export class StatsService implements Service {
     const from = cutoff === null ? null : hourKey(cutoff);
     const inWindow = (hour: string): boolean => from === null || hour >= from;
 
-    const { runHours, loose } = this.ctx.team ? await this.teamHours() : { runHours: this.runHours, loose: this.loose };
+    const { runHours, loose } = this.d.team ? await this.teamHours() : { runHours: this.runHours, loose: this.loose };
     const byWf = new Map<string, RunAgg>();
     for (const [hour, wfs] of runHours) {
       if (!inWindow(hour)) continue;
@@ -299,7 +337,7 @@ export class StatsService implements Service {
     const { workflow: _w, ...totals } = workflowJson('', all);
     return {
       window: { since: from === null ? null : new Date(hourStart(from)).toISOString(), until: new Date(now).toISOString(), workflow: p.workflow ?? null },
-      runs: { ...totals, active: this.ctx.team ? await this.ctx.engine.teamCounts() : this.ctx.engine.runCounts() },
+      runs: { ...totals, active: this.d.team ? await this.engineCounts().teamCounts() : this.engineCounts().runCounts() },
       workflows: [...byWf].map(([wf, a]) => workflowJson(wf, a)).sort((a, b) => b.runs - a.runs || a.workflow.localeCompare(b.workflow)),
       tools: [...tools]
         .map(([tool, t]) => ({
@@ -316,11 +354,11 @@ export class StatsService implements Service {
       daemon: {
         pid: process.pid,
         version: PACKAGE_VERSION,
-        uptime_ms: now - this.ctx.startedAt.getTime(),
+        uptime_ms: now - this.d.startedAt.getTime(),
         rss_bytes: mem.rss,
         heap_used_bytes: mem.heapUsed,
-        store_bytes: await dirBytes(this.ctx.paths.dbDir),
-        outbox_backlog: this.ctx.notifier.backlog(),
+        store_bytes: await dirBytes(this.d.paths.dbDir),
+        outbox_backlog: this.d.notifier.backlog(),
         metrics_url: this.metricsUrl,
       },
       took_ms: Math.round((performance.now() - t0) * 100) / 100,

@@ -1,6 +1,14 @@
 import { RETENTION_KINDS, type RetentionKind } from '../../config/load.js';
 import type { Result } from '../../protocol/index.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Service } from '../context.js';
+import type { Engine } from '../engine/engine.js';
+import type { Feed } from '../feed.js';
+import type { MemoryService } from '../memory/memory.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { Repos } from '../repos/index.js';
+import type { KvStore } from './kv.js';
 import type { FeedRow } from '../feed.js';
 import { chatIds } from '../repos/chat-state.js';
 import type { FeedRepo } from '../repos/feed.js';
@@ -23,6 +31,22 @@ const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export type SweepResult = Result<'store.gc'>;
 
+/**
+ * What the sweep uses: the repositories of every kind it removes, the store to commit to, and the
+ * services whose memory follows the store (the engine's finished-runs summary, the notifier's live
+ * entries, memory's recall index, the feed's bounds).
+ */
+export interface RetentionDeps {
+  log: Logger;
+  config: Pick<CompiledConfig, 'retention'>;
+  store: Pick<KvStore, 'commit'>;
+  repos: Pick<Repos, 'runs' | 'outbox' | 'memory' | 'chat' | 'audit' | 'cache' | 'feed'>;
+  engine: Pick<Engine, 'isActive' | 'dropFinished'>;
+  notifier: Pick<Notifier, 'forget'>;
+  memory: Pick<MemoryService, 'expire'>;
+  feed: Pick<Feed, 'head' | 'oldest' | 'trimBefore'>;
+}
+
 class SweepStopped extends Error {}
 type Figures = { count: number; bytes: number };
 
@@ -39,16 +63,12 @@ export class RetentionService implements Service {
   private running: Promise<unknown> = Promise.resolve();
   private stopping = false;
 
-  constructor(private readonly ctxOf: () => DaemonContext) {}
-
-  private get ctx(): DaemonContext {
-    return this.ctxOf();
-  }
+  constructor(private readonly d: RetentionDeps) {}
 
   async start(): Promise<void> {
     const tick = (): void => {
       void this.sweep({ dryRun: false, actor: 'policy:retention' })
-        .catch((err) => this.ctx.log.error({ err }, 'retention sweep failed (retried at the next one)'))
+        .catch((err) => this.d.log.error({ err }, 'retention sweep failed (retried at the next one)'))
         .finally(() => {
           if (!this.stopping) (this.timer = setTimeout(tick, SWEEP_EVERY_MS)).unref();
         });
@@ -79,7 +99,7 @@ export class RetentionService implements Service {
 
   private async sweepNow(o: { dryRun: boolean; actor: string }): Promise<SweepResult> {
     const t0 = Date.now();
-    const rules = this.ctx.config.retention;
+    const rules = this.d.config.retention;
     const removed = Object.fromEntries([...RETENTION_KINDS, 'feed'].map((k) => [k, { count: 0, bytes: 0 }])) as Record<RetentionKind | 'feed', Figures>;
     const gone = { runs: new Set<string>(), notifications: new Set<string>() };
     const cutoff = (kind: RetentionKind): number | null => (rules[kind] === null ? null : t0 - rules[kind]!);
@@ -88,11 +108,11 @@ export class RetentionService implements Service {
       if (c.runs !== null) await this.runs(c.runs, o.dryRun, removed, gone);
       if (c.events !== null) await this.events(c.events, o.dryRun, removed, gone);
       if (c.notifications !== null) await this.notifications(c.notifications, o.dryRun, removed, gone);
-      const { audit, cache } = this.ctx.repos;
+      const { audit, cache } = this.d.repos;
       if (c.audit !== null) await this.flat(audit.before(c.audit, ROW_BATCH), (k) => audit.delOp(k), () => true, o.dryRun, removed.audit);
       if (c.cache !== null) await this.flat(cache.pages(ROW_BATCH), (k) => cache.delOp(k), (v) => !(typeof (v as { stored_at?: unknown })?.stored_at === 'number' && (v as { stored_at: number }).stored_at >= c.cache!), o.dryRun, removed.cache);
       if (c.memory !== null) {
-        const m = await this.ctx.memory.expire(new Date(c.memory).toISOString(), o.dryRun);
+        const m = await this.d.memory.expire(new Date(c.memory).toISOString(), o.dryRun);
         removed.memory = { count: m.removed, bytes: m.bytes };
       }
       await this.feed(o.dryRun, removed.feed, gone);
@@ -103,21 +123,21 @@ export class RetentionService implements Service {
     const total = Object.values(removed).reduce((n, f) => n + f.count, 0);
     if (!o.dryRun && total > 0) {
       const target = Object.entries(removed).filter(([, f]) => f.count > 0).map(([k, f]) => `${k} ${f.count}`).join(', ');
-      await this.ctx.store.commit([], { actor: o.actor, action: 'retention.sweep', target });
-      this.ctx.log.info({ removed, ms: Date.now() - t0 }, 'retention sweep removed data past its rules');
+      await this.d.store.commit([], { actor: o.actor, action: 'retention.sweep', target });
+      this.d.log.info({ removed, ms: Date.now() - t0 }, 'retention sweep removed data past its rules');
     }
     return { dry_run: o.dryRun, rules, removed, took_ms: Date.now() - t0 };
   }
 
   /** Finished runs that ended before `before`, with everything that belongs to them. */
   private async runs(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string>; notifications: Set<string> }): Promise<void> {
-    const { runs, outbox, memory, chat } = this.ctx.repos;
+    const { runs, outbox, memory, chat } = this.d.repos;
     for await (const rows of runs.endedBefore(before, RUN_BATCH)) {
       const ops: StoreOp[] = [];
       const headers: RunHeader[] = [];
       for (const e of rows) {
         const id = e.id;
-        if (this.ctx.engine.isActive(id)) continue; // never: the index is written when a run ends
+        if (this.d.engine.isActive(id)) continue; // never: the index is written when a run ends
         const header = await runs.header(id);
         ops.push(...runs.removeFinishedOps(e, header));
         if (header) {
@@ -147,8 +167,8 @@ export class RetentionService implements Service {
         gone.runs.add(id);
       }
       if (!dryRun && ops.length) {
-        await this.ctx.store.commit([...ops, this.ctx.engine.dropFinished(headers)]);
-        this.ctx.notifier.forget(gone.notifications);
+        await this.d.store.commit([...ops, this.d.engine.dropFinished(headers)]);
+        this.d.notifier.forget(gone.notifications);
       }
       await this.between();
     }
@@ -168,13 +188,13 @@ export class RetentionService implements Service {
    * makes each run's events cost one pass, whatever the number of sweeps.
    */
   private async events(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { runs: Set<string> }): Promise<void> {
-    const runs = this.ctx.repos.runs;
+    const runs = this.d.repos.runs;
     const after = await runs.eventsSweptUpTo();
     const at = new Date().toISOString();
     for await (const rows of runs.endedBefore(before, RUN_BATCH, after)) {
       const ops: StoreOp[] = [];
       for (const { id } of rows) {
-        if (this.ctx.engine.isActive(id) || gone.runs.has(id)) continue;
+        if (this.d.engine.isActive(id) || gone.runs.has(id)) continue;
         const events = await runs.eventDels(id);
         if (events.length === 0) continue;
         this.eventOps(events, ops, removed.events);
@@ -182,26 +202,26 @@ export class RetentionService implements Service {
         if (header) ops.push(runOps.header({ ...header, events_removed_at: at } as RunHeader));
         gone.runs.add(id);
       }
-      if (!dryRun) await this.ctx.store.commit([...ops, runs.eventsSweptOp(rows[rows.length - 1].key)]);
+      if (!dryRun) await this.d.store.commit([...ops, runs.eventsSweptOp(rows[rows.length - 1].key)]);
       await this.between();
     }
   }
 
   /** Notifications created before `before` (outbox keys start with their time), with their run links. */
   private async notifications(before: number, dryRun: boolean, removed: Record<string, Figures>, gone: { notifications: Set<string> }): Promise<void> {
-    for await (const rows of this.ctx.repos.outbox.before(before, ROW_BATCH)) {
+    for await (const rows of this.d.repos.outbox.before(before, ROW_BATCH)) {
       const ops: StoreOp[] = [];
       for (const [key, n] of rows) {
         // an active run's notifications (its approval request, say) stay until it has finished
-        if (n.run_id && this.ctx.engine.isActive(n.run_id)) continue;
+        if (n.run_id && this.d.engine.isActive(n.run_id)) continue;
         ops.push(...outboxOps.remove(key, n.run_id));
         removed.notifications.count++;
         removed.notifications.bytes += bytesOf(key, n);
         gone.notifications.add(key);
       }
       if (!dryRun && ops.length) {
-        await this.ctx.store.commit(ops);
-        this.ctx.notifier.forget(rows.map(([k]) => k).filter((k) => gone.notifications.has(k)));
+        await this.d.store.commit(ops);
+        this.d.notifier.forget(rows.map(([k]) => k).filter((k) => gone.notifications.has(k)));
       }
       await this.between();
     }
@@ -217,7 +237,7 @@ export class RetentionService implements Service {
         f.count++;
         f.bytes += bytesOf(key, v);
       }
-      if (!dryRun && ops.length) await this.ctx.store.commit(ops);
+      if (!dryRun && ops.length) await this.d.store.commit(ops);
       await this.between();
     }
   }
@@ -227,8 +247,8 @@ export class RetentionService implements Service {
    * notifications go with them; the feed also keeps at most FEED_KEEP rows, as before.
    */
   private async feed(dryRun: boolean, f: Figures, gone: { runs: Set<string>; notifications: Set<string> }): Promise<void> {
-    const feed = this.ctx.feed;
-    const rowsOf = this.ctx.repos.feed as FeedRepo<FeedRow>;
+    const feed = this.d.feed;
+    const rowsOf = this.d.repos.feed as FeedRepo<FeedRow>;
     if (gone.runs.size > 0 || gone.notifications.size > 0) {
       for await (const rows of rowsOf.pages(ROW_BATCH)) {
         const ops: StoreOp[] = [];
@@ -239,7 +259,7 @@ export class RetentionService implements Service {
           f.count++;
           f.bytes += bytes;
         }
-        if (!dryRun && ops.length) await this.ctx.store.commit(ops);
+        if (!dryRun && ops.length) await this.d.store.commit(ops);
         await this.between();
       }
     }
