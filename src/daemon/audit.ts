@@ -1,6 +1,6 @@
 import { parseDuration } from '../config/duration.js';
 import { WireError, type Params, type Result } from '../protocol/index.js';
-import type { DaemonContext } from './context.js';
+import type { Repos } from './repos/index.js';
 import type { AuditEntry } from './store/store.js';
 
 /** Whether `actor` (`kind:user`) is the one asked for: the whole actor, its kind or its user. */
@@ -24,7 +24,7 @@ const SCAN_PAGE = 1000;
  * The audit log, newest first. Keys are time-ordered (`<ms>-<seq>`), so `since` bounds the scan;
  * the other filters are applied while scanning backwards until `limit` entries matched.
  */
-export async function listAudit(ctx: DaemonContext, p: Params<'audit.list'>): Promise<Result<'audit.list'>> {
+export async function listAudit(ctx: { repos: Pick<Repos, 'audit'> }, p: Params<'audit.list'>): Promise<Result<'audit.list'>> {
   const cutoff = sinceCutoff(p.since);
   const target = p.run ? `run:${p.run}` : null;
   const items: AuditEntry[] = [];

@@ -29,11 +29,10 @@ export interface Service {
 }
 
 /**
- * The daemon's parts as one record, for the edge: the socket handlers (handlers/**, server.ts)
- * receive it, and so do the chat bridges (slack/, discord/ and their chat/ helpers), which read it
- * lazily and are the one group of services not yet given explicit dependencies. Every other
- * service takes a typed deps object naming what it uses (main.ts `assemble` is the composition
- * root); none of them may take this record.
+ * The daemon's parts as one record, for the edge only: the socket handlers (handlers/**) and
+ * server.ts receive it. Services never do: each takes a typed deps object naming what it uses
+ * (main.ts `assemble` is the composition root; the chat bridges share chat/services.ts
+ * ChatServices).
  */
 export interface DaemonContext {
   readonly paths: Paths;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
 import { exitedUnreaped } from '../config/pid-state.js';
-import { PACKAGE_VERSION } from '../protocol/index.js';
+import { PACKAGE_VERSION, type RunStatus } from '../protocol/index.js';
 import { Bus } from './bus.js';
 import type { DaemonContext, Service } from './context.js';
 import { createLogger } from './logger.js';
@@ -15,6 +15,7 @@ import { RetentionService } from './store/retention.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store/store.js';
 import type { KvStore } from './store/kv.js';
 import type { PgStore } from './store/pg-store.js';
+import type { ChatServices } from './chat/services.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
@@ -107,8 +108,9 @@ async function teamStore(paths: Paths, config: CompiledConfig, log: Logger): Pro
  *   stats -> engine (active counts): `stats.attachEngine(engine)`;
  * - engine -> team (hosting, fences) and team -> engine/notifier/chat (DBOS hands it runs, it
  *   adopts deliveries, runs the chat singletons): `team.attach({ engine, notifier, chat })`.
- * Services never receive the DaemonContext: it is the record the socket handlers and the chat
- * bridges (slack/, discord/: not converted yet, they still read it lazily) are given.
+ * The chat bridges (slack/, discord/ and their chat/ helpers) share one narrowed record,
+ * ChatServices, built once the services they drive exist. Services never receive the
+ * DaemonContext: it is the record the socket handlers and server.ts are given.
  */
 async function assemble(paths: Paths, config: CompiledConfig, localStore: Store, log: Logger): Promise<RunningDaemon> {
   let resolveStopped!: () => void;
@@ -134,6 +136,8 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
   notifier.attachRunView(engine);
   stats.attachEngine(engine);
   const retention = new RetentionService({ log, config, store, repos, engine, notifier, memory, feed });
+  const runCounts = async (): Promise<Record<RunStatus, number>> => (team ? engine.teamCounts().catch((e: unknown) => (isRetryable(e) ? engine.runCounts() : Promise.reject(e))) : engine.runCounts());
+  const chatServices: ChatServices = { config, bus, store, repos, engine, workflows, tools, llm, memory, notifier, feed, runCounts };
   const ctx: DaemonContext = {
     paths,
     config,
@@ -154,12 +158,12 @@ async function assemble(paths: Paths, config: CompiledConfig, localStore: Store,
     retention,
     // the chat SDKs (and what they pull in: undici, ws, discord.js) load only when configured: a
     // daemon without them is tens of MB smaller
-    slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
-    discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
+    slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(chatServices, config.slack, log.child({ service: 'slack' })) : null,
+    discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(chatServices, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
     // (team mode: the team's, from the database; while it cannot be reached, the runs hosted here,
     // from memory, so that `hello` and `daemon status` still answer)
-    runCounts: async () => (team ? engine.teamCounts().catch((e: unknown) => (isRetryable(e) ? engine.runCounts() : Promise.reject(e))) : engine.runCounts()),
+    runCounts,
     requestShutdown: (reason) => {
       // after the reply that asked for it has been flushed
       setImmediate(() => void stop(reason));

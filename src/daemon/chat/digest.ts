@@ -1,5 +1,5 @@
 import type { Notification } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import { waitOutcome } from './approvals.js';
 import { quietText, type QuietHours } from './quiet.js';
 import type { MetaTable } from '../repos/meta-table.js';
@@ -42,7 +42,7 @@ export function quietHeading(count: number, quiet: QuietHours | null): string {
 }
 
 /** Approvals among `entries` that nobody answered yet (a digest offers to decide those only). */
-export async function openApprovals(ctx: DaemonContext, entries: Notification[]): Promise<Map<string, DigestApproval>> {
+export async function openApprovals(ctx: ChatServices, entries: Notification[]): Promise<Map<string, DigestApproval>> {
   const out = new Map<string, DigestApproval>();
   for (const e of entries) {
     if (e.kind !== 'approval' || !e.run_id || !e.step) continue;
@@ -66,13 +66,13 @@ export class HeldBatches {
   private readonly batched = new Map<string, string>();
 
   constructor(
-    private readonly ctx: () => DaemonContext,
+    private readonly services: ChatServices,
     /** The notifier channel's name (`slack`, `discord`): whose delivery state is read. */
     private readonly channel: string,
   ) {}
 
   private get receipts(): MetaTable<string> {
-    return this.ctx().repos.chat.batchedOf(this.channel);
+    return this.services.repos.chat.batchedOf(this.channel);
   }
 
   /** An entry queued in a batching lane (from the channel's laneOf). */
@@ -103,7 +103,7 @@ export class HeldBatches {
 
   /** Every entry of the batch confirmed with `receipt`, durably. */
   async confirm(entries: Notification[], lane: string, receipt: string, first: Notification): Promise<void> {
-    await this.ctx().store.commit(entries.map((e) => this.receipts.putOp(e.id, receipt)));
+    await this.services.store.commit(entries.map((e) => this.receipts.putOp(e.id, receipt)));
     const m = this.lanes.get(lane);
     for (const e of entries) {
       m?.delete(e.id);

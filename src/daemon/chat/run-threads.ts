@@ -1,4 +1,4 @@
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import type { StoreOp } from '../store/store.js';
 import type { MetaTable } from '../repos/meta-table.js';
 
@@ -14,7 +14,7 @@ export class RunThreadIndex<T extends { run: string }> {
   private readonly byThread = new Map<string, string>();
 
   constructor(
-    private readonly ctx: () => DaemonContext,
+    private readonly services: ChatServices,
     /** Where the records live (the chat state's `slackThreads`, `discordThreads`). */
     private readonly table: () => MetaTable<T>,
     /** The record's id in `table`. */
@@ -40,13 +40,13 @@ export class RunThreadIndex<T extends { run: string }> {
 
   /** Stores a record (with `extra` in the same commit) and indexes it. */
   async save(t: T, extra: StoreOp[] = []): Promise<void> {
-    await this.ctx().store.commit([this.table().putOp(this.idOf(t), t), ...extra]);
+    await this.services.store.commit([this.table().putOp(this.idOf(t), t), ...extra]);
     this.remember(t);
   }
 
   /** Stores records changed in place (a flag on them). */
   async update(ts: T[]): Promise<void> {
-    if (ts.length) await this.ctx().store.commit(ts.map((t) => this.table().putOp(this.idOf(t), t)));
+    if (ts.length) await this.services.store.commit(ts.map((t) => this.table().putOp(this.idOf(t), t)));
   }
 
   of(run: string): T[] {

@@ -1,6 +1,9 @@
 import { WireError } from '../../protocol/index.js';
 import type { Step } from '../../workflows/schema.js';
-import type { DaemonContext } from '../context.js';
+import type { Engine } from '../engine/engine.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { Repos } from '../repos/index.js';
+import type { KvStore } from '../store/kv.js';
 import { argsHash, realToolName } from '../engine/agent-host.js';
 import type { AgentState, RunEvent, StepState } from '../engine/types.js';
 import { runAgentWith, type AgentIo } from '../engine/worker/agent.js';
@@ -26,13 +29,21 @@ export interface ReplayStep {
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
+/** What a replay uses: the run and its events, the model, and where the replay is kept. */
+export interface ReplayDeps {
+  engine: Pick<Engine, 'get'>;
+  llm: Pick<LlmGateway, 'model' | 'describe' | 'chat'> | null;
+  repos: Pick<Repos, 'runs' | 'memory'>;
+  store: Pick<KvStore, 'commit'>;
+}
+
 /**
  * `opstream replay`: re-runs a finished run's agent steps with the same (or an edited) prompt and
  * maybe another model, against the tool results the run recorded. No live tool call is made: a call
  * the recording lacks is answered "not recorded". The model calls are real. The replay is stored
  * beside the run (memory `replay:RUN:N`); the run itself is not touched.
  */
-export async function replay(ctx: DaemonContext, o: { id: string; step?: string; model?: string; prompt?: string }, actor: string): Promise<{ run_id: string; replay_id: string; model: string; steps: ReplayStep[] }> {
+export async function replay(ctx: ReplayDeps, o: { id: string; step?: string; model?: string; prompt?: string }, actor: string): Promise<{ run_id: string; replay_id: string; model: string; steps: ReplayStep[] }> {
   const run = await ctx.engine.get(o.id);
   if (!TERMINAL.has(run.status)) throw new WireError('invalid_state', `run ${o.id} is still ${run.status}; replay it once it has ended`);
   if (!ctx.llm) throw new WireError('unavailable', 'replay needs a model: configure the `llm:` section in config.yaml', { retryable: false });

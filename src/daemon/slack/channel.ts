@@ -5,7 +5,7 @@ import { findAnalysis } from '../../ops-server/analysis/find.js';
 import type { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import { worstCharted } from '../../ui/report.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { approvalDecided, approvalMessage, batchMessage, completionMessage, inputAnswered, inputMessage, noteMessage, plainMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { seriesPng } from './chart.js';
@@ -35,7 +35,7 @@ export interface SlackRoute {
 }
 
 export interface ChannelDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   cfg: CompiledSlack;
   web: WebClient;
   threads: RunThreads;
@@ -82,7 +82,7 @@ export class SlackChannel implements Channel {
   constructor(private readonly d: ChannelDeps) {
     this.timeoutMs = 3 * d.cfg.timeoutMs + 5 * d.cfg.postIntervalMs + 30_000;
     this.freq = new FrequencyLimit(d.cfg.maxFrequency);
-    this.batches = new HeldBatches(d.ctx, 'slack');
+    this.batches = new HeldBatches(d.services, 'slack');
   }
 
   // ---------------------------------------------------------------- routing (when written)
@@ -210,7 +210,7 @@ export class SlackChannel implements Channel {
     }
     let run: RunJson | null = null;
     try {
-      run = await this.d.ctx().engine.get(entry.run_id);
+      run = await this.d.services.engine.get(entry.run_id);
     } catch {
       // a run removed by retention: the notification still goes out, without a thread
     }
@@ -285,8 +285,8 @@ export class SlackChannel implements Channel {
 
   /** Summary and findings table, then the chart of the run's worst series as a PNG in the thread. */
   private async deliverCompletion(entry: Notification, thread: ThreadRef, run: RunJson, signal: AbortSignal, mode: 'completion' | 'note' = 'completion'): Promise<string> {
-    const store = this.d.ctx().store;
-    const { slackSent, slackCharts } = this.d.ctx().repos.chat;
+    const store = this.d.services.store;
+    const { slackSent, slackCharts } = this.d.services.repos.chat;
     const sentRows = slackSent as MetaTable<Sent>;
     // a run's chart is uploaded once per thread: by its findings notify, or else by its completion
     const chartId = chatIds.chart(run.id, thread.ts);
@@ -329,7 +329,7 @@ export class SlackChannel implements Channel {
       return { kind: 'retry', error: `held for quiet hours (${quietText(quiet)}) until ${new Date(q.endsAt).toISOString()}; one digest then`, afterMs: q.endsAt - Date.now() + 250 };
     }
     const entries = this.batches.pending(route.lane, entry);
-    const approvals = await openApprovals(this.d.ctx(), entries);
+    const approvals = await openApprovals(this.d.services, entries);
     const m = await this.post(route.target, batchMessage(digestView(entries, quietHeading(entries.length, quiet), approvals)), signal);
     return this.confirmBatch(entries, route.lane, `digest ${m.channel} ${m.ts}`, entry);
   }

@@ -1,5 +1,5 @@
 import { clockSeconds, validTimezone } from '../../config/load.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import type { QuietHours } from '../chat/quiet.js';
 import type { MetaTable } from '../repos/meta-table.js';
 
@@ -26,10 +26,10 @@ const ALWAYS = new Set(['approval', 'input', 'test']);
 export class PrefsStore {
   private readonly byUser = new Map<string, Prefs>();
 
-  constructor(private readonly ctx: () => DaemonContext) {}
+  constructor(private readonly services: ChatServices) {}
 
   private table(): MetaTable<Prefs> {
-    return this.ctx().repos.chat.slackPrefs as MetaTable<Prefs>;
+    return this.services.repos.chat.slackPrefs as MetaTable<Prefs>;
   }
 
   async load(): Promise<void> {
@@ -42,7 +42,7 @@ export class PrefsStore {
 
   async set(user: string, p: Prefs, actor: string): Promise<Prefs> {
     const next = { ...p, updated_at: new Date().toISOString() };
-    await this.ctx().store.commit([this.table().putOp(user, next)], { actor, action: 'slack.prefs', target: `slack:${user}` });
+    await this.services.store.commit([this.table().putOp(user, next)], { actor, action: 'slack.prefs', target: `slack:${user}` });
     this.byUser.set(user, next);
     return next;
   }
