@@ -10,7 +10,7 @@ import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 /** Sublevel names; each holds JSON values under string keys. */
 /** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
 /**
- * Run indexes (run-index.ts), written in the same batch as the run change they follow:
+ * Run indexes (repos/runs.ts), written in the same batch as the run change they follow:
  * `active` (`<run_id>` of every queued/running/waiting/paused run), `created` (`<created_at>|<run_id>`,
  * every run, for paged newest-first listing) and `ended` (`<ended_at>|<run_id>`, finished runs, for retention).
  */
