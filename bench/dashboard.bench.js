@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../dist/client/client.js';
-import { BIN, percentile, runIndexOps, runPartsHere, size } from './support.js';
+import { BIN, percentile, runIndexOps, runPartsHere, size, stepRowsApi } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ACTIVE = 1000;
@@ -45,10 +45,10 @@ async function cloneWaiting(h, n) {
   c.close();
   h.cli('daemon', 'stop');
   const { Store } = await import('../dist/daemon/store/store.js');
-  const { stepRange, stepRowKey } = await import('../dist/daemon/engine/step-rows.js');
+  const stepRows = await stepRowsApi();
   const store = await Store.open(join(h.dir, 'data', 'db'));
   const header = await store.get('runs', run.id);
-  const rows = await store.entries('runs', stepRange(run.id));
+  const rows = await stepRows.read(store, run.id);
   const index = await runIndexOps();
   let ops = [];
   for (let i = 0; i < n; i++) {
@@ -56,7 +56,7 @@ async function cloneWaiting(h, n) {
     const copy = { ...header, id, created_at: new Date(Date.now() - i * 1000).toISOString() };
     ops.push({ type: 'put', sub: 'runs', key: id, value: copy });
     if (index) ops.push(...index.created(copy));
-    rows.forEach(([, row], k) => ops.push({ type: 'put', sub: 'runs', key: stepRowKey(id, k), value: row }));
+    rows.forEach(([, row], k) => ops.push(stepRows.putOp(id, k, row)));
     if (ops.length >= 2000) {
       await store.commit(ops);
       ops = [];

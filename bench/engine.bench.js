@@ -21,7 +21,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BIN, daemonPidOf, ROOT, runIndexOps, runPartsInChildren, size, stopChildDaemon } from './support.js';
+import { BIN, daemonPidOf, ROOT, runIndexOps, runPartsInChildren, size, stepRowsApi, stopChildDaemon } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const N = size('ENGINE_BENCH_RUNS', 10_000, 1_000);
@@ -230,10 +230,11 @@ async function cloneRuns(home, wf, until, mutate) {
   await d.stop();
   debug('cloning', N);
   const { Store } = await import('../dist/daemon/store/store.js');
-  const { StepRows, stepRange, stepRowKey, headerOf } = await import('../dist/daemon/engine/step-rows.js');
+  const stepRows = await stepRowsApi();
+  const { StepRows, headerOf } = stepRows;
   const store = await Store.open(join(home, 'data', 'db'));
-  // a run is a header plus one row per step (see src/daemon/engine/step-rows.ts)
-  const { run: rec } = new StepRows().load(await store.get('runs', run.id), await store.entries('runs', stepRange(run.id)), false);
+  // a run is a header plus one row per step (see src/daemon/engine/step-rows.ts, repos/runs.ts)
+  const { run: rec } = new StepRows().load(await store.get('runs', run.id), await stepRows.read(store, run.id), false);
   const timers = (await store.entries('timers')).filter(([k]) => k.startsWith(`${run.id}:`));
   mutate?.(rec);
   const header = headerOf(rec);
@@ -244,7 +245,7 @@ async function cloneRuns(home, wf, until, mutate) {
     const id = `r_b${i.toString(36).padStart(7, '0')}`;
     ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, id } });
     if (index) ops.push(...index.created({ ...header, id }));
-    steps.forEach(([path, state], n) => ops.push({ type: 'put', sub: 'runs', key: stepRowKey(id, n), value: { path, state } }));
+    steps.forEach(([path, state], n) => ops.push(stepRows.putOp(id, n, { path, state })));
     for (const [k, t] of timers) ops.push({ type: 'put', sub: 'timers', key: k.replace(run.id, id), value: { ...t, run_id: id } });
     if (ops.length >= 2000) {
       await store.commit(ops);
@@ -388,11 +389,11 @@ async function restartFinished() {
     off();
     await d.stop();
     const { Store } = await import('../dist/daemon/store/store.js');
-    const { stepRange } = await import('../dist/daemon/engine/step-rows.js');
+    const stepRows = await stepRowsApi();
     const store = await Store.open(join(home, 'data', 'db'));
     const header = await store.get('runs', run.id);
     if (header.status !== 'succeeded') throw new Error(`template run ${header.status}`);
-    const rows = await store.entries('runs', stepRange(run.id));
+    const rows = await stepRows.read(store, run.id);
     const events = (await store.entries('events')).filter(([k]) => k.startsWith(`${run.id}:`));
     debug('writing', FINISHED, 'finished runs', rows.length, 'rows', events.length, 'events each');
     let ops = [];

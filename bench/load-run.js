@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, runIndexOps, stopChildDaemon } from './support.js';
+import { BIN, runIndexOps, stepRowsApi, stopChildDaemon } from './support.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ACTIVE = new Set(['queued', 'running', 'waiting', 'paused']);
@@ -45,7 +45,8 @@ export async function runLoad(o) {
   const log = o.log ?? (() => undefined);
   const { DaemonClient } = await import('../dist/client/client.js');
   const { Store } = await import('../dist/daemon/store/store.js');
-  const { StepRows, stepRange, stepRowKey, headerOf } = await import('../dist/daemon/engine/step-rows.js');
+  const stepRows = await stepRowsApi();
+  const { StepRows, headerOf } = stepRows;
   mkdirSync(join(o.home, 'workflows'), { recursive: true });
   // both wait on a timer and tell nobody: the load is the starts, not notifications
   writeFileSync(join(o.home, 'workflows', 'waiter.yaml'), 'id: waiter\nnotifications: []\nsteps:\n  - id: nap\n    wait: 2h\n');
@@ -71,7 +72,7 @@ export async function runLoad(o) {
   {
     const store = await Store.open(join(o.home, 'data', 'db'));
     try {
-      const { run: rec } = new StepRows().load(await store.get('runs', template.id), await store.entries('runs', stepRange(template.id)), false);
+      const { run: rec } = new StepRows().load(await store.get('runs', template.id), await stepRows.read(store, template.id), false);
       const timers = (await store.entries('timers')).filter(([k]) => k.startsWith(`${template.id}:`));
       const header = headerOf(rec);
       const steps = Object.entries(rec.steps);
@@ -82,7 +83,7 @@ export async function runLoad(o) {
         waiterIds.push(id);
         ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, id } });
         if (index) ops.push(...index.created({ ...header, id }));
-        steps.forEach(([path, state], n) => ops.push({ type: 'put', sub: 'runs', key: stepRowKey(id, n), value: { path, state } }));
+        steps.forEach(([path, state], n) => ops.push(stepRows.putOp(id, n, { path, state })));
         for (const [k, t] of timers) ops.push({ type: 'put', sub: 'timers', key: k.replace(template.id, id), value: { ...t, run_id: id } });
         if (ops.length >= 2000) {
           await store.commit(ops);

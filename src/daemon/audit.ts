@@ -1,6 +1,6 @@
 import { parseDuration } from '../config/duration.js';
 import { WireError, type Params, type Result } from '../protocol/index.js';
-import type { DaemonContext } from './context.js';
+import type { Repos } from './repos/index.js';
 import type { AuditEntry } from './store/store.js';
 
 /** Whether `actor` (`kind:user`) is the one asked for: the whole actor, its kind or its user. */
@@ -24,21 +24,20 @@ const SCAN_PAGE = 1000;
  * The audit log, newest first. Keys are time-ordered (`<ms>-<seq>`), so `since` bounds the scan;
  * the other filters are applied while scanning backwards until `limit` entries matched.
  */
-export async function listAudit(ctx: DaemonContext, p: Params<'audit.list'>): Promise<Result<'audit.list'>> {
+export async function listAudit(ctx: { repos: Pick<Repos, 'audit'> }, p: Params<'audit.list'>): Promise<Result<'audit.list'>> {
   const cutoff = sinceCutoff(p.since);
-  const gte = cutoff === null ? undefined : String(cutoff).padStart(15, '0');
   const target = p.run ? `run:${p.run}` : null;
   const items: AuditEntry[] = [];
   let lt: string | undefined;
   for (;;) {
-    const rows = await ctx.store.entries<AuditEntry>('audit', { reverse: true, limit: SCAN_PAGE, ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
-    for (const [, e] of rows) {
+    const rows = await ctx.repos.audit.newest(cutoff, SCAN_PAGE, lt);
+    for (const { entry: e } of rows) {
       if (target && e.target !== target) continue;
       if (p.actor && !actorMatches(e.actor, p.actor)) continue;
       items.push(e);
       if (items.length > p.limit) return { items: items.slice(0, p.limit), more: true };
     }
     if (rows.length < SCAN_PAGE) return { items, more: false };
-    lt = rows[rows.length - 1][0];
+    lt = rows[rows.length - 1].cursor;
   }
 }

@@ -13,6 +13,7 @@ import type { SlackBridge } from './slack/bridge.js';
 import type { DiscordBridge } from './discord/bridge.js';
 import type { RetentionService } from './store/retention.js';
 import type { KvStore } from './store/kv.js';
+import type { Repos } from './repos/index.js';
 import type { TeamService } from './team/service.js';
 import type { ToolService } from './tools/service.js';
 import type { WorkflowCatalog } from './workflows/catalog.js';
@@ -27,11 +28,19 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** What every handler and service can reach. Services add themselves as typed fields. */
+/**
+ * The daemon's parts as one record, for the edge only: the socket handlers (handlers/**) and
+ * server.ts receive it. Services never do: each takes a typed deps object naming what it uses
+ * (main.ts `assemble` is the composition root; the chat bridges share chat/services.ts
+ * ChatServices).
+ */
 export interface DaemonContext {
   readonly paths: Paths;
   readonly config: CompiledConfig;
+  /** The only write path (`commit`) and the storage's health (`unwritable`, `onWritable`). */
   readonly store: KvStore;
+  /** Reads and op builders per domain over `store` (repos/): nothing else names a sublevel or key. */
+  readonly repos: Repos;
   readonly log: Logger;
   readonly bus: Bus;
   readonly startedAt: Date;

@@ -2,9 +2,11 @@ import type { RunEventPush, WatchItem } from '../protocol/index.js';
 import type { Service } from './context.js';
 import type { CommitOptions, KvStore } from './store/kv.js';
 import type { StoreOp } from './store/store.js';
+import type { Repos } from './repos/index.js';
+import type { FeedRepo } from './repos/feed.js';
 
 /** What a feed row holds: run events and notifications by reference (their rows are the truth). */
-type FeedRow =
+export type FeedRow =
   | { topic: 'runs'; event: string; ref: string; status: string; workflow: string }
   | { topic: 'notifications'; event: 'notification'; ref: string }
   | { topic: 'notifications'; event: 'delivery'; data: Record<string, unknown> };
@@ -13,9 +15,6 @@ export type FeedItemInput =
   | { topic: 'runs'; event: string; ref: string; data: RunEventPush }
   | { topic: 'notifications'; event: 'notification'; ref: string; data: Record<string, unknown> }
   | { topic: 'notifications'; event: 'delivery'; data: Record<string, unknown> };
-
-const WIDTH = 15;
-const keyOf = (cursor: number): string => cursor.toString().padStart(WIDTH, '0');
 
 /**
  * The daemon-wide ordered stream behind `runs.watch`. Every run event and notification gets the
@@ -33,18 +32,24 @@ export class Feed implements Service {
   private readonly settled = new Map<number, WatchItem | null>();
   private readonly listeners = new Set<(item: WatchItem) => void>();
 
-  constructor(private readonly store: KvStore) {}
+  private readonly rows: FeedRepo<FeedRow>;
+
+  constructor(
+    private readonly store: KvStore,
+    private readonly repos: Pick<Repos, 'feed' | 'runs' | 'outbox'>,
+  ) {
+    this.rows = repos.feed as FeedRepo<FeedRow>;
+  }
 
   async stop(): Promise<void> {
     this.listeners.clear();
   }
 
   async start(): Promise<void> {
-    const [last] = await this.store.entries('feed', { reverse: true, limit: 1 });
-    const [first] = await this.store.entries('feed', { limit: 1 });
-    if (last) this.nextCursor = Number(last[0]) + 1;
+    const bounds = await this.rows.bounds();
+    if (bounds) this.nextCursor = bounds.last + 1;
     this.lastPublished = this.nextCursor - 1;
-    this.oldestKept = first ? Number(first[0]) : this.nextCursor;
+    this.oldestKept = bounds ? bounds.first : this.nextCursor;
   }
 
   /** The cursor of the last item live watchers have been sent. */
@@ -66,7 +71,7 @@ export class Feed implements Service {
           ? { topic: 'notifications', event: 'notification', ref: input.ref }
           : { topic: 'notifications', event: 'delivery', data: input.data };
     const item = { cursor, topic: input.topic, event: input.event, data: input.data } as WatchItem;
-    return { cursor, op: { type: 'put', sub: 'feed', key: keyOf(cursor), value: row as never }, item };
+    return { cursor, op: this.rows.putOp(cursor, row), item };
   }
 
   /** After the batch: publishes what is now durable (or skips what failed), in cursor order. */
@@ -124,15 +129,14 @@ export class Feed implements Service {
 
   /** Durable items after `cursor`, oldest first, up to `limit`. */
   async replay(after: number, limit = 1000): Promise<WatchItem[]> {
-    const rows = await this.store.entries<FeedRow>('feed', { gt: keyOf(after), lte: keyOf(this.lastPublished), limit });
+    const rows = await this.rows.rows(after, this.lastPublished, limit);
     const out: WatchItem[] = [];
-    for (const [key, row] of rows) {
-      const cursor = Number(key);
+    for (const [cursor, row] of rows) {
       if (row.topic === 'runs') {
-        const ev = await this.store.get<Record<string, unknown>>('events', row.ref);
+        const ev = await this.repos.runs.eventAt<Record<string, unknown>>(row.ref);
         if (ev) out.push({ cursor, topic: 'runs', event: row.event, data: { ...ev, status: row.status, workflow: row.workflow } as RunEventPush });
       } else if (row.event === 'notification') {
-        const n = await this.store.get<Record<string, unknown>>('outbox', row.ref);
+        const n = (await this.repos.outbox.get(row.ref)) as Record<string, unknown> | undefined;
         if (n) out.push({ cursor, topic: 'notifications', event: 'notification', data: n });
       } else out.push({ cursor, topic: 'notifications', event: 'delivery', data: row.data });
     }
@@ -141,10 +145,9 @@ export class Feed implements Service {
 
   /** Drops rows older than `keepFrom` (by cursor) — the retention sweep calls it. */
   async trimBefore(keepFrom: number): Promise<number> {
-    const rows = await this.store.entries('feed', { lt: keyOf(keepFrom), limit: 10_000 });
-    if (rows.length) await this.store.commit(rows.map(([key]) => ({ type: 'del' as const, sub: 'feed' as const, key })));
-    const [first] = await this.store.entries('feed', { limit: 1 });
-    this.oldestKept = first ? Number(first[0]) : this.nextCursor;
-    return rows.length;
+    const cursors = await this.rows.before(keepFrom, 10_000);
+    if (cursors.length) await this.store.commit(cursors.map((c) => this.rows.delOp(c)));
+    this.oldestKept = (await this.rows.bounds())?.first ?? this.nextCursor;
+    return cursors.length;
   }
 }

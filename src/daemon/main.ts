@@ -3,17 +3,19 @@ import type { Logger } from 'pino';
 import { loadConfig, type CompiledConfig } from '../config/load.js';
 import { resolvePaths, type Paths } from '../config/paths.js';
 import { exitedUnreaped } from '../config/pid-state.js';
-import { PACKAGE_VERSION } from '../protocol/index.js';
+import { PACKAGE_VERSION, type RunStatus } from '../protocol/index.js';
 import { Bus } from './bus.js';
 import type { DaemonContext, Service } from './context.js';
 import { createLogger } from './logger.js';
 import { securePaths } from './secure-dir.js';
 import { SocketServer } from './server.js';
 import { createServices } from './services.js';
+import { createRepos } from './repos/index.js';
 import { RetentionService } from './store/retention.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store/store.js';
 import type { KvStore } from './store/kv.js';
-import type { TeamService } from './team/service.js';
+import type { PgStore } from './store/pg-store.js';
+import type { ChatServices } from './chat/services.js';
 import { ToolService } from './tools/service.js';
 import { Engine } from './engine/engine.js';
 import { Feed } from './feed.js';
@@ -86,56 +88,88 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise
 }
 
 /**
- * Team mode's store and member: the team's PostgreSQL (the local LevelDB stays open only as this
- * home's single-daemon lock). A database that cannot be reached is a clear start error.
+ * Team mode's store: the team's PostgreSQL (the local LevelDB stays open only as this home's
+ * single-daemon lock). A database that cannot be reached is a clear start error.
  */
-async function teamParts(paths: Paths, config: CompiledConfig, log: Logger, getCtx: () => DaemonContext): Promise<{ store: KvStore; team: TeamService } | null> {
+async function teamStore(paths: Paths, config: CompiledConfig, log: Logger): Promise<{ store: PgStore; executorId: string } | null> {
   if (!config.team) return null;
   const { PgStore } = await import('./store/pg-store.js');
-  const { TeamService } = await import('./team/service.js');
   const { executorIdFor } = await import('./team/membership.js');
   const executorId = process.env.OPSTREAM_EXECUTOR_ID || executorIdFor(paths.dataDir);
-  const pgStore = await PgStore.open(config.team.url, { executorId, log: log.child({ service: 'pg-store' }) });
-  return { store: pgStore, team: new TeamService(getCtx, pgStore, { url: config.team.url, masked: config.team.masked, executorId }) };
+  return { store: await PgStore.open(config.team.url, { executorId, log: log.child({ service: 'pg-store' }) }), executorId };
 }
 
+/**
+ * The composition root: every service gets what it uses in its constructor, built in dependency
+ * order. Three pairs need each other, and each cycle is broken by attaching the later one after
+ * construction through a narrow interface (never the whole context):
+ * - engine -> notifier/stats (their ops go into the engine's run commits) and notifier -> engine
+ *   (a Teams card reads the run view): `notifier.attachRunView(engine)`;
+ *   stats -> engine (active counts): `stats.attachEngine(engine)`;
+ * - engine -> team (hosting, fences) and team -> engine/notifier/chat (DBOS hands it runs, it
+ *   adopts deliveries, runs the chat singletons): `team.attach({ engine, notifier, chat })`.
+ * The chat bridges (slack/, discord/ and their chat/ helpers) share one narrowed record,
+ * ChatServices, built once the services they drive exist. Services never receive the
+ * DaemonContext: it is the record the socket handlers and server.ts are given.
+ */
 async function assemble(paths: Paths, config: CompiledConfig, localStore: Store, log: Logger): Promise<RunningDaemon> {
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let stopping: Promise<void> | null = null;
 
-  const teamed = await teamParts(paths, config, log, () => ctx);
+  const teamed = await teamStore(paths, config, log);
   const store: KvStore = teamed?.store ?? localStore;
+  const repos = createRepos(store);
+  const bus = new Bus();
+  const startedAt = new Date();
+  const workflows = new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, daemonLoadChecks(config));
+  const feed = new Feed(store, repos);
+  const llm = config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' }), new SecretMasker(config.secrets)) : null;
+  const memory = new MemoryService({ log, config, llm, store, memory: repos.memory });
+  const team = teamed && config.team
+    ? new (await import('./team/service.js')).TeamService({ log, paths, store: teamed.store, bus, feed, runs: repos.runs, memory }, { url: config.team.url, masked: config.team.masked, executorId: teamed.executorId })
+    : null;
+  const tools = new ToolService({ log, bus, config, paths, store, cache: repos.cache, stats: repos.stats });
+  const notifier = new Notifier({ log, bus, config, store, outbox: repos.outbox, runs: repos.runs, feed, team });
+  const stats = new StatsService({ log, bus, paths, startedAt, team, store, stats: repos.stats, runs: repos.runs, notifier });
+  const engine = new Engine({ log, bus, config, store, runs: repos.runs, schedules: repos.schedules, workflows, feed, notifier, memory, stats, tools, llm, team });
+  notifier.attachRunView(engine);
+  stats.attachEngine(engine);
+  const retention = new RetentionService({ log, config, store, repos, engine, notifier, memory, feed });
+  const runCounts = async (): Promise<Record<RunStatus, number>> => (team ? engine.teamCounts().catch((e: unknown) => (isRetryable(e) ? engine.runCounts() : Promise.reject(e))) : engine.runCounts());
+  const chatServices: ChatServices = { config, bus, store, repos, engine, workflows, tools, llm, memory, notifier, feed, runCounts };
   const ctx: DaemonContext = {
     paths,
     config,
     store,
-    team: teamed?.team ?? null,
+    repos,
+    team,
     log,
-    bus: new Bus(),
-    startedAt: new Date(),
-    workflows: new WorkflowCatalog({ shipped: shippedWorkflowsDir(), user: paths.workflowsDir }, log, 150, daemonLoadChecks(config)),
-    tools: new ToolService(() => ctx),
-    engine: new Engine(() => ctx),
-    feed: new Feed(store),
-    llm: config.llm ? new LlmGateway(config.llm, log.child({ service: 'llm' }), new SecretMasker(config.secrets)) : null,
-    notifier: new Notifier(() => ctx),
-    stats: new StatsService(() => ctx),
-    memory: new MemoryService(() => ctx),
-    retention: new RetentionService(() => ctx),
+    bus,
+    startedAt,
+    workflows,
+    tools,
+    engine,
+    feed,
+    llm,
+    notifier,
+    stats,
+    memory,
+    retention,
     // the chat SDKs (and what they pull in: undici, ws, discord.js) load only when configured: a
     // daemon without them is tens of MB smaller
-    slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(() => ctx, config.slack, log.child({ service: 'slack' })) : null,
-    discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(() => ctx, config.discord, log.child({ service: 'discord' })) : null,
+    slack: config.slack ? new (await import('./slack/bridge.js')).SlackBridge(chatServices, config.slack, log.child({ service: 'slack' })) : null,
+    discord: config.discord ? new (await import('./discord/bridge.js')).DiscordBridge(chatServices, config.discord, log.child({ service: 'discord' })) : null,
     // the engine's in-memory index (it is started before the socket accepts requests)
     // (team mode: the team's, from the database; while it cannot be reached, the runs hosted here,
     // from memory, so that `hello` and `daemon status` still answer)
-    runCounts: async () => (ctx.team ? ctx.engine.teamCounts().catch((e: unknown) => (isRetryable(e) ? ctx.engine.runCounts() : Promise.reject(e))) : ctx.engine.runCounts()),
+    runCounts,
     requestShutdown: (reason) => {
       // after the reply that asked for it has been flushed
       setImmediate(() => void stop(reason));
     },
   };
+  team?.attach({ engine, notifier, chat: [ctx.slack, ctx.discord].filter((x) => x !== null) });
   const services: Service[] = createServices(ctx);
   const server = new SocketServer(ctx);
   const started: Service[] = [];

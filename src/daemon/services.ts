@@ -18,7 +18,7 @@ export function createServices(ctx: DaemonContext): Service[] {
     ...(ctx.team ? [ctx.team] : []),
     ctx.engine, // resumes runs, re-arms timers and schedules
     ctx.retention, // after the engine: it asks which runs are active; its first sweep waits a minute
-    new MetricsServer(() => ctx), // after the engine: it reads all of the above (only when metrics.listen is set)
+    new MetricsServer({ log: ctx.log, config: ctx.config, stats: ctx.stats }), // after the engine: it reads all of the above (only when metrics.listen is set)
     // last: commands from chat reach a running engine. Team mode: the chat connections are a
     // singleton the team service starts on the elected daemon (their delivery channels, above, stay
     // on every daemon: a host delivers its own runs' notifications)

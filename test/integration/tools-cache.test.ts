@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/daemon/store/store.js';
+import { CacheRepo } from '../../src/daemon/repos/cache.js';
 import { canonicalJson, ToolResultCache } from '../../src/daemon/tools/cache.js';
 import { ToolPool } from '../../src/daemon/tools/pool.js';
 import { waitFor } from '../support/home.js';
@@ -19,7 +20,7 @@ async function setup(specs: Parameters<typeof nodeSpec>[2][] = [{}]) {
   const dir = mkdtempSync(join(tmpdir(), 'tcache-'));
   const store = await Store.open(join(dir, 'db'));
   let now = 1_000_000;
-  const cache = new ToolResultCache(store, () => now);
+  const cache = new ToolResultCache(new CacheRepo(store), () => now);
   const pool = new ToolPool(
     specs.map((extra, i) => nodeSpec(i === 0 ? 'fault' : `fault${i}`, [FAULT_SERVER], extra)),
     { log: memoryLog().log, cache },

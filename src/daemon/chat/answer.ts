@@ -2,7 +2,7 @@ import { formatDuration } from '../../config/duration.js';
 import { findAnalysis } from '../../ops-server/analysis/find.js';
 import type { RunJson } from '../../protocol/index.js';
 import { formatValue } from '../../ui/report.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import { ask } from '../memory/conversation.js';
 import { isWireError } from '../../protocol/wire-error.js';
 
@@ -20,7 +20,7 @@ export interface RunAnswer {
  * without one, or when the model does not answer, it is answered from what the run stored: its
  * status and steps, and the findings of its analysis.
  */
-export async function answerAboutRun(ctx: DaemonContext, runId: string, question: string, actor: string): Promise<RunAnswer> {
+export async function answerAboutRun(ctx: ChatServices, runId: string, question: string, actor: string): Promise<RunAnswer> {
   if (ctx.llm) {
     try {
       const r = await ask(ctx, runId, question, actor);
@@ -34,7 +34,7 @@ export async function answerAboutRun(ctx: DaemonContext, runId: string, question
   return storedAnswer(ctx, runId, question);
 }
 
-async function storedAnswer(ctx: DaemonContext, runId: string, question: string): Promise<RunAnswer> {
+async function storedAnswer(ctx: ChatServices, runId: string, question: string): Promise<RunAnswer> {
   const run = await ctx.engine.get(runId);
   const q = question.toLowerCase();
   const found = findAnalysis(run.steps);

@@ -1,5 +1,5 @@
 import type { RunJson } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import { rolesHeld, type Role } from './roles.js';
 
 /** Whether a role makes a person one of an approval's `approvers` (`operator` or `role:operator`; an admin counts as an operator). */
@@ -21,7 +21,7 @@ export interface ApprovalAnswer {
  * engine answers each wait once (the first decision wins) and refuses a decision bound to a wait
  * the run no longer has; its WireErrors reach the caller unchanged.
  */
-export async function answerApproval(ctx: DaemonContext, who: { actor: string; role: Role }, runId: string, a: ApprovalAnswer): Promise<RunJson> {
+export async function answerApproval(ctx: ChatServices, who: { actor: string; role: Role }, runId: string, a: ApprovalAnswer): Promise<RunJson> {
   const run = await ctx.engine.get(runId);
   const approvers = run.progress.waiting?.kind === 'approval' ? run.progress.waiting.approvers : (run.waiting_for?.approvers as string[] | undefined);
   return ctx.engine.answer(runId, who.actor, { kind: 'approval', decision: a.decision, comment: a.comment, ...(a.shown ? { shown: a.shown } : {}) }, { approver: approverByRole(approvers, who.role) });
@@ -36,7 +36,7 @@ export interface WaitOutcome {
 }
 
 /** How the wait opened at `seq` for `step` ended, from the run's events; null while still open. */
-export async function waitOutcome(ctx: DaemonContext, run: string, step: string, seq: number): Promise<WaitOutcome | null> {
+export async function waitOutcome(ctx: ChatServices, run: string, step: string, seq: number): Promise<WaitOutcome | null> {
   const { events } = await ctx.engine.events(run, seq, 10_000);
   for (const e of events) {
     if (e.step !== step) continue;
@@ -63,7 +63,7 @@ export interface ClickedApproval {
  * wait the message was posted for must still be open (`seq`), and the gated call must be the one
  * shown (`argsHash`). A stale click changes nothing; `how` says who decided, when that is known.
  */
-export async function staleApproval(ctx: DaemonContext, c: ClickedApproval): Promise<{ stale: false; run: RunJson; shown: { step: string; args_hash?: string } } | { stale: true; run: RunJson | null; how: WaitOutcome | null; otherCall?: boolean }> {
+export async function staleApproval(ctx: ChatServices, c: ClickedApproval): Promise<{ stale: false; run: RunJson; shown: { step: string; args_hash?: string } } | { stale: true; run: RunJson | null; how: WaitOutcome | null; otherCall?: boolean }> {
   const run = await ctx.engine.get(c.run).catch(() => null);
   const w = run?.waiting_for;
   const decided = async (): Promise<WaitOutcome | null> => (c.seq !== undefined ? waitOutcome(ctx, c.run, c.step, c.seq).catch(() => null) : null);

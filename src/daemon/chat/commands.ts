@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import { isWireError, type RunJson } from '../../protocol/index.js';
 import { resolveStart } from '../../workflows/params.js';
 import { missingServerReason } from '../../workflows/tool-catalog.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import type { StoreOp } from '../store/store.js';
 import { answerAboutRun } from './answer.js';
 import { answerApproval } from './approvals.js';
 import { allows, roleNeeded, type Permission, type Platform, type Role } from './roles.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /**
  * The chat-neutral application layer: a command a person typed or clicked on any chat platform,
@@ -101,16 +102,16 @@ export const USAGE: Record<ChatCommandKind, string> = {
 const RUN_ID = /^r_[a-z0-9]{4,16}$/;
 
 export interface ChatDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   log: Logger;
 }
 
 export interface ExecuteOptions {
   /**
-   * A key stored with a started run, so a redelivered command cannot start it twice (even across
+   * A row (a chat-state table and id) stored with a started run, so a redelivered command cannot start it twice (even across
    * restarts): a start whose key is already stored is a `duplicate`.
    */
-  durableKey?: { key: string; value: unknown };
+  durableKey?: { table: MetaTable<unknown>; id: string; value: unknown };
   /** What the refusal audit entry names (default: the command). */
   what?: string;
   /**
@@ -122,9 +123,8 @@ export interface ExecuteOptions {
 
 /** Writes a refusal to the audit log as `<platform>.refused` with the actor; never throws (a failed audit is logged). */
 export async function auditRefusal(d: ChatDeps, who: ChatCaller, target: string): Promise<void> {
-  await d
-    .ctx()
-    .store.commit([], { actor: who.actor, action: `${who.platform}.refused`, target })
+  await d.services.store
+    .commit([], { actor: who.actor, action: `${who.platform}.refused`, target })
     .catch((err: unknown) => d.log.warn({ err }, `${who.platform}: could not audit a refusal`));
 }
 
@@ -139,7 +139,7 @@ export async function refuse(d: ChatDeps, who: ChatCaller, action: string, what:
 export async function execute(d: ChatDeps, who: ChatCaller, cmd: ChatCommand, o: ExecuteOptions = {}): Promise<ChatOutcome> {
   const need = NEEDS[cmd.kind];
   if (!allows(who.role, need)) return refuse(d, who, `runs.${cmd.kind}`, o.what ?? describe(cmd), need);
-  const ctx = d.ctx();
+  const ctx = d.services;
   try {
     switch (cmd.kind) {
       case 'help':
@@ -197,8 +197,8 @@ function describe(cmd: ChatCommand): string {
 }
 
 async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'start' }>, o: ExecuteOptions): Promise<ChatOutcome> {
-  const ctx = d.ctx();
-  if (o.durableKey && (await ctx.store.get('meta', o.durableKey.key))) return { kind: 'duplicate' };
+  const ctx = d.services;
+  if (o.durableKey && (await o.durableKey.table.has(o.durableKey.id))) return { kind: 'duplicate' };
   const { workflow, params } = resolveStart(ctx.workflows.current(), [cmd.workflow, ...cmd.words], ctx.config.raw.services);
   const missing = missingServerReason(workflow.workflow, ctx.config);
   if (missing) return { kind: 'not_started', reason: missing, why: 'missing_server' };
@@ -210,7 +210,7 @@ async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { k
   }
   const unready = o.prepare ? await o.prepare(workflow.workflow.id) : null;
   if (unready) return { kind: 'not_started', reason: unready, why: 'platform' };
-  const extraOps: StoreOp[] = o.durableKey ? [{ type: 'put', sub: 'meta', key: o.durableKey.key, value: o.durableKey.value }] : [];
+  const extraOps: StoreOp[] = o.durableKey ? [o.durableKey.table.putOp(o.durableKey.id, o.durableKey.value)] : [];
   const rec = await ctx.engine.startRun({ workflow, params, trigger: who.platform, actor: who.actor, extraOps });
   return { kind: 'started', run: await ctx.engine.get(rec.id) };
 }
@@ -221,7 +221,7 @@ async function start(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { k
  * else. Whether the person's role makes them an approver is decided here (chat/approvals.ts).
  */
 async function decide(d: ChatDeps, who: ChatCaller, cmd: Extract<ChatCommand, { kind: 'approve' | 'reject' }>): Promise<ChatOutcome> {
-  const ctx = d.ctx();
+  const ctx = d.services;
   const id = needRun(cmd.run);
   const decision = cmd.kind === 'approve' ? 'approved' : 'rejected';
   const before = await ctx.engine.get(id);

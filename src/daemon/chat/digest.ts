@@ -1,7 +1,8 @@
 import type { Notification } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import { waitOutcome } from './approvals.js';
 import { quietText, type QuietHours } from './quiet.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** An approval in a digest that is still open: its buttons (or command) are bound to this wait. */
 export interface DigestApproval {
@@ -41,7 +42,7 @@ export function quietHeading(count: number, quiet: QuietHours | null): string {
 }
 
 /** Approvals among `entries` that nobody answered yet (a digest offers to decide those only). */
-export async function openApprovals(ctx: DaemonContext, entries: Notification[]): Promise<Map<string, DigestApproval>> {
+export async function openApprovals(ctx: ChatServices, entries: Notification[]): Promise<Map<string, DigestApproval>> {
   const out = new Map<string, DigestApproval>();
   for (const e of entries) {
     if (e.kind !== 'approval' || !e.run_id || !e.step) continue;
@@ -65,13 +66,13 @@ export class HeldBatches {
   private readonly batched = new Map<string, string>();
 
   constructor(
-    private readonly ctx: () => DaemonContext,
+    private readonly services: ChatServices,
     /** The notifier channel's name (`slack`, `discord`): whose delivery state is read. */
     private readonly channel: string,
   ) {}
 
-  private key(id: string): string {
-    return `${this.channel}_batched:${id}`;
+  private get receipts(): MetaTable<string> {
+    return this.services.repos.chat.batchedOf(this.channel);
   }
 
   /** An entry queued in a batching lane (from the channel's laneOf). */
@@ -88,7 +89,7 @@ export class HeldBatches {
 
   /** The receipt of the batch an entry went out in, if it did (forgotten once reported). */
   async receiptOf(id: string): Promise<string | undefined> {
-    const r = this.batched.get(id) ?? (await this.ctx().store.get<string>('meta', this.key(id)));
+    const r = this.batched.get(id) ?? (await this.receipts.get(id));
     if (r) this.batched.delete(id);
     return r;
   }
@@ -102,7 +103,7 @@ export class HeldBatches {
 
   /** Every entry of the batch confirmed with `receipt`, durably. */
   async confirm(entries: Notification[], lane: string, receipt: string, first: Notification): Promise<void> {
-    await this.ctx().store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: this.key(e.id), value: receipt })));
+    await this.services.store.commit(entries.map((e) => this.receipts.putOp(e.id, receipt)));
     const m = this.lanes.get(lane);
     for (const e of entries) {
       m?.delete(e.id);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import type { Platform } from './roles.js';
 import { joinDurations, splitWords } from './text.js';
 import type { ChatCommand } from './commands.js';
@@ -20,7 +20,7 @@ export interface Vocabulary {
 }
 
 /** Whether a word starts a workflow (its id or its `command` verb). */
-export function isWorkflowWord(ctx: DaemonContext, word: string | undefined): boolean {
+export function isWorkflowWord(ctx: ChatServices, word: string | undefined): boolean {
   if (!word) return false;
   const set = ctx.workflows.current();
   return set.workflows.has(word) || set.byCommand(word.toLowerCase()) !== undefined;
@@ -42,7 +42,7 @@ export const NEUTRAL_VOCABULARY = (platform: Platform): Vocabulary => ({ platfor
  * Command words (as `mapIntent` gives them, in the neutral vocabulary) -> a typed command, or a
  * one-line problem. A workflow word starts that workflow with the words after it.
  */
-export function commandFromWords(ctx: DaemonContext, words: string[]): { cmd: ChatCommand } | { problem: string } {
+export function commandFromWords(ctx: ChatServices, words: string[]): { cmd: ChatCommand } | { problem: string } {
   const [head, ...rest] = words;
   const name = neutralCommandOf(head);
   const runOf = (what: string): string => {
@@ -98,7 +98,7 @@ const RUN_ID = /\br_[a-z0-9]{4,16}\b/;
  * against the same commands; then a small grammar ("what is running?", "pause r_x", "please
  * profile checkout-api for 2 hours"). The caller answers with a suggestion when nothing matches.
  */
-export async function mapIntent(ctx: DaemonContext, text: string, log: Logger, vocab: Vocabulary): Promise<Intent> {
+export async function mapIntent(ctx: ChatServices, text: string, log: Logger, vocab: Vocabulary): Promise<Intent> {
   const words = splitWords(text);
   if (words.length === 0) return { words: ['help'], by: 'grammar' };
   if (vocab.commandOf(words[0]) || isWorkflowWord(ctx, words[0])) return { words, by: 'command' };
@@ -111,7 +111,7 @@ export async function mapIntent(ctx: DaemonContext, text: string, log: Logger, v
   return g && (vocab.commandOf(g[0]) || isWorkflowWord(ctx, g[0])) ? { words: g, by: 'grammar' } : { words: null };
 }
 
-function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] | null {
+function byGrammar(ctx: ChatServices, text: string, words: string[]): string[] | null {
   const t = text.toLowerCase().replace(/[?!.]+$/g, '');
   const id = RUN_ID.exec(t)?.[0];
   if (/^(hi|hello|hey|help|what can you do)\b/.test(t) || /\bhelp\b/.test(t)) return ['help'];
@@ -133,7 +133,7 @@ function byGrammar(ctx: DaemonContext, text: string, words: string[]): string[] 
   return null;
 }
 
-async function byLlm(ctx: DaemonContext, text: string, log: Logger, vocab: Vocabulary): Promise<string[] | null> {
+async function byLlm(ctx: ChatServices, text: string, log: Logger, vocab: Vocabulary): Promise<string[] | null> {
   const llm = ctx.llm;
   if (!llm) return null;
   const wfs = [...ctx.workflows.current().workflows.values()].map((w) => w.workflow);

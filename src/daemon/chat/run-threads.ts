@@ -1,5 +1,6 @@
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from './services.js';
 import type { StoreOp } from '../store/store.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /**
  * Which run a chat message or thread belongs to, for every platform: a run's records (Slack: its
@@ -13,11 +14,11 @@ export class RunThreadIndex<T extends { run: string }> {
   private readonly byThread = new Map<string, string>();
 
   constructor(
-    private readonly ctx: () => DaemonContext,
-    /** Key prefix of the records (`slack_thread:`). */
-    private readonly prefix: string,
-    /** The record's key (starts with `prefix`). */
-    private readonly keyOf: (t: T) => string,
+    private readonly services: ChatServices,
+    /** Where the records live (the chat state's `slackThreads`, `discordThreads`). */
+    private readonly table: () => MetaTable<T>,
+    /** The record's id in `table`. */
+    private readonly idOf: (t: T) => string,
     /** The id a reply names the thread by (Slack `<channel>:<ts>`, Discord the thread channel). */
     private readonly threadOf: (t: T) => string,
     /** Whether two records of one run are the same one (Slack: one per destination). */
@@ -25,7 +26,7 @@ export class RunThreadIndex<T extends { run: string }> {
   ) {}
 
   async load(): Promise<void> {
-    for (const [, t] of await this.ctx().store.entries<T>('meta', { gte: this.prefix, lt: `${this.prefix}\uffff` })) this.remember(t);
+    for (const [, t] of await this.table().entries()) this.remember(t);
   }
 
   private remember(t: T): void {
@@ -39,13 +40,13 @@ export class RunThreadIndex<T extends { run: string }> {
 
   /** Stores a record (with `extra` in the same commit) and indexes it. */
   async save(t: T, extra: StoreOp[] = []): Promise<void> {
-    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: this.keyOf(t), value: t }, ...extra]);
+    await this.services.store.commit([this.table().putOp(this.idOf(t), t), ...extra]);
     this.remember(t);
   }
 
   /** Stores records changed in place (a flag on them). */
   async update(ts: T[]): Promise<void> {
-    if (ts.length) await this.ctx().store.commit(ts.map((t) => ({ type: 'put' as const, sub: 'meta' as const, key: this.keyOf(t), value: t })));
+    if (ts.length) await this.services.store.commit(ts.map((t) => this.table().putOp(this.idOf(t), t)));
   }
 
   of(run: string): T[] {

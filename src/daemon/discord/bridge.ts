@@ -9,12 +9,14 @@ import { threadReply } from '../chat/conversation.js';
 import { Dedupe } from '../chat/dedupe.js';
 import { commandFromWords, mapIntent, NEUTRAL_VOCABULARY } from '../chat/intent.js';
 import { allows, platformActor, roleIn } from '../chat/roles.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Service } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { commandDefinition, parseButtonId, parseSubcommand, type InteractionOption } from './command.js';
 import { replyMessage, type DiscordMessage } from './render.js';
 import { DiscordChannel } from './channel.js';
 import { loggingStrategy } from './gateway.js';
 import { describeError, DiscordThreads, isUnknownChannel } from './threads.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** What the bridge reads of an INTERACTION_CREATE (parsed at the edge; anything else is skipped and logged). */
 const Interaction = z.object({
@@ -42,9 +44,6 @@ const Message = z.object({
 });
 type Message = z.infer<typeof Message>;
 
-const ixKey = (id: string): string => `discord_ix:${id}`;
-/** A start from Discord is stored with this key in the run's batch: a replayed interaction cannot start it twice. */
-const startKey = (id: string): string => `discord_start:${id}`;
 /** Discord's interaction tokens (defer, edit, follow-ups) live 15 minutes. */
 const TOKEN_LIFE_MS = 15 * 60_000;
 
@@ -86,16 +85,18 @@ export class DiscordBridge implements Service {
   readonly ackLatencies: number[] = [];
 
   constructor(
-    private readonly getCtx: () => DaemonContext,
+    private readonly services: ChatServices,
     readonly cfg: CompiledDiscord,
     private readonly log: Logger,
   ) {
     this.error = cfg.token ? null : 'discord.token is not set (write it as "${DISCORD_TOKEN}" and export the bot token)';
   }
 
-  private get ctx(): DaemonContext {
-    return this.getCtx();
+  /** Interactions and messages seen (the chat state's `discordInteractions`): each acts once. */
+  private get ixRows(): MetaTable<IxRecord> {
+    return this.services.repos.chat.discordInteractions as MetaTable<IxRecord>;
   }
+
 
   private rest(): REST {
     if (!this.client) throw new WireError('unavailable', 'the Discord bridge is not running');
@@ -110,13 +111,13 @@ export class DiscordBridge implements Service {
   readonly outbound: Service = {
     name: 'discord-outbound',
     start: async () => {
-      this.threads = new DiscordThreads(() => this.ctx, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
+      this.threads = new DiscordThreads(this.services, () => this.rest(), this.cfg.channel, this.cfg.updateIntervalMs, this.log);
       await this.threads.load();
       if (!this.error) {
         this.client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: this.cfg.api_url }, ws: { buildStrategy: loggingStrategy(this.log) } });
         this.client.rest.setToken(this.cfg.token!);
       }
-      this.ctx.notifier.register(new DiscordChannel({ ctx: () => this.ctx, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
+      this.services.notifier.register(new DiscordChannel({ services: this.services, rest: () => this.rest(), threads: this.threads, channel: this.cfg.channel, levels: this.cfg.notifications?.levels ?? null, quiet: this.cfg.quiet, fatal: () => (!this.cfg.token || this.state === 'failed' ? (this.error ?? 'the bridge stopped') : null) }));
     },
     stop: async () => {
       await this.threads?.stop();
@@ -147,7 +148,7 @@ export class DiscordBridge implements Service {
       this.log.error({ code: ev.code }, 'discord: gateway closed for good');
     });
     client.on(Events.Error, (e: Error) => this.log.warn({ error: e.message }, 'discord: client error'));
-    this.offFeed = this.ctx.feed.onPublish((item) => this.threads.onFeed(item));
+    this.offFeed = this.services.feed.onPublish((item) => this.threads.onFeed(item));
     this.sweepTimer = setInterval(() => void this.sweep(), 3_600_000);
     this.sweepTimer.unref();
     void this.sweep();
@@ -184,8 +185,9 @@ export class DiscordBridge implements Service {
   private async sweep(): Promise<void> {
     try {
       const day = Date.now() - 86_400_000;
-      const old = (await this.ctx.store.entries<{ at?: string }>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` })).filter(([, v]) => !v.at || Date.parse(v.at) < day);
-      if (old.length) await this.ctx.store.commit(old.map(([k]) => ({ type: 'del' as const, sub: 'meta' as const, key: k })));
+      const seen = this.services.repos.chat.discordInteractions;
+      const old = (await seen.entries()).filter(([, v]) => !v.at || Date.parse(v.at) < day);
+      if (old.length) await this.services.store.commit(old.map(([id]) => seen.delOp(id)));
     } catch (err) {
       this.log.warn({ error: describeError(err) }, 'discord: bookkeeping sweep failed');
     }
@@ -260,17 +262,18 @@ export class DiscordBridge implements Service {
   }
 
   private async message(m: Message): Promise<void> {
-    const key = ixKey(`m${m.id}`);
+    const seen = this.ixRows;
+    const id = `m${m.id}`;
     // a message replayed after a resume (or seen by a daemon before a restart) acts once
-    if (await this.ctx.store.get('meta', key)) return;
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key, value: { at: new Date().toISOString(), state: 'done' } satisfies IxRecord }]);
+    if (await seen.has(id)) return;
+    await this.services.store.commit([seen.putOp(id, { at: new Date().toISOString(), state: 'done' } satisfies IxRecord)]);
     const who: ChatCaller = { platform: 'discord', user: m.author.id, role: roleIn(this.cfg.roles, 'none', m.author.id), actor: platformActor('discord', m.author.id) };
     const text = m.content.replace(/<@!?(\d+)>/g, (all, id: string) => (id === this.botUser ? ' ' : all)).replace(/\s+/g, ' ').trim();
     const reply = (r: Pick<ChatReply, 'text' | 'tone'>): Promise<unknown> =>
       this.rest().post(Routes.channelMessages(m.channel_id), { body: { ...replyMessage({ ...r, private: false }), message_reference: { message_id: m.id, fail_if_not_exists: false } } });
     const run = this.threads.runOfThread(m.channel_id);
     if (run) {
-      const json = await this.ctx.engine.get(run).catch(() => null);
+      const json = await this.services.engine.get(run).catch(() => null);
       const r = threadReply(run, json, text, true, 'in Discord');
       if (r.kind === 'ignore') return;
       const o = await execute(this.deps(), who, r.cmd, { what: r.what });
@@ -282,8 +285,8 @@ export class DiscordBridge implements Service {
       // no role: no model tokens spent on understanding them
       return void (await reply(this.say(await refuse(this.deps(), who, 'discord.message', text.slice(0, 120), 'read'))));
     }
-    const intent = await mapIntent(this.ctx, text, this.log, NEUTRAL_VOCABULARY('discord'));
-    const parsed = intent.words ? commandFromWords(this.ctx, intent.words) : { problem: `I didn't understand "${text.slice(0, 200)}"; \`/opstream help\` lists what I can do.` };
+    const intent = await mapIntent(this.services, text, this.log, NEUTRAL_VOCABULARY('discord'));
+    const parsed = intent.words ? commandFromWords(this.services, intent.words) : { problem: `I didn't understand "${text.slice(0, 200)}"; \`/opstream help\` lists what I can do.` };
     if ('problem' in parsed) return void (await reply({ tone: 'info', text: parsed.problem }));
     const cmd = parsed.cmd;
     if (cmd.kind === 'start' && !this.knowsWorkflow(cmd.workflow)) return void (await reply({ tone: 'warning', text: `There is no workflow "${cmd.workflow.slice(0, 60)}" (\`/opstream start\` suggests them). Nothing was started.` }));
@@ -291,8 +294,7 @@ export class DiscordBridge implements Service {
   }
 
   private async handle(ix: Interaction, at: number, replay = false): Promise<void> {
-    const ctx = this.ctx;
-    if (!replay && (await ctx.store.get('meta', ixKey(ix.id)))) return;
+    if (!replay && (await this.ixRows.has(ix.id))) return;
     try {
       await this.act(ix, at);
     } finally {
@@ -311,7 +313,7 @@ export class DiscordBridge implements Service {
   }
 
   private deps(): ChatDeps {
-    return { ctx: () => this.ctx, log: this.log };
+    return { services: this.services, log: this.log };
   }
 
   /** An outcome of the chat layer in Discord's words. */
@@ -325,7 +327,7 @@ export class DiscordBridge implements Service {
    * start (`replayPending`). Once answered, the record keeps only the time (no token).
    */
   private async claim(ix: Interaction): Promise<void> {
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.receivedAt(ix)).toISOString(), state: 'pending', ix } satisfies IxRecord }]);
+    await this.services.store.commit([this.ixRows.putOp(ix.id, { at: new Date(this.receivedAt(ix)).toISOString(), state: 'pending', ix } satisfies IxRecord)]);
     this.claimed.add(ix.id);
   }
 
@@ -334,7 +336,7 @@ export class DiscordBridge implements Service {
   }
 
   private async done(ix: Interaction, at: number): Promise<void> {
-    await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(ix.id), value: { at: new Date(this.replaying.get(ix.id) ?? at).toISOString(), state: 'done' } satisfies IxRecord }]);
+    await this.services.store.commit([this.ixRows.putOp(ix.id, { at: new Date(this.replaying.get(ix.id) ?? at).toISOString(), state: 'done' } satisfies IxRecord)]);
   }
 
   private async callback(ix: Interaction, body: { type: number; data?: unknown }, at: number): Promise<void> {
@@ -355,7 +357,7 @@ export class DiscordBridge implements Service {
    * checked against the run's wait again). Older ones are only marked done.
    */
   private async replayPending(): Promise<void> {
-    const rows = await this.ctx.store.entries<IxRecord>('meta', { gte: ixKey(''), lt: `${ixKey('')}\uffff` });
+    const rows = await this.ixRows.entries();
     const pending = rows.filter(([, r]) => r.state === 'pending' && r.ix);
     if (!pending.length) return;
     this.log.info({ interactions: pending.length }, 'discord: finishing the interactions a restart interrupted');
@@ -363,7 +365,7 @@ export class DiscordBridge implements Service {
       const parsed = Interaction.safeParse(r.ix);
       const at = Date.parse(r.at);
       if (!parsed.success || Date.now() - at > TOKEN_LIFE_MS) {
-        await this.ctx.store.commit([{ type: 'put', sub: 'meta', key: ixKey(String((r.ix as { id?: unknown }).id)), value: { at: r.at, state: 'done' } satisfies IxRecord }]);
+        await this.services.store.commit([this.ixRows.putOp(String((r.ix as { id?: unknown }).id), { at: r.at, state: 'done' } satisfies IxRecord)]);
         this.log.warn({ interaction: (r.ix as { id?: unknown }).id }, 'discord: an interaction interrupted by a restart is too old to answer (its token lived 15 minutes)');
         continue;
       }
@@ -421,7 +423,7 @@ export class DiscordBridge implements Service {
   }
 
   private knowsWorkflow(name: string): boolean {
-    const set = this.ctx.workflows.current();
+    const set = this.services.workflows.current();
     return set.workflows.has(name) || set.byCommand(name.toLowerCase()) !== undefined;
   }
 
@@ -453,7 +455,8 @@ export class DiscordBridge implements Service {
           return isUnknownChannel(e) ? `the run channel ${this.cfg.channel} is unknown to Discord (deleted, or the bot cannot see it); an admin should fix discord.channel` : `could not open the run's thread: ${describeError(e)}`;
         }
       };
-      const outcome = await execute(this.deps(), who, cmd, { prepare, durableKey: { key: startKey(key), value: { at: new Date().toISOString() } } });
+      // a start is stored with its interaction's key in the run's batch: a replayed interaction cannot start it twice
+      const outcome = await execute(this.deps(), who, cmd, { prepare, durableKey: { table: this.services.repos.chat.discordStarts, id: key, value: { at: new Date().toISOString() } } });
       const r: ChatReply = outcome.kind === 'duplicate' ? { tone: 'info', private: false, text: `This start was already carried out before the daemon restarted; its run is in a thread in <#${this.cfg.channel}>. Nothing else was started.` } : this.say(outcome);
       const opened = at as { message: string; thread: string } | null;
       if (r.started && r.run && opened) await this.threads.bind(r.run.id, opened);
@@ -470,7 +473,7 @@ export class DiscordBridge implements Service {
     if (!allows(who.role, NEEDS[b.decision])) return this.answerNow(ix, this.say(await refuse(this.deps(), who, `runs.${b.decision}`, `${b.run} ${b.step} (button)`, NEEDS[b.decision])), at);
     await this.callback(ix, { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, at);
     // whether the click still lands (same step, same gated call) is the chat layer's call
-    const st = await staleApproval(this.ctx, { run: b.run, step: b.step, argsHash: b.hash });
+    const st = await staleApproval(this.services, { run: b.run, step: b.step, argsHash: b.hash });
     let r: ChatReply;
     if (st.stale && st.otherCall) r = { tone: 'info', private: true, text: `Run ${b.run} now waits for a different call than the one shown; your click changed nothing.` };
     // a stale click goes to the layer too: bound to the step shown, it says who decided and changes nothing
@@ -481,7 +484,7 @@ export class DiscordBridge implements Service {
   private async autocomplete(ix: Interaction): Promise<void> {
     const focused = (ix.data?.options?.[0]?.options ?? []).find((o) => o.focused);
     const typed = String(focused?.value ?? '').toLowerCase();
-    const names = [...this.ctx.workflows.current().workflows.values()].map((w) => w.workflow).flatMap((w) => [w.id, ...(w.command ? [w.command] : [])]);
+    const names = [...this.services.workflows.current().workflows.values()].map((w) => w.workflow).flatMap((w) => [w.id, ...(w.command ? [w.command] : [])]);
     const choices = [...new Set(names)].filter((n) => n.toLowerCase().includes(typed)).slice(0, 25).map((n) => ({ name: n, value: n }));
     await this.rest().post(Routes.interactionCallback(ix.id, ix.token), { body: { type: InteractionResponseType.ApplicationCommandAutocompleteResult, data: { choices } }, auth: false });
   }

@@ -1,6 +1,6 @@
 import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { digestView, HeldBatches, openApprovals, quietHeading } from '../chat/digest.js';
 import { quietState, quietText, type QuietHours } from '../chat/quiet.js';
 import { digestMessage } from './render.js';
@@ -11,7 +11,7 @@ import { describeError, isUnknownChannel, type DiscordThreads, type RunThread } 
 const FATAL_RETRY_MS = 5 * 60_000;
 
 export interface DiscordChannelDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   rest(): REST;
   threads: DiscordThreads;
   /** Text channel for run threads and notifications (`discord.channel`). */
@@ -44,7 +44,7 @@ export class DiscordChannel implements Channel {
   private readonly held: HeldBatches;
 
   constructor(private readonly d: DiscordChannelDeps) {
-    this.held = new HeldBatches(d.ctx, 'discord');
+    this.held = new HeldBatches(d.services, 'discord');
   }
 
   accept(draft: Draft, _run: { id: string; workflow: string; actor: string } | null, explicit: string | null): boolean {
@@ -100,7 +100,7 @@ export class DiscordChannel implements Channel {
     const done = await this.held.receiptOf(entry.id);
     if (done) return { kind: 'delivered', receipt: done };
     const entries = this.held.pending('held', entry);
-    const view = digestView(entries, quietHeading(entries.length, this.d.quiet), await openApprovals(this.d.ctx(), entries));
+    const view = digestView(entries, quietHeading(entries.length, this.d.quiet), await openApprovals(this.d.services, entries));
     const m = (await this.d.rest().post(Routes.channelMessages(this.d.channel), { body: digestMessage(view) })) as { id: string };
     const receipt = `digest ${this.d.channel} ${m.id}`;
     await this.held.confirm(entries, 'held', receipt, entry);
@@ -109,7 +109,7 @@ export class DiscordChannel implements Channel {
 
   private async send(entry: Notification): Promise<string> {
     let run: RunJson | null = null;
-    if (entry.run_id) run = await this.d.ctx().engine.get(entry.run_id).catch(() => null);
+    if (entry.run_id) run = await this.d.services.engine.get(entry.run_id).catch(() => null);
     if (!run) {
       // not about a run (a test), or a run retention removed: on its own in the channel
       const m = (await this.d.rest().post(Routes.channelMessages(this.d.channel), { body: { content: cut(`**${entry.title}**\n${entry.text}`), allowed_mentions: { parse: [] } } })) as { id: string };

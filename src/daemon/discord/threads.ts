@@ -7,8 +7,9 @@ import { seriesPng } from '../chat/chart.js';
 import { EditCoalescer } from '../chat/coalesce.js';
 import { RunThreadIndex } from '../chat/run-threads.js';
 import { runCard } from '../chat/view.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { cardMessage } from './render.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** Where a run shows in Discord: its card (a message in the channel, edited in place) and the thread under it. */
 export interface RunThread {
@@ -22,7 +23,6 @@ export interface RunThread {
   endMessage?: string;
 }
 
-const key = (run: string): string => `discord_thread:${run}`;
 
 /** Discord's "Unknown Channel": the configured channel was deleted or the bot cannot see it. */
 export function isUnknownChannel(e: unknown): boolean {
@@ -49,14 +49,14 @@ export class DiscordThreads {
   private readonly pendingSince = new Map<string, number>();
 
   constructor(
-    private readonly ctx: () => DaemonContext,
+    private readonly services: ChatServices,
     private readonly rest: () => REST,
     private readonly channel: string,
     intervalMs: number,
     private readonly log: Logger,
   ) {
     this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
-    this.index = new RunThreadIndex<RunThread>(ctx, key(''), (t) => key(t.run), (t) => t.thread);
+    this.index = new RunThreadIndex<RunThread>(services, () => services.repos.chat.discordThreads as MetaTable<RunThread>, (t) => t.run, (t) => t.thread);
   }
 
   async load(): Promise<void> {
@@ -145,7 +145,7 @@ export class DiscordThreads {
     let p = this.finishing.get(t.run);
     if (!p) {
       p = (async () => {
-        const run = await this.ctx().engine.get(t.run);
+        const run = await this.services.engine.get(t.run);
         const id = await this.completion(t, run);
         t.ended = true;
         t.endMessage = id;
@@ -213,7 +213,7 @@ export class DiscordThreads {
     try {
       const since = this.pendingSince.get(run);
       this.pendingSince.delete(run);
-      const json = await this.ctx().engine.get(run);
+      const json = await this.services.engine.get(run);
       // discord.js's REST queues the edit per rate-limit bucket (a 429 is waited out there)
       await this.rest().patch(Routes.channelMessage(t.channel, t.message), { body: cardMessage(runCard(json), run) });
       if (since !== undefined) this.editLatencies.push(Date.now() - since);

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { formatDuration } from '../../config/duration.js';
 import type { Step, Workflow } from '../../workflows/schema.js';
-import type { DaemonContext } from '../context.js';
+import type { CompiledConfig } from '../../config/load.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { ToolService } from '../tools/service.js';
 import { capToolOutput, isLlmError, type ChatReply, type ToolDefinition } from '../llm/index.js';
 import { canonicalJson } from '../tools/cache.js';
 import { LOCAL_TRIGGERS } from '../tools/destinations.js';
@@ -34,6 +36,13 @@ const fail = (message: string, retryable: boolean, code = 'agent'): ErrorData =>
 /** Back-off between tries of an unreachable model: 5 s, 10 s, 20 s, ... capped at 2 min. */
 const llmBackoffMs = (n: number): number => Math.min(120_000, 5000 * 2 ** (n - 1));
 
+/** What agent steps use: the LLM gateway (null: none configured), its config, and the tools they may call. */
+export interface AgentHostDeps {
+  llm: LlmGateway | null;
+  config: Pick<CompiledConfig, 'llm'>;
+  tools: Pick<ToolService, 'list' | 'get' | 'servers' | 'call'>;
+}
+
 /**
  * The main thread's half of agent steps: the model calls, the tool calls, and the guard rails
  * (which tools, which arguments, which need a person), each committed as an event before the worker
@@ -43,13 +52,10 @@ export class AgentHost {
   private readonly validators = new Map<string, ArgsValidator>();
 
   constructor(
-    private readonly getCtx: () => DaemonContext,
+    private readonly d: AgentHostDeps,
     private readonly commit: Commit,
   ) {}
 
-  private get ctx(): DaemonContext {
-    return this.getCtx();
-  }
 
   private stepOf(def: Workflow, path: string): Step {
     const step = stepAt(def, path);
@@ -60,16 +66,16 @@ export class AgentHost {
   /** The step's allowed tools as the model sees them (their MCP input schemas). */
   async tools(run: RunRecord, def: Workflow, msg: Msg<'agent.tools'>): Promise<ToolDefinition[]> {
     const step = this.stepOf(def, msg.step);
-    const llm = this.ctx.llm;
+    const llm = this.d.llm;
     if (!llm) throw fail('no LLM configured: agent steps need an `llm:` section in config.yaml (see the README, Ollama)', false);
     const model = step.agent!.model ?? llm.model;
     if ((await llm.supportsTools(model)) === false) throw fail(`model ${model} does not support tools (its /api/show capabilities lack "tools"); use a model that does, e.g. qwen2.5 or llama3.1`, false);
-    await this.ctx.tools.list(); // waits (bounded) for servers still starting
+    await this.d.tools.list(); // waits (bounded) for servers still starting
     const out: ToolDefinition[] = [];
     for (const name of step.agent!.tools) {
-      const info = this.ctx.tools.get(name);
+      const info = this.d.tools.get(name);
       if (!info) {
-        const server = this.ctx.tools.servers().find((s) => s.name === name.split('.')[0]);
+        const server = this.d.tools.servers().find((s) => s.name === name.split('.')[0]);
         throw fail(`tool ${name} is not available${server ? ` (server ${server.name} is ${server.state}${server.reason ? `: ${server.reason}` : ''})` : ' (no such server configured)'}`, true);
       }
       out.push({ name: modelToolName(name), description: `${info.description ?? info.title ?? name}${info.destructive ? ' (destructive: runs only after a person approves these exact arguments)' : ''}`, parameters: info.inputSchema });
@@ -79,7 +85,7 @@ export class AgentHost {
 
   async llm(run: RunRecord, def: Workflow, msg: Msg<'llm'>): Promise<HostReply> {
     const step = this.stepOf(def, msg.step);
-    const llm = this.ctx.llm;
+    const llm = this.d.llm;
     if (!llm) throw fail('no LLM configured: agent steps need an `llm:` section in config.yaml (see the README, Ollama)', false);
     const st = run.steps[msg.step];
     if (st?.agent?.turns.some((t) => t.turn === msg.turn)) return { recorded: [] }; // already recorded
@@ -97,7 +103,7 @@ export class AgentHost {
       const model = msg.request.model ?? step.agent!.model ?? llm.model;
       if (!e.retryable) throw fail(`${e.message}${e.hint ? ` (${e.hint})` : ''}`, false);
       const n = (st?.llm_waits ?? 0) + 1;
-      const cfg = this.ctx.config.llm!;
+      const cfg = this.d.config.llm!;
       const waited = Array.from({ length: n - 1 }, (_, i) => llmBackoffMs(i + 1)).reduce((a, b) => a + b, 0);
       if (waited >= cfg.waitUnavailableMs) throw fail(`the model was unavailable for ${formatDuration(waited)} (${e.message})${e.hint ? `; ${e.hint}` : ''}`, false);
       const waiting_for: WaitingFor = {
@@ -150,7 +156,7 @@ export class AgentHost {
     // 1. only the step's tools, with arguments that fit their schema: never executed otherwise
     const allowed = step.agent!.tools;
     if (!allowed.includes(name)) return answer('refused', `error: "${msg.name}" is not one of the tools you may use in this step (${allowed.map(modelToolName).join(', ') || 'none'}); nothing was run.`);
-    const info = this.ctx.tools.get(name);
+    const info = this.d.tools.get(name);
     if (!info) return answer('refused', `error: tool ${name} is not available right now; nothing was run.`);
     const problem = this.validator(name, info.inputSchema)(args);
     if (problem) return answer('refused', `error: the arguments do not fit ${msg.name}'s input schema: ${problem}; nothing was run. Fix the arguments and call again.`);
@@ -196,13 +202,13 @@ export class AgentHost {
       throw fail('budget exceeded', false, 'stopped');
     }
     const cacheTtlMs = step.agent!.cache === undefined ? undefined : (durationMs(step.agent!.cache) ?? undefined);
-    const r = await this.ctx.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}`, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
+    const r = await this.d.tools.call({ tool: name, args, cacheTtlMs, idempotencyKey: `${run.id}:${msg.step}:${msg.attempt}:t${msg.turn}:c${msg.index}`, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     const age = r.cached && r.cachedAt ? Date.now() - r.cachedAt : null;
     if (r.error) return answer('error', frame(name, 'error', `error: ${r.error.message}`, null), { error: r.error.message });
     const full = r.structured !== null && r.structured !== undefined ? JSON.stringify(r.structured) : r.text;
-    const llm = this.ctx.llm!;
+    const llm = this.d.llm!;
     const numCtx = await llm.numCtx(step.agent!.model ?? llm.model);
-    const shown = capToolOutput(full, numCtx, this.ctx.config.llm!.tool_output_share);
+    const shown = capToolOutput(full, numCtx, this.d.config.llm!.tool_output_share);
     return answer(r.isError ? 'error' : 'ok', frame(name, r.isError ? 'error' : 'ok', shown, age), { result: r.structured ?? r.text, bytes: r.bytes, cached: r.cached, cached_age_ms: age, truncated: shown.length < full.length });
   }
 

@@ -7,7 +7,20 @@ import { RunStatus, WireError } from '../../protocol/index.js';
 import type { RunEventJson, RunJson } from '../../protocol/methods/runs.js';
 import type { LoadedWorkflow } from '../../workflows/registry.js';
 import type { Workflow } from '../../workflows/schema.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { Feed } from '../feed.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { MemoryService } from '../memory/memory.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { RunsRepo } from '../repos/runs.js';
+import type { SchedulesRepo } from '../repos/schedules.js';
+import type { StatsService } from '../stats/service.js';
+import type { KvStore } from '../store/kv.js';
+import type { ToolService } from '../tools/service.js';
+import type { WorkflowCatalog } from '../workflows/catalog.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
@@ -17,13 +30,13 @@ import { z } from 'zod';
 import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
 import { draftSteps, type StepsDraft } from './steps-draft.js';
-import { groupRuns, headerOf, stepRange, StepRows, type RunHeader, type StepRow } from './step-rows.js';
-import { countFinished, createdOps, emptySummary, finishedOps, finishedTotal, idOfIndexKey, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../store/run-index.js';
+import { headerOf, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { countFinished, emptySummary, eventRef, finishedTotal, runOps, timerKey, type RunsSummary, type TimerEntry } from '../repos/runs.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
 import type { CommitOptions, RunFence } from '../store/kv.js';
-import { FIRST_EPOCH } from '../team/port.js';
+import { FIRST_EPOCH, type TeamPort } from '../team/port.js';
 import { TERMINAL, type ErrorData, type ActivationData, type RunEvent, type RunRecord, type WorkerMessage } from './types.js';
 
 /** The compiled job file Bree runs; from src/ (tests) we point at its dist/ twin. */
@@ -37,11 +50,27 @@ const WorkerEvents = z.array(WorkerEvent);
 
 const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running', 'waiting', 'paused']);
 
-interface TimerEntry {
-  run_id: string;
-  kind: 'step' | 'run_timeout';
-  at: string;
-  step?: string;
+/**
+ * What the engine uses, each narrowed to the calls it makes. The notifier, memory, stats and the
+ * feed add their rows to the engine's run commits (one batch), so they are built before it; the
+ * services that need the engine back (notifier, stats, team) get it attached after (main.ts).
+ */
+export interface EngineDeps {
+  log: Logger;
+  bus: Bus;
+  config: Pick<CompiledConfig, 'llm'>;
+  store: Pick<KvStore, 'commit' | 'unwritable' | 'onWritable'>;
+  runs: RunsRepo;
+  schedules: SchedulesRepo;
+  workflows: Pick<WorkflowCatalog, 'current' | 'onReload'>;
+  feed: Pick<Feed, 'prepare' | 'commit'>;
+  notifier: Pick<Notifier, 'prepare' | 'committed' | 'abandon' | 'adopt' | 'list'>;
+  memory: Pick<MemoryService, 'prepare' | 'seenBefore'>;
+  stats: Pick<StatsService, 'prepare'>;
+  tools: Pick<ToolService, 'call' | 'list' | 'get' | 'servers'>;
+  llm: LlmGateway | null;
+  /** Team mode: this daemon as a member (hosting, fences, forwarding); null solo. */
+  team: TeamPort | null;
 }
 
 export interface StartRunOptions {
@@ -78,10 +107,6 @@ function positiveEnv(name: string, dflt: number): number {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
-function eventKey(runId: string, seq: number): string {
-  return `${runId}:${seq.toString().padStart(9, '0')}`;
-}
-
 /**
  * The durable workflow engine. The main thread owns every run record: workers send events, which
  * are applied here and committed (event + record + timers + outbox, one fsynced batch) before the
@@ -108,7 +133,7 @@ export class Engine implements Service {
   private summary: RunsSummary = emptySummary();
   readonly stats = new DurationStats(this.summary.durations);
   private pool!: ActivationPool;
-  private readonly agents = new AgentHost(() => this.ctx, (run, events, audit) => this.commitRun(run, events, [], audit));
+  private readonly agents: AgentHost;
   private scheduler!: Scheduler;
   private stopping = false;
   /**
@@ -132,28 +157,25 @@ export class Engine implements Service {
   readonly figures = { transitions: 0, activations: 0, recoveredAt: 0, recovered: 0, loaded: 0 };
 
   constructor(
-    private readonly getCtx: () => DaemonContext,
+    private readonly d: EngineDeps,
     private readonly opts: EngineOptions = {},
   ) {
     this.alarms = new Alarms((key) => void this.onAlarm(key));
     this.faults = process.env.OPSTREAM_ENGINE_FAULTS === '1';
-  }
-
-  private get ctx(): DaemonContext {
-    return this.getCtx();
+    this.agents = new AgentHost(d, (run, events, audit) => this.commitRun(run, events, [], audit));
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   async start(): Promise<void> {
-    const ctx = this.ctx;
+    const d = this.d;
     const max = this.opts.maxActivations ?? positiveEnv('OPSTREAM_MAX_ACTIVATIONS', 256);
     const threads = this.opts.workerThreads ?? positiveEnv('OPSTREAM_WORKER_THREADS', 8);
     this.pool = new ActivationPool(activationJobPath(), max, {
       dataFor: (id, n) => this.activationData(id, n),
       onMessage: (act, msg) => void this.onWorkerMessage(act, msg).catch((err) => this.activationFailed(act, err, 'worker message failed')),
       onExit: (act) => void this.onActivationExit(act).catch((err) => this.activationFailed(act, err, 'activation exit handling failed')),
-    }, ctx.log, this.opts.workerMemoryMb ?? 128, {
+    }, d.log, this.opts.workerMemoryMb ?? 128, {
       idleMs: this.opts.workerIdleMs ?? positiveEnv('OPSTREAM_WORKER_IDLE_MS', 30_000),
       maxUses: this.opts.workerMaxUses ?? positiveEnv('OPSTREAM_WORKER_MAX_USES', 5000),
       threads,
@@ -163,22 +185,22 @@ export class Engine implements Service {
     // team mode: the runs this daemon hosts come to it through their DBOS host workflows (its own
     // after a restart, a dead member's when it recovers them), never by reading the active index,
     // which holds the whole team's runs
-    if (ctx.team) await this.loadSummary();
+    if (d.team) await this.loadSummary();
     else await this.recover();
-    this.offWritable = ctx.store.onWritable(() => this.resumeAfterStoreFailure());
-    this.scheduler = new Scheduler(ctx, this, this.pool.scheduler);
+    this.offWritable = d.store.onWritable(() => this.resumeAfterStoreFailure());
+    this.scheduler = new Scheduler(d, this, this.pool.scheduler);
     // team mode: the scheduler is a singleton the team service starts on the elected daemon
-    if (!ctx.team) await this.scheduler.start();
+    if (!d.team) await this.scheduler.start();
     this.ready();
   }
 
-  /** The key of the finished-runs summary: one per daemon in team mode (each counts the runs it ended). */
-  private get summaryKey(): string {
-    return this.ctx.team ? `${SUMMARY_KEY}@${this.ctx.team.executorId}` : SUMMARY_KEY;
+  /** Whose finished-runs summary this daemon keeps: one per daemon in team mode (each counts the runs it ended). */
+  private get summaryOwner(): string | null {
+    return this.d.team?.executorId ?? null;
   }
 
   private async loadSummary(): Promise<void> {
-    this.summary = (await this.ctx.store.get<RunsSummary>('meta', this.summaryKey)) ?? emptySummary();
+    this.summary = (await this.d.runs.summary(this.summaryOwner)) ?? emptySummary();
     this.stats.use(this.summary.durations);
   }
 
@@ -200,35 +222,36 @@ export class Engine implements Service {
    */
   private async recover(): Promise<void> {
     const t0 = Date.now();
-    const store = this.ctx.store;
+    const store = this.d.store;
+    const runs = this.d.runs;
     const ops: StoreOp[] = [];
     const toActivate: RunRecord[] = [];
     const queued: RunRecord[] = [];
     const at = new Date().toISOString();
-    this.summary = (await migrateRunIndex(store, this.ctx.log)) ?? (await store.get<RunsSummary>('meta', SUMMARY_KEY)) ?? emptySummary();
+    this.summary = (await runs.migrateIndex(this.d.log)) ?? (await runs.summary(null)) ?? emptySummary();
     this.stats.use(this.summary.durations);
-    const ids = await store.keys('active');
+    const ids = await runs.activeIds();
     const finished = finishedTotal(this.summary);
     let loaded: (readonly [string, RunHeader | undefined, [string, StepRow][]])[];
     if (ids.length > 0 && finished <= ids.length * 3) {
       // most stored runs are active (thousands in flight after a crash, little history): one
       // sequential read of the runs is cheaper than a seek per run, and bounded by 4x the active ones
-      const groups = groupRuns(await store.entries('runs'));
+      const groups = await runs.all();
       loaded = ids.map((id) => [id, groups.get(id)?.header, groups.get(id)?.rows ?? []] as const);
     } else {
       // the active index, sorted: headers in one call, step rows through seeking iterators
-      const headers = await store.getMany<RunHeader>('runs', ids);
-      const stepRows = await store.ranges<StepRow>('runs', ids.map((id) => stepRange(id)));
+      const headers = await runs.headers(ids);
+      const stepRows = await runs.stepRowsOf(ids);
       loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
     }
     for (const [id, header, stepRows] of loaded) {
       if (!header) {
         // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
-        ops.push({ type: 'del', sub: 'active', key: id });
+        ops.push(runOps.delActive(id));
         continue;
       }
       if (!ACTIVE.has(header.status)) {
-        ops.push(...finishedOps(header));
+        ops.push(...runOps.finished(header));
         continue;
       }
       this.figures.loaded++;
@@ -240,7 +263,7 @@ export class Engine implements Service {
       if (run.status === 'queued') queued.push(run);
       else if (run.status === 'running') {
         const ev = { type: 'run.recovered', at, seq: ++run.seq, run_id: run.id, step: run.current_step ?? undefined } as RunEvent;
-        ops.push({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }, { type: 'put', sub: 'runs', key: run.id, value: this.legacy.has(run.id) ? run : headerOf(run) });
+        ops.push(runOps.event(run.id, ev), runOps.header(this.legacy.has(run.id) ? run : headerOf(run)));
         toActivate.push(run);
       }
       // a run waiting for an approval or input needs nothing here: its request was written to the
@@ -252,10 +275,10 @@ export class Engine implements Service {
     // headers are stored without the outline (step-rows.ts headerOf): one shared per definition
     for (const run of this.runs.values()) run.outline ??= outlineFor(this.defOf(run));
     if (ops.length) await store.commit(ops);
-    for (const [key, t] of await store.entries<TimerEntry>('timers')) {
+    for (const [key, t] of await runs.timers()) {
       const run = this.runs.get(t.run_id);
       if (!run) {
-        await store.commit([{ type: 'del', sub: 'timers', key }]);
+        await store.commit([runOps.delTimer(key)]);
         continue;
       }
       this.timers.set(key, t);
@@ -268,7 +291,7 @@ export class Engine implements Service {
     for (const wf of this.queuedByWf.keys()) await this.admitQueued(wf);
     this.figures.recovered = toActivate.length;
     this.figures.recoveredAt = Date.now() - t0;
-    this.ctx.log.info({ active: this.runs.size, resumed: toActivate.length, timers: this.timers.size, ms: this.figures.recoveredAt }, 'engine recovered runs');
+    this.d.log.info({ active: this.runs.size, resumed: toActivate.length, timers: this.timers.size, ms: this.figures.recoveredAt }, 'engine recovered runs');
   }
 
   // ---------------------------------------------------------------- indexes
@@ -293,7 +316,7 @@ export class Engine implements Service {
   }
 
   private summaryOp(): StoreOp {
-    return { type: 'put', sub: 'meta', key: this.summaryKey, value: structuredClone(this.summary) };
+    return runOps.summary(this.summaryOwner, structuredClone(this.summary));
   }
 
   /** Whether the run is active (in memory): retention must never touch it. */
@@ -326,7 +349,7 @@ export class Engine implements Service {
 
   /** The fence of a hosted run's commit (team mode), or none; a creation commit inserts the owner row. */
   private fencesOf(runId: string, evs: RunEvent[], status: string): CommitOptions | undefined {
-    const team = this.ctx.team;
+    const team = this.d.team;
     const epoch = this.epochs.get(runId);
     if (!team || epoch === undefined) return undefined;
     const fence: RunFence = { run: runId, executor: team.executorId, epoch, ...(evs.some((ev) => ev.type === 'run.created') ? { create: true } : {}) };
@@ -335,7 +358,7 @@ export class Engine implements Service {
 
   /** Whether a commit was refused because another daemon hosts the run now. */
   private fenceLost(e: unknown): boolean {
-    return this.ctx.team !== null && (e as { code?: unknown })?.code === 'conflict' && (e as { data?: { fence?: unknown } })?.data?.fence !== undefined;
+    return this.d.team !== null && (e as { code?: unknown })?.code === 'conflict' && (e as { data?: { fence?: unknown } })?.data?.fence !== undefined;
   }
 
   /** The run ended here (or was never created): its host workflow may finish. */
@@ -356,7 +379,7 @@ export class Engine implements Service {
     this.hostEnds.delete(runId);
     const run = this.runs.get(runId);
     if (!run) return;
-    this.ctx.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
+    this.d.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
     this.pool.terminate(runId);
     this.pool.dequeue(runId);
     for (const key of [`${runId}:step`, `${runId}:run_timeout`]) {
@@ -393,7 +416,7 @@ export class Engine implements Service {
     if (this.stopping) return new Promise<void>(() => undefined);
     const mine = this.hostEnds.get(runId);
     if (mine) return mine.promise;
-    const team = this.ctx.team;
+    const team = this.d.team;
     if (!team) throw new Error('host() is for team mode');
     // thousands arrive at once when a member dies: taken a few at a time, the first resume at once
     // instead of all loading side by side and none resuming until every one has loaded
@@ -424,9 +447,9 @@ export class Engine implements Service {
    * Claims and loads a run (host()): the promise of its end here (boxed: an async function would
    * otherwise wait for it), or null when it needs no host.
    */
-  private async takeOver(runId: string, team: NonNullable<DaemonContext['team']>): Promise<{ end: Promise<void> } | null> {
-    const store = this.ctx.store;
-    const before = await store.get<RunHeader>('runs', runId);
+  private async takeOver(runId: string, team: TeamPort): Promise<{ end: Promise<void> } | null> {
+    const runs = this.d.runs;
+    const before = await runs.header(runId);
     if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
     if (this.hostEnds.has(runId)) return { end: this.hostEnds.get(runId)!.promise };
@@ -435,12 +458,12 @@ export class Engine implements Service {
     this.epochs.set(runId, epoch);
     try {
       // read after the claim: the last host's writes are all in (later ones are fenced out)
-      const header = await store.get<RunHeader>('runs', runId);
+      const header = await runs.header(runId);
       if (!header || !ACTIVE.has(header.status)) {
         this.ended(runId);
         return null;
       }
-      const stepRows = await store.entries<StepRow>('runs', stepRange(runId));
+      const stepRows = await runs.stepRows(runId);
       const { run, legacy } = this.rows.load(header, stepRows, true);
       if (legacy) this.legacy.add(run.id);
       await this.loadDefs([run.def_hash]);
@@ -449,13 +472,13 @@ export class Engine implements Service {
       this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
       this.figures.loaded++;
       if (run.started_at) this.addActive(run);
-      for (const [key, t] of await store.entries<TimerEntry>('timers', { gte: `${runId}:`, lt: `${runId}:~` })) {
+      for (const [key, t] of await runs.timersOf(runId)) {
         this.timers.set(key, t);
         this.alarms.set(key, Date.parse(t.at));
       }
-      this.ctx.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
+      this.d.log.info({ run: runId, status: run.status, epoch }, 'hosting run');
       // what its last host (or this daemon before a restart) had not delivered yet goes out from here
-      this.ctx.notifier.adopt(runId);
+      this.d.notifier.adopt(runId);
       if (run.status === 'queued') {
         this.queueList(run.workflow).push(run.id);
         await this.admitQueued(run.workflow);
@@ -550,7 +573,7 @@ export class Engine implements Service {
       if (ms !== null) run.timeout_at = new Date(Date.parse(run.started_at) + ms).toISOString();
     }
     // what to tell whom is the notifier's call; its entries go in this same batch
-    const notes = this.ctx.notifier.prepare(run, def, evs, notify ? [notify] : []);
+    const notes = this.d.notifier.prepare(run, def, evs, notify ? [notify] : []);
     if (notify?.step && notes.routed[0]) {
       // a notify step's output says where its notification was queued, never more
       const output = { delivered_to: notes.routed[0] };
@@ -558,12 +581,12 @@ export class Engine implements Service {
       const st = run.steps[notify.step];
       if (st) st.output = output;
     }
-    const ops: StoreOp[] = evs.map((ev) => ({ type: 'put', sub: 'events', key: eventKey(run.id, ev.seq), value: ev }));
+    const ops: StoreOp[] = evs.map((ev) => runOps.event(run.id, ev));
     this.rows.write(run, touched, stepOps, rowsJournal);
-    ops.push(...stepOps, { type: 'put', sub: 'runs', key: run.id, value: headerOf(run) });
-    // the run indexes change in the same batch as the record (store/run-index.ts)
-    if (evs.some((ev) => ev.type === 'run.created')) ops.push(...createdOps(run));
-    const timersBefore = [`${run.id}:step`, `${run.id}:run_timeout`].map((k) => [k, this.timers.get(k)] as const);
+    ops.push(...stepOps, runOps.header(headerOf(run)));
+    // the run indexes change in the same batch as the record (repos/runs.ts)
+    if (evs.some((ev) => ev.type === 'run.created')) ops.push(...runOps.created(run));
+    const timersBefore = [timerKey(run.id, 'step'), timerKey(run.id, 'run_timeout')].map((k) => [k, this.timers.get(k)] as const);
     undo.push(() => {
       for (const [k, t] of timersBefore) {
         if (t) this.timers.set(k, t);
@@ -572,11 +595,11 @@ export class Engine implements Service {
     });
     const timerChanges = this.timerOps(run, ops);
     const feed = evs.map((ev) => {
-      const f = this.ctx.feed.prepare({ topic: 'runs', event: ev.type, ref: eventKey(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
+      const f = this.d.feed.prepare({ topic: 'runs', event: ev.type, ref: eventRef(run.id, ev.seq), data: { ...ev, status: run.status, workflow: run.workflow } as RunEventPush });
       ops.push(f.op);
       return { cursor: f.cursor, item: f.item };
     });
-    ops.push(...notes.ops, ...this.ctx.stats.prepare(run, evs), ...extra);
+    ops.push(...notes.ops, ...this.d.stats.prepare(run, evs), ...extra);
     feed.push(...notes.feed);
     // in-memory indexes change before the await so concurrent admissions see them (undone if the batch fails)
     const after = run.status;
@@ -597,29 +620,29 @@ export class Engine implements Service {
     if (terminal && !TERMINAL.has(before)) {
       countFinished(this.summary, run, +1);
       undo.push(() => countFinished(this.summary, run, -1));
-      ops.push(...finishedOps(run), this.summaryOp());
+      ops.push(...runOps.finished(run), this.summaryOp());
       // what it found and what fixed it, for recall and `ask`, durable with the run's end (a
       // summary that cannot be made is logged, never the run's failure)
       try {
-        const m = this.ctx.memory.prepare(run);
+        const m = this.d.memory.prepare(run);
         ops.push(m.op);
         remembered = m;
       } catch (err) {
-        this.ctx.log.warn({ err, run: run.id }, 'remembering the run failed');
+        this.d.log.warn({ err, run: run.id }, 'remembering the run failed');
       }
     }
     const draft = run;
     try {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
-      await this.ctx.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
+      await this.d.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
         const { steps: _steps, ...header } = draft;
         for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
         Object.assign(live, header);
         drafted.steps.apply();
       });
     } catch (e) {
-      this.ctx.notifier.abandon(notes);
+      this.d.notifier.abandon(notes);
       for (const u of undo.reverse()) u();
       if (this.fenceLost(e)) this.lose(run.id, (e as Error).message);
       throw e;
@@ -634,8 +657,8 @@ export class Engine implements Service {
       if (t) this.alarms.set(key, Date.parse(t.at));
       else this.alarms.clear(key);
     }
-    for (const ev of evs) this.ctx.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
-    this.ctx.notifier.committed(notes);
+    for (const ev of evs) this.d.bus.publish('runs', ev.type, { ...ev, status: run.status, workflow: run.workflow });
+    this.d.notifier.committed(notes);
     remembered?.apply();
     if (terminal) void this.admitQueued(run.workflow);
     return evs;
@@ -651,16 +674,16 @@ export class Engine implements Service {
       if (t && cur && cur.at === t.at && cur.step === t.step) return;
       if (t) {
         this.timers.set(key, t);
-        ops.push({ type: 'put', sub: 'timers', key, value: t });
+        ops.push(runOps.timer(key, t));
       } else {
         this.timers.delete(key);
-        ops.push({ type: 'del', sub: 'timers', key });
+        ops.push(runOps.delTimer(key));
       }
       changes.push([key, t]);
     };
     const w = run.waiting_for;
-    want(`${run.id}:step`, active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
-    want(`${run.id}:run_timeout`, active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
+    want(timerKey(run.id, 'step'), active && w?.until ? { run_id: run.id, kind: 'step', at: w.until, step: w.step } : null);
+    want(timerKey(run.id, 'run_timeout'), active && run.timeout_at ? { run_id: run.id, kind: 'run_timeout', at: run.timeout_at } : null);
     return changes;
   }
 
@@ -689,7 +712,7 @@ export class Engine implements Service {
     const newDef = !this.defs.has(hash);
     if (newDef) {
       this.defs.set(hash, def);
-      ops.push({ type: 'put', sub: 'meta', key: `wfdef:${hash}`, value: def });
+      ops.push(runOps.def(hash, def));
     }
     const now = new Date().toISOString();
     const run: RunRecord = {
@@ -715,14 +738,14 @@ export class Engine implements Service {
       timeout_at: null,
       scheduled_for: o.scheduledFor ?? null,
       catch_up: o.catchUp ?? false,
-      ...(this.ctx.team ? { started_on: this.ctx.team.executorId } : {}),
+      ...(this.d.team ? { started_on: this.d.team.executorId } : {}),
     };
     this.runs.set(run.id, run);
     this.counts.queued += 1;
     const admit = this.canAdmit(run, def);
     if (!admit) this.queueList(def.id).push(run.id);
     try {
-      const team = this.ctx.team;
+      const team = this.d.team;
       if (team) {
         // hosted here from its first commit: the host workflow is recorded first (port.ts)
         this.epochs.set(run.id, FIRST_EPOCH);
@@ -779,7 +802,7 @@ export class Engine implements Service {
     this.figures.activations++;
     const act = this.pool.active.get(runId);
     if (act) act.startSeq = run.seq;
-    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.ctx.llm !== null, model: this.ctx.llm?.model ?? null } };
+    return { runId, activation, run: { id: run.id, workflow: run.workflow, params: run.params, steps: run.steps }, def, faults: this.faults, llm: { configured: this.d.llm !== null, model: this.d.llm?.model ?? null } };
   }
 
   /**
@@ -791,11 +814,11 @@ export class Engine implements Service {
     if (this.storeRefused(err)) {
       this.stalled.add(act.runId);
       this.pool.terminate(act.runId);
-      this.ctx.log.warn({ run: act.runId, err: (err as Error).message }, 'run parked: the store cannot write');
-      if (!this.ctx.store.unwritable) this.resumeAfterStoreFailure();
+      this.d.log.warn({ run: act.runId, err: (err as Error).message }, 'run parked: the store cannot write');
+      if (!this.d.store.unwritable) this.resumeAfterStoreFailure();
       return;
     }
-    this.ctx.log.error({ err, run: act.runId }, what);
+    this.d.log.error({ err, run: act.runId }, what);
   }
 
   private reply(act: Activation, id: number, value: unknown): void {
@@ -817,7 +840,7 @@ export class Engine implements Service {
       // the worker boundary: what a worker asks to record is checked before it touches the run
       const parsed = WorkerEvents.safeParse(msg.events);
       if (!parsed.success) {
-        this.ctx.log.error({ run: run.id, issues: parsed.error.issues.slice(0, 3) }, 'worker sent events that are not run events (engine bug)');
+        this.d.log.error({ run: run.id, issues: parsed.error.issues.slice(0, 3) }, 'worker sent events that are not run events (engine bug)');
         return this.replyError(act, msg.id, `not a run event: ${parsed.error.issues[0]?.message ?? 'invalid'}`, 'invalid_event', false);
       }
       return this.onTransition(act, run, { ...msg, events: parsed.data });
@@ -827,13 +850,13 @@ export class Engine implements Service {
     const def = this.defOf(run)!;
     try {
       if (msg.type === 'agent.tools') return this.reply(act, msg.id, await this.agents.tools(run, def, msg));
-      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.ctx.memory.seenBefore(run, msg.prompt) });
+      if (msg.type === 'agent.recall') return this.reply(act, msg.id, { text: await this.d.memory.seenBefore(run, msg.prompt) });
       if (msg.type === 'llm') return this.reply(act, msg.id, await this.agents.llm(run, def, msg));
       if (msg.type === 'agent.call') return this.reply(act, msg.id, await this.agents.call(run, def, msg));
     } catch (e) {
       const err = e as ErrorData;
       if (typeof err?.message === 'string' && typeof err.retryable === 'boolean') return this.replyError(act, msg.id, err.message, err.code, err.retryable);
-      this.ctx.log.error({ err: e, run: run.id }, 'agent request failed');
+      this.d.log.error({ err: e, run: run.id }, 'agent request failed');
       return this.replyError(act, msg.id, `agent request failed: ${(e as Error).message}`, 'internal', true);
     }
   }
@@ -880,7 +903,7 @@ export class Engine implements Service {
       return this.replyError(act, msg.id, 'budget exceeded', 'stopped');
     }
     run.usage.tool_calls += 1;
-    const r = await this.ctx.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
+    const r = await this.d.tools.call({ tool: msg.tool, args: msg.args, timeoutMs: msg.timeoutMs, cacheTtlMs: msg.cacheTtlMs, idempotencyKey: msg.key, origin: { run: run.id, workflow: run.workflow, trigger: run.trigger, actor: run.actor, def } });
     if (r.error) return this.replyError(act, msg.id, r.error.message, r.error.code, r.error.retryable);
     this.reply(act, msg.id, { isError: r.isError, retryable: r.retryable, structured: r.structured ?? undefined, text: r.text });
   }
@@ -929,13 +952,13 @@ export class Engine implements Service {
     const runs = [...this.stalled];
     this.deferredAlarms.clear();
     this.stalled.clear();
-    this.ctx.log.info({ timers: alarms.length, runs: runs.length }, 'the store can write again; resuming parked work');
+    this.d.log.info({ timers: alarms.length, runs: runs.length }, 'the store can write again; resuming parked work');
     for (const key of alarms) void this.onAlarm(key);
     for (const id of runs) {
       const run = this.runs.get(id);
       if (run?.status === 'running') this.pool.request(id);
     }
-    for (const wf of this.queuedByWf.keys()) void this.admitQueued(wf).catch((err) => this.ctx.log.warn({ err, workflow: wf }, 'admitting queued runs failed'));
+    for (const wf of this.queuedByWf.keys()) void this.admitQueued(wf).catch((err) => this.d.log.warn({ err, workflow: wf }, 'admitting queued runs failed'));
   }
 
   // ---------------------------------------------------------------- timers
@@ -965,13 +988,13 @@ export class Engine implements Service {
       }
       if (run.status === 'running') this.pool.request(run.id);
     } catch (err) {
-      if (this.storeRefused(err) && this.ctx.store.unwritable) {
+      if (this.storeRefused(err) && this.d.store.unwritable) {
         // nothing of it was recorded; it fires again once the store can write
         this.deferredAlarms.add(key);
-        this.ctx.log.warn({ key, run: t.run_id, err: (err as Error).message }, 'timer parked: the store cannot write');
+        this.d.log.warn({ key, run: t.run_id, err: (err as Error).message }, 'timer parked: the store cannot write');
         return;
       }
-      this.ctx.log.error({ err, key }, 'timer handling failed');
+      this.d.log.error({ err, key }, 'timer handling failed');
     }
   }
 
@@ -985,11 +1008,11 @@ export class Engine implements Service {
   private async lookup(id: string): Promise<RunRecord> {
     const live = this.runs.get(id);
     if (this.shown(live)) return live;
-    const header = await this.ctx.store.get<RunHeader>('runs', id);
+    const header = await this.d.runs.header(id);
     if (!header) throw new WireError('not_found', `no run ${id}; \`opstream list --all\` shows runs`);
-    const rows = await this.ctx.store.entries<StepRow>('runs', stepRange(id));
+    const rows = await this.d.runs.stepRows(id);
     // team mode: a run another member started may use a definition this daemon has not seen
-    if (this.ctx.team) await this.loadDefs([header.def_hash]);
+    if (this.d.team) await this.loadDefs([header.def_hash]);
     return this.rows.load(header, rows, false).run;
   }
 
@@ -997,7 +1020,7 @@ export class Engine implements Service {
   private async loadDefs(hashes: (string | undefined)[]): Promise<void> {
     const missing = [...new Set(hashes.filter((h): h is string => h !== undefined && !this.defs.has(h)))];
     if (!missing.length) return;
-    const defs = await this.ctx.store.getMany<Workflow>('meta', missing.map((h) => `wfdef:${h}`));
+    const defs = await this.d.runs.defs(missing);
     missing.forEach((h, i) => {
       if (defs[i]) this.defs.set(h, defs[i]!);
     });
@@ -1013,10 +1036,10 @@ export class Engine implements Service {
     // the run first, its notifications after: the list is then at least as new as the state shown
     const json = this.json(run);
     // team mode, the database away: a run hosted here is still shown (from memory), without its notifications
-    const items = await this.ctx.notifier.list({ run: id, limit: 1000 }).then(
+    const items = await this.d.notifier.list({ run: id, limit: 1000 }).then(
       (r) => r.items,
       (e: unknown) => {
-        if (this.ctx.team && this.runs.has(id) && (e as { retryable?: boolean })?.retryable) return [];
+        if (this.d.team && this.runs.has(id) && (e as { retryable?: boolean })?.retryable) return [];
         throw e;
       },
     );
@@ -1028,10 +1051,11 @@ export class Engine implements Service {
    * from memory, the others as their hosts last committed them.
    */
   private async teamActive(): Promise<RunRecord[]> {
-    const ids = await this.ctx.store.keys('active');
+    const runs = this.d.runs;
+    const ids = await runs.activeIds();
     const remote = ids.filter((id) => !this.runs.has(id));
-    const headers = await this.ctx.store.getMany<RunHeader>('runs', remote);
-    const rows = await this.ctx.store.ranges<StepRow>('runs', remote.map((id) => stepRange(id)));
+    const headers = await runs.headers(remote);
+    const rows = await runs.stepRowsOf(remote);
     await this.loadDefs(headers.map((h) => h?.def_hash));
     const byId = new Map<string, RunRecord>();
     remote.forEach((id, i) => {
@@ -1072,15 +1096,15 @@ export class Engine implements Service {
     return counts;
   }
 
-  /** Team mode: every member's summary of the runs it ended (engine's summaryKey). */
-  private async teamSummaries(): Promise<RunsSummary[]> {
-    return (await this.ctx.store.entries<RunsSummary>('meta', { gte: `${SUMMARY_KEY}@`, lt: `${SUMMARY_KEY}@~` })).map(([, s]) => s);
+  /** Team mode: every member's summary of the runs it ended (engine's summaryOwner). */
+  private teamSummaries(): Promise<RunsSummary[]> {
+    return this.d.runs.summaries();
   }
 
   /** Team mode: status and workflow of the team's active runs (those hosted here from memory; headers only). */
   private async teamActiveHeaders(): Promise<Pick<RunHeader, 'status' | 'workflow'>[]> {
-    const ids = await this.ctx.store.keys('active');
-    const headers = await this.ctx.store.getMany<RunHeader>('runs', ids.filter((id) => !this.runs.has(id)));
+    const ids = await this.d.runs.activeIds();
+    const headers = await this.d.runs.headers(ids.filter((id) => !this.runs.has(id)));
     return [...[...this.runs.values()].filter((r) => this.shown(r)), ...headers.filter((h): h is RunHeader => h !== undefined && ACTIVE.has(h.status))];
   }
 
@@ -1090,13 +1114,13 @@ export class Engine implements Service {
    */
   activeJson(): RunJson[] | Promise<RunJson[]> {
     const json = (runs: RunRecord[]): RunJson[] => runs.sort((a, b) => b.created_at.localeCompare(a.created_at)).map((r) => this.json(r));
-    return this.ctx.team ? this.teamActive().then(json) : json([...this.runs.values()].filter((r) => this.shown(r)));
+    return this.d.team ? this.teamActive().then(json) : json([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
   /** Active runs as reducible states (the dashboard applies pushed events to them with the shared reducer); as `activeJson`. */
   activeStates(): RunRecord[] | Promise<RunRecord[]> {
     const states = (runs: RunRecord[]): RunRecord[] => runs.map((r) => (r.outline ? r : { ...r, outline: outlineFor(this.defOf(r)) }));
-    return this.ctx.team ? this.teamActive().then(states) : states([...this.runs.values()].filter((r) => this.shown(r)));
+    return this.d.team ? this.teamActive().then(states) : states([...this.runs.values()].filter((r) => this.shown(r)));
   }
 
   json(run: RunRecord): RunJson {
@@ -1112,32 +1136,32 @@ export class Engine implements Service {
    */
   async list(o: { all: boolean; workflow?: string; limit: number; cursor?: string }): Promise<{ runs: RunJson[]; total: number; next: string | null }> {
     if (!o.all) {
-      let runs = this.ctx.team ? await this.teamActive() : [...this.runs.values()].filter((r) => this.shown(r));
+      let runs = this.d.team ? await this.teamActive() : [...this.runs.values()].filter((r) => this.shown(r));
       if (o.workflow) runs = runs.filter((r) => r.workflow === o.workflow);
       runs.sort((a, b) => b.created_at.localeCompare(a.created_at));
       return { runs: runs.slice(0, o.limit).map((r) => this.json(r)), total: runs.length, next: null };
     }
-    const store = this.ctx.store;
+    const runs = this.d.runs;
     const out: RunJson[] = [];
     let lt = o.cursor;
     let more = true;
     page: while (more) {
       // one row past the page says whether there is more; a workflow filter reads in steps of 500
       const size = o.workflow ? 500 : o.limit - out.length + 1;
-      const rows = await store.entries<{ workflow: string }>('created', { ...(lt !== undefined ? { lt } : {}), reverse: true, limit: size });
+      const rows = await runs.createdPage(lt, size);
       more = rows.length === size;
       const ids: string[] = [];
-      for (const [key, v] of rows) {
+      for (const row of rows) {
         if (out.length + ids.length === o.limit) {
           more = true;
           break;
         }
-        lt = key;
-        if (!o.workflow || v.workflow === o.workflow) ids.push(idOfIndexKey(key));
+        lt = row.cursor;
+        if (!o.workflow || row.workflow === o.workflow) ids.push(row.id);
       }
       // live runs from memory, the others' headers in one read
       const lives = ids.map((id) => this.runs.get(id));
-      const stored = await store.getMany<RunHeader>('runs', ids.filter((_, i) => !lives[i]));
+      const stored = await runs.headers(ids.filter((_, i) => !lives[i]));
       let j = 0;
       for (const live of lives) {
         const header = live ? undefined : stored[j++];
@@ -1147,7 +1171,7 @@ export class Engine implements Service {
       if (out.length === o.limit) break page;
     }
     const next = more && lt !== undefined ? lt : null;
-    if (this.ctx.team) {
+    if (this.d.team) {
       // the team's: every member's summary of the runs it ended, and the active index
       const finished = (await this.teamSummaries()).reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
       const active = (await this.teamActiveHeaders()).filter((r) => !o.workflow || r.workflow === o.workflow).length;
@@ -1160,9 +1184,9 @@ export class Engine implements Service {
 
   async events(id: string, after: number, limit: number): Promise<{ events: RunEventJson[]; status: RunStatus; events_removed_at?: string }> {
     const run = await this.lookup(id);
-    const rows = await this.ctx.store.entries<RunEventJson>('events', { gt: eventKey(id, after), lt: `${id}:~`, limit } as never);
+    const events = await this.d.runs.events<RunEventJson>(id, after, limit);
     const removed = (run as RunRecord & { events_removed_at?: string }).events_removed_at;
-    return { events: rows.map(([, e]) => e), status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
+    return { events, status: run.status, ...(removed ? { events_removed_at: removed } : {}) };
   }
 
   /**
@@ -1171,8 +1195,8 @@ export class Engine implements Service {
    * answer comes back as if local. Undefined: decide here (solo, hosted here, ended, or unknown).
    */
   private async atHost(id: string, op: ForwardedOp, args: Record<string, unknown>, here: boolean): Promise<RunJson | undefined> {
-    if (here || !this.ctx.team || this.runs.has(id)) return undefined;
-    return (await this.ctx.team.forward(id, op, args)) as RunJson | undefined;
+    if (here || !this.d.team || this.runs.has(id)) return undefined;
+    return (await this.d.team.forward(id, op, args)) as RunJson | undefined;
   }
 
   async pause(id: string, actor: string, here = false): Promise<RunJson> {

@@ -5,7 +5,7 @@ import type { RunRecord } from './types.js';
 
 /**
  * Durations of earlier successful runs of a workflow, for ETAs where a run cannot know its own. The
- * figures live in the runs summary (store/run-index.ts), which the engine persists with every run
+ * figures live in the runs summary (repos/runs.ts), which the engine persists with every run
  * that ends, so a start does not have to read every finished run to know them. A run takes the mean
  * at its creation (run.created `history_ms`), so its view is a function of its events alone.
  */

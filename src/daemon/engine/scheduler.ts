@@ -6,8 +6,12 @@ import { WireError } from '../../protocol/index.js';
 import type { ScheduleJson } from '../../protocol/methods/runs.js';
 import { coerceParams, findWorkflow, unknownWorkflow } from '../../workflows/params.js';
 import type { LoadedWorkflow, WorkflowSet } from '../../workflows/registry.js';
-import type { DaemonContext } from '../context.js';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus.js';
+import type { KvStore } from '../store/kv.js';
+import type { WorkflowCatalog } from '../workflows/catalog.js';
 import type { Engine } from './engine.js';
+import type { SchedulesRepo } from '../repos/schedules.js';
 
 later.date.localTime();
 
@@ -126,6 +130,15 @@ function compile(w: LoadedWorkflow): Compiled | null {
   };
 }
 
+/** What the scheduler uses besides the engine that starts its runs: the workflow set, its repository, the bus it reports on. */
+export interface SchedulerDeps {
+  log: Logger;
+  bus: Bus;
+  store: Pick<KvStore, 'commit'>;
+  schedules: SchedulesRepo;
+  workflows: Pick<WorkflowCatalog, 'current' | 'onReload'>;
+}
+
 /**
  * Schedules: each is a Bree cron job (`hasSeconds` for six-field crons) whose tick starts a run
  * under the overlap policy. The last fire time is stored with the run it started (one batch), so
@@ -136,12 +149,14 @@ export class Scheduler {
   private readonly state = new Map<string, ScheduleState>();
   private unsubscribe: (() => void) | null = null;
   private chain: Promise<void> = Promise.resolve();
+  private readonly schedules: SchedulesRepo<ScheduleState>;
 
   constructor(
-    private readonly ctx: DaemonContext,
+    private readonly d: SchedulerDeps,
     private readonly engine: Engine,
     private readonly bree: Bree,
   ) {
+    this.schedules = d.schedules as SchedulesRepo<ScheduleState>;
     bree.on('worker created', (name: string) => {
       if (!name.startsWith('schedule-')) return;
       // Bree creates the worker at the fire time; the worker's own clock is later by its boot time
@@ -157,7 +172,7 @@ export class Scheduler {
 
   /** Fires are handled one at a time, so overlap checks see the runs earlier fires started. */
   private serial(fn: () => Promise<void>): void {
-    this.exclusive(fn).catch((err) => this.ctx.log.error({ err }, 'schedule fire failed'));
+    this.exclusive(fn).catch((err) => this.d.log.error({ err }, 'schedule fire failed'));
   }
 
   /** Runs `fn` after every fire, reload and pause/resume before it; its result goes to the caller. */
@@ -185,9 +200,9 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    for (const [wf, s] of await this.ctx.store.entries<ScheduleState>('schedules')) this.state.set(wf, s);
-    await this.sync(this.ctx.workflows.current(), true);
-    this.unsubscribe = this.ctx.workflows.onReload((set) => this.serial(() => this.sync(set, false)));
+    for (const [wf, s] of await this.schedules.all()) this.state.set(wf, s);
+    await this.sync(this.d.workflows.current(), true);
+    this.unsubscribe = this.d.workflows.onReload((set) => this.serial(() => this.sync(set, false)));
   }
 
   async stop(): Promise<void> {
@@ -218,11 +233,11 @@ export class Scheduler {
       }
       // Bree validates the cron text when the job is added (arm below); this catches one that never fires
       if (!validZone(c.timezone)) {
-        this.ctx.log.error({ workflow: wf, timezone: c.timezone }, 'schedule rejected: unknown timezone');
+        this.d.log.error({ workflow: wf, timezone: c.timezone }, 'schedule rejected: unknown timezone');
         continue;
       }
       if (nextFireAfter(c, new Date()) === null) {
-        this.ctx.log.error({ workflow: wf, cron: c.cron }, 'schedule rejected: the cron never fires');
+        this.d.log.error({ workflow: wf, cron: c.cron }, 'schedule rejected: the cron never fires');
         continue;
       }
       this.compiled.set(wf, c);
@@ -231,12 +246,12 @@ export class Scheduler {
         // a new schedule starts from now: nothing before it was missed
         st = { last_fire: new Date().toISOString(), paused: false };
         this.state.set(wf, st);
-        await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
+        await this.d.store.commit([this.schedules.putOp(wf, st)]);
       } else if (atStart && !st.paused) await this.catchUp(c, st);
       else if (!st.paused) {
         // (re)enabled or re-timed by a reload: the time it was off or on another cron was not missed
         st.last_fire = new Date().toISOString();
-        await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: st }]);
+        await this.d.store.commit([this.schedules.putOp(wf, st)]);
       }
       if (st.paused) continue;
       try {
@@ -244,7 +259,7 @@ export class Scheduler {
       } catch (err) {
         this.compiled.delete(wf);
         await this.disarm(c);
-        this.ctx.log.error({ err, workflow: wf, cron: c.cron }, 'schedule rejected');
+        this.d.log.error({ err, workflow: wf, cron: c.cron }, 'schedule rejected');
       }
     }
   }
@@ -265,7 +280,7 @@ export class Scheduler {
     if (!c || !st || !t || st.paused) return;
     if (c.catchUp === 'all' && st.last_fire) {
       const gap = this.missed(c, new Date(st.last_fire), new Date(t.getTime() - 1000)).slice(-c.maxCatchUp);
-      if (gap.length > 0) this.ctx.log.info({ workflow: wf, missed: gap.length }, 'schedule missed fire times while the daemon was running (sleep?)');
+      if (gap.length > 0) this.d.log.info({ workflow: wf, missed: gap.length }, 'schedule missed fire times while the daemon was running (sleep?)');
       for (const at of gap) await this.fire(wf, at, true);
     }
     await this.fire(wf, t, false);
@@ -275,10 +290,10 @@ export class Scheduler {
     if (!st.last_fire) return;
     const missed = this.missed(c, new Date(st.last_fire), new Date());
     if (missed.length === 0) return;
-    this.ctx.log.info({ workflow: c.workflow, missed: missed.length, policy: c.catchUp }, 'schedule missed fire times while the daemon was down');
+    this.d.log.info({ workflow: c.workflow, missed: missed.length, policy: c.catchUp }, 'schedule missed fire times while the daemon was down');
     if (c.catchUp === 'none') {
       st.last_fire = missed[missed.length - 1].toISOString();
-      await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: c.workflow, value: st }]);
+      await this.d.store.commit([this.schedules.putOp(c.workflow, st)]);
       return;
     }
     const fires = c.catchUp === 'latest' ? missed.slice(-1) : missed.slice(-c.maxCatchUp);
@@ -288,28 +303,28 @@ export class Scheduler {
   private async fire(wf: string, at: Date, catchUp: boolean): Promise<void> {
     const c = this.compiled.get(wf);
     const st = this.state.get(wf);
-    const loaded = this.ctx.workflows.current().workflows.get(wf);
+    const loaded = this.d.workflows.current().workflows.get(wf);
     if (!c || !st || st.paused || !loaded) return;
     if (st.last_fire && Date.parse(st.last_fire) >= at.getTime() && !catchUp) return;
     st.last_fire = at.toISOString();
-    const stateOp = { type: 'put' as const, sub: 'schedules' as const, key: wf, value: { ...st } };
+    let stateOp = this.schedules.putOp(wf, { ...st });
     if (c.overlap === 'skip' && this.engine.activeRunsOf(wf).some((r) => r.trigger === 'schedule')) {
       st.skipped = (st.skipped ?? 0) + 1;
-      stateOp.value = { ...st };
-      await this.ctx.store.commit([stateOp]);
-      this.ctx.bus.publish('schedules', 'schedule.skipped', { workflow: wf, at: st.last_fire, reason: 'a scheduled run is still active (overlap: skip)' });
+      stateOp = this.schedules.putOp(wf, { ...st });
+      await this.d.store.commit([stateOp]);
+      this.d.bus.publish('schedules', 'schedule.skipped', { workflow: wf, at: st.last_fire, reason: 'a scheduled run is still active (overlap: skip)' });
       return;
     }
     let params: Record<string, unknown>;
     try {
       params = coerceParams(loaded.workflow, c.params);
     } catch (err) {
-      this.ctx.log.error({ err, workflow: wf }, 'scheduled run has bad params; not started');
-      await this.ctx.store.commit([stateOp]);
+      this.d.log.error({ err, workflow: wf }, 'scheduled run has bad params; not started');
+      await this.d.store.commit([stateOp]);
       return;
     }
     const run = await this.engine.startRun({ workflow: loaded, params, trigger: 'schedule', actor: 'schedule', scheduledFor: st.last_fire, catchUp, extraOps: [stateOp] });
-    this.ctx.bus.publish('schedules', 'schedule.fired', { workflow: wf, at: st.last_fire, run_id: run.id, catch_up: catchUp });
+    this.d.bus.publish('schedules', 'schedule.fired', { workflow: wf, at: st.last_fire, run_id: run.id, catch_up: catchUp });
   }
 
   private json(c: Compiled): ScheduleJson {
@@ -323,7 +338,7 @@ export class Scheduler {
 
   /** `schedules pause|resume WORKFLOW`: the words people type (as for start) to the id a schedule is kept under. */
   idOf(word: string): string {
-    const set = this.ctx.workflows.current();
+    const set = this.d.workflows.current();
     const found = findWorkflow(set, word);
     if (found) return found.workflow.id;
     if (this.list().some((s) => s.workflow === word)) return word;
@@ -351,7 +366,7 @@ export class Scheduler {
     if (paused) await this.disarm(c);
     else await this.arm(c);
     try {
-      await this.ctx.store.commit([{ type: 'put', sub: 'schedules', key: wf, value: next }], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
+      await this.d.store.commit([this.schedules.putOp(wf, next)], { actor, action: paused ? 'schedules.pause' : 'schedules.resume', target: `schedule:${wf}` });
     } catch (err) {
       // not recorded: put the job back the way the store says it is
       if (paused) await this.arm(c).catch(() => undefined);

@@ -1,41 +1,16 @@
+import { runOps, stepOrdinal, type RunHeader, type StepRow } from '../repos/runs.js';
 import type { StoreOp } from '../store/store.js';
 import type { RunRecord, StepState } from './types.js';
 
+export type { RunHeader, StepRow } from '../repos/runs.js';
+
 /**
- * The runs sublevel holds a run as a small header (`<run_id>`, the record without `steps`) plus one
- * row per step (`<run_id>/step/<ordinal>` -> { path, state }). A transition then writes only the
+ * A run is stored as a small header (the record without `steps`) plus one row per step (its path
+ * and state, keyed by an ordinal; repos/runs.ts owns the keys). A transition then writes only the
  * header and the steps it changed, not the whole record, whose size grows with the step count.
  * Ordinals follow the order in which paths were added to `run.steps`, so a record read back lists
  * its steps in the same order as the live one (run JSON is identical before and after a restart).
- */
-export interface StepRow {
-  path: string;
-  state: StepState;
-}
-
-export type RunHeader = Omit<RunRecord, 'steps'> & { steps?: Record<string, StepState> };
-
-const SEP = '/step/';
-
-export function stepRowKey(runId: string, ord: number): string {
-  return `${runId}${SEP}${ord.toString(36).padStart(6, '0')}`;
-}
-
-/** Range of a run's step rows in the runs sublevel. */
-export function stepRange(runId: string): { gte: string; lt: string } {
-  return { gte: `${runId}${SEP}`, lt: `${runId}/step0` };
-}
-
-export function isStepKey(key: string): boolean {
-  return key.includes(SEP);
-}
-
-export function runIdOfKey(key: string): string {
-  const i = key.indexOf(SEP);
-  return i < 0 ? key : key.slice(0, i);
-}
-
-/**
+ *
  * What the header row stores: the record without its steps, and without the outline, which is the
  * definition's (run.created records it; a loaded run gets it back from the definition by hash).
  * Written with every commit of the run, an outline growing with the workflow made each step cost
@@ -96,7 +71,7 @@ export class StepRows {
       const state = run.steps[p];
       if (!state) continue;
       const n = this.assign(o, p, j);
-      ops.push({ type: 'put', sub: 'runs', key: stepRowKey(run.id, n), value: { path: p, state } satisfies StepRow });
+      ops.push(runOps.stepRow(run.id, n, { path: p, state } satisfies StepRow));
     }
   }
 
@@ -112,7 +87,7 @@ export class StepRows {
   private drop(runId: string, o: Ords, path: string, n: number, ops: StoreOp[], j?: RowJournal): void {
     o.byPath.delete(path);
     j?.changes.push({ path, n, added: false });
-    ops.push({ type: 'del', sub: 'runs', key: stepRowKey(runId, n) });
+    ops.push(runOps.delStepRow(runId, n));
   }
 
   /**
@@ -152,7 +127,7 @@ export class StepRows {
     const o: Ords = { next: 0, byPath: new Map() };
     if (!legacy) {
       for (const [key, row] of rows) {
-        const n = parseInt(key.slice(key.lastIndexOf('/') + 1), 36);
+        const n = stepOrdinal(key);
         steps[row.path] = row.state;
         o.byPath.set(row.path, n);
         if (n >= o.next) o.next = n + 1;
@@ -161,17 +136,4 @@ export class StepRows {
     if (track && !legacy) this.ords.set(header.id, o);
     return { run: { ...header, steps } as RunRecord, legacy };
   }
-}
-
-/** Groups the runs sublevel's entries (key order) into headers with their step rows. */
-export function groupRuns(entries: [string, unknown][]): Map<string, { header?: RunHeader; rows: [string, StepRow][] }> {
-  const out = new Map<string, { header?: RunHeader; rows: [string, StepRow][] }>();
-  for (const [key, value] of entries) {
-    const id = runIdOfKey(key);
-    let g = out.get(id);
-    if (!g) out.set(id, (g = { rows: [] }));
-    if (key === id) g.header = value as RunHeader;
-    else g.rows.push([key, value as StepRow]);
-  }
-  return out;
 }

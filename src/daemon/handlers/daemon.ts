@@ -1,5 +1,6 @@
 import { PACKAGE_VERSION, PROTOCOL_VERSION, WireError, type daemonMethods } from '../../protocol/index.js';
 import { listAudit } from '../audit.js';
+import { memoryOps } from '../repos/memory.js';
 import type { HandlersFor } from './types.js';
 
 function activeCount(counts: Record<string, number>): number {
@@ -59,24 +60,24 @@ export const daemonHandlers: HandlersFor<keyof typeof daemonMethods> = {
   },
 
   async 'memory.get'(p, { ctx }) {
-    const e = await ctx.store.get<{ value: unknown; updated_at: string }>('memory', p.key);
+    const e = await ctx.repos.memory.user(p.key);
     return { key: p.key, value: e?.value ?? null, updated_at: e?.updated_at ?? null };
   },
 
   async 'memory.set'(p, { ctx, actor }) {
     const updated_at = new Date().toISOString();
-    await ctx.store.commit([{ type: 'put', sub: 'memory', key: p.key, value: { value: p.value ?? null, updated_at } }], { actor, action: 'memory.set', target: `memory:${p.key}` });
+    await ctx.store.commit([memoryOps.user(p.key, { value: p.value ?? null, updated_at })], { actor, action: 'memory.set', target: `memory:${p.key}` });
     return { key: p.key, updated_at };
   },
 
   async 'memory.delete'(p, { ctx, actor }) {
-    const existed = (await ctx.store.get('memory', p.key)) !== undefined;
-    if (existed) await ctx.store.commit([{ type: 'del', sub: 'memory', key: p.key }], { actor, action: 'memory.delete', target: `memory:${p.key}` });
+    const existed = (await ctx.repos.memory.user(p.key)) !== undefined;
+    if (existed) await ctx.store.commit([memoryOps.delUser(p.key)], { actor, action: 'memory.delete', target: `memory:${p.key}` });
     return { deleted: existed };
   },
 
   async 'memory.list'(p, { ctx }) {
-    const rows = await ctx.store.entries<{ value: unknown; updated_at: string }>('memory', { gte: p.prefix, lt: `${p.prefix}\uffff`, limit: p.limit });
+    const rows = await ctx.repos.memory.users(p.prefix, p.limit);
     return { items: rows.map(([key, e]) => ({ key, value: e.value, updated_at: e.updated_at })) };
   },
 

@@ -1,6 +1,10 @@
 import { WireError, type RunJson } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
-import { isLlmError, type ChatMessage } from '../llm/index.js';
+import type { Engine } from '../engine/engine.js';
+import type { Repos } from '../repos/index.js';
+import type { KvStore } from '../store/kv.js';
+import type { MemoryService } from './memory.js';
+import { memoryOps } from '../repos/memory.js';
+import { isLlmError, type ChatMessage, type LlmGateway } from '../llm/index.js';
 import { buildReport } from '../reports/report.js';
 
 export interface AskTurn {
@@ -12,7 +16,6 @@ export interface AskTurn {
   completion_tokens: number | null;
 }
 
-const CONV = 'conv:';
 /** Per-step output budget in the context: enough for the figures, not a dump of every sample. */
 const OUTPUT_CHARS = 3000;
 const KEEP_TURNS = 20;
@@ -46,16 +49,24 @@ function runContext(run: RunJson, memory: string | null): string {
   return lines.join('\n');
 }
 
+/** What `ask` uses: the run (engine), the model, its memory of the run and the conversation's row. */
+export interface AskDeps {
+  engine: Pick<Engine, 'get'>;
+  llm: Pick<LlmGateway, 'chat'> | null;
+  repos: Pick<Repos, 'memory'>;
+  memory: Pick<MemoryService, 'get'>;
+  store: Pick<KvStore, 'commit'>;
+}
+
 /**
  * `opstream ask ID "question"`: answered by the model from the run's stored outputs and memory,
  * with no tool calls, and kept as a conversation per run (a follow-up like "why?" sees the earlier
  * questions and answers, across daemon restarts).
  */
-export async function ask(ctx: DaemonContext, id: string, question: string, actor: string): Promise<{ run_id: string; answer: string; turns: number; tool_calls: 0; usage: { prompt_tokens: number | null; completion_tokens: number | null } }> {
+export async function ask(ctx: AskDeps, id: string, question: string, actor: string): Promise<{ run_id: string; answer: string; turns: number; tool_calls: 0; usage: { prompt_tokens: number | null; completion_tokens: number | null } }> {
   const run = await ctx.engine.get(id);
   if (!ctx.llm) throw new WireError('unavailable', 'ask needs a model: configure the `llm:` section in config.yaml (see the README, Ollama)', { retryable: false });
-  const key = `${CONV}${id}`;
-  const conv = (await ctx.store.get<{ turns: AskTurn[] }>('memory', key)) ?? { turns: [] };
+  const conv = (await ctx.repos.memory.conversation<{ turns: AskTurn[] }>(id)) ?? { turns: [] };
   const summary = ctx.memory.get(id);
   const messages: ChatMessage[] = [
     {
@@ -74,10 +85,10 @@ export async function ask(ctx: DaemonContext, id: string, question: string, acto
   }
   const turn: AskTurn = { q: question, a: reply.message.content, at: new Date().toISOString(), by: actor, prompt_tokens: reply.usage.prompt_tokens, completion_tokens: reply.usage.completion_tokens };
   conv.turns.push(turn);
-  await ctx.store.commit([{ type: 'put', sub: 'memory', key, value: conv as never }], { actor, action: 'runs.ask', target: `run:${id}` });
+  await ctx.store.commit([memoryOps.conversation(id, conv)], { actor, action: 'runs.ask', target: `run:${id}` });
   return { run_id: id, answer: turn.a, turns: conv.turns.length, tool_calls: 0, usage: reply.usage };
 }
 
-export async function conversation(ctx: DaemonContext, id: string): Promise<AskTurn[]> {
-  return ((await ctx.store.get<{ turns: AskTurn[] }>('memory', `${CONV}${id}`)) ?? { turns: [] }).turns;
+export async function conversation(ctx: Pick<AskDeps, 'repos'>, id: string): Promise<AskTurn[]> {
+  return ((await ctx.repos.memory.conversation<{ turns: AskTurn[] }>(id)) ?? { turns: [] }).turns;
 }

@@ -1,15 +1,23 @@
 import MiniSearch from 'minisearch';
 import { WireError } from '../../protocol/index.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Service } from '../context.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { MemoryRepo } from '../repos/memory.js';
+import type { KvStore } from '../store/kv.js';
 import type { RunRecord } from '../engine/types.js';
 import type { StoreOp } from '../store/store.js';
+import { memoryOps } from '../repos/memory.js';
 import { appliedText, rejectedText, serviceOf, summarize, type RunSummary } from './summary.js';
 
-/** An embedding kept with the model and dimension that made it: vectors of two models are never compared. */
-interface StoredVector {
-  model: string;
-  dim: number;
-  v: number[];
+/** What the memory service uses: its repository, the store to commit to, and the LLM for embeddings. */
+export interface MemoryDeps {
+  log: Logger;
+  config: Pick<CompiledConfig, 'llm'>;
+  llm: Pick<LlmGateway, 'embed'> | null;
+  store: Pick<KvStore, 'commit'>;
+  memory: MemoryRepo;
 }
 
 export interface RecallHit {
@@ -18,8 +26,6 @@ export interface RecallHit {
   by: 'embedding' | 'text';
 }
 
-const SUM = 'sum:';
-const VEC = 'vec:';
 
 /** How much of a score counts as "similar": below it, nothing is shown as seen before. */
 const MIN_COSINE = 0.35;
@@ -42,11 +48,7 @@ export class MemoryService implements Service {
   private embedding: Promise<void> = Promise.resolve();
   readonly figures = { reembedded: 0, embedFailures: 0 };
 
-  constructor(private readonly getCtx: () => DaemonContext) {}
-
-  private get ctx(): DaemonContext {
-    return this.getCtx();
-  }
+  constructor(private readonly d: MemoryDeps) {}
 
   private newIndex(fuzzy: number): MiniSearch<RunSummary> {
     return new MiniSearch<RunSummary>({ fields: ['text', 'headline', 'service'], storeFields: ['id'], searchOptions: { prefix: true, fuzzy, boost: { headline: 2 } } });
@@ -87,9 +89,9 @@ export class MemoryService implements Service {
   }
 
   async start(): Promise<void> {
-    const store = this.ctx.store;
-    for (const [, s] of await store.entries<RunSummary>('memory', { gte: SUM, lt: `${SUM}~` })) this.summaries.set(s.id, s);
-    for (const [key, v] of await store.entries<StoredVector>('memory', { gte: VEC, lt: `${VEC}~` })) this.vectors.set(key.slice(VEC.length), { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
+    const memory = this.d.memory;
+    for (const s of await memory.summaries<RunSummary>()) this.summaries.set(s.id, s);
+    for (const [id, v] of await memory.vectors()) this.vectors.set(id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
     // vectors of another embedding model (or dimension) are re-made in the background
     this.reembedStale();
   }
@@ -106,9 +108,9 @@ export class MemoryService implements Service {
    * that recall and `ask` never heard of, and a finished run costs one synced write fewer.
    */
   prepare(run: RunRecord): { op: StoreOp; apply(): void } {
-    const s = summarize(run, this.ctx.config.llm?.redactPatterns ?? []);
+    const s = summarize(run, this.d.config.llm?.redactPatterns ?? []);
     return {
-      op: { type: 'put', sub: 'memory', key: `${SUM}${s.id}`, value: s as never },
+      op: memoryOps.summary(s.id, s),
       apply: () => {
         this.keep(s);
         this.embedLater([s]);
@@ -126,15 +128,15 @@ export class MemoryService implements Service {
 
   /** Team mode: a run that ended on another member; its summary (and vector, if made yet) joins recall here. */
   async learn(runId: string): Promise<void> {
-    const s = await this.ctx.store.get<RunSummary>('memory', `${SUM}${runId}`);
+    const s = await this.d.memory.summary<RunSummary>(runId);
     if (!s) return;
     this.keep(s);
-    const v = await this.ctx.store.get<StoredVector>('memory', `${VEC}${s.id}`);
+    const v = await this.d.memory.vector(s.id);
     if (v) this.vectors.set(s.id, { model: v.model, dim: v.dim, v: Float32Array.from(v.v) });
   }
 
   private embedModel(): string | null {
-    return this.ctx.llm && this.ctx.config.llm?.embed_model ? this.ctx.config.llm.embed_model : null;
+    return this.d.llm && this.d.config.llm?.embed_model ? this.d.config.llm.embed_model : null;
   }
 
   /** Embeddings are made off the write path, in order, in batches; a failure leaves text search. */
@@ -146,18 +148,18 @@ export class MemoryService implements Service {
         const batch = list.slice(i, i + 64).filter((s) => this.summaries.has(s.id));
         if (!batch.length) continue;
         try {
-          const r = await this.ctx.llm!.embed(batch.map((s) => s.text), model);
+          const r = await this.d.llm!.embed(batch.map((s) => s.text), model);
           const ops: StoreOp[] = [];
           batch.forEach((s, j) => {
             const v = r.vectors[j];
             if (!v) return;
             this.vectors.set(s.id, { model: r.model, dim: v.length, v: Float32Array.from(v) });
-            ops.push({ type: 'put', sub: 'memory', key: `${VEC}${s.id}`, value: { model: r.model, dim: v.length, v } as never });
+            ops.push(memoryOps.vector(s.id, { model: r.model, dim: v.length, v }));
           });
-          if (ops.length) await this.ctx.store.commit(ops);
+          if (ops.length) await this.d.store.commit(ops);
         } catch (err) {
           this.figures.embedFailures++;
-          this.ctx.log.warn({ err, model }, 'embedding run summaries failed; recall uses full-text search for them');
+          this.d.log.warn({ err, model }, 'embedding run summaries failed; recall uses full-text search for them');
           return;
         }
       }
@@ -170,19 +172,13 @@ export class MemoryService implements Service {
     const stale = [...this.summaries.values()].filter((s) => this.vectors.get(s.id)?.model !== model);
     if (!stale.length) return;
     this.figures.reembedded += stale.length;
-    this.ctx.log.info({ summaries: stale.length, model }, 're-embedding run summaries made with another embedding model');
+    this.d.log.info({ summaries: stale.length, model }, 're-embedding run summaries made with another embedding model');
     this.embedLater(stale);
   }
 
   async forget(id: string, actor: string): Promise<{ removed: boolean }> {
     if (!this.summaries.has(id)) throw new WireError('not_found', `no memory of run ${id}; \`opstream memory search TEXT\` lists what is remembered`);
-    await this.ctx.store.commit(
-      [
-        { type: 'del', sub: 'memory', key: `${SUM}${id}` },
-        { type: 'del', sub: 'memory', key: `${VEC}${id}` },
-      ],
-      { actor, action: 'memory.forget', target: `run:${id}` },
-    );
+    await this.d.store.commit(memoryOps.forget(id), { actor, action: 'memory.forget', target: `run:${id}` });
     this.indexRemove(this.summaries.get(id)!);
     this.summaries.delete(id);
     this.vectors.delete(id);
@@ -203,7 +199,7 @@ export class MemoryService implements Service {
     const model = this.embedModel();
     if (model) {
       try {
-        const q = await this.ctx.llm!.embed([o.query.slice(0, 4000)], model);
+        const q = await this.d.llm!.embed([o.query.slice(0, 4000)], model);
         const qv = q.vectors[0];
         for (const s of this.summaries.values()) {
           if (!candidates(s)) continue;
@@ -213,7 +209,7 @@ export class MemoryService implements Service {
           if (score >= MIN_COSINE) hits.push({ summary: s, score, by: 'embedding' });
         }
       } catch (err) {
-        this.ctx.log.warn({ err }, 'embedding the recall query failed; using full-text search');
+        this.d.log.warn({ err }, 'embedding the recall query failed; using full-text search');
       }
     }
     if (hits.length < limit) {
@@ -280,11 +276,8 @@ export class MemoryService implements Service {
     const old = [...this.summaries.values()].filter((s) => s.at < cutoff);
     const bytes = old.reduce((n, s) => n + JSON.stringify(s).length + (this.vectors.get(s.id)?.v.length ?? 0) * 8, 0);
     if (!old.length || dryRun) return { removed: old.length, bytes };
-    const ops: StoreOp[] = old.flatMap((s) => [
-      { type: 'del' as const, sub: 'memory' as const, key: `${SUM}${s.id}` },
-      { type: 'del' as const, sub: 'memory' as const, key: `${VEC}${s.id}` },
-    ]);
-    await this.ctx.store.commit(ops);
+    const ops: StoreOp[] = old.flatMap((s) => memoryOps.forget(s.id));
+    await this.d.store.commit(ops);
     for (const s of old) {
       this.indexRemove(s);
       this.summaries.delete(s.id);

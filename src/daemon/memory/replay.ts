@@ -1,6 +1,9 @@
 import { WireError } from '../../protocol/index.js';
 import type { Step } from '../../workflows/schema.js';
-import type { DaemonContext } from '../context.js';
+import type { Engine } from '../engine/engine.js';
+import type { LlmGateway } from '../llm/index.js';
+import type { Repos } from '../repos/index.js';
+import type { KvStore } from '../store/kv.js';
 import { argsHash, realToolName } from '../engine/agent-host.js';
 import type { AgentState, RunEvent, StepState } from '../engine/types.js';
 import { runAgentWith, type AgentIo } from '../engine/worker/agent.js';
@@ -26,17 +29,25 @@ export interface ReplayStep {
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
+/** What a replay uses: the run and its events, the model, and where the replay is kept. */
+export interface ReplayDeps {
+  engine: Pick<Engine, 'get'>;
+  llm: Pick<LlmGateway, 'model' | 'describe' | 'chat'> | null;
+  repos: Pick<Repos, 'runs' | 'memory'>;
+  store: Pick<KvStore, 'commit'>;
+}
+
 /**
  * `opstream replay`: re-runs a finished run's agent steps with the same (or an edited) prompt and
  * maybe another model, against the tool results the run recorded. No live tool call is made: a call
  * the recording lacks is answered "not recorded". The model calls are real. The replay is stored
  * beside the run (memory `replay:RUN:N`); the run itself is not touched.
  */
-export async function replay(ctx: DaemonContext, o: { id: string; step?: string; model?: string; prompt?: string }, actor: string): Promise<{ run_id: string; replay_id: string; model: string; steps: ReplayStep[] }> {
+export async function replay(ctx: ReplayDeps, o: { id: string; step?: string; model?: string; prompt?: string }, actor: string): Promise<{ run_id: string; replay_id: string; model: string; steps: ReplayStep[] }> {
   const run = await ctx.engine.get(o.id);
   if (!TERMINAL.has(run.status)) throw new WireError('invalid_state', `run ${o.id} is still ${run.status}; replay it once it has ended`);
   if (!ctx.llm) throw new WireError('unavailable', 'replay needs a model: configure the `llm:` section in config.yaml', { retryable: false });
-  const events = (await ctx.store.entries<RunEvent>('events', { gt: `${o.id}:`, lt: `${o.id}:~` })).map(([, e]) => e);
+  const events = await ctx.repos.runs.events<RunEvent>(o.id);
   const started = events.filter((e) => e.type === 'agent.started');
   if (!started.length) throw new WireError('invalid_state', `run ${o.id} has no agent steps to replay`);
   // the last attempt of each step is the one that counts
@@ -122,8 +133,7 @@ export async function replay(ctx: DaemonContext, o: { id: string; step?: string;
       changed: { answer: JSON.stringify(side.answer) !== JSON.stringify(original.answer), tool_calls: JSON.stringify(side.tool_calls) !== JSON.stringify(original.tool_calls) },
     });
   }
-  const n = (await ctx.store.entries('memory', { gte: `replay:${o.id}:`, lt: `replay:${o.id}:~` })).length + 1;
-  const replayId = `replay:${o.id}:${n}`;
-  await ctx.store.commit([{ type: 'put', sub: 'memory', key: replayId, value: { at: new Date().toISOString(), by: actor, model, prompt_changed: o.prompt !== undefined, steps: out } as never }], { actor, action: 'runs.replay', target: `run:${o.id}` });
+  const { id: replayId, op } = await ctx.repos.memory.nextReplay(o.id, { at: new Date().toISOString(), by: actor, model, prompt_changed: o.prompt !== undefined, steps: out });
+  await ctx.store.commit([op], { actor, action: 'runs.replay', target: `run:${o.id}` });
   return { run_id: o.id, replay_id: replayId, model, steps: out };
 }

@@ -1,8 +1,17 @@
 import type { ChannelStatus, Notification, Result } from '../../protocol/index.js';
 import type { Workflow } from '../../workflows/schema.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { RunJson } from '../../protocol/index.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { Feed } from '../feed.js';
+import type { OutboxRepo } from '../repos/outbox.js';
+import type { RunsRepo } from '../repos/runs.js';
+import type { KvStore } from '../store/kv.js';
 import type { WatchItem } from '../../protocol/index.js';
 import type { StoreOp } from '../store/store.js';
+import { notificationId, outboxOps } from '../repos/outbox.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
 import { DesktopChannel, desktopCommand, hasDesktopSession } from './channels/desktop.js';
 import { TerminalChannel } from './channels/terminal.js';
@@ -19,11 +28,6 @@ const BACKOFF_MAX_MS = 5 * 60_000;
 /** A channel that keeps answering "retry" for this long is given up on (the entry stays in the inbox). */
 const GIVE_UP_MS = 24 * 3_600_000;
 const TERMINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
-/** meta `npend:<id>`: outbox entries with a channel still pending (what a start resumes). */
-export const PENDING = 'npend:';
-const PENDING_MARK = 'outbox:pending-index';
-
-const pad = (n: number): string => n.toString().padStart(15, '0');
 
 /**
  * The PagerDuty incident of a run's failure: per workflow and service, not per run, so that the
@@ -50,6 +54,24 @@ export interface Prepared {
   feed: { cursor: number; item: WatchItem }[];
   /** Per draft with an explicit channel request (a notify step): the channels it was queued to. */
   routed: string[][];
+}
+
+/** A run as every screen shows it (the engine's `get`). */
+export interface RunView {
+  get(id: string): Promise<RunJson>;
+}
+
+/** What the notifier uses: its repository (and the active runs' ids), the feed its rows go through, the store's health. */
+export interface NotifierDeps {
+  log: Logger;
+  bus: Bus;
+  config: Pick<CompiledConfig, 'notify' | 'secrets'>;
+  store: Pick<KvStore, 'commit' | 'unwritable' | 'onWritable'>;
+  outbox: OutboxRepo;
+  runs: Pick<RunsRepo, 'activeIds'>;
+  feed: Pick<Feed, 'prepare' | 'commit'>;
+  /** Team mode: this member (the pending index names who delivers); null solo. */
+  team: { executorId: string } | null;
 }
 
 /**
@@ -85,10 +107,16 @@ export class Notifier implements Service {
   private readonly recording = new Set<Promise<unknown>>();
   readonly figures = { delivered: 0, retried: 0, failed: 0 };
 
-  constructor(private readonly getCtx: () => DaemonContext) {}
+  private runView: RunView | null = null;
 
-  private get ctx(): DaemonContext {
-    return this.getCtx();
+  constructor(private readonly d: NotifierDeps) {}
+
+  /**
+   * How a Teams card reads the run it is about. Attached once the engine exists: the engine is
+   * built after the notifier, whose ops go into the engine's run commits (`prepare`).
+   */
+  attachRunView(view: RunView): void {
+    this.runView = view;
   }
 
   /** Adds a channel (Slack registers itself here); entries routed to it before are not re-routed. */
@@ -110,35 +138,30 @@ export class Notifier implements Service {
   }
 
   async start(): Promise<void> {
-    const ctx = this.ctx;
-    const cfg = ctx.config.notify;
-    this.register(new TerminalChannel(ctx.bus));
+    const d = this.d;
+    const cfg = d.config.notify;
+    this.register(new TerminalChannel(d.bus));
     const cmd = desktopCommand(process.env);
     if (cfg.desktop === 'on' || (cfg.desktop === 'auto' && hasDesktopSession(process.env) && cmd)) this.register(new DesktopChannel(cmd));
-    const masker = new SecretMasker(ctx.config.secrets);
+    const masker = new SecretMasker(d.config.secrets);
     // Teams cards show the run as every screen does; read when the card is sent
-    const deps: WebhookDeps = { runView: (id) => this.ctx.engine.get(id), mask: (t) => masker.text(t).text };
+    const deps: WebhookDeps = { runView: (id) => (this.runView ? this.runView.get(id) : Promise.reject(new Error('notifier: no run view attached'))), mask: (t) => masker.text(t).text };
     for (const hook of cfg.webhooks) {
       this.register(new WebhookChannel(hook, deps));
       if (hook.format === 'pagerduty') this.pdOpen.set(hook.name, new Set());
     }
-    for (const [key] of await ctx.store.entries('meta', { gte: 'pd_open:', lt: 'pd_open:~' })) {
-      // pd_open:<hook>:<incident key>; hook names have no ':', incident keys may
-      const rest = key.slice('pd_open:'.length);
-      const at = rest.indexOf(':');
-      this.pdOpen.get(rest.slice(0, at))?.add(rest.slice(at + 1));
-    }
+    for (const [hook, key] of await d.outbox.pdOpen()) this.pdOpen.get(hook)?.add(key);
     // everything not yet confirmed, in order, per channel: the pending index names them, so a
     // start reads the undelivered entries only, not every notification kept
-    await this.indexPending();
+    await d.outbox.indexPending();
     let pending = 0;
     // team mode: the pending index is the team's; each host delivers its runs' notifications
     // (`adopt` as it takes a run), never another live member's
-    const keys = ctx.team ? [] : await ctx.store.keys('meta', { gte: PENDING, lt: `${PENDING}~` });
-    for (const key of keys) {
-      const entry = await ctx.store.get<Notification>('outbox', key.slice(PENDING.length));
+    const ids = d.team ? [] : (await d.outbox.pending()).map(([id]) => id);
+    for (const id of ids) {
+      const entry = await d.outbox.get(id);
       if (!entry) {
-        await ctx.store.commit([{ type: 'del', sub: 'meta', key }]);
+        await d.store.commit([outboxOps.notPending(id)]);
         continue;
       }
       let any = false;
@@ -149,7 +172,7 @@ export class Notifier implements Service {
           // a channel that is no longer configured: say so rather than keep it pending forever
           st.state = 'failed';
           st.last_error = `channel ${name} is not configured any more`;
-          await ctx.store.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry)]);
+          await d.store.commit([outboxOps.put(entry), ...this.pendingOps(entry)]);
           continue;
         }
         this.queueFor(channel, entry).ids.push(entry.id);
@@ -161,24 +184,12 @@ export class Notifier implements Service {
       }
     }
     for (const q of this.queues.values()) this.kick(q);
-    ctx.log.info({ channels: this.channelNames(), pending }, 'notifier started');
-  }
-
-  /** An outbox written before the pending index existed is indexed once (the only full read of it). */
-  private async indexPending(): Promise<void> {
-    const store = this.ctx.store;
-    if ((await store.get('meta', PENDING_MARK)) !== undefined) return;
-    const ops: StoreOp[] = [];
-    for (const [key, entry] of await store.entries<Notification>('outbox')) {
-      if (Object.values(entry.channels).some((c) => c.state === 'pending')) ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${key}`, value: 1 });
-    }
-    ops.push({ type: 'put', sub: 'meta', key: PENDING_MARK, value: { at: new Date().toISOString(), pending: ops.length } });
-    await store.commit(ops);
+    d.log.info({ channels: this.channelNames(), pending }, 'notifier started');
   }
 
   /** The entry leaves the pending index once no channel is pending (ops for the batch that records it). */
   private pendingOps(entry: Notification): StoreOp[] {
-    return Object.values(entry.channels).some((c) => c.state === 'pending') ? [] : [{ type: 'del', sub: 'meta', key: `${PENDING}${entry.id}` }];
+    return Object.values(entry.channels).some((c) => c.state === 'pending') ? [] : [outboxOps.notPending(entry.id)];
   }
 
   async stop(): Promise<void> {
@@ -235,7 +246,7 @@ export class Notifier implements Service {
 
   async commitPrepared(p: Prepared): Promise<void> {
     try {
-      await this.ctx.feed.commit(p.ops, p.feed);
+      await this.d.feed.commit(p.ops, p.feed);
     } catch (e) {
       this.abandon(p);
       throw e;
@@ -245,7 +256,7 @@ export class Notifier implements Service {
 
   private addEntry(out: Prepared, d: Draft, run: { id: string; workflow: string } | null, channels: string[]): void {
     const at = new Date().toISOString();
-    const id = `${pad(Date.now())}-${(++this.seq).toString(36).padStart(6, '0')}-${run?.id ?? 'daemon'}`;
+    const id = notificationId(Date.now(), ++this.seq, run?.id ?? null);
     const text = d.text.length > MAX_TEXT ? `${d.text.slice(0, MAX_TEXT)}\n[… ${d.text.length - MAX_TEXT} more characters cut; the full text is in the run's events]` : d.text;
     const entry: Notification = {
       id,
@@ -262,11 +273,11 @@ export class Notifier implements Service {
     };
     out.entries.push(entry);
     this.preparing.set(id, entry);
-    out.ops.push({ type: 'put', sub: 'outbox', key: id, value: entry as never });
+    out.ops.push(outboxOps.put(entry));
     // team mode: the pending index names the daemon delivering it (adoptFrom, when it dies)
-    if (channels.length) out.ops.push({ type: 'put', sub: 'meta', key: `${PENDING}${id}`, value: this.ctx.team?.executorId ?? 1 });
-    if (run) out.ops.push({ type: 'put', sub: 'meta', key: `nrun:${run.id}:${id}`, value: 1 });
-    const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
+    if (channels.length) out.ops.push(outboxOps.pending(id, this.d.team?.executorId ?? 1));
+    if (run) out.ops.push(outboxOps.ofRun(run.id, id));
+    const f = this.d.feed.prepare({ topic: 'notifications', event: 'notification', ref: id, data: entry });
     out.ops.push(f.op);
     out.feed.push({ cursor: f.cursor, item: f.item });
   }
@@ -284,7 +295,7 @@ export class Notifier implements Service {
       if (!hooks.length) continue;
       for (const hook of hooks) {
         this.pdOpen.get(hook)!.delete(key);
-        out.ops.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${key}` });
+        out.ops.push(outboxOps.pdClosed(hook, key));
       }
       const text = key === run.id ? `The run ${run.status}; its incident is resolved.` : `${run.workflow} on ${serviceOf(run.params, run.workflow)} succeeded again (run ${run.id}); the incident of its earlier failure is resolved.`;
       this.addEntry(out, { kind: 'completion', level: 'info', title: `${run.workflow} ${run.id} ${run.status}`, text, data: { pagerduty: 'resolve', pagerduty_key: key } }, run, hooks);
@@ -321,7 +332,7 @@ export class Notifier implements Service {
       if (claimed.length && explicit !== 'critical') return [...out, ...claimed];
     }
     if (this.channels.has('desktop')) out.push('desktop');
-    for (const hook of this.ctx.config.notify.webhooks) {
+    for (const hook of this.d.config.notify.webhooks) {
       if (!this.channels.has(hook.name)) continue;
       if (hook.format === 'pagerduty') {
         if (this.pagerDuty(d, run, hook.name, level, resolved, hook.levels?.includes(level) ?? level === 'critical')) out.push(hook.name);
@@ -343,7 +354,7 @@ export class Notifier implements Service {
       d.data = { ...d.data, pagerduty: 'trigger', ...(key ? { pagerduty_key: key } : {}) };
       if (key && !open.has(key)) {
         open.add(key);
-        this.pendingPdOps.push({ type: 'put', sub: 'meta', key: `pd_open:${hook}:${key}`, value: 1 });
+        this.pendingPdOps.push(outboxOps.pdOpen(hook, key));
       }
       return true;
     }
@@ -351,7 +362,7 @@ export class Notifier implements Service {
       d.data = { ...d.data, pagerduty: 'resolve', pagerduty_key: run.id };
       open.delete(run.id);
       resolved.add(`${hook}\u0000${run.id}`);
-      this.pendingPdOps.push({ type: 'del', sub: 'meta', key: `pd_open:${hook}:${run.id}` });
+      this.pendingPdOps.push(outboxOps.pdClosed(hook, run.id));
       return true;
     }
     return false;
@@ -397,8 +408,8 @@ export class Notifier implements Service {
     setImmediate(() => {
       this.adopting = null;
       void this.takePending(() => true, () => (e) => e.run_id !== null && runs.has(e.run_id)).then(
-        (n) => n && this.ctx.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over'),
-        (err) => this.ctx.log.warn({ err, runs: runs.size }, 'resuming notifications of runs taken over failed'),
+        (n) => n && this.d.log.info({ notifications: n, runs: runs.size }, 'delivering notifications of runs taken over'),
+        (err) => this.d.log.warn({ err, runs: runs.size }, 'resuming notifications of runs taken over failed'),
       );
     });
   }
@@ -424,10 +435,10 @@ export class Notifier implements Service {
   /** What `orphaned` names, but for unfinished runs: those go with the run to its host (`adopt`). */
   private async adoptWhere(orphaned: (by: unknown) => boolean, from: string): Promise<void> {
     const n = await this.takePending(orphaned, async () => {
-      const active = new Set(await this.ctx.store.keys('active'));
+      const active = new Set(await this.d.runs.activeIds());
       return (e) => !(e.run_id && active.has(e.run_id));
     });
-    if (n) this.ctx.log.info({ notifications: n, from }, 'delivering notifications no live member delivers');
+    if (n) this.d.log.info({ notifications: n, from }, 'delivering notifications no live member delivers');
   }
 
   /**
@@ -437,15 +448,13 @@ export class Notifier implements Service {
    * this daemon's queues. How many were taken.
    */
   private async takePending(by: (executor: unknown) => boolean, keeper: () => ((e: Notification) => boolean) | Promise<(e: Notification) => boolean>): Promise<number> {
-    const store = this.ctx.store;
-    const ids = (await store.entries<unknown>('meta', { gte: PENDING, lt: `${PENDING}~` }))
-      .filter(([k, v]) => by(v) && !this.live.has(k.slice(PENDING.length)) && !this.preparing.has(k.slice(PENDING.length)))
-      .map(([k]) => k.slice(PENDING.length));
+    const outbox = this.d.outbox;
+    const ids = (await outbox.pending()).filter(([id, v]) => by(v) && !this.live.has(id) && !this.preparing.has(id)).map(([id]) => id);
     if (!ids.length) return 0;
     const keep = await keeper();
-    const entries = (await store.getMany<Notification>('outbox', ids)).filter((e): e is Notification => e !== undefined && keep(e));
+    const entries = (await outbox.getMany(ids)).filter((e): e is Notification => e !== undefined && keep(e));
     if (!entries.length) return 0;
-    await store.commit(entries.map((e) => ({ type: 'put' as const, sub: 'meta' as const, key: `${PENDING}${e.id}`, value: this.ctx.team?.executorId ?? 1 })));
+    await this.d.store.commit(entries.map((e) => outboxOps.pending(e.id, this.d.team?.executorId ?? 1)));
     let n = 0;
     for (const entry of entries) {
       if (this.live.has(entry.id)) continue;
@@ -478,7 +487,7 @@ export class Notifier implements Service {
       return;
     }
     if (this.stopping || q.ids.length === 0) return;
-    const loop = this.loop(q).catch((err) => this.ctx.log.error({ err, channel: q.channel.name, lane: q.lane }, 'notification channel loop failed'));
+    const loop = this.loop(q).catch((err) => this.d.log.error({ err, channel: q.channel.name, lane: q.lane }, 'notification channel loop failed'));
     this.loops.add(loop);
     void loop.finally(() => this.loops.delete(loop));
   }
@@ -530,7 +539,7 @@ export class Notifier implements Service {
         // fsync): a crash before it is durable delivers that entry again, with the same key. A
         // channel without such a key (Slack, the desktop) waits for the record, so a crash repeats
         // at most the one entry in flight.
-        const recorded = this.record(entry, q.channel, result).catch((err) => this.ctx.log.error({ err, notification: entry.id }, 'recording a delivery failed'));
+        const recorded = this.record(entry, q.channel, result).catch((err) => this.d.log.error({ err, notification: entry.id }, 'recording a delivery failed'));
         this.recording.add(recorded);
         void recorded.finally(() => this.recording.delete(recorded));
         if (!q.channel.idempotent) await recorded;
@@ -600,21 +609,21 @@ export class Notifier implements Service {
         st.next_at = null;
         if (result.kind === 'retry') st.last_error = `${result.error} (gave up after ${st.attempts} attempt${st.attempts === 1 ? '' : 's'})`;
         this.figures.failed++;
-        this.ctx.log.warn({ notification: entry.id, channel: channel.name, run: entry.run_id, error: st.last_error }, 'notification delivery failed');
+        this.d.log.warn({ notification: entry.id, channel: channel.name, run: entry.run_id, error: st.last_error }, 'notification delivery failed');
       } else {
         const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (st.attempts - 1));
         st.next_at = new Date(now + Math.max(backoff, result.afterMs ?? 0)).toISOString();
         this.figures.retried++;
-        this.ctx.log.info({ notification: entry.id, channel: channel.name, error: result.error, next_at: st.next_at }, 'notification delivery will be retried');
+        this.d.log.info({ notification: entry.id, channel: channel.name, error: result.error, next_at: st.next_at }, 'notification delivery will be retried');
       }
     }
     const data = { id: entry.id, run_id: entry.run_id, channel: channel.name, delivery: { ...st } };
     // a full disk does not lose the record of a delivery: it is written once the store can write
     // again (a stop before that delivers the entry again after the restart, with the same key)
     for (;;) {
-      const f = this.ctx.feed.prepare({ topic: 'notifications', event: 'delivery', data });
+      const f = this.d.feed.prepare({ topic: 'notifications', event: 'delivery', data });
       try {
-        await this.ctx.feed.commit([{ type: 'put', sub: 'outbox', key: entry.id, value: entry as never }, ...this.pendingOps(entry), f.op], [f]);
+        await this.d.feed.commit([outboxOps.put(entry), ...this.pendingOps(entry), f.op], [f]);
         break;
       } catch (e) {
         if ((e as { code?: unknown }).code !== 'store_unwritable' || this.stopping) throw e;
@@ -622,14 +631,14 @@ export class Notifier implements Service {
         if (this.stopping) throw e;
       }
     }
-    this.ctx.bus.publish('notifications', 'delivery', data);
+    this.d.bus.publish('notifications', 'delivery', data);
   }
 
   /** Resolves when the store can write again, or when the notifier stops. */
   private untilWritable(): Promise<void> {
     return new Promise((resolve) => {
-      if (!this.ctx.store.unwritable) return resolve();
-      const off = this.ctx.store.onWritable(done);
+      if (!this.d.store.unwritable) return resolve();
+      const off = this.d.store.onWritable(done);
       const poll = setInterval(() => this.stopping && done(), 200);
       function done(): void {
         off();
@@ -642,21 +651,19 @@ export class Notifier implements Service {
   // ---------------------------------------------------------------- reading
 
   async list(p: { run?: string; before?: string; limit: number }): Promise<Result<'notifications.list'>> {
-    const store = this.ctx.store;
+    const outbox = this.d.outbox;
     if (p.run) {
-      const keys = await store.entries('meta', { gte: `nrun:${p.run}:`, lt: p.before ? `nrun:${p.run}:${p.before}` : `nrun:${p.run}:~`, reverse: true, limit: p.limit });
       const items: Notification[] = [];
-      for (const [key] of keys) {
-        const id = key.slice(`nrun:${p.run}:`.length);
-        const e = this.live.get(id) ?? (await store.get<Notification>('outbox', id));
+      for (const id of await outbox.idsOfRun(p.run, p.limit, p.before)) {
+        const e = this.live.get(id) ?? (await outbox.get(id));
         if (e) items.push(e);
       }
       const ids = new Set(items.map((e) => e.id));
       for (const e of this.preparing.values()) if (e.run_id === p.run && !ids.has(e.id)) items.unshift(e);
       return { items: items.reverse() };
     }
-    const rows = await store.entries<Notification>('outbox', { ...(p.before ? { lt: p.before } : {}), reverse: true, limit: p.limit });
-    return { items: rows.map(([, e]) => this.live.get(e.id) ?? e).reverse() };
+    const rows = await outbox.newest(p.limit, p.before);
+    return { items: rows.map((e) => this.live.get(e.id) ?? e).reverse() };
   }
 
   /**
@@ -665,8 +672,8 @@ export class Notifier implements Service {
    * problem with its reason. A bounded read: the outbox may hold a month of notifications.
    */
   async status(window: number): Promise<Result<'notifications.status'>> {
-    const rows = await this.ctx.store.entries<Notification>('outbox', { reverse: true, limit: window });
-    const byId = new Map(rows.map(([, e]) => [e.id, this.live.get(e.id) ?? e]));
+    const rows = await this.d.outbox.newest(window);
+    const byId = new Map(rows.map((e) => [e.id, this.live.get(e.id) ?? e]));
     for (const e of this.live.values()) byId.set(e.id, e);
     const out = new Map<string, ChannelStatus>();
     const of = (name: string): ChannelStatus => {

@@ -2,7 +2,8 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { WireError, type Notification, type Result, type SlackConnectionStatus } from '../../protocol/index.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Service } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import type { StoreOp } from '../store/store.js';
 import { SlackChannel } from './channel.js';
 import type { CommandDeps } from './commands.js';
@@ -44,7 +45,7 @@ export class SlackBridge implements Service {
   readonly figures = { envelopes: 0 };
 
   constructor(
-    private readonly getCtx: () => DaemonContext,
+    private readonly services: ChatServices,
     cfg: CompiledSlack,
     log: Logger,
   ) {
@@ -53,9 +54,6 @@ export class SlackBridge implements Service {
     this.problem = tokenProblem(cfg);
   }
 
-  private get ctx(): DaemonContext {
-    return this.getCtx();
-  }
 
   /** Registers the Slack channel with the notifier and loads what the bridge stored. */
   readonly outbound: Service = {
@@ -65,13 +63,13 @@ export class SlackBridge implements Service {
       // fixed config instead of being given up on
       if (this.problem) this.log.error({ error: this.problem }, 'slack: not started');
       this.web = webClient(this.cfg, this.log);
-      this.threads = new RunThreads(() => this.ctx, this.web, this.log, this.cfg.updateIntervalMs);
-      this.prefs = new PrefsStore(() => this.ctx);
+      this.threads = new RunThreads(this.services, this.web, this.log, this.cfg.updateIntervalMs);
+      this.prefs = new PrefsStore(this.services);
       await this.threads.load();
       await this.prefs.load();
-      this.ctx.notifier.register(
+      this.services.notifier.register(
         new SlackChannel({
-          ctx: () => this.ctx,
+          services: this.services,
           cfg: this.cfg,
           web: this.web,
           threads: this.threads,
@@ -93,7 +91,7 @@ export class SlackBridge implements Service {
    * happen after all is answered "already decided", not done twice).
    */
   private async replayHeld(): Promise<void> {
-    const rows = await this.ctx.store.entries<Envelope>('meta', { gte: heldKey(''), lt: `${heldKey('')}\uffff` });
+    const rows = (await this.services.repos.chat.slackInbox.entries()) as [string, Envelope][];
     if (rows.length === 0) return;
     this.log.info({ envelopes: rows.length }, 'slack: doing the clicks and commands a restart interrupted');
     for (const [, env] of rows) this.inbound?.handle({ ...env, received_at: Date.now() });
@@ -105,7 +103,7 @@ export class SlackBridge implements Service {
     if (!(await this.whoAmI())) return;
     const responder = new Responder(this.web, this.log);
     const commands: CommandDeps = {
-      ctx: () => this.ctx,
+      services: this.services,
       cfg: this.cfg,
       prefs: this.prefs,
       web: this.web,
@@ -114,7 +112,7 @@ export class SlackBridge implements Service {
       whereFor: (user) => this.whereFor(user),
     };
     this.inbound = new Inbound({
-      ctx: () => this.ctx,
+      services: this.services,
       cfg: this.cfg,
       web: this.web,
       threads: this.threads,
@@ -124,11 +122,11 @@ export class SlackBridge implements Service {
       botUserId: () => this.botUser,
       onHandled: (env) => {
         this.figures.envelopes++;
-        if (HELD.has(env.type)) void this.ctx.store.commit([{ type: 'del', sub: 'meta', key: heldKey(env.envelope_id) }]).catch((err: unknown) => this.log.warn({ err }, 'slack: could not clear a handled envelope'));
+        if (HELD.has(env.type)) void this.services.store.commit([this.services.repos.chat.slackInbox.delOp(env.envelope_id)]).catch((err: unknown) => this.log.warn({ err }, 'slack: could not clear a handled envelope'));
       },
     });
     await this.replayHeld();
-    this.offFeed = this.ctx.feed.onPublish((item) => this.threads.onFeed(item));
+    this.offFeed = this.services.feed.onPublish((item) => this.threads.onFeed(item));
     this.conn = new SocketConnection({
       appToken: this.cfg.app_token ?? '',
       apiUrl: this.cfg.api_url ?? 'https://slack.com/api/',
@@ -137,7 +135,7 @@ export class SlackBridge implements Service {
       requestTimeoutMs: this.cfg.timeoutMs,
       log: this.log,
       onEnvelope: (env) => this.inbound?.handle(env),
-      hold: (env) => (HELD.has(env.type) ? this.ctx.store.commit([{ type: 'put', sub: 'meta', key: heldKey(env.envelope_id), value: heldValue(env) }]) : null),
+      hold: (env) => (HELD.has(env.type) ? this.services.store.commit([this.services.repos.chat.slackInbox.putOp(env.envelope_id, heldValue(env))]) : null),
       onFatal: (m) => this.fail(m),
       // Slack unreachable at start: the bot's own user id (to ignore its messages) is learned now
       onConnected: () => void (this.botUser ? undefined : this.whoAmI()),
@@ -173,17 +171,18 @@ export class SlackBridge implements Service {
    * Run threads stay: a question in an old run's thread still finds its run.
    */
   private async sweep(): Promise<void> {
-    const ctx = this.ctx;
+    const ctx = this.services;
     try {
       const keep = ctx.config.notify.retentionMs;
       const cutoff = String(Date.now() - (keep ?? Date.now())).padStart(15, '0');
       const ops: StoreOp[] = [];
       // no notifications rule: their markers are kept like the notifications themselves
-      for (const prefix of keep === null ? [] : ['slack_batched:', 'slack_sent:']) {
-        for (const [key] of await ctx.store.entries('meta', { gte: prefix, lt: `${prefix}${cutoff}` })) ops.push({ type: 'del', sub: 'meta', key });
+      const chat = ctx.repos.chat;
+      for (const table of keep === null ? [] : [chat.batchedOf('slack'), chat.slackSent]) {
+        for (const [id] of await table.entries('', cutoff)) ops.push(table.delOp(id));
       }
       const day = Date.now() - 86_400_000;
-      for (const [key, v] of await ctx.store.entries<{ at?: string }>('meta', { gte: 'slack_cmd:', lt: 'slack_cmd:~' })) if (!v.at || Date.parse(v.at) < day) ops.push({ type: 'del', sub: 'meta', key });
+      for (const [id, v] of await chat.slackCommands.entries()) if (!v.at || Date.parse(v.at) < day) ops.push(chat.slackCommands.delOp(id));
       if (ops.length) await ctx.store.commit(ops);
     } catch (err) {
       this.log.warn({ err }, 'slack: bookkeeping sweep failed');
@@ -237,7 +236,7 @@ export class SlackBridge implements Service {
     if (why) throw new WireError('unavailable', `the Slack bridge is not running: ${why}`);
     const user = p.user ?? Object.entries(this.cfg.users ?? {}).find(([, r]) => r === 'admin')?.[0];
     if (!user) throw new WireError('invalid_params', 'say whom to DM: opstream slack test --user U0123ABCD (or list an admin under slack.users)');
-    const ctx = this.ctx;
+    const ctx = this.services;
     let resolveDone!: (v: Notification['channels'][string]) => void;
     const done = new Promise<Notification['channels'][string]>((r) => (resolveDone = r));
     let id = '';
@@ -266,7 +265,6 @@ export class SlackBridge implements Service {
 
 /** Envelopes recorded before their ack (see SocketConnection.receive): people's clicks and commands. */
 const HELD = new Set(['interactive', 'slash_commands']);
-const heldKey = (envelopeId: string): string => `slack_inbox:${envelopeId}`;
 
 /** What is kept of an envelope: what the handlers read, without Slack's (deprecated) verification token. */
 function heldValue(env: Envelope): Envelope {

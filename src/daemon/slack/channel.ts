@@ -5,7 +5,7 @@ import { findAnalysis } from '../../ops-server/analysis/find.js';
 import type { AnalyzeOutput } from '../../ops-server/analysis/schema.js';
 import type { Notification, RunJson } from '../../protocol/index.js';
 import { worstCharted } from '../../ui/report.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import type { Channel, DeliveryResult, Draft } from '../notify/types.js';
 import { approvalDecided, approvalMessage, batchMessage, completionMessage, inputAnswered, inputMessage, noteMessage, plainMessage, type ApprovalRef, type SlackMessage } from './blocks.js';
 import { seriesPng } from './chart.js';
@@ -15,6 +15,8 @@ import { digestView, HeldBatches, openApprovals, quietHeading } from '../chat/di
 import type { RunThreads, ThreadRef } from './threads.js';
 import { fatalText } from './tokens.js';
 import { classify, type CallFailure } from './web.js';
+import { chatIds } from '../repos/chat-state.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /**
  * Where a notification goes inside Slack, decided once when it is written (kept in the entry as
@@ -33,7 +35,7 @@ export interface SlackRoute {
 }
 
 export interface ChannelDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   cfg: CompiledSlack;
   web: WebClient;
   threads: RunThreads;
@@ -45,9 +47,6 @@ export interface ChannelDeps {
 }
 
 const ROUTINE = new Set(['milestone', 'notify']);
-const sentKey = (id: string): string => `slack_sent:${id}`;
-/** A run's chart is uploaded once per thread: by its findings notify, or else by its completion. */
-const chartKey = (run: string, ts: string): string => `slack_chart:${run}:${ts}`;
 /** Retry pace while the bridge is stopped (a fixed config needs a daemon restart anyway). */
 const FATAL_RETRY_MS = 5 * 60_000;
 
@@ -83,7 +82,7 @@ export class SlackChannel implements Channel {
   constructor(private readonly d: ChannelDeps) {
     this.timeoutMs = 3 * d.cfg.timeoutMs + 5 * d.cfg.postIntervalMs + 30_000;
     this.freq = new FrequencyLimit(d.cfg.maxFrequency);
-    this.batches = new HeldBatches(d.ctx, 'slack');
+    this.batches = new HeldBatches(d.services, 'slack');
   }
 
   // ---------------------------------------------------------------- routing (when written)
@@ -211,7 +210,7 @@ export class SlackChannel implements Channel {
     }
     let run: RunJson | null = null;
     try {
-      run = await this.d.ctx().engine.get(entry.run_id);
+      run = await this.d.services.engine.get(entry.run_id);
     } catch {
       // a run removed by retention: the notification still goes out, without a thread
     }
@@ -286,17 +285,21 @@ export class SlackChannel implements Channel {
 
   /** Summary and findings table, then the chart of the run's worst series as a PNG in the thread. */
   private async deliverCompletion(entry: Notification, thread: ThreadRef, run: RunJson, signal: AbortSignal, mode: 'completion' | 'note' = 'completion'): Promise<string> {
-    const store = this.d.ctx().store;
-    let sent = await store.get<Sent>('meta', sentKey(entry.id));
+    const store = this.d.services.store;
+    const { slackSent, slackCharts } = this.d.services.repos.chat;
+    const sentRows = slackSent as MetaTable<Sent>;
+    // a run's chart is uploaded once per thread: by its findings notify, or else by its completion
+    const chartId = chatIds.chart(run.id, thread.ts);
+    let sent = await sentRows.get(entry.id);
     const analysis: AnalyzeOutput | null = findAnalysis(run.steps)?.analysis ?? null;
-    const charted = sent ? null : await store.get<string>('meta', chartKey(run.id, thread.ts));
+    const charted = sent ? null : await slackCharts.get(chartId);
     const worst = analysis && !charted && (mode === 'completion' || analysis.summary.bottlenecks > 0) ? worstCharted(analysis) : undefined;
     const chartTitle = worst?.series ? `${worst.series.metric} of ${worst.series.label} (${worst.series.unit})` : null;
     if (!sent) {
       const m = await this.post(thread.target, mode === 'completion' ? completionMessage(entry, run, analysis, chartTitle) : noteMessage(entry), signal, { thread_ts: thread.ts });
       sent = { channel: m.channel, ts: m.ts, chart: worst?.series ? 'pending' : 'none' };
       // recorded before the upload: a retry after a failed upload does not post the summary again
-      await store.commit([{ type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent }]);
+      await store.commit([sentRows.putOp(entry.id, sent)]);
     }
     if (sent.chart === 'pending' && worst?.series && chartTitle) {
       const png = await seriesPng(worst.series, chartTitle, { threshold: worst.threshold });
@@ -313,10 +316,7 @@ export class SlackChannel implements Channel {
         }),
       );
       sent.chart = 'done';
-      await store.commit([
-        { type: 'put', sub: 'meta', key: sentKey(entry.id), value: sent },
-        { type: 'put', sub: 'meta', key: chartKey(run.id, thread.ts), value: entry.id },
-      ]);
+      await store.commit([sentRows.putOp(entry.id, sent), slackCharts.putOp(chartId, entry.id)]);
     }
     return `${sent.channel} ${sent.ts}${sent.chart === 'done' ? ' +chart' : ''}`;
   }
@@ -329,7 +329,7 @@ export class SlackChannel implements Channel {
       return { kind: 'retry', error: `held for quiet hours (${quietText(quiet)}) until ${new Date(q.endsAt).toISOString()}; one digest then`, afterMs: q.endsAt - Date.now() + 250 };
     }
     const entries = this.batches.pending(route.lane, entry);
-    const approvals = await openApprovals(this.d.ctx(), entries);
+    const approvals = await openApprovals(this.d.services, entries);
     const m = await this.post(route.target, batchMessage(digestView(entries, quietHeading(entries.length, quiet), approvals)), signal);
     return this.confirmBatch(entries, route.lane, `digest ${m.channel} ${m.ts}`, entry);
   }

@@ -3,7 +3,7 @@ import { closest, distance } from 'fastest-levenshtein';
 import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError, type RunJson, type SlackConnectionStatus } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { mrkdwnMessage, progressBar, runHeader, type SlackMessage } from './blocks.js';
 import { applyPrefWords, prefsText, type PrefsStore } from './prefs.js';
 import { execute, refuse, type ChatCommand, type ChatOutcome } from '../chat/commands.js';
@@ -11,6 +11,7 @@ import { isWorkflowWord, type Vocabulary } from '../chat/intent.js';
 import { roleNeeded } from '../chat/roles.js';
 import { allows, type Permission, type Role } from './roles.js';
 import { esc, joinDurations } from './text.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** Who asks, as the engine and the audit log will record it. */
 export interface Caller {
@@ -22,7 +23,7 @@ export interface Caller {
 }
 
 export interface CommandDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   cfg: CompiledSlack;
   prefs: PrefsStore;
   web: WebClient;
@@ -48,7 +49,7 @@ interface Spec {
 }
 
 export interface RunOpts {
-  /** A key stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
+  /** An id (in the chat state's slack command guards) stored with a started run, so a redelivered command cannot start it twice (even across restarts). */
   durableKey?: string;
   /** The words as typed, for a refusal's audit entry. */
   what?: string;
@@ -133,7 +134,7 @@ const COMMANDS: Record<string, Spec> = {
     need: 'read',
     usage: 'schedules [pause|resume <workflow>]',
     async run(d, who, args) {
-      const s = d.ctx().engine.schedules;
+      const s = d.services.engine.schedules;
       if (args[0] === 'pause' || args[0] === 'resume') {
         if (!allows(who.role, 'admin')) return refusal(d, who, `schedules.${args[0]}`, `schedules ${args[0]}`, 'admin');
         if (!args[1]) throw new UsageError(`schedules ${args[0]} needs a workflow id`);
@@ -177,7 +178,7 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
   if (who.role === 'none' && (!head || name === 'help')) return accessMessage(d, who);
   if (!name) {
     if (!head) return { msg: helpMessage(d) };
-    if (!isWorkflowWord(d.ctx(), head)) return say(suggestion(d, words.join(' ')));
+    if (!isWorkflowWord(d.services, head)) return say(suggestion(d, words.join(' ')));
     name = 'start';
     args = words;
   }
@@ -194,8 +195,8 @@ export async function runCommand(d: CommandDeps, who: Caller, words: string[], o
 }
 
 /** A refused request: audited by the chat layer (as `slack.refused`), told to the person only. */
-export async function refusal(d: Pick<CommandDeps, 'ctx' | 'log'>, who: Caller, action: string, what: string, needs: string): Promise<CommandReply> {
-  await refuse({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, action, what, needs === 'operator' ? 'operate' : needs === 'admin' ? 'admin' : 'read');
+export async function refusal(d: Pick<CommandDeps, 'services' | 'log'>, who: Caller, action: string, what: string, needs: string): Promise<CommandReply> {
+  await refuse({ services: d.services, log: d.log }, { ...who, platform: 'slack' }, action, what, needs === 'operator' ? 'operate' : needs === 'admin' ? 'admin' : 'read');
   return refusalReply(who, needs);
 }
 
@@ -219,8 +220,8 @@ export function accessMessage(d: Pick<CommandDeps, 'cfg'>, who: Pick<Caller, 'us
 
 /** A command carried out by the chat layer (chat/commands.ts), its outcome said in Slack's words. */
 async function viaLayer(d: CommandDeps, who: Caller, cmd: ChatCommand, opts: RunOpts): Promise<CommandReply | null> {
-  const durableKey = opts.durableKey ? { key: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } } : undefined;
-  const o = await execute({ ctx: d.ctx, log: d.log }, { ...who, platform: 'slack' }, cmd, { durableKey, what: opts.what });
+  const durableKey = opts.durableKey ? { table: d.services.repos.chat.slackCommands as MetaTable<unknown>, id: opts.durableKey, value: { at: new Date().toISOString(), user: who.user } } : undefined;
+  const o = await execute({ services: d.services, log: d.log }, { ...who, platform: 'slack' }, cmd, { durableKey, what: opts.what });
   switch (o.kind) {
     case 'help':
       return { msg: helpMessage(d) };
@@ -262,7 +263,7 @@ async function viaLayer(d: CommandDeps, who: Caller, cmd: ChatCommand, opts: Run
 
 /** A run started from Slack: its thread appears at once, even for workflows that do not announce their start. */
 async function started(d: CommandDeps, who: Caller, run: RunJson): Promise<CommandReply> {
-  const ctx = d.ctx();
+  const ctx = d.services;
   const wf = ctx.workflows.current().workflows.get(run.workflow)?.workflow;
   if (wf && !wf.notifications.includes('start')) {
     const p = Object.entries(run.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
@@ -279,14 +280,14 @@ function runLine(r: RunJson): string {
   return `• \`${r.id}\` *${esc(r.workflow)}* ${r.status}${pct}${step}${wait}`;
 }
 
-function workflowLines(d: Pick<CommandDeps, 'ctx' | 'cfg'>): string[] {
-  return [...d.ctx().workflows.current().workflows.values()]
+function workflowLines(d: Pick<CommandDeps, 'services' | 'cfg'>): string[] {
+  return [...d.services.workflows.current().workflows.values()]
     .map((w) => w.workflow)
     .sort((a, b) => a.id.localeCompare(b.id))
     .map((w) => `• \`${d.cfg.command} ${w.command ? `${w.command}${w.usage ? ` ${esc(w.usage)}` : ''}` : `start ${w.id}`}\`${w.description ? ` – ${esc(w.description.split('. ')[0])}` : ''}`);
 }
 
-export function helpMessage(d: Pick<CommandDeps, 'ctx' | 'cfg'>): SlackMessage {
+export function helpMessage(d: Pick<CommandDeps, 'services' | 'cfg'>): SlackMessage {
   const c = d.cfg.command;
   const cmds = Object.entries(COMMANDS).map(([, s]) => `\`${c} ${s.usage}\``);
   return mrkdwnMessage(
@@ -302,8 +303,8 @@ export function helpMessage(d: Pick<CommandDeps, 'ctx' | 'cfg'>): SlackMessage {
 }
 
 /** Nothing matched: the nearest command or workflow verb, with its usage. */
-export function suggestion(d: Pick<CommandDeps, 'ctx' | 'cfg'>, text: string): string {
-  const set = d.ctx().workflows.current();
+export function suggestion(d: Pick<CommandDeps, 'services' | 'cfg'>, text: string): string {
+  const set = d.services.workflows.current();
   const verbs = new Map<string, string>();
   for (const w of set.workflows.values()) {
     if (w.workflow.command) verbs.set(w.workflow.command, `${w.workflow.command}${w.workflow.usage ? ` ${w.workflow.usage}` : ''}`);

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { CompiledSlack } from '../../config/load.js';
 import { isWireError } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { staleApproval, waitOutcome, type WaitOutcome } from '../chat/approvals.js';
 import { execute } from '../chat/commands.js';
 import { threadReply } from '../chat/conversation.js';
@@ -18,7 +18,7 @@ import { esc, fromSlack, splitWords } from './text.js';
 import type { RunThreads } from './threads.js';
 
 export interface InboundDeps {
-  ctx(): DaemonContext;
+  services: ChatServices;
   cfg: CompiledSlack;
   web: WebClient;
   threads: RunThreads;
@@ -92,7 +92,7 @@ export class Inbound {
     const who = this.caller(user, b.channel_id ?? '');
     const to: ReplyTarget = { responseUrl: b.response_url, channel: b.channel_id ?? user, user };
     const words = splitWords(fromSlack(b.text ?? '', this.d.botUserId()));
-    await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, words, { durableKey: `slack_cmd:${key}` })));
+    await this.answer(to, await this.safely(() => runCommand(this.d.commands, who, words, { durableKey: key })));
   }
 
   /** A command that throws is answered with what went wrong, not silence. */
@@ -135,7 +135,7 @@ export class Inbound {
       const r = await refusal(this.d.commands, who, 'slack.message', text, 'viewer');
       return this.d.responder.reply(to, r.msg);
     }
-    const intent = await mapIntent(this.d.ctx(), text, this.d.log, SLACK_VOCABULARY);
+    const intent = await mapIntent(this.d.services, text, this.d.log, SLACK_VOCABULARY);
     if (!intent.words) {
       await this.post(to, mrkdwnMessage(suggestion(this.d.commands, text)));
       return;
@@ -153,8 +153,8 @@ export class Inbound {
    */
   private async post(to: ReplyTarget, msg: SlackMessage, run: string | null = null): Promise<void> {
     try {
-      const ref = run ? { id: run, workflow: (await this.d.ctx().engine.get(run).catch(() => null))?.workflow ?? '', actor: `slack:${to.user}` } : null;
-      await this.d.ctx().notifier.send({ kind: 'reply', level: 'info', title: `reply to <@${to.user}>`, text: msg.text, data: { reply: { channel: to.channel, thread_ts: to.thread_ts ?? null, blocks: msg.blocks ?? null, to: to.user } } }, ref);
+      const ref = run ? { id: run, workflow: (await this.d.services.engine.get(run).catch(() => null))?.workflow ?? '', actor: `slack:${to.user}` } : null;
+      await this.d.services.notifier.send({ kind: 'reply', level: 'info', title: `reply to <@${to.user}>`, text: msg.text, data: { reply: { channel: to.channel, thread_ts: to.thread_ts ?? null, blocks: msg.blocks ?? null, to: to.user } } }, ref);
     } catch (e) {
       this.d.log.warn({ err: (e as Error).message, channel: to.channel }, 'slack: could not queue an answer');
     }
@@ -167,10 +167,10 @@ export class Inbound {
    */
   private async threadReply(run: string, text: string, who: Caller, channel: string, threadTs: string, addressed: boolean): Promise<void> {
     const to: ReplyTarget = { channel, user: who.user, thread_ts: threadTs };
-    const json = text ? await this.d.ctx().engine.get(run).catch(() => null) : null;
+    const json = text ? await this.d.services.engine.get(run).catch(() => null) : null;
     const r = threadReply(run, json, text, addressed, 'in Slack');
     if (r.kind === 'ignore') return;
-    const o = await execute({ ctx: this.d.ctx, log: this.d.log }, { ...who, platform: 'slack' }, r.cmd, { what: r.what });
+    const o = await execute({ services: this.d.services, log: this.d.log }, { ...who, platform: 'slack' }, r.cmd, { what: r.what });
     if (o.kind === 'refused') return this.d.responder.reply(to, refusalOf(who, o).msg);
     switch (r.kind) {
       case 'decide':
@@ -241,18 +241,18 @@ export class Inbound {
       await this.d.responder.reply(to, mrkdwnMessage(`:information_source: ${text}`));
     };
     // whether the click still lands (the run waits at that step, that very wait is open) is the chat layer's call
-    const st = await staleApproval(this.d.ctx(), { run: ref.r, step: ref.s, seq: ref.q });
+    const st = await staleApproval(this.d.services, { run: ref.r, step: ref.s, seq: ref.q });
     if (st.stale) return already(st.how);
-    const o = await execute({ ctx: this.d.ctx, log: this.d.log }, { ...who, platform: 'slack' }, { kind: decision === 'approved' ? 'approve' : 'reject', run: ref.r }, { what: `${ref.r} ${ref.s}` });
+    const o = await execute({ services: this.d.services, log: this.d.log }, { ...who, platform: 'slack' }, { kind: decision === 'approved' ? 'approve' : 'reject', run: ref.r }, { what: `${ref.r} ${ref.s}` });
     if (o.kind === 'not_approver') return this.d.responder.reply(to, mrkdwnMessage(`:no_entry: ${esc(o.message)}`));
-    if (o.kind === 'problem') return already(await waitOutcome(this.d.ctx(), ref.r, ref.s, ref.q).catch(() => null));
+    if (o.kind === 'problem') return already(await waitOutcome(this.d.services, ref.r, ref.s, ref.q).catch(() => null));
     // the message itself is edited from the run's `approval.answered` event (threads.ts), which
     // also covers answers from the CLI and timeouts
   }
 
   private async openInput(who: Caller, ref: ApprovalRef, triggerId: string | undefined, to: ReplyTarget): Promise<void> {
     if (!allows(who.role, 'operate')) return this.refuse(who, 'runs.respond', `${ref.r} ${ref.s}`, 'operate', to);
-    const run = await this.d.ctx().engine.get(ref.r).catch(() => null);
+    const run = await this.d.services.engine.get(ref.r).catch(() => null);
     if (!run || run.waiting_for?.kind !== 'input' || run.waiting_for.step !== ref.s) {
       await this.d.responder.reply(to, mrkdwnMessage(':information_source: This run is not waiting for this answer any more.'));
       return;
@@ -278,7 +278,7 @@ export class Inbound {
     if (!allows(who.role, 'operate')) return this.refuse(who, 'runs.respond', `${ref.r} ${ref.s}`, 'operate', to);
     if (!text.trim()) return;
     try {
-      await this.d.ctx().engine.answer(ref.r, who.actor, { kind: 'input', text });
+      await this.d.services.engine.answer(ref.r, who.actor, { kind: 'input', text });
     } catch (e) {
       if (!isWireError(e)) throw e;
       await this.d.responder.reply(to, textMessage(e.message));

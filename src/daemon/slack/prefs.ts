@@ -1,6 +1,7 @@
 import { clockSeconds, validTimezone } from '../../config/load.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import type { QuietHours } from '../chat/quiet.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /** One person's Slack preferences (`/opstream prefs`), stored under meta `slack_prefs:<user>`. */
 export interface Prefs {
@@ -21,15 +22,18 @@ export const PREF_KINDS = ['start', 'milestone', 'completion', 'error', 'notify'
 /** Kinds no preference can turn off: a run waiting for a person must reach one. */
 const ALWAYS = new Set(['approval', 'input', 'test']);
 
-const key = (user: string): string => `slack_prefs:${user}`;
 
 export class PrefsStore {
   private readonly byUser = new Map<string, Prefs>();
 
-  constructor(private readonly ctx: () => DaemonContext) {}
+  constructor(private readonly services: ChatServices) {}
+
+  private table(): MetaTable<Prefs> {
+    return this.services.repos.chat.slackPrefs as MetaTable<Prefs>;
+  }
 
   async load(): Promise<void> {
-    for (const [k, p] of await this.ctx().store.entries<Prefs>('meta', { gte: 'slack_prefs:', lt: 'slack_prefs:~' })) this.byUser.set(k.slice('slack_prefs:'.length), p);
+    for (const [user, p] of await this.table().entries()) this.byUser.set(user, p);
   }
 
   get(user: string): Prefs {
@@ -38,7 +42,7 @@ export class PrefsStore {
 
   async set(user: string, p: Prefs, actor: string): Promise<Prefs> {
     const next = { ...p, updated_at: new Date().toISOString() };
-    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: key(user), value: next }], { actor, action: 'slack.prefs', target: `slack:${user}` });
+    await this.services.store.commit([this.table().putOp(user, next)], { actor, action: 'slack.prefs', target: `slack:${user}` });
     this.byUser.set(user, next);
     return next;
   }

@@ -1,12 +1,14 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { isWireError, type Notification, type RunJson, type WatchItem } from '../../protocol/index.js';
-import type { DaemonContext } from '../context.js';
+import type { ChatServices } from '../chat/services.js';
 import { EditCoalescer } from '../chat/coalesce.js';
 import { RunThreadIndex } from '../chat/run-threads.js';
 import { approvalDecided, inputAnswered, runHeader, type ApprovalRef } from './blocks.js';
 import { classify } from './web.js';
 import { waitOutcome, type WaitOutcome } from '../chat/approvals.js';
+import { chatIds } from '../repos/chat-state.js';
+import type { MetaTable } from '../repos/meta-table.js';
 
 /**
  * Run threads: one Slack thread per run and destination, whose top message (the start message)
@@ -45,9 +47,6 @@ export interface WaitMessage {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-const threadKey = (run: string, target: string): string => `slack_thread:${run}:${target}`;
-const tsKey = (channel: string, ts: string): string => `slack_ts:${channel}:${ts}`;
-const waitKey = (run: string, seq: number): string => `slack_wait:${run}:${String(seq).padStart(9, '0')}`;
 
 export class RunThreads {
   /** run <-> start messages (chat/run-threads.ts). */
@@ -59,19 +58,18 @@ export class RunThreads {
   readonly figures = { updates: 0, rateLimited: 0 };
 
   constructor(
-    private readonly ctx: () => DaemonContext,
+    private readonly services: ChatServices,
     private readonly web: WebClient,
     private readonly log: Logger,
     intervalMs: number,
   ) {
     this.edits = new EditCoalescer(intervalMs, (run) => this.flush(run));
-    this.index = new RunThreadIndex<ThreadRef>(ctx, 'slack_thread:', (t) => threadKey(t.run, t.target), (t) => `${t.channel}:${t.ts}`, (a, b) => a.target === b.target);
+    this.index = new RunThreadIndex<ThreadRef>(services, () => services.repos.chat.slackThreads as MetaTable<ThreadRef>, (t) => chatIds.slackThread(t.run, t.target), (t) => `${t.channel}:${t.ts}`, (a, b) => a.target === b.target);
   }
 
   async load(): Promise<void> {
-    const store = this.ctx().store;
     await this.index.load();
-    for (const [, w] of await store.entries<WaitMessage>('meta', { gte: 'slack_wait:', lt: 'slack_wait:~' })) {
+    for (const [, w] of (await this.services.repos.chat.slackWaits.entries()) as [string, WaitMessage][]) {
       if (!w.open) continue;
       const list = this.waits.get(w.run) ?? [];
       list.push(w);
@@ -83,7 +81,7 @@ export class RunThreads {
   async runOf(channel: string, ts: string): Promise<string | undefined> {
     const hit = this.index.runOf(`${channel}:${ts}`);
     if (hit) return hit;
-    return this.ctx().store.get<string>('meta', tsKey(channel, ts));
+    return this.services.repos.chat.slackTs.get(chatIds.slackTs(channel, ts));
   }
 
   threadFor(run: string, target: string): ThreadRef | undefined {
@@ -102,12 +100,12 @@ export class RunThreads {
     const msg = runHeader(run, { by, headline: true, controls: true });
     const res = await this.web.chat.postMessage({ channel: target, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
     const t: ThreadRef = { run: run.id, target, channel: String(res.channel), ts: String(res.ts), by, final: TERMINAL.has(run.status) };
-    await this.index.save(t, [{ type: 'put', sub: 'meta', key: tsKey(t.channel, t.ts), value: run.id }]);
+    await this.index.save(t, [this.services.repos.chat.slackTs.putOp(chatIds.slackTs(t.channel, t.ts), run.id)]);
     return t;
   }
 
   async recordWait(w: WaitMessage): Promise<void> {
-    await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: waitKey(w.run, w.seq), value: w }]);
+    await this.services.store.commit([this.services.repos.chat.slackWaits.putOp(chatIds.slackWait(w.run, w.seq), w)]);
     const list = this.waits.get(w.run) ?? [];
     list.push(w);
     this.waits.set(w.run, list);
@@ -153,7 +151,7 @@ export class RunThreads {
       : inputAnswered(w.notification, how.decision === 'answered' ? { by: how.by, at: how.at, text: how.comment } : { by: how.by, at: how.at, closed: how.decision === 'expired' ? 'Expired' : `Closed (${how.comment ?? ''})` });
     try {
       await this.web.chat.update({ channel: w.channel, ts: w.ts, text: msg.text, blocks: msg.blocks as never });
-      await this.ctx().store.commit([{ type: 'put', sub: 'meta', key: waitKey(w.run, w.seq), value: w }]);
+      await this.services.store.commit([this.services.repos.chat.slackWaits.putOp(chatIds.slackWait(w.run, w.seq), w)]);
       const rest = (this.waits.get(w.run) ?? []).filter((x) => x !== w);
       if (rest.length) this.waits.set(w.run, rest);
       else this.waits.delete(w.run);
@@ -176,7 +174,7 @@ export class RunThreads {
     if (threads.length === 0) return null;
     let again: { retryAfterMs: number } | null = null;
     try {
-      const json = await this.ctx().engine.get(run);
+      const json = await this.services.engine.get(run);
       const final = TERMINAL.has(json.status);
       for (const t of threads) {
         const msg = runHeader(json, { by: t.by, headline: true, controls: true });
@@ -214,7 +212,7 @@ export class RunThreads {
    */
   async reconcile(): Promise<void> {
     for (const [run, threads] of this.index.runs()) if (threads.some((t) => !t.final)) this.schedule(run);
-    const engine = this.ctx().engine;
+    const engine = this.services.engine;
     for (const [run, waits] of [...this.waits]) {
       let json: RunJson;
       try {
@@ -233,7 +231,7 @@ export class RunThreads {
 
   /** How the wait opened at `seq` for `step` ended (chat/approvals.ts); null while still open. */
   answerOf(run: string, step: string, seq: number): Promise<WaitOutcome | null> {
-    return waitOutcome(this.ctx(), run, step, seq);
+    return waitOutcome(this.services, run, step, seq);
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Service } from '../context.js';
+import type { StatsService } from './service.js';
 import { prometheusText } from './prometheus.js';
 
 /**
@@ -26,10 +29,10 @@ export class MetricsServer implements Service {
   readonly name = 'metrics';
   private server: Server | null = null;
 
-  constructor(private readonly ctxOf: () => DaemonContext) {}
+  constructor(private readonly d: { log: Logger; config: Pick<CompiledConfig, 'metrics'>; stats: Pick<StatsService, 'get' | 'metricsUrl'> }) {}
 
   async start(): Promise<void> {
-    const ctx = this.ctxOf();
+    const ctx = this.d;
     const listen = ctx.config.metrics;
     if (!listen) return;
     const tokenDigest = listen.token === null ? null : createHash('sha256').update(listen.token).digest();

@@ -1,4 +1,4 @@
-import type { DaemonContext } from '../context.js';
+import type { StatsService } from './service.js';
 
 type PromClient = typeof import('prom-client');
 
@@ -21,7 +21,7 @@ const sec = (ms: number | null): number => (ms === null ? NaN : ms / 1000);
  * The figures of `opstream stats --since all` in Prometheus text exposition format (one fresh
  * registry per scrape, filled from the daemon's aggregates, plus the process's default metrics).
  */
-export async function prometheusText(ctx: DaemonContext): Promise<{ content_type: string; text: string }> {
+export async function prometheusText(ctx: { stats: Pick<StatsService, 'get'> }): Promise<{ content_type: string; text: string }> {
   const { client, process: processReg } = await promClient();
   const s = await ctx.stats.get({ since: 'all' });
   const reg = new client.Registry();

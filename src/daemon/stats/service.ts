@@ -1,9 +1,16 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_VERSION, type Params, type StatsJson, type WorkflowStats } from '../../protocol/index.js';
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { Paths } from '../../config/paths.js';
+import type { RunStatus } from '../../protocol/index.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { RunsRepo } from '../repos/runs.js';
+import type { KvStore } from '../store/kv.js';
 import type { RunEvent, RunRecord } from '../engine/types.js';
-import { groupRuns, type RunHeader } from '../engine/step-rows.js';
+import type { RunHeader } from '../engine/step-rows.js';
+import type { StatsRepo } from '../repos/stats.js';
 import type { StoreOp } from '../store/store.js';
 import type { CallRecord } from '../tools/types.js';
 import { sinceCutoff } from '../audit.js';
@@ -21,11 +28,27 @@ import { countOf, merge, observe, quantile, type Hist } from './histogram.js';
  *   at stop (a crash may lose the last seconds of these counters, never a run).
  * - Runs that ended before this index existed are counted once at start (`stats:v1` marks it done).
  */
+/** The engine's counts of active runs (solo: in memory; team: the team's). */
+export interface StatsRunCounts {
+  runCounts(): Record<RunStatus, number>;
+  teamCounts(): Promise<Record<RunStatus, number>>;
+}
+
+export interface StatsDeps {
+  log: Logger;
+  bus: Bus;
+  paths: Pick<Paths, 'dbDir'>;
+  startedAt: Date;
+  /** Team mode: this member (its hours are kept apart from the others'); null solo. */
+  team: { executorId: string } | null;
+  store: Pick<KvStore, 'commit'>;
+  stats: StatsRepo;
+  runs: Pick<RunsRepo, 'all'>;
+  /** How many notifications wait for delivery (`stats` shows the backlog). */
+  notifier: { backlog(): Record<string, number> };
+}
+
 const HOUR_MS = 3_600_000;
-const RUN_PREFIX = 'stats:h:';
-const WAIT_PREFIX = 'stats:wait:';
-const LOOSE_KEY = 'stats:loose';
-const VERSION_KEY = 'stats:v1';
 const SAVE_EVERY_MS = 30_000;
 
 interface RunAgg {
@@ -104,36 +127,46 @@ export class StatsService implements Service {
   private offs: (() => void)[] = [];
   private saveTimer: NodeJS.Timeout | null = null;
   private dirty = false;
-  private ctx!: DaemonContext;
   /** Set by the metrics server once it listens. */
   metricsUrl: string | null = null;
+  private readonly repo: StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>>;
+  private engine: StatsRunCounts | null = null;
 
-  constructor(private readonly ctxOf: () => DaemonContext) {}
+  constructor(private readonly d: StatsDeps) {
+    this.repo = d.stats as StatsRepo<Record<string, RunAgg>, Record<string, LooseHour>>;
+  }
+
+  /**
+   * The engine's counts of active runs, for `get`. Attached once the engine exists: the engine is
+   * built after this service because every run commit carries this service's ops (`prepare`).
+   */
+  attachEngine(engine: StatsRunCounts): void {
+    this.engine = engine;
+  }
 
   /**
    * Team mode: each daemon keeps its own hours (`<key>@<executor>`: two daemons writing one hour's
    * whole bucket would overwrite each other) and `get` merges every member's.
    */
-  private get mine(): string {
-    return this.ctx.team ? `@${this.ctx.team.executorId}` : '';
+  private get mine(): string | null {
+    return this.d.team?.executorId ?? null;
   }
 
   async start(): Promise<void> {
-    const ctx = (this.ctx = this.ctxOf());
-    const store = ctx.store;
-    for (const [key, v] of await store.entries<Record<string, RunAgg>>('meta', { gte: RUN_PREFIX, lt: `${RUN_PREFIX}~` })) {
-      const [hour, who = ''] = key.slice(RUN_PREFIX.length).split('@');
-      if (who === this.mine.slice(1)) this.runHours.set(hour, v);
+    const d = this.d;
+    const repo = this.repo;
+    for (const [hour, who, v] of await repo.runHours()) {
+      if (who === (this.mine ?? '')) this.runHours.set(hour, v);
     }
-    for (const [key, v] of await store.entries<number>('meta', { gte: WAIT_PREFIX, lt: `${WAIT_PREFIX}~` })) this.waits.set(key.slice(WAIT_PREFIX.length), v);
-    for (const [hour, v] of Object.entries((await store.get<Record<string, LooseHour>>('meta', `${LOOSE_KEY}${this.mine}`)) ?? {})) this.loose.set(hour, v);
+    for (const [run, v] of await repo.waits()) this.waits.set(run, v);
+    for (const [hour, v] of Object.entries((await repo.loose(this.mine)) ?? {})) this.loose.set(hour, v);
     // team mode: the runs in the store are the team's; counting them here would count them once per member
-    if (!ctx.team && (await store.get('meta', VERSION_KEY)) === undefined) await this.backfill();
+    if (!d.team && !(await repo.backfilled())) await this.backfill();
     this.offs.push(
-      ctx.bus.subscribe('tools', undefined, (event, data) => {
+      d.bus.subscribe('tools', undefined, (event, data) => {
         if (event === 'tool.call') this.onToolCall(data as CallRecord);
       }),
-      ctx.bus.subscribe('notifications', undefined, (event, data) => {
+      d.bus.subscribe('notifications', undefined, (event, data) => {
         if (event === 'delivery') this.onDelivery(data as { channel: string; delivery: { state: string } });
       }),
     );
@@ -153,16 +186,16 @@ export class StatsService implements Service {
     const t0 = Date.now();
     let n = 0;
     const touched = new Set<string>();
-    for (const [, g] of groupRuns(await this.ctx.store.entries('runs'))) {
+    for (const [, g] of await this.d.runs.all()) {
       const h = g.header;
       if (!h || !h.ended_at || !['succeeded', 'failed', 'cancelled'].includes(h.status)) continue;
       touched.add(this.addRun(h, 0));
       n++;
     }
-    const ops: StoreOp[] = [...touched].map((hour) => ({ type: 'put', sub: 'meta', key: `${RUN_PREFIX}${hour}`, value: this.runHours.get(hour) }));
-    ops.push({ type: 'put', sub: 'meta', key: VERSION_KEY, value: { at: new Date().toISOString(), backfilled: n } });
-    await this.ctx.store.commit(ops);
-    if (n) this.ctx.log.info({ runs: n, ms: Date.now() - t0 }, 'stats: counted runs that ended before the stats index existed');
+    const ops: StoreOp[] = [...touched].map((hour) => this.repo.runHourOp(hour, null, this.runHours.get(hour)!));
+    ops.push(this.repo.backfilledOp(n));
+    await this.d.store.commit(ops);
+    if (n) this.d.log.info({ runs: n, ms: Date.now() - t0 }, 'stats: counted runs that ended before the stats index existed');
   }
 
   private addRun(run: Pick<RunHeader, 'workflow' | 'status' | 'started_at' | 'ended_at' | 'usage'>, waitMs: number): string {
@@ -203,17 +236,17 @@ export class StatsService implements Service {
       const total = (this.waits.get(run.id) ?? 0) + waited;
       if (ended) {
         this.waits.delete(run.id);
-        ops.push({ type: 'del', sub: 'meta', key: `${WAIT_PREFIX}${run.id}` });
+        ops.push(this.repo.waitOp(run.id, null));
       } else {
         this.waits.set(run.id, total);
-        ops.push({ type: 'put', sub: 'meta', key: `${WAIT_PREFIX}${run.id}`, value: total });
+        ops.push(this.repo.waitOp(run.id, total));
       }
       waited = total;
     }
     if (ended && run.ended_at && evs.some((e) => e.type === 'run.succeeded' || e.type === 'run.failed' || e.type === 'run.cancelled')) {
       const hour = this.addRun(run, waited);
       // a copy: the in-memory bucket keeps changing while this batch waits for its fsync
-      ops.push({ type: 'put', sub: 'meta', key: `${RUN_PREFIX}${hour}${this.mine}`, value: structuredClone(this.runHours.get(hour)) });
+      ops.push(this.repo.runHourOp(hour, this.mine, structuredClone(this.runHours.get(hour))!));
     }
     return ops;
   }
@@ -244,21 +277,22 @@ export class StatsService implements Service {
   }
 
   private async save(): Promise<void> {
-    if (!this.dirty || !this.ctx) return;
+    if (!this.dirty) return;
     this.dirty = false;
-    await this.ctx.store.putLoose('meta', `${LOOSE_KEY}${this.mine}`, Object.fromEntries(this.loose)).catch((err) => this.ctx.log.warn({ err }, 'saving tool and notification stats failed'));
+    await this.repo.saveLoose(this.mine, Object.fromEntries(this.loose)).catch((err) => this.d.log.warn({ err }, 'saving tool and notification stats failed'));
   }
 
   /** Team mode: every member's hours, as stored (this daemon's tool counters from memory: saved every 30 s). */
   private async teamHours(): Promise<{ runHours: [string, Record<string, RunAgg>][]; loose: [string, LooseHour][] }> {
-    const store = this.ctx.store;
-    const runHours = (await store.entries<Record<string, RunAgg>>('meta', { gte: RUN_PREFIX, lt: `${RUN_PREFIX}~` })).map(([key, v]) => [key.slice(RUN_PREFIX.length).split('@')[0], v] as [string, Record<string, RunAgg>]);
+    const runHours = (await this.repo.runHours()).map(([hour, , v]) => [hour, v] as [string, Record<string, RunAgg>]);
     const loose: [string, LooseHour][] = [...this.loose];
-    for (const [key, v] of await store.entries<Record<string, LooseHour>>('meta', { gte: `${LOOSE_KEY}@`, lt: `${LOOSE_KEY}@~` })) {
-      if (key === `${LOOSE_KEY}${this.mine}`) continue;
-      loose.push(...Object.entries(v));
-    }
+    for (const v of await this.repo.othersLoose(this.mine)) loose.push(...Object.entries(v));
     return { runHours, loose };
+  }
+
+  private engineCounts(): StatsRunCounts {
+    if (!this.engine) throw new Error('stats: the engine was never attached');
+    return this.engine;
   }
 
   /** `stats.get`: merges the hours in the window. */
@@ -268,7 +302,7 @@ export class StatsService implements Service {
     const from = cutoff === null ? null : hourKey(cutoff);
     const inWindow = (hour: string): boolean => from === null || hour >= from;
 
-    const { runHours, loose } = this.ctx.team ? await this.teamHours() : { runHours: this.runHours, loose: this.loose };
+    const { runHours, loose } = this.d.team ? await this.teamHours() : { runHours: this.runHours, loose: this.loose };
     const byWf = new Map<string, RunAgg>();
     for (const [hour, wfs] of runHours) {
       if (!inWindow(hour)) continue;
@@ -303,7 +337,7 @@ export class StatsService implements Service {
     const { workflow: _w, ...totals } = workflowJson('', all);
     return {
       window: { since: from === null ? null : new Date(hourStart(from)).toISOString(), until: new Date(now).toISOString(), workflow: p.workflow ?? null },
-      runs: { ...totals, active: this.ctx.team ? await this.ctx.engine.teamCounts() : this.ctx.engine.runCounts() },
+      runs: { ...totals, active: this.d.team ? await this.engineCounts().teamCounts() : this.engineCounts().runCounts() },
       workflows: [...byWf].map(([wf, a]) => workflowJson(wf, a)).sort((a, b) => b.runs - a.runs || a.workflow.localeCompare(b.workflow)),
       tools: [...tools]
         .map(([tool, t]) => ({
@@ -320,11 +354,11 @@ export class StatsService implements Service {
       daemon: {
         pid: process.pid,
         version: PACKAGE_VERSION,
-        uptime_ms: now - this.ctx.startedAt.getTime(),
+        uptime_ms: now - this.d.startedAt.getTime(),
         rss_bytes: mem.rss,
         heap_used_bytes: mem.heapUsed,
-        store_bytes: await dirBytes(this.ctx.paths.dbDir),
-        outbox_backlog: this.ctx.notifier.backlog(),
+        store_bytes: await dirBytes(this.d.paths.dbDir),
+        outbox_backlog: this.d.notifier.backlog(),
         metrics_url: this.metricsUrl,
       },
       took_ms: Math.round((performance.now() - t0) * 100) / 100,

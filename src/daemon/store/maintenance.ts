@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Level } from 'level';
 import pino from 'pino';
 import { exitedUnreaped } from '../../config/pid-state.js';
-import { emptySummary, finishedTotal, idOfIndexKey, INDEX_MARK, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from './run-index.js';
+import { emptySummary, finishedTotal, idOfIndexKey, INDEX_MARK, migrateRunIndex, SUMMARY_KEY, type RunsSummary } from '../repos/runs.js';
 import { Store, StoreCorruptError, StoreLockedError } from './store.js';
 import { badTables, dropBadLogRecords, salvageTable, verifyLogs, verifyTables, tableNames } from './verify.js';
 

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { WireError } from '../../protocol/index.js';
 import { emptyValueError, pagesOf, type CommitOptions, type KvRange, type KvStore, type RunFence } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
-import { auditOp, SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
+import { auditOp } from '../repos/audit.js';
+import { SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
 import { databasePassword, maskDatabaseUrl } from '../../config/load.js';
 
 /** The table layout this code writes; a database with a newer one is refused instead of misread. */

@@ -4,12 +4,13 @@ import { Level } from 'level';
 import { WireError } from '../../protocol/index.js';
 import { emptyValueError, pagesOf, type CommitOptions, type KvStore } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
+import { auditOp } from '../repos/audit.js';
 import { tableNames, verifyLogs, verifyTablesOnce } from './verify.js';
 
 /** Sublevel names; each holds JSON values under string keys. */
 /** `feed`: the daemon-wide ordered stream of run events and notifications that `runs.watch` replays from a cursor. */
 /**
- * Run indexes (run-index.ts), written in the same batch as the run change they follow:
+ * Run indexes (repos/runs.ts), written in the same batch as the run change they follow:
  * `active` (`<run_id>` of every queued/running/waiting/paused run), `created` (`<created_at>|<run_id>`,
  * every run, for paged newest-first listing) and `ended` (`<ended_at>|<run_id>`, finished runs, for retention).
  */
@@ -28,12 +29,6 @@ export type StoreOp =
  * because time moves on); `by` (team mode: the executor id) keeps daemons writing in the same
  * millisecond apart.
  */
-export function auditOp(a: Omit<AuditEntry, 'at'>, seq: number, by?: string): StoreOp {
-  const now = new Date();
-  const key = `${now.getTime().toString().padStart(15, '0')}-${seq.toString().padStart(6, '0')}${by ? `-${by}` : ''}`;
-  return { type: 'put', sub: 'audit', key, value: { at: now.toISOString(), ...a } satisfies AuditEntry };
-}
-
 export interface AuditEntry {
   at: string;
   actor: string;

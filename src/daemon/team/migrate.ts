@@ -3,11 +3,15 @@ import { WireError } from '../../protocol/index.js';
 import type { KvStore } from '../store/kv.js';
 import { isServerError, type PgStore } from '../store/pg-store.js';
 import { SUBLEVELS, type SublevelName } from '../store/store.js';
+import { runIdOfSummaryKey } from '../repos/memory.js';
 import { EVENTS_CHANNEL } from './port.js';
 
+// Storage-level on purpose, like store/maintenance.ts: a migration copies whole sublevels byte for
+// byte (rows of every domain, in key order, with the same keys and JSON), so it works on sublevels
+// and keys rather than through the per-domain repositories (repos/). The few keys it must know
+// (the solo runs summary, audit keys, its own mark) are named here and nowhere else.
+
 const PAGE = 1000;
-/** The memory sublevel's key prefix of a run's summary (memory/memory.ts). */
-const SUMMARY_PREFIX = 'sum:';
 
 /**
  * Not copied. `feed` is one daemon's cursor stream for `runs.watch` (cursor numbers that daemon
@@ -81,7 +85,12 @@ export async function migrateToTeam(source: KvStore, target: PgStore, opts: { ex
       );
       copied[sub] += res.rowCount ?? 0;
       skipped[sub] += page.length - (res.rowCount ?? 0);
-      if (sub === 'memory') for (const r of res.rows as { key: string }[]) if (r.key.startsWith(SUMMARY_PREFIX)) learned.push(r.key.slice(SUMMARY_PREFIX.length));
+      if (sub === 'memory') {
+        for (const r of res.rows as { key: string }[]) {
+          const id = runIdOfSummaryKey(r.key);
+          if (id !== null) learned.push(id);
+        }
+      }
     }
     opts.log?.info({ sublevel: sub, copied: copied[sub], skipped: skipped[sub] }, 'team migrate: sublevel copied');
   }

@@ -2,8 +2,15 @@ import { hostname, userInfo } from 'node:os';
 import { PACKAGE_VERSION, WireError } from '../../protocol/index.js';
 import type { TeamStatus } from '../../protocol/methods/daemon.js';
 import type { RunEventPush } from '../../protocol/events.js';
-import type { DaemonContext, Service } from '../context.js';
-import type { RunHeader } from '../engine/step-rows.js';
+import type { Logger } from 'pino';
+import type { Paths } from '../../config/paths.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { Engine } from '../engine/engine.js';
+import type { Feed } from '../feed.js';
+import type { MemoryService } from '../memory/memory.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { RunsRepo } from '../repos/runs.js';
 import type { PgStore } from '../store/pg-store.js';
 import type { ForwardedOp } from '../engine/engine.js';
 import { EVENTS_CHANNEL, type TeamPort } from './port.js';
@@ -12,6 +19,25 @@ import { startTeam, type Team } from './team.js';
 
 /** The call name of a forwarded engine operation. */
 const OP_PREFIX = 'engine.';
+
+/** What the team member uses from the start: its database, where other members' events go (bus, feed, memory). */
+export interface TeamDeps {
+  log: Logger;
+  paths: Pick<Paths, 'dataDir'>;
+  store: PgStore;
+  bus: Pick<Bus, 'has' | 'publish'>;
+  feed: Pick<Feed, 'listened' | 'publishTransient'>;
+  runs: Pick<RunsRepo, 'header' | 'eventsBetween'>;
+  memory: Pick<MemoryService, 'learn'>;
+}
+
+/** What it drives once they exist (`attach`). */
+export interface TeamPeers {
+  engine: Pick<Engine, 'host' | 'whenReady' | 'schedules' | 'pause' | 'resume' | 'cancel' | 'answer' | 'activationFigures'>;
+  notifier: Pick<Notifier, 'adoptFrom' | 'adoptOrphans'>;
+  /** The chat connections (Slack, Discord) configured: a team singleton. */
+  chat: Service[];
+}
 
 /**
  * Team mode (README "Team mode"): this daemon as one member of a team sharing a PostgreSQL
@@ -26,51 +52,65 @@ export class TeamService implements Service, TeamPort {
   private offEvents: (() => Promise<void>) | null = null;
   readonly executorId: string;
 
+  private peers: TeamPeers | null = null;
+  private readonly store: PgStore;
+
   constructor(
-    private readonly getCtx: () => DaemonContext,
-    private readonly store: PgStore,
+    private readonly d: TeamDeps,
     private readonly opts: { url: string; masked: string; executorId: string },
   ) {
+    this.store = d.store;
     this.executorId = opts.executorId;
   }
 
-  private get ctx(): DaemonContext {
-    return this.getCtx();
+  /**
+   * The services that need this member and that it drives back (the engine hosts the runs DBOS
+   * hands it, the notifier adopts a dead member's deliveries, the chat connections are team
+   * singletons): they are built after it (the engine and the notifier take it as their TeamPort),
+   * so they are attached once built, before `start`.
+   */
+  attach(peers: TeamPeers): void {
+    this.peers = peers;
+  }
+
+  private get deps(): TeamDeps & TeamPeers {
+    if (!this.peers) throw new Error('team: start before attach');
+    return { ...this.d, ...this.peers };
   }
 
   async start(): Promise<void> {
-    const ctx = this.ctx;
-    this.offEvents = await this.store.listen(EVENTS_CHANNEL, (payload) => void this.onRemoteEvents(payload).catch((err) => ctx.log.warn({ err }, 'reading events of another member failed')));
+    const d = this.deps;
+    this.offEvents = await this.store.listen(EVENTS_CHANNEL, (payload) => void this.onRemoteEvents(payload).catch((err) => d.log.warn({ err }, 'reading events of another member failed')));
     const team = await startTeam({
       url: this.opts.url,
       executorId: this.executorId,
       // daemons of one OpStream version recover each other's host workflows; another version's wait
       appVersion: `opstream-${PACKAGE_VERSION}`,
-      home: ctx.paths.dataDir,
+      home: d.paths.dataDir,
       host: hostname(),
       user: safeUser(),
       pid: process.pid,
-      log: ctx.log.child({ service: 'team' }),
-      hostBody: (runId) => ctx.engine.host(runId),
+      log: d.log.child({ service: 'team' }),
+      hostBody: (runId) => d.engine.host(runId),
       // this daemon took a dead (or stopped) member over: what it had not delivered is ours now
-      onTakeOver: (executor) => ctx.notifier.adoptFrom(executor),
+      onTakeOver: (executor) => d.notifier.adoptFrom(executor),
     });
     this.team = team;
     team.serve((method, params, actor) => this.serveForwarded(method, params as Record<string, unknown>, String(actor)));
-    team.onEvent((e) => ctx.log.info({ event: e }, 'team'));
+    team.onEvent((e) => d.log.info({ event: e }, 'team'));
     // singletons wait for the engine: the scheduler is the engine's
-    void ctx.engine.whenReady().then(() => {
+    void d.engine.whenReady().then(() => {
       if (this.stopped) return;
       // one scheduler for the team (a tick never starts two runs: its last fire time is committed
       // with the run it starts); its daemon also hands runs nobody hosts (migrated) to the team
       team.singleton('scheduler', {
         acquire: async () => {
-          await ctx.engine.schedules.start();
+          await d.engine.schedules.start();
           this.orphanSweep.start();
         },
         release: async () => {
           this.orphanSweep.stop();
-          await ctx.engine.schedules.stop();
+          await d.engine.schedules.stop();
         },
       });
       // the notifications nobody delivers (migrated ones, a member taken over while none of its
@@ -78,7 +118,7 @@ export class TeamService implements Service, TeamPort {
       team.singleton('notifier', { acquire: () => this.notifySweep.start(), release: () => this.notifySweep.stop() });
       // one chat connection per platform for the team: Slack's Socket Mode and Discord's gateway
       // would otherwise hand each command to whichever daemon's socket Slack or Discord picked
-      const chat = [ctx.slack, ctx.discord].filter((x) => x !== null);
+      const chat = d.chat;
       if (chat.length > 0) {
         team.singleton('chat', {
           acquire: async () => {
@@ -90,7 +130,7 @@ export class TeamService implements Service, TeamPort {
         });
       }
     });
-    ctx.log.info({ executor: this.executorId, database: this.opts.masked }, 'team mode: joined');
+    d.log.info({ executor: this.executorId, database: this.opts.masked }, 'team mode: joined');
   }
 
   private stopped = false;
@@ -102,14 +142,14 @@ export class TeamService implements Service, TeamPort {
   private readonly orphanSweep = new WhileLeading(1000, async () => {
     const rows = await this.store.query<{ run_id: string }>(`SELECT run_id FROM "${this.store.schema}".run_owner WHERE executor IS NULL LIMIT 1000`);
     for (const { run_id } of rows) await this.team!.host(run_id);
-    if (rows.length) this.ctx.log.info({ runs: rows.length }, 'team: hosting runs nobody hosted (migrated)');
-  }, (err) => this.ctx.log.warn({ err }, 'team: sweeping unhosted runs failed'));
+    if (rows.length) this.deps.log.info({ runs: rows.length }, 'team: hosting runs nobody hosted (migrated)');
+  }, (err) => this.deps.log.warn({ err }, 'team: sweeping unhosted runs failed'));
 
   /** Every 2 s while this daemon leads the `notifier` singleton. */
   private readonly notifySweep = new WhileLeading(2000, async () => {
     const live = new Set((await this.team!.members()).filter((m) => m.state === 'live' || m.state === 'leaving').map((m) => m.executor));
-    await this.ctx.notifier.adoptOrphans(live);
-  }, (err) => this.ctx.log.warn({ err }, 'team: sweeping undelivered notifications failed'));
+    await this.deps.notifier.adoptOrphans(live);
+  }, (err) => this.deps.log.warn({ err }, 'team: sweeping undelivered notifications failed'));
 
   async stop(): Promise<void> {
     this.stopped = true;
@@ -152,16 +192,16 @@ export class TeamService implements Service, TeamPort {
   private async onRemoteEvents(payload: string): Promise<void> {
     const [executor, runId, first, last, status] = payload.split(' ');
     if (!runId || executor === this.executorId) return;
-    const ctx = this.ctx;
+    const d = this.deps;
     const ended = status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'ended';
-    if (ended) await ctx.memory.learn(runId);
-    if (!ctx.bus.has('runs') && !ctx.feed.listened) return;
-    const header = await ctx.store.get<RunHeader>('runs', runId);
-    const rows = await ctx.store.entries<Record<string, unknown>>('events', { gte: `${runId}:${first.padStart(9, '0')}`, lte: `${runId}:${last.padStart(9, '0')}` });
-    for (const [, ev] of rows) {
+    if (ended) await d.memory.learn(runId);
+    if (!d.bus.has('runs') && !d.feed.listened) return;
+    const header = await d.runs.header(runId);
+    const rows = await d.runs.eventsBetween<Record<string, unknown>>(runId, first, last);
+    for (const ev of rows) {
       const data = { ...ev, status: header?.status ?? 'running', workflow: header?.workflow ?? '' } as RunEventPush;
-      ctx.bus.publish('runs', String(ev.type), data as never);
-      ctx.feed.publishTransient({ topic: 'runs', event: String(ev.type), data });
+      d.bus.publish('runs', String(ev.type), data as never);
+      d.feed.publishTransient({ topic: 'runs', event: String(ev.type), data });
     }
   }
 
@@ -216,7 +256,7 @@ export class TeamService implements Service, TeamPort {
 
   /** A member asks this one, the run's host (or the scheduler's leader), to act: done here and only here (never forwarded again). */
   private async serveForwarded(method: string, p: Record<string, unknown>, actor: string): Promise<unknown> {
-    const engine = this.ctx.engine;
+    const engine = this.deps.engine;
     const id = String(p.id);
     switch (method) {
       case 'schedules.list':
@@ -257,7 +297,7 @@ export class TeamService implements Service, TeamPort {
         self: m.executor === this.executorId,
       })),
       leaders: t?.leaders ?? {},
-      hosting: this.ctx.engine.activationFigures.runs,
+      hosting: this.deps.engine.activationFigures.runs,
       other_versions: t?.pendingOtherVersions ?? [],
       database_error: this.team?.databaseError() ?? null,
     };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KvStore } from '../store/kv.js';
+import type { CacheRepo } from '../repos/cache.js';
 import type { ResultCache } from './pool.js';
 import type { ToolCallResult } from './types.js';
 
@@ -15,8 +15,9 @@ export function canonicalJson(v: unknown): string {
     .join(',')}}`;
 }
 
-export function cacheKey(server: string, tool: string, args: Record<string, unknown>): string {
-  return `tool:${server}:${tool}:${createHash('sha256').update(canonicalJson(args)).digest('hex')}`;
+/** What names a call's arguments in the cache (repos/cache.ts owns the key around it). */
+export function argsDigest(args: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(args)).digest('hex');
 }
 
 interface Entry {
@@ -26,32 +27,32 @@ interface Entry {
 }
 
 /**
- * Tool results in the store's `cache` sublevel. Writes are loose (not fsynced): losing a cache
+ * Tool results in the cache repository (repos/cache.ts). Writes are loose (not fsynced): losing a cache
  * entry in a crash only costs a call. Expired entries are deleted when read.
  */
 export class ToolResultCache implements ResultCache {
   readonly counts = { hits: 0, misses: 0, writes: 0 };
 
   constructor(
-    private readonly store: KvStore,
+    private readonly repo: CacheRepo,
     private readonly now: () => number = Date.now,
   ) {}
 
   async get(server: string, tool: string, args: Record<string, unknown>): Promise<ToolCallResult | undefined> {
-    const key = cacheKey(server, tool, args);
-    const e = await this.store.get<Entry>('cache', key);
+    const digest = argsDigest(args);
+    const e = await this.repo.get<Entry>(server, tool, digest);
     if (e && e.expires_at > this.now()) {
       this.counts.hits++;
       return { ...e.result, cachedAt: e.stored_at };
     }
     this.counts.misses++;
-    if (e) await this.store.delLoose('cache', key).catch(() => undefined);
+    if (e) await this.repo.del(server, tool, digest).catch(() => undefined);
     return undefined;
   }
 
   async put(server: string, tool: string, args: Record<string, unknown>, result: ToolCallResult, ttlMs: number): Promise<void> {
     const t = this.now();
-    await this.store.putLoose('cache', cacheKey(server, tool, args), { stored_at: t, expires_at: t + ttlMs, result } satisfies Entry);
+    await this.repo.put(server, tool, argsDigest(args), { stored_at: t, expires_at: t + ttlMs, result } satisfies Entry);
     this.counts.writes++;
   }
 }

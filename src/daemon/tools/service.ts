@@ -1,4 +1,11 @@
-import type { DaemonContext, Service } from '../context.js';
+import type { Logger } from 'pino';
+import type { CompiledConfig } from '../../config/load.js';
+import type { Paths } from '../../config/paths.js';
+import type { Bus } from '../bus.js';
+import type { Service } from '../context.js';
+import type { CacheRepo } from '../repos/cache.js';
+import type { StatsRepo } from '../repos/stats.js';
+import type { KvStore } from '../store/kv.js';
 import { join } from 'node:path';
 import { ToolResultCache } from './cache.js';
 import { SecretMasker } from '../llm/redact.js';
@@ -9,10 +16,21 @@ import { serverSpecs } from './server-specs.js';
 import { CallStats, type ToolStat } from './stats.js';
 import type { CallRecord, ServerInfo, ToolCallRequest, ToolCallResult, ToolInfo, ToolsApi } from './types.js';
 
-const STATS_KEY = 'tools.stats';
+
+/** What the tool layer uses: config (servers, destinations, secrets), its cache and figures' repositories, the bus it reports on. */
+export interface ToolDeps {
+  log: Logger;
+  bus: Bus;
+  config: CompiledConfig;
+  paths: Pick<Paths, 'runDir'>;
+  /** Audit entries of refused calls. */
+  store: Pick<KvStore, 'commit'>;
+  cache: CacheRepo;
+  stats: StatsRepo;
+}
 
 /**
- * `ctx.tools`: the MCP tool layer as a daemon service. See ToolsApi (types.ts) for the contract the
+ * The daemon's `tools`: the MCP tool layer as a daemon service. See ToolsApi (types.ts) for the contract the
  * engine relies on. Servers are started in the background when the daemon starts, so the daemon
  * answers at once; the first call to a server still starting waits for it (bounded by its timeout).
  * Publishes on the bus topic `tools`: `tool.call` (a CallRecord) and `server.state` (a ServerInfo).
@@ -24,7 +42,6 @@ export class ToolService implements Service, ToolsApi {
   readonly stats = new CallStats();
   private saveTimer: NodeJS.Timeout | null = null;
   private dirty = false;
-  private ctx!: DaemonContext;
   children!: ChildRegistry;
   /** What runs started from chat may reach (allow_hosts, log_dirs). */
   destinations!: Destinations;
@@ -32,19 +49,18 @@ export class ToolService implements Service, ToolsApi {
   /** Settles when the servers a crashed daemon left running have been ended (see ChildRegistry). */
   reaped: Promise<unknown> = Promise.resolve();
 
-  /** Takes the context lazily: main.ts builds it in one literal that includes this service. */
-  constructor(private readonly ctxOf: () => DaemonContext) {}
+  constructor(private readonly d: ToolDeps) {}
 
   async start(): Promise<void> {
-    const ctx = (this.ctx = this.ctxOf());
-    this.destinations = new Destinations(ctx.config);
-    this.secrets = new SecretMasker(ctx.config.secrets);
-    this.cache = new ToolResultCache(ctx.store);
-    const log = ctx.log.child({ svc: 'tools' });
-    this.children = new ChildRegistry(join(ctx.paths.runDir, 'mcp-servers.json'), log);
+    const d = this.d;
+    this.destinations = new Destinations(d.config);
+    this.secrets = new SecretMasker(d.config.secrets);
+    this.cache = new ToolResultCache(d.cache);
+    const log = d.log.child({ svc: 'tools' });
+    this.children = new ChildRegistry(join(d.paths.runDir, 'mcp-servers.json'), log);
     // read before any server is spawned; ended in the background so the daemon answers at once
     if (this.children.load().length > 0) this.reaped = this.children.reap();
-    this.pool = new ToolPool(serverSpecs(ctx.config), {
+    this.pool = new ToolPool(serverSpecs(d.config), {
       log,
       cache: this.cache,
       onSpawn: (server, pid, command) => this.children.add(pid, server, command),
@@ -52,12 +68,12 @@ export class ToolService implements Service, ToolsApi {
       onCall: (r: CallRecord) => {
         this.stats.add(r);
         this.dirty = true;
-        ctx.bus.publish('tools', 'tool.call', { ...r });
+        d.bus.publish('tools', 'tool.call', { ...r });
       },
-      onServerState: (s: ServerInfo) => ctx.bus.publish('tools', 'server.state', { ...s }),
-      onToolsChanged: (server) => ctx.bus.publish('tools', 'tools.changed', { server }),
+      onServerState: (s: ServerInfo) => d.bus.publish('tools', 'server.state', { ...s }),
+      onToolsChanged: (server) => d.bus.publish('tools', 'tools.changed', { server }),
     });
-    this.stats.load(await this.ctx.store.get<ToolStat[]>('meta', STATS_KEY));
+    this.stats.load(await this.d.stats.toolStats<ToolStat[]>());
     this.pool.startAll();
     this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
     this.saveTimer.unref();
@@ -74,7 +90,7 @@ export class ToolService implements Service, ToolsApi {
   private async saveStats(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await this.ctx.store.putLoose('meta', STATS_KEY, this.stats.tools()).catch((err) => this.ctx.log.warn({ err }, 'saving tool stats failed'));
+    await this.d.stats.saveToolStats(this.stats.tools()).catch((err) => this.d.log.warn({ err }, 'saving tool stats failed'));
   }
 
   async call(req: ToolCallRequest): Promise<ToolCallResult> {
@@ -83,8 +99,8 @@ export class ToolService implements Service, ToolsApi {
       const why = this.destinations.checkArgs(req.args ?? {}, req.origin.def);
       if (why) {
         const o = req.origin;
-        await this.ctx.store.commit([], { actor: o.actor, action: 'tools.refused', target: `run:${o.run} ${req.tool}: ${why}` }).catch((err: unknown) => this.ctx.log.warn({ err }, 'tools: could not audit a refused call'));
-        this.ctx.log.info({ tool: req.tool, run: o.run, actor: o.actor }, `tools: refused a call from a chat run: ${why}`);
+        await this.d.store.commit([], { actor: o.actor, action: 'tools.refused', target: `run:${o.run} ${req.tool}: ${why}` }).catch((err: unknown) => this.d.log.warn({ err }, 'tools: could not audit a refused call'));
+        this.d.log.info({ tool: req.tool, run: o.run, actor: o.actor }, `tools: refused a call from a chat run: ${why}`);
         const [server = '', tool = ''] = req.tool.split('.');
         return { ok: false, isError: false, error: { code: 'invalid_params', message: `refused: ${why}; nothing was called`, retryable: false }, server, tool, content: [], structured: null, text: '', durationMs: 0, bytes: 0, cached: false, truncated: false };
       }
