@@ -31,7 +31,7 @@ import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js'
 import { Scheduler } from './scheduler.js';
 import { draftSteps, type StepsDraft } from './steps-draft.js';
 import { headerOf, StepRows, type RunHeader, type StepRow } from './step-rows.js';
-import { countFinished, emptySummary, eventRef, finishedTotal, runOps, timerKey, type RunsSummary, type TimerEntry } from '../repos/runs.js';
+import { countFinished, emptySummary, eventRef, finishedTotal, runOps, timerKey, type ActiveCount, type RunsSummary, type TimerEntry } from '../repos/runs.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
 import type { Draft } from '../notify/types.js';
@@ -1092,7 +1092,7 @@ export class Engine implements Service {
     for (const s of await this.teamSummaries()) {
       for (const [k, n] of Object.entries(s.finished)) counts[k as RunStatus] = (counts[k as RunStatus] ?? 0) + n;
     }
-    for (const r of await this.teamActiveHeaders()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    for (const c of await this.teamActiveCounts()) counts[c.status] = (counts[c.status] ?? 0) + c.n;
     return counts;
   }
 
@@ -1101,11 +1101,12 @@ export class Engine implements Service {
     return this.d.runs.summaries();
   }
 
-  /** Team mode: status and workflow of the team's active runs (those hosted here from memory; headers only). */
-  private async teamActiveHeaders(): Promise<Pick<RunHeader, 'status' | 'workflow'>[]> {
-    const ids = await this.d.runs.activeIds();
-    const headers = await this.d.runs.headers(ids.filter((id) => !this.runs.has(id)));
-    return [...[...this.runs.values()].filter((r) => this.shown(r)), ...headers.filter((h): h is RunHeader => h !== undefined && ACTIVE.has(h.status))];
+  /**
+   * Team mode: the team's active runs by status and workflow, counted by the database (the runs
+   * hosted here too: what their host committed, as every other member sees them).
+   */
+  private async teamActiveCounts(): Promise<ActiveCount[]> {
+    return (await this.d.runs.activeCounts()).filter((c) => ACTIVE.has(c.status));
   }
 
   /**
@@ -1174,7 +1175,7 @@ export class Engine implements Service {
     if (this.d.team) {
       // the team's: every member's summary of the runs it ended, and the active index
       const finished = (await this.teamSummaries()).reduce((n, s) => n + (o.workflow ? (s.by_workflow[o.workflow] ?? 0) : finishedTotal(s)), 0);
-      const active = (await this.teamActiveHeaders()).filter((r) => !o.workflow || r.workflow === o.workflow).length;
+      const active = (await this.teamActiveCounts()).reduce((n, c) => n + (!o.workflow || c.workflow === o.workflow ? c.n : 0), 0);
       return { runs: out, total: finished + active, next };
     }
     const finished = o.workflow ? (this.summary.by_workflow[o.workflow] ?? 0) : finishedTotal(this.summary);

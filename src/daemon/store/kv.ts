@@ -35,6 +35,16 @@ export interface CommitOptions {
 }
 
 /**
+ * Read-only SQL where the data is (team mode's PostgreSQL), for a repository's aggregate that would
+ * otherwise read every row into the daemon (RunsRepo.activeCounts). Absent on LevelDB.
+ */
+export interface SqlReads {
+  /** The qualified table of a sublevel: columns `key` (text, byte order) and `value` (the JSON text). */
+  table(sub: SublevelName): string;
+  query<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]>;
+}
+
+/**
  * What the daemon needs of durable storage. Two backends: `Store` (LevelDB, one daemon, the
  * default) and `PgStore` (PostgreSQL, team mode, shared by every daemon of the team). Both:
  * - `commit` is the only way to change durable state: atomic, acknowledged only once durable, and
@@ -49,6 +59,8 @@ export interface KvStore {
   readonly stats: { commits: number; batches: number; ops: number };
   readonly reads: Record<SublevelName, number>;
   readonly unwritable: WireError | null;
+  /** PostgreSQL only: see SqlReads. */
+  readonly sql?: SqlReads;
   onWritable(fn: () => void): () => void;
   get<T = unknown>(sub: SublevelName, key: string): Promise<T | undefined>;
   getMany<T = unknown>(sub: SublevelName, keys: string[]): Promise<(T | undefined)[]>;

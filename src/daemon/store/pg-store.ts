@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { WireError } from '../../protocol/index.js';
-import { emptyValueError, pagesOf, type CommitOptions, type KvRange, type KvStore, type RunFence } from './kv.js';
+import { emptyValueError, pagesOf, type CommitOptions, type KvRange, type KvStore, type RunFence, type SqlReads } from './kv.js';
 import { RecoveryProbe } from './recovery-probe.js';
 import { auditOp } from '../repos/audit.js';
 import { SUBLEVELS, type AuditEntry, type StoreOp, type SublevelName } from './store.js';
@@ -153,6 +153,11 @@ export class PgStore implements KvStore {
       throw new WireError('unavailable', `cannot open the team database ${masked}: ${reasonOf(e, url)}`, { retryable: isServerError(e) && !/unknown host/.test(reasonOf(e, url)) });
     }
     return new PgStore(pool, schema, masked, url, opts.executorId, opts.log, opts.queryTimeoutMs ?? 30_000);
+  }
+
+  /** Repositories' aggregates run here, by the server (KvStore.sql). */
+  get sql(): SqlReads {
+    return this;
   }
 
   /** The qualified table of a sublevel (`"<schema>".kv_<sub>`), for team code that writes it in its own SQL. */
