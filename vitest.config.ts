@@ -27,7 +27,7 @@ class LongestFirst extends BaseSequencer {
 }
 
 /** Unit files that start a real PostgreSQL: they run with the integration files, in processes of their own. */
-const PG_UNIT = ['kv-conformance', 'team-migrate'];
+const PG_UNIT = ['kv-conformance', 'repos', 'team-migrate'];
 const PG_UNIT_FILES = PG_UNIT.map((n) => `test/unit/${n}.test.ts`);
 
 export default defineConfig({

@@ -320,3 +320,35 @@ describe.each(backends)('repositories on $name', (backend) => {
     expect(await stats.toolStats()).toEqual([{ tool: 't' }]);
   });
 });
+
+describe.each(backends)('RunsRepo.activeCounts on $name', ({ open: openStore }) => {
+  it('counts the indexed active runs by status and workflow, from their headers; a run that ended is not counted', async () => {
+    const store = await openStore();
+    const { runs } = createRepos(store);
+    const header = (id: string, workflow: string, status: string): RunHeader => ({ id, workflow, status, seq: 1, created_at: `2026-12-05T00:00:0${id.slice(-1)}.000Z`, params: {} }) as unknown as RunHeader;
+    const made: [string, string, string][] = [
+      ['run_1', 'watch', 'waiting'],
+      ['run_2', 'watch', 'waiting'],
+      ['run_3', 'watch', 'running'],
+      ['run_4', 'profile', 'waiting'],
+      ['run_5', 'profile', 'paused'],
+    ];
+    const ops: StoreOp[] = [];
+    for (const [id, wf, st] of made) ops.push(runOps.header(header(id, wf, st)), ...runOps.created(header(id, wf, st)));
+    // run_6 ended: its header stays, the active index no longer lists it
+    const ended = { ...header('run_6', 'watch', 'succeeded'), ended_at: '2026-12-05T00:01:00.000Z' } as RunHeader;
+    ops.push(runOps.header(ended), ...runOps.created(ended), ...runOps.finished(ended));
+    // a step row beside a header is not a run
+    ops.push(runOps.stepRow('run_1', 0, { path: 'a', state: { status: 'succeeded' } as never }));
+    await store.commit(ops);
+    const got = (await runs.activeCounts()).sort((a, b) => `${a.workflow}${a.status}`.localeCompare(`${b.workflow}${b.status}`));
+    expect(got).toEqual([
+      { status: 'paused', workflow: 'profile', n: 1 },
+      { status: 'waiting', workflow: 'profile', n: 1 },
+      { status: 'running', workflow: 'watch', n: 1 },
+      { status: 'waiting', workflow: 'watch', n: 2 },
+    ]);
+    // on PostgreSQL the server counts (KvStore.sql); on LevelDB the headers are read
+    expect(Boolean(store.sql)).toBe(store instanceof PgStore);
+  });
+});
