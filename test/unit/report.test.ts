@@ -110,4 +110,15 @@ describe('findAnalysis', () => {
     expect(findAnalysis([{ id: 'crunch', output: JSON.stringify(a) }])?.step).toBe('crunch');
     expect(findAnalysis([{ id: 'sample', output: { latency: 3 } }])).toBeNull();
   });
+
+  it('reads JSON text only when it can hold one, and misses none: keys spelled with \\u escapes are still found', () => {
+    const a = faultyAnalysis();
+    // what a run's end sees most: many tool outputs that are JSON text of something else
+    const noise = Array.from({ length: 50 }, (_, i) => ({ id: `call${i}`, output: JSON.stringify({ content: [{ type: 'text', text: `echo ${i}` }] }) }));
+    expect(findAnalysis([...noise, { id: 'crunch', output: JSON.stringify(a) }, ...noise])?.step).toBe('crunch');
+    const escaped = JSON.stringify(a).replace(/"summary"/g, '"\\u0073ummary"');
+    expect(escaped).not.toContain('summary');
+    expect(findAnalysis([...noise, { id: 'escaped', output: escaped }])).toEqual({ step: 'escaped', analysis: a });
+    expect(findAnalysis(noise)).toBeNull();
+  });
 });

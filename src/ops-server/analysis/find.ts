@@ -1,8 +1,20 @@
 import { z } from 'zod';
 import { AnalyzeOutput, Finding, SloResult, Thresholds } from './schema.js';
 
+/**
+ * Both an analysis and an AppSignals facts output have a `summary` object, so text without the
+ * word (and without a \u escape, the only way JSON spells a key's letters otherwise) holds
+ * neither and is not parsed. A run's end looks through every step output: for a 500-step run of
+ * tool calls, parsing and checking each was ~10 % of the daemon's main thread in the MCP chain
+ * benchmark (bench/engine.bench.js stepsMcp, a CPU profile of 2026-12-05).
+ */
+const mayHoldSummary = (v: unknown): boolean => (typeof v === 'string' ? v.includes('summary') || v.includes('\\u') : typeof v === 'object' && v !== null);
+
+const hasKeys = (v: unknown, ...keys: string[]): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && keys.every((k) => k in v);
+
 const parseJson = (v: unknown): unknown => {
   if (typeof v !== 'string') return v;
+  if (!mayHoldSummary(v)) return null;
   try {
     return JSON.parse(v) as unknown;
   } catch {
@@ -18,7 +30,10 @@ const parseJson = (v: unknown): unknown => {
  */
 export function findAnalysis(steps: readonly { id: string; output?: unknown }[]): { step: string; analysis: AnalyzeOutput } | null {
   const parse = (v: unknown): AnalyzeOutput | null => {
-    const r = AnalyzeOutput.safeParse(parseJson(v));
+    const json = parseJson(v);
+    // the schema's required top-level keys first: most outputs are not analyses
+    if (!hasKeys(json, 'summary', 'window')) return null;
+    const r = AnalyzeOutput.safeParse(json);
     return r.success ? r.data : null;
   };
   const ordered = [...steps.filter((s) => s.id === 'analyze'), ...[...steps].reverse()];
@@ -59,8 +74,9 @@ function collectFacts(v: unknown, out: Facts[], depth = 0): void {
     for (const x of v) collectFacts(x, out, depth + 1);
     return;
   }
-  const f = Facts.safeParse(v);
-  if (f.success) {
+  // the schema's required keys first: most objects are not facts
+  const f = hasKeys(v, 'service', 'summary', 'slo') ? Facts.safeParse(v) : null;
+  if (f?.success) {
     out.push(f.data);
     return;
   }
