@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isWireError, type WireError } from '../../src/protocol/index.js';
-import type { KvRange, KvStore } from '../../src/daemon/store/kv.js';
+import type { KvRange } from '../../src/daemon/store/kv.js';
 import { PgStore, maskDatabaseUrl } from '../../src/daemon/store/pg-store.js';
-import { Store, type StoreOp } from '../../src/daemon/store/store.js';
+import type { StoreOp } from '../../src/daemon/store/store.js';
 import { waitFor } from '../support/home.js';
-import { freePort, startTestPostgres, type TestPostgres } from '../support/pg.js';
+import { bothBackends } from '../support/backends.js';
+import { freePort } from '../support/pg.js';
 
 /**
  * One suite, run against both storage backends: whatever the daemon reads or commits behaves the
@@ -18,37 +16,7 @@ import { freePort, startTestPostgres, type TestPostgres } from '../support/pg.js
  * that is not a non-negative integer means none), which the LevelDB run checks too.
  */
 
-let server: TestPostgres;
-const dirs: string[] = [];
-const open: KvStore[] = [];
-
-beforeAll(async () => {
-  server = await startTestPostgres();
-});
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close().catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-afterAll(async () => {
-  await server?.stop();
-});
-
-function track<S extends KvStore>(s: S): S {
-  open.push(s);
-  return s;
-}
-
-const backends: { name: string; open: () => Promise<KvStore> }[] = [
-  {
-    name: 'LevelDB',
-    open: async () => {
-      const d = mkdtempSync(join(tmpdir(), 'ops-kv-'));
-      dirs.push(d);
-      return track(await Store.open(join(d, 'db')));
-    },
-  },
-  { name: 'PostgreSQL', open: async () => track(await PgStore.open(await server.database('kv'), { executorId: 'exec-a' })) },
-];
+const { backends, server, track } = bothBackends('kv');
 
 const bytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
@@ -290,7 +258,7 @@ describe('PgStore (team mode only)', () => {
   }
 
   it('creates its tables once when several daemons open a fresh database together', async () => {
-    const url = await server.database('race');
+    const url = await server().database('race');
     const stores = await Promise.all(['e1', 'e2', 'e3', 'e4', 'e5'].map((id) => PgStore.open(url, { executorId: id, poolSize: 2 }).then(track)));
     await stores[0].commit([put('runs', 'x', 1)]);
     expect(await stores[4].get('runs', 'x')).toBe(1);
@@ -310,7 +278,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('commits with synchronous_commit on even where the database defaults to off', async () => {
-    const url = await server.database('sync');
+    const url = await server().database('sync');
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     await c.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET synchronous_commit = off`);
@@ -325,7 +293,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('audit keys carry the executor id, so two daemons writing in the same millisecond never collide', async () => {
-    const url = await server.database('audit');
+    const url = await server().database('audit');
     const a = track(await PgStore.open(url, { executorId: 'exec-a' }));
     const b = track(await PgStore.open(url, { executorId: 'exec-b' }));
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).commit([], { actor: 'x', action: 'y', target: String(i) })));
@@ -335,7 +303,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('fences: a commit lands only while its run is hosted by that executor at that epoch; refused ones change nothing and the rest of the group lands', async () => {
-    const url = await server.database('fence');
+    const url = await server().database('fence');
     const s = track(await PgStore.open(url, { executorId: 'exec-a' }));
     await s.commit([put('runs', 'r1', 'v0'), put('runs', 'r2', 'v0'), put('runs', 'r3', 'v0')]);
     await owners(url, [
@@ -373,7 +341,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('notify is delivered to listeners (on every daemon) only when its commit committed', async () => {
-    const url = await server.database('notify');
+    const url = await server().database('notify');
     const a = track(await PgStore.open(url, { executorId: 'exec-a' }));
     const b = track(await PgStore.open(url, { executorId: 'exec-b' }));
     await owners(url, [['r1', 'exec-b', 1]]);
@@ -407,7 +375,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('a wrong password or a closed port at open: one line with the masked URL and the reason, no password', async () => {
-    const url = await server.database('auth');
+    const url = await server().database('auth');
     const u = new URL(url);
     u.password = 'not-the-secret-4242';
     const wrong = u.href;
@@ -432,7 +400,7 @@ describe('PgStore (team mode only)', () => {
   });
 
   it('a server gone silent (a partition): the commit fails at its time limit instead of hanging, writes resume once it answers', async () => {
-    const url = await server.database('silent');
+    const url = await server().database('silent');
     const proxy = await freezableProxy(url);
     try {
       const s = track(await PgStore.open(proxy.url, { executorId: 'exec-a', queryTimeoutMs: 1000 }));
@@ -455,7 +423,7 @@ describe('PgStore (team mode only)', () => {
 
   // last: it restarts the server the other tests use
   it('PostgreSQL restarted mid-use: commits fail retryable while it is down, writes resume by themselves, nothing acknowledged is lost', async () => {
-    const url = await server.database('restart');
+    const url = await server().database('restart');
     const s = track(await PgStore.open(url, { executorId: 'exec-a' }));
     let writable = 0;
     s.onWritable(() => writable++);
@@ -483,7 +451,7 @@ describe('PgStore (team mode only)', () => {
     // idle pooled connections when the server dies: their errors must not end the process
     await Promise.all(Array.from({ length: 6 }, () => s.get('runs', 'k000000')));
     expect(s.pool.idleCount).toBeGreaterThan(2);
-    const restarted = server.restart!({ downMs: 3000 });
+    const restarted = server().restart!({ downMs: 3000 });
     const failure = await waitFor(() => s.unwritable, { what: 'unwritable' });
     // a read while it is down: a clear retryable error
     const readErr = (await s.get('runs', 'k000000').catch((e: unknown) => e)) as WireError;

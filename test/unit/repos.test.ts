@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Notification } from '../../src/protocol/index.js';
 import { auditOp } from '../../src/daemon/repos/audit.js';
 import { chatIds } from '../../src/daemon/repos/chat-state.js';
@@ -12,8 +9,8 @@ import { notificationId, outboxOps } from '../../src/daemon/repos/outbox.js';
 import { emptySummary, eventRef, runIdOfEventRef, runOps, timerKey, type RunHeader } from '../../src/daemon/repos/runs.js';
 import type { KvStore } from '../../src/daemon/store/kv.js';
 import { PgStore } from '../../src/daemon/store/pg-store.js';
-import { Store, type StoreOp, type SublevelName } from '../../src/daemon/store/store.js';
-import { startTestPostgres, type TestPostgres } from '../support/pg.js';
+import type { StoreOp, SublevelName } from '../../src/daemon/store/store.js';
+import { bothBackends } from '../support/backends.js';
 
 /**
  * The repositories over both backends (as kv-conformance.test.ts runs the store): what their op
@@ -22,41 +19,7 @@ import { startTestPostgres, type TestPostgres } from '../support/pg.js';
  * return rows in the order the callers rely on.
  */
 
-let server: TestPostgres;
-const dirs: string[] = [];
-const open: KvStore[] = [];
-
-beforeAll(async () => {
-  server = await startTestPostgres();
-});
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close().catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-afterAll(async () => {
-  await server?.stop();
-});
-
-const backends: { name: string; open: () => Promise<KvStore> }[] = [
-  {
-    name: 'LevelDB',
-    open: async () => {
-      const d = mkdtempSync(join(tmpdir(), 'ops-repos-'));
-      dirs.push(d);
-      const s = await Store.open(join(d, 'db'));
-      open.push(s);
-      return s;
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      const s = await PgStore.open(await server.database('repos'), { executorId: 'exec-a' });
-      open.push(s);
-      return s;
-    },
-  },
-];
+const { backends } = bothBackends('repos');
 
 const header = (id: string, o: Partial<RunHeader> = {}): RunHeader =>
   ({ id, workflow: 'wf', def_hash: 'h1', status: 'running', params: {}, trigger: 'cli', seq: 3, created_at: '2026-01-01T00:00:01.000Z', started_at: '2026-01-01T00:00:01.000Z', ended_at: null, ...o }) as unknown as RunHeader;
