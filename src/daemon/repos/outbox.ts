@@ -32,7 +32,7 @@ export const outboxOps = {
   /** Everything a removed notification leaves behind: the entry, its pending index row, its run link. */
   remove: (id: string, runId: string | null | undefined): StoreOp[] => [
     { type: 'del', sub: 'outbox', key: id },
-    { type: 'del', sub: 'meta', key: `${PENDING}${id}` },
+    outboxOps.notPending(id),
     ...(runId ? [{ type: 'del' as const, sub: 'meta' as const, key: runLink(runId, id) }] : []),
   ],
 };

@@ -164,7 +164,7 @@ export const runOps = {
   /** Ops that index a new run (in the batch that creates it). */
   created: (run: HeaderLike): StoreOp[] => [activeOp(run), createdOp(run)],
   /** Ops that move a run from the active index to the finished one (in the batch that ends it). */
-  finished: (run: HeaderLike): StoreOp[] => [{ type: 'del', sub: 'active', key: run.id }, endedOp(run)],
+  finished: (run: HeaderLike): StoreOp[] => [runOps.delActive(run.id), endedOp(run)],
   /** The finished-runs summary: one per daemon in team mode (each counts the runs it ended). */
   summary: (executor: string | null, summary: RunsSummary): StoreOp => ({ type: 'put', sub: 'meta', key: summaryKey(executor), value: summary as never }),
   def: (hash: string, def: Workflow): StoreOp => ({ type: 'put', sub: 'meta', key: defKey(hash), value: def as never }),
@@ -349,7 +349,7 @@ export class RunsRepo {
         ops = [];
       }
     }
-    ops.push({ type: 'put', sub: 'meta', key: SUMMARY_KEY, value: summary as never });
+    ops.push(runOps.summary(null, summary));
     ops.push({ type: 'put', sub: 'meta', key: INDEX_MARK, value: { at: new Date().toISOString(), runs } });
     await this.store.commit(ops);
     log.info({ runs, ms: Date.now() - t0 }, 'indexed the runs of a store written before the run indexes existed (once)');

@@ -8,7 +8,7 @@ import { AnalyzeOutput, Finding, SloResult, Thresholds } from './schema.js';
  * tool calls, parsing and checking each was ~10 % of the daemon's main thread in the MCP chain
  * benchmark (bench/engine.bench.js stepsMcp, a CPU profile of 2026-12-05).
  */
-const mayHoldSummary = (v: unknown): boolean => (typeof v === 'string' ? v.includes('summary') || v.includes('\\u') : typeof v === 'object' && v !== null);
+const mayHoldSummary = (text: string): boolean => text.includes('summary') || text.includes('\\u');
 
 const hasKeys = (v: unknown, ...keys: string[]): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && keys.every((k) => k in v);
 
