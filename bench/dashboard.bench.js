@@ -55,7 +55,7 @@ async function cloneWaiting(h, n) {
     const id = `r_d${i.toString(36).padStart(7, '0')}`;
     const copy = { ...header, id, created_at: new Date(Date.now() - i * 1000).toISOString() };
     ops.push({ type: 'put', sub: 'runs', key: id, value: copy });
-    if (index) ops.push(...index.created(copy));
+    ops.push(...index.created(copy));
     rows.forEach(([, row], k) => ops.push(stepRows.putOp(id, k, row)));
     if (ops.length >= 2000) {
       await store.commit(ops);

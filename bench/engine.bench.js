@@ -244,7 +244,7 @@ async function cloneRuns(home, wf, until, mutate) {
   for (let i = 0; i < N; i++) {
     const id = `r_b${i.toString(36).padStart(7, '0')}`;
     ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, id } });
-    if (index) ops.push(...index.created({ ...header, id }));
+    ops.push(...index.created({ ...header, id }));
     steps.forEach(([path, state], n) => ops.push(stepRows.putOp(id, n, { path, state })));
     for (const [k, t] of timers) ops.push({ type: 'put', sub: 'timers', key: k.replace(run.id, id), value: { ...t, run_id: id } });
     if (ops.length >= 2000) {
@@ -410,10 +410,10 @@ async function restartFinished() {
       }
     }
     if (ops.length) await store.commit(ops);
-    // with a run index (src/daemon/store/run-index.ts), these runs were written without it: the
-    // first start indexes them, as it does a store from before the index (not timed below)
+    // these runs were written without the run index (src/daemon/repos/runs.ts): the first start
+    // indexes them, as it does a store from before the index (not timed below)
     const index = await runIndexOps();
-    if (index) await store.commit([{ type: 'del', sub: 'meta', key: index.mark }]);
+    await store.commit([{ type: 'del', sub: 'meta', key: index.mark }]);
     await store.close();
     debug('written');
     // first start: one-time stats backfill over the runs it has never seen

@@ -82,7 +82,7 @@ export async function runLoad(o) {
         const id = `r_w${i.toString(36).padStart(7, '0')}`;
         waiterIds.push(id);
         ops.push({ type: 'put', sub: 'runs', key: id, value: { ...header, id } });
-        if (index) ops.push(...index.created({ ...header, id }));
+        ops.push(...index.created({ ...header, id }));
         steps.forEach(([path, state], n) => ops.push(stepRows.putOp(id, n, { path, state })));
         for (const [k, t] of timers) ops.push({ type: 'put', sub: 'timers', key: k.replace(template.id, id), value: { ...t, run_id: id } });
         if (ops.length >= 2000) {

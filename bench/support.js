@@ -221,45 +221,27 @@ export async function runPartsInChildren(moduleUrl, names) {
 
 
 /**
- * Index ops for a cloned run, when the store keeps an index of runs (src/daemon/repos/runs.ts;
- * store/run-index.ts in builds before the repositories: runs written straight into the store must
+ * Index ops for a cloned run (src/daemon/repos/runs.ts): runs written straight into the store must
  * be indexed like the engine indexes them, or a daemon that reads only its active index would not
- * see them). Null when this build has no such index.
+ * see them.
  */
 export async function runIndexOps() {
-  const repo = await import('../dist/daemon/repos/runs.js').catch(() => null);
-  if (repo) return { created: repo.runOps.created, finished: repo.runOps.finished, mark: repo.INDEX_MARK };
-  let mod;
-  try {
-    mod = await import('../dist/daemon/store/run-index.js');
-  } catch {
-    return null;
-  }
-  if (typeof mod.createdOps !== 'function' || typeof mod.finishedOps !== 'function') throw new Error('dist/daemon/store/run-index.js has no createdOps/finishedOps: update bench/support.js runIndexOps for the new index');
-  return { created: mod.createdOps, finished: mod.finishedOps, mark: mod.INDEX_MARK ?? 'runs:index' };
+  const repo = await import('../dist/daemon/repos/runs.js');
+  return { created: repo.runOps.created, finished: repo.runOps.finished, mark: repo.INDEX_MARK };
 }
 
 /**
- * A run's step rows, read and written as the engine stores them, for benches that clone runs
- * straight into a store: through the runs repository (src/daemon/repos/runs.ts), or the key helpers
- * of engine/step-rows.ts in builds before it. `StepRows` and `headerOf` rebuild and strip a record.
+ * A run's step rows, read and written as the engine stores them (the runs repository), for benches
+ * that clone runs straight into a store. `StepRows` and `headerOf` rebuild and strip a record.
  */
 export async function stepRowsApi() {
   const rows = await import('../dist/daemon/engine/step-rows.js');
-  const repo = await import('../dist/daemon/repos/runs.js').catch(() => null);
-  if (repo) {
-    return {
-      StepRows: rows.StepRows,
-      headerOf: rows.headerOf,
-      read: (store, id) => new repo.RunsRepo(store).stepRows(id),
-      putOp: (id, n, row) => repo.runOps.stepRow(id, n, row),
-    };
-  }
+  const repo = await import('../dist/daemon/repos/runs.js');
   return {
     StepRows: rows.StepRows,
     headerOf: rows.headerOf,
-    read: (store, id) => store.entries('runs', rows.stepRange(id)),
-    putOp: (id, n, row) => ({ type: 'put', sub: 'runs', key: rows.stepRowKey(id, n), value: row }),
+    read: (store, id) => new repo.RunsRepo(store).stepRows(id),
+    putOp: (id, n, row) => repo.runOps.stepRow(id, n, row),
   };
 }
 
