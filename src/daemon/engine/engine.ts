@@ -30,7 +30,7 @@ import { z } from 'zod';
 import { DurationStats, headerJson, outlineFor, toRunJson } from './run-json.js';
 import { Scheduler } from './scheduler.js';
 import { draftSteps, type StepsDraft } from './steps-draft.js';
-import { headerOf, StepRows, type RunHeader, type StepRow } from './step-rows.js';
+import { copyOf, headerOf, StepRows, type RunHeader, type StepRow } from './step-rows.js';
 import { countFinished, emptySummary, eventRef, finishedTotal, runOps, timerKey, type ActiveCount, type RunsSummary, type TimerEntry } from '../repos/runs.js';
 import { durationMs, retryAt, stepAt } from './step-paths.js';
 import { Alarms } from './timers.js';
@@ -528,9 +528,12 @@ export class Engine implements Service {
    * more than the rest of a step, and grew with the workflow.
    */
   private draftOf(run: RunRecord, events: EventBody[]): { draft: RunRecord; steps: StepsDraft } {
-    const { steps: live, ...rest } = run;
+    const live = run.steps;
     const steps = draftSteps(live);
-    const draft = { ...rest, usage: { ...rest.usage }, steps: steps.steps } as RunRecord;
+    // not a spread (step-rows.ts copyOf says why)
+    const draft = copyOf(run);
+    draft.usage = Object.assign({}, run.usage);
+    draft.steps = steps.steps;
     for (const e of events) {
       const path = (e as { step?: unknown }).step;
       // a step's state is changed in place by the reducer: the draft gets its own copy
@@ -636,9 +639,10 @@ export class Engine implements Service {
       // durable: the live record becomes the draft (same object, so every holder sees it), before
       // the feed tells anyone (a Slack edit or a watcher reading the run then sees this state)
       await this.d.feed.commit(ops, feed, audit ? { actor: audit.actor, action: audit.action, target: `run:${run.id}` } : undefined, this.fencesOf(run.id, evs, run.status), () => {
-        const { steps: _steps, ...header } = draft;
-        for (const k of Object.keys(live)) if (k !== 'steps' && !(k in header)) delete (live as unknown as Record<string, unknown>)[k];
-        Object.assign(live, header);
+        const to = live as unknown as Record<string, unknown>;
+        const from = draft as unknown as Record<string, unknown>;
+        for (const k of Object.keys(live)) if (k !== 'steps' && !(k in draft)) delete to[k];
+        for (const k of Object.keys(draft)) if (k !== 'steps') to[k] = from[k];
         drafted.steps.apply();
       });
     } catch (e) {
