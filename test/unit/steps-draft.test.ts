@@ -74,4 +74,23 @@ describe('step rows journal', () => {
     rows.write(run, ['a', 'b', 'd'], out as never);
     expect(out.map((o) => o.key)).toEqual(['r1/step/000000', 'r1/step/000001', 'r1/step/000002']);
   });
+
+  it('a loaded run keeps its rows\' ordinals, with or without gaps, and new paths go after them', () => {
+    const header = { id: 'r2', status: 'waiting' } as never;
+    for (const [keys, want] of [
+      // rows 0..2 (no row ever dropped): kept as a list until the next commit
+      [['r2/step/000000', 'r2/step/000001', 'r2/step/000002'], ['r2/step/000001', 'r2/step/000003']],
+      // row 1 was dropped once: a map from the start
+      [['r2/step/000000', 'r2/step/000002', 'r2/step/000003'], ['r2/step/000002', 'r2/step/000004']],
+    ] as const) {
+      const rows = new StepRows();
+      const paths = ['a', 'b', 'c'];
+      const { run } = rows.load({ ...(header as object) } as never, keys.map((k, i) => [k, { path: paths[i], state: st('succeeded') }]), true);
+      expect(Object.keys(run.steps)).toEqual(paths);
+      const out: { key: string }[] = [];
+      run.steps.d = st('running');
+      rows.write(run, ['b', 'd'], out as never);
+      expect(out.map((o) => o.key)).toEqual(want);
+    }
+  });
 });

@@ -220,6 +220,32 @@ export class Engine implements Service {
    * only what the active index names (plus the finished runs' summary): its cost does not grow with
    * the number of finished runs in the store.
    */
+  /**
+   * The active runs' headers and step rows, read a thousand or so at a time (recovery: what a
+   * chunk reads is garbage before the next is read, so it dies young; see RunsRepo.allPaged).
+   */
+  private async *activeRunsIn(ids: string[], finished: number): AsyncGenerator<readonly [string, RunHeader | undefined, [string, StepRow][]]> {
+    const runs = this.d.runs;
+    if (ids.length > 0 && finished <= ids.length * 3) {
+      // most stored runs are active (thousands in flight after a crash, little history): one
+      // sequential read of the runs is cheaper than a seek per run, and bounded by 4x the active ones
+      const missing = new Set(ids);
+      for await (const groups of runs.allPaged(2_000)) {
+        for (const [id, g] of groups) if (missing.delete(id)) yield [id, g.header, g.rows] as const;
+      }
+      // indexed but not stored: recover() drops the index entries
+      for (const id of missing) yield [id, undefined, []] as const;
+      return;
+    }
+    // the active index, sorted: headers in one call per chunk, step rows through seeking iterators
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const part = ids.slice(i, i + 1_000);
+      const headers = await runs.headers(part);
+      const stepRows = await runs.stepRowsOf(part);
+      for (const [j, id] of part.entries()) yield [id, headers[j], stepRows[j]] as const;
+    }
+  }
+
   private async recover(): Promise<void> {
     const t0 = Date.now();
     const store = this.d.store;
@@ -232,19 +258,7 @@ export class Engine implements Service {
     this.stats.use(this.summary.durations);
     const ids = await runs.activeIds();
     const finished = finishedTotal(this.summary);
-    let loaded: (readonly [string, RunHeader | undefined, [string, StepRow][]])[];
-    if (ids.length > 0 && finished <= ids.length * 3) {
-      // most stored runs are active (thousands in flight after a crash, little history): one
-      // sequential read of the runs is cheaper than a seek per run, and bounded by 4x the active ones
-      const groups = await runs.all();
-      loaded = ids.map((id) => [id, groups.get(id)?.header, groups.get(id)?.rows ?? []] as const);
-    } else {
-      // the active index, sorted: headers in one call, step rows through seeking iterators
-      const headers = await runs.headers(ids);
-      const stepRows = await runs.stepRowsOf(ids);
-      loaded = ids.map((id, i) => [id, headers[i], stepRows[i]] as const);
-    }
-    for (const [id, header, stepRows] of loaded) {
+    for await (const [id, header, stepRows] of this.activeRunsIn(ids, finished)) {
       if (!header) {
         // cannot happen (the index is written with the run); a stray entry is dropped, not trusted
         ops.push(runOps.delActive(id));

@@ -209,6 +209,31 @@ export class RunsRepo {
     return groupRuns(await this.store.entries('runs'));
   }
 
+  /**
+   * Every run with its rows, read in pages of `size` entries (recovery: each page's entries die
+   * young instead of the whole sublevel surviving, as one array, into V8's old generation, where
+   * its garbage held ~30 MB of pages for the first seconds after a start with 10,000 runs). A run's
+   * rows follow its header ('/' sorts before every character of an id), so a group is complete
+   * once a later run's key is read; a page's last group waits for the next page.
+   */
+  async *allPaged(size: number): AsyncGenerator<[string, { header?: RunHeader; rows: [string, StepRow][] }][]> {
+    let open: [string, { header?: RunHeader; rows: [string, StepRow][] }] | null = null;
+    for await (const page of this.store.pages<unknown>('runs', {}, size)) {
+      const done: [string, { header?: RunHeader; rows: [string, StepRow][] }][] = [];
+      for (const [key, value] of page) {
+        const id = runIdOfKey(key);
+        if (open?.[0] !== id) {
+          if (open) done.push(open);
+          open = [id, { rows: [] }];
+        }
+        if (key === id) open[1].header = value as RunHeader;
+        else open[1].rows.push([key, value as StepRow]);
+      }
+      if (done.length > 0) yield done;
+    }
+    if (open) yield [open];
+  }
+
   /** Ops deleting a run's step rows (retention), with their sizes. */
   async stepRowDels(id: string): Promise<{ op: StoreOp; bytes: number }[]> {
     return (await this.store.entries('runs', stepRange(id))).map(([k, v]) => ({ op: { type: 'del', sub: 'runs', key: k }, bytes: bytesOf(k, v) }));
