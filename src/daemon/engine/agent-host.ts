@@ -156,7 +156,9 @@ export class AgentHost {
     // 1. only the step's tools, with arguments that fit their schema: never executed otherwise
     const allowed = step.agent!.tools;
     if (!allowed.includes(name)) return answer('refused', `error: "${msg.name}" is not one of the tools you may use in this step (${allowed.map(modelToolName).join(', ') || 'none'}); nothing was run.`);
-    const info = this.d.tools.get(name);
+    // its server may not have started yet (servers start when first needed: after a daemon restart
+    // a resumed step can call before it lists): waited for, bounded, like a listing
+    const info = this.d.tools.get(name) ?? (await this.d.tools.list().then(() => this.d.tools.get(name)));
     if (!info) return answer('refused', `error: tool ${name} is not available right now; nothing was run.`);
     const problem = this.validator(name, info.inputSchema)(args);
     if (problem) return answer('refused', `error: the arguments do not fit ${msg.name}'s input schema: ${problem}; nothing was run. Fix the arguments and call again.`);

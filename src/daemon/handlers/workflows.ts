@@ -7,8 +7,11 @@ import type { HandlersFor } from './types.js';
 export const workflowsHandlers: HandlersFor<keyof typeof workflowsMethods> = {
   'workflows.list'(_p, { ctx }) {
     const set = ctx.workflows.current();
-    // tools of configured servers are checked against what the ready servers list now (no waiting)
-    return describeWorkflows(set, liveToolProblems(set, liveToolCatalog(ctx.config, ctx.tools.servers(), ctx.tools.pool.tools())));
+    // tools of configured servers are checked against what the ready servers list now (no waiting);
+    // servers not started yet are started for the next listing
+    const problems = liveToolProblems(set, liveToolCatalog(ctx.config, ctx.tools.servers(), ctx.tools.pool.tools()));
+    ctx.tools.warm();
+    return describeWorkflows(set, problems);
   },
 
   async 'workflows.validate'(p, { ctx }) {

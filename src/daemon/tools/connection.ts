@@ -1,12 +1,25 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode as McpErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { PACKAGE_VERSION } from '../../protocol/index.js';
-import { lazyValidator } from './lazy-validator.js';
 import { serverEnv, type ServerSpec } from './server-specs.js';
-import { StdioTransport } from './stdio-transport.js';
+import type { StdioTransport } from './stdio-transport.js';
 import type { ServerInfo, ServerState, ToolCallError } from './types.js';
+
+/** The SDK, loaded by the first server start (mcp-sdk.ts says why). */
+let sdk: typeof import('./mcp-sdk.js') | null = null;
+const loadSdk = async (): Promise<typeof import('./mcp-sdk.js')> => (sdk ??= await import('./mcp-sdk.js'));
+
+/** Whether `e` is the SDK's McpError. */
+function isMcpError(e: unknown): e is Error & { code: number } {
+  return sdk !== null && e instanceof sdk.McpError;
+}
+
+/** Whether `e` is the SDK's McpError with this code. */
+function mcpCode(e: unknown, code: 'RequestTimeout' | 'ConnectionClosed'): boolean {
+  return isMcpError(e) && e.code === sdk!.ErrorCode[code];
+}
 
 export interface ConnectionOptions {
   log: Logger;
@@ -76,7 +89,7 @@ export class ServerConnection {
   }
 
   get pid(): number | null {
-    return this.transport instanceof StdioTransport ? this.transport.pid : null;
+    return sdk && this.transport instanceof sdk.StdioTransport ? this.transport.pid : null;
   }
 
   info(): ServerInfo {
@@ -120,9 +133,20 @@ export class ServerConnection {
     // a retry after a failure stays `failed` (with its reason) until it succeeds: callers fail fast meanwhile
     if (this.state !== 'failed') this.setState('starting', this.reason);
     this.noise = 0;
+    let m: typeof import('./mcp-sdk.js');
+    try {
+      m = await loadSdk();
+    } catch (e) {
+      // not installed as it should be: a failed start like any other, with the reason
+      if (gen !== this.gen) return;
+      this.failures++;
+      this.scheduleRestart(`the MCP SDK could not be loaded: ${errorText(e)}`);
+      return;
+    }
+    if (gen !== this.gen) return; // stopped meanwhile
     const transport =
       spec.transport === 'stdio'
-        ? new StdioTransport({
+        ? new m.StdioTransport({
             command: spec.command!,
             args: spec.args,
             env: serverEnv(spec.env, this.opts.baseEnv),
@@ -135,11 +159,11 @@ export class ServerConnection {
             onSpawn: (pid) => this.opts.onSpawn?.(this, pid),
             onExit: (pid) => this.opts.onExit?.(this, pid),
           })
-        : new StreamableHTTPClientTransport(new URL(spec.url!), { requestInit: { headers: spec.headers } });
-    const client = new Client({ name: 'opstream', version: PACKAGE_VERSION }, { capabilities: {}, jsonSchemaValidator: lazyValidator });
+        : new m.StreamableHTTPClientTransport(new URL(spec.url!), { requestInit: { headers: spec.headers } });
+    const client = new m.Client({ name: 'opstream', version: PACKAGE_VERSION }, { capabilities: {}, jsonSchemaValidator: m.lazyValidator });
     client.onerror = (err) => log.debug({ server: spec.name, err: err.message }, 'mcp transport error');
     client.onclose = () => this.onClosed(gen, transport);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    client.setNotificationHandler(m.ToolListChangedNotificationSchema, () => {
       if (gen === this.gen && this.state === 'ready') void this.refreshTools(client, gen);
     });
     this.transport = transport;
@@ -158,7 +182,7 @@ export class ServerConnection {
       this.opts.onToolsChanged(this);
     } catch (e) {
       if (gen !== this.gen) return;
-      const why = (transport instanceof StdioTransport ? transport.exitReason : null) ?? startError(e, this.opts.startTimeoutMs);
+      const why = (transport instanceof m.StdioTransport ? transport.exitReason : null) ?? startError(e, this.opts.startTimeoutMs);
       this.gen++; // the close below belongs to this failed attempt, not to a live connection
       await transport.close().catch(() => undefined);
       this.transport = null;
@@ -193,7 +217,7 @@ export class ServerConnection {
 
   private onClosed(gen: number, transport: StdioTransport | StreamableHTTPClientTransport): void {
     if (gen !== this.gen || this.state !== 'ready') return; // a failed start or our own stop: handled there
-    const why = (transport instanceof StdioTransport ? transport.exitReason : null) ?? 'the connection closed';
+    const why = (sdk && transport instanceof sdk.StdioTransport ? transport.exitReason : null) ?? 'the connection closed';
     this.client = null;
     this.transport = null;
     if (Date.now() - this.readySince >= HEALTHY_MS) this.failures = 0;
@@ -236,6 +260,14 @@ export class ServerConnection {
     throw fail('unavailable', `server "${name}" is not available: ${this.reason ?? 'it failed to start'}`, true);
   }
 
+  /**
+   * A server never started (they start when first needed) is started by its first call, bounded
+   * by the start timeout: the call's own timeout is for the call, as when the server was already up.
+   */
+  private async firstStart(): Promise<void> {
+    if (this.readySince === 0 && this.failures === 0 && (this.state === 'idle' || this.state === 'starting')) await this.ready(this.opts.startTimeoutMs);
+  }
+
   /** Waits (bounded) for a start in progress; for listings. */
   async settle(timeoutMs: number): Promise<void> {
     if (this.state !== 'starting' && this.state !== 'idle') return;
@@ -246,6 +278,7 @@ export class ServerConnection {
 
   /** Ensures the server is up and returns the tool's definition, or throws not_found / unavailable. */
   async resolveTool(tool: string, timeoutMs: number): Promise<Tool> {
+    await this.firstStart();
     await this.ready(timeoutMs);
     const t = this.tools.get(tool);
     if (!t) {
@@ -256,6 +289,7 @@ export class ServerConnection {
   }
 
   async call(tool: string, args: Record<string, unknown>, o: { timeoutMs: number; meta?: Record<string, unknown>; signal?: AbortSignal }): Promise<CallToolResult> {
+    await this.firstStart();
     const t0 = Date.now();
     const client = await this.ready(o.timeoutMs);
     const timeout = Math.max(1, o.timeoutMs - (Date.now() - t0));
@@ -263,12 +297,12 @@ export class ServerConnection {
       const r = await client.callTool({ name: tool, arguments: args, ...(o.meta ? { _meta: o.meta } : {}) }, undefined, { timeout, signal: o.signal });
       return r as CallToolResult;
     } catch (e) {
-      if (e instanceof McpError) {
-        if (e.code === McpErrorCode.RequestTimeout) {
+      if (isMcpError(e)) {
+        if (mcpCode(e, 'RequestTimeout')) {
           void this.checkStuck(client);
           throw fail('timeout', `${this.spec.name}.${tool} did not answer within ${o.timeoutMs} ms`, true);
         }
-        if (e.code === McpErrorCode.ConnectionClosed) throw fail('unavailable', `server "${this.spec.name}" went down during the call: ${this.reason ?? 'connection closed'}`, true);
+        if (mcpCode(e, 'ConnectionClosed')) throw fail('unavailable', `server "${this.spec.name}" went down during the call: ${this.reason ?? 'connection closed'}`, true);
         throw fail('tool_error', `${this.spec.name}.${tool}: ${e.message.replace(/^MCP error -?\d+: /, '')}`, false);
       }
       if ((e as Error)?.name === 'AbortError') throw fail('timeout', `${this.spec.name}.${tool} was cancelled`, true);
@@ -287,7 +321,7 @@ export class ServerConnection {
       if (this.client !== client) return;
       this.opts.log.warn({ server: this.spec.name }, 'mcp server stopped answering; killing and restarting it');
       const t = this.transport;
-      if (t instanceof StdioTransport) {
+      if (sdk && t instanceof sdk.StdioTransport) {
         t.exitReason = 'it stopped answering (a call timed out and a ping got no reply), so it was killed';
         t.kill();
       } else await client.close().catch(() => undefined);
@@ -311,7 +345,7 @@ export class ServerConnection {
 }
 
 function startError(e: unknown, timeoutMs: number): string {
-  if (e instanceof McpError && e.code === McpErrorCode.RequestTimeout) return `it did not finish starting within ${timeoutMs} ms`;
-  if (e instanceof McpError && e.code === McpErrorCode.ConnectionClosed) return 'it closed the connection while starting';
+  if (mcpCode(e, 'RequestTimeout')) return `it did not finish starting within ${timeoutMs} ms`;
+  if (mcpCode(e, 'ConnectionClosed')) return 'it closed the connection while starting';
   return errorText(e);
 }

@@ -74,7 +74,11 @@ export class ToolService implements Service, ToolsApi {
       onToolsChanged: (server) => d.bus.publish('tools', 'tools.changed', { server }),
     });
     this.stats.load(await this.d.stats.toolStats<ToolStat[]>());
-    this.pool.startAll();
+    // Servers start when first needed (a call, a listing: `tools`, an agent step, validate), then
+    // stay up for the daemon's life. A daemon that mostly waits (runs on timers and approvals)
+    // neither spawns them nor loads the MCP SDK (tools/mcp-sdk.ts): each start spawned the ops
+    // server (~0.3 s of CPU, its own ~40 MB process) and loaded the SDK (~0.2 s) for nothing.
+
     this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
     this.saveTimer.unref();
   }
@@ -134,5 +138,10 @@ export class ToolService implements Service, ToolsApi {
 
   servers(): ServerInfo[] {
     return this.pool.servers();
+  }
+
+  /** Starts the servers not started yet, without waiting (what a listing that does not wait wants next time). */
+  warm(): void {
+    this.pool.startAll();
   }
 }
