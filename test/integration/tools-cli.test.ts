@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli, tempHome, type TempHome } from '../support/home.js';
+import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { FAULT_SERVER, npmServer } from '../support/tools-fixtures.js';
 
 const homes: TempHome[] = [];
@@ -31,7 +31,45 @@ function setup(): TempHome {
   return h;
 }
 
+/** The command lines of the processes whose parent is `pid` (the daemon's MCP servers). */
+function childrenOf(pid: number): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
 describe('opstream tools', () => {
+  it('starts a server when first needed: none with the daemon, those a run names with the run, the rest at a listing', async () => {
+    const h = setup();
+    mkdirSync(join(h.home, 'workflows'), { recursive: true });
+    writeFileSync(join(h.home, 'workflows', 'echo-later.yaml'), ['id: echo-later', 'steps:', '  - id: ask', '    approval: { prompt: "Go?" }', '  - id: say', '    tool: fault.echo', '    with: { text: hi }'].join('\n'));
+    expect((await cli(['daemon', 'start'], h.env)).code).toBe(0);
+    const pid = daemonPid(h.home)!;
+    const servers = (): string[] => childrenOf(pid).filter((c) => c.includes('mcp') || c.includes('ops-server') || c.includes('server-memory'));
+    // nothing asked for a tool: no server, and `daemon status` says the daemon serves
+    expect((await cli(['status'], h.env)).code).toBe(0);
+    expect(servers()).toEqual([]);
+    // a run that will call fault.echo (after its approval) starts that server, and only it
+    const run = await cli(['start', 'echo-later', '--json'], h.env);
+    expect(run.code, run.stderr).toBe(0);
+    await waitFor(() => servers().some((c) => c.includes('mcp-fault-server')), { what: 'the fault server to start with the run' });
+    expect(servers().some((c) => c.includes('ops-server') || c.includes('server-memory'))).toBe(false);
+    // a listing starts the rest and waits for them
+    const r = await cli(['tools', '--json'], h.env);
+    const out = JSON.parse(r.stdout) as { servers: { name: string; state: string }[] };
+    expect(Object.fromEntries(out.servers.map((s) => [s.name, s.state]))).toEqual({ ops: 'ready', fault: 'ready', broken: 'failed', memory: 'ready' });
+    expect(servers().some((c) => c.includes('ops-server'))).toBe(true);
+  });
+
+
   it('lists servers with their state (failed ones with the reason) and tools with input schemas', async () => {
     const h = setup();
     const r = await cli(['tools', '--json'], h.env);

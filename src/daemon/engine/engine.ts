@@ -20,7 +20,7 @@ import type { SchedulesRepo } from '../repos/schedules.js';
 import type { StatsService } from '../stats/service.js';
 import type { KvStore } from '../store/kv.js';
 import type { ToolService } from '../tools/service.js';
-import type { WorkflowCatalog } from '../workflows/catalog.js';
+import { serversOf, type WorkflowCatalog } from '../workflows/catalog.js';
 import type { StoreOp } from '../store/store.js';
 import { ActivationPool, type Activation } from './activations.js';
 import { AgentHost } from './agent-host.js';
@@ -67,7 +67,7 @@ export interface EngineDeps {
   notifier: Pick<Notifier, 'prepare' | 'committed' | 'abandon' | 'adopt' | 'list'>;
   memory: Pick<MemoryService, 'prepare' | 'seenBefore'>;
   stats: Pick<StatsService, 'prepare'>;
-  tools: Pick<ToolService, 'call' | 'list' | 'get' | 'servers'>;
+  tools: Pick<ToolService, 'call' | 'list' | 'get' | 'servers' | 'warm'>;
   llm: LlmGateway | null;
   /** Team mode: this daemon as a member (hosting, fences, forwarding); null solo. */
   team: TeamPort | null;
@@ -141,6 +141,8 @@ export class Engine implements Service {
    * not be recorded, and running runs whose activation was ended because its step could not be.
    */
   private readonly deferredAlarms = new Set<string>();
+  /** The MCP servers each definition names (warmTools). */
+  private readonly serversByDef = new WeakMap<Workflow, string[]>();
   private readonly stalled = new Set<string>();
   private offWritable: (() => void) | null = null;
   private readonly faults: boolean;
@@ -287,7 +289,13 @@ export class Engine implements Service {
     for (const r of queued) this.queueList(r.workflow).push(r.id);
     await this.loadDefs([...this.runs.values()].map((r) => r.def_hash));
     // headers are stored without the outline (step-rows.ts headerOf): one shared per definition
-    for (const run of this.runs.values()) run.outline ??= outlineFor(this.defOf(run));
+    const defs = new Set<Workflow | undefined>();
+    for (const run of this.runs.values()) {
+      const def = this.defOf(run);
+      run.outline ??= outlineFor(def);
+      defs.add(def);
+    }
+    for (const def of defs) this.warmTools(def);
     if (ops.length) await store.commit(ops);
     for (const [key, t] of await runs.timers()) {
       const run = this.runs.get(t.run_id);
@@ -482,6 +490,7 @@ export class Engine implements Service {
       if (legacy) this.legacy.add(run.id);
       await this.loadDefs([run.def_hash]);
       run.outline ??= outlineFor(this.defOf(run));
+      this.warmTools(this.defOf(run));
       this.runs.set(run.id, run);
       this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
       this.figures.loaded++;
@@ -781,8 +790,17 @@ export class Engine implements Service {
       if (newDef) this.defs.delete(hash);
       throw e;
     }
+    this.warmTools(def);
     if (admit) this.pool.request(run.id);
     return run;
+  }
+
+  /** MCP servers start when first needed: those a run's workflow names start with the run. */
+  private warmTools(def: Workflow | undefined): void {
+    if (!def) return;
+    let servers = this.serversByDef.get(def);
+    if (!servers) this.serversByDef.set(def, (servers = serversOf(def)));
+    if (servers.length > 0) this.d.tools.warm(servers);
   }
 
   private async admitQueued(workflow: string): Promise<void> {

@@ -65,6 +65,17 @@ export class ToolPool {
     for (const c of this.conns.values()) void c.start();
   }
 
+  /**
+   * Starts, in the background, the named servers (all when none are named) that were never
+   * started; one that failed keeps its restart schedule.
+   */
+  warm(names?: Iterable<string>): void {
+    for (const name of names ?? this.conns.keys()) {
+      const c = this.conns.get(name);
+      if (c?.state === 'idle' && c.spawns === 0) void c.start();
+    }
+  }
+
   async settle(timeoutMs = 30_000): Promise<void> {
     await Promise.all([...this.conns.values()].map((c) => c.settle(timeoutMs)));
   }

@@ -74,10 +74,11 @@ export class ToolService implements Service, ToolsApi {
       onToolsChanged: (server) => d.bus.publish('tools', 'tools.changed', { server }),
     });
     this.stats.load(await this.d.stats.toolStats<ToolStat[]>());
-    // Servers start when first needed (a call, a listing: `tools`, an agent step, validate), then
-    // stay up for the daemon's life. A daemon that mostly waits (runs on timers and approvals)
-    // neither spawns them nor loads the MCP SDK (tools/mcp-sdk.ts): each start spawned the ops
-    // server (~0.3 s of CPU, its own ~40 MB process) and loaded the SDK (~0.2 s) for nothing.
+    // Servers start when first needed (a run whose workflow names them starts or is recovered, a
+    // call, a listing: `tools`, an agent step, validate), then stay up for the daemon's life. A
+    // daemon with no such run neither spawns them nor loads the MCP SDK (tools/mcp-sdk.ts): each
+    // start spawned the ops server (~0.3 s of CPU, its own ~40 MB process) and loaded the SDK
+    // (~0.2 s) whether or not anything would call a tool.
 
     this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
     this.saveTimer.unref();
@@ -140,8 +141,11 @@ export class ToolService implements Service, ToolsApi {
     return this.pool.servers();
   }
 
-  /** Starts the servers not started yet, without waiting (what a listing that does not wait wants next time). */
-  warm(): void {
-    this.pool.startAll();
+  /**
+   * Starts the named servers (all when none are named) not started yet, without waiting: for a
+   * run that will call them, and for a listing that does not wait (the next one sees them).
+   */
+  warm(servers?: Iterable<string>): void {
+    this.pool.warm(servers);
   }
 }

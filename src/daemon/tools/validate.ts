@@ -1,20 +1,28 @@
-import AjvModule from 'ajv';
-import Ajv2020Module from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 
 // ajv and ajv-formats are CommonJS with a `default` export; under Node16 ESM the default import is module.exports.
 type AjvCtor = new (opts: Record<string, unknown>) => { compile(schema: object): ValidateFunction };
+type Ajv = InstanceType<AjvCtor>;
 const pick = <T>(m: unknown): T => ((m as { default?: T }).default ?? m) as T;
-const Ajv07 = pick<AjvCtor>(AjvModule);
-const Ajv2020 = pick<AjvCtor>(Ajv2020Module);
-const addFormats = pick<(ajv: unknown) => void>(addFormatsModule);
+const require = createRequire(import.meta.url);
 
-const opts = { strict: false, allErrors: true, validateSchema: false, coerceTypes: false };
-const ajv2020 = new Ajv2020(opts);
-const ajv07 = new Ajv07(opts);
-addFormats(ajv2020);
-addFormats(ajv07);
+/**
+ * The two Ajv instances, made by the first schema compiled (a tool call's arguments, a step's
+ * output schema): loading ajv and ajv-formats and making both cost ~65 ms of CPU at every daemon
+ * and worker start that compiled nothing. CommonJS, so `require` loads them when asked.
+ */
+let ajvs: { ajv07: Ajv; ajv2020: Ajv } | null = null;
+function instances(): { ajv07: Ajv; ajv2020: Ajv } {
+  if (ajvs) return ajvs;
+  const opts = { strict: false, allErrors: true, validateSchema: false, coerceTypes: false };
+  const addFormats = pick<(ajv: unknown) => void>(require('ajv-formats'));
+  const ajv2020 = new (pick<AjvCtor>(require('ajv/dist/2020.js')))(opts);
+  const ajv07 = new (pick<AjvCtor>(require('ajv')))(opts);
+  addFormats(ajv2020);
+  addFormats(ajv07);
+  return (ajvs = { ajv07, ajv2020 });
+}
 
 export type ArgsValidator = (args: unknown) => string | null;
 
@@ -25,6 +33,7 @@ export type ArgsValidator = (args: unknown) => string | null;
 export function compileArgsValidator(schema: Record<string, unknown>): { validate: ArgsValidator; problem: string | null } {
   const { $schema, ...rest } = schema;
   const draft07 = typeof $schema === 'string' && /draft-0[4-7]/.test($schema);
+  const { ajv07, ajv2020 } = instances();
   let fn: ValidateFunction;
   try {
     fn = (draft07 ? ajv07 : ajv2020).compile(rest);

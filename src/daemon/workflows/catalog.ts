@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { channelNames, type CompiledConfig } from '../../config/load.js';
 import { configCatalog, daemonCatalog, type ToolCatalog } from '../../workflows/tool-catalog.js';
 import { loadWorkflows, validateWorkflowFile, type WorkflowChecks, type WorkflowProblem, type WorkflowSet } from '../../workflows/registry.js';
-import type { Step } from '../../workflows/schema.js';
+import type { Step, Workflow } from '../../workflows/schema.js';
 import type { ServerInfo, ToolInfo } from '../tools/types.js';
 import type { Service } from '../context.js';
 
@@ -154,6 +154,11 @@ export function liveToolProblems(set: WorkflowSet, catalog: ToolCatalog): Map<st
     if (problems.length > 0) out.set(w.file, problems);
   }
   return out;
+}
+
+/** The MCP servers a workflow's steps and agents may call (the `server` of each `server.tool`). */
+export function serversOf(w: Pick<Workflow, 'tools' | 'steps'>): string[] {
+  return [...new Set([...w.tools, ...toolNames(w.steps)].map((n) => n.split('.')[0]))];
 }
 
 function toolNames(steps: Step[] | undefined): string[] {
