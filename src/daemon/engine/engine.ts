@@ -799,7 +799,17 @@ export class Engine implements Service {
   private warmTools(def: Workflow | undefined): void {
     if (!def) return;
     let servers = this.serversByDef.get(def);
-    if (!servers) this.serversByDef.set(def, (servers = serversOf(def)));
+    if (!servers) {
+      try {
+        servers = serversOf(def);
+      } catch (err) {
+        // only a head start: a definition it cannot read (stored by another version) starts its
+        // servers at their first call, as any server does
+        this.d.log.warn({ err, workflow: def.id }, 'could not read which MCP servers a workflow uses');
+        servers = [];
+      }
+      this.serversByDef.set(def, servers);
+    }
     if (servers.length > 0) this.d.tools.warm(servers);
   }
 

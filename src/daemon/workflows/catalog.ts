@@ -156,9 +156,12 @@ export function liveToolProblems(set: WorkflowSet, catalog: ToolCatalog): Map<st
   return out;
 }
 
-/** The MCP servers a workflow's steps and agents may call (the `server` of each `server.tool`). */
-export function serversOf(w: Pick<Workflow, 'tools' | 'steps'>): string[] {
-  return [...new Set([...w.tools, ...toolNames(w.steps)].map((n) => n.split('.')[0]))];
+/**
+ * The MCP servers a workflow's steps and agents may call (the `server` of each `server.tool`). A
+ * definition stored by an older version may lack `tools`: read as none.
+ */
+export function serversOf(w: Partial<Pick<Workflow, 'tools' | 'steps'>>): string[] {
+  return [...new Set([...(w.tools ?? []), ...toolNames(w.steps)].map((n) => n.split('.')[0]))];
 }
 
 function toolNames(steps: Step[] | undefined): string[] {
