@@ -139,10 +139,11 @@ export class PgStore implements KvStore {
       connectionTimeoutMillis: Math.min(10_000, opts.queryTimeoutMs ?? 10_000),
       keepAlive: true,
       idleTimeoutMillis: 30_000,
+      // every commit is acknowledged only once durable, whatever the server's or the database's
+      // default: a startup parameter of each connection (a `SET` queued by the pool's 'connect'
+      // event ran beside the first query on the same client, which pg 8 reports as deprecated)
+      options: '-c synchronous_commit=on',
     });
-    // every commit is acknowledged only once durable, whatever the server's or the database's
-    // default (the statement runs before any other on the new connection: a client's queue is FIFO)
-    pool.on('connect', (c) => void c.query('SET synchronous_commit = on').catch(() => undefined));
     // an idle client whose server went away emits here; unhandled, it would end the process
     pool.on('error', (e) => opts.log?.warn({ database: masked, err: reasonOf(e, url) }, 'team database: an idle connection was lost'));
     try {
