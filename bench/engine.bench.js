@@ -101,7 +101,9 @@ async function stepsPerSecond(wf, generated, config) {
   const d = await daemonIn(home);
   try {
     if (config) {
-      // the MCP server up before timing (the daemon spawns it in the background at start)
+      // the MCP server up before timing (servers start when first needed: a listing starts and
+      // waits for them, as the chain's first run would have)
+      await d.ctx.tools.list();
       const deadline = Date.now() + 60_000;
       while (!d.ctx.tools.servers().some((s) => s.name === 'fault' && s.state === 'ready')) {
         if (Date.now() > deadline) throw new Error(`fault MCP server not ready: ${JSON.stringify(d.ctx.tools.servers())}`);

@@ -122,6 +122,6 @@ export async function run() {
     { id: 'mcp_server_spawns_under_load', name: 'spawns of the fault server over 1,000 calls from 50 callers', value: fault.spawns, unit: 'spawns', goal: { op: '==', value: 1 }, note: `${N + 1000} calls in all` },
     { id: 'ops_log_scan_mb_per_s', name: `ops.log_scan throughput (${LOG_MB} MiB log, default pattern, RE2 in a worker)`, value: scan.plain.bytes / 1024 / 1024 / (scan.plain.ms / 1000), unit: 'MiB/s', note: `${scan.plain.ms.toFixed(0)} ms including the worker start` },
     { id: 'ops_log_scan_catastrophic_ms', name: 'ops.log_scan of 1,000 lines with (a+)+$ (2^30 steps a line for a backtracking engine)', value: scan.catastrophic.ms, unit: 'ms' },
-    { id: 'mcp_ops_server_spawns_idle', name: 'spawns of the ops server (idle)', value: ops.spawns, unit: 'spawns', goal: { op: '==', value: 1 } },
+    { id: 'mcp_ops_server_spawns_idle', name: 'spawns of the ops server over the daemon\'s life while none of its tools was called', value: ops.spawns, unit: 'spawns', goal: { op: '<=', value: 1 }, note: 'servers start when first needed (a run naming them, a call, a listing), so 0 here; at most once per daemon life in any case' },
   ];
 }
