@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DaemonClient } from '../../src/client/client.js';
 import { WireError } from '../../src/protocol/wire-error.js';
-import { cli, daemonPid, killDaemon, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
+import { cli, daemonPid, killDaemon, processes, ROOT, tempHome, waitGone, type TempHome } from '../support/home.js';
 import { startOllamaLoopback, type OllamaLoopback, type RecordedChat } from '../support/ollama-loopback.js';
 import { buttonValue, hasButton, LOOPBACK_OPTS, PEOPLE, shown } from '../support/slack-daemon.js';
 import { startSlackLoopback, type SlackLoopback } from '../support/slack-loopback.js';
@@ -97,18 +97,9 @@ class SideEffects {
 function markedProcesses(marker: string): { pid: number; ppid: number }[] {
   const out: { pid: number; ppid: number }[] = [];
   if (existsSync('/proc/self/stat')) {
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-        if (!cmd.includes(marker) || !cmd.includes('counter-server')) continue;
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        out.push({ pid: Number(d), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return out;
+    return processes()
+      .filter((p) => p.cmdline.includes(marker) && p.cmdline.includes('counter-server'))
+      .map(({ pid, ppid }) => ({ pid, ppid }));
   }
   const ps = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
   for (const l of ps.split('\n')) {

@@ -1,26 +1,24 @@
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
+import { alive, cli, daemonPid, processes, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 
 let h: TempHome;
 afterEach(async () => h?.cleanup());
 
 /** Live daemon processes serving this home (the losers of a start race exit by themselves). */
 function daemonsFor(home: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      if (!cmd.startsWith('opstream-daemon')) continue;
-      const env = readFileSync(`/proc/${d}/environ`, 'utf8').split('\0');
-      if (env.includes(`OPSTREAM_HOME=${home}`)) out.push(Number(d));
-    } catch {
-      // process ended while we looked
-    }
+  return processes()
+    .filter((p) => p.cmdline.startsWith('opstream-daemon') && environOf(p.pid).includes(`OPSTREAM_HOME=${home}`))
+    .map((p) => p.pid);
+}
+
+function environOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return []; // ended while we looked
   }
-  return out;
 }
 
 describe('daemon lifecycle', () => {

@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
+import { cli, daemonPid, processes, tempHome, waitFor, type TempHome } from '../support/home.js';
 import { FAULT_SERVER, npmServer } from '../support/tools-fixtures.js';
 
 const homes: TempHome[] = [];
@@ -31,21 +31,6 @@ function setup(): TempHome {
   return h;
 }
 
-/** The command lines of the processes whose parent is `pid` (the daemon's MCP servers). */
-function childrenOf(pid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-
 describe('opstream tools', () => {
   it('starts a server when first needed: none with the daemon, those a run names with the run, the rest at a listing', async () => {
     const h = setup();
@@ -53,7 +38,8 @@ describe('opstream tools', () => {
     writeFileSync(join(h.home, 'workflows', 'echo-later.yaml'), ['id: echo-later', 'steps:', '  - id: ask', '    approval: { prompt: "Go?" }', '  - id: say', '    tool: fault.echo', '    with: { text: hi }'].join('\n'));
     expect((await cli(['daemon', 'start'], h.env)).code).toBe(0);
     const pid = daemonPid(h.home)!;
-    const servers = (): string[] => childrenOf(pid).filter((c) => c.includes('mcp') || c.includes('ops-server') || c.includes('server-memory'));
+    // the daemon's children: its MCP servers
+    const servers = (): string[] => processes().filter((p) => p.ppid === pid).map((p) => p.cmdline);
     // nothing asked for a tool: no server, and `daemon status` says the daemon serves
     expect((await cli(['status'], h.env)).code).toBe(0);
     expect(servers()).toEqual([]);
