@@ -218,11 +218,6 @@ export class Engine implements Service {
   }
 
   /**
-   * Loads active runs, resumes running ones, re-arms timers and re-issues pending approvals. Reads
-   * only what the active index names (plus the finished runs' summary): its cost does not grow with
-   * the number of finished runs in the store.
-   */
-  /**
    * The active runs' headers and step rows, read a thousand or so at a time (recovery: what a
    * chunk reads is garbage before the next is read, so it dies young; see RunsRepo.allPaged).
    */
@@ -248,6 +243,11 @@ export class Engine implements Service {
     }
   }
 
+  /**
+   * Loads active runs, resumes running ones, re-arms timers and re-issues pending approvals. Reads
+   * only what the active index names (plus the finished runs' summary): its cost does not grow with
+   * the number of finished runs in the store.
+   */
   private async recover(): Promise<void> {
     const t0 = Date.now();
     const store = this.d.store;
