@@ -41,7 +41,7 @@ describe('tool pool against real MCP servers', () => {
       ],
       { log },
     );
-    p.startAll();
+    p.warm();
     const names = (await p.list()).map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['ops.http_probe', 'ops.process_stats', 'ops.system_stats', 'ops.log_scan', 'ops.analyze_samples', 'ops.http_request', 'ops.run_command', 'memory.read_graph', 'fs.read_text_file', 'everything.echo']));
     expect(p.servers().every((s) => s.state === 'ready')).toBe(true);
@@ -111,7 +111,7 @@ describe('tool pool against real MCP servers', () => {
 
   it('reports a command that does not exist, and keeps serving other servers', async () => {
     const p = pool([nodeSpec('bad', [], { command: '/nonexistent/mcp-server' }), nodeSpec('fault', [FAULT_SERVER])], { log: memoryLog().log });
-    p.startAll();
+    p.warm();
     await p.settle();
     expect(p.servers()[0]).toMatchObject({ state: 'failed', reason: 'command not found: /nonexistent/mcp-server' });
     const r = await p.call({ tool: 'bad.anything' });
@@ -121,7 +121,7 @@ describe('tool pool against real MCP servers', () => {
 
   it('reports a server that crashes on start with its stderr, and one that never finishes starting', async () => {
     const p = pool([nodeSpec('crashy', [FAULT_SERVER, '--crash-on-start']), nodeSpec('stuck', [FAULT_SERVER, '--hang-on-start'])], { log: memoryLog().log, startTimeoutMs: 1_500 });
-    p.startAll();
+    p.warm();
     // it is retried with backoff, so it is `failed` between attempts
     const crashy = await waitFor(() => p.servers().find((s) => s.name === 'crashy' && s.state === 'failed'), { what: 'crashy to fail' });
     const stuck = await waitFor(() => p.servers().find((s) => s.name === 'stuck' && s.state === 'failed'), { what: 'stuck to fail' });

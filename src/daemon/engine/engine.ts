@@ -489,8 +489,9 @@ export class Engine implements Service {
       const { run, legacy } = this.rows.load(header, stepRows, true);
       if (legacy) this.legacy.add(run.id);
       await this.loadDefs([run.def_hash]);
-      run.outline ??= outlineFor(this.defOf(run));
-      this.warmTools(this.defOf(run));
+      const def = this.defOf(run);
+      run.outline ??= outlineFor(def);
+      this.warmTools(def);
       this.runs.set(run.id, run);
       this.counts[run.status] = (this.counts[run.status] ?? 0) + 1;
       this.figures.loaded++;

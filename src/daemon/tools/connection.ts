@@ -11,6 +11,11 @@ import type { ServerInfo, ServerState, ToolCallError } from './types.js';
 let sdk: typeof import('./mcp-sdk.js') | null = null;
 const loadSdk = async (): Promise<typeof import('./mcp-sdk.js')> => (sdk ??= await import('./mcp-sdk.js'));
 
+/** The transport as a stdio one (its pid, exit reason, kill), or null (HTTP, or no SDK loaded yet: none). */
+function asStdio(t: unknown): StdioTransport | null {
+  return sdk && t instanceof sdk.StdioTransport ? t : null;
+}
+
 /** Whether `e` is the SDK's McpError. */
 function isMcpError(e: unknown): e is Error & { code: number } {
   return sdk !== null && e instanceof sdk.McpError;
@@ -89,7 +94,7 @@ export class ServerConnection {
   }
 
   get pid(): number | null {
-    return sdk && this.transport instanceof sdk.StdioTransport ? this.transport.pid : null;
+    return asStdio(this.transport)?.pid ?? null;
   }
 
   info(): ServerInfo {
@@ -182,7 +187,7 @@ export class ServerConnection {
       this.opts.onToolsChanged(this);
     } catch (e) {
       if (gen !== this.gen) return;
-      const why = (transport instanceof m.StdioTransport ? transport.exitReason : null) ?? startError(e, this.opts.startTimeoutMs);
+      const why = asStdio(transport)?.exitReason ?? startError(e, this.opts.startTimeoutMs);
       this.gen++; // the close below belongs to this failed attempt, not to a live connection
       await transport.close().catch(() => undefined);
       this.transport = null;
@@ -217,7 +222,7 @@ export class ServerConnection {
 
   private onClosed(gen: number, transport: StdioTransport | StreamableHTTPClientTransport): void {
     if (gen !== this.gen || this.state !== 'ready') return; // a failed start or our own stop: handled there
-    const why = (sdk && transport instanceof sdk.StdioTransport ? transport.exitReason : null) ?? 'the connection closed';
+    const why = asStdio(transport)?.exitReason ?? 'the connection closed';
     this.client = null;
     this.transport = null;
     if (Date.now() - this.readySince >= HEALTHY_MS) this.failures = 0;
@@ -320,8 +325,8 @@ export class ServerConnection {
     } catch {
       if (this.client !== client) return;
       this.opts.log.warn({ server: this.spec.name }, 'mcp server stopped answering; killing and restarting it');
-      const t = this.transport;
-      if (sdk && t instanceof sdk.StdioTransport) {
+      const t = asStdio(this.transport);
+      if (t) {
         t.exitReason = 'it stopped answering (a call timed out and a ping got no reply), so it was killed';
         t.kill();
       } else await client.close().catch(() => undefined);

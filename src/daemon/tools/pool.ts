@@ -60,14 +60,9 @@ export class ToolPool {
     }
   }
 
-  /** Starts every enabled server in the background; `settle` waits for those first attempts. */
-  startAll(): void {
-    for (const c of this.conns.values()) void c.start();
-  }
-
   /**
    * Starts, in the background, the named servers (all when none are named) that were never
-   * started; one that failed keeps its restart schedule.
+   * started; one that failed keeps its restart schedule. `settle` waits for those first attempts.
    */
   warm(names?: Iterable<string>): void {
     for (const name of names ?? this.conns.keys()) {
