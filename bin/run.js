@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // oclif comes through dist/cli/oclif.js (one bundled file when the build made it, see
-// scripts/bundle-oclif.mjs), never through `@oclif/core`'s index: a cold start is mostly module loading.
+// scripts/bundle.mjs), never through `@oclif/core`'s index: a cold start is mostly module loading.
 import { flush, run } from '../dist/cli/oclif.js';
 
 try {

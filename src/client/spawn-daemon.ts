@@ -8,8 +8,9 @@ import type { Paths } from '../config/paths.js';
 import { exitedUnreaped } from '../config/pid-state.js';
 import { LocalError } from './errors.js';
 
-// Always the compiled entry (also when this module runs from src/ under vitest or tsx).
-const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'daemon', 'entry.js');
+// Always the compiled launcher (also when this module runs from src/ under vitest or tsx): the
+// bundled daemon when the build made one (daemon/launch.ts), else dist/daemon/entry.js.
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'daemon', 'launch.js');
 
 export function pidAlive(pid: number): boolean {
   try {

@@ -1,10 +1,17 @@
-import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alive, cli, daemonPid, processes, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 
 let h: TempHome;
-afterEach(async () => h?.cleanup());
+let h2: TempHome | undefined;
+afterEach(async () => {
+  await h?.cleanup();
+  await h2?.cleanup();
+  h2 = undefined;
+});
 
 /** Live daemon processes serving this home (the losers of a start race exit by themselves). */
 function daemonsFor(home: string): number[] {
@@ -114,5 +121,29 @@ describe('daemon lifecycle', () => {
     expect((await cli(['status'], h.env)).code).toBe(0);
     expect(statSync(join(h.home, 'run')).mode & 0o777).toBe(0o700);
     expect(lstatSync(join(h.home, 'run', 'opstream.sock')).mode & 0o777).toBe(0o600);
+  });
+
+  it('runs the bundled daemon with its code cache: a damaged cache is set aside and written again, and OPSTREAM_DAEMON_BUNDLE=0 runs the modules alike', async () => {
+    const bundle = fileURLToPath(new URL('../../dist/daemon/daemon.cjs', import.meta.url));
+    expect(existsSync(bundle), 'npm run build makes dist/daemon/daemon.cjs').toBe(true);
+    // named after the bundle's mtime (src/config/code-cache.ts); other tests' daemons may read it too,
+    // and a damaged cache must cost them nothing but the compile
+    const cache = `${bundle}.${Math.trunc(statSync(bundle).mtimeMs)}.v8cache`;
+    const garbage = randomBytes(64 * 1024);
+    writeFileSync(cache, garbage);
+    h = tempHome();
+    // `tools` also starts the built-in MCP server, i.e. the SDK the bundle requires from node_modules
+    const bundled = await cli(['tools', '--json'], h.env);
+    expect(bundled.code, bundled.stderr).toBe(0);
+    await waitFor(() => {
+      const now = readFileSync(cache);
+      return now.length > 100_000 && !now.subarray(0, garbage.length).equals(garbage);
+    }, { what: 'a new code cache', timeoutMs: 30_000 });
+    h2 = tempHome();
+    const modules = await cli(['tools', '--json'], { ...h2.env, OPSTREAM_DAEMON_BUNDLE: '0' });
+    expect(modules.code, modules.stderr).toBe(0);
+    const names = (out: string): string[] => (JSON.parse(out) as { tools: { name: string }[] }).tools.map((t) => t.name).sort();
+    expect(names(modules.stdout)).toEqual(names(bundled.stdout));
+    expect(names(bundled.stdout).length).toBeGreaterThan(0);
   });
 });
