@@ -100,25 +100,41 @@ const importMeta = {
   },
 };
 
-const daemonOut = join(dist, 'daemon', 'daemon.cjs');
-await build({
-  entryPoints: [join(dist, 'daemon', 'entry.js')],
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  outfile: daemonOut,
-  // the bundle is dist/daemon/daemon.cjs: dist/ is one directory up
-  banner: { js: "const __distUrl = (p) => require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', p)).href;" },
-  plugins: [
-    importMeta,
-    {
-      name: 'external-packages',
-      setup(b) {
-        b.onResolve({ filter: /^[^./]/ }, (args) => (DAEMON_EXTERNAL.includes(packageOf(args.path)) ? { path: args.path, external: true } : undefined));
+/**
+ * One of our processes in one file: `entry` (a module in dist/, or `contents` importing from it)
+ * bundled with every package it imports but `external`, written to `outfile` in dist/.
+ */
+async function bundleProcess({ entry, contents, outfile, external }) {
+  await build({
+    ...(entry ? { entryPoints: [entry] } : { stdin: { contents, resolveDir: dirname(outfile), sourcefile: 'entry.js', loader: 'js' } }),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile,
+    // where dist/ is, from the bundle's directory
+    banner: { js: `const __distUrl = (p) => require('node:url').pathToFileURL(require('node:path').join(__dirname, ${JSON.stringify(relative(dirname(outfile), dist))}, p)).href;` },
+    plugins: [
+      importMeta,
+      {
+        name: 'external-packages',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) => (external.includes(packageOf(args.path)) ? { path: args.path, external: true } : undefined));
+        },
       },
-    },
-  ],
-  logLevel: 'error',
+    ],
+    logLevel: 'error',
+  });
+  finish(outfile);
+}
+
+await bundleProcess({ entry: join(dist, 'daemon', 'entry.js'), outfile: join(dist, 'daemon', 'daemon.cjs'), external: DAEMON_EXTERNAL });
+
+// ---------------------------------------------------------------- the built-in ops MCP server
+// Started by every daemon that calls a tool; the MCP SDK's server is most of what it loads, so it
+// is bundled here. systeminformation is imported only by the tools that need it.
+await bundleProcess({
+  contents: "import { runOpsServer } from './main.js';\nrunOpsServer();\n",
+  outfile: join(dist, 'ops-server', 'ops-server.cjs'),
+  external: ['systeminformation'],
 });
-finish(daemonOut);

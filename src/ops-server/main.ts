@@ -66,9 +66,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', exit);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Serves on stdio until stdin ends or SIGTERM; a failure to start is one line on stderr and exit 1. */
+export function runOpsServer(): void {
   main().catch((e) => {
     process.stderr.write(`opstream ops server: ${(e as Error).message}\n`);
     process.exit(1);
   });
 }
+
+// `node dist/ops-server/main.js` (any MCP client can run it); the daemon starts launch.js instead
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runOpsServer();

@@ -40,12 +40,15 @@ export function serverEnv(configured: Record<string, string>, from: NodeJS.Proce
   return { ...env, ...configured };
 }
 
-/** Where the compiled ops server lives: beside this module in dist/, or dist/ when running from src/ (tests). */
+/**
+ * Where the compiled ops server's launcher lives (ops-server/launch.ts: the bundled server when the
+ * build made it): beside this module in dist/, or dist/ when running from src/ (tests).
+ */
 export function opsServerEntry(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const beside = join(here, '..', '..', 'ops-server', 'main.js');
+  const beside = join(here, '..', '..', 'ops-server', 'launch.js');
   if (existsSync(beside)) return beside;
-  return join(here, '..', '..', '..', 'dist', 'ops-server', 'main.js');
+  return join(here, '..', '..', '..', 'dist', 'ops-server', 'launch.js');
 }
 
 export function specFromConfig(s: CompiledMcpServer): ServerSpec {
