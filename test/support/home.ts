@@ -115,14 +115,20 @@ export function processes(): { pid: number; ppid: number; cmdline: string }[] {
   return out;
 }
 
-/** Polls `check` until it returns a truthy value (for states that have no event to wait on). */
+/**
+ * Polls `check` until it returns a truthy value (for states that have no event to wait on). The
+ * pause after a check is as long as the check took (20 ms at least, 250 ms at most): a check that
+ * spawns CLIs (~0.1-0.2 s each) then keeps half a core busy instead of a whole one, which on the
+ * 2-core machine the rest of the suite was waiting for, while a cheap check still polls every 20 ms.
+ */
 export async function waitFor<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   for (;;) {
+    const t0 = Date.now();
     const v = await check();
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(20, Date.now() - t0))));
   }
 }
 
