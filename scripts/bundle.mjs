@@ -8,9 +8,11 @@
 // - dist/daemon/daemon.cjs: the daemon (dist/daemon/entry.js with our modules and the packages it
 //   loads at start), which src/daemon/launch.ts runs when present. The daemon's start read ~140 of
 //   our ES modules, zod's ~95 and ~480 CommonJS files (date-fns alone ~300), which was most of its
-//   CPU: start + 3 s idle + stop took 0.73-0.96 s of CPU, 0.36-0.45 s as one file with a code cache.
+//   CPU: start + 3 s idle + stop took 0.72-0.96 s of CPU, 0.33-0.45 s as one file with a code cache.
+// - dist/ops-server/ops-server.cjs: the built-in ops MCP server with the MCP SDK's server, which
+//   src/ops-server/launch.ts runs when present (~0.30 -> ~0.15 s of CPU to start and list its tools).
 //
-// Both are the same code, unchanged, only packaged differently; without them (tsc alone, dev mode,
+// All are the same code, unchanged, only packaged differently; without them (tsc alone, dev mode,
 // vitest importing src/) everything loads from dist/ and node_modules as before.
 //
 // V8 drops the dynamic-import hook of code restored from a cache ("A dynamic import callback was

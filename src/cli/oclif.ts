@@ -15,8 +15,9 @@ import { runCachedCommonJs } from '../config/code-cache.js';
  *
  * That copy is dist/cli/oclif-core.cjs when the build made it (scripts/bundle.mjs: the same
  * @oclif/core in one file, because loading its ~110 files one by one is most of a cold start),
- * run with a V8 code cache kept beside it (config/code-cache.ts). Without the bundle (tsc alone, dev mode,
- * vitest) it is @oclif/core's own subpath modules (never its index, which also loads all of semver).
+ * run with a V8 code cache kept beside it (config/code-cache.ts). Without the bundle (tsc alone,
+ * dev mode, vitest) it is @oclif/core's own subpath modules (never its index, which also loads all
+ * of semver).
  */
 interface Oclif {
   run: typeof RunModule.run;

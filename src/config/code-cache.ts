@@ -4,10 +4,11 @@ import { dirname } from 'node:path';
 import { Script } from 'node:vm';
 
 /**
- * Runs a CommonJS bundle made by the build (scripts/bundle.mjs: the CLI's oclif, the daemon) with
- * a V8 code cache kept beside it (`<file>.<mtime>.v8cache`). Node 20 has no module compile cache of its
- * own, and a cold process spends most of its start reading and compiling modules: one file saves
- * the resolving and reading of hundreds, the cache most of the compiling.
+ * Runs a CommonJS bundle made by the build (scripts/bundle.mjs: the CLI's oclif, the daemon, the
+ * ops MCP server) with a V8 code cache kept beside it (`<file>.<mtime>.v8cache`). Node 20 has no
+ * module compile cache of its own, and a cold process spends most of its start reading and
+ * compiling modules: one file saves the resolving and reading of hundreds, the cache most of the
+ * compiling.
  *
  * V8 drops the dynamic-import hook of code restored from a cache ("A dynamic import callback was
  * not specified"), so the bundles' `import()` calls are `__esmImport()`, a parameter given here.
