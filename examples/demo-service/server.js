@@ -16,7 +16,7 @@
 //          [--fault slow-endpoint,dependency-timeout,cpu-saturation,memory-growth]
 //          [--leak-mb-per-s 4] [--max-leak-mb 512] [--quiet]
 // Prints one line "demo-service ready port=P pid=N url=U log=F faults=..." once it serves.
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,8 +111,11 @@ const ORDERS = Array.from({ length: 50 }, (_, i) => ({
 async function main(argv = process.argv.slice(2)) {
   const opts = parseArgs(argv);
   const logPath = opts.log ?? join(tmpdir(), `demo-service-${process.pid}.log`);
-  const log = createWriteStream(logPath, { flags: 'a' });
-  const write = (level, text) => log.write(`${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
+  // Written synchronously, as many services' loggers do: a request's line is in the file before
+  // its response leaves, so a tool that reads the log right after a failed probe finds it (with a
+  // write stream the lines could land after the read on a busy machine).
+  const logFd = openSync(logPath, 'a');
+  const write = (level, text) => writeSync(logFd, `${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
 
   const state = {
     pool: new Pool(opts.faults.includes('slow-endpoint') ? FAULT_POOL : HEALTHY_POOL),
@@ -341,7 +344,8 @@ async function main(argv = process.argv.slice(2)) {
     dependency.close();
     dependency.closeAllConnections();
     void state.worker?.terminate();
-    log.end(() => process.exit(0));
+    closeSync(logFd);
+    process.exit(0);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
