@@ -19,9 +19,7 @@ import { Script } from 'node:vm';
  * Best effort: a read-only install just goes without.
  */
 export function runCachedCommonJs<T>(file: string, writeCache: 'exit' | number): T {
-  // V8 checks a cache against its source's length only, so a cache made for another build of the
-  // same length would be taken: the name carries the bundle's mtime (the build removes old ones)
-  const cacheFile = `${file}.${Math.trunc(statSync(file).mtimeMs)}.v8cache`;
+  const cacheFile = codeCacheFileOf(file);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
@@ -49,4 +47,13 @@ export function runCachedCommonJs<T>(file: string, writeCache: 'exit' | number):
   }
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file), esmImport);
   return mod.exports;
+}
+
+/**
+ * Where the code cache of `file` as it is now lives. V8 checks a cache against its source's length
+ * only, so a cache made for another build of the same length would be taken: the name carries the
+ * bundle's mtime (the build removes old ones, scripts/bundle.mjs).
+ */
+export function codeCacheFileOf(file: string): string {
+  return `${file}.${Math.trunc(statSync(file).mtimeMs)}.v8cache`;
 }

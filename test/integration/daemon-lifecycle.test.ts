@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { codeCacheFileOf } from '../../src/config/code-cache.js';
 import { alive, cli, daemonPid, processes, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 
 let h: TempHome;
@@ -126,9 +127,8 @@ describe('daemon lifecycle', () => {
   it('runs the bundled daemon with its code cache: a damaged cache is set aside and written again, and OPSTREAM_DAEMON_BUNDLE=0 runs the modules alike', async () => {
     const bundle = fileURLToPath(new URL('../../dist/daemon/daemon.cjs', import.meta.url));
     expect(existsSync(bundle), 'npm run build makes dist/daemon/daemon.cjs').toBe(true);
-    // named after the bundle's mtime (src/config/code-cache.ts); other tests' daemons may read it too,
-    // and a damaged cache must cost them nothing but the compile
-    const cache = `${bundle}.${Math.trunc(statSync(bundle).mtimeMs)}.v8cache`;
+    // other tests' daemons may read it too, and a damaged cache must cost them nothing but the compile
+    const cache = codeCacheFileOf(bundle);
     const garbage = randomBytes(64 * 1024);
     writeFileSync(cache, garbage);
     h = tempHome();

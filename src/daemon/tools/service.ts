@@ -79,6 +79,7 @@ export class ToolService implements Service, ToolsApi {
     // daemon with no such run neither spawns them nor loads the MCP SDK (tools/mcp-sdk.ts): each
     // start spawned the ops server (~0.3 s of CPU, its own ~40 MB process) and loaded the SDK
     // (~0.2 s) whether or not anything would call a tool.
+
     this.saveTimer = setInterval(() => void this.saveStats(), 30_000);
     this.saveTimer.unref();
   }
