@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
@@ -282,5 +283,36 @@ describe('team mode', () => {
     }
     for (const h of [a, b]) expect((await cli(['daemon', 'start'], h.env, { timeoutMs: 60_000 })).code).toBe(0);
     await waitFor(async () => (await status(c)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'all back' });
+  }, 150_000);
+
+  it('a take-over the database refuses is tried again, not dropped: the run is hosted once the database takes the claim', async () => {
+    const [a, b, c] = members;
+    const id = await startRun(a, 'team-gate');
+    await waitFor(async () => (await json<Run>(b, ['status', id])).status === 'waiting', { what: 'the run waiting on a' });
+    // the database refuses the survivors' claim of this run with a real server error (what a full
+    // disk gives): a trigger on the owner table, dropped once a survivor has met it
+    const db = new pgLib.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await db.query(`CREATE FUNCTION public.refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.run_id = '${id}' THEN RAISE EXCEPTION 'could not extend file (test)' USING ERRCODE = '53100'; END IF; RETURN NEW; END $$`);
+      await db.query('CREATE TRIGGER refuse_claim BEFORE UPDATE ON opstream.run_owner FOR EACH ROW EXECUTE FUNCTION public.refuse_claim()');
+      await killHard(a);
+      await waitFor(() => [b, c].some((h) => logText(h).split('\n').some((l) => l.includes(id) && l.includes('taking a run over failed; trying again'))), { what: 'a survivor met the refusal', timeoutMs: 30_000 });
+    } finally {
+      await db.query('DROP TRIGGER IF EXISTS refuse_claim ON opstream.run_owner');
+      await db.query('DROP FUNCTION IF EXISTS public.refuse_claim()');
+      await db.end();
+    }
+    // hosted again: the approval reaches the run (refused, with nothing recorded, until it is loaded) and it ends
+    await waitFor(async () => (await cli(['approve', id], b.env)).code === 0, { what: 'the run approved on its new host', timeoutMs: 30_000 });
+    const run = await waitFor(async () => {
+      const r = await json<Run>(c, ['status', id]);
+      return r.status === 'succeeded' ? r : null;
+    }, { what: 'the run ends' });
+    expect(run.decisions).toHaveLength(1);
+    expect(hits.count(`/${id}/after`)).toBe(1);
+    expect((await cli(['daemon', 'start'], a.env, { timeoutMs: 60_000 })).code).toBe(0);
+    await waitFor(async () => (await status(b)).team.members.filter((m: Run) => m.state === 'live').length === 3, { what: 'all back' });
   }, 150_000);
 });

@@ -8,7 +8,7 @@ import { pidAlive } from '../../src/client/spawn-daemon.js';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'run.js');
 
-/** A private OPSTREAM_HOME per test; `cleanup` stops any daemon in it and removes it. */
+/** A private OPSTREAM_HOME per test; `cleanup` stops any daemon in it and removes it (unless OPSTREAM_TEST_KEEP is set). */
 export interface TempHome {
   home: string;
   env: NodeJS.ProcessEnv;
@@ -28,6 +28,8 @@ export function tempHome(prefix = 'ops-'): TempHome {
     env,
     async cleanup() {
       await killDaemon(home);
+      // OPSTREAM_TEST_KEEP=1: the home (its daemon's logs, its store) stays for a post-mortem
+      if (process.env.OPSTREAM_TEST_KEEP) return void console.error(`kept ${home}`);
       rmSync(home, { recursive: true, force: true });
     },
   };

@@ -396,12 +396,12 @@ export class Engine implements Service {
    * lease): everything of it leaves this daemon at once, its activation included, and nothing of
    * it is written again. Its host workflow here is left unfinished; DBOS fences that one too.
    */
-  private lose(runId: string, why: string): void {
+  private lose(runId: string, why: string, takenElsewhere = true): void {
     this.epochs.delete(runId);
     this.hostEnds.delete(runId);
     const run = this.runs.get(runId);
     if (!run) return;
-    this.d.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
+    if (takenElsewhere) this.d.log.warn({ run: runId, why }, 'run taken over by another daemon of the team; dropped here');
     this.pool.terminate(runId);
     this.pool.dequeue(runId);
     for (const key of [`${runId}:step`, `${runId}:run_timeout`]) {
@@ -440,18 +440,37 @@ export class Engine implements Service {
     if (mine) return mine.promise;
     const team = this.d.team;
     if (!team) throw new Error('host() is for team mode');
-    // thousands arrive at once when a member dies: taken a few at a time, the first resume at once
-    // instead of all loading side by side and none resuming until every one has loaded
-    const done = await this.loadSlot();
-    let taken: { end: Promise<void> } | null;
+    // A take-over that fails (the database slow or away, a commit refused) is tried again here, not
+    // thrown: DBOS records a host workflow that throws as failed and never runs it again, which left
+    // the run claimed by this daemon and hosted by nobody. Taken by another daemon meanwhile (this
+    // one thought dead): left unfinished, as `lose` leaves a run; DBOS fences that workflow too.
+    const loaded = deferred();
+    this.takingOver.set(runId, loaded.promise);
     try {
-      taken = await this.takeOver(runId, team);
+      for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+        // thousands arrive at once when a member dies: taken a few at a time, the first resume at
+        // once instead of all loading side by side and none resuming until every one has loaded
+        const done = await this.loadSlot();
+        try {
+          // the slot is for loading only: the run's end may be hours away
+          return (await this.takeOver(runId, team))?.end;
+        } catch (e) {
+          if (this.fenceLost(e) || this.stopping) return new Promise<void>(() => undefined);
+          this.d.log.warn({ run: runId, err: (e as Error).message, retry_ms: delay }, 'taking a run over failed; trying again');
+        } finally {
+          done();
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.stopping) return new Promise<void>(() => undefined);
+      }
     } finally {
-      done();
+      this.takingOver.delete(runId);
+      loaded.resolve();
     }
-    // the slot is for loading only: the run's end may be hours away
-    return taken?.end;
   }
+
+  /** Team mode: runs being taken over here, until they are loaded (or the attempt gave up). */
+  private readonly takingOver = new Map<string, Promise<void>>();
 
   private loading = 0;
   private readonly loadWaiters: (() => void)[] = [];
@@ -474,6 +493,7 @@ export class Engine implements Service {
     const before = await runs.header(runId);
     if (!before || !ACTIVE.has(before.status)) return null;
     const epoch = await team.claim(runId);
+    if (epoch === null) throw new WireError('conflict', `run ${runId} is now hosted by another daemon`, { retryable: false, data: { fence: runId } });
     if (this.hostEnds.has(runId)) return { end: this.hostEnds.get(runId)!.promise };
     const end = deferred();
     this.hostEnds.set(runId, end);
@@ -514,8 +534,8 @@ export class Engine implements Service {
         }
       }
     } catch (e) {
-      // not taken: the workflow fails and DBOS retries it (here or on another daemon)
-      this.lose(runId, (e as Error).message);
+      // not taken: dropped here, and host() tries again unless another daemon has the run now
+      this.lose(runId, (e as Error).message, this.fenceLost(e));
       throw e;
     }
     return { end: end.promise };
@@ -1245,6 +1265,15 @@ export class Engine implements Service {
    * answer comes back as if local. Undefined: decide here (solo, hosted here, ended, or unknown).
    */
   private async atHost(id: string, op: ForwardedOp, args: Record<string, unknown>, here: boolean): Promise<RunJson | undefined> {
+    // a run this daemon is taking over is claimed (its owner row names us) before it is loaded: a
+    // decision arriving in between waits for the load (10 s at most: the database may be away)
+    // instead of finding no such active run
+    const loading = this.takingOver.get(id);
+    if (loading) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([loading, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
+    }
     if (here || !this.d.team || this.runs.has(id)) return undefined;
     return (await this.d.team.forward(id, op, args)) as RunJson | undefined;
   }

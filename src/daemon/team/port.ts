@@ -17,8 +17,12 @@ export interface TeamPort {
    * in between leaves a workflow that finds no run and ends, never a run nobody hosts.
    */
   hostNew(runId: string): Promise<void>;
-  /** Takes over a run (owner row: this executor, epoch + 1); the new epoch fences its commits. */
-  claim(runId: string): Promise<number>;
+  /**
+   * Takes over a run (owner row: this executor, epoch + 1); the new epoch fences its commits. Null:
+   * the run's DBOS host workflow is no longer this daemon's (a survivor took it while this one was
+   * thought dead), so the run is not taken.
+   */
+  claim(runId: string): Promise<number | null>;
   /**
    * Asks the member hosting the run to do `op` (engine.ts ForwardedOp) and returns its answer; its
    * error is thrown as if local. Undefined: no other live member hosts it; decide here.

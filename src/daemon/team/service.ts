@@ -15,6 +15,7 @@ import type { PgStore } from '../store/pg-store.js';
 import type { ForwardedOp } from '../engine/engine.js';
 import { EVENTS_CHANNEL, type TeamPort } from './port.js';
 import { startTeam, type Team } from './team.js';
+import { hostWorkflowId } from './dbos.js';
 
 
 /** The call name of a forwarded engine operation. */
@@ -166,15 +167,18 @@ export class TeamService implements Service, TeamPort {
     await this.team.host(runId);
   }
 
-  async claim(runId: string): Promise<number> {
+  async claim(runId: string): Promise<number | null> {
     const s = `"${this.store.schema}"`;
+    // only while the run's DBOS host workflow is this executor's: a daemon that was thought dead
+    // (asleep, cut off) and whose workflows DBOS gave to a survivor must not take the run back
     const rows = await this.store.query<{ epoch: string }>(
-      `INSERT INTO ${s}.run_owner (run_id, executor, epoch) VALUES ($1, $2, 1)
+      `INSERT INTO ${s}.run_owner (run_id, executor, epoch)
+         SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM dbos.workflow_status WHERE workflow_uuid = $3 AND executor_id = $2 AND status = 'PENDING')
        ON CONFLICT (run_id) DO UPDATE SET executor = EXCLUDED.executor, epoch = ${s}.run_owner.epoch + 1, updated_at = now()
        RETURNING epoch`,
-      [runId, this.executorId],
+      [runId, this.executorId, hostWorkflowId(runId)],
     );
-    return Number(rows[0].epoch);
+    return rows[0] ? Number(rows[0].epoch) : null;
   }
 
   // ---------------------------------------------------------------- what other members do
