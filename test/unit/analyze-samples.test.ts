@@ -308,6 +308,17 @@ describe('SLO objectives', () => {
     expect(out.summary.root_cause).toMatch(/mostly 504/);
   });
 
+  it('names the log\'s most frequent error in the root cause of failing requests, even with too few error lines for a finding', () => {
+    // a breach that began during the check: 3 of its 20 requests failed, and the log has their 3 lines
+    const iteration = { probe: probe('/api/checkout', 0, { count: 20, codes: { '200': 17, '504': 3 } }), logs: logScan(0, 3, [{ message: 'payments timed out after <n>ms', count: 3 }]) };
+    const out = analyzeSamples({ iterations: [iteration], objectives: { availability_pct: 99, latency_ms: 500 } });
+    expect(out.findings.map((f) => f.kind)).toEqual(['error_rate']);
+    expect(out.summary.root_cause).toMatch(/mostly 504; most frequent log error: "payments timed out after <n>ms"$/);
+    // not for a slow endpoint: a few error lines do not explain latency
+    const slow = analyzeSamples({ iterations: [{ probe: probe('/api/checkout', 0, { p95: 900 }), logs: iteration.logs }], objectives: { availability_pct: 99, latency_ms: 500 } });
+    expect(slow.summary.root_cause).not.toMatch(/log error/);
+  });
+
   it('measures the time to recovery from the first breaching check to the first good one after the last breach', () => {
     const seq = [true, false, false, true, false, false, false, true, true].map((ok, i) => check(i, ok));
     const out = analyzeSamples({ iterations: seq, objectives: { availability_pct: 99 } });

@@ -423,8 +423,11 @@ function overlaps(a: Finding, b: Finding): boolean {
   return a.first_at <= b.last_at && b.first_at <= a.last_at;
 }
 
+/** Findings of requests that fail: the log's errors say why, even too few for a finding of their own. */
+const FAILING: ReadonlySet<string> = new Set(['error_rate', 'error_burst', 'timeouts', 'unreachable']);
+
 /** The most severe finding, with the other findings that happened at the same time as evidence. */
-function rootCause(findings: Finding[]): string | null {
+function rootCause(findings: Finding[], logs: LogSummary[]): string | null {
   const serious = findings.filter((f) => f.severity !== 'info');
   if (serious.length === 0) return null;
   const primary = serious[0];
@@ -432,7 +435,14 @@ function rootCause(findings: Finding[]): string | null {
   let text = primary.title;
   if (related.length > 0) text += `; at the same time: ${related.map((f) => `${f.kind} on ${f.endpoint ?? f.target}`).join(', ')}`;
   const log = findings.find((f) => f.kind === 'log_errors' && f !== primary && typeof f.evidence.top_message === 'string');
-  if (log) text += `; most frequent log error: "${String(log.evidence.top_message).slice(0, 120)}"`;
+  // a breach that began during a check fails a few of its requests only: their few error lines
+  // (fewer than log_errors_min) still name the cause
+  const top = log
+    ? String(log.evidence.top_message)
+    : FAILING.has(primary.kind)
+      ? logs.flatMap((l) => l.top_messages).sort((a, b) => b.count - a.count)[0]?.message
+      : undefined;
+  if (top !== undefined) text += `; most frequent log error: "${top.slice(0, 120)}"`;
   return text;
 }
 
@@ -658,7 +668,7 @@ export function analyzeSamples(input: AnalyzeInputIn): AnalyzeOutput {
         : `No performance bottlenecks found in ${total} samples`;
 
   return {
-    summary: { headline, healthy: bottlenecks === 0, bottlenecks, critical: count('critical'), warning: count('warning'), info: count('info'), root_cause: rootCause(findings) },
+    summary: { headline, healthy: bottlenecks === 0, bottlenecks, critical: count('critical'), warning: count('warning'), info: count('info'), root_cause: rootCause(findings, logs) },
     window: { from: iso(from), to: iso(to), duration_ms: windowMs, samples: { http: data.http.length, process: data.process.length, log: data.log.length, ignored: data.ignored } },
     findings,
     endpoints,
