@@ -22,15 +22,24 @@ import { build } from 'esbuild';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 
 /** After esbuild: import() through the loader's hook, and no stale code cache. */
 function finish(outfile) {
-  const code = readFileSync(outfile, 'utf8').replace(/(?<![\w$.'"`])import\(/g, '__esmImport(');
+  let code = readFileSync(outfile, 'utf8').replace(/(?<![\w$.'"`])import\(/g, '__esmImport(');
   const left = code.match(/(?<![\w$.'"`])import\(/);
   if (left) throw new Error(`bundle: an import() the loader cannot serve is left in ${relative(root, outfile)} at offset ${left.index}: ${code.slice(left.index - 60, left.index + 40)}`);
+  // ASCII only: V8 keeps a script's source in memory for as long as it runs (lazy compilation),
+  // and one character above U+00FF (a dash in a comment, a bullet in a regex: esbuild escapes
+  // strings but leaves those) makes the whole 3 MB source a two-byte string. \uXXXX means the same
+  // in a regex, a string, an identifier or a comment; a surrogate pair of escapes is one code point
+  // in a u-flag regex too.
+  code = code.replace(/[^\x00-\x7f]/gu, (ch) => Array.from({ length: ch.length }, (_, i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+  // still valid JavaScript (compiled as the loader wraps it, not run)
+  new Script(`(function () {${code}\n})`, { filename: outfile });
   writeFileSync(outfile, code);
   // Code caches of previous bundles (named after their mtime, src/config/code-cache.ts) no longer
   // match; the next process writes one for this bundle.
