@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { freePort, startTestPostgres, type TestPostgres } from '../support/pg.js';
-import { completedStepsRanOnce, installTeamWorkflows, json, logText, startDaemonOf, type Run } from '../support/team.js';
+import { completedStepsRanOnce, eventsOf, installTeamWorkflows, json, logText, runsOf, startDaemonOf, type Run } from '../support/team.js';
 
 /**
  * Team mode's bad input through the real daemon and CLI (issue 21, "Bad input"): unusable database
@@ -195,11 +195,9 @@ describe('team mode: a team of two', () => {
       throw new Error(`${e.message}: ${last}`);
     });
     const ids = [...chains.map((c) => c.id), gate, ...acknowledged];
-    await waitFor(async () => {
-      const runs = await Promise.all(ids.map((id) => json(b, ['status', id])));
-      return runs.every((r) => r.status === 'succeeded');
-    }, { what: 'every run succeeded after the outage', timeoutMs: 60_000 });
-    for (const id of ids) expect(completedStepsRanOnce(await json<Run[]>(a, ['logs', id])), id).toEqual([]);
+    await waitFor(async () => (await runsOf(b, ids)).every((r) => r.status === 'succeeded'), { what: 'every run succeeded after the outage', timeoutMs: 60_000 });
+    const events = await eventsOf(a, ids);
+    for (const id of ids) expect(completedStepsRanOnce(events.get(id)!), id).toEqual([]);
     // the members did not declare each other dead over the database's outage: every run is still on
     // the daemon that started it, at the epoch of its creation
     const owners = await ownerRows(chains.map((c) => c.id));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { alive, cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { prng } from '../support/prng.js';
-import { completedStepsRanOnce, installTeamWorkflows, json, startDaemonOf, type Run } from '../support/team.js';
+import { completedStepsRanOnce, eventsOf, installTeamWorkflows, json, runsOf, startDaemonOf, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 
 /**
@@ -102,12 +102,13 @@ describe(`team mode under ${KILLS} kills (seed ${SEED})`, () => {
     }, { what: 'every approval answered', timeoutMs: 60_000 });
     const ids = [...chains, ...gates];
     const runs = await waitFor(async () => {
-      const all = await Promise.all(ids.map((id) => json<Run>(any, ['status', id])));
+      const all = await runsOf(any, ids);
       return all.every((r) => r.status === 'succeeded') ? all : null;
     }, { what: 'every run succeeded', timeoutMs: 120_000 });
     expect(runs).toHaveLength(ids.length);
+    const events = await eventsOf(any, ids);
     for (const id of ids) {
-      const evs = await json<Run[]>(any, ['logs', id]);
+      const evs = events.get(id)!;
       expect(completedStepsRanOnce(evs), id).toEqual([]);
       for (const step of chains.includes(id) ? ['a', 'b', 'c'] : ['after']) {
         // Every side effect follows a recorded start, and the step's effect happened. Not "one per

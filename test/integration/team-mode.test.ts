@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
 import { HitCounter } from '../support/engine-fixtures.js';
 import { cli, daemonPid, tempHome, waitFor, type TempHome } from '../support/home.js';
-import { completedStepsRanOnce, installTeamWorkflows, json, startDaemonOf, killHard, logText, type Run } from '../support/team.js';
+import { completedStepsRanOnce, installTeamWorkflows, json, runsOf, startDaemonOf, killHard, logText, type Run } from '../support/team.js';
 import { startTestPostgres, type TestPostgres } from '../support/pg.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -180,7 +180,7 @@ describe('team mode', () => {
     }
     // every run past its first side effect, so there is something that must not run again
     await waitFor(async () => ids.every((id) => hits.count(`/${id}/a`) >= 1), { what: 'first probes', timeoutMs: 30_000 });
-    await waitFor(async () => (await Promise.all(gates.map((id) => json<Run>(a, ['status', id])))).every((r) => r.status === 'waiting'), { what: 'gates waiting' });
+    await waitFor(async () => (await runsOf(a, gates)).every((r) => r.status === 'waiting'), { what: 'gates waiting' });
     const execC = (await status(c)).team.executor;
     await killHard(c);
     const killedAt = new Date().toISOString();
@@ -242,7 +242,7 @@ describe('team mode', () => {
       process.kill(pid, 'SIGCONT');
     }
     const runs = await waitFor(async () => {
-      const all = await Promise.all(ids.map((id) => json<Run>(b, ['status', id])));
+      const all = await runsOf(b, ids);
       return all.every((r) => r.status === 'succeeded') ? all : null;
     }, { what: 'both runs succeeded', timeoutMs: 60_000 });
     expect(runs).toHaveLength(2);

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DaemonClient } from '../../src/client/client.js';
 import { alive, cli, daemonPid, ROOT, waitGone, type TempHome } from './home.js';
 
 /** Helpers of the team-mode tests: several daemons (homes) on one PostgreSQL, through the real CLI. */
@@ -20,6 +21,40 @@ export async function json<T = Run>(h: TempHome, args: string[], timeoutMs = 60_
   const r = await cli([...args, '--json'], h.env, { timeoutMs });
   if (r.code !== 0) throw new Error(`opstream ${args.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/**
+ * Many runs read over one connection to a member's socket: the requests `status ID --json`
+ * (runs.get) and `logs ID --json` (runs.events) make, without a CLI process per run. For the
+ * checks that poll dozens of runs; what a person types stays the CLI. Never starts a daemon.
+ */
+export async function runsOf(h: TempHome, ids: string[]): Promise<Run[]> {
+  const c = await DaemonClient.connect({ env: h.env, autoStart: false, client: 'test' });
+  try {
+    return await Promise.all(ids.map((id) => c.request('runs.get', { id }) as Promise<Run>));
+  } finally {
+    c.close();
+  }
+}
+
+export async function eventsOf(h: TempHome, ids: string[]): Promise<Map<string, Run[]>> {
+  const c = await DaemonClient.connect({ env: h.env, autoStart: false, client: 'test' });
+  try {
+    const out = new Map<string, Run[]>();
+    for (const id of ids) {
+      const evs: Run[] = [];
+      for (let after = 0; ; ) {
+        const page = await c.request('runs.events', { id, after, limit: 1000 });
+        evs.push(...(page.events as Run[]));
+        if (page.events.length < 1000) break;
+        after = page.events[page.events.length - 1].seq;
+      }
+      out.set(id, evs);
+    }
+    return out;
+  } finally {
+    c.close();
+  }
 }
 
 export async function startDaemonOf(h: TempHome): Promise<void> {
