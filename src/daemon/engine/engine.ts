@@ -395,6 +395,8 @@ export class Engine implements Service {
    * Another daemon took the run over (this one was thought dead: a laptop that slept through its
    * lease): everything of it leaves this daemon at once, its activation included, and nothing of
    * it is written again. Its host workflow here is left unfinished; DBOS fences that one too.
+   * `takenElsewhere` false: a take-over here failed half way (host() tries it again), so the
+   * partly loaded run leaves the same way but is not reported as taken.
    */
   private lose(runId: string, why: string, takenElsewhere = true): void {
     this.epochs.delete(runId);
