@@ -28,18 +28,21 @@ export async function json<T = Run>(h: TempHome, args: string[], timeoutMs = 60_
  * (runs.get) and `logs ID --json` (runs.events) make, without a CLI process per run. For the
  * checks that poll dozens of runs; what a person types stays the CLI. Never starts a daemon.
  */
-export async function runsOf(h: TempHome, ids: string[]): Promise<Run[]> {
+async function overSocket<T>(h: TempHome, read: (c: DaemonClient) => Promise<T>): Promise<T> {
   const c = await DaemonClient.connect({ env: h.env, autoStart: false, client: 'test' });
   try {
-    return await Promise.all(ids.map((id) => c.request('runs.get', { id }) as Promise<Run>));
+    return await read(c);
   } finally {
     c.close();
   }
 }
 
-export async function eventsOf(h: TempHome, ids: string[]): Promise<Map<string, Run[]>> {
-  const c = await DaemonClient.connect({ env: h.env, autoStart: false, client: 'test' });
-  try {
+export function runsOf(h: TempHome, ids: string[]): Promise<Run[]> {
+  return overSocket(h, (c) => Promise.all(ids.map((id) => c.request('runs.get', { id }) as Promise<Run>)));
+}
+
+export function eventsOf(h: TempHome, ids: string[]): Promise<Map<string, Run[]>> {
+  return overSocket(h, async (c) => {
     const out = new Map<string, Run[]>();
     for (const id of ids) {
       const evs: Run[] = [];
@@ -52,9 +55,7 @@ export async function eventsOf(h: TempHome, ids: string[]): Promise<Map<string, 
       out.set(id, evs);
     }
     return out;
-  } finally {
-    c.close();
-  }
+  });
 }
 
 export async function startDaemonOf(h: TempHome): Promise<void> {

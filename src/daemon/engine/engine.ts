@@ -437,7 +437,7 @@ export class Engine implements Service {
   async host(runId: string): Promise<void> {
     await this.readyP;
     // stopping: the workflow stays pending, for this daemon's next start or a survivor
-    if (this.stopping) return new Promise<void>(() => undefined);
+    if (this.stopping) return unfinished();
     const mine = this.hostEnds.get(runId);
     if (mine) return mine.promise;
     const team = this.d.team;
@@ -457,13 +457,13 @@ export class Engine implements Service {
           // the slot is for loading only: the run's end may be hours away
           return (await this.takeOver(runId, team))?.end;
         } catch (e) {
-          if (this.fenceLost(e) || this.stopping) return new Promise<void>(() => undefined);
+          if (this.fenceLost(e) || this.stopping) return unfinished();
           this.d.log.warn({ run: runId, err: (e as Error).message, retry_ms: delay }, 'taking a run over failed; trying again');
         } finally {
           done();
         }
         await new Promise((r) => setTimeout(r, delay));
-        if (this.stopping) return new Promise<void>(() => undefined);
+        if (this.stopping) return unfinished();
       }
     } finally {
       this.takingOver.delete(runId);
@@ -1408,6 +1408,11 @@ export class Engine implements Service {
 
 /** What one member asks the host of a run to do (TeamPort.forward). */
 export type ForwardedOp = 'pause' | 'resume' | 'cancel' | 'answer';
+
+/** A host workflow's body left unfinished: its DBOS workflow stays pending (or fenced, if another daemon has the run). */
+function unfinished(): Promise<void> {
+  return new Promise<void>(() => undefined);
+}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
