@@ -78,9 +78,13 @@ describe('e2e stories', () => {
     expect(run0.params.remediations).toHaveProperty(['latency:/api/search']);
 
     const header = await lb.waitForMessage(CH, (m) => isTop(m) && shows(m).includes(id), 30_000);
-    // (on a busy machine another endpoint may be slow too: the fix offered is the mapped one)
+    // (on a busy machine another endpoint may be slow too, or checkouts time out and log errors:
+    // the message leads with the earliest of equally severe findings, and the fix offered is the
+    // mapped one whichever leads)
     const found = await botReply(s.lb, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
-    expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
+    if (/Found 1 performance bottleneck\b/.test(shows(found))) expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
+    const analysis = stepOf(await getRun(s.h, id), 'analyze')?.output as AnalyzeOutput;
+    expect(analysis.findings.map((f) => f.title)).toContainEqual(expect.stringMatching(/^GET \/api\/search\?q=a is slow: p95 \d+ ms/));
     expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report
     expect(shows(found)).toMatch(/AI: Every \/api\/search request fans out .* Try first: Raise the search pool/);
