@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/client/client.js';
-import { cli, daemonPid, tempHome, waitGone, type TempHome } from '../support/home.js';
+import { cli, daemonPid, tempHome, waitFor, waitGone, type TempHome } from '../support/home.js';
 import { RawPeer } from '../support/raw-socket.js';
 
 let h: TempHome;
@@ -138,9 +138,9 @@ describe('version mismatch with active runs', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/running daemon is version 0\.0\.1-old .* has 1 active run\(s\).*run `opstream daemon stop` and then repeat this command/);
-    // nothing was stopped: the old daemon still serves its run
-    const still = await cli(['status', id, '--json'], oldEnv);
-    expect(JSON.parse(still.stdout).status).toBe('waiting');
+    // nothing was stopped: the old daemon still serves its run, which goes on to its pause (it
+    // may still be on its first step when the refusal came)
+    await waitFor(async () => JSON.parse((await cli(['status', id, '--json'], oldEnv)).stdout).status === 'waiting', { what: 'the run to reach its pause on the old daemon' });
 
     expect((await cli(['daemon', 'stop'], h.env)).code).toBe(0);
     const after = await cli(['status', id, '--json'], h.env);
