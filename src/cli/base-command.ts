@@ -39,6 +39,10 @@ export abstract class BaseCommand extends Command {
   protected timeoutFlagMs?: number;
 
   protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(options?: Input<F, B, A>, argv?: string[]): Promise<ParserOutput<F, B, A>> {
+    // Arguments come from the command line only. oclif otherwise reads an absent argument from a
+    // stdin that is not a terminal: `opstream status` inside a `while read` loop took the loop's
+    // next line as its run id, and a call with an open, silent stdin waited 10 ms for it.
+    for (const arg of Object.values((options ?? this.ctor).args ?? {})) arg.ignoreStdin = true;
     const out = await super.parse(options, argv);
     const own = (this.constructor as { flags?: Record<string, unknown> }).flags?.timeout;
     const text = (out.flags as { timeout?: unknown }).timeout;

@@ -268,6 +268,16 @@ describe('help --json, usage errors, demo builds', () => {
     }
   });
 
+  it('arguments come from the command line only: what is piped to stdin is not taken for a missing one', async () => {
+    // as in `opstream list --json | jq -r '.[].id' | while read id; do opstream status; done`
+    const status = await cli(['status'], h.env, { input: 'r_nosuch\n' });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout + status.stderr).not.toContain('r_nosuch');
+    const logs = await cli(['logs'], h.env, { input: 'r_nosuch\n' });
+    expect(logs.code).toBe(2);
+    expect(logs.stderr.split('\n')[0]).toBe('opstream: missing required argument ID (run id)');
+  });
+
   it('the demo scripts build without rewriting tracked files (oclif.manifest.json, schemas)', () => {
     // a scratch clone whose command source changed since its manifest was committed: a build that
     // regenerates the manifest would leave it modified
