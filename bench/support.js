@@ -99,7 +99,7 @@ export function benchHome() {
  * The env a cold start is timed in: without NODE_EXTRA_CA_CERTS. Every node process reads and
  * parses the CA file it names as it starts: with the system bundle (this machine sets it) that is
  * ~40 ms of CPU, more than `node -e 0` takes without it, so it made `status / node -e 0` look
- * better than the CLI is (1.9 with it where the CLI's own cost reads ~3).
+ * better than the CLI is (1.80 with it, 3.19 without, in the same run of 2026-12-05).
  */
 export function coldStartEnv(env) {
   const e = { ...env };
