@@ -199,9 +199,10 @@ async function statusUnderLoad() {
     await sleep(1000);
     const node = [];
     const status = [];
+    const cold = coldStartEnv(env);
     for (let i = 0; i < 15; i++) {
-      node.push(await childMs(['-e', '0'], coldStartEnv(env)));
-      status.push(await childMs([BIN, 'status'], coldStartEnv(env)));
+      node.push(await childMs(['-e', '0'], cold));
+      status.push(await childMs([BIN, 'status'], cold));
     }
     running = false;
     await Promise.allSettled(chains);

@@ -94,7 +94,6 @@ export function benchHome() {
   };
 }
 
-/** Median wall time of a whole command over n runs, in ms. */
 /**
  * The env a cold start is timed in: without NODE_EXTRA_CA_CERTS. Every node process reads and
  * parses the CA file it names as it starts: with the system bundle (this machine sets it) that is
@@ -107,6 +106,7 @@ export function coldStartEnv(env) {
   return e;
 }
 
+/** Median wall time of a whole command over n runs, in ms. */
 export function wallMs(cmd, args, env, n) {
   const times = [];
   for (let i = 0; i < n; i++) {
