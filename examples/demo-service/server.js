@@ -113,8 +113,10 @@ async function main(argv = process.argv.slice(2)) {
   const logPath = opts.log ?? join(tmpdir(), `demo-service-${process.pid}.log`);
   // Written synchronously, as many services' loggers do: a request's line is in the file before
   // its response leaves, so a tool that reads the log right after a failed probe finds it (with a
-  // write stream the lines could land after the read on a busy machine).
-  const logFd = openSync(logPath, 'a');
+  // write stream the lines could land after the read on a busy machine). A log named with --log
+  // is appended to, as a service's log is across restarts; the default one is named after this
+  // process, so what is in it already is an earlier process's that had the same pid: started over.
+  const logFd = openSync(logPath, opts.log ? 'a' : 'w');
   const write = (level, text) => writeSync(logFd, `${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
 
   const state = {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './home.js';
 
@@ -19,10 +20,19 @@ export interface DemoService {
   stop(): Promise<void>;
 }
 
-/** Starts the demo service on a free port and resolves once it printed its ready line. */
+/**
+ * Starts the demo service on a free port and resolves once it printed its ready line. Its log is a
+ * file of its own in a temp dir (removed by `stop`) unless `args` name one: the service's default,
+ * /tmp/demo-service-PID.log, may be a file an earlier process with the same pid left.
+ */
 export function startDemoService(args: string[] = [], timeoutMs = 20_000): Promise<DemoService> {
+  const logDir = args.includes('--log') ? null : mkdtempSync(join(tmpdir(), 'opdemo-log-'));
+  const removeLog = (): void => {
+    if (logDir) rmSync(logDir, { recursive: true, force: true });
+  };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DEMO_SERVER, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logArgs = logDir ? ['--log', join(logDir, 'demo-service.log')] : [];
+    const child = spawn(process.execPath, [DEMO_SERVER, '--port', '0', '--quiet', ...logArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let done = false;
     const timer = setTimeout(() => fail(new Error(`demo service did not get ready in ${timeoutMs}ms:\n${out}`)), timeoutMs);
@@ -31,6 +41,7 @@ export function startDemoService(args: string[] = [], timeoutMs = 20_000): Promi
       done = true;
       clearTimeout(timer);
       child.kill('SIGKILL');
+      removeLog();
       reject(err);
     };
     child.on('error', fail);
@@ -62,8 +73,12 @@ export function startDemoService(args: string[] = [], timeoutMs = 20_000): Promi
         },
         stop: () =>
           new Promise<void>((res) => {
-            if (child.exitCode !== null || child.signalCode !== null) return res();
-            child.once('exit', () => res());
+            const done = (): void => {
+              removeLog();
+              res();
+            };
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once('exit', done);
             child.kill('SIGTERM');
           }),
       };
