@@ -84,7 +84,7 @@ describe('e2e stories', () => {
     const found = await botReply(s.lb, CH, header.ts, (t) => /Found \d+ performance bottlenecks?\b/.test(t));
     const alone = /Found 1 performance bottleneck\b/.test(shows(found));
     if (alone) expect(shows(found)).toMatch(/GET \/api\/search\?q=a is slow: p95 \d+ ms/);
-    const analysis = stepOf(await getRun(s.h, id), 'analyze')?.output as AnalyzeOutput;
+    const analysis = stepOf(await runOf(s, id), 'analyze')?.output as AnalyzeOutput;
     expect(analysis.findings.map((f) => f.title)).toContainEqual(expect.stringMatching(/^GET \/api\/search\?q=a is slow: p95 \d+ ms/));
     expect(shows(found)).toMatch(/Ready to apply after approval: POST \/admin\/pool \{"size":20\} \(for \/api\/search\?q=a p95 latency \d+ ms \(limit 500 ms\)\)/);
     // the model's explanation and its fixes are shown with the deterministic report

@@ -73,12 +73,12 @@ export function startDemoService(args: string[] = [], timeoutMs = 20_000): Promi
         },
         stop: () =>
           new Promise<void>((res) => {
-            const done = (): void => {
+            const stopped = (): void => {
               removeLog();
               res();
             };
-            if (child.exitCode !== null || child.signalCode !== null) return done();
-            child.once('exit', done);
+            if (child.exitCode !== null || child.signalCode !== null) return stopped();
+            child.once('exit', stopped);
             child.kill('SIGTERM');
           }),
       };
